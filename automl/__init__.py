@@ -1,0 +1,1 @@
+"""CNN architecture search with Keras 3, Optuna and MLflow."""

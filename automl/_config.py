@@ -1,0 +1,134 @@
+"""The settings of one study: a frozen dataclass, read from a study file and CLI flags.
+
+A study file is TOML (or YAML) whose top-level keys are the fields of ``StudyConfig``;
+an optional ``[space]`` table overrides the search space (see ``searchspace.SearchSpace``).
+CLI flags override the file. Unknown keys are errors that quote the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automl._errors import UserError
+
+__all__ = ["StudyConfig", "load_study_file", "SAMPLERS", "PRUNERS", "OBJECTIVES", "BACKENDS"]
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+OBJECTIVES = ("accuracy", "pareto")
+BACKENDS = ("tensorflow", "jax", "torch")
+COST_METRICS = ("params", "flops")
+PREFERENCES = ("cost", "accuracy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """Everything that defines a study; stored on the Optuna study so a resume uses the same."""
+
+    study_name: str = "default"
+    data: str | None = None
+    image_size: tuple[int, int] | None = None
+    trials: int = 6
+    timeout: float | None = None
+    epochs: int = 5
+    sampler: str = "tpe"
+    pruner: str = "median"
+    objective: str = "accuracy"
+    cost_metric: str = "params"
+    max_params: int | None = None
+    max_flops: int | None = None
+    seed: int = 0
+    seed_architectures: tuple[str, ...] = ()
+    storage: str | None = None
+    tracking_uri: str | None = None
+    backend: str | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    top_k: int = 3
+    prefer: str = "cost"
+    max_consecutive_failures: int = 5
+    isolate: bool = False
+    workers: int = 1
+    export_dir: str | None = None
+    space: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_choice("sampler", self.sampler, SAMPLERS)
+        _check_choice("pruner", self.pruner, PRUNERS)
+        _check_choice("objective", self.objective, OBJECTIVES)
+        _check_choice("cost_metric", self.cost_metric, COST_METRICS)
+        _check_choice("prefer", self.prefer, PREFERENCES)
+        if self.backend is not None:
+            _check_choice("backend", self.backend, BACKENDS)
+        for name in ("trials", "epochs", "top_k", "max_consecutive_failures", "workers"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        for name in ("max_params", "max_flops", "timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UserError(f"{name} must be positive, got {value!r}")
+        if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+            raise UserError(
+                "val_fraction and test_fraction must be in (0, 1) with a sum below 1, "
+                f"got val_fraction={self.val_fraction!r}, test_fraction={self.test_fraction!r}"
+            )
+        if not self.study_name or "/" in self.study_name:
+            raise UserError(f"study_name must be a non-empty name without '/', got {self.study_name!r}")
+
+    def replace(self, **changes: Any) -> StudyConfig:
+        """A copy with ``changes`` applied, ignoring those whose value is ``None``."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["space"] = dict(self.space)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"unknown study setting(s) {unknown}; known settings are {sorted(known)}")
+        values = dict(data)
+        if values.get("image_size") is not None:
+            values["image_size"] = tuple(values["image_size"])
+        if isinstance(values.get("seed_architectures"), str):
+            values["seed_architectures"] = tuple(s for s in values["seed_architectures"].split(",") if s)
+        elif values.get("seed_architectures") is not None:
+            values["seed_architectures"] = tuple(values["seed_architectures"])
+        return cls(**values)
+
+
+def load_study_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or YAML study file into a plain dict (validated later by ``StudyConfig``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"study file {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:
+        raise UserError(f"cannot parse study file {str(path)!r}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"study file {str(path)!r} must hold a table of settings, got {type(data).__name__}")
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"{name} must be one of {list(choices)}, got {value!r}")

@@ -1,0 +1,321 @@
+"""The study driver: open or resume a study, then run trials from its queue until it is done.
+
+``run_study`` is what ``automl search`` and ``automl worker`` call. The study's settings,
+data summary and MLflow parent run id are stored on the Optuna study, so any process that
+knows the study name and storage can resume it or join it as a worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from automl._config import StudyConfig
+from automl._errors import UserError
+from automl._progress import Progress
+from automl._queue import claim_trial, effective_trials, enqueue_up_to, heartbeat
+from automl._stores import model_dir, open_storage
+from automl._tracking import Tracker
+
+__all__ = ["run_study", "open_study", "load_context_data", "StudyStopped", "PARENT_RUN_ATTR", "versions"]
+
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+CONFIG_ATTR = "config"
+# Settings a resumed study keeps from its first run (they define what is searched).
+_FROZEN_ON_RESUME = (
+    "data", "image_size", "epochs", "sampler", "pruner", "objective", "cost_metric", "seed",
+    "val_fraction", "test_fraction", "space", "max_params", "max_flops",
+)  # fmt: skip
+
+
+class StudyStopped(Exception):
+    """Too many trials failed in a row; carries the last failure's reason."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyRun:
+    """What a call of ``run_study`` did."""
+
+    study: optuna.Study
+    config: StudyConfig
+    ran: int
+    parent_run_id: str
+    stopped_early: str | None = None
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that shape a result, for provenance."""
+    import importlib.metadata as md
+
+    names = ("keras", "tensorflow", "jax", "torch", "optuna", "mlflow", "albumentations", "numpy", "scikit-learn")
+    found = {}
+    for name in names:
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    found["python"] = sys.version.split()[0]
+    return found
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def _make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=config.seed)
+    if config.sampler == "grid":
+        import searchspace
+        from automl._hparams import GRID
+
+        return optuna.samplers.GridSampler({"arch.classic": sorted(searchspace.CLASSICS), **GRID}, seed=config.seed)
+    startup = min(10, max(3, config.trials // 3))
+    return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True, n_startup_trials=startup)
+
+
+def _make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.epochs)
+    return optuna.pruners.NopPruner()
+
+
+def _directions(config: StudyConfig) -> list[str]:
+    return ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
+
+
+def open_study(config: StudyConfig, *, create: bool = True) -> tuple[optuna.Study, StudyConfig, bool]:
+    """Load the study named in ``config`` (its stored settings win), or create it.
+
+    Returns the study, the settings in force and whether it was created now.
+    """
+    storage = open_storage(config.storage)
+    try:
+        summary = optuna.study.load_study(study_name=config.study_name, storage=storage)
+    except KeyError:
+        summary = None
+    if summary is not None:
+        stored = StudyConfig.from_dict(json.loads(summary.user_attrs[CONFIG_ATTR]))
+        config = _resume_config(stored, config)
+        study = optuna.load_study(
+            study_name=config.study_name, storage=storage, sampler=_make_sampler(config), pruner=_make_pruner(config)
+        )
+        return study, config, False
+    if not create:
+        raise UserError(f"no study named {config.study_name!r} in {config.storage or 'the default storage'}")
+    study = optuna.create_study(
+        study_name=config.study_name,
+        storage=storage,
+        sampler=_make_sampler(config),
+        pruner=_make_pruner(config),
+        directions=_directions(config),
+        load_if_exists=False,
+    )
+    stored = dataclasses.replace(config, storage=None, tracking_uri=None)
+    study.set_user_attr(CONFIG_ATTR, stored.to_json())
+    return study, config, True
+
+
+def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
+    """The stored settings, with the per-run ones (total, timeout, stores...) from ``given``."""
+    defaults = StudyConfig()
+    for name in _FROZEN_ON_RESUME:
+        value = getattr(given, name)
+        if value != getattr(defaults, name) and value != getattr(stored, name):
+            print(
+                f"note: study {stored.study_name!r} keeps its {name}={getattr(stored, name)!r}; "
+                f"ignoring {name}={value!r} (start a new --study-name to change it)",
+                file=sys.stderr,
+            )
+    per_run = {f.name: getattr(given, f.name) for f in dataclasses.fields(StudyConfig) if f.name not in _FROZEN_ON_RESUME}
+    return dataclasses.replace(stored, **per_run)
+
+
+def load_context_data(config: StudyConfig) -> tuple[Any, Any, Any]:
+    """Load and split the study's data: (dataset, splits, normalization from the train split)."""
+    import pipelines
+
+    dataset = pipelines.load_dataset(config.data, image_size=config.image_size)
+    splits = pipelines.split_dataset(
+        dataset, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed
+    )
+    normalization = pipelines.Normalization.fit(splits.train[0])
+    return dataset, splits, normalization
+
+
+def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker, data: tuple[Any, Any, Any], worker: bool) -> str:
+    run_id = study.user_attrs.get(PARENT_RUN_ATTR)
+    if worker:
+        if run_id is None:
+            raise UserError(f"study {config.study_name!r} has no MLflow parent run yet; start it with 'automl search' first")
+        tracker.attach_parent(run_id)
+        return run_id
+    created = run_id is None
+    run_id = tracker.open_parent(config.study_name, run_id)
+    if created:
+        study.set_user_attr(PARENT_RUN_ATTR, run_id)
+        _log_study_settings(tracker, config, data)
+    return run_id
+
+
+def _log_study_settings(tracker: Tracker, config: StudyConfig, data: tuple[Any, Any, Any]) -> None:
+    import searchspace
+
+    dataset, splits, normalization = data
+    parent = tracker.parent()
+    settings = {k: v for k, v in config.to_dict().items() if k != "space"}
+    parent.log_params({**{f"study.{k}": v for k, v in settings.items()}, "data.source": dataset.source})
+    parent.set_tags({"git_commit": _git_commit() or "unknown", **{f"version.{k}": v for k, v in versions().items()}})
+    space = searchspace.SearchSpace.from_dict(dict(config.space)) if config.space else searchspace.SearchSpace.default()
+    tracker.log_json(parent.run_id, space.to_dict(), "search_space.json")
+    tracker.log_json(parent.run_id, dataset.summary(), "data/summary.json")
+    tracker.log_json(parent.run_id, splits.summary(), "data/splits.json")
+    tracker.log_json(parent.run_id, normalization.to_dict(), "data/normalization.json")
+    tracker.log_json(parent.run_id, versions(), "versions.json")
+
+
+def _seed_attrs(config: StudyConfig) -> list[dict]:
+    import searchspace
+
+    unknown = [name for name in config.seed_architectures if name not in searchspace.CLASSICS]
+    if unknown:
+        raise UserError(f"unknown seed architecture(s) {unknown}; choose from {sorted(searchspace.CLASSICS)}")
+    return [{"seed_architecture": name} for name in config.seed_architectures]
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    worker: bool = False,
+    max_trials: int | None = None,
+    progress: Progress | None = None,
+) -> StudyRun:
+    """Open (or resume, or join as a ``worker``) the study and run queued trials until none is left.
+
+    ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``).
+    Raises ``StudyStopped`` after ``config.max_consecutive_failures`` failures in a row.
+    """
+    from automl._trial import StudyContext
+
+    study, config, _ = open_study(config, create=not worker)
+    if not worker:
+        enqueue_up_to(study, config.trials, _seed_attrs(config) if not study.trials else None)
+    data = load_context_data(config)
+    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+    parent_run_id = _open_parent_run(study, config, tracker, data, worker)
+    progress = progress or Progress(total=config.trials)
+    progress.best = _best_value(study)
+    ctx = StudyContext(
+        config=config,
+        splits=data[1],
+        normalization=data[2],
+        space=_space(config),
+        tracker=tracker,
+        progress=progress,
+        model_dir=model_dir(config.study_name),
+    )
+    if config.isolate and not worker:
+        ran, stopped = _run_isolated(config, study, progress, max_trials)
+    else:
+        ran, stopped = _run_in_process(study, ctx, max_trials)
+    return StudyRun(study=study, config=config, ran=ran, parent_run_id=parent_run_id, stopped_early=stopped)
+
+
+def _space(config: StudyConfig) -> Any:
+    import searchspace
+
+    return searchspace.SearchSpace.from_dict(dict(config.space)) if config.space else searchspace.SearchSpace.default()
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return max(values) if values else None
+
+
+def _run_in_process(study: optuna.Study, ctx: Any, max_trials: int | None) -> tuple[int, str | None]:
+    from automl._trial import run_trial
+
+    deadline = time.monotonic() + ctx.config.timeout if ctx.config.timeout else None
+    ran, failures, last_reason = 0, 0, None
+    while (max_trials is None or ran < max_trials) and (deadline is None or time.monotonic() < deadline):
+        trial = claim_trial(study)
+        if trial is None:
+            break
+        with heartbeat(trial):
+            try:
+                outcome = run_trial(trial, ctx)
+            except KeyboardInterrupt:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+        _tell(study, trial, outcome)
+        ran += 1
+        best = _best_value(study)
+        value = outcome.values[0] if outcome.values else trial.user_attrs.get("val_accuracy")
+        ctx.progress.trial_finished(trial.number, outcome.state.name.lower(), value, outcome.reason, best)
+        failures = failures + 1 if outcome.state == TrialState.FAIL and not _is_cheap_failure(outcome) else 0
+        last_reason = outcome.reason or last_reason
+        if failures >= ctx.config.max_consecutive_failures:
+            raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
+    return ran, None if deadline is None or time.monotonic() < deadline else "timeout reached"
+
+
+def _is_cheap_failure(outcome: Any) -> bool:
+    """Infeasible or over-budget samples cost nothing and do not count as failures in a row."""
+    return bool(outcome.reason and outcome.reason.startswith("infeasible"))
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Any) -> None:
+    if outcome.state == TrialState.COMPLETE:
+        study.tell(trial, outcome.values)
+    else:
+        study.tell(trial, state=outcome.state)
+
+
+def _run_isolated(
+    config: StudyConfig, study: optuna.Study, progress: Progress, max_trials: int | None
+) -> tuple[int, str | None]:
+    """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation)."""
+    ran = 0
+    command = [sys.executable, "-m", "automl", "worker", "--study", config.study_name, "--trials", "1"]
+    if config.storage:
+        command += ["--storage", config.storage]
+    if config.tracking_uri:
+        command += ["--tracking-uri", config.tracking_uri]
+    if config.backend:
+        command += ["--backend", config.backend]
+    while max_trials is None or ran < max_trials:
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            break
+        result = subprocess.run(command, env=os.environ.copy(), check=False)
+        if result.returncode == 130:
+            raise KeyboardInterrupt
+        ran += 1
+    return ran, None
+
+
+def study_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One readable row per effective trial, ordered by trial number."""
+    from automl._trial import describe_trial
+
+    return [describe_trial(t) for t in effective_trials(study) if t.state != TrialState.WAITING]
+
+
+def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` completed trials with the best validation accuracy (with a saved model)."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "model_path" in t.user_attrs]
+    return sorted(done, key=lambda t: (-t.user_attrs["val_accuracy"], t.user_attrs.get("params", 0)))[:k]

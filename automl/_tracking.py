@@ -1,0 +1,161 @@
+"""MLflow tracking, written by us: one parent run per study, one nested run per trial.
+
+We use ``MlflowClient`` with explicit run ids rather than the fluent ``mlflow.start_run``
+stack, so that several workers (threads or processes) can log trials under the same
+parent run, and a resumed study reopens its parent run instead of starting another.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automl._stores import artifact_root, default_tracking_uri
+
+__all__ = ["Tracker", "TrialRun", "flatten_params", "TRIAL_TAG"]
+
+TRIAL_TAG = "optuna.trial_number"
+STUDY_TAG = "optuna.study_name"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM_LENGTH = 6000
+
+
+def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested mappings to ``a.b.c`` keys with readable string values."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+@dataclass
+class TrialRun:
+    """A nested MLflow run for one trial; metrics are buffered and logged in batches."""
+
+    tracker: Tracker
+    run_id: str
+    _metrics: list[Any] = field(default_factory=list)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = flatten_params(params)
+        items = [Param(k, v) for k, v in sorted(flat.items())]
+        for start in range(0, len(items), 100):
+            self.tracker.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def add_metric(self, key: str, value: float, step: int = 0) -> None:
+        """Buffer a metric; ``flush`` sends the buffer in one request."""
+        from mlflow.entities import Metric
+
+        if value is None or not math.isfinite(float(value)):
+            value = float("nan")
+        self._metrics.append(Metric(key, float(value), int(time.time() * 1000), step))
+
+    def flush(self) -> None:
+        for start in range(0, len(self._metrics), 500):
+            self.tracker.client.log_batch(self.run_id, metrics=self._metrics[start : start + 500])
+        self._metrics.clear()
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.tracker.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_text(self, text: str, name: str) -> None:
+        self.tracker.client.log_text(self.run_id, text, name)
+
+    def end(self, status: str) -> None:
+        """Flush buffered metrics and close the run as FINISHED, FAILED or KILLED."""
+        self.flush()
+        self.tracker.client.set_terminated(self.run_id, status=status)
+
+
+class Tracker:
+    """The study's MLflow experiment and parent run."""
+
+    def __init__(self, tracking_uri: str | None, experiment_name: str) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri or default_tracking_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            location = artifact_root() if self._is_local() else None
+            self.experiment_id = self.client.create_experiment(experiment_name, artifact_location=location)
+        else:
+            self.experiment_id = experiment.experiment_id
+        self.parent_run_id: str | None = None
+
+    def _is_local(self) -> bool:
+        return self.tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.tracking_uri
+
+    def open_parent(self, study_name: str, run_id: str | None) -> str:
+        """Reopen the study's parent run ``run_id``, or create one; returns its id."""
+        if run_id is not None:
+            self.client.update_run(run_id, status="RUNNING")
+            self.parent_run_id = run_id
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name})
+            self.parent_run_id = run.info.run_id
+        return self.parent_run_id
+
+    def attach_parent(self, run_id: str) -> None:
+        """Log trials under an existing parent run without changing its state (workers)."""
+        self.parent_run_id = run_id
+
+    def start_trial(self, study_name: str, number: int) -> TrialRun:
+        tags = {PARENT_TAG: self.parent_run_id, TRIAL_TAG: str(number), STUDY_TAG: study_name}
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=tags)
+        return TrialRun(self, run.info.run_id)
+
+    def parent(self) -> TrialRun:
+        """The parent run, with the same logging methods as a trial run."""
+        if self.parent_run_id is None:
+            raise RuntimeError("open_parent() must be called before parent()")
+        return TrialRun(self, self.parent_run_id)
+
+    def log_artifact_files(self, run_id: str, paths: Iterable[Path], artifact_path: str | None = None) -> None:
+        for path in paths:
+            self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_json(self, run_id: str, data: Any, name: str) -> None:
+        self.client.log_text(run_id, json.dumps(data, indent=2, sort_keys=True, default=str), name)
+
+    def log_figure(self, run_id: str, figure: Any, name: str) -> None:
+        self.client.log_figure(run_id, figure, name)
+
+    def log_dataframe(self, run_id: str, frame: Any, name: str) -> None:
+        """Log a pandas frame as CSV (readable anywhere) under ``name``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            frame.to_csv(path, index=False)
+            self.client.log_artifact(run_id, str(path))
+
+    def trial_runs(self) -> list[Any]:
+        """The nested runs of the parent run (all pages)."""
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs

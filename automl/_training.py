@@ -1,0 +1,184 @@
+"""Compile and train one candidate: backend-agnostic Keras 3 (no backend-specific calls).
+
+The trained model is self-contained: it takes raw images in the 0..255 scale and holds
+its own ``Normalization`` layer (statistics of the training split), so exporting and
+predicting need no separate preprocessing step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from automl._errors import OutOfMemory, TrialFailed
+from automl._hparams import TrainingSpec
+
+__all__ = [
+    "wrap_with_normalization",
+    "compile_model",
+    "TrialCallback",
+    "EpochResult",
+    "is_out_of_memory",
+    "on_accelerator",
+    "FAULT_ENV",
+]
+
+FAULT_ENV = "AUTOML_INJECT_FAULT"
+_OOM_MARKERS = ("RESOURCE_EXHAUSTED", "out of memory", "OOM when allocating", "CUDA_ERROR_OUT_OF_MEMORY")
+
+
+@keras.saving.register_keras_serializable(package="automl")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Sparse categorical cross-entropy with label smoothing (Keras' sparse loss has none)."""
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return keras.losses.categorical_crossentropy(labels, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+
+
+_OPTIMIZERS: dict[str, Callable[[TrainingSpec], keras.optimizers.Optimizer]] = {
+    "adam": lambda t: keras.optimizers.Adam(learning_rate=t.learning_rate),
+    "adamw": lambda t: keras.optimizers.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay),
+    "sgd": lambda t: keras.optimizers.SGD(
+        learning_rate=t.learning_rate, momentum=t.momentum, weight_decay=t.weight_decay or None
+    ),
+}
+
+
+def on_accelerator() -> bool:
+    """Whether Keras sees a GPU or TPU (backend-agnostic)."""
+    return any(not d.lower().startswith("cpu") for d in keras.distribution.list_devices())
+
+
+def wrap_with_normalization(
+    core: keras.Model, input_shape: tuple[int, int, int], mean: tuple[float, ...], std: tuple[float, ...]
+) -> keras.Model:
+    """Prefix ``core`` with a constant per-channel ``Normalization`` layer (no trainable weights)."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    variance = [max(s, 1e-3) ** 2 for s in std]
+    x = keras.layers.Normalization(mean=list(mean), variance=variance, name="normalize")(inputs)
+    return keras.Model(inputs, core(x), name="candidate")
+
+
+def compile_model(model: keras.Model, training: TrainingSpec, num_classes: int) -> None:
+    if training.label_smoothing > 0:
+        loss: keras.losses.Loss = SmoothedSparseCrossentropy(num_classes, training.label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(
+        optimizer=_OPTIMIZERS[training.optimizer](training),
+        loss=loss,
+        metrics=["accuracy"],
+        jit_compile="auto",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochResult:
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class TrialCallback(keras.callbacks.Callback):
+    """Per-epoch reporting, pruning and NaN detection for one trial.
+
+    ``report(epoch_result)`` returns True when the trial should be pruned (it is called
+    once per epoch); a non-finite training loss raises ``TrialFailed`` at once.
+    """
+
+    trial_number: int
+    report: Callable[[EpochResult], bool]
+    epochs: list[EpochResult] = field(default_factory=list)
+    pruned_at: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        self._fault = _injected_fault(self.trial_number)
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        if self._fault:
+            _apply_fault(self._fault, logs)
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrialFailed(f"non-finite training loss ({float(loss)}) at epoch {len(self.epochs) + 1}, batch {batch}")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        result = EpochResult(
+            epoch=epoch,
+            loss=float(logs.get("loss", math.nan)),
+            accuracy=float(logs.get("accuracy", math.nan)),
+            val_loss=float(logs.get("val_loss", math.nan)),
+            val_accuracy=float(logs.get("val_accuracy", math.nan)),
+            seconds=time.perf_counter() - self._epoch_start,
+        )
+        self.epochs.append(result)
+        if self.report(result):
+            self.pruned_at = epoch
+            self.model.stop_training = True
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an out-of-memory error from any backend or the host."""
+    return isinstance(exc, MemoryError) or any(marker in str(exc) for marker in _OOM_MARKERS)
+
+
+def as_trial_failure(exc: BaseException) -> TrialFailed:
+    """Classify an exception raised by training into a ``TrialFailed`` with a clear reason."""
+    if isinstance(exc, TrialFailed):
+        return exc
+    first_line = (str(exc).strip().splitlines() or [""])[0][:500]
+    if is_out_of_memory(exc):
+        return OutOfMemory(f"out of memory: {type(exc).__name__}: {first_line}")
+    return TrialFailed(f"{type(exc).__name__}: {first_line}")
+
+
+# --- fault injection, for tests of the failure paths (see README, "Testing failures") ---
+
+
+def _injected_fault(trial_number: int) -> str | None:
+    """``AUTOML_INJECT_FAULT="nan@1,oom@2,error@3,slow@0"`` injects a fault into trial N."""
+    for item in filter(None, os.environ.get(FAULT_ENV, "").split(",")):
+        kind, _, number = item.partition("@")
+        if number.strip() == str(trial_number):
+            return kind.strip()
+    return None
+
+
+def _apply_fault(kind: str, logs: dict) -> None:
+    if kind == "nan":
+        logs["loss"] = np.float32("nan")
+    elif kind == "oom":
+        raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor (injected by AUTOML_INJECT_FAULT)")
+    elif kind == "error":
+        raise RuntimeError("injected failure (AUTOML_INJECT_FAULT)")
+    elif kind == "slow":
+        time.sleep(0.5)
+    else:
+        raise ValueError(f"unknown fault {kind!r} in {FAULT_ENV}; use nan, oom, error or slow")

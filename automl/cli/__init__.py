@@ -1,0 +1,60 @@
+"""The ``automl`` command line: one module per subcommand, registered by name.
+
+Each subcommand module exposes ``register(subparsers)``, which adds its parser and
+sets ``handler`` (a function taking the parsed ``argparse.Namespace`` and returning an
+exit code). Heavy imports (Keras, MLflow) happen inside handlers so that ``--help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+# Subcommand name -> module (relative to this package) that registers it.
+COMMANDS: dict[str, str] = {
+    "search": "._search",
+    "status": "._status",
+    "compare": "._compare",
+    "export": "._export",
+    "predict": "._predict",
+    "ui": "._ui",
+    "space": "._space",
+    "data": "._data",
+    "worker": "._worker",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="automl",
+        description="Search CNN architectures and hyperparameters for image classification.",
+        epilog="Run 'automl COMMAND --help' for the options and examples of each command.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name, __name__).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``automl`` console script; returns the process exit code."""
+    from automl._errors import USER_ERRORS
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except USER_ERRORS as exc:
+        print(f"automl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"automl {args.command}: interrupted", file=sys.stderr)
+        return 130

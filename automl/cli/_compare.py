@@ -1,0 +1,56 @@
+"""``automl compare``: McNemar's test between a study's best trials on the test split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from automl.cli._common import add_parser, add_store_options
+
+EXAMPLES = """
+  automl compare --study default
+  automl compare --study default --top 5 --json
+  automl compare --study default --final-epochs 10 --seeds 3   # retrain on train+val first
+  automl compare --study default --prefer accuracy               # no cheaper-model rule
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_parser(subparsers, "compare", "Compare a study's best trials with McNemar's test.", EXAMPLES)
+    parser.add_argument("--study", default="default", help="study name (default 'default')")
+    parser.add_argument("--top", type=int, default=3, help="how many of the best trials to compare (default 3)")
+    parser.add_argument("--final-epochs", type=int, default=None, help="retrain each on train+validation first")
+    parser.add_argument("--seeds", type=int, default=1, help="with --final-epochs: seeds to average (default 1)")
+    parser.add_argument("--prefer", choices=("cost", "accuracy"), default="cost", help="winner rule (default cost)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_store_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from automl._compare import compare_study
+    from automl._config import StudyConfig
+    from automl._study import PARENT_RUN_ATTR, open_study
+    from automl._tracking import Tracker
+
+    study, config, _ = open_study(StudyConfig(study_name=args.study, storage=args.storage), create=False)
+    config = config.replace(tracking_uri=args.tracking_uri)
+    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+    if PARENT_RUN_ATTR in study.user_attrs:
+        tracker.attach_parent(study.user_attrs[PARENT_RUN_ATTR])
+    result = compare_study(
+        study,
+        config,
+        top_k=args.top,
+        prefer=args.prefer,
+        alpha=args.alpha,
+        final_epochs=args.final_epochs,
+        seeds=args.seeds,
+        tracker=tracker,
+    )
+    if args.json:
+        print(json.dumps(result.comparison.to_dict(), sort_keys=True))
+    else:
+        print(result.comparison.table())
+    return 0

@@ -1,0 +1,49 @@
+"""``automl export``: write the winner's model, SavedModel and model card, and register it."""
+
+from __future__ import annotations
+
+import argparse
+
+from automl.cli._common import add_parser, add_store_options
+
+EXAMPLES = """
+  automl export --study default --out exports/default
+  automl export --study default --trial 4 --out exports/trial4
+  automl export --study default --out exports/default --onnx   # needs pip install '.[onnx]'
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_parser(subparsers, "export", "Export a study's winner (or a chosen trial).", EXAMPLES)
+    parser.add_argument("--study", default="default", help="study name (default 'default')")
+    parser.add_argument("--out", required=True, help="bundle directory; nothing is written outside it")
+    parser.add_argument("--trial", type=int, default=None, help="export this trial instead of the winner")
+    parser.add_argument("--onnx", action="store_true", help="also write model.onnx")
+    parser.add_argument("--no-register", action="store_true", help="skip the MLflow model registry")
+    add_store_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from automl._config import StudyConfig
+    from automl._exporting import export_winner
+    from automl._study import PARENT_RUN_ATTR, open_study
+    from automl._tracking import Tracker
+
+    study, config, _ = open_study(StudyConfig(study_name=args.study, storage=args.storage), create=False)
+    config = config.replace(tracking_uri=args.tracking_uri)
+    tracker = None
+    if not args.no_register and PARENT_RUN_ATTR in study.user_attrs:
+        tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+        tracker.attach_parent(study.user_attrs[PARENT_RUN_ATTR])
+    exported = export_winner(study, config, args.out, trial=args.trial, tracker=tracker, onnx=args.onnx)
+    result = exported.result
+    print(f"exported trial {exported.trial} to {result.out_dir}/")
+    for path in (result.keras_path, result.saved_model_dir, result.onnx_path, result.card_json, result.card_md):
+        if path is not None:
+            print(f"  {path}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    if exported.registered:
+        print(f"  registered: {exported.registered}")
+    return 0

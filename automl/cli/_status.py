@@ -1,0 +1,66 @@
+"""``automl status``: trial counts by state and the best trial of a study."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from automl.cli._common import add_parser, add_store_options
+
+EXAMPLES = """
+  automl status --study default
+  automl status --study digits-long --json
+  automl status --study shared --storage postgresql://automl@db-host/automl
+"""
+
+STATES = ("complete", "pruned", "fail", "running", "waiting")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_parser(subparsers, "status", "Show a study's trial counts and its best trial.", EXAMPLES)
+    parser.add_argument("--study", default="default", help="study name (default 'default')")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_store_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def study_status(study) -> dict:  # study: optuna.Study
+    """Counts by state (retried failures excluded) and the best completed trial."""
+    from automl._queue import effective_trials
+    from automl._study import best_trials
+
+    counts = dict.fromkeys(STATES, 0)
+    for trial in effective_trials(study):
+        counts[trial.state.name.lower()] += 1
+    best = best_trials(study, 1)
+    best_row = None
+    if best:
+        t = best[0]
+        best_row = {
+            "trial": t.number,
+            "val_accuracy": t.user_attrs.get("val_accuracy"),
+            "params": t.user_attrs.get("params"),
+            "flops": t.user_attrs.get("flops"),
+            "params_sampled": dict(t.params),
+        }
+    return {"study": study.study_name, **counts, "total": sum(counts.values()), "best": best_row}
+
+
+def run(args: argparse.Namespace) -> int:
+    from automl._config import StudyConfig
+    from automl._study import open_study
+
+    config = StudyConfig(study_name=args.study, storage=args.storage, tracking_uri=args.tracking_uri)
+    study, _, _ = open_study(config, create=False)
+    status = study_status(study)
+    if args.json:
+        print(json.dumps(status, sort_keys=True))
+        return 0
+    print(f"study {status['study']!r}: {status['total']} trials")
+    print("  " + "  ".join(f"{state} {status[state]}" for state in STATES))
+    best = status["best"]
+    if best:
+        print(f"  best: trial {best['trial']}  val_accuracy {best['val_accuracy']:.4f}  params {best['params']:,}")
+    else:
+        print("  best: none yet")
+    return 0

@@ -1,0 +1,70 @@
+"""``automl search`` end to end on the built-in digits, then ``status``, ``compare`` and ``ui``."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+from mlflow import MlflowClient
+
+from tests.automl.helpers import run_cli
+
+
+def test_default_search_end_to_end(workdir):
+    # The README's default command, shortened: same code path, fewer trials and epochs.
+    result = run_cli(["search", "--trials", "3", "--epochs", "2", "--pruner", "none"], workdir)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "Results" in out and "McNemar" in out and "automl ui" in out
+    assert "exported the winner" in out
+
+    tracking = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=tracking)
+    experiment = client.get_experiment_by_name("default")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    comparison = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {"comparison/mcnemar.json", "comparison/pvalues_heatmap.png", "comparison/winner_confusion_matrix.png"} <= comparison
+    top = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"trials.csv", "optimization_history.png"} <= top
+
+    # The exported model reloads safely and classifies the digits far above chance.
+    model = keras.saving.load_model(workdir / "exports" / "default" / "model.keras", safe_mode=True)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images[:200, :, :, None] * (255.0 / 16.0)).astype("float32")
+    accuracy = np.mean(model.predict(images, verbose=0).argmax(axis=1) == digits.target[:200])
+    assert accuracy > 0.3
+
+    status = run_cli(["status", "--study", "default", "--json"], workdir)
+    assert status.returncode == 0, status.stderr
+    counts = json.loads(status.stdout)
+    assert counts["complete"] + counts["pruned"] + counts["fail"] == 3
+    assert counts["running"] == 0 and counts["waiting"] == 0
+    assert counts["best"]["trial"] in range(3)
+
+    compare = run_cli(["compare", "--study", "default", "--top", "2", "--json"], workdir)
+    assert compare.returncode == 0, compare.stderr
+    data = json.loads(compare.stdout)
+    assert len(data["finalists"]) == 2 and len(data["pairs"]) == 1
+    assert data["winner"] in {f["trial"] for f in data["finalists"]}
+
+
+def test_status_of_unknown_study_is_a_one_line_error(workdir):
+    result = run_cli(["status", "--study", "nope"], workdir)
+    assert result.returncode == 2
+    assert "no study named 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ui_binds_to_loopback(workdir):
+    result = run_cli(["ui", "--dry-run"], workdir)
+    assert result.returncode == 0
+    assert "--host 127.0.0.1" in result.stdout
+    assert "--backend-store-uri sqlite:///" in result.stdout

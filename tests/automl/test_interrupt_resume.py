@@ -1,0 +1,76 @@
+"""Ctrl-C stops a study cleanly, and the same command resumes it to the exact total."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from automl._queue import effective_trials
+from tests.automl.helpers import cli_env, run_cli, stores
+
+
+def _wait_for_running(storage: str, number: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"search exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+        try:
+            study = optuna.load_study(study_name="resume", storage=storage)
+            if any(t.number == number and t.state == TrialState.RUNNING for t in study.trials):
+                return
+        except KeyError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"trial {number} never started")
+
+
+def test_ctrl_c_marks_the_trial_failed_and_the_same_command_resumes(workdir):
+    paths = stores(workdir)
+    command = ["search", "--study-name", "resume", "--trials", "3", "--epochs", "2", "--pruner", "none",
+               "--storage", paths["storage"], "--tracking-uri", paths["tracking_uri"], "--no-export"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl", *command],
+        cwd=workdir,
+        env=cli_env(AUTOML_INJECT_FAULT="slow@1"),  # trial 1 sleeps in every batch: time to press Ctrl-C
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for_running(paths["storage"], 1, proc)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+
+    study = optuna.load_study(study_name="resume", storage=paths["storage"])
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[0].state == TrialState.COMPLETE
+    assert by_number[1].state == TrialState.FAIL
+    assert "interrupted" in by_number[1].user_attrs["fail_reason"]
+    assert not any(t.state == TrialState.RUNNING for t in study.trials)
+    client = MlflowClient(tracking_uri=paths["tracking_uri"])
+    experiment = client.get_experiment_by_name("resume")
+    runs = client.search_runs([experiment.experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs if "optuna.trial_number" in r.data.tags}
+    killed = [r for r in runs if r.data.tags.get("optuna.trial_number") == "1"]
+    assert [r.info.status for r in killed] == ["KILLED"]
+    completed_params = by_number[0].params
+
+    resumed = run_cli(command, workdir)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    study = optuna.load_study(study_name="resume", storage=paths["storage"])
+    trials = effective_trials(study)
+    assert sorted(t.number for t in trials) == [0, 1, 2]  # exactly the requested total
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
+    assert {t.number: t for t in trials}[0].params == completed_params  # trial 0 was not re-run
+    runs = client.search_runs([experiment.experiment_id])
+    numbers = [r.data.tags["optuna.trial_number"] for r in runs if "optuna.trial_number" in r.data.tags]
+    assert sorted(numbers) == ["0", "1", "2"]  # one nested run per trial, none repeated
+    parents = [r for r in runs if "optuna.trial_number" not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"

@@ -1,0 +1,106 @@
+"""The study driver on real data (scikit-learn digits): failures, MLflow contents, resume."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from automl._config import StudyConfig
+from automl._progress import Progress
+from automl._queue import effective_trials
+from automl._study import PARENT_RUN_ATTR, StudyStopped, run_study
+from tests.automl.helpers import stores
+
+
+def _config(workdir, **overrides) -> StudyConfig:
+    values = {"study_name": "t", "trials": 3, "epochs": 2, "seed": 1, **stores(workdir), **overrides}
+    return StudyConfig(**values)
+
+
+def _run(config: StudyConfig):
+    return run_study(config, progress=Progress(total=config.trials, quiet=True))
+
+
+def _trial_runs(config: StudyConfig, study: optuna.Study) -> list:
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    experiment = client.get_experiment_by_name(config.study_name)
+    parent = study.user_attrs[PARENT_RUN_ATTR]
+    return client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+
+
+def test_injected_failures_are_recorded_and_the_study_goes_on(workdir, monkeypatch):
+    monkeypatch.setenv("AUTOML_INJECT_FAULT", "error@0,nan@1,oom@2")
+    config = _config(workdir, trials=4, pruner="none")
+    result = _run(config)
+    trials = {t.number: t for t in result.study.trials}
+    assert [trials[n].state for n in range(4)] == [TrialState.FAIL] * 3 + [TrialState.COMPLETE]
+    assert "injected failure" in trials[0].user_attrs["fail_reason"]
+    assert "non-finite training loss" in trials[1].user_attrs["fail_reason"]
+    assert trials[2].user_attrs["fail_reason"].startswith("out of memory")
+    # The out-of-memory configuration is remembered so it is never retried.
+    assert trials[2].user_attrs["config_digest"] in result.study.user_attrs["oom_digests"]
+    assert 0.0 <= trials[3].values[0] <= 1.0
+    runs = {int(r.data.tags["optuna.trial_number"]): r for r in _trial_runs(config, result.study)}
+    assert [runs[n].info.status for n in range(4)] == ["FAILED"] * 3 + ["FINISHED"]
+    assert "non-finite" in runs[1].data.tags["fail_reason"]
+    assert not any(t.state == TrialState.RUNNING for t in result.study.trials)
+
+
+def test_over_budget_architectures_are_never_built(workdir):
+    config = _config(workdir, trials=2, max_params=10)
+    result = _run(config)
+    for trial in result.study.trials:
+        assert trial.state == TrialState.FAIL
+        assert trial.user_attrs["fail_reason"].startswith("infeasible")
+        assert "fit" not in trial.user_attrs["timings"]  # rejected before any build
+
+
+def test_consecutive_failures_stop_the_study_with_the_last_reason(workdir, monkeypatch):
+    monkeypatch.setenv("AUTOML_INJECT_FAULT", "error@0,error@1")
+    config = _config(workdir, trials=4, max_consecutive_failures=2)
+    with pytest.raises(StudyStopped, match="injected failure"):
+        _run(config)
+    study = optuna.load_study(study_name="t", storage=config.storage)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.FAIL) == 2 and states.count(TrialState.WAITING) == 2
+
+
+def test_mlflow_has_one_nested_run_per_trial_with_params_metrics_artifacts(workdir):
+    config = _config(workdir, trials=3, epochs=2, pruner="none")
+    result = _run(config)
+    runs = _trial_runs(config, result.study)
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in runs) == [0, 1, 2]
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    for run in runs:
+        number = int(run.data.tags["optuna.trial_number"])
+        trial = result.study.trials[number]
+        assert trial.state == TrialState.COMPLETE
+        # every sampled parameter, readable, plus the architecture digest
+        for name, value in trial.params.items():
+            assert run.data.params[name] == str(value)
+        assert "architecture.digest" in run.data.params
+        assert run.data.metrics["params"] == trial.user_attrs["params"]
+        assert run.data.metrics["val_accuracy_final"] == pytest.approx(trial.values[0])
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == list(range(trial.user_attrs["training"]["epochs"]))
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"architecture.json", "model_summary.txt"} <= artifacts
+        spec_text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/architecture.json")
+        assert json.loads(spec_text) == json.loads(trial.user_attrs["architecture"])
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.params["study.trials"] == "3"
+    parent_artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert {"search_space.json", "versions.json", "data"} <= parent_artifacts
+
+
+def test_same_seed_same_sampled_sequence(workdir, monkeypatch):
+    monkeypatch.setenv("AUTOML_INJECT_FAULT", "")
+    first = _run(_config(workdir, study_name="a", trials=3, epochs=1, max_params=10))
+    second = _run(_config(workdir, study_name="b", trials=3, epochs=1, max_params=10))
+    assert [t.params for t in first.study.trials] == [t.params for t in second.study.trials]
+    assert len(effective_trials(first.study)) == 3
