@@ -88,7 +88,9 @@ def compare_study(
     finalists = []
     for trial in trials:
         if final_epochs:
-            probs = np.mean([_predict(_retrain(trial, data, final_epochs, config.seed + s), x_test) for s in range(seeds)], axis=0)
+            probs = np.mean(
+                [_predict(_retrain(trial, data, final_epochs, config.seed + s), x_test) for s in range(seeds)], axis=0
+            )
         else:
             probs = _predict(load_trial_model(trial.user_attrs["model_path"]), x_test)
         predictions[trial.number] = probs.argmax(axis=1)
@@ -118,7 +120,10 @@ def _log_comparison(tracker: Tracker, run_id: str, result: FinalistsResult) -> N
     with tempfile.TemporaryDirectory() as tmp:
         heatmap = plot_pvalue_heatmap(comparison, Path(tmp) / "pvalues_heatmap.png")
         confusion = plot_confusion_matrix(
-            result.y_test, result.predictions[comparison.winner], result.class_names, Path(tmp) / "winner_confusion_matrix.png"
+            result.y_test,
+            result.predictions[comparison.winner],
+            result.class_names,
+            Path(tmp) / "winner_confusion_matrix.png",
         )
         tracker.log_artifact_files(run_id, [heatmap, confusion], "comparison")
     parent = tracker.parent() if tracker.parent_run_id == run_id else None

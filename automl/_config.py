@@ -73,7 +73,9 @@ class StudyConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise UserError(f"{name} must be positive, got {value!r}")
-        if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+        if not (
+            0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1
+        ):
             raise UserError(
                 "val_fraction and test_fraction must be in (0, 1) with a sum below 1, "
                 f"got val_fraction={self.val_fraction!r}, test_fraction={self.test_fraction!r}"

@@ -42,7 +42,9 @@ def _winner(study: optuna.Study, trial: int | None) -> optuna.trial.FrozenTrial:
     return frozen
 
 
-def build_card(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, data: tuple[Any, Any, Any]) -> dict[str, Any]:
+def build_card(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, data: tuple[Any, Any, Any]
+) -> dict[str, Any]:
     dataset, splits, normalization = data
     comparison = study.user_attrs.get(COMPARISON_ATTR)
     finalist = next((f for f in (comparison or {}).get("finalists", []) if f["trial"] == trial.number), {})

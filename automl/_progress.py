@@ -38,7 +38,9 @@ class Progress:
             )
             self.stream.flush()
 
-    def trial_finished(self, number: int, state: str, value: float | None, reason: str | None, best: float | None) -> None:
+    def trial_finished(
+        self, number: int, state: str, value: float | None, reason: str | None, best: float | None
+    ) -> None:
         self.best = best
         if self.quiet:
             return

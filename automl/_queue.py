@@ -5,6 +5,10 @@ raised), and workers only run trials they claim from that queue. So the total is
 however many workers share the study, and a retried trial (a stale trial of a dead
 worker, failed by Optuna's heartbeat) re-enters the queue as a fresh WAITING copy.
 
+A worker that finds the queue empty while trials still run elsewhere waits for them: one
+of them may belong to a dead worker, go stale and come back as a retry, and leaving early
+would leave that retry unrun (and the study short of its total).
+
 Optuna exposes claiming and heartbeats only through ``Study.optimize``, whose loop
 creates new trials when the queue is empty; the two private helpers used here are the
 ones ``optimize`` itself uses (pinned by ``optuna>=5.0,<5.1`` in ``pyproject.toml``).
@@ -12,17 +16,21 @@ ones ``optimize`` itself uses (pinned by ``optuna>=5.0,<5.1`` in ``pyproject.tom
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import optuna
-from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
-__all__ = ["claim_trial", "heartbeat", "enqueue_up_to", "effective_trials", "RETRY_ATTR"]
+__all__ = ["claim_trial", "heartbeat", "enqueue_up_to", "effective_trials", "RETRY_ATTR", "WORKER_ATTR"]
 
-RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryFailedTrialCallback puts on a retry copy
+RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy
+WORKER_ATTR = "worker"  # user attr: "host:pid" of the process that claimed the trial
 
 
 def effective_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -44,15 +52,38 @@ def enqueue_up_to(study: optuna.Study, total: int, user_attrs: list[dict] | None
     return max(missing, 0)
 
 
-def claim_trial(study: optuna.Study) -> optuna.Trial | None:
-    """Fail stale trials of dead workers, then claim one WAITING trial (None if the queue is empty)."""
+def claim_trial(study: optuna.Study, *, deadline: float | None = None) -> optuna.Trial | None:
+    """Claim one WAITING trial, waiting while the queue is empty but trials still run elsewhere.
+
+    Returns None once nothing is WAITING or RUNNING, or when ``deadline`` (a
+    ``time.monotonic()`` value) has passed; it polls once per heartbeat interval. Without
+    heartbeats (journal storage) a dead worker's trial never goes stale, so there it returns
+    None as soon as the queue is empty. The claim is stamped with the worker
+    (``WORKER_ATTR``) and a first heartbeat, so a worker killed right after claiming is
+    detected too.
+    """
+    storage = study._storage
+    beats = is_heartbeat_enabled(storage)
+    while True:
+        trial = _claim_once(study)
+        if trial is not None:
+            if beats:
+                storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+            trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+            return trial
+        expired = deadline is not None and time.monotonic() >= deadline
+        if expired or not (beats and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+            return None
+        time.sleep(storage.get_heartbeat_interval())  # type: ignore[attr-defined]
+
+
+def _claim_once(study: optuna.Study) -> optuna.Trial | None:
+    """Fail stale trials of dead workers (re-queueing their retries), then pop one WAITING trial."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     trial_id = study._pop_waiting_trial_id()
-    if trial_id is None:
-        return None
-    return optuna.Trial(study, trial_id)
+    return None if trial_id is None else optuna.Trial(study, trial_id)
 
 
 @contextmanager

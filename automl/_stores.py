@@ -2,12 +2,23 @@
 
 Both default to SQLite files in ``mlruns/`` of the current directory (MLflow 3.17's plain
 file store refuses to start without ``MLFLOW_ALLOW_FILE_STORE``, so it is not used).
+Many workers, on one host or many, share a study through ``open_storage``: heartbeats fail
+the trials of dead workers, bounded retries re-queue them, and connection pools are sized
+so that the workers fit in the database server's ``max_connections``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl._errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
     "mlruns_dir",
@@ -16,17 +27,18 @@ __all__ = [
     "artifact_root",
     "model_dir",
     "open_storage",
+    "ensure_sqlite_folder",
+    "Heartbeat",
+    "CONNECTIONS_PER_PROCESS",
+    "check_connection_budget",
+    "connection_headroom",
+    "redact",
 ]
-
 
 
 def mlruns_dir() -> Path:
     """The local store folder: ``$AUTOML_HOME`` or ``mlruns/`` in the current directory."""
     return Path(os.environ.get("AUTOML_HOME", "mlruns"))
-
-
-HEARTBEAT_INTERVAL_S = 10
-GRACE_PERIOD_S = 30
 
 
 def _sqlite_uri(name: str) -> str:
@@ -56,29 +68,169 @@ def model_dir(study_name: str) -> Path:
     return path
 
 
-def open_storage(url: str | None):  # -> optuna.storages.BaseStorage
+def ensure_sqlite_folder(url: str) -> str:
+    """Create the folder of a ``sqlite:///path`` URL (SQLite cannot create it); returns ``url``."""
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+# --- the Optuna storage shared by all workers of a study ---
+
+HEARTBEAT_ENV = "AUTOML_HEARTBEAT_INTERVAL"
+GRACE_PERIOD_ENV = "AUTOML_GRACE_PERIOD"
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 30
+MAX_RETRY = 1  # a trial whose worker died runs once more; a second death leaves it failed
+
+# Connection pool per process on a database server (PostgreSQL, MySQL): one connection for
+# the trial loop, one for the heartbeat thread, one spare. So a process holds at most
+# CONNECTIONS_PER_PROCESS connections, and workers x CONNECTIONS_PER_PROCESS must stay below
+# the server's max_connections (PostgreSQL's default of 100 serves about 30 workers).
+POOL_SIZE = 2
+MAX_OVERFLOW = 1
+CONNECTIONS_PER_PROCESS = POOL_SIZE + MAX_OVERFLOW
+
+
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat:
+    """How often a running trial proves its worker alive, and how long silence is tolerated.
+
+    A trial silent for longer than ``grace_period_s`` is failed by the next worker that
+    looks for work, and retried once. Defaults: 10 s and 30 s; the environment variables
+    ``AUTOML_HEARTBEAT_INTERVAL`` and ``AUTOML_GRACE_PERIOD`` (whole seconds) override them.
+    """
+
+    interval_s: int = HEARTBEAT_INTERVAL_S
+    grace_period_s: int = GRACE_PERIOD_S
+
+    def __post_init__(self) -> None:
+        if self.interval_s < 1 or self.grace_period_s <= self.interval_s:
+            raise UserError(
+                "the heartbeat needs 1 <= interval < grace period (seconds), got "
+                f"interval={self.interval_s!r}, grace period={self.grace_period_s!r}"
+            )
+
+    @classmethod
+    def from_env(cls) -> Heartbeat:
+        return cls(
+            interval_s=_env_seconds(HEARTBEAT_ENV, HEARTBEAT_INTERVAL_S),
+            grace_period_s=_env_seconds(GRACE_PERIOD_ENV, GRACE_PERIOD_S),
+        )
+
+
+def _env_seconds(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"{name} must be a whole number of seconds, got {text!r}") from None
+
+
+def redact(url: str) -> str:
+    """``url`` with its password masked, for messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # isolation_level=None hands transaction control to _begin_immediate (see there).
+        return {"connect_args": {"timeout": 60, "isolation_level": None}}
+    return {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW, "pool_pre_ping": True}
+
+
+def _begin_immediate(engine: Any) -> None:
+    """Make every SQLite transaction take the write lock when it begins.
+
+    Python's sqlite3 starts a transaction only at the first write, so two workers can both
+    read a trial as WAITING and both claim it (Optuna's ``FOR UPDATE`` is a no-op on
+    SQLite). ``BEGIN IMMEDIATE`` serialises claims as PostgreSQL's row lock does.
+    """
+    import sqlalchemy
+
+    sqlalchemy.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+
+
+def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     """An Optuna storage with heartbeats, so trials of dead workers are failed and retried.
 
-    SQLite gets a generous busy timeout so several local workers can share it.
+    ``url`` is any SQLAlchemy URL (default: SQLite in ``mlruns/``) or a journal file path
+    ending in ``.log``/``.jsonl`` (no heartbeats there: a dead worker's trial stays RUNNING).
+
+    Raises:
+        UserError: the database driver is missing or the server cannot be reached.
     """
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    import sqlalchemy
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    url = url or default_storage()
+    url = ensure_sqlite_folder(url or default_storage())
     if url.endswith((".log", ".jsonl")) and "://" not in url:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(url))
-    engine_kwargs: dict = {}
-    if url.startswith("sqlite"):
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    elif url.startswith("postgresql"):
-        engine_kwargs = {"pool_size": 2, "max_overflow": 2, "pool_pre_ping": True}
+    beat = Heartbeat.from_env()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=HEARTBEAT_INTERVAL_S,
-        grace_period=GRACE_PERIOD_S,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=beat.interval_s,
+                grace_period=beat.grace_period_s,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            )
+    except ImportError as exc:
+        hint = " (pip install 'cnn-automl[postgres]')" if url.startswith("postgres") else ""
+        raise UserError(f"no database driver for the storage {redact(url)!r}{hint}: {exc.__cause__ or exc}") from None
+    except sqlalchemy.exc.OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise UserError(f"cannot open the storage {redact(url)!r}: {reason}") from None
+    if url.startswith("sqlite"):
+        _begin_immediate(storage.engine)
+    return storage
+
+
+def connection_headroom(url: str) -> int | None:
+    """How many more client connections the PostgreSQL server of ``url`` accepts (None: not PostgreSQL)."""
+    if not url.startswith("postgres"):
+        return None
+    import sqlalchemy
+
+    query = (
+        "SELECT current_setting('max_connections')::int"
+        " - current_setting('superuser_reserved_connections')::int"
+        " - coalesce(current_setting('reserved_connections', true), '0')::int"
+        " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
     )
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return int(connection.exec_driver_sql(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def check_connection_budget(url: str | None, processes: int) -> None:
+    """Refuse to start ``processes`` processes that would exhaust the database server's connections.
+
+    Raises:
+        UserError: ``processes x CONNECTIONS_PER_PROCESS`` exceeds the server's headroom.
+    """
+    headroom = connection_headroom(url) if url else None
+    needed = processes * CONNECTIONS_PER_PROCESS
+    if headroom is not None and needed > headroom:
+        raise UserError(
+            f"{processes} processes need up to {needed} connections ({CONNECTIONS_PER_PROCESS} each) to "
+            f"{redact(url)!r}, but the server accepts only {headroom} more; raise its max_connections "
+            "or start fewer workers"
+        )

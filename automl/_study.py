@@ -142,7 +142,9 @@ def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
                 f"ignoring {name}={value!r} (start a new --study-name to change it)",
                 file=sys.stderr,
             )
-    per_run = {f.name: getattr(given, f.name) for f in dataclasses.fields(StudyConfig) if f.name not in _FROZEN_ON_RESUME}
+    per_run = {
+        f.name: getattr(given, f.name) for f in dataclasses.fields(StudyConfig) if f.name not in _FROZEN_ON_RESUME
+    }
     return dataclasses.replace(stored, **per_run)
 
 
@@ -158,11 +160,15 @@ def load_context_data(config: StudyConfig) -> tuple[Any, Any, Any]:
     return dataset, splits, normalization
 
 
-def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker, data: tuple[Any, Any, Any], worker: bool) -> str:
+def _open_parent_run(
+    study: optuna.Study, config: StudyConfig, tracker: Tracker, data: tuple[Any, Any, Any], worker: bool
+) -> str:
     run_id = study.user_attrs.get(PARENT_RUN_ATTR)
     if worker:
         if run_id is None:
-            raise UserError(f"study {config.study_name!r} has no MLflow parent run yet; start it with 'automl search' first")
+            raise UserError(
+                f"study {config.study_name!r} has no MLflow parent run yet; start it with 'automl search' first"
+            )
         tracker.attach_parent(run_id)
         return run_id
     created = run_id is None
@@ -213,6 +219,8 @@ def run_study(
     from automl._trial import StudyContext
 
     study, config, _ = open_study(config, create=not worker)
+    if worker:  # workers share the study's seed: without this they would all sample the same candidates
+        study.sampler.reseed_rng()
     if not worker:
         enqueue_up_to(study, config.trials, _seed_attrs(config) if not study.trials else None)
     data = load_context_data(config)
@@ -253,7 +261,7 @@ def _run_in_process(study: optuna.Study, ctx: Any, max_trials: int | None) -> tu
     deadline = time.monotonic() + ctx.config.timeout if ctx.config.timeout else None
     ran, failures, last_reason = 0, 0, None
     while (max_trials is None or ran < max_trials) and (deadline is None or time.monotonic() < deadline):
-        trial = claim_trial(study)
+        trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break
         with heartbeat(trial):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl._stores import artifact_root, default_tracking_uri
+from automl._stores import artifact_root, default_tracking_uri, ensure_sqlite_folder
 
 __all__ = ["Tracker", "TrialRun", "flatten_params", "TRIAL_TAG"]
 
@@ -88,7 +88,7 @@ class Tracker:
         import mlflow
         from mlflow import MlflowClient
 
-        self.tracking_uri = tracking_uri or default_tracking_uri()
+        self.tracking_uri = ensure_sqlite_folder(tracking_uri or default_tracking_uri())
         mlflow.set_tracking_uri(self.tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)

@@ -126,7 +126,9 @@ class TrialCallback(keras.callbacks.Callback):
             _apply_fault(self._fault, logs)
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise TrialFailed(f"non-finite training loss ({float(loss)}) at epoch {len(self.epochs) + 1}, batch {batch}")
+            raise TrialFailed(
+                f"non-finite training loss ({float(loss)}) at epoch {len(self.epochs) + 1}, batch {batch}"
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}

@@ -158,7 +158,9 @@ def _sample(trial: optuna.Trial, ctx: StudyContext) -> tuple[Any, TrainingSpec, 
             trial, ctx.space, input_shape=ctx.input_shape, num_classes=ctx.num_classes
         )
     training = sample_training(trial, max_epochs=ctx.config.epochs, grid=grid)
-    policy = pipelines.AugmentPolicy.none() if grid else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape)
+    policy = (
+        pipelines.AugmentPolicy.none() if grid else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape)
+    )
     trial.set_user_attr("architecture", spec.to_json())
     trial.set_user_attr("training", training.to_dict())
     trial.set_user_attr("augmentation", policy.to_dict())
@@ -197,7 +199,8 @@ def _fit(
         policy=policy,
         seed=ctx.config.seed * 100_003 + number,
     )
-    model.fit(feeder, epochs=training.epochs, validation_data=val, callbacks=[callback], verbose=0)
+    # The feeder shuffles itself, reproducibly from (seed, epoch); Keras must not reshuffle batches.
+    model.fit(feeder, epochs=training.epochs, validation_data=val, callbacks=[callback], shuffle=False, verbose=0)
 
 
 def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: EpochResult, epochs: int) -> bool:
@@ -212,7 +215,9 @@ def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: 
     return trial.should_prune()
 
 
-def _finish(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, mlflow_status: str | None = None) -> None:
+def _finish(
+    trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, mlflow_status: str | None = None
+) -> None:
     """Record the outcome on the trial (user attrs) and close its MLflow run."""
     trial.set_user_attr("timings", {k: round(v, 4) for k, v in outcome.timings.items()})
     if outcome.reason:

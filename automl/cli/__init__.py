@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,8 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_runtime() -> None:
+    """No network at import (albumentations' update check) and no library chatter."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # TensorFlow's Python logger repeats retracing warnings when several models predict.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``automl`` console script; returns the process exit code."""
+    _quiet_runtime()
     from automl._errors import USER_ERRORS
 
     parser = build_parser()

@@ -16,6 +16,7 @@ EXAMPLES = """
   automl search --data mnist --objective pareto --seed-architectures lenet,resnet
   automl search --config study.toml --timeout 3600   # flags override the file
   automl search --workers 4                       # four local worker processes
+  automl search --study-name big --trials 200 --storage postgresql://... --create-only   # then 'automl worker'
 """
 
 
@@ -26,13 +27,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--export-dir", default=None, help="where the winner is exported (default exports/STUDY)")
     parser.add_argument("--no-export", action="store_true", help="compare the finalists but export nothing")
     parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    parser.add_argument(
+        "--create-only", action="store_true", help="create the study and its trial queue, then exit (for automl worker)"
+    )
     parser.set_defaults(handler=run)
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     """The study settings shared by ``search`` and ``worker``."""
     parser.add_argument("--config", default=None, help="study file (TOML or YAML); flags override it")
-    parser.add_argument("--data", default=None, help="digits (default), mnist, fashion_mnist, cifar10, cifar100, a folder, .npz or .csv")
+    parser.add_argument(
+        "--data", default=None, help="digits (default), mnist, fashion_mnist, cifar10, cifar100, a folder, .npz or .csv"
+    )
     parser.add_argument("--image-size", type=parse_size, default=None, help="resize images to H,W")
     parser.add_argument("--study-name", default=None, help="study name (default 'default'); re-running resumes it")
     parser.add_argument("--trials", type=int, default=None, help="the study's total number of trials (default 6)")
@@ -41,7 +47,9 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default=None, help="default tpe")
     parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default=None, help="default median")
     parser.add_argument("--objective", choices=("accuracy", "pareto"), default=None, help="pareto: accuracy vs cost")
-    parser.add_argument("--cost-metric", choices=("params", "flops"), default=None, help="cost for pareto (default params)")
+    parser.add_argument(
+        "--cost-metric", choices=("params", "flops"), default=None, help="cost for pareto (default params)"
+    )
     parser.add_argument("--max-params", type=int, default=None, help="reject architectures with more parameters")
     parser.add_argument("--max-flops", type=int, default=None, help="reject architectures with more multiply-adds")
     parser.add_argument("--seed", type=int, default=None, help="random seed of the split and the sampler (default 0)")
@@ -49,7 +57,9 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None, help="Keras backend")
     parser.add_argument("--max-consecutive-failures", type=int, default=None, help="stop after this many (default 5)")
     parser.add_argument("--isolate", action="store_true", default=None, help="run each trial in a fresh process")
-    parser.add_argument("--workers", type=int, default=None, help="local worker processes sharing the study (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="local worker processes sharing the study (default 1)"
+    )
     add_store_options(parser)
 
 
@@ -79,8 +89,6 @@ def select_backend(backend: str | None) -> None:
         if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
             raise SystemExit(f"automl: Keras is already imported with another backend; set KERAS_BACKEND={backend}")
         os.environ["KERAS_BACKEND"] = backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
     select_backend(config.backend)
     from automl._study import StudyStopped
 
+    if args.create_only:
+        from automl._workers import prepare_study
+
+        prepare_study(config)
+        return 0
     if config.workers > 1:
         from automl._workers import run_local_workers
 
@@ -108,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
 def _print_header(config) -> None:  # config: StudyConfig
     print(
         f"study {config.study_name!r}: data {config.data or 'digits'}, {config.trials} trials in total, "
-        f"up to {config.epochs} epochs each, sampler {config.sampler}, pruner {config.pruner}, objective {config.objective}",
+        f"up to {config.epochs} epochs each, sampler {config.sampler}, pruner {config.pruner}, "
+        f"objective {config.objective}",
         flush=True,
     )
 

@@ -17,7 +17,9 @@ EXAMPLES = """
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = add_parser(subparsers, "ui", "Open the MLflow UI (or serve a tracking server) on the study store.", EXAMPLES)
+    parser = add_parser(
+        subparsers, "ui", "Open the MLflow UI (or serve a tracking server) on the study store.", EXAMPLES
+    )
     parser.add_argument("--tracking-uri", default=None, help="backend store (default sqlite:///mlruns/mlflow.db)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1 only)")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
@@ -51,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(" ".join(command))
         return 0
-    print(f"MLflow {'tracking server' if args.serve else 'UI'} at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    print(
+        f"MLflow {'tracking server' if args.serve else 'UI'} at http://{args.host}:{args.port}  (Ctrl-C to stop)",
+        flush=True,
+    )
     env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": os.environ.get("MLFLOW_ALLOW_FILE_STORE", "false")}
     try:
         return subprocess.call(command, env=env)

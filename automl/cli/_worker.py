@@ -8,9 +8,15 @@ import sys
 from automl.cli._common import add_parser, add_store_options
 
 EXAMPLES = """
+  automl search --study-name shared --trials 100 --storage postgresql://automl@db-host/automl \\
+      --tracking-uri http://mlflow-host:5000 --create-only    # once, anywhere
   automl worker --study shared --storage postgresql://automl@db-host/automl \\
-      --tracking-uri http://mlflow-host:5000
+      --tracking-uri http://mlflow-host:5000                   # on every machine
   automl worker --study default --trials 1      # run one queued trial, then exit
+
+A worker runs queued trials until none is left or running elsewhere; a trial whose worker
+died (no heartbeat for AUTOML_GRACE_PERIOD seconds, default 30; beats every
+AUTOML_HEARTBEAT_INTERVAL, default 10) is failed and queued once more.
 """
 
 
@@ -25,14 +31,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from automl._errors import UserError
     from automl.cli._search import select_backend
 
+    if args.trials is not None and args.trials < 1:
+        raise UserError(f"--trials must be at least 1, got {args.trials!r}")
     select_backend(args.backend)
     from automl._config import StudyConfig
     from automl._progress import Progress
     from automl._study import StudyStopped, run_study
 
-    config = StudyConfig(study_name=args.study, storage=args.storage, tracking_uri=args.tracking_uri, backend=args.backend)
+    config = StudyConfig(
+        study_name=args.study, storage=args.storage, tracking_uri=args.tracking_uri, backend=args.backend
+    )
     try:
         study_run = run_study(config, worker=True, max_trials=args.trials, progress=Progress(total=0, quiet=args.quiet))
     except StudyStopped as exc:

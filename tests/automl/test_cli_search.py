@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import keras
 import numpy as np
 from mlflow import MlflowClient
 
-from tests.automl.helpers import run_cli
+from tests.automl.helpers import cli_env, run_cli
 
 
 def test_default_search_end_to_end(workdir):
@@ -29,7 +34,11 @@ def test_default_search_end_to_end(workdir):
     parent = parents[0]
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     comparison = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
-    assert {"comparison/mcnemar.json", "comparison/pvalues_heatmap.png", "comparison/winner_confusion_matrix.png"} <= comparison
+    assert {
+        "comparison/mcnemar.json",
+        "comparison/pvalues_heatmap.png",
+        "comparison/winner_confusion_matrix.png",
+    } <= comparison
     top = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"trials.csv", "optimization_history.png"} <= top
 
@@ -63,8 +72,39 @@ def test_status_of_unknown_study_is_a_one_line_error(workdir):
     assert "Traceback" not in result.stderr
 
 
-def test_ui_binds_to_loopback(workdir):
-    result = run_cli(["ui", "--dry-run"], workdir)
-    assert result.returncode == 0
-    assert "--host 127.0.0.1" in result.stdout
-    assert "--backend-store-uri sqlite:///" in result.stdout
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ui_serves_the_store_on_loopback_only(workdir):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl", "ui", "--port", str(port)],
+        cwd=workdir,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert f"http://127.0.0.1:{port}" in proc.stdout.readline()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the MLflow UI did not start"
+                time.sleep(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert "MLflow" in response.read().decode()
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+        if listening:  # iproute2 present: the socket must be bound to loopback only
+            assert all(line.split()[3].startswith("127.0.0.1:") for line in listening.strip().splitlines())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert (workdir / "mlruns" / "mlflow.db").exists()

@@ -32,6 +32,7 @@ def _wait_for_running(storage: str, number: int, proc: subprocess.Popen, timeout
 
 def test_ctrl_c_marks_the_trial_failed_and_the_same_command_resumes(workdir):
     paths = stores(workdir)
+    (workdir / "mlruns").mkdir()
     command = ["search", "--study-name", "resume", "--trials", "3", "--epochs", "2", "--pruner", "none",
                "--storage", paths["storage"], "--tracking-uri", paths["tracking_uri"], "--no-export"]  # fmt: skip
     proc = subprocess.Popen(

@@ -1,0 +1,422 @@
+"""The export bundle: a trained model with its model card, and safe loading and prediction.
+
+A bundle directory holds ``model.keras`` (the Keras model), ``saved_model/`` (an
+inference-only TensorFlow SavedModel), optionally ``model.onnx``, and the model card as
+``model_card.json`` and ``model_card.md``. The exported model is self-contained: it
+takes raw images in the 0..255 scale, holds its own ``Normalization`` layer and outputs
+softmax probabilities, so predicting only needs to decode and resize the images.
+
+Every file is written atomically (a temporary name in the same directory, then a
+rename), no file is written outside the bundle directory, and models are only loaded
+with ``safe_mode=True`` and refused if they contain a ``Lambda`` layer (which can run
+arbitrary Python code).
+
+Keras and TensorFlow are imported inside the functions so that importing this module
+(for ``write_atomically``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = [
+    "ExportResult",
+    "export_bundle",
+    "load_bundle",
+    "predict_files",
+    "render_card_markdown",
+    "write_atomically",
+]
+
+KERAS_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+ONNX_FILE = "model.onnx"
+CARD_JSON = "model_card.json"
+CARD_MD = "model_card.md"
+# Present in every bundle: an existing directory holding it may be exported into again.
+MARKER_FILE = ".automl-export"
+_BUNDLE_NAMES = (KERAS_FILE, SAVED_MODEL_DIR, ONNX_FILE, CARD_JSON, CARD_MD, MARKER_FILE)
+
+# Sections of the model card in the order the Markdown shows them; other keys follow.
+_CARD_ORDER = (
+    "model",
+    "architecture",
+    "input_shape",
+    "preprocessing",
+    "class_names",
+    "metrics",
+    "mcnemar",
+    "data",
+    "versions",
+)
+_HEADINGS = {"mcnemar": "McNemar comparison of the finalists", "versions": "Package versions"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportResult:
+    """What ``export_bundle`` wrote; ``notes`` say why an optional format was skipped."""
+
+    out_dir: Path
+    keras_path: Path
+    saved_model_dir: Path | None
+    onnx_path: Path | None
+    card_json: Path
+    card_md: Path
+    notes: tuple[str, ...]
+
+
+def export_bundle(
+    model: keras.Model,
+    out_dir: str | Path,
+    *,
+    card: Mapping[str, Any],
+    onnx: bool = False,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write ``model`` and its model card into the bundle directory ``out_dir``.
+
+    Writes ``model.keras``; ``saved_model/`` via ``model.export(format="tf_saved_model")``
+    on the TensorFlow backend (skipped with a note on other backends); ``model.onnx`` when
+    ``onnx=True`` and ``tf2onnx``/``onnx`` are installed (else a note); and the model card
+    as ``model_card.json`` and ``model_card.md``. Files of an earlier export that this one
+    does not write (e.g. a stale ``model.onnx``) are removed.
+
+    Args:
+        model: the trained, self-contained model (raw 0..255 images in, probabilities out).
+        out_dir: the bundle directory; created if missing.
+        card: the model card. ``card["class_names"]`` is required (one name per output
+            unit); everything else (architecture, preprocessing, metrics, McNemar
+            results, versions, data summary, ...) is rendered as given. A ``model``
+            section (name, input shape, classes, parameters, layers) is added from the
+            model itself.
+        onnx: also write ``model.onnx``.
+        overwrite: allow exporting into a non-empty directory that is not a bundle.
+
+    Raises:
+        ValueError: ``out_dir`` is a file, or a non-empty directory not made by an
+            export (without ``overwrite``); a bundle path escapes ``out_dir`` (e.g.
+            through a symlink); the model contains a ``Lambda`` layer; the class names
+            are missing or do not match the model's outputs.
+    """
+    _refuse_lambda_layers(model)
+    full_card = _complete_card(model, card)
+    out = _prepare_out_dir(out_dir, overwrite=overwrite)
+    targets = {name: _inside(out, name) for name in _BUNDLE_NAMES}
+    write_atomically(targets[MARKER_FILE], lambda p: p.write_text("written by automl export\n"))
+    notes: list[str] = []
+    keras_path = write_atomically(targets[KERAS_FILE], model.save)
+    saved_model_dir = _export_saved_model(model, targets[SAVED_MODEL_DIR], notes)
+    onnx_path = _export_onnx(model, targets[ONNX_FILE], notes) if onnx else None
+    full_card["export_notes"] = list(notes)
+    text = json.dumps(full_card, indent=2)
+    card_json = write_atomically(targets[CARD_JSON], lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    markdown = render_card_markdown(full_card)
+    card_md = write_atomically(targets[CARD_MD], lambda p: p.write_text(markdown, encoding="utf-8"))
+    _remove_stale(targets, keep={saved_model_dir, onnx_path})
+    return ExportResult(
+        out_dir=out,
+        keras_path=keras_path,
+        saved_model_dir=saved_model_dir,
+        onnx_path=onnx_path,
+        card_json=card_json,
+        card_md=card_md,
+        notes=tuple(notes),
+    )
+
+
+def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
+    """Load the model (``safe_mode=True``, not compiled) and the model card of a bundle.
+
+    A ``Lambda`` layer is refused three times over: by scanning the saved configuration
+    before anything is deserialised (so the error names the layer), by Keras' safe mode
+    (which refuses Python lambdas), and by walking every nested layer of the loaded model.
+
+    Raises:
+        FileNotFoundError: ``bundle_dir`` lacks ``model.keras`` or ``model_card.json``.
+        ValueError: the model contains a ``Lambda`` layer.
+    """
+    import keras
+
+    bundle = Path(bundle_dir)
+    keras_path, card_path = bundle / KERAS_FILE, bundle / CARD_JSON
+    for path in (keras_path, card_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{str(bundle)!r} is not an export bundle: {path.name} is missing")
+    _refuse_lambda_config(keras_path)
+    model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+    _refuse_lambda_layers(model)
+    return model, json.loads(card_path.read_text(encoding="utf-8"))
+
+
+def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Classify image files with a bundle; one ``{"file", "class", "index", "probability"}`` each.
+
+    Each image is decoded, resized to the model's input height and width and converted
+    to its channels (1: grayscale, 3: RGB) by ``pipelines.load_image``; the model does
+    its own normalisation. All files are decoded before any prediction, so a bad file
+    fails fast.
+
+    Raises:
+        pipelines.DataError: a file is missing, corrupt or not an image (names the file).
+        FileNotFoundError, ValueError: see ``load_bundle``.
+    """
+    from pipelines import load_image
+
+    model, card = load_bundle(bundle_dir)
+    class_names = list(card["class_names"])
+    height, width, channels = model.input_shape[1:]
+    images = [load_image(path, image_size=(height, width), channels=channels) for path in files]
+    if not images:
+        return []
+    probabilities = np.asarray(model.predict(np.stack(images).astype("float32"), verbose=0))
+    indices = probabilities.argmax(axis=1)
+    return [
+        {"file": str(path), "class": class_names[i], "index": int(i), "probability": float(row[i])}
+        for path, i, row in zip(files, indices, probabilities, strict=True)
+    ]
+
+
+def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
+    """Create ``target`` (a file or a directory) by ``write(temporary path)`` and a rename.
+
+    The temporary path is a sibling of ``target`` with the same suffix (Keras requires
+    ``.keras``), so the rename stays on one filesystem; a crash leaves either the old
+    ``target`` or the new one, never a half-written one. Returns ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+    try:
+        write(temporary)
+        _replace(temporary, target)
+    finally:
+        _remove(temporary)
+    return target
+
+
+def render_card_markdown(card: Mapping[str, Any]) -> str:
+    """Render a (JSON-like) model card as Markdown: one section per top-level key."""
+    title = card.get("title") or f"Model card: {card.get('model', {}).get('name', 'model')}"
+    lines = [f"# {title}", ""]
+    for key in _card_keys(card):
+        lines += _render_section(key, card[key], level=2)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- export helpers -----------------------------------------------------------------------
+
+
+def _prepare_out_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"export directory {str(out_dir)!r} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file() and not overwrite:
+        raise ValueError(
+            f"refusing to export into {str(out_dir)!r}: it is a non-empty directory not made by "
+            "'automl export'; choose an empty or new directory, or pass overwrite=True"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _inside(out: Path, name: str) -> Path:
+    """``out / name``, refused if it resolves outside ``out`` (e.g. a symlink pointing away)."""
+    target = out / name
+    resolved = target.resolve()
+    if not resolved.is_relative_to(out):
+        raise ValueError(f"refusing to write {str(target)!r}: it resolves to {str(resolved)!r}, outside {str(out)!r}")
+    return target
+
+
+def _export_saved_model(model: keras.Model, target: Path, notes: list[str]) -> Path | None:
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        notes.append(f"SavedModel skipped: it needs the TensorFlow backend, not {keras.backend.backend()!r}.")
+        return None
+    return write_atomically(target, lambda p: model.export(p, format="tf_saved_model", verbose=False))
+
+
+def _export_onnx(model: keras.Model, target: Path, notes: list[str]) -> Path | None:
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as exc:
+        notes.append(f"ONNX skipped: {exc.name or 'onnx'} is not installed (pip install 'cnn-automl[onnx]').")
+        return None
+    return write_atomically(target, lambda p: model.export(p, format="onnx", verbose=False))
+
+
+def _complete_card(model: keras.Model, card: Mapping[str, Any]) -> dict[str, Any]:
+    """The card as plain JSON types, with a ``model`` section taken from the model itself."""
+    num_classes = int(model.output_shape[-1])
+    class_names = card.get("class_names")
+    if (
+        not isinstance(class_names, Sequence)
+        or isinstance(class_names, str)
+        or not all(isinstance(n, str) for n in class_names)
+    ):
+        raise ValueError(f"card['class_names'] must be a list of strings, got {class_names!r}")
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"card['class_names'] has {len(class_names)} names but the model outputs {num_classes} classes: "
+            f"{list(class_names)!r}"
+        )
+    summary = {
+        "name": model.name,
+        "input_shape": list(model.input_shape[1:]),
+        "input": "raw images, float32 in the 0..255 scale, shape (height, width, channels)",
+        "output": f"softmax probabilities over {num_classes} classes",
+        "num_classes": num_classes,
+        "params": int(model.count_params()),
+        "layers": [f"{layer.name} ({type(layer).__name__})" for layer in model.layers],
+    }
+    return json.loads(json.dumps({"model": summary, **card}, default=_to_json))
+
+
+def _to_json(value: Any) -> Any:
+    """``json.dumps`` fallback for numpy values, paths and objects with ``to_dict``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if callable(getattr(value, "to_dict", None)):
+        return value.to_dict()
+    raise TypeError(f"model card value of type {type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def _replace(source: Path, target: Path) -> None:
+    """Move ``source`` onto ``target``; an existing directory is moved aside first, then removed."""
+    if target.is_dir() and not target.is_symlink():
+        aside = target.with_name(f".old-{uuid.uuid4().hex}-{target.name}")
+        target.rename(aside)
+        source.rename(target)
+        _remove(aside)
+    else:
+        os.replace(source, target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _remove_stale(targets: Mapping[str, Path], keep: set[Path | None]) -> None:
+    for name in (SAVED_MODEL_DIR, ONNX_FILE):
+        if targets[name] not in keep:
+            _remove(targets[name])
+
+
+# --- safe loading -------------------------------------------------------------------------
+
+
+def _refuse_lambda_layers(model: keras.Model) -> None:
+    """Raise ``ValueError`` naming every ``Lambda`` layer anywhere inside ``model``."""
+    import keras
+
+    # ``_flatten_layers`` also reaches sub-layers held as attributes of custom layers,
+    # which walking the public ``.layers`` lists would miss.
+    names = [
+        layer.name
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, keras.layers.Lambda)
+    ]
+    if names:
+        raise ValueError(_lambda_message(model.name, names))
+
+
+def _refuse_lambda_config(keras_path: Path) -> None:
+    """Scan the saved configuration of a ``.keras`` archive for ``Lambda`` layers."""
+    with zipfile.ZipFile(keras_path) as archive:
+        config = json.loads(archive.read("config.json"))
+    names = _lambda_names(config)
+    if names:
+        raise ValueError(_lambda_message(str(keras_path), names))
+
+
+def _lambda_names(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [name for item in node for name in _lambda_names(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [str(node.get("config", {}).get("name", "?"))] if node.get("class_name") == "Lambda" else []
+    return own + [name for value in node.values() for name in _lambda_names(value)]
+
+
+def _lambda_message(where: str, names: list[str]) -> str:
+    return (
+        f"refusing model {where!r}: it contains Lambda layer(s) {names}, which can run arbitrary "
+        "Python code; rebuild it with serialisable layers"
+    )
+
+
+# --- Markdown rendering of the model card -------------------------------------------------
+
+
+def _card_keys(card: Mapping[str, Any]) -> list[str]:
+    known = [key for key in _CARD_ORDER if key in card]
+    return known + [key for key in card if key not in _CARD_ORDER and key != "title"]
+
+
+def _render_section(key: str, value: Any, level: int) -> list[str]:
+    title = _HEADINGS.get(key) or key.replace("_", " ").capitalize()
+    heading = ["#" * level + " " + title, ""]
+    if key == "class_names" and isinstance(value, list):
+        return heading + [f"- `{i}`: {_cell(name)}" for i, name in enumerate(value)] + [""]
+    if isinstance(value, dict):
+        return heading + _render_mapping(value, level)
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return heading + _render_records(value)
+    if isinstance(value, list):
+        return heading + ([f"- {_cell(item)}" for item in value] or ["(none)"]) + [""]
+    return heading + [_format(value), ""]
+
+
+def _render_mapping(mapping: Mapping[str, Any], level: int) -> list[str]:
+    """Scalars (and short lists) as a key/value table, nested structures as subsections."""
+    flat = {k: v for k, v in mapping.items() if not isinstance(v, dict | list) or _is_scalar_list(v)}
+    lines = _render_records([{"key": k, "value": v} for k, v in flat.items()]) if flat else []
+    for key, value in mapping.items():
+        if key not in flat:
+            lines += _render_section(key, value, level + 1)
+    return lines
+
+
+def _render_records(records: list[dict[str, Any]]) -> list[str]:
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(record.get(c, "")) for c in columns) + " |" for record in records]
+    return lines + [""]
+
+
+def _is_scalar_list(value: Any) -> bool:
+    return isinstance(value, list) and not any(isinstance(item, dict | list) for item in value)
+
+
+def _cell(value: Any) -> str:
+    text = ", ".join(_format(v) for v in value) if isinstance(value, list) else _format(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)

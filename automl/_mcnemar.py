@@ -1,0 +1,454 @@
+"""Choosing the winner among the finalists with McNemar's test.
+
+Validation accuracy ranks the candidates of a search, but on a few thousand test images
+two models 0.3% apart are often indistinguishable. McNemar's test compares two
+classifiers on the *same* examples, using only the examples where exactly one of them is
+right (the discordant pairs), which makes it far more powerful than comparing error
+counts. Here every pair of finalists is tested, the p-values are Holm-adjusted across
+the pairs, and a cheaper finalist that is not significantly worse than the most
+accurate one wins.
+
+The statistics come from statsmodels (``mcnemar``, ``multipletests``,
+``proportion_confint``); this module only assembles them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl._export import write_atomically
+
+__all__ = [
+    "Finalist",
+    "PairResult",
+    "Comparison",
+    "mcnemar_pair",
+    "compare_finalists",
+    "plot_pvalue_heatmap",
+    "plot_confusion_matrix",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finalist:
+    """One of the K best trials, evaluated on the held-out test split.
+
+    ``accuracy`` is the test accuracy (what the winner rule ranks by), ``val_accuracy``
+    the validation accuracy the search ranked it by (the first tie-breaker), ``params``
+    and ``flops`` its cost.
+    """
+
+    trial: int
+    accuracy: float
+    val_accuracy: float
+    params: int
+    flops: int
+
+    @property
+    def cost(self) -> tuple[int, int]:
+        """Parameters first, FLOPs as the tie-breaker: smaller is cheaper."""
+        return (self.params, self.flops)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairResult:
+    """McNemar's test of finalist ``trial_a`` against ``trial_b`` on the same test examples.
+
+    The four counts form the 2x2 table; ``only_a`` counts the examples only A got right.
+    ``p_holm`` is ``p_value`` after Holm's correction across all pairs. ``accuracy_diff``
+    is accuracy(A) - accuracy(B) with its paired confidence interval
+    ``[ci_low, ci_high]`` (Newcombe's square-and-add interval, see ``_paired_difference_ci``).
+    """
+
+    trial_a: int
+    trial_b: int
+    both_right: int
+    only_a: int
+    only_b: int
+    both_wrong: int
+    statistic: float
+    p_value: float
+    p_holm: float
+    exact: bool
+    accuracy_diff: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """All pairwise tests between the finalists and the winner chosen from them."""
+
+    finalists: tuple[Finalist, ...]
+    pairs: tuple[PairResult, ...]
+    winner: int
+    reason: str
+    alpha: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``finalists``, ``pairs``, ``winner``, ``reason`` and ``alpha``."""
+        return {
+            "finalists": [asdict(f) for f in self.finalists],
+            "pairs": [asdict(p) for p in self.pairs],
+            "winner": self.winner,
+            "reason": self.reason,
+            "alpha": self.alpha,
+        }
+
+    def table(self) -> str:
+        """A plain-text report: the finalists, the pairwise tests and the winner with its reason."""
+        finalists = _text_table(
+            ("trial", "test acc", "val acc", "params", "FLOPs", ""),
+            [
+                (
+                    f.trial,
+                    f"{f.accuracy:.4f}",
+                    f"{f.val_accuracy:.4f}",
+                    f"{f.params:,}",
+                    f"{f.flops:,}",
+                    "<- winner" if f.trial == self.winner else "",
+                )
+                for f in self.finalists
+            ],
+        )
+        pairs = _text_table(
+            (
+                "A",
+                "B",
+                "both right",
+                "only A",
+                "only B",
+                "both wrong",
+                "test",
+                "stat",
+                "p",
+                "p Holm",
+                "acc A-B",
+            ),
+            [
+                (
+                    p.trial_a,
+                    p.trial_b,
+                    p.both_right,
+                    p.only_a,
+                    p.only_b,
+                    p.both_wrong,
+                    "exact" if p.exact else "chi2",
+                    f"{p.statistic:.3f}",
+                    f"{p.p_value:.4g}",
+                    f"{p.p_holm:.4g}",
+                    f"{p.accuracy_diff:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
+                )
+                for p in self.pairs
+            ],
+        )
+        parts = ["Finalists (accuracy on the held-out test split):", finalists, ""]
+        if self.pairs:
+            level = f"{1 - self.alpha:.0%}"
+            parts += [
+                f"McNemar tests (Holm-adjusted, alpha={self.alpha:g}; {level} CI of acc A-B):",
+                pairs,
+                "",
+            ]
+        parts.append(f"Winner: trial {self.winner}. {self.reason}")
+        return "\n".join(parts)
+
+
+def mcnemar_pair(
+    correct_a: np.ndarray, correct_b: np.ndarray, *, exact_below: int = 25
+) -> tuple[np.ndarray, float, float, bool]:
+    """McNemar's test of two classifiers from their per-example correctness.
+
+    The exact binomial test is used when the discordant count (only A right + only B
+    right) is below ``exact_below`` (or zero, where the chi-square is undefined), the
+    chi-square test with continuity correction otherwise, both from statsmodels.
+
+    Args:
+        correct_a: booleans (or 0/1), whether classifier A got each example right.
+        correct_b: the same for classifier B, on the same examples in the same order.
+        exact_below: the discordant count from which the chi-square test is used.
+
+    Returns:
+        ``(table, statistic, p_value, exact)`` where ``table`` is
+        ``[[both right, only A right], [only B right, both wrong]]``.
+
+    Raises:
+        ValueError: the vectors differ in length, are not 1-D booleans, or
+            ``exact_below`` is negative.
+    """
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    if exact_below < 0:
+        raise ValueError(f"exact_below must be >= 0, got {exact_below!r}")
+    a = _as_correctness(correct_a, "correct_a")
+    b = _as_correctness(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b must have the same length, got {a.size} and {b.size}")
+    table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]], dtype=np.int64)
+    discordant = int(table[0, 1] + table[1, 0])
+    exact = discordant < exact_below or discordant == 0
+    result = mcnemar(table, exact=exact, correction=True)
+    return table, float(result.statistic), float(result.pvalue), exact
+
+
+def compare_finalists(
+    y_true: np.ndarray,
+    predictions: Mapping[int, np.ndarray],
+    finalists: Sequence[Finalist],
+    *,
+    alpha: float = 0.05,
+    prefer: str = "cost",
+) -> Comparison:
+    """Test every pair of finalists with McNemar's test and choose the winner.
+
+    The winner is the most accurate finalist (test accuracy; ties broken by validation
+    accuracy, then fewer parameters) unless, with ``prefer="cost"``, a cheaper finalist
+    (fewer parameters; at equal parameters fewer FLOPs) is not significantly worse than
+    it (Holm-adjusted p >= ``alpha`` for that pair): then the cheapest such finalist
+    wins. ``prefer="accuracy"`` turns the cost rule off.
+
+    Args:
+        y_true: the true class index of each test example.
+        predictions: trial number -> predicted class index per test example.
+        finalists: the finalists to compare (their order is the order of the pairs).
+        alpha: significance level of the Holm-adjusted tests; the confidence intervals
+            of the accuracy differences are at level ``1 - alpha`` (not adjusted).
+        prefer: ``"cost"`` or ``"accuracy"``.
+
+    Raises:
+        ValueError: no finalist, a repeated trial, a missing or mis-sized prediction
+            vector, ``alpha`` outside (0, 1) or an unknown ``prefer``.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    _check_arguments(finalists, alpha, prefer)
+    truth = np.asarray(y_true)
+    if truth.ndim != 1:
+        raise ValueError(f"y_true must be a 1-D vector of class indices, got shape {truth.shape}")
+    correct = {f.trial: _predicted(predictions, f.trial, truth.shape) == truth for f in finalists}
+    tests = [(a, b, mcnemar_pair(correct[a], correct[b])) for a, b in combinations(correct, 2)]
+    p_holm = multipletests([p for _, _, (_, _, p, _) in tests], alpha=alpha, method="holm")[1] if tests else []
+    pairs = tuple(
+        _pair_result(a, b, table, statistic, p, float(adjusted), exact, alpha)
+        for (a, b, (table, statistic, p, exact)), adjusted in zip(tests, p_holm, strict=True)
+    )
+    winner, reason = _WINNER_RULES[prefer](tuple(finalists), pairs, alpha)
+    return Comparison(finalists=tuple(finalists), pairs=pairs, winner=winner, reason=reason, alpha=alpha)
+
+
+def plot_pvalue_heatmap(comparison: Comparison, path: Path) -> Path:
+    """Save a heatmap of the Holm-adjusted pairwise p-values as a PNG; returns ``path``.
+
+    Low p-values (significant differences) are red; a ``*`` marks p < alpha.
+    """
+    from matplotlib.figure import Figure
+
+    trials = [f.trial for f in comparison.finalists]
+    index = {t: i for i, t in enumerate(trials)}
+    matrix = np.full((len(trials), len(trials)), np.nan)
+    for p in comparison.pairs:
+        matrix[index[p.trial_a], index[p.trial_b]] = matrix[index[p.trial_b], index[p.trial_a]] = p.p_holm
+    size = 2.5 + 0.8 * len(trials)
+    fig = Figure(figsize=(size + 1.5, size), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdYlGn", vmin=0.0, vmax=1.0)
+    for (i, j), value in np.ndenumerate(matrix):
+        if not np.isnan(value):
+            mark = "*" if value < comparison.alpha else ""
+            ax.text(j, i, f"{value:.3g}{mark}", ha="center", va="center", fontsize=9)
+    labels = [f"trial {t}" for t in trials]
+    ax.set_xticks(range(len(trials)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(trials)), labels)
+    ax.set_title(f"McNemar p-values (Holm), * = p < {comparison.alpha:g}")
+    fig.colorbar(image, ax=ax, label="Holm-adjusted p")
+    return _save_png(fig, path)
+
+
+def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
+    """Save the confusion matrix (rows: true class, columns: predicted) as a PNG; returns ``path``."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import confusion_matrix
+
+    n = len(class_names)
+    matrix = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(n)))
+    size = 3.0 + 0.45 * n
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues")
+    if n <= 30:  # beyond that the numbers are unreadable; the colours still show the pattern
+        threshold = matrix.max() / 2
+        for (i, j), count in np.ndenumerate(matrix):
+            colour = "white" if count > threshold else "black"
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(n), list(class_names), rotation=45, ha="right")
+    ax.set_yticks(range(n), list(class_names))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix ({matrix.sum():,} test examples)")
+    fig.colorbar(image, ax=ax, label="examples")
+    return _save_png(fig, path)
+
+
+# --- the winner rules -------------------------------------------------------------------
+
+WinnerRule = Callable[[tuple[Finalist, ...], tuple[PairResult, ...], float], tuple[int, str]]
+
+
+def _most_accurate(finalists: tuple[Finalist, ...]) -> Finalist:
+    """Highest test accuracy; ties broken by validation accuracy, then fewer parameters."""
+    return max(finalists, key=lambda f: (f.accuracy, f.val_accuracy, -f.params))
+
+
+def _accuracy_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], alpha: float) -> tuple[int, str]:
+    best = _most_accurate(finalists)
+    return (
+        best.trial,
+        f"It has the highest test accuracy ({best.accuracy:.4f}); cost is ignored (prefer=accuracy).",
+    )
+
+
+def _cost_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], alpha: float) -> tuple[int, str]:
+    best = _most_accurate(finalists)
+    cheaper = [f for f in finalists if f.cost < best.cost]
+    tolerated = [f for f in cheaper if _find_pair(pairs, best.trial, f.trial).p_holm >= alpha]
+    if tolerated:
+        pick = min(tolerated, key=lambda f: (f.cost, -f.accuracy, -f.val_accuracy))
+        p = _find_pair(pairs, best.trial, pick.trial).p_holm
+        return pick.trial, (
+            f"It is cheaper ({pick.params:,} params, {pick.flops:,} FLOPs) than the most accurate "
+            f"trial {best.trial} ({best.params:,} params, {best.flops:,} FLOPs) and not significantly "
+            f"worse: test accuracy {pick.accuracy:.4f} vs {best.accuracy:.4f}, "
+            f"McNemar Holm-adjusted p = {p:.4g} >= alpha = {alpha:g}."
+        )
+    reason = f"It has the highest test accuracy ({best.accuracy:.4f})"
+    if not cheaper:
+        return best.trial, f"{reason} and no finalist is cheaper."
+    worse = ", ".join(f"trial {f.trial} p = {_find_pair(pairs, best.trial, f.trial).p_holm:.4g}" for f in cheaper)
+    return (
+        best.trial,
+        f"{reason}; every cheaper finalist is significantly worse (Holm-adjusted {worse} < {alpha:g}).",
+    )
+
+
+_WINNER_RULES: dict[str, WinnerRule] = {"cost": _cost_rule, "accuracy": _accuracy_rule}
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _check_arguments(finalists: Sequence[Finalist], alpha: float, prefer: str) -> None:
+    if prefer not in _WINNER_RULES:
+        raise ValueError(f"prefer must be one of {sorted(_WINNER_RULES)}, got {prefer!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if len(finalists) < 1:
+        raise ValueError(f"need at least 1 finalist, got {len(finalists)}")
+    trials = [f.trial for f in finalists]
+    if len(set(trials)) != len(trials):
+        raise ValueError(f"each finalist must be a different trial, got trials {trials}")
+
+
+def _predicted(predictions: Mapping[int, np.ndarray], trial: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The prediction vector of ``trial``, checked against the shape of ``y_true``."""
+    if trial not in predictions:
+        raise ValueError(f"no predictions for finalist trial {trial!r}; got trials {sorted(predictions)}")
+    predicted = np.asarray(predictions[trial])
+    if predicted.shape != shape:
+        raise ValueError(
+            f"predictions of trial {trial} have shape {predicted.shape} but y_true has shape {shape}: "
+            "pass one predicted class index per test example"
+        )
+    return predicted
+
+
+def _as_correctness(values: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector, got shape {array.shape}")
+    if array.dtype != bool and not np.isin(array, (0, 1)).all():
+        raise ValueError(f"{name} must hold booleans or 0/1, got values {np.unique(array)[:5].tolist()}")
+    return array.astype(bool)
+
+
+def _pair_result(
+    a: int, b: int, table: np.ndarray, statistic: float, p: float, p_holm: float, exact: bool, alpha: float
+) -> PairResult:
+    diff, low, high = _paired_difference_ci(table, confidence=1.0 - alpha)
+    return PairResult(
+        trial_a=a,
+        trial_b=b,
+        both_right=int(table[0, 0]),
+        only_a=int(table[0, 1]),
+        only_b=int(table[1, 0]),
+        both_wrong=int(table[1, 1]),
+        statistic=statistic,
+        p_value=p,
+        p_holm=p_holm,
+        exact=exact,
+        accuracy_diff=diff,
+        ci_low=low,
+        ci_high=high,
+    )
+
+
+def _paired_difference_ci(table: np.ndarray, *, confidence: float) -> tuple[float, float, float]:
+    """Accuracy(A) - accuracy(B) and Newcombe's square-and-add CI for paired proportions.
+
+    Newcombe (1998, Stat Med 17:2635, method 10): Wilson score intervals of the two
+    accuracies, combined with the continuity-corrected correlation ``phi`` of the pairs.
+    Unlike the Wald interval it stays inside [-1, 1] and does not collapse to a point
+    when there are no discordant examples.
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    both, only_a, only_b, neither = (int(v) for v in np.ravel(table))
+    n = both + only_a + only_b + neither
+    p1, p2 = (both + only_a) / n, (both + only_b) / n
+    l1, u1 = proportion_confint(both + only_a, n, alpha=1.0 - confidence, method="wilson")
+    l2, u2 = proportion_confint(both + only_b, n, alpha=1.0 - confidence, method="wilson")
+    phi = _paired_correlation(both, only_a, only_b, neither)
+    lower = _square_and_add(p1 - l1, u2 - p2, phi)
+    upper = _square_and_add(p2 - l2, u1 - p1, phi)
+    diff = p1 - p2
+    return float(diff), float(diff - lower), float(diff + upper)
+
+
+def _square_and_add(x: float, y: float, phi: float) -> float:
+    # x^2 + y^2 - 2*phi*x*y >= (x - y)^2 >= 0 for |phi| <= 1; max() absorbs rounding.
+    return float(np.sqrt(max(x * x + y * y - 2 * phi * x * y, 0.0)))
+
+
+def _paired_correlation(both: int, only_a: int, only_b: int, neither: int) -> float:
+    """Newcombe's continuity-corrected phi coefficient of the 2x2 table (0 if a margin is empty)."""
+    margins = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    if margins == 0:
+        return 0.0
+    n = both + only_a + only_b + neither
+    cross = both * neither - only_a * only_b
+    if cross > n / 2:
+        cross -= n / 2
+    elif cross >= 0:
+        cross = 0
+    return float(cross / np.sqrt(margins))
+
+
+def _find_pair(pairs: tuple[PairResult, ...], a: int, b: int) -> PairResult:
+    return next(p for p in pairs if {p.trial_a, p.trial_b} == {a, b})
+
+
+def _text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _save_png(fig: Any, path: Path) -> Path:
+    return write_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))

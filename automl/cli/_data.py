@@ -1,0 +1,168 @@
+"""``automl data inspect``: what a data source holds, how it splits, what augmentation does to it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl.cli._common import add_parser
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipelines import AugmentPolicy
+
+_MAX_ROWS = 20  # classes shown in the grid; more would make an unreadable picture
+_VIEWS = 7  # augmented views per class, beside the original
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_parser(
+        subparsers,
+        "data",
+        "Look at a data source before searching on it.",
+        """
+  automl data inspect digits
+  automl data inspect ./pets --image-size 64,64 --out pets.png
+""",
+    )
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    inspect = add_parser(
+        actions,
+        "inspect",
+        "Print images per class, shapes, value ranges, split sizes and skipped files, "
+        "and write a PNG grid of augmented samples (one row per class).",
+        """
+  automl data inspect digits                       # the built-in default
+  automl data inspect mnist --out mnist.png        # keras.datasets (downloads on first use)
+  automl data inspect ./pets --image-size 64,64    # one sub-folder of PNG/JPEG per class
+  automl data inspect ./pets --strict              # fail on a corrupt image instead of skipping it
+  automl data inspect data.npz --seed 3            # x_train, y_train [, x_test, y_test]
+  automl data inspect labels.csv --path-column file --label-column class
+  automl data inspect digits --policy policy.json  # a policy saved with AugmentPolicy.to_dict()
+""",
+    )
+    inspect.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="digits, mnist, fashion_mnist, cifar10, cifar100, an image folder, a .npz or a .csv file",
+    )
+    inspect.add_argument(
+        "--out", type=Path, default=Path("augmented.png"), help="PNG grid to write (default: augmented.png)"
+    )
+    inspect.add_argument("--image-size", type=_parse_image_size, metavar="H,W", help="resize every image to H,W")
+    inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable image file")
+    inspect.add_argument("--seed", type=int, default=0, help="seed of the split and the augmented samples")
+    inspect.add_argument("--path-column", default="path", help="CSV column of image paths (default: path)")
+    inspect.add_argument("--label-column", default="label", help="CSV column of labels (default: label)")
+    inspect.add_argument(
+        "--policy", type=Path, help="JSON file of an augmentation policy (default: the default policy)"
+    )
+    inspect.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines import AugmentPolicy, load_dataset, split_dataset
+
+    policy = _read_policy(args.policy) if args.policy else AugmentPolicy()
+    dataset = load_dataset(
+        args.source,
+        image_size=args.image_size,
+        strict=args.strict,
+        path_column=args.path_column,
+        label_column=args.label_column,
+    )
+    splits = split_dataset(dataset, seed=args.seed)
+    print(_describe(dataset.summary(), dataset.skipped, splits.summary()))
+    print(f"augmentation: {json.dumps(policy.to_dict())}")
+    shown = _write_grid(splits.train, dataset.class_names, policy, args.seed, args.out)
+    print(
+        f"wrote {args.out}: one row per class ({shown} of {dataset.num_classes}), "
+        f"the original then {_VIEWS} augmented views"
+    )
+    return 0
+
+
+def _parse_image_size(text: str) -> tuple[int, int]:
+    """``H,W`` as two positive ints (argparse ``type=``)."""
+    try:
+        height, width = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size must be H,W integers, got {text!r}") from None
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f"image size must be two positive integers H,W, got {text!r}")
+    return height, width
+
+
+def _read_policy(path: Path) -> AugmentPolicy:
+    from automl._errors import UserError
+    from pipelines import AugmentPolicy
+
+    try:
+        return AugmentPolicy.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(f"cannot read the policy file '{path}': {exc}") from exc
+
+
+def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split: dict[str, Any]) -> str:
+    """The data set and its split as aligned text."""
+    h, w, c = data["input_shape"]
+    low, high = data["value_range"]
+    test_note = "" if data["num_test_images"] is None else f" + {data['num_test_images']} given test images"
+    lines = [
+        f"source: {data['source']}",
+        f"images: {data['num_images']}{test_note}; shape {h}x{w}x{c} uint8; values {low}..{high}",
+        f"skipped files: {len(skipped)}",
+        *(f"  {path}: {reason}" for path, reason in skipped),
+        f"split (seed {split['seed']}, val_fraction {split['val_fraction']}, "
+        f"test_fraction {split['test_fraction'] if not split['test_given'] else 'given'}): "
+        + ", ".join(f"{name} {size}" for name, size in split["sizes"].items()),
+    ]
+    width = max(len(name) for name in data["class_names"]) + 2
+    lines.append(f"{'class':<{width}}{'images':>8}{'train':>8}{'val':>8}{'test':>8}")
+    for name, count in data["class_counts"].items():
+        per_split = "".join(f"{split['class_counts'][s][name]:>8}" for s in ("train", "val", "test"))
+        lines.append(f"{name:<{width}}{count:>8}{per_split}")
+    return "\n".join(lines)
+
+
+def _write_grid(
+    train: tuple[np.ndarray, np.ndarray], class_names: tuple[str, ...], policy: AugmentPolicy, seed: int, out: Path
+) -> int:
+    """Draw the augmentation preview and write it atomically to ``out``; returns the rows drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipelines import augmentation_preview
+
+    rows = min(len(class_names), _MAX_ROWS)
+    grid = augmentation_preview(*train, labels=range(rows), policy=policy, views=_VIEWS, seed=seed)
+    fig, axes = plt.subplots(rows, 1 + _VIEWS, figsize=(1.2 * (1 + _VIEWS), 1.2 * rows), squeeze=False)
+    for row, name in enumerate(class_names[:rows]):
+        for col, ax in enumerate(axes[row]):
+            image = grid[row, col]
+            ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+    axes[0, 0].set_title("original", fontsize=9)
+    for col in range(1, 1 + _VIEWS):
+        axes[0, col].set_title(f"epoch {col - 1}", fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=100)
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return rows

@@ -1,0 +1,48 @@
+"""``automl predict``: classify image files with a bundle written by ``automl export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from automl.cli._common import add_parser
+
+EXAMPLES = """
+  automl predict --model exports/mnist digit1.png digit2.png
+  automl predict --model exports/mnist --json photos/*.jpg
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_parser(
+        subparsers,
+        "predict",
+        "Classify image files with an exported model: prints class and probability per file.",
+        EXAMPLES,
+    )
+    parser.add_argument("--model", required=True, metavar="DIR", help="bundle directory written by 'automl export'")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from automl._errors import UserError
+    from automl._export import predict_files
+
+    try:
+        rows = predict_files(args.model, args.files)
+    except ValueError as exc:  # a refused (unsafe) or inconsistent bundle
+        raise UserError(str(exc)) from exc
+    print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))
+    return 0
+
+
+def format_predictions(rows: Sequence[dict[str, Any]]) -> str:
+    """One line per file: file, predicted class and its probability, in aligned columns."""
+    cells = [("file", "class", "probability")]
+    cells += [(row["file"], str(row["class"]), f"{row['probability']:.4f}") for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(3)]
+    return "\n".join(f"{f.ljust(widths[0])}  {c.ljust(widths[1])}  {p.rjust(widths[2])}" for f, c, p in cells)

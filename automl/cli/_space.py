@@ -1,0 +1,164 @@
+"""``automl space``: show the search space, sample architectures from it, describe a classic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from automl.cli._common import add_parser, parse_shape
+
+EXAMPLES = """
+  automl space show                                   # the default search space, as JSON
+  automl space show --config study.toml --format yaml # a study file's space
+  automl space sample --n 5 --input-shape 8,8,1 --seed 0
+  automl space sample --n 100 --input-shape 32,32,3 --seed 1 --max-params 200000 | grep '"feasible": false'
+  automl space describe resnet --input-shape 28,28,1  # layers, shapes, params and FLOPs
+  automl space describe spec.json --input-shape 32,32,3 --num-classes 100
+"""
+
+SHOW_EXAMPLES = """
+  automl space show
+  automl space show --config study.toml          # the [space] table of a study file, or the whole file
+  automl space show --format yaml > space.yaml   # a starting point for your own space
+"""
+
+SAMPLE_EXAMPLES = """
+  automl space sample --n 5 --input-shape 8,8,1 --seed 0
+  automl space sample --n 200 --input-shape 28,28,1 --seed 3 --num-classes 10 --config study.yaml
+  automl space sample --n 50 --input-shape 32,32,3 --seed 0 --max-flops 5000000
+Each line is one JSON object: {"spec", "digest", "feasible", "reason", "params", "flops", "output_shapes"}.
+An infeasible sample has its reason, and params/flops/output_shapes of null where it does not tile.
+The same seed always prints the same lines.
+"""
+
+DESCRIBE_EXAMPLES = """
+  automl space describe lenet --input-shape 28,28,1
+  automl space describe inception --input-shape 32,32,3 --num-classes 100
+  automl space describe my_spec.json --input-shape 8,8,1   # a spec written by ArchitectureSpec.to_json()
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_parser(subparsers, "space", "Show, sample or describe CNN architectures.", EXAMPLES)
+    commands = parser.add_subparsers(dest="space_command", metavar="SUBCOMMAND", required=True)
+
+    show = add_parser(commands, "show", "Print the search space (default, or a study file's).", SHOW_EXAMPLES)
+    _add_config(show)
+    show.add_argument("--format", choices=("json", "yaml"), default="json", help="output format (default json)")
+    show.set_defaults(handler=run_show)
+
+    sample = add_parser(commands, "sample", "Print N seeded samples of the space, one JSON a line.", SAMPLE_EXAMPLES)
+    sample.add_argument("--n", type=_positive, required=True, help="how many architectures to sample")
+    sample.add_argument("--input-shape", type=parse_shape, required=True, help="image shape H,W,C")
+    sample.add_argument("--seed", type=int, required=True, help="seed of Optuna's RandomSampler")
+    sample.add_argument("--num-classes", type=int, default=10, help="number of classes (default 10)")
+    sample.add_argument("--max-params", type=int, default=None, help="report samples with more parameters")
+    sample.add_argument("--max-flops", type=int, default=None, help="report samples with more multiply-adds")
+    _add_config(sample)
+    sample.set_defaults(handler=run_sample)
+
+    describe = add_parser(
+        commands, "describe", "Print an architecture's layers, shapes, params and FLOPs.", DESCRIBE_EXAMPLES
+    )
+    describe.add_argument(
+        "name", metavar="NAME", help="a classic (lenet, alexnet, vgg, inception, resnet) or a spec .json"
+    )
+    describe.add_argument("--input-shape", type=parse_shape, required=True, help="image shape H,W,C")
+    describe.add_argument("--num-classes", type=int, default=10, help="number of classes (default 10)")
+    describe.set_defaults(handler=run_describe)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="study file (.toml/.yaml) with a [space] table")
+
+
+def _space(args: argparse.Namespace) -> Any:
+    from searchspace import SearchSpace
+
+    return SearchSpace.from_file(args.config) if args.config else SearchSpace.default()
+
+
+def run_show(args: argparse.Namespace) -> int:
+    data = _space(args).to_dict()
+    if args.format == "yaml":
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+    else:
+        print(json.dumps(data, indent=2))
+    return 0
+
+
+def sample_lines(
+    *,
+    n: int,
+    input_shape: tuple[int, int, int],
+    seed: int,
+    num_classes: int = 10,
+    space: Any = None,
+    max_params: int | None = None,
+    max_flops: int | None = None,
+) -> list[dict[str, Any]]:
+    """The records ``automl space sample`` prints: ``n`` samples of an in-memory random-sampler study."""
+    import optuna
+
+    from searchspace import InfeasibleArchitecture, SearchSpace, analyze, check_budget, sample_architecture
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    space = space or SearchSpace.default()
+    records = []
+    for _ in range(n):
+        spec = sample_architecture(study.ask(), space, input_shape=input_shape, num_classes=num_classes)
+        record: dict[str, Any] = {"spec": spec.to_dict(), "digest": spec.digest(), "feasible": True, "reason": None}
+        record.update(params=None, flops=None, output_shapes=None)
+        try:
+            analysis = analyze(spec, input_shape, num_classes)
+            record.update(
+                params=analysis.params,
+                flops=analysis.flops,
+                output_shapes=[list(shape) for shape in analysis.output_shapes],
+            )
+            check_budget(analysis, max_params=max_params, max_flops=max_flops)
+        except InfeasibleArchitecture as exc:
+            record.update(feasible=False, reason=str(exc))
+        records.append(record)
+    return records
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    records = sample_lines(
+        n=args.n,
+        input_shape=args.input_shape,
+        seed=args.seed,
+        num_classes=args.num_classes,
+        space=_space(args),
+        max_params=args.max_params,
+        max_flops=args.max_flops,
+    )
+    for record in records:
+        print(json.dumps(record, sort_keys=True))
+    return 0
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    from searchspace import CLASSICS, ArchitectureSpec, analyze, classic
+
+    if args.name in CLASSICS:
+        spec = classic(args.name, args.input_shape, args.num_classes)
+    elif Path(args.name).is_file():
+        spec = ArchitectureSpec.from_json(Path(args.name).read_text(encoding="utf-8"))
+    else:
+        raise FileNotFoundError(f"{args.name!r} is neither a classic ({', '.join(CLASSICS)}) nor a spec file")
+    print(analyze(spec, args.input_shape, args.num_classes).table())
+    return 0

@@ -1,0 +1,54 @@
+"""Data for the search: sources, stratified splits, augmentation and feeding to ``fit``.
+
+Typical use::
+
+    ds = load_dataset("path/to/folder")               # or None (digits), "mnist", "x.npz", "x.csv"
+    splits = split_dataset(ds, seed=0)
+    norm = Normalization.fit(splits.train[0])          # training split only
+    train = Feeder(*splits.train, batch_size=64, normalization=norm,
+                   policy=AugmentPolicy(), seed=0)
+    val = Feeder(*splits.val, batch_size=256, normalization=norm,
+                 policy=AugmentPolicy.none(), seed=0, shuffle=False)
+    model.fit(train, validation_data=val, epochs=10, shuffle=False)
+
+``Feeder`` imports Keras, so it is loaded on first use and ``import pipelines`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipelines._augment import AugmentPolicy, sample_augmentation
+from pipelines._dataset import Dataset
+from pipelines._errors import DataError
+from pipelines._image import load_image
+from pipelines._normalization import Normalization
+from pipelines._preview import augmentation_preview
+from pipelines._sources import NAMED_SOURCES, load_dataset
+from pipelines._splits import Splits, split_dataset
+
+if TYPE_CHECKING:
+    from pipelines._feeder import Feeder
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "load_dataset",
+    "NAMED_SOURCES",
+    "Splits",
+    "split_dataset",
+    "Normalization",
+    "AugmentPolicy",
+    "sample_augmentation",
+    "augmentation_preview",
+    "load_image",
+    "Feeder",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Feeder":
+        from pipelines._feeder import Feeder
+
+        return Feeder
+    raise AttributeError(f"module 'pipelines' has no attribute {name!r}")

@@ -1,0 +1,107 @@
+"""Turning raw arrays (any image dtype, any label values) into a validated ``Dataset``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines._dataset import Dataset
+from pipelines._errors import DataError
+
+__all__ = ["dataset_from_arrays", "encode_labels"]
+
+
+def dataset_from_arrays(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    *,
+    source: str,
+    class_names: tuple[str, ...] | None = None,
+    skipped: tuple[tuple[str, str], ...] = (),
+) -> Dataset:
+    """Build a ``Dataset`` from arrays as sources find them.
+
+    Args:
+        x, x_test: images ``(N, H, W)`` or ``(N, H, W, C)``; uint8, integers in 0..255, or
+            floats in 0..1 (scaled by 255) or 0..255.
+        y, y_test: labels of any kind (``(N,)`` or ``(N, 1)``).
+        source: where the arrays came from, used in every error message.
+        class_names: names of labels ``0..K-1`` when ``y`` already holds those integers;
+            ``None`` to take the sorted distinct values of ``y`` as the classes.
+        skipped: ``(path, reason)`` of files left out while reading.
+
+    Raises:
+        DataError: images of an unusable shape or value range, test labels that are not
+            training classes, or anything ``Dataset`` rejects; naming ``source``.
+    """
+    y, y_test = _flat_labels(y), None if y_test is None else _flat_labels(y_test)
+    if class_names is None:
+        y, class_names = encode_labels(y)
+        y_test = None if y_test is None else _encode_as(y_test, class_names, source)
+    return Dataset(
+        x=_as_uint8_images(x, source, "training"),
+        y=_as_int64(y, source),
+        x_test=None if x_test is None else _as_uint8_images(x_test, source, "test"),
+        y_test=None if y_test is None else _as_int64(y_test, source),
+        class_names=tuple(class_names),
+        source=source,
+        skipped=skipped,
+    )
+
+
+def encode_labels(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels ``0..K-1`` for arbitrary label values, and the name of each (sorted distinct values)."""
+    values = _comparable(values)
+    classes, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64), tuple(str(c) for c in classes)
+
+
+def _encode_as(values: np.ndarray, class_names: tuple[str, ...], source: str) -> np.ndarray:
+    """Codes of ``values`` in the classes ``class_names`` found in the training labels."""
+    names = np.asarray([str(v) for v in _comparable(values)])
+    index = {name: k for k, name in enumerate(class_names)}
+    unknown = sorted(set(names.tolist()) - index.keys())
+    if unknown:
+        raise DataError(
+            f"{source}: test labels {unknown[:5]} never occur in the training labels; "
+            "every test class needs training examples"
+        )
+    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+
+
+def _comparable(values: np.ndarray) -> np.ndarray:
+    """Mixed-type label columns (ints and strings) become strings so they can be sorted."""
+    return values.astype(str) if values.dtype == object else values
+
+
+def _flat_labels(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def _as_int64(y: np.ndarray, source: str) -> np.ndarray:
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{source}: labels must be integers 0..K-1 here, got dtype {y.dtype}")
+    return y.astype(np.int64, copy=False)
+
+
+def _as_uint8_images(x: np.ndarray, source: str, split: str) -> np.ndarray:
+    """``x`` as contiguous uint8 ``(N, H, W, C)``, rescaling floats in 0..1."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise DataError(
+            f"{source}: {split} images must have shape (N, H, W) or (N, H, W, C) with C 1 or 3, got {x.shape}"
+        )
+    if x.dtype == np.uint8 or x.size == 0:
+        return np.ascontiguousarray(x, dtype=np.uint8)
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{source}: {split} images must be numbers, got dtype {x.dtype}")
+    low, high = float(np.min(x)), float(np.max(x))
+    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
+        raise DataError(f"{source}: {split} image values must lie in 0..255 (or 0..1 for floats), got {low}..{high}")
+    if np.issubdtype(x.dtype, np.floating):
+        x = np.rint(x * 255.0 if high <= 1.0 else x)
+    return np.ascontiguousarray(x, dtype=np.uint8)

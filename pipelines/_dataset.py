@@ -1,0 +1,106 @@
+"""The in-memory labelled image dataset every source produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipelines._errors import DataError
+
+__all__ = ["Dataset", "class_counts"]
+
+
+def class_counts(y: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
+    """Number of examples of each class, keyed by class name (every class listed, even at 0)."""
+    counts = np.bincount(y, minlength=len(class_names))
+    return {name: int(n) for name, n in zip(class_names, counts, strict=True)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dataset:
+    """Labelled images held in memory, as a source loaded them.
+
+    Attributes:
+        x: images, ``uint8`` in 0..255, shape ``(N, H, W, C)`` with ``C`` 1 or 3.
+        y: labels, ``int64`` in ``0..K-1``, shape ``(N,)``.
+        x_test, y_test: a test split that came with the data (same layout), or ``None``.
+            When given it is the test split and is never used for search decisions.
+        class_names: the name of each label, ``class_names[k]`` for label ``k``.
+        source: where the data came from, for people (``"image folder /data/pets"``).
+        skipped: ``(path, reason)`` of each unreadable file that was left out.
+
+    Raises:
+        DataError: when the arrays do not fit together (dtypes, shapes, lengths, labels),
+            naming ``source``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    class_names: tuple[str, ...]
+    source: str
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_pair(self.x, self.y, self.class_names, self.source, "training")
+        if (self.x_test is None) != (self.y_test is None):
+            raise DataError(f"{self.source}: test images and test labels must be given together")
+        if self.x_test is not None and self.y_test is not None:
+            _check_pair(self.x_test, self.y_test, self.class_names, self.source, "test")
+            if self.x_test.shape[1:] != self.x.shape[1:]:
+                raise DataError(
+                    f"{self.source}: test images have shape {self.x_test.shape[1:]} but training images "
+                    f"have {self.x.shape[1:]}; both splits must have the same image shape"
+                )
+        if len(self.class_names) < 2:
+            raise DataError(
+                f"{self.source}: found only one class ({', '.join(map(repr, self.class_names))}); "
+                "a classifier needs at least two classes"
+            )
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of one image."""
+        h, w, c = self.x.shape[1:]
+        return int(h), int(w), int(c)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able description: counts per class, shapes, value range, skipped files."""
+        return {
+            "source": self.source,
+            "num_images": int(len(self.x)),
+            "num_test_images": None if self.x_test is None else int(len(self.x_test)),
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "class_counts": class_counts(self.y, self.class_names),
+            "test_class_counts": None if self.y_test is None else class_counts(self.y_test, self.class_names),
+            "value_range": [int(self.x.min()), int(self.x.max())],
+            "skipped": len(self.skipped),
+        }
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...], source: str, split: str) -> None:
+    """Raise ``DataError`` unless ``x``/``y`` are uint8 NHWC images with int64 labels in range."""
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise DataError(f"{source}: {split} images must be uint8 with shape (N, H, W, 1 or 3), got {x.dtype} {x.shape}")
+    if y.dtype != np.int64 or y.ndim != 1:
+        raise DataError(f"{source}: {split} labels must be int64 with shape (N,), got {y.dtype} {y.shape}")
+    if len(x) != len(y):
+        raise DataError(
+            f"{source}: {len(x)} {split} images but {len(y)} {split} labels; "
+            "images and labels must have the same length"
+        )
+    if len(x) == 0:
+        raise DataError(f"{source}: there are no {split} images")
+    if y.min() < 0 or y.max() >= len(class_names):
+        raise DataError(
+            f"{source}: {split} labels must be in 0..{len(class_names) - 1}, got values from {y.min()} to {y.max()}"
+        )

@@ -1,0 +1,114 @@
+"""Feeding batches to ``fit``: shuffling, augmentation in worker threads, normalisation."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import keras
+import numpy as np
+
+from pipelines._augment import AugmentPolicy, augment_example
+from pipelines._normalization import Normalization
+
+__all__ = ["Feeder"]
+
+
+class Feeder(keras.utils.PyDataset):
+    """Batches ``(x float32, y int64)`` for ``model.fit``, prepared in worker threads.
+
+    Keras runs ``__getitem__`` for upcoming batches in ``workers`` threads while the model
+    trains, so augmentation overlaps training on every backend (threads, never forked
+    processes, which are unsafe with JAX). The order of examples is a permutation drawn
+    from ``(seed, epoch)`` and each example's augmentation from ``(seed, epoch, index)``,
+    so batches are the same whichever thread builds them. Pass ``shuffle=False`` to
+    ``fit`` as well: Keras would otherwise also shuffle the order of whole batches, from
+    Python's global random state.
+
+    Keras' ``fit`` calls ``on_epoch_end`` once before its first epoch, so Keras epoch ``k``
+    gets epoch ``k + 1`` of the feeder; to resume at Keras epoch ``k`` with the same
+    batches, call ``set_epoch(k)`` before ``fit(..., initial_epoch=k)``.
+
+    Args:
+        x: uint8 images ``(N, H, W, C)``.
+        y: int64 labels ``(N,)``.
+        batch_size: examples per batch (the last batch may be smaller).
+        normalization: applied to whole batches; ``None`` gives float32 in the 0..255 scale.
+        policy: augmentation; ``AugmentPolicy.none()`` for validation and test.
+        seed: fixes the shuffling and the augmentation.
+        shuffle: draw a new order each epoch (else keep the given order).
+        workers: threads preparing batches (1 prepares them in the training loop).
+
+    Raises:
+        ValueError: mismatched or malformed arrays, or a non-positive ``batch_size`` or ``workers``.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        batch_size: int,
+        normalization: Normalization | None,
+        policy: AugmentPolicy,
+        seed: int,
+        shuffle: bool = True,
+        workers: int = 2,
+    ) -> None:
+        _check_arrays(x, y)
+        if batch_size < 1 or workers < 1:
+            raise ValueError(f"batch_size and workers must be positive, got {batch_size!r} and {workers!r}")
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.normalization = normalization
+        self.policy = policy
+        self.seed = seed
+        self.shuffle = shuffle
+        self._pipelines = threading.local()  # one albumentations pipeline per thread
+        self.set_epoch(0)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch whose order and augmentation the batches currently follow."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Follow ``epoch``'s order and augmentation (to resume a run at that epoch)."""
+        self._epoch = epoch
+        if self.shuffle:
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+        else:
+            self._order = np.arange(len(self.x))
+
+    def on_epoch_end(self) -> None:
+        # Keras calls this after its workers have stopped, so no batch mixes two epochs.
+        self.set_epoch(self._epoch + 1)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= batch < len(self):
+            raise IndexError(f"batch {batch} out of range for {len(self)} batches")
+        indices = self._order[batch * self.batch_size : (batch + 1) * self.batch_size]
+        images = self.x[indices]
+        if not self.policy.is_identity:
+            self._augment(images, indices)
+        x = images.astype(np.float32) if self.normalization is None else self.normalization.apply(images)
+        return x, self.y[indices].astype(np.int64, copy=False)
+
+    def _augment(self, images: np.ndarray, indices: np.ndarray) -> None:
+        """Augment ``images`` in place, each from its own ``(seed, epoch, index)`` stream."""
+        pipeline = getattr(self._pipelines, "pipeline", None)
+        if pipeline is None:
+            pipeline = self._pipelines.pipeline = self.policy.build()
+        for row, index in enumerate(indices):
+            images[row] = augment_example(pipeline, images[row], seed=self.seed, epoch=self._epoch, index=int(index))
+
+
+def _check_arrays(x: np.ndarray, y: np.ndarray) -> None:
+    if x.dtype != np.uint8 or x.ndim != 4:
+        raise ValueError(f"x must be uint8 images (N, H, W, C), got {x.dtype} {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must hold one label per image ({len(x)}), got shape {y.shape}")

@@ -1,0 +1,107 @@
+"""Reading, resizing and colour-converting single images with Pillow."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from pipelines._errors import DataError, one_line
+
+__all__ = ["load_image", "probe_image", "resize_images", "check_image_size", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+
+# Pillow modes whose pixels are one grey value (with or without alpha).
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+# What Pillow raises for files it cannot decode: unknown format, truncated data,
+# broken chunks, absurd sizes.
+_READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+_MODE_OF_CHANNELS = {1: "L", 3: "RGB"}
+
+
+def probe_image(path: str | os.PathLike[str]) -> tuple[tuple[int, int], bool]:
+    """``((H, W), is_gray)`` of an image file, read from its header without decoding pixels.
+
+    Raises:
+        DataError: the file is missing or not an image Pillow can read, naming the file.
+    """
+    try:
+        with Image.open(path) as img:
+            return (img.height, img.width), img.mode in _GRAY_MODES
+    except _READ_ERRORS as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def load_image(
+    path: str | os.PathLike[str],
+    *,
+    image_size: tuple[int, int] | None,
+    channels: int | None,
+) -> np.ndarray:
+    """Read an image file as ``uint8`` pixels of shape ``(H, W, C)``.
+
+    Args:
+        path: a PNG or JPEG file (any format Pillow reads works).
+        image_size: ``(H, W)`` to resize to (bilinear, antialiased), or ``None`` to keep the size.
+        channels: 1 (grey) or 3 (RGB) to convert to, or ``None`` to keep grey images grey and
+            turn everything else (palette, RGBA, CMYK) into RGB.
+
+    Returns:
+        The pixels; JPEG EXIF rotation is applied, alpha is dropped, 16-bit grey is scaled to 8 bits.
+
+    Raises:
+        DataError: the file is missing, corrupt or not an image, naming the file.
+            Also for an ``image_size`` that is not two positive integers.
+        ValueError: ``channels`` is not 1, 3 or None, quoting it.
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            pixels = _to_8bit(ImageOps.exif_transpose(img), channels)
+    except _READ_ERRORS as exc:
+        raise _unreadable(path, exc) from exc
+    return pixels if image_size is None else resize_images(pixels[None], image_size)[0]
+
+
+def resize_images(x: np.ndarray, image_size: Sequence[int]) -> np.ndarray:
+    """Resize ``uint8`` images ``(N, H, W, C)`` to ``image_size`` ``(H, W)`` (bilinear, antialiased)."""
+    height, width = check_image_size(image_size)
+    if x.shape[1:3] == (height, width):
+        return x
+    out = np.empty((len(x), height, width, x.shape[-1]), dtype=np.uint8)
+    for i, image in enumerate(x):
+        resized = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).resize(
+            (width, height), Image.Resampling.BILINEAR
+        )
+        out[i] = np.asarray(resized).reshape(out.shape[1:])
+    return out
+
+
+def _to_8bit(img: Image.Image, channels: int | None) -> np.ndarray:
+    """Pixels of ``img`` as uint8 ``(H, W, C)`` with the requested number of channels."""
+    if img.mode.startswith("I;16"):
+        img = Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8))
+    if channels is None:
+        channels = 1 if img.mode in _GRAY_MODES else 3
+    pixels = np.asarray(img.convert(_MODE_OF_CHANNELS[channels]), dtype=np.uint8)
+    return pixels.reshape(*pixels.shape[:2], channels)
+
+
+def check_image_size(image_size: Sequence[int]) -> tuple[int, int]:
+    """``image_size`` as ``(H, W)`` ints, or ``DataError`` quoting it unless it is two positive ints."""
+    if (
+        not isinstance(image_size, tuple | list)
+        or len(image_size) != 2
+        or not all(isinstance(s, int | np.integer) and s > 0 for s in image_size)
+    ):
+        raise DataError(f"image_size must be two positive integers (H, W), got {image_size!r}")
+    return int(image_size[0]), int(image_size[1])
+
+
+def _unreadable(path: str | os.PathLike[str], exc: BaseException) -> DataError:
+    return DataError(f"cannot read image '{os.fspath(path)}': {one_line(exc)}; replace or remove the file")

@@ -1,0 +1,70 @@
+"""A CSV file listing image paths and their labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines._dataset import Dataset
+from pipelines._errors import DataError, one_line
+from pipelines._sources.files import load_image_files
+
+__all__ = ["load_csv"]
+
+
+def load_csv(
+    path: Path,
+    *,
+    image_size: tuple[int, int] | None,
+    strict: bool,
+    path_column: str,
+    label_column: str,
+) -> Dataset:
+    """Read the CSV with pandas and load the images it lists.
+
+    Relative image paths are resolved against the CSV file's folder, so a data set folder
+    can be moved as a whole.
+
+    Raises:
+        DataError: the CSV cannot be parsed, lacks a column, has empty cells in them, or
+            lists files that do not exist.
+    """
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:  # pandas parse errors are ValueErrors
+        raise DataError(
+            f"cannot read CSV '{path}': {one_line(exc)}; write a header row naming the path and label "
+            "columns, then one row per image"
+        ) from exc
+    missing = [c for c in (path_column, label_column) if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"CSV '{path}' has no column {' or '.join(map(repr, missing))} "
+            f"(it has: {', '.join(map(repr, table.columns))}); name the path and label columns "
+            "(path_column=/label_column=, or --path-column/--label-column)"
+        )
+    table = table[[path_column, label_column]]
+    if table.empty:
+        raise DataError(f"CSV '{path}' has no rows; list one image path and label per row")
+    blank = table.index[table.isna().any(axis=1)]
+    if len(blank):
+        raise DataError(
+            f"CSV '{path}' has rows with an empty {path_column!r} or {label_column!r} cell "
+            f"({len(blank)}, first: data row {blank[0] + 1}); fill them in or delete those rows"
+        )
+    files = [_resolve(path.parent, str(p)) for p in table[path_column]]
+    absent = [f for f in files if not f.is_file()]
+    if absent:
+        raise DataError(
+            f"CSV '{path}' lists files that do not exist ({len(absent)}, first: '{absent[0]}'); "
+            "fix the paths (relative paths are read from the CSV's folder)"
+        )
+    return load_image_files(
+        files, table[label_column].to_numpy(), source=f"CSV '{path}'", image_size=image_size, strict=strict
+    )
+
+
+def _resolve(folder: Path, image_path: str) -> Path:
+    candidate = Path(image_path).expanduser()
+    return candidate if candidate.is_absolute() else folder / candidate

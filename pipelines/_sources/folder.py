@@ -1,0 +1,58 @@
+"""An image folder with one sub-folder of PNG/JPEG files per class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipelines._dataset import Dataset
+from pipelines._errors import DataError
+from pipelines._image import IMAGE_SUFFIXES
+from pipelines._sources.files import load_image_files
+
+__all__ = ["load_folder"]
+
+
+def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:
+    """Classes are the sub-folder names (sorted); images are found at any depth below each.
+
+    Hidden folders and files (``.git``, ``.DS_Store``) and files that are not PNG/JPEG are ignored.
+
+    Raises:
+        DataError: the folder has no class sub-folders, or a class folder has no images.
+    """
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(
+            f"image folder '{folder}' has no class sub-folders; put each class's PNG/JPEG images "
+            "in a sub-folder named after the class"
+        )
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, class_dir in enumerate(class_dirs):
+        files = _image_files(class_dir)
+        if not files:
+            raise DataError(
+                f"class folder '{class_dir}' contains no PNG or JPEG images; add images or remove the folder"
+            )
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    return load_image_files(
+        paths,
+        np.asarray(labels, dtype=np.int64),
+        source=f"image folder '{folder}'",
+        image_size=image_size,
+        strict=strict,
+        class_names=tuple(d.name for d in class_dirs),
+    )
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in class_dir.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
+    )

@@ -1,0 +1,239 @@
+"""The export bundle of ``automl._export``: files, model card, safe reloading, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from automl._export import ExportResult, export_bundle, load_bundle
+from automl._mcnemar import Finalist, compare_finalists
+
+CLASS_NAMES = [f"digit {i}" for i in range(10)]
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 digits as float32 images (N, 8, 8, 1) in the 0..255 scale, and labels."""
+    digits = load_digits()
+    return (digits.images[..., None] * (255 / 16)).astype("float32"), digits.target
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """A small self-contained model trained for a few steps; test images and labels."""
+    images, labels = _digits()
+    train, test = slice(0, 1400), slice(1400, None)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(8, 8, 1), name="image")
+    x = keras.layers.Normalization(mean=images[train].mean(), variance=images[train].var())(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="digits_cnn")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images[train], labels[train], batch_size=64, epochs=2, verbose=0)
+    return model, images[test], labels[test]
+
+
+@pytest.fixture(scope="module")
+def card(trained: tuple[keras.Model, np.ndarray, np.ndarray]) -> dict:
+    model, x_test, y_test = trained
+    predicted = model.predict(x_test, verbose=0).argmax(axis=1)
+    finalists = [
+        Finalist(trial=3, accuracy=float(np.mean(predicted == y_test)), val_accuracy=0.9, params=700, flops=9000),
+        Finalist(trial=5, accuracy=float(np.mean(y_test == y_test)), val_accuracy=0.8, params=900, flops=9900),
+    ]
+    comparison = compare_finalists(y_test, {3: predicted, 5: y_test}, finalists)
+    return {
+        "class_names": CLASS_NAMES,
+        "architecture": "conv3x3(8) -> flatten -> dense(10)",
+        "preprocessing": {"resize": [8, 8], "channels": 1, "normalization": "inside the model"},
+        "metrics": {"test_accuracy": np.float64(finalists[0].accuracy), "test_examples": len(y_test)},
+        "mcnemar": comparison,
+        "versions": {"keras": keras.__version__, "numpy": np.__version__},
+        "data": {"source": "sklearn.datasets.load_digits", "splits": {"train": 1400, "test": len(y_test)}},
+    }
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, trained, card) -> ExportResult:
+    return export_bundle(trained[0], tmp_path_factory.mktemp("export") / "bundle", card=card)
+
+
+def test_bundle_holds_exactly_the_documented_files(bundle: ExportResult) -> None:
+    names = sorted(p.name for p in bundle.out_dir.iterdir())
+    assert names == [".automl-export", "model.keras", "model_card.json", "model_card.md", "saved_model"]
+    assert bundle.keras_path == bundle.out_dir / "model.keras"
+    assert bundle.saved_model_dir == bundle.out_dir / "saved_model"
+    assert (bundle.saved_model_dir / "saved_model.pb").is_file()
+    assert bundle.onnx_path is None and bundle.notes == ()
+
+
+def test_reload_in_fresh_process_reproduces_test_predictions_exactly(
+    bundle: ExportResult, trained, tmp_path: Path
+) -> None:
+    model, x_test, y_test = trained
+    recorded = model.predict(x_test, batch_size=64, verbose=0)
+    assert np.mean(recorded.argmax(axis=1) == y_test) > 0.5  # a trained model, not a constant one
+    np.save(tmp_path / "x.npy", x_test)
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        from automl._export import load_bundle
+
+        model, card = load_bundle(sys.argv[1])
+        np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), batch_size=64, verbose=0))
+        """
+    )
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    subprocess.run(
+        [sys.executable, "-c", script, str(bundle.out_dir), str(tmp_path / "x.npy"), str(tmp_path / "p.npy")],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    reloaded = np.load(tmp_path / "p.npy")
+    np.testing.assert_array_equal(reloaded, recorded)
+
+
+def test_saved_model_serves_the_same_probabilities(bundle: ExportResult, trained) -> None:
+    import tensorflow as tf
+
+    model, x_test, _ = trained
+    loaded = tf.saved_model.load(str(bundle.saved_model_dir))  # keep a reference: it owns the variables
+    served = loaded.serve(x_test[:32])
+    np.testing.assert_allclose(np.asarray(served), model.predict(x_test[:32], verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_model_card_json_and_markdown(bundle: ExportResult, card: dict) -> None:
+    data = json.loads(bundle.card_json.read_text())
+    assert data["class_names"] == CLASS_NAMES
+    assert data["model"]["input_shape"] == [8, 8, 1]
+    assert data["model"]["params"] == (8 * 9 + 8) + (6 * 6 * 8 * 10 + 10)  # conv + dense; constant normalization
+    assert data["metrics"]["test_accuracy"] == card["metrics"]["test_accuracy"]
+    assert data["mcnemar"] == json.loads(json.dumps(card["mcnemar"].to_dict()))
+    markdown = bundle.card_md.read_text()
+    for heading in (
+        "## Model",
+        "## Architecture",
+        "## Preprocessing",
+        "## Class names",
+        "## McNemar",
+        "## Data",
+    ):
+        assert heading in markdown
+    assert "- `9`: digit 9" in markdown
+    assert "| trial_a | trial_b |" in markdown  # the McNemar pairs as a table
+    assert card["mcnemar"].reason in markdown
+    assert f"| keras | {keras.__version__} |" in markdown
+
+
+def test_load_bundle_returns_model_and_card(bundle: ExportResult, trained) -> None:
+    model, card = load_bundle(bundle.out_dir)
+    assert card["class_names"] == CLASS_NAMES
+    np.testing.assert_array_equal(
+        model.predict(trained[1][:8], verbose=0), trained[0].predict(trained[1][:8], verbose=0)
+    )
+
+
+def test_reexport_replaces_the_bundle_and_removes_stale_files(
+    trained, card: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "bundle"
+    export_bundle(trained[0], out, card=card)
+    (out / "model.onnx").write_bytes(b"stale")
+    for module in ("onnx", "tf2onnx"):  # the optional 'onnx' extra is missing
+        monkeypatch.setitem(sys.modules, module, None)
+    result = export_bundle(trained[0], out, card={**card, "title": "second export"}, onnx=True)
+    assert result.onnx_path is None and not (out / "model.onnx").exists()
+    assert any("ONNX skipped" in note and "cnn-automl[onnx]" in note for note in result.notes)
+    assert json.loads(result.card_json.read_text())["export_notes"] == list(result.notes)
+    assert result.card_md.read_text().startswith("# second export\n")
+    assert not [p.name for p in out.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+def _lambda_model() -> keras.Model:
+    """A Lambda layer hidden inside a nested Sequential."""
+    inner = keras.Sequential([keras.layers.Dense(4), keras.layers.Lambda(lambda t: t * 2, name="doubler")])
+    inputs = keras.Input(shape=(3,))
+    return keras.Model(inputs, keras.layers.Softmax()(inner(inputs)), name="with_lambda")
+
+
+def test_export_refuses_a_lambda_layer(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="doubler"):
+        export_bundle(_lambda_model(), tmp_path / "out", card={"class_names": list("abcd")})
+    assert not (tmp_path / "out").exists()
+
+
+def test_load_refuses_a_saved_lambda_layer(tmp_path: Path) -> None:
+    _lambda_model().save(tmp_path / "model.keras")
+    (tmp_path / "model_card.json").write_text(json.dumps({"class_names": list("abcd")}))
+    with pytest.raises(ValueError, match="doubler"):
+        load_bundle(tmp_path)
+
+
+def test_load_walks_nested_layers_of_the_loaded_model(bundle: ExportResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def fake_load_model(path, **kwargs):
+        calls.append(kwargs)
+        return _lambda_model()
+
+    monkeypatch.setattr(keras.saving, "load_model", fake_load_model)
+    with pytest.raises(ValueError, match="doubler"):
+        load_bundle(bundle.out_dir)
+    assert calls and calls[0]["safe_mode"] is True
+
+
+def test_load_needs_a_bundle(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="model.keras"):
+        load_bundle(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "saved_model", "model_card.md"])
+def test_refuses_to_write_through_a_symlink_out_of_the_directory(trained, card, tmp_path: Path, name: str) -> None:
+    out, outside = tmp_path / "bundle", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    (outside / "precious").write_text("keep me")
+    (out / ".automl-export").write_text("")
+    (out / name).symlink_to(outside / "precious" if "." in name else outside)
+    with pytest.raises(ValueError, match="outside"):
+        export_bundle(trained[0], out, card=card)
+    assert sorted(p.name for p in outside.iterdir()) == ["precious"]
+    assert (outside / "precious").read_text() == "keep me"
+
+
+def test_refuses_a_foreign_non_empty_directory_unless_overwrite(tmp_path: Path, trained, card) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="non-empty directory"):
+        export_bundle(trained[0], tmp_path, card=card)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    export_bundle(trained[0], tmp_path, card=card, overwrite=True)
+    assert (tmp_path / "model.keras").is_file() and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_refuses_a_file_as_the_directory(tmp_path: Path, trained, card) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="not a directory"):
+        export_bundle(trained[0], tmp_path / "file", card=card)
+
+
+@pytest.mark.parametrize(
+    ("class_names", "message"), [(None, "None"), ("0123456789", "'0123456789'"), (["a", "b"], "2 names")]
+)
+def test_class_names_must_match_the_outputs(trained, tmp_path: Path, class_names, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        export_bundle(trained[0], tmp_path / "out", card={"class_names": class_names})

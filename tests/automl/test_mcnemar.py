@@ -1,0 +1,302 @@
+"""McNemar statistics, Holm correction and the winner rule of ``automl._mcnemar``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+
+from automl._mcnemar import (
+    Comparison,
+    Finalist,
+    compare_finalists,
+    mcnemar_pair,
+    plot_confusion_matrix,
+    plot_pvalue_heatmap,
+)
+
+# Cavo et al. (2012), the paired 2x2 table of Fagerland, Lydersen & Laake, "Statistical
+# Analysis of Contingency Tables", chapter 8: [[both, only first], [only second, neither]].
+CAVO = np.array([[59, 6], [16, 80]])
+
+
+def _correctness(table: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled per-example correctness vectors of A and B whose 2x2 table is ``table``."""
+    (both, only_a), (only_b, neither) = table
+    a = np.repeat([True, True, False, False], [both, only_a, only_b, neither])
+    b = np.repeat([True, False, True, False], [both, only_a, only_b, neither])
+    order = np.random.default_rng(seed).permutation(a.size)
+    return a[order], b[order]
+
+
+def _finalist(trial: int, y_true: np.ndarray, predicted: np.ndarray, **cost: int) -> Finalist:
+    accuracy = float(np.mean(predicted == y_true))
+    return Finalist(trial=trial, accuracy=accuracy, val_accuracy=cost.pop("val", 0.5), **cost)
+
+
+def _predictions_from(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels and two prediction vectors (class 0 right, 1 wrong) realising ``table``."""
+    a, b = _correctness(table)
+    y_true = np.zeros(a.size, dtype=int)
+    return y_true, np.where(a, 0, 1), np.where(b, 0, 1)
+
+
+def _holm(p_values: list[float]) -> np.ndarray:
+    """Holm's step-down adjustment, written out independently of statsmodels."""
+    m = len(p_values)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(np.argsort(p_values)):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+# --- McNemar's test -----------------------------------------------------------------------
+
+
+def test_exact_test_matches_statsmodels_and_the_binomial_test() -> None:
+    a, b = _correctness(CAVO)
+    table, statistic, p_value, exact = mcnemar_pair(a, b)  # 22 discordant < 25: exact
+    reference = mcnemar(CAVO, exact=True)
+    assert exact
+    np.testing.assert_array_equal(table, CAVO)
+    assert p_value == pytest.approx(reference.pvalue, rel=1e-12)
+    assert statistic == pytest.approx(reference.statistic)
+    assert p_value == pytest.approx(stats.binomtest(6, 22, 0.5).pvalue, rel=1e-9)
+
+
+def test_chi_square_test_matches_statsmodels_and_the_published_value() -> None:
+    a, b = _correctness(CAVO)
+    _, statistic, p_value, exact = mcnemar_pair(a, b, exact_below=10)
+    reference = mcnemar(CAVO, exact=False, correction=True)
+    assert not exact
+    assert p_value == pytest.approx(reference.pvalue, rel=1e-12)
+    assert statistic == pytest.approx((abs(6 - 16) - 1) ** 2 / 22)
+    assert p_value == pytest.approx(0.055009, abs=5e-7)  # Fagerland et al., McNemar with CC
+
+
+def test_large_discordant_count_uses_chi_square_by_default() -> None:
+    table = np.array([[400, 30], [12, 58]])
+    _, statistic, p_value, exact = mcnemar_pair(*_correctness(table, seed=3))
+    assert not exact
+    assert statistic == pytest.approx((abs(30 - 12) - 1) ** 2 / 42)
+    assert p_value == pytest.approx(stats.chi2.sf(statistic, df=1))
+
+
+def test_no_discordant_examples_gives_p_one() -> None:
+    table, _, p_value, exact = mcnemar_pair(np.array([1, 1, 0]), np.array([1, 1, 0]), exact_below=0)
+    assert exact and p_value == 1.0
+    np.testing.assert_array_equal(table, [[2, 0], [0, 1]])
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "kwargs", "message"),
+    [
+        ([True, False], [True], {}, "same length"),
+        ([0, 2], [1, 1], {}, "booleans or 0/1"),
+        ([[True]], [[True]], {}, "1-D"),
+        ([True], [True], {"exact_below": -1}, "-1"),
+    ],
+)
+def test_mcnemar_pair_rejects_bad_input(a: list, b: list, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        mcnemar_pair(np.array(a), np.array(b), **kwargs)
+
+
+# --- Holm correction and confidence interval ----------------------------------------------
+
+
+def test_holm_helper_reproduces_hand_computed_values() -> None:
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, 2*0.03, max(0.06, 1*0.04)
+    np.testing.assert_allclose(_holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+
+
+def test_holm_correction_across_pairs() -> None:
+    rng = np.random.default_rng(7)
+    y_true = rng.integers(0, 3, size=300)
+    accuracies = {1: 0.93, 2: 0.86, 3: 0.80, 4: 0.91}
+    predictions = {t: np.where(rng.random(300) < acc, y_true, (y_true + 1) % 3) for t, acc in accuracies.items()}
+    finalists = [_finalist(t, y_true, predictions[t], params=100 * t, flops=1) for t in accuracies]
+    comparison = compare_finalists(y_true, predictions, finalists)
+    assert [(p.trial_a, p.trial_b) for p in comparison.pairs] == [
+        (1, 2),
+        (1, 3),
+        (1, 4),
+        (2, 3),
+        (2, 4),
+        (3, 4),
+    ]
+    for pair in comparison.pairs:
+        correct_a, correct_b = predictions[pair.trial_a] == y_true, predictions[pair.trial_b] == y_true
+        assert pair.p_value == mcnemar_pair(correct_a, correct_b)[2]
+    raw = [p.p_value for p in comparison.pairs]
+    np.testing.assert_allclose([p.p_holm for p in comparison.pairs], _holm(raw), rtol=1e-12)
+    assert min(raw) < 0.05  # the correction is exercised on a significant pair
+
+
+def test_accuracy_difference_ci_matches_newcombe_published_value() -> None:
+    y_true, pred_a, pred_b = _predictions_from(CAVO)
+    finalists = [
+        _finalist(1, y_true, pred_a, params=1, flops=1),
+        _finalist(2, y_true, pred_b, params=1, flops=1),
+    ]
+    (pair,) = compare_finalists(y_true, {1: pred_a, 2: pred_b}, finalists).pairs
+    # Fagerland et al., Newcombe square-and-add: -0.0621 (95% CI -0.1186 to -0.0046)
+    assert (pair.both_right, pair.only_a, pair.only_b, pair.both_wrong) == (59, 6, 16, 80)
+    assert pair.accuracy_diff == pytest.approx(-10 / 161)
+    assert pair.ci_low == pytest.approx(-0.1186, abs=5e-5)
+    assert pair.ci_high == pytest.approx(-0.0046, abs=5e-5)
+
+
+def test_ci_without_discordant_examples_is_a_proper_interval() -> None:
+    y_true, pred_a, pred_b = _predictions_from(np.array([[90, 0], [0, 10]]))
+    finalists = [
+        _finalist(1, y_true, pred_a, params=1, flops=1),
+        _finalist(2, y_true, pred_b, params=1, flops=1),
+    ]
+    (pair,) = compare_finalists(y_true, {1: pred_a, 2: pred_b}, finalists).pairs
+    assert pair.accuracy_diff == 0.0
+    assert -1.0 < pair.ci_low < 0.0 < pair.ci_high < 1.0
+
+
+# --- the winner rule ----------------------------------------------------------------------
+
+
+def _two_finalists(only_a: int, only_b: int) -> tuple[np.ndarray, dict[int, np.ndarray], list[Finalist]]:
+    """Trial 1: big and more accurate; trial 2: ten times cheaper."""
+    y_true, pred_big, pred_small = _predictions_from(np.array([[300, only_a], [only_b, 20]]))
+    predictions = {1: pred_big, 2: pred_small}
+    finalists = [
+        _finalist(1, y_true, pred_big, params=50_000, flops=900_000),
+        _finalist(2, y_true, pred_small, params=5_000, flops=90_000),
+    ]
+    return y_true, predictions, finalists
+
+
+def test_cheaper_finalist_wins_when_not_significantly_worse() -> None:
+    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
+    comparison = compare_finalists(y_true, predictions, finalists)
+    (pair,) = comparison.pairs
+    assert finalists[0].accuracy > finalists[1].accuracy
+    assert pair.p_holm >= 0.05
+    assert comparison.winner == 2
+    assert "not significantly worse" in comparison.reason
+    assert f"{pair.p_holm:.4g}" in comparison.reason and "5,000" in comparison.reason
+
+
+def test_most_accurate_wins_when_the_cheaper_one_is_significantly_worse() -> None:
+    y_true, predictions, finalists = _two_finalists(only_a=40, only_b=5)
+    comparison = compare_finalists(y_true, predictions, finalists)
+    assert comparison.pairs[0].p_holm < 0.05
+    assert comparison.winner == 1
+    assert "significantly worse" in comparison.reason and "trial 2" in comparison.reason
+
+
+def test_prefer_accuracy_turns_the_cost_rule_off() -> None:
+    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
+    comparison = compare_finalists(y_true, predictions, finalists, prefer="accuracy")
+    assert comparison.winner == 1
+    assert "prefer=accuracy" in comparison.reason
+
+
+def test_cheapest_of_several_tolerated_finalists_wins() -> None:
+    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
+    predictions[3] = predictions[2].copy()
+    finalists.append(_finalist(3, y_true, predictions[3], params=5_000, flops=50_000))  # equal params, fewer FLOPs
+    assert compare_finalists(y_true, predictions, finalists).winner == 3
+
+
+def test_ties_are_broken_by_validation_accuracy_then_parameters() -> None:
+    y_true = np.zeros(50, dtype=int)
+    predictions = {1: y_true.copy(), 2: y_true.copy(), 3: y_true.copy()}
+    finalists = [
+        _finalist(1, y_true, predictions[1], params=300, flops=1, val=0.90),
+        _finalist(2, y_true, predictions[2], params=200, flops=1, val=0.95),
+        _finalist(3, y_true, predictions[3], params=100, flops=1, val=0.95),
+    ]
+    comparison = compare_finalists(y_true, predictions, finalists, prefer="accuracy")
+    assert comparison.winner == 3
+
+
+def test_single_finalist_wins_without_pairs() -> None:
+    y_true = np.array([0, 1, 1])
+    finalist = _finalist(4, y_true, y_true, params=10, flops=10)
+    comparison = compare_finalists(y_true, {4: y_true}, [finalist])
+    assert comparison.pairs == () and comparison.winner == 4
+    assert "no finalist is cheaper" in comparison.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"prefer": "speed"}, "'speed'"),
+        ({"alpha": 1.5}, "1.5"),
+        ({"finalists": []}, "at least 1 finalist"),
+        ({"predictions": {1: np.zeros(4, dtype=int)}}, "trial 2"),
+        ({"predictions": {1: np.zeros(4, dtype=int), 2: np.zeros(5, dtype=int)}}, r"\(5,\)"),
+        ({"y_true": np.zeros((4, 1), dtype=int)}, r"\(4, 1\)"),
+    ],
+)
+def test_compare_finalists_rejects_bad_input(change: dict, message: str) -> None:
+    y_true = np.zeros(4, dtype=int)
+    arguments = {
+        "y_true": y_true,
+        "predictions": {1: y_true, 2: y_true},
+        "finalists": [_finalist(t, y_true, y_true, params=1, flops=1) for t in (1, 2)],
+        **change,
+    }
+    prefer = arguments.pop("prefer", "cost")
+    alpha = arguments.pop("alpha", 0.05)
+    with pytest.raises(ValueError, match=message):
+        compare_finalists(**arguments, prefer=prefer, alpha=alpha)
+
+
+def test_repeated_trial_is_rejected() -> None:
+    y_true = np.zeros(4, dtype=int)
+    finalist = _finalist(1, y_true, y_true, params=1, flops=1)
+    with pytest.raises(ValueError, match=r"\[1, 1\]"):
+        compare_finalists(y_true, {1: y_true}, [finalist, finalist])
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def comparison() -> Comparison:
+    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
+    return compare_finalists(y_true, predictions, finalists)
+
+
+def test_to_dict_is_json_with_the_documented_keys(comparison: Comparison) -> None:
+    data = json.loads(json.dumps(comparison.to_dict()))
+    assert data["winner"] == 2 and data["reason"] == comparison.reason
+    assert [f["trial"] for f in data["finalists"]] == [1, 2]
+    pair = data["pairs"][0]
+    assert {"trial_a", "trial_b", "only_a", "only_b", "statistic", "p_value", "p_holm", "exact"} <= set(pair)
+    assert (pair["only_a"], pair["only_b"], pair["exact"]) == (9, 6, True)
+
+
+def test_table_shows_finalists_pairs_and_winner(comparison: Comparison) -> None:
+    text = comparison.table()
+    assert "50,000" in text and "5,000" in text
+    assert f"{comparison.pairs[0].p_holm:.4g}" in text
+    assert f"Winner: trial 2. {comparison.reason}" in text
+
+
+def test_plots_are_png_files(comparison: Comparison, tmp_path) -> None:
+    heatmap = plot_pvalue_heatmap(comparison, tmp_path / "plots" / "pvalues.png")
+    y_true = np.array([0, 1, 2, 2, 1])
+    matrix = plot_confusion_matrix(y_true, np.array([0, 2, 2, 2, 1]), ["a", "b", "c"], tmp_path / "cm.png")
+    for path in (heatmap, matrix):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 100
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "cm.png",
+        "plots",
+        "pvalues.png",
+    ]  # no temp files left

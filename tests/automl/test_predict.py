@@ -1,0 +1,112 @@
+"""``predict_files`` and ``automl predict`` on real image files written with Pillow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from automl._export import export_bundle, predict_files
+from automl.cli import main
+
+CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+@pytest.fixture(scope="module")
+def rgb_model() -> tuple[keras.Model, np.ndarray]:
+    """An RGB (C=3) digits classifier trained briefly; held-out uint8 RGB images."""
+    digits = load_digits()
+    gray = np.round(digits.images * (255 / 16)).astype(np.uint8)
+    images = np.repeat(gray[..., None], 3, axis=-1)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(6, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
+    model.fit(images[:1500].astype("float32"), digits.target[:1500], batch_size=50, epochs=3, verbose=0)
+    return model, images[1500:1530]
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(rgb_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("predict") / "bundle"
+    export_bundle(rgb_model[0], out, card={"class_names": CLASS_NAMES})
+    return out
+
+
+def _write_pngs(images: np.ndarray, folder: Path) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"image_{i:02d}.png" for i in range(len(images))]
+    for path, image in zip(paths, images, strict=True):
+        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(path)
+    return paths
+
+
+def _model_classes(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    return model.predict(images.astype("float32"), verbose=0).argmax(axis=1)
+
+
+def test_predict_files_gives_the_model_classes_on_the_same_arrays(rgb_model, bundle_dir: Path, tmp_path) -> None:
+    model, images = rgb_model
+    files = _write_pngs(images, tmp_path)
+    rows = predict_files(bundle_dir, files)
+    expected = _model_classes(model, images)
+    assert len(set(expected.tolist())) > 2  # the classes vary, so agreement is meaningful
+    assert [row["index"] for row in rows] == expected.tolist()
+    assert [row["class"] for row in rows] == [CLASS_NAMES[i] for i in expected]
+    assert [row["file"] for row in rows] == [str(f) for f in files]
+    probabilities = model.predict(images.astype("float32"), verbose=0).max(axis=1)
+    np.testing.assert_allclose([row["probability"] for row in rows], probabilities, rtol=1e-5)
+
+
+def test_gray_files_are_converted_to_the_model_channels(rgb_model, bundle_dir: Path, tmp_path) -> None:
+    model, images = rgb_model
+    files = _write_pngs(images[:10, :, :, :1], tmp_path)  # single-channel PNGs for an RGB model
+    rows = predict_files(bundle_dir, files)
+    assert [row["index"] for row in rows] == _model_classes(model, images[:10]).tolist()
+
+
+def test_no_files_gives_no_predictions(bundle_dir: Path) -> None:
+    assert predict_files(bundle_dir, []) == []
+
+
+def test_cli_json_and_table(rgb_model, bundle_dir: Path, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(f) for f in _write_pngs(rgb_model[1][:4], tmp_path)]
+    assert main(["predict", "--model", str(bundle_dir), *files, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == predict_files(bundle_dir, files)
+    assert main(["predict", "--model", str(bundle_dir), *files]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["file", "class", "probability"]
+    for line, row in zip(lines[1:], rows, strict=True):
+        assert line.split() == [row["file"], row["class"], f"{row['probability']:.4f}"]
+
+
+def test_cli_names_a_bad_file_and_exits_2(
+    rgb_model, bundle_dir: Path, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _write_pngs(rgb_model[1][:1], tmp_path)[0]
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    assert main(["predict", "--model", str(bundle_dir), str(good), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error_lines = [line for line in captured.err.splitlines() if line.startswith("automl predict: error:")]
+    assert len(error_lines) == 1 and str(bad) in error_lines[0]
+
+
+def test_cli_refuses_a_directory_that_is_not_a_bundle(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = _write_pngs(np.zeros((1, 8, 8, 3), dtype=np.uint8), tmp_path / "images")[0]
+    assert main(["predict", "--model", str(tmp_path), str(image)]) == 2
+    assert "not an export bundle" in capsys.readouterr().err

@@ -1,0 +1,31 @@
+"""Files the pipeline tests write for themselves: images, image folders, CSVs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_image(path: Path, shape: tuple[int, ...], seed: int = 0, fmt: str | None = None) -> np.ndarray:
+    """Write random pixels of ``shape`` ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB); return them."""
+    pixels = np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, format=fmt)
+    return pixels
+
+
+def write_corrupt(path: Path) -> Path:
+    """A file named like an image that holds no image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not a PNG")
+    return path
+
+
+def make_folder(root: Path, classes: dict[str, int], shape: tuple[int, ...] = (12, 10, 3)) -> Path:
+    """An image folder with ``classes[name]`` PNG images of ``shape`` per class."""
+    for c, (name, count) in enumerate(classes.items()):
+        for i in range(count):
+            write_image(root / name / f"{i}.png", shape, seed=100 * c + i)
+    return root

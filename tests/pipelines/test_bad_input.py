@@ -1,0 +1,171 @@
+"""Every kind of bad input gives a one-line ``DataError`` naming the file or value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines import DataError, load_dataset
+from tests.pipelines.datafiles import make_folder, write_corrupt, write_image
+
+
+def _missing(tmp: Path) -> str:
+    return str(tmp / "nowhere")
+
+
+def _empty_folder(tmp: Path) -> str:
+    (tmp / "empty").mkdir()
+    return str(tmp / "empty")
+
+
+def _images_without_class_folders(tmp: Path) -> str:
+    write_image(tmp / "flat" / "a.png", (4, 4))
+    return str(tmp / "flat")
+
+
+def _empty_class_folder(tmp: Path) -> str:
+    make_folder(tmp / "d", {"a": 2})
+    (tmp / "d" / "b").mkdir()
+    return str(tmp / "d" / "b")
+
+
+def _one_class(tmp: Path) -> str:
+    return str(make_folder(tmp / "cats_only", {"cat": 3}))
+
+
+def _class_of_corrupt_images(tmp: Path) -> str:
+    make_folder(tmp / "d", {"a": 2})
+    write_corrupt(tmp / "d" / "broken" / "x.png")
+    return str(tmp / "d")
+
+
+def _all_images_corrupt(tmp: Path) -> str:
+    write_corrupt(tmp / "d" / "a" / "x.png")
+    return str(write_corrupt(tmp / "d" / "b" / "y.png").parent.parent)
+
+
+def _npz_without_x_train(tmp: Path) -> str:
+    np.savez(tmp / "d.npz", images=np.zeros((2, 4, 4), np.uint8), y_train=np.array([0, 1]))
+    return str(tmp / "d.npz")
+
+
+def _npz_length_mismatch(tmp: Path) -> str:
+    np.savez(tmp / "d.npz", x_train=np.zeros((5, 4, 4), np.uint8), y_train=np.array([0, 1, 0, 1]))
+    return str(tmp / "d.npz")
+
+
+def _npz_x_test_alone(tmp: Path) -> str:
+    x = np.zeros((4, 4, 4), np.uint8)
+    np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=x)
+    return str(tmp / "d.npz")
+
+
+def _npz_unknown_test_label(tmp: Path) -> str:
+    x = np.zeros((4, 4, 4), np.uint8)
+    np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=x[:1], y_test=np.array([7]))
+    return str(tmp / "d.npz")
+
+
+def _npz_values_out_of_range(tmp: Path) -> str:
+    np.savez(tmp / "d.npz", x_train=np.full((2, 4, 4), 300.0), y_train=np.array([0, 1]))
+    return str(tmp / "d.npz")
+
+
+def _npz_one_class(tmp: Path) -> str:
+    np.savez(tmp / "d.npz", x_train=np.zeros((3, 4, 4), np.uint8), y_train=np.array([1, 1, 1]))
+    return str(tmp / "d.npz")
+
+
+def _not_an_npz(tmp: Path) -> str:
+    (tmp / "d.npz").write_text("hello")
+    return str(tmp / "d.npz")
+
+
+def _csv_missing_column(tmp: Path) -> str:
+    pd.DataFrame({"path": ["a.png"], "class": ["x"]}).to_csv(tmp / "d.csv", index=False)
+    return str(tmp / "d.csv")
+
+
+def _csv_missing_file(tmp: Path) -> str:
+    write_image(tmp / "a.png", (4, 4))
+    pd.DataFrame({"path": ["a.png", "gone.png"], "label": [0, 1]}).to_csv(tmp / "d.csv", index=False)
+    return "gone.png"
+
+
+def _csv_blank_label(tmp: Path) -> str:
+    write_image(tmp / "a.png", (4, 4))
+    pd.DataFrame({"path": ["a.png", "a.png"], "label": ["x", None]}).to_csv(tmp / "d.csv", index=False)
+    return str(tmp / "d.csv")
+
+
+def _csv_empty(tmp: Path) -> str:
+    (tmp / "d.csv").write_text("")
+    return str(tmp / "d.csv")
+
+
+def _unknown_kind(tmp: Path) -> str:
+    (tmp / "d.txt").write_text("x")
+    return str(tmp / "d.txt")
+
+
+# Case -> (writer returning the text the message must name, the source to load, what it must say).
+CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
+    "missing path": (_missing, "nowhere", "no such file or folder"),
+    "empty folder": (_empty_folder, "empty", "no class sub-folders"),
+    "images but no class folders": (_images_without_class_folders, "flat", "no class sub-folders"),
+    "empty class folder": (_empty_class_folder, "d", "contains no PNG or JPEG images"),
+    "one class": (_one_class, "cats_only", "only one class ('cat')"),
+    "class of corrupt images": (_class_of_corrupt_images, "d", "class 'broken' has no readable images"),
+    "all images corrupt": (_all_images_corrupt, "d", "none of the 2 image files could be read"),
+    "npz without x_train": (_npz_without_x_train, "d.npz", "has no x_train array"),
+    "npz lengths differ": (_npz_length_mismatch, "d.npz", "5 training images but 4 training labels"),
+    "npz x_test without y_test": (_npz_x_test_alone, "d.npz", "x_test but not its partner"),
+    "npz test label not in training": (_npz_unknown_test_label, "d.npz", "test labels ['7'] never occur"),
+    "npz values out of range": (_npz_values_out_of_range, "d.npz", "must lie in 0..255"),
+    "npz with one class": (_npz_one_class, "d.npz", "only one class ('1')"),
+    "not an npz": (_not_an_npz, "d.npz", "not a .npz file"),
+    "csv missing column": (_csv_missing_column, "d.csv", "no column 'label'"),
+    "csv points at a missing file": (_csv_missing_file, "d.csv", "files that do not exist (1, first:"),
+    "csv blank label": (_csv_blank_label, "d.csv", "an empty 'path' or 'label' cell (1, first: data row 2)"),
+    "csv empty": (_csv_empty, "d.csv", "cannot read CSV"),
+    "unknown kind of file": (_unknown_kind, "d.txt", "cannot tell how to read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_naming_it(case: str, tmp_path: Path) -> None:
+    write, source, says = CASES[case]
+    named = write(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_dataset(str(tmp_path / source))
+    message = str(info.value)
+    assert "\n" not in message and named in message and says in message, message
+
+
+def test_corrupt_image_is_skipped_and_reported_or_fatal_in_strict_mode(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "d", {"a": 3, "b": 3}, shape=(6, 6))
+    bad = write_corrupt(root / "b" / "bad.png")
+    truncated = root / "a" / "cut.png"
+    write_image(truncated, (6, 6))
+    truncated.write_bytes(truncated.read_bytes()[:60])
+
+    ds = load_dataset(str(root))
+    assert len(ds.x) == 6
+    assert sorted(path for path, _ in ds.skipped) == sorted([str(bad), str(truncated)])
+    assert all(reason and "\n" not in reason for _, reason in ds.skipped)
+    assert ds.summary()["skipped"] == 2
+
+    with pytest.raises(DataError, match="cut.png|bad.png") as info:
+        load_dataset(str(root), strict=True)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("size", [(0, 4), (4,), "8x8", (4.5, 4)])
+def test_bad_image_size_is_quoted(size) -> None:
+    with pytest.raises(DataError, match=re.escape(f"got {size!r}")):
+        load_dataset("digits", image_size=size)

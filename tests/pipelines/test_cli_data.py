@@ -1,0 +1,67 @@
+"""``automl data inspect`` end to end, through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from automl.cli import main
+from pipelines import AugmentPolicy
+from tests.pipelines.datafiles import make_folder, write_corrupt
+
+
+def test_inspect_prints_counts_splits_and_skipped_files_and_writes_a_grid(tmp_path: Path, capsys) -> None:
+    root = make_folder(tmp_path / "pets", {"cat": 12, "dog": 8}, shape=(10, 10, 3))
+    bad = write_corrupt(root / "dog" / "broken.png")
+    out = tmp_path / "grid.png"
+
+    assert main(["data", "inspect", str(root), "--out", str(out), "--seed", "1", "--image-size", "16,12"]) == 0
+    printed = capsys.readouterr().out
+    assert "images: 20; shape 16x12x3 uint8" in printed
+    assert "skipped files: 1" in printed and str(bad) in printed
+    # Per class: val = round(0.15 n), test = round(0.2 n), the rest trains.
+    assert "train 13, val 3, test 4" in printed
+    assert [line.split() for line in printed.splitlines() if line.startswith(("cat ", "dog "))] == [
+        ["cat", "12", "8", "2", "2"],
+        ["dog", "8", "5", "1", "2"],
+    ]
+    with Image.open(out) as grid:
+        assert grid.format == "PNG" and grid.width > 400
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".grid")]  # no temporary left behind
+
+
+def test_strict_mode_fails_with_one_line_naming_the_file(tmp_path: Path, capsys) -> None:
+    root = make_folder(tmp_path / "d", {"a": 3, "b": 3})
+    write_corrupt(root / "a" / "broken.png")
+    assert main(["data", "inspect", str(root), "--strict", "--out", str(tmp_path / "g.png")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "broken.png" in error and error.startswith("automl data: error:")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_policy_file_is_used_and_a_bad_one_is_one_line(tmp_path: Path, capsys) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(AugmentPolicy.none().to_dict()))
+    assert main(["data", "inspect", "digits", "--policy", str(policy), "--out", str(tmp_path / "g.png")]) == 0
+    assert f"augmentation: {json.dumps(AugmentPolicy.none().to_dict())}" in capsys.readouterr().out
+
+    policy.write_text(json.dumps({"cval": 0}))
+    assert main(["data", "inspect", "digits", "--policy", str(policy)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "policy.json" in error and "cval" in error
+
+
+@pytest.mark.parametrize("bad", ["8", "8,x", "0,8"])
+def test_bad_image_size_is_a_usage_error(bad: str, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["data", "inspect", "digits", "--image-size", bad])
+    assert info.value.code == 2 and bad in capsys.readouterr().err
+
+
+def test_help_has_examples(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["data", "inspect", "--help"])
+    assert "Examples:\n  automl data inspect" in capsys.readouterr().out

@@ -1,0 +1,144 @@
+"""The feeder: batches, epochs, deterministic shuffling and augmentation, and ``fit``."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from pipelines import AugmentPolicy, Feeder, Normalization
+
+pytestmark = pytest.mark.usefixtures("albumentations_warnings_are_errors")
+
+
+def _data(n: int = 50, shape: tuple[int, int, int] = (6, 6, 1)) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose pixel [0, 0, 0] is their index, labels index % 3."""
+    x = np.random.default_rng(0).integers(0, 256, size=(n, *shape), dtype=np.uint8)
+    x[:, 0, 0, 0] = np.arange(n)
+    return x, (np.arange(n) % 3).astype(np.int64)
+
+
+def _feeder(x: np.ndarray, y: np.ndarray, **overrides) -> Feeder:
+    kwargs = {"batch_size": 8, "normalization": None, "policy": AugmentPolicy.none(), "seed": 0} | overrides
+    return Feeder(x, y, **kwargs)
+
+
+def _epoch_order(feeder: Feeder) -> np.ndarray:
+    return np.concatenate([feeder[i][0][:, 0, 0, 0] for i in range(len(feeder))]).astype(int)
+
+
+def test_an_epoch_yields_every_example_once_as_float32_and_int64() -> None:
+    x, y = _data()
+    feeder = _feeder(x, y)
+    assert len(feeder) == 7
+    batches = [feeder[i] for i in range(len(feeder))]
+    assert [len(b[1]) for b in batches] == [8] * 6 + [2]
+    assert all(b[0].dtype == np.float32 and b[1].dtype == np.int64 for b in batches)
+    order = _epoch_order(feeder)
+    assert sorted(order) == list(range(50))
+    assert np.array_equal(np.concatenate([b[1] for b in batches]), y[order])
+    with pytest.raises(IndexError):
+        feeder[7]
+
+
+def test_shuffling_is_seeded_per_epoch() -> None:
+    x, y = _data()
+    first, twin, other_seed = _feeder(x, y, seed=1), _feeder(x, y, seed=1), _feeder(x, y, seed=2)
+    epoch0 = _epoch_order(first)
+    assert np.array_equal(epoch0, _epoch_order(twin)) and not np.array_equal(epoch0, _epoch_order(other_seed))
+    first.on_epoch_end()
+    assert first.epoch == 1 and not np.array_equal(_epoch_order(first), epoch0)
+    twin.set_epoch(1)
+    assert np.array_equal(_epoch_order(first), _epoch_order(twin))
+    assert np.array_equal(_epoch_order(_feeder(x, y, shuffle=False)), np.arange(50))
+
+
+def test_identity_policy_gives_exactly_the_normalised_images() -> None:
+    x, y = _data()
+    norm = Normalization.fit(x)
+    feeder = _feeder(x, y, normalization=norm, shuffle=False)
+    np.testing.assert_array_equal(feeder[1][0], norm.apply(x[8:16]))
+    np.testing.assert_array_equal(_feeder(x, y, shuffle=False)[1][0], x[8:16].astype(np.float32))
+
+
+def test_augmented_batches_do_not_depend_on_the_thread_or_order() -> None:
+    x, y = _data(64, (12, 12, 3))
+    x[:, 0, 0, 0] = 0
+    policy = AugmentPolicy(hflip_p=0.5, dropout_p=0.5)
+    sequential = _feeder(x, y, policy=policy, seed=4)
+    threaded = _feeder(x, y, policy=policy, seed=4)
+    expected = [sequential[i] for i in range(len(sequential))]
+    with ThreadPoolExecutor(4) as pool:
+        backwards = list(reversed(range(len(threaded))))
+        got = dict(zip(backwards, pool.map(threaded.__getitem__, backwards), strict=True))
+    for i, (bx, by) in enumerate(expected):
+        np.testing.assert_array_equal(got[i][0], bx)
+        np.testing.assert_array_equal(got[i][1], by)
+    plain = _feeder(x, y, seed=4)
+    assert not np.array_equal(plain[0][0], expected[0][0])  # augmentation did happen
+    assert np.array_equal(plain[0][1], expected[0][1])  # and kept the order
+
+
+def test_augmentation_changes_with_the_epoch() -> None:
+    x, y = _data(16, (12, 12, 1))
+    feeder = _feeder(x, y, policy=AugmentPolicy(), shuffle=False, batch_size=16)
+    first = feeder[0][0]
+    feeder.on_epoch_end()
+    assert not np.array_equal(first, feeder[0][0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "quoted"),
+    [({"batch_size": 0}, "0"), ({"workers": 0}, "0")],
+)
+def test_bad_arguments_are_quoted(kwargs: dict, quoted: str) -> None:
+    with pytest.raises(ValueError, match=quoted):
+        _feeder(*_data(), **kwargs)
+
+
+def test_mismatched_arrays_are_rejected() -> None:
+    x, y = _data()
+    with pytest.raises(ValueError, match="one label per image"):
+        _feeder(x, y[:-1])
+    with pytest.raises(ValueError, match="uint8"):
+        _feeder(x.astype(np.float32), y)
+
+
+class _RecordingFeeder(Feeder):
+    """Notes the feeder epoch of every batch it builds."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.built: list[tuple[int, int]] = []
+
+    def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        self.built.append((self.epoch, batch))
+        return super().__getitem__(batch)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fit_trains_on_whole_epochs_of_the_feeder(workers: int) -> None:
+    import keras
+
+    from pipelines import load_dataset, split_dataset
+
+    splits = split_dataset(load_dataset(), seed=0)
+    norm = Normalization.fit(splits.train[0])
+    train = _RecordingFeeder(
+        *splits.train, batch_size=64, normalization=norm, policy=AugmentPolicy(), seed=0, workers=workers
+    )
+    val = Feeder(*splits.val, batch_size=256, normalization=norm, policy=AugmentPolicy.none(), seed=0, shuffle=False)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(train, validation_data=val, epochs=3, shuffle=False, verbose=0)
+    # Keras ends an epoch before the first one; every epoch after is served whole, no batch mixing epochs.
+    for epoch in (1, 2, 3):
+        assert sorted(b for e, b in train.built if e == epoch) == list(range(len(train)))
+    assert {e for e, _ in train.built} <= {0, 1, 2, 3}
+    assert history.history["val_accuracy"][-1] > 0.8  # a linear model learns digits in three epochs

@@ -1,0 +1,117 @@
+"""Every data source, on files the tests write themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipelines import NAMED_SOURCES, load_dataset, split_dataset
+from tests.pipelines.datafiles import make_folder, write_image
+
+
+def test_default_source_is_scikit_learn_digits_rescaled_to_bytes() -> None:
+    from sklearn.datasets import load_digits
+
+    ds = load_dataset()
+    digits = load_digits()
+    assert ds.x.shape == (1797, 8, 8, 1) and ds.x.dtype == np.uint8
+    assert ds.y.dtype == np.int64 and np.array_equal(ds.y, digits.target)
+    # 0..16 maps linearly onto 0..255: going back recovers the original counts to within rounding.
+    np.testing.assert_allclose(ds.x[..., 0] / 255 * 16, digits.images, atol=16 / 255)
+    assert (ds.x.min(), ds.x.max()) == (0, 255)
+    assert ds.class_names == tuple("0123456789") and ds.x_test is None
+    assert load_dataset("digits").summary() == ds.summary()
+
+
+def test_named_sources_are_the_default_and_the_keras_datasets() -> None:
+    assert set(NAMED_SOURCES) == {"digits", "mnist", "fashion_mnist", "cifar10", "cifar100"}
+
+
+def test_image_size_resizes_array_sources() -> None:
+    original = load_dataset("digits")
+    ds = load_dataset("digits", image_size=(16, 12))
+    assert ds.x.shape == (1797, 16, 12, 1) and ds.y.tolist() == original.y.tolist()
+    # Bilinear resizing keeps each image's mean brightness (to within edge effects).
+    means = ds.x.mean(axis=(1, 2, 3)), original.x.mean(axis=(1, 2, 3))
+    assert np.abs(means[0] - means[1]).max() < 12
+
+
+def test_image_folder_with_mixed_sizes_and_modes(tmp_path) -> None:
+    root = tmp_path / "pets"
+    cats = [write_image(root / "cat" / f"{i}.png", (12, 10, 3), seed=i) for i in range(3)]
+    write_image(root / "cat" / "big.jpg", (24, 20, 3), seed=9, fmt="JPEG")
+    for i in range(2):
+        write_image(root / "dog" / "sub" / f"{i}.PNG", (12, 10), seed=10 + i)  # grey, nested, upper-case suffix
+    (root / "dog" / "notes.txt").write_text("not an image")
+    write_image(root / "dog" / ".hidden" / "x.png", (12, 10))
+    write_image(root / ".cache" / "x.png", (12, 10))
+
+    ds = load_dataset(str(root))
+    assert ds.class_names == ("cat", "dog")
+    assert ds.x.shape == (6, 12, 10, 3)  # the most common size; RGB because some images are
+    assert ds.summary()["class_counts"] == {"cat": 4, "dog": 2}
+    assert np.array_equal(ds.x[:3], np.stack(cats))  # files in sorted order, unchanged at their own size
+    grey = ds.x[ds.y == 1]
+    assert np.array_equal(grey[..., 0], grey[..., 2])  # grey became RGB by repeating the channel
+    assert ds.skipped == () and "pets" in ds.source
+
+
+def test_image_folder_of_grey_images_stays_grey_and_resizes(tmp_path) -> None:
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 3}, shape=(9, 9))
+    ds = load_dataset(str(root), image_size=(6, 5))
+    assert ds.x.shape == (5, 6, 5, 1)
+    assert np.bincount(ds.y).tolist() == [2, 3]
+
+
+def test_npz_with_and_without_a_test_split(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(30, 7, 7), dtype=np.uint8)
+    y = np.repeat([3, 5, 9], 10)
+    np.savez(tmp_path / "train.npz", x_train=x, y_train=y)
+    ds = load_dataset(str(tmp_path / "train.npz"))
+    assert ds.x.shape == (30, 7, 7, 1) and np.array_equal(ds.x[..., 0], x)
+    assert ds.class_names == ("3", "5", "9") and np.array_equal(ds.y, np.repeat([0, 1, 2], 10))
+
+    x_test = rng.random(size=(4, 7, 7, 3))  # floats in 0..1
+    np.savez(
+        tmp_path / "both.npz",
+        x_train=np.repeat(x[..., None], 3, axis=-1),
+        y_train=y.astype(str),
+        x_test=x_test,
+        y_test=np.array(["9", "3", "3", "5"]),
+    )
+    ds = load_dataset(str(tmp_path / "both.npz"))
+    assert ds.class_names == ("3", "5", "9")
+    assert ds.y_test.tolist() == [2, 0, 0, 1]
+    np.testing.assert_array_equal(ds.x_test, np.rint(x_test * 255).astype(np.uint8))
+    splits = split_dataset(ds, seed=1)
+    assert splits.test[0] is ds.x_test and splits.summary()["test_given"]
+
+
+def test_csv_with_relative_paths_and_custom_columns(tmp_path, monkeypatch) -> None:
+    data = tmp_path / "data"
+    first = write_image(data / "img" / "a.png", (8, 8, 3), seed=1)
+    write_image(data / "img" / "b.png", (8, 8, 3), seed=2)
+    absolute = write_image(tmp_path / "elsewhere" / "c.png", (8, 8, 3), seed=3)
+    table = pd.DataFrame(
+        {
+            "file": ["img/a.png", "img/b.png", str(tmp_path / "elsewhere" / "c.png")],
+            "kind": ["cat", "dog", "cat"],
+            "extra": [1, 2, 3],
+        }
+    )
+    table.to_csv(data / "labels.csv", index=False)
+    monkeypatch.chdir(tmp_path / "elsewhere")  # relative paths are read from the CSV's folder, not the cwd
+
+    ds = load_dataset(str(data / "labels.csv"), path_column="file", label_column="kind")
+    assert ds.class_names == ("cat", "dog")
+    assert ds.y.tolist() == [0, 1, 0]
+    assert np.array_equal(ds.x[0], first) and np.array_equal(ds.x[2], absolute)
+
+
+def test_csv_integer_labels_sort_as_numbers(tmp_path) -> None:
+    for i in range(3):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    pd.DataFrame({"path": ["0.png", "1.png", "2.png"], "label": [10, 2, 10]}).to_csv(tmp_path / "x.csv", index=False)
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert ds.class_names == ("2", "10") and ds.y.tolist() == [1, 0, 1]

@@ -1,0 +1,84 @@
+"""Stratified, seeded splits that respect a given test split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipelines import DataError, Dataset, split_dataset
+
+
+def _dataset(counts: list[int], with_test: bool = False) -> Dataset:
+    """Images that carry their own index (pixels [0,0,0] and [0,1,0]), ``counts[k]`` of class k."""
+    y = np.repeat(np.arange(len(counts)), counts).astype(np.int64)
+    x = np.zeros((len(y), 2, 2, 1), np.uint8)
+    x[:, 0, 0, 0], x[:, 0, 1, 0] = np.arange(len(y)) // 256, np.arange(len(y)) % 256
+    extra = {"x_test": x[:3], "y_test": y[:3]} if with_test else {}
+    return Dataset(x=x, y=y, class_names=tuple(f"c{k}" for k in range(len(counts))), source="test", **extra)
+
+
+def _indices(x: np.ndarray) -> np.ndarray:
+    return x[:, 0, 0, 0].astype(int) * 256 + x[:, 0, 1, 0]
+
+
+def test_splits_partition_the_data_with_labels_kept() -> None:
+    ds = _dataset([300, 120, 40])
+    splits = split_dataset(ds, val_fraction=0.15, test_fraction=0.2, seed=0)
+    parts = [_indices(x) for x, _ in (splits.train, splits.val, splits.test)]
+    everything = np.concatenate(parts)
+    assert len(everything) == len(ds.y) and len(np.unique(everything)) == len(ds.y)
+    for (_, y), idx in zip((splits.train, splits.val, splits.test), parts, strict=True):
+        assert np.array_equal(y, ds.y[idx])
+    assert splits.class_names == ds.class_names
+
+
+def test_every_split_keeps_the_class_proportions() -> None:
+    counts = [300, 120, 40]
+    splits = split_dataset(_dataset(counts), val_fraction=0.15, test_fraction=0.2, seed=3)
+    for (_, y), fraction in ((splits.val, 0.15), (splits.test, 0.2), (splits.train, 0.65)):
+        per_class = np.bincount(y, minlength=3)
+        assert np.all(np.abs(per_class - np.array(counts) * fraction) <= 1), (fraction, per_class)
+
+
+def test_same_seed_same_split_other_seed_other_split() -> None:
+    ds = _dataset([50, 50])
+    first, again, other = (split_dataset(ds, seed=s) for s in (7, 7, 8))
+    assert np.array_equal(_indices(first.val[0]), _indices(again.val[0]))
+    assert not np.array_equal(_indices(first.val[0]), _indices(other.val[0]))
+
+
+def test_a_given_test_split_is_kept_and_only_train_is_divided() -> None:
+    ds = _dataset([40, 40], with_test=True)
+    splits = split_dataset(ds, val_fraction=0.25, test_fraction=0.5, seed=0)
+    assert splits.test[0] is ds.x_test and splits.test[1] is ds.y_test
+    assert len(splits.train[1]) + len(splits.val[1]) == 80 and len(splits.val[1]) == 20
+    assert splits.summary()["test_given"] and splits.summary()["test_fraction"] is None
+
+
+def test_a_tiny_class_keeps_a_training_image() -> None:
+    splits = split_dataset(_dataset([100, 1, 2]), seed=0)
+    assert set(np.unique(splits.train[1])) == {0, 1, 2}
+
+
+def test_summary_is_json_and_counts_match_the_arrays() -> None:
+    splits = split_dataset(_dataset([30, 20]), val_fraction=0.2, test_fraction=0.1, seed=5)
+    summary = json.loads(json.dumps(splits.summary()))
+    assert summary["seed"] == 5 and summary["val_fraction"] == 0.2 and summary["test_fraction"] == 0.1
+    for name, (_, y) in {"train": splits.train, "val": splits.val, "test": splits.test}.items():
+        assert summary["sizes"][name] == len(y)
+        assert summary["class_counts"][name] == {"c0": int((y == 0).sum()), "c1": int((y == 1).sum())}
+
+
+@pytest.mark.parametrize(
+    ("val", "test", "quoted"), [(0.0, 0.2, "0.0"), (1.0, 0.0, "1.0"), (0.2, -0.1, "-0.1"), (0.5, 0.5, "0.5 + 0.5")]
+)
+def test_bad_fractions_are_quoted(val: float, test: float, quoted: str) -> None:
+    with pytest.raises(ValueError, match=quoted.replace("+", r"\+")):
+        split_dataset(_dataset([10, 10]), val_fraction=val, test_fraction=test)
+
+
+def test_too_few_images_for_a_validation_split() -> None:
+    with pytest.raises(DataError, match="too few"):
+        split_dataset(_dataset([2, 2]), val_fraction=0.1, test_fraction=0.1)
