@@ -76,15 +76,34 @@ def _git_commit() -> str | None:
 
 
 def _make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
-    if config.sampler == "random":
+    if config.sampler in ("random", "grid"):  # grid trials are enqueued with all their parameters fixed
         return optuna.samplers.RandomSampler(seed=config.seed)
-    if config.sampler == "grid":
-        import searchspace
-        from automl._hparams import GRID
-
-        return optuna.samplers.GridSampler({"arch.classic": sorted(searchspace.CLASSICS), **GRID}, seed=config.seed)
     startup = min(10, max(3, config.trials // 3))
     return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True, n_startup_trials=startup)
+
+
+def grid_points(config: StudyConfig) -> list[dict[str, Any]]:
+    """Every combination of the grid (classics x ``GRID``), in a seeded random order."""
+    import itertools
+    import random
+
+    import searchspace
+    from automl._hparams import GRID
+
+    axes = {"arch.classic": sorted(searchspace.CLASSICS), **GRID}
+    points = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    random.Random(config.seed).shuffle(points)
+    return points
+
+
+def _enqueue(study: optuna.Study, config: StudyConfig) -> None:
+    """Fill the study's queue up to ``config.trials`` (seed architectures first; grid points cycle)."""
+    if config.sampler != "grid":
+        enqueue_up_to(study, config.trials, _seed_attrs(config) if not study.trials else None)
+        return
+    points = grid_points(config)
+    for index in range(len(effective_trials(study)), config.trials):
+        study.enqueue_trial(points[index % len(points)], skip_if_exists=False)
 
 
 def _make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
@@ -222,7 +241,7 @@ def run_study(
     if worker:  # workers share the study's seed: without this they would all sample the same candidates
         study.sampler.reseed_rng()
     if not worker:
-        enqueue_up_to(study, config.trials, _seed_attrs(config) if not study.trials else None)
+        _enqueue(study, config)
     data = load_context_data(config)
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     parent_run_id = _open_parent_run(study, config, tracker, data, worker)

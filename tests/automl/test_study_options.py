@@ -1,0 +1,106 @@
+"""Study options: study files, samplers, the Pareto objective, seeds, isolation, resume settings."""
+
+from __future__ import annotations
+
+import argparse
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from automl._config import StudyConfig, load_study_file
+from automl._errors import UserError
+from automl._progress import Progress
+from automl._study import run_study
+from automl.cli import build_parser
+from automl.cli._search import config_from_args
+from tests.automl.helpers import run_cli, stores
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def test_study_file_is_read_and_flags_override_it(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('study_name = "from-file"\ntrials = 12\nepochs = 7\nseed_architectures = ["lenet", "vgg"]\n')
+    config = config_from_args(_parse(["search", "--config", str(path), "--trials", "20"]))
+    assert config.study_name == "from-file"
+    assert config.trials == 20  # the flag wins
+    assert config.epochs == 7
+    assert config.seed_architectures == ("lenet", "vgg")
+
+
+def test_yaml_study_file(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("study_name: y\nsampler: random\n")
+    assert load_study_file(path) == {"study_name": "y", "sampler": "random"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("trials = 0\n", "trials must be at least 1, got 0"),
+        ('sampler = "bayes"\n', "sampler must be one of ['tpe', 'random', 'grid'], got 'bayes'"),
+        ("colour = 1\n", "unknown study setting(s) ['colour']"),
+        ("val_fraction = 0.9\n", "val_fraction=0.9"),
+    ],
+)
+def test_bad_study_settings_quote_the_value(tmp_path, text, message):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    with pytest.raises(UserError) as info:
+        StudyConfig.from_dict(load_study_file(path))
+    assert message in str(info.value)
+
+
+def test_unknown_seed_architecture_is_a_clear_error(workdir):
+    result = run_cli(["search", "--seed-architectures", "lenet,googlenet9", "--trials", "1"], workdir)
+    assert result.returncode == 2
+    assert "unknown seed architecture(s) ['googlenet9']" in result.stderr
+
+
+def _run(workdir, **overrides):
+    config = StudyConfig(**{"study_name": "o", "trials": 2, "epochs": 1, **stores(workdir), **overrides})
+    return run_study(config, progress=Progress(total=config.trials, quiet=True))
+
+
+def test_seed_architectures_run_first(workdir):
+    result = _run(workdir, seed_architectures=("lenet", "resnet"), trials=3)
+    trials = sorted(result.study.trials, key=lambda t: t.number)
+    assert [t.user_attrs.get("seed_architecture") for t in trials] == ["lenet", "resnet", None]
+    assert all(t.state == TrialState.COMPLETE for t in trials[:2])
+    assert not any(name.startswith("arch.") for name in trials[0].params)  # a classic, not sampled
+
+
+def test_pareto_is_a_real_multi_objective_study(workdir):
+    result = _run(workdir, objective="pareto", cost_metric="flops", trials=2)
+    study = result.study
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    for trial in study.trials:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.values[1] == trial.user_attrs["flops"]
+    assert study.best_trials  # the Pareto front
+
+
+def test_grid_sampler_walks_classics_and_learning_rates(workdir):
+    result = _run(workdir, sampler="grid", trials=2)
+    for trial in result.study.trials:
+        assert trial.params["arch.classic"] in ("alexnet", "inception", "lenet", "resnet", "vgg")
+        assert trial.params["train.learning_rate"] in (1e-3, 3e-3)
+
+
+def test_resume_keeps_the_stored_settings(workdir, capsys):
+    _run(workdir, trials=1, epochs=1)
+    result = _run(workdir, trials=2, epochs=4)  # epochs is part of the study; trials is not
+    assert result.config.epochs == 1 and result.config.trials == 2
+    assert len(result.study.trials) == 2
+    assert "keeps its epochs=1" in capsys.readouterr().err
+
+
+def test_isolated_trials_run_in_fresh_processes(workdir):
+    result = run_cli(["search", "--isolate", "--trials", "2", "--epochs", "1", "--no-export"], workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = optuna.load_study(study_name="default", storage=stores(workdir)["storage"])
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert result.stdout.count("worker done: ran 1 trial(s)") == 2
