@@ -32,23 +32,23 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_shape(text: str) -> tuple[int, int, int]:
-    """Parse ``H,W,C`` into a tuple of three positive ints (argparse ``type=``)."""
+def _positive_ints(text: str, names: str) -> tuple[int, ...]:
+    """Parse comma-separated positive ints, one per letter of ``names`` (argparse ``type=`` helper)."""
+    label = ",".join(names)
     try:
         parts = tuple(int(p) for p in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"input shape must be H,W,C integers, got {text!r}") from None
-    if len(parts) != 3 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"input shape must be three positive integers H,W,C, got {text!r}")
-    return parts  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(f"expected {label} integers, got {text!r}") from None
+    if len(parts) != len(names) or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected {len(names)} positive integers {label}, got {text!r}")
+    return parts
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """Parse ``H,W,C`` into a tuple of three positive ints (argparse ``type=``)."""
+    return _positive_ints(text, "HWC")  # type: ignore[return-value]
 
 
 def parse_size(text: str) -> tuple[int, int]:
     """Parse ``H,W`` into a tuple of two positive ints (argparse ``type=``)."""
-    try:
-        parts = tuple(int(p) for p in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"image size must be H,W integers, got {text!r}") from None
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"image size must be two positive integers H,W, got {text!r}")
-    return parts  # type: ignore[return-value]
+    return _positive_ints(text, "HW")  # type: ignore[return-value]

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.cli._common import add_parser
+from automl.cli._common import add_parser, parse_size
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument(
         "--out", type=Path, default=Path("augmented.png"), help="PNG grid to write (default: augmented.png)"
     )
-    inspect.add_argument("--image-size", type=_parse_image_size, metavar="H,W", help="resize every image to H,W")
+    inspect.add_argument("--image-size", type=parse_size, metavar="H,W", help="resize every image to H,W")
     inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable image file")
     inspect.add_argument("--seed", type=int, default=0, help="seed of the split and the augmented samples")
     inspect.add_argument("--path-column", default="path", help="CSV column of image paths (default: path)")
@@ -85,17 +85,6 @@ def run(args: argparse.Namespace) -> int:
         f"the original then {_VIEWS} augmented views"
     )
     return 0
-
-
-def _parse_image_size(text: str) -> tuple[int, int]:
-    """``H,W`` as two positive ints (argparse ``type=``)."""
-    try:
-        height, width = (int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"image size must be H,W integers, got {text!r}") from None
-    if height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f"image size must be two positive integers H,W, got {text!r}")
-    return height, width
 
 
 def _read_policy(path: Path) -> AugmentPolicy:
