@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -87,6 +89,7 @@ def test_ui_serves_the_store_on_loopback_only(workdir):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # the UI's server processes share this group: stop them all at the end
     )
     try:
         assert f"http://127.0.0.1:{port}" in proc.stdout.readline()
@@ -105,6 +108,6 @@ def test_ui_serves_the_store_on_loopback_only(workdir):
         if listening:  # iproute2 present: the socket must be bound to loopback only
             assert all(line.split()[3].startswith("127.0.0.1:") for line in listening.strip().splitlines())
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     assert (workdir / "mlruns" / "mlflow.db").exists()
