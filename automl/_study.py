@@ -235,6 +235,7 @@ def run_study(
     ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``).
     Raises ``StudyStopped`` after ``config.max_consecutive_failures`` failures in a row.
     """
+    from automl._training import configure_runtime
     from automl._trial import StudyContext
 
     study, config, _ = open_study(config, create=not worker)
@@ -245,6 +246,9 @@ def run_study(
     data = load_context_data(config)
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     parent_run_id = _open_parent_run(study, config, tracker, data, worker)
+    runtime = configure_runtime()
+    if not worker:
+        tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
     progress = progress or Progress(total=config.trials)
     progress.best = _best_value(study)
     ctx = StudyContext(

@@ -28,6 +28,7 @@ __all__ = [
     "EpochResult",
     "is_out_of_memory",
     "on_accelerator",
+    "configure_runtime",
     "FAULT_ENV",
 ]
 
@@ -64,6 +65,23 @@ _OPTIMIZERS: dict[str, Callable[[TrainingSpec], keras.optimizers.Optimizer]] = {
 def on_accelerator() -> bool:
     """Whether Keras sees a GPU or TPU (backend-agnostic)."""
     return any(not d.lower().startswith("cpu") for d in keras.distribution.list_devices())
+
+
+def configure_runtime() -> dict[str, str]:
+    """Mixed precision on accelerators (bfloat16: no loss scaling needed); XLA is left to
+    ``jit_compile="auto"``, which Keras resolves to XLA on GPUs and JAX, and off on a TF CPU.
+
+    Returns the settings in force, for the study's provenance.
+    """
+    accelerated = on_accelerator()
+    if accelerated:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    return {
+        "backend": keras.backend.backend(),
+        "devices": ",".join(keras.distribution.list_devices()),
+        "mixed_precision": keras.mixed_precision.global_policy().name,
+        "jit_compile": "auto",
+    }
 
 
 def wrap_with_normalization(
