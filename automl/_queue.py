@@ -10,8 +10,9 @@ of them may belong to a dead worker, go stale and come back as a retry, and leav
 would leave that retry unrun (and the study short of its total).
 
 Optuna exposes claiming and heartbeats only through ``Study.optimize``, whose loop
-creates new trials when the queue is empty; the two private helpers used here are the
-ones ``optimize`` itself uses (pinned by ``optuna>=5.0,<5.1`` in ``pyproject.toml``).
+creates new trials when the queue is empty; the private helpers used here
+(``Study._pop_waiting_trial_id`` and ``optuna.storages._heartbeat``) are the ones
+``optimize`` itself uses (pinned by ``optuna>=5.0,<5.1`` in ``pyproject.toml``).
 """
 
 from __future__ import annotations

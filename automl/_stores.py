@@ -86,7 +86,7 @@ MAX_RETRY = 1  # a trial whose worker died runs once more; a second death leaves
 # Connection pool per process on a database server (PostgreSQL, MySQL): one connection for
 # the trial loop, one for the heartbeat thread, one spare. So a process holds at most
 # CONNECTIONS_PER_PROCESS connections, and workers x CONNECTIONS_PER_PROCESS must stay below
-# the server's max_connections (PostgreSQL's default of 100 serves about 30 workers).
+# the server's max_connections (PostgreSQL's default: 100, of which 3 are reserved).
 POOL_SIZE = 2
 MAX_OVERFLOW = 1
 CONNECTIONS_PER_PROCESS = POOL_SIZE + MAX_OVERFLOW
@@ -166,7 +166,8 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     ending in ``.log``/``.jsonl`` (no heartbeats there: a dead worker's trial stays RUNNING).
 
     Raises:
-        UserError: the database driver is missing or the server cannot be reached.
+        UserError: the URL is not understood, its database driver is missing or the server
+            cannot be reached.
     """
     import optuna
     import sqlalchemy
@@ -192,6 +193,8 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     except ImportError as exc:
         hint = " (pip install 'cnn-automl[postgres]')" if url.startswith("postgres") else ""
         raise UserError(f"no database driver for the storage {redact(url)!r}{hint}: {exc.__cause__ or exc}") from None
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise UserError(f"not a storage URL SQLAlchemy understands: {redact(url)!r} ({exc})") from None
     except sqlalchemy.exc.OperationalError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise UserError(f"cannot open the storage {redact(url)!r}: {reason}") from None

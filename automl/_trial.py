@@ -157,7 +157,7 @@ def _sample(trial: optuna.Trial, ctx: StudyContext) -> tuple[Any, TrainingSpec, 
         spec = searchspace.sample_architecture(
             trial, ctx.space, input_shape=ctx.input_shape, num_classes=ctx.num_classes
         )
-    training = sample_training(trial, max_epochs=ctx.config.epochs, grid=grid)
+    training = sample_training(trial, max_epochs=ctx.config.epochs, num_train=len(ctx.splits.train[1]), grid=grid)
     policy = (
         pipelines.AugmentPolicy.none() if grid else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape)
     )

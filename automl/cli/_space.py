@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.cli._common import add_parser, parse_shape
+
+if TYPE_CHECKING:
+    from searchspace import SearchSpace
 
 EXAMPLES = """
   automl space show                                   # the default search space, as JSON
@@ -82,7 +85,7 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="study file (.toml/.yaml) with a [space] table")
 
 
-def _space(args: argparse.Namespace) -> Any:
+def _space(args: argparse.Namespace) -> SearchSpace:
     from searchspace import SearchSpace
 
     return SearchSpace.from_file(args.config) if args.config else SearchSpace.default()
@@ -105,7 +108,7 @@ def sample_lines(
     input_shape: tuple[int, int, int],
     seed: int,
     num_classes: int = 10,
-    space: Any = None,
+    space: SearchSpace | None = None,
     max_params: int | None = None,
     max_flops: int | None = None,
 ) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,41 +101,92 @@ def postgres() -> Iterator[Server]:
     pytest.importorskip("psycopg2", reason="the PostgreSQL driver is missing: pip install '.[postgres]'")
     server = Server(bin_dir)
     try:
-        server.start()
-    except subprocess.CalledProcessError as exc:
+        try:
+            server.start()
+        except subprocess.CalledProcessError as exc:
+            pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')}")
+        yield server
+    finally:
         server.stop()
-        pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')}")
-    yield server
-    server.stop()
 
 
-def _start_workers(n: int, study: str, storage: str, tracking: str, cwd: Path, **env: str) -> list[subprocess.Popen]:
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts; whatever still runs when it ends (a failed test) is killed."""
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _spawn(command: list[str], cwd: Path, log_name: str, **kwargs) -> subprocess.Popen:
+    """Start ``command`` in ``cwd`` with its output in the file ``log_name`` there."""
+    with (cwd / log_name).open("w") as log:
+        return subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, **kwargs)
+
+
+def _logs(cwd: Path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(cwd.glob("*.log")))
+
+
+@pytest.fixture
+def tracking_server(postgres: Server, tmp_path: Path) -> Iterator[str]:
+    """``automl ui --serve``: an MLflow tracking server on 127.0.0.1, its store in PostgreSQL."""
+    port = _free_port()
+    command = [sys.executable, "-m", "automl", "ui", "--serve", "--port", str(port)]
+    command += ["--tracking-uri", postgres.database("mlflow")]
+    server = _spawn(
+        command,
+        tmp_path,
+        "mlflow-server.log",
+        env=cli_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),  # no background job runners
+        start_new_session=True,  # its own process group, so that stopping it stops its web workers
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, server, tmp_path)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen, cwd: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the MLflow server exited with {server.returncode}:\n{_logs(cwd)}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the MLflow server did not answer in {timeout} s:\n{_logs(cwd)}")
+
+
+def _start_workers(
+    spawned: list[subprocess.Popen], n: int, study: str, storage: str, tracking: str, cwd: Path, **env: str
+) -> list[subprocess.Popen]:
     command = [sys.executable, "-m", "automl", "worker", "--study", study, "--storage", storage]
     command += ["--tracking-uri", tracking]
-    return [
-        subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=cli_env(**FAST_HEARTBEAT, **env),
-            stdout=(cwd / f"worker-{i}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        for i in range(n)
-    ]
+    workers = [_spawn(command, cwd, f"worker-{i}.log", env=cli_env(**FAST_HEARTBEAT, **env)) for i in range(n)]
+    spawned.extend(workers)
+    return workers
 
 
 def _wait(workers: list[subprocess.Popen], cwd: Path, timeout: float = 300) -> list[int]:
+    """Wait for every worker to exit; returns their exit codes (fails the test after ``timeout``)."""
     deadline = time.monotonic() + timeout
-    codes = []
-    for worker in workers:
-        try:
-            codes.append(worker.wait(timeout=max(deadline - time.monotonic(), 1)))
-        except subprocess.TimeoutExpired:
-            for other in workers:
-                other.kill()
-            logs = "\n".join(p.read_text()[-2000:] for p in sorted(cwd.glob("worker-*.log")))
-            pytest.fail(f"workers did not finish in {timeout} s:\n{logs}")
-    return codes
+    try:
+        return [worker.wait(timeout=max(deadline - time.monotonic(), 1)) for worker in workers]
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"workers did not finish in {timeout} s:\n{_logs(cwd)}")
 
 
 def _create_study(study: str, trials: int, storage: str, tracking: str, cwd: Path, *extra: str) -> None:
@@ -170,28 +222,31 @@ def test_connection_budget_counts_the_servers_free_connections(postgres):
         held.close()
 
 
-def test_four_workers_run_each_trial_exactly_once(postgres, workdir):
+def test_four_workers_run_each_trial_exactly_once(postgres, tracking_server, workdir, spawned):
     storage = postgres.database("four")
-    tracking = f"sqlite:///{workdir / 'mlflow.db'}"
+    tracking = tracking_server  # the multi-machine setup: Optuna in PostgreSQL, MLflow behind its server
     _create_study("four", 8, storage, tracking, workdir)
 
-    codes = _wait(_start_workers(4, "four", storage, tracking, workdir), workdir)
+    codes = _wait(_start_workers(spawned, 4, "four", storage, tracking, workdir), workdir)
 
-    assert codes == [0, 0, 0, 0]
+    assert codes == [0, 0, 0, 0], _logs(workdir)
     study = optuna.load_study(study_name="four", storage=storage)
     trials = study.get_trials()
     assert sorted(t.number for t in trials) == list(range(8))  # each number once, exactly the total
     assert all(t.state.is_finished() for t in trials), [t.state for t in trials]
     assert len({t.user_attrs[WORKER_ATTR] for t in trials}) >= 2  # the work was shared
     assert _nested_runs_per_trial(tracking, study) == {n: 1 for n in range(8)}
+    client = MlflowClient(tracking_uri=tracking)  # artifacts went through the server too
+    for trial in trials:
+        assert "architecture.json" in {a.path for a in client.list_artifacts(trial.user_attrs["mlflow_run_id"])}
 
 
-def test_killed_worker_trial_is_failed_and_retried(postgres, workdir):
+def test_killed_worker_trial_is_failed_and_retried(postgres, workdir, spawned):
     storage = postgres.database("killed")
     tracking = f"sqlite:///{workdir / 'mlflow.db'}"
     # Trial 0 is the classic LeNet (always feasible), slowed down so it is killed mid-training.
-    _create_study("killed", 4, storage, tracking, workdir, "--seed-architectures", "lenet")
-    workers = _start_workers(2, "killed", storage, tracking, workdir, AUTOML_INJECT_FAULT="slow@0")
+    _create_study("killed", 3, storage, tracking, workdir, "--seed-architectures", "lenet")
+    workers = _start_workers(spawned, 2, "killed", storage, tracking, workdir, AUTOML_INJECT_FAULT="slow@0")
     study = optuna.load_study(study_name="killed", storage=storage)
 
     victim = _wait_for_training(study, number=0, workers=workers)
@@ -199,14 +254,14 @@ def test_killed_worker_trial_is_failed_and_retried(postgres, workdir):
     survivors = [w for w in workers if w is not victim]
     codes = _wait(survivors, workdir)
 
-    assert victim.wait() == -signal.SIGKILL and codes == [0]
+    assert victim.wait() == -signal.SIGKILL and codes == [0], _logs(workdir)
     trials = {t.number: t for t in study.get_trials()}
     assert trials[0].state == TrialState.FAIL
     retries = [t for t in trials.values() if t.system_attrs.get(RETRY_ATTR) == 0]
     assert len(retries) == 1 and retries[0].state.is_finished()
     assert retries[0].user_attrs[WORKER_ATTR].endswith(f":{survivors[0].pid}")
     assert all(t.state.is_finished() for t in trials.values()), {n: t.state for n, t in trials.items()}
-    assert sorted(t.number for t in effective_trials(study)) == [1, 2, 3, retries[0].number]
+    assert sorted(t.number for t in effective_trials(study)) == [1, 2, retries[0].number]
     assert _nested_runs_per_trial(tracking, study) == {n: 1 for n in trials}
 
 

@@ -1,0 +1,59 @@
+"""Plain-data conversion of the frozen spec dataclasses, driven by their type hints.
+
+Tuples become lists and back, and ``float`` fields are always written as floats, so that
+``from_dict(to_dict(x)) == x`` holds and the canonical JSON (hence the digest) of a spec
+does not depend on whether a rate was written ``0`` or ``0.0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_FLOAT_HINTS = (float, float | None)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def fields_to_dict(obj: Any) -> dict[str, Any]:
+    """The dataclass ``obj`` as a JSON-able dict (tuples as lists, float fields as floats)."""
+    hints = _hints(type(obj))
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if hints[field.name] in _FLOAT_HINTS and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        out[field.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def fields_from_dict(cls: type[T], data: Mapping[str, Any], *, label: str) -> T:
+    """Build the dataclass ``cls`` from ``data``; unknown keys raise ``ValueError`` naming them.
+
+    Lists become tuples for tuple-typed fields and integers become floats for float
+    fields; the dataclass's own validation checks the values.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{label} must be a mapping, got {data!r}")
+    hints = _hints(cls)
+    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{label} has unknown field(s) {unknown}; known: {sorted(names)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if isinstance(value, list) and typing.get_origin(hint) is tuple:
+            value = tuple(value)
+        elif hint in _FLOAT_HINTS and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        kwargs[name] = value
+    return cls(**kwargs)

@@ -1,0 +1,154 @@
+"""Several processes on one study: atomic claims, dead workers, ``automl search --workers``."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from automl._config import StudyConfig
+from automl._errors import UserError
+from automl._queue import RETRY_ATTR, WORKER_ATTR, claim_trial, effective_trials, enqueue_up_to
+from automl._stores import Heartbeat, open_storage
+from automl._workers import worker_command
+from tests.automl.helpers import run_cli, stores
+
+FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "2"}
+
+# Claims trials until the queue is empty and prints their numbers (no TensorFlow: starts fast).
+CLAIMER = """
+import json, sys, optuna
+from automl._queue import claim_trial
+from automl._stores import open_storage
+study = optuna.load_study(study_name="race", storage=open_storage(sys.argv[1]))
+claimed = []
+while (trial := claim_trial(study)) is not None:
+    claimed.append(trial.number)
+    study.tell(trial, 0.0)
+print(json.dumps(claimed))
+"""
+
+
+@pytest.fixture
+def fast_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in FAST_HEARTBEAT.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_concurrent_claims_on_sqlite_never_share_a_trial(workdir, fast_heartbeat):
+    # Without BEGIN IMMEDIATE, two processes read the same WAITING trial and both run it.
+    url = stores(workdir)["storage"]
+    study = optuna.create_study(study_name="race", storage=open_storage(url))
+    enqueue_up_to(study, 50)
+    command = [sys.executable, "-c", CLAIMER, url]
+    claimers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [c.communicate(timeout=120) for c in claimers]
+
+    assert [c.returncode for c in claimers] == [0] * 4, [err[-2000:] for _, err in outputs]
+    assert sorted(n for out, _ in outputs for n in json.loads(out)) == list(range(50))
+    assert all(t.state == TrialState.COMPLETE for t in study.get_trials())
+
+
+def test_a_dead_workers_trial_is_failed_then_retried_once(workdir, fast_heartbeat):
+    study = optuna.create_study(study_name="dead", storage=open_storage(stores(workdir)["storage"]))
+    enqueue_up_to(study, 2)
+    dead = claim_trial(study)  # its worker "dies": no heartbeat after the claim
+    alive = claim_trial(study)
+    study.tell(alive, 1.0)
+    assert claim_trial(study, deadline=time.monotonic()) is None  # a deadline ends the wait at once
+
+    retry = claim_trial(study, deadline=time.monotonic() + 30)  # waits until the dead trial is stale
+
+    assert retry is not None and retry.number == 2
+    assert study.get_trials()[dead.number].state == TrialState.FAIL
+    assert study.get_trials()[retry.number].system_attrs[RETRY_ATTR] == dead.number
+    assert retry.user_attrs[WORKER_ATTR].endswith(f":{os.getpid()}")
+    # The retry dies too: it is failed but not retried again (one retry at most).
+    assert claim_trial(study, deadline=time.monotonic() + 30) is None
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL]
+    assert [t.number for t in effective_trials(study)] == [1, 2]
+
+
+def test_heartbeat_comes_from_the_environment(workdir, monkeypatch):
+    monkeypatch.setenv("AUTOML_HEARTBEAT_INTERVAL", "3")
+    monkeypatch.setenv("AUTOML_GRACE_PERIOD", "9")
+    storage = open_storage(stores(workdir)["storage"])
+    assert (storage.heartbeat_interval, storage.grace_period) == (3, 9)
+
+
+@pytest.mark.parametrize(
+    ("interval", "grace", "message"),
+    [
+        ("soon", "30", "AUTOML_HEARTBEAT_INTERVAL must be a whole number of seconds, got 'soon'"),
+        ("10", "5", "got interval=10, grace period=5"),
+        ("0", "30", "got interval=0, grace period=30"),
+    ],
+)
+def test_bad_heartbeat_settings_are_refused(monkeypatch, interval, grace, message):
+    monkeypatch.setenv("AUTOML_HEARTBEAT_INTERVAL", interval)
+    monkeypatch.setenv("AUTOML_GRACE_PERIOD", grace)
+    with pytest.raises(UserError, match=message):
+        Heartbeat.from_env()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+pg8000://me:s3cret@127.0.0.1:1/db", r"no database driver .*cnn-automl\[postgres\]"),
+        ("postgresql+psycopg2://me:s3cret@127.0.0.1:1/db", "cannot open the storage"),
+        ("postgres://me:s3cret@127.0.0.1:1/db", "not a storage URL SQLAlchemy understands"),
+    ],
+)
+def test_storage_errors_are_one_line_and_hide_the_password(url, message):
+    pytest.importorskip("psycopg2")
+    with pytest.raises(UserError, match=message) as error:
+        open_storage(url)
+    assert "s3cret" not in str(error.value) and "***" in str(error.value)
+
+
+def test_worker_command_joins_with_the_same_stores():
+    config = StudyConfig(study_name="s", storage="postgresql://db/a", tracking_uri="http://h:5000", backend="jax")
+    command = worker_command(config)
+    assert command[1:5] == ["-m", "automl", "worker", "--study"] and command[5] == "s"
+    flags = dict(zip(command[6::2], command[7::2], strict=True))
+    assert flags == {"--storage": "postgresql://db/a", "--tracking-uri": "http://h:5000", "--backend": "jax"}
+    assert worker_command(StudyConfig(study_name="s"))[4:] == ["--study", "s"]
+
+
+def test_worker_refuses_a_non_positive_trial_count(workdir):
+    result = run_cli(["worker", "--study", "s", "--trials", "0"], workdir)
+    assert result.returncode == 2
+    assert "--trials must be at least 1, got 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_search_with_two_local_workers(workdir):
+    result = run_cli(
+        ["search", "--study-name", "two", "--trials", "4", "--epochs", "1", "--pruner", "none", "--workers", "2"]
+        + ["--no-export"],
+        workdir,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "starting 2 worker processes" in result.stdout and "Results" in result.stdout
+
+    study = optuna.load_study(study_name="two", storage=stores(workdir)["storage"])
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all(t.state.is_finished() for t in trials)
+    # Each worker reseeds its sampler; with the study's seed alone both would sample the same candidates.
+    assert len({t.user_attrs["architecture"] for t in trials}) == 4
+    client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    runs = client.search_runs(
+        [client.get_experiment_by_name("two").experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
+    )
+    assert collections.Counter(r.data.tags["optuna.trial_number"] for r in runs) == {str(n): 1 for n in range(4)}
+    assert client.get_run(parent).info.status == "FINISHED"

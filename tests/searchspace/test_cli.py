@@ -1,0 +1,128 @@
+"""``automl space show | sample | describe``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import searchspace as ss
+from automl.cli import main
+from automl.cli._space import sample_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ["space", "sample", "--n", "12", "--input-shape", "28,28,1", "--seed", "5"]
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_show_prints_the_default_space(capsys):
+    code, out, _ = _run(capsys, "space", "show")
+    assert code == 0
+    assert ss.SearchSpace.from_dict(json.loads(out)) == ss.SearchSpace.default()
+
+
+def test_show_reads_a_study_file_and_writes_yaml(capsys, tmp_path):
+    import yaml
+
+    config = tmp_path / "study.toml"
+    config.write_text('[space]\nblock_types = ["residual"]\n')
+    code, out, _ = _run(capsys, "space", "show", "--config", str(config), "--format", "yaml")
+    assert code == 0
+    assert ss.SearchSpace.from_dict(yaml.safe_load(out)).block_types == ss.Choice(choices=("residual",))
+
+
+def test_show_reports_an_invalid_space_as_a_user_error(capsys, tmp_path):
+    config = tmp_path / "space.yaml"
+    config.write_text("filters: {low: 64, high: 8}\n")
+    code, _, err = _run(capsys, "space", "show", "--config", str(config))
+    assert code == 2
+    assert "low=64, high=8" in err
+
+
+def test_sample_prints_one_analysed_json_object_per_line(capsys):
+    code, out, _ = _run(capsys, *SAMPLE)
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 12
+    for line in lines:
+        record = json.loads(line)
+        assert {"spec", "feasible", "reason", "params", "flops", "output_shapes"} <= set(record)
+        spec = ss.ArchitectureSpec.from_dict(record["spec"])
+        analysis = ss.analyze(spec, (28, 28, 1), 10)
+        assert record["feasible"] is True and record["reason"] is None
+        assert (record["params"], record["flops"]) == (analysis.params, analysis.flops)
+        assert [tuple(shape) for shape in record["output_shapes"]] == analysis.output_shapes
+        assert record["digest"] == spec.digest()
+
+
+def test_sample_reports_over_budget_samples_with_their_reason(capsys):
+    code, out, _ = _run(capsys, *SAMPLE, "--max-params", "20000")
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    over = [r for r in records if not r["feasible"]]
+    assert over and len(over) < len(records)
+    for record in records:
+        assert record["feasible"] == (record["params"] <= 20000)
+    for record in over:
+        assert f"{record['params']:,} parameters exceed --max-params 20,000" in record["reason"]
+
+
+def test_sample_reports_specs_that_do_not_tile(monkeypatch):
+    too_deep = ss.ArchitectureSpec(stages=tuple(ss.StageSpec(blocks=(ss.PoolBlock(),)) for _ in range(3)))
+    monkeypatch.setattr(ss, "sample_architecture", lambda trial, space, **kwargs: too_deep)
+    (record,) = sample_lines(n=1, input_shape=(4, 4, 1), seed=0)
+    assert record["feasible"] is False
+    assert record["reason"].startswith("stage 3, block 1 (pool): layer s3b1_pool:")
+    assert record["params"] is None and record["output_shapes"] is None
+
+
+def test_sample_is_the_same_in_fresh_processes_and_in_process():
+    def run():
+        result = subprocess.run(
+            [sys.executable, "-m", "automl", *SAMPLE], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        return result.stdout
+
+    first, second = run(), run()
+    assert first == second
+    in_process = [json.dumps(r, sort_keys=True) for r in sample_lines(n=12, input_shape=(28, 28, 1), seed=5)]
+    assert first.splitlines() == in_process
+    assert first != "\n".join(
+        json.dumps(r, sort_keys=True) for r in sample_lines(n=12, input_shape=(28, 28, 1), seed=6)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ss.CLASSICS))
+def test_describe_prints_the_classic_table(capsys, name):
+    code, out, _ = _run(capsys, "space", "describe", name, "--input-shape", "32,32,3", "--num-classes", "7")
+    assert code == 0
+    assert out.strip() == ss.analyze(ss.classic(name, (32, 32, 3), 7), (32, 32, 3), 7).table()
+
+
+def test_describe_reads_a_spec_file(capsys, tmp_path):
+    spec = ss.classic("vgg", (8, 8, 1), 10)
+    path = tmp_path / "spec.json"
+    path.write_text(spec.to_json())
+    code, out, _ = _run(capsys, "space", "describe", str(path), "--input-shape", "8,8,1")
+    assert code == 0 and "s3b4_pool" in out
+
+
+def test_describe_an_unknown_name_is_a_user_error(capsys):
+    code, _, err = _run(capsys, "space", "describe", "googlenet", "--input-shape", "8,8,1")
+    assert code == 2 and "'googlenet'" in err
+
+
+@pytest.mark.parametrize("subcommand", ["show", "sample", "describe"])
+def test_help_has_examples(capsys, subcommand):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["space", subcommand, "--help"])
+    assert exit_info.value.code == 0
+    assert f"automl space {subcommand}" in capsys.readouterr().out.split("Examples:")[1]

@@ -1,0 +1,63 @@
+"""200 seeded samples per input shape: each builds, matches its analysis and trains one step.
+
+Under the backend Keras was imported with (TensorFlow by default). ``test_under_jax``
+reruns the every-block-type sample with ``KERAS_BACKEND=jax`` where JAX is installed; the
+full 600 samples do not fit the CI budget under JAX, which compiles every model with XLA
+(10-30 s a model on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import searchspace as ss
+from tests.searchspace.helpers import SHAPES, build_and_compare, random_trials, train_one_step
+
+SAMPLES = 200
+
+
+def _check_samples(input_shape, space, n):
+    infeasible = []
+    for trial in itertools.islice(random_trials(0), n):
+        spec = ss.sample_architecture(trial, space, input_shape=input_shape, num_classes=10)
+        try:
+            ss.analyze(spec, input_shape, 10)
+        except ss.InfeasibleArchitecture as exc:
+            assert str(exc), "an infeasible sample must say why"
+            infeasible.append(str(exc))
+            continue
+        model, _ = build_and_compare(spec, input_shape)
+        assert np.isfinite(train_one_step(model, input_shape)), spec.to_json()
+    assert len(infeasible) <= n // 20, infeasible  # sampling adapts to the input: infeasible is rare
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("input_shape", SHAPES)
+def test_seeded_samples_build_match_and_train(input_shape):
+    _check_samples(input_shape, ss.SearchSpace.default(), SAMPLES)
+
+
+def test_every_block_type_in_sampled_models():
+    space = ss.SearchSpace(block_types=ss.Choice(choices=tuple(sorted(ss.BLOCKS))))
+    _check_samples((8, 8, 1), space, 20)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install .[jax])")
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax", reason="already running under JAX")
+def test_under_jax():
+    root = Path(__file__).resolve().parents[2]
+    test = f"{Path(__file__).resolve()}::test_every_block_type_in_sampled_models"
+    command = [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        command, cwd=root, env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
