@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +80,9 @@ def _make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
     if config.sampler in ("random", "grid"):  # grid trials are enqueued with all their parameters fixed
         return optuna.samplers.RandomSampler(seed=config.seed)
     startup = min(10, max(3, config.trials // 3))
-    return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True, n_startup_trials=startup)
+    with warnings.catch_warnings():  # multivariate/group are "experimental" but the right tool here
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True, n_startup_trials=startup)
 
 
 def grid_points(config: StudyConfig) -> list[dict[str, Any]]:
@@ -238,7 +241,10 @@ def run_study(
     from automl._training import configure_runtime
     from automl._trial import StudyContext
 
-    study, config, _ = open_study(config, create=not worker)
+    study, config, created = open_study(config, create=not worker)
+    progress = progress or Progress(total=config.trials)
+    if not worker and max_trials != 0:
+        progress.message(_header(config, created, study))
     if worker:  # workers share the study's seed: without this they would all sample the same candidates
         study.sampler.reseed_rng()
     if not worker:
@@ -249,7 +255,6 @@ def run_study(
     runtime = configure_runtime()
     if not worker:
         tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
-    progress = progress or Progress(total=config.trials)
     progress.best = _best_value(study)
     ctx = StudyContext(
         config=config,
@@ -264,7 +269,37 @@ def run_study(
         ran, stopped = _run_isolated(config, study, progress, max_trials)
     else:
         ran, stopped = _run_in_process(study, ctx, max_trials)
+    close_orphan_runs(study, tracker)
     return StudyRun(study=study, config=config, ran=ran, parent_run_id=parent_run_id, stopped_early=stopped)
+
+
+def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
+    """Close as KILLED the MLflow runs of failed trials whose process died mid-trial.
+
+    Such a trial was failed by Optuna's heartbeat check in another process, so nobody
+    closed its run; returns how many runs were closed.
+    """
+    closed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id is None or "fail_reason" in trial.user_attrs:
+            continue
+        if tracker.client.get_run(run_id).info.status == "RUNNING":
+            reason = "its worker stopped sending heartbeats (killed or lost) mid-trial"
+            tracker.client.set_tag(run_id, "fail_reason", reason)
+            tracker.client.set_terminated(run_id, status="KILLED")
+            closed += 1
+    return closed
+
+
+def _header(config: StudyConfig, created: bool, study: optuna.Study) -> str:
+    done = sum(t.state.is_finished() for t in effective_trials(study))
+    verb = "new study" if created else f"resuming study ({done} of {config.trials} trials finished)"
+    return (
+        f"{verb} {config.study_name!r}: data {config.data or 'digits'}, {config.trials} trials in total, "
+        f"up to {config.epochs} epochs each, sampler {config.sampler}, pruner {config.pruner}, "
+        f"objective {config.objective}"
+    )
 
 
 def _space(config: StudyConfig) -> Any:
@@ -311,24 +346,25 @@ def _is_cheap_failure(outcome: Any) -> bool:
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Any) -> None:
-    if outcome.state == TrialState.COMPLETE:
-        study.tell(trial, outcome.values)
-    else:
-        study.tell(trial, state=outcome.state)
+    try:
+        if outcome.state == TrialState.COMPLETE:
+            study.tell(trial, outcome.values)
+        else:
+            study.tell(trial, state=outcome.state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # Another process failed this trial as stale (its heartbeat paused longer than the
+        # grace period) and queued a retry; the retry's result stands, this one is dropped.
+        print(f"note: trial {trial.number} was failed as stale elsewhere; its result is dropped", file=sys.stderr)
 
 
 def _run_isolated(
     config: StudyConfig, study: optuna.Study, progress: Progress, max_trials: int | None
 ) -> tuple[int, str | None]:
     """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation)."""
+    from automl._workers import worker_command
+
     ran = 0
-    command = [sys.executable, "-m", "automl", "worker", "--study", config.study_name, "--trials", "1"]
-    if config.storage:
-        command += ["--storage", config.storage]
-    if config.tracking_uri:
-        command += ["--tracking-uri", config.tracking_uri]
-    if config.backend:
-        command += ["--backend", config.backend]
+    command = worker_command(config) + ["--trials", "1"]
     while max_trials is None or ran < max_trials:
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             break

@@ -219,9 +219,13 @@ def _finish(
     trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, mlflow_status: str | None = None
 ) -> None:
     """Record the outcome on the trial (user attrs) and close its MLflow run."""
-    trial.set_user_attr("timings", {k: round(v, 4) for k, v in outcome.timings.items()})
-    if outcome.reason:
-        trial.set_user_attr("fail_reason" if outcome.state == TrialState.FAIL else "note", outcome.reason)
+    try:
+        trial.set_user_attr("timings", {k: round(v, 4) for k, v in outcome.timings.items()})
+        if outcome.reason:
+            trial.set_user_attr("fail_reason" if outcome.state == TrialState.FAIL else "note", outcome.reason)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        outcome.reason = "failed as stale by another process while it ran; result dropped"
+        mlflow_status = "KILLED"
     for phase, seconds in outcome.timings.items():
         run.add_metric(f"time.{phase}", seconds)
     if outcome.values:

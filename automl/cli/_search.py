@@ -109,22 +109,12 @@ def run(args: argparse.Namespace) -> int:
         from automl._progress import Progress
         from automl._study import run_study
 
-        _print_header(config)
         try:
             study_run = run_study(config, progress=Progress(total=config.trials, quiet=args.quiet))
         except StudyStopped as exc:
             print(f"study stopped: {exc}", file=sys.stderr)
             return 1
     return finish(study_run, top=config.top_k, export=not args.no_export)
-
-
-def _print_header(config) -> None:  # config: StudyConfig
-    print(
-        f"study {config.study_name!r}: data {config.data or 'digits'}, {config.trials} trials in total, "
-        f"up to {config.epochs} epochs each, sampler {config.sampler}, pruner {config.pruner}, "
-        f"objective {config.objective}",
-        flush=True,
-    )
 
 
 def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun

@@ -60,11 +60,24 @@ def test_default_search_end_to_end(workdir):
     assert counts["running"] == 0 and counts["waiting"] == 0
     assert counts["best"]["trial"] in range(3)
 
-    compare = run_cli(["compare", "--study", "default", "--top", "2", "--json"], workdir)
+    # The winner is in the model registry under the alias "champion".
+    version = client.get_model_version_by_alias("default-model", "champion")
+    assert int(version.version) >= 1
+
+    compare = run_cli(
+        ["compare", "--study", "default", "--top", "2", "--final-epochs", "1", "--seeds", "2", "--json"], workdir
+    )
     assert compare.returncode == 0, compare.stderr
     data = json.loads(compare.stdout)
     assert len(data["finalists"]) == 2 and len(data["pairs"]) == 1
     assert data["winner"] in {f["trial"] for f in data["finalists"]}
+    pair = data["pairs"][0]
+    assert pair["only_a"] + pair["only_b"] + pair["both_right"] + pair["both_wrong"] == round(0.2 * 1797)
+
+    exported = run_cli(["export", "--study", "default", "--out", "exports/again"], workdir)
+    assert exported.returncode == 0, exported.stderr
+    assert (workdir / "exports" / "again" / "saved_model").is_dir()
+    assert client.get_model_version_by_alias("default-model", "champion").version != version.version
 
 
 def test_status_of_unknown_study_is_a_one_line_error(workdir):

@@ -104,3 +104,10 @@ def test_same_seed_same_sampled_sequence(workdir, monkeypatch):
     second = _run(_config(workdir, study_name="b", trials=3, epochs=1, max_params=10))
     assert [t.params for t in first.study.trials] == [t.params for t in second.study.trials]
     assert len(effective_trials(first.study)) == 3
+
+
+def test_timeout_stops_the_study_between_trials(workdir):
+    result = run_study(_config(workdir, trials=5, epochs=1, timeout=1), progress=Progress(total=5, quiet=True))
+    assert result.stopped_early == "timeout reached"
+    states = [t.state for t in result.study.trials]
+    assert states.count(TrialState.COMPLETE) == 1 and states.count(TrialState.WAITING) == 4
