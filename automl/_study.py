@@ -27,7 +27,16 @@ from automl._queue import claim_trial, effective_trials, enqueue_up_to, heartbea
 from automl._stores import model_dir, open_storage
 from automl._tracking import Tracker
 
-__all__ = ["run_study", "open_study", "load_context_data", "StudyStopped", "PARENT_RUN_ATTR", "versions"]
+__all__ = [
+    "run_study",
+    "open_study",
+    "load_existing",
+    "study_tracker",
+    "load_context_data",
+    "StudyStopped",
+    "PARENT_RUN_ATTR",
+    "versions",
+]
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 CONFIG_ATTR = "config"
@@ -151,6 +160,22 @@ def open_study(config: StudyConfig, *, create: bool = True) -> tuple[optuna.Stud
     stored = dataclasses.replace(config, storage=None, tracking_uri=None)
     study.set_user_attr(CONFIG_ATTR, stored.to_json())
     return study, config, True
+
+
+def load_existing(
+    study_name: str, *, storage: str | None, tracking_uri: str | None
+) -> tuple[optuna.Study, StudyConfig]:
+    """An existing study and its stored settings, with the given stores (``UserError`` if absent)."""
+    study, config, _ = open_study(StudyConfig(study_name=study_name, storage=storage), create=False)
+    return study, config.replace(tracking_uri=tracking_uri)
+
+
+def study_tracker(study: optuna.Study, config: StudyConfig) -> Tracker:
+    """The study's MLflow tracker, attached to its parent run when it has one."""
+    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+    if PARENT_RUN_ATTR in study.user_attrs:
+        tracker.attach_parent(study.user_attrs[PARENT_RUN_ATTR])
+    return tracker
 
 
 def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:

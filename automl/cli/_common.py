@@ -18,6 +18,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str, help: str, exa
     )
 
 
+def add_study_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", default="default", help="study name (default 'default')")
+
+
 def add_store_options(parser: argparse.ArgumentParser) -> None:
     """``--storage`` (Optuna) and ``--tracking-uri`` (MLflow), defaulting to the project's ``mlruns/``."""
     parser.add_argument(

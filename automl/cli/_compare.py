@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from automl.cli._common import add_parser, add_store_options
+from automl.cli._common import add_parser, add_store_options, add_study_option
 
 EXAMPLES = """
   automl compare --study default
@@ -17,7 +17,7 @@ EXAMPLES = """
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(subparsers, "compare", "Compare a study's best trials with McNemar's test.", EXAMPLES)
-    parser.add_argument("--study", default="default", help="study name (default 'default')")
+    add_study_option(parser)
     parser.add_argument("--top", type=int, default=3, help="how many of the best trials to compare (default 3)")
     parser.add_argument("--final-epochs", type=int, default=None, help="retrain each on train+validation first")
     parser.add_argument("--seeds", type=int, default=1, help="with --final-epochs: seeds to average (default 1)")
@@ -30,15 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from automl._compare import compare_study
-    from automl._config import StudyConfig
-    from automl._study import PARENT_RUN_ATTR, open_study
-    from automl._tracking import Tracker
+    from automl._study import load_existing, study_tracker
 
-    study, config, _ = open_study(StudyConfig(study_name=args.study, storage=args.storage), create=False)
-    config = config.replace(tracking_uri=args.tracking_uri)
-    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
-    if PARENT_RUN_ATTR in study.user_attrs:
-        tracker.attach_parent(study.user_attrs[PARENT_RUN_ATTR])
+    study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
+    tracker = study_tracker(study, config)
     result = compare_study(
         study,
         config,

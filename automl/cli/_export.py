@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from automl.cli._common import add_parser, add_store_options
+from automl.cli._common import add_parser, add_store_options, add_study_option
 
 EXAMPLES = """
   automl export --study default --out exports/default
@@ -15,7 +15,7 @@ EXAMPLES = """
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(subparsers, "export", "Export a study's winner (or a chosen trial).", EXAMPLES)
-    parser.add_argument("--study", default="default", help="study name (default 'default')")
+    add_study_option(parser)
     parser.add_argument("--out", required=True, help="bundle directory; nothing is written outside it")
     parser.add_argument("--trial", type=int, default=None, help="export this trial instead of the winner")
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx")
@@ -25,17 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._config import StudyConfig
     from automl._exporting import export_winner
-    from automl._study import PARENT_RUN_ATTR, open_study
-    from automl._tracking import Tracker
+    from automl._study import load_existing, study_tracker
 
-    study, config, _ = open_study(StudyConfig(study_name=args.study, storage=args.storage), create=False)
-    config = config.replace(tracking_uri=args.tracking_uri)
-    tracker = None
-    if not args.no_register and PARENT_RUN_ATTR in study.user_attrs:
-        tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
-        tracker.attach_parent(study.user_attrs[PARENT_RUN_ATTR])
+    study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
+    tracker = None if args.no_register else study_tracker(study, config)
     exported = export_winner(study, config, args.out, trial=args.trial, tracker=tracker, onnx=args.onnx)
     result = exported.result
     print(f"exported trial {exported.trial} to {result.out_dir}/")

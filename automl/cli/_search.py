@@ -121,11 +121,10 @@ def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
     """Print the results table, compare the finalists, export the winner, say where to look."""
     from automl._compare import compare_study
     from automl._report import format_table, log_study_report, trials_frame
-    from automl._tracking import Tracker
+    from automl._study import study_tracker
 
     study, config = study_run.study, study_run.config
-    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
-    tracker.attach_parent(study_run.parent_run_id)
+    tracker = study_tracker(study, config)
     print("\nResults")
     print(format_table(trials_frame(study)))
     log_study_report(study, tracker, study_run.parent_run_id, pareto=config.objective == "pareto")

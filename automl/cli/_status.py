@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from automl.cli._common import add_parser, add_store_options
+from automl.cli._common import add_parser, add_store_options, add_study_option
 
 EXAMPLES = """
   automl status --study default
@@ -18,7 +18,7 @@ STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(subparsers, "status", "Show a study's trial counts and its best trial.", EXAMPLES)
-    parser.add_argument("--study", default="default", help="study name (default 'default')")
+    add_study_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_store_options(parser)
     parser.set_defaults(handler=run)
@@ -47,11 +47,9 @@ def study_status(study) -> dict:  # study: optuna.Study
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._config import StudyConfig
-    from automl._study import open_study
+    from automl._study import load_existing
 
-    config = StudyConfig(study_name=args.study, storage=args.storage, tracking_uri=args.tracking_uri)
-    study, _, _ = open_study(config, create=False)
+    study, _ = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     status = study_status(study)
     if args.json:
         print(json.dumps(status, sort_keys=True))
