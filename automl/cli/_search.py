@@ -140,7 +140,7 @@ def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
         print(f"\nno comparison: {exc}")
         tracker.client.set_terminated(study_run.parent_run_id, status="FINISHED")
         return 0
-    print("\nFinalists on the held-out test split (McNemar's test)")
+    print("\nComparison of the best trials (McNemar's test on the held-out test split)")
     print(result.comparison.table())
     if export:
         from automl._exporting import export_winner

@@ -1,0 +1,219 @@
+"""The GPU path with ``KERAS_BACKEND=jax``: training speed, mixed precision, XLA and the feeder.
+
+For each image shape (default 28x28x1 and 32x32x3, random uint8 images) it picks a mid-size
+architecture (the median-FLOPs one of ``--candidates`` drawn from the default search space)
+and prints, for float32 and ``mixed_float16`` each with ``jit_compile`` off and on:
+
+- compile s: the first ``fit`` (tracing and compiling) of ``--warmup`` steps;
+- steps/s and images/s: a second ``fit`` of ``--steps`` steps from in-memory arrays
+  (``--eager-steps`` without XLA, where a step is about 100 times slower);
+- the speed-up against float32 without XLA.
+
+Then, for the driver's own set-up (float32, ``jit_compile="auto"``), images/s of:
+
+- ``fit`` from arrays (the reference), with the driver's ``TrialCallback`` (its per-batch
+  NaN check makes Keras read every batch's loss, which stops asynchronous dispatch), and
+  with ``steps_per_execution`` (several steps per compiled call);
+- the feeder alone (``pipelines.Feeder``, batches built one after another in this thread),
+  with the default ``AugmentPolicy`` and without augmentation;
+- ``fit`` fed by the feeder with each of ``--workers`` thread counts (the driver's default
+  is 2): the feeder keeps up when this ``fit`` runs at least 90% as fast as from arrays.
+
+The script says which device it found; without a GPU the figures are the CPU's.
+Run: ``python bench/bench_gpu.py`` (a few minutes on a GPU; about 5 minutes on 2 CPU cores
+with ``--steps 20``). ``KERAS_BACKEND`` defaults to ``jax`` here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import _common  # noqa: E402  (sets the import path before our packages are imported)
+import numpy as np  # noqa: E402
+
+PRECISIONS = ("float32", "mixed_float16")
+
+
+def describe_device() -> str:
+    """The accelerator Keras trains on, or a plain statement that there is none."""
+    import keras
+
+    devices = keras.distribution.list_devices()
+    accelerators = [d for d in devices if not d.lower().startswith("cpu")]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        kind = jax.devices()[0].device_kind
+        return f"{kind} ({', '.join(devices)})" if accelerators else f"no GPU found: CPU only ({kind})"
+    return ", ".join(accelerators) if accelerators else "no GPU found: CPU only"
+
+
+def pick_architecture(input_shape: tuple[int, int, int], candidates: int, seed: int) -> Any:
+    """The median-FLOPs architecture of ``candidates`` drawn at random from the default space."""
+    import optuna
+
+    import searchspace
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    space = searchspace.SearchSpace.default()
+    drawn = []
+    for _ in range(candidates):
+        spec = searchspace.sample_architecture(study.ask(), space, input_shape=input_shape, num_classes=10)
+        drawn.append((searchspace.analyze(spec, input_shape, 10).flops, spec))
+    drawn.sort(key=lambda pair: pair[0])
+    return drawn[len(drawn) // 2][1]
+
+
+def build(
+    spec: Any, input_shape: tuple[int, int, int], precision: str, jit_compile: bool | str, **compile_kw: Any
+) -> Any:
+    """The driver's model (normalisation inside) under ``precision``, compiled with ``jit_compile``."""
+    import keras
+
+    import searchspace
+    from automl._training import wrap_with_normalization
+
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        core = searchspace.build_model(spec, input_shape=input_shape, num_classes=10)
+        model = wrap_with_normalization(core, input_shape, (127.5,) * input_shape[-1], (64.0,) * input_shape[-1])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+        **compile_kw,
+    )
+    return model
+
+
+def timed_fit(model: Any, data: Any, *, steps: int, batch_size: int, callbacks: list | None = None) -> float:
+    """Seconds for one epoch of ``fit`` over ``steps`` batches of ``data`` (arrays or a feeder)."""
+    start = time.perf_counter()
+    if isinstance(data, tuple):
+        x, y = data
+        n = steps * batch_size
+        model.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=False, callbacks=callbacks, verbose=0)
+    else:
+        model.fit(data, epochs=1, shuffle=False, callbacks=callbacks, verbose=0)
+    return time.perf_counter() - start
+
+
+def images_per_second(model: Any, data: Any, args: argparse.Namespace, callbacks: list | None = None) -> float:
+    """Training images/s of ``model`` on ``data``, from a second ``fit`` (the first compiles)."""
+    timed_fit(model, data, steps=args.warmup, batch_size=args.batch_size, callbacks=callbacks)
+    seconds = timed_fit(model, data, steps=args.steps, batch_size=args.batch_size, callbacks=callbacks)
+    return args.steps * args.batch_size / seconds
+
+
+def measure_precisions(spec: Any, shape: tuple[int, int, int], arrays: tuple, args: argparse.Namespace) -> None:
+    """Print the precision x XLA table: compile time, steps/s, images/s and the speed-up."""
+    rows, baseline = [], None
+    for precision in PRECISIONS:
+        for jit in (False, True) if args.xla == "both" else (True,):
+            model = build(spec, shape, precision, jit)
+            compile_s = timed_fit(model, arrays, steps=args.warmup, batch_size=args.batch_size)
+            steps = args.steps if jit else min(args.steps, args.eager_steps)  # without XLA a step is slow
+            rate = steps / timed_fit(model, arrays, steps=steps, batch_size=args.batch_size)
+            baseline = baseline or rate
+            rows.append(
+                [precision, "on" if jit else "off", f"{compile_s:.1f}", f"{rate:.1f}",
+                 f"{rate * args.batch_size:,.0f}", f"{rate / baseline:.2f}x"]
+            )  # fmt: skip
+    first = "float32 no XLA" if args.xla == "both" else "float32"
+    print(_common.format_table(["precision", "XLA", "compile s", "steps/s", "images/s", f"vs {first}"], rows))
+
+
+def measure_driver_path(spec: Any, shape: tuple[int, int, int], arrays: tuple, args: argparse.Namespace) -> None:
+    """Print the driver's callback cost, ``steps_per_execution`` and whether the feeder keeps up."""
+    import pipelines
+    from automl._training import TrialCallback
+
+    x, y = arrays
+    n = args.steps * args.batch_size
+    floats = (x.astype("float32"), y)
+    model = build(spec, shape, "float32", "auto")
+    rates = {"fit from arrays (float32, jit auto, as the driver)": images_per_second(model, floats, args)}
+    rates["  + the driver's TrialCallback"] = images_per_second(
+        model, floats, args, callbacks=[TrialCallback(0, lambda epoch: False)]
+    )
+    spe = build(spec, shape, "float32", "auto", steps_per_execution=args.steps_per_execution)
+    rates[f"  with steps_per_execution={args.steps_per_execution}"] = images_per_second(spe, floats, args)
+    policies = {"default augmentation": pipelines.AugmentPolicy(), "no augmentation": pipelines.AugmentPolicy.none()}
+    for name, policy in policies.items():
+        feeder = pipelines.Feeder(x[:n], y[:n], batch_size=args.batch_size, normalization=None, policy=policy, seed=0)
+        start = time.perf_counter()
+        for index in range(len(feeder)):
+            feeder[index]
+        rates[f"feeder alone, 1 thread, {name}"] = n / (time.perf_counter() - start)
+    for name, policy in policies.items():
+        for workers in args.workers if name == "default augmentation" else args.workers[:1]:
+            feeder = pipelines.Feeder(
+                x[:n], y[:n], batch_size=args.batch_size, normalization=None, policy=policy, seed=0, workers=workers
+            )
+            rates[f"fit fed by the feeder, {name}, {workers} threads"] = images_per_second(model, feeder, args)
+    reference = next(iter(rates.values()))
+    rows = [[name, f"{rate:,.0f}", f"{rate / reference:.2f}"] for name, rate in rates.items()]
+    print(_common.format_table(["driver path", "images/s", "vs arrays"], rows))
+    for name, rate in rates.items():
+        if name.startswith("fit fed"):
+            verdict = "keeps up" if rate >= 0.9 * reference else "does NOT keep up (training waits for data)"
+            print(f"{name.removeprefix('fit fed by the ')}: {verdict} ({rate / reference:.0%} of fit from arrays)")
+    print()
+
+
+def run_shape(shape: tuple[int, int, int], args: argparse.Namespace) -> None:
+    import searchspace
+
+    spec = pick_architecture(shape, args.candidates, args.seed)
+    analysis = searchspace.analyze(spec, shape, 10)
+    rng = np.random.default_rng(args.seed)
+    n = max(args.steps, args.warmup) * args.batch_size
+    arrays = (rng.integers(0, 256, (n, *shape), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64))
+    print(f"== {'x'.join(map(str, shape))} images, batch {args.batch_size}: model {spec.digest()[:12]}, "
+          f"{analysis.params:,} parameters, {analysis.flops:,} FLOPs per image "
+          f"(median of {args.candidates} drawn)")  # fmt: skip
+    measure_precisions(spec, shape, (arrays[0].astype("float32"), arrays[1]), args)
+    measure_driver_path(spec, shape, arrays, args)
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    parts = tuple(int(p) for p in text.split(","))
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"a shape is H,W,C with positive sizes, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", type=_shape, nargs="+", default=[(28, 28, 1), (32, 32, 3)], help="H,W,C ...")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per measurement")
+    parser.add_argument("--eager-steps", type=int, default=20, help="timed steps without XLA")
+    parser.add_argument("--warmup", type=int, default=10, help="steps of the first (compiling) fit")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[2], help="feeder thread counts to try (the driver's default is 2)"
+    )
+    parser.add_argument("--steps-per-execution", type=int, default=10, help="for the steps_per_execution row")
+    parser.add_argument("--xla", choices=("both", "on"), default="both", help="'on' skips the slow runs without XLA")
+    parser.add_argument("--candidates", type=int, default=15, help="architectures drawn to pick the median from")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    _common.print_provenance(args.seed)
+    print(f"device: {describe_device()}\n")
+    for shape in args.shapes:
+        run_shape(shape, args)
+    print("steps/s from the second fit (the first compiles); images/s = steps/s x batch size")
+
+
+if __name__ == "__main__":
+    main()
