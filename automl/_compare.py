@@ -36,8 +36,8 @@ class FinalistsResult:
 def load_trial_model(path: str) -> Any:
     import keras
 
-    import automl._training  # noqa: F401  (registers the custom loss for compiled models)
-
+    # compile=False: only the architecture and weights are needed, so the custom loss of a
+    # compiled trial model is never deserialised.
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 

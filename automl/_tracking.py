@@ -143,19 +143,3 @@ class Tracker:
             path = Path(tmp) / name
             frame.to_csv(path, index=False)
             self.client.log_artifact(run_id, str(path))
-
-    def trial_runs(self) -> list[Any]:
-        """The nested runs of the parent run (all pages)."""
-        runs: list[Any] = []
-        token = None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
-                max_results=1000,
-                page_token=token,
-            )
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
