@@ -446,7 +446,8 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    # An unnamed column (the winner marker) gets no rule under its empty header.
+    lines.insert(1, "  ".join("-" * w if name else "" for name, w in zip(header, widths, strict=True)).rstrip())
     return "\n".join(lines)
 
 
