@@ -11,9 +11,10 @@ from optuna.trial import TrialState
 from automl._config import StudyConfig, load_study_file
 from automl._errors import UserError
 from automl._progress import Progress
-from automl._study import run_study
+from automl._study import _space, run_study
 from automl.cli import build_parser
 from automl.cli._search import config_from_args
+from searchspace import sample_architecture
 from tests.automl.helpers import run_cli, stores
 
 
@@ -23,12 +24,23 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def test_study_file_is_read_and_flags_override_it(tmp_path):
     path = tmp_path / "study.toml"
-    path.write_text('study_name = "from-file"\ntrials = 12\nepochs = 7\nseed_architectures = ["lenet", "vgg"]\n')
+    path.write_text(
+        'study_name = "from-file"\ntrials = 12\nepochs = 7\nseed_architectures = ["lenet", "vgg"]\n'
+        '[space]\nstages = {low = 2, high = 2}\nblock_types = ["residual"]\n'
+    )
     config = config_from_args(_parse(["search", "--config", str(path), "--trials", "20"]))
     assert config.study_name == "from-file"
     assert config.trials == 20  # the flag wins
     assert config.epochs == 7
     assert config.seed_architectures == ("lenet", "vgg")
+    # the [space] table shapes what is sampled
+    space = _space(config)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        spec = sample_architecture(study.ask(), space, input_shape=(16, 16, 1), num_classes=3)
+        assert len(spec.stages) == 2
+        kinds = {type(b).__name__ for stage in spec.stages for b in stage.blocks}
+        assert "ResidualBlock" in kinds and not kinds & {"InceptionBlock", "BottleneckBlock"}
 
 
 def test_yaml_study_file(tmp_path):
