@@ -77,12 +77,16 @@ def compare_study(
     final_epochs: int | None = None,
     seeds: int = 1,
     tracker: Tracker | None = None,
+    data: tuple[Any, Any, Any] | None = None,
 ) -> FinalistsResult:
-    """Evaluate the ``top_k`` best trials on the test split and compare them; log to MLflow."""
+    """Evaluate the ``top_k`` best trials on the test split and compare them; log to MLflow.
+
+    ``data`` is the study's (dataset, splits, normalization) when the caller already has it.
+    """
     trials = best_trials(study, top_k)
     if not trials:
         raise UserError(f"study {study.study_name!r} has no completed trial with a saved model to compare")
-    data = load_context_data(config)
+    data = data or load_context_data(config)
     x_test, y_test = data[1].test
     predictions: dict[int, np.ndarray] = {}
     finalists = []

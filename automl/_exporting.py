@@ -81,11 +81,15 @@ def export_winner(
     trial: int | None = None,
     tracker: Tracker | None = None,
     onnx: bool = False,
+    data: tuple[Any, Any, Any] | None = None,
 ) -> Exported:
-    """Export the winner (or ``trial``) to ``out_dir`` and register it as ``champion``."""
+    """Export the winner (or ``trial``) to ``out_dir`` and register it as ``champion``.
+
+    ``data`` is the study's (dataset, splits, normalization) when the caller already has it.
+    """
     frozen = _winner(study, trial)
     model = load_trial_model(frozen.user_attrs["model_path"])
-    card = build_card(study, frozen, config, load_context_data(config))
+    card = build_card(study, frozen, config, data or load_context_data(config))
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and PARENT_RUN_ATTR in study.user_attrs:

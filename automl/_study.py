@@ -61,6 +61,7 @@ class StudyRun:
     ran: int
     parent_run_id: str
     stopped_early: str | None = None
+    data: tuple[Any, Any, Any] | None = None  # (dataset, splits, normalization), reused by compare/export
 
 
 def versions() -> dict[str, str]:
@@ -138,15 +139,14 @@ def open_study(config: StudyConfig, *, create: bool = True) -> tuple[optuna.Stud
     """
     storage = open_storage(config.storage)
     try:
-        summary = optuna.study.load_study(study_name=config.study_name, storage=storage)
+        study = optuna.load_study(study_name=config.study_name, storage=storage)
     except KeyError:
-        summary = None
-    if summary is not None:
-        stored = StudyConfig.from_dict(json.loads(summary.user_attrs[CONFIG_ATTR]))
-        config = _resume_config(stored, config)
-        study = optuna.load_study(
-            study_name=config.study_name, storage=storage, sampler=_make_sampler(config), pruner=_make_pruner(config)
-        )
+        study = None
+    if study is not None:
+        # The sampler and pruner depend on the stored settings, known only once it is loaded.
+        config = _resume_config(StudyConfig.from_dict(json.loads(study.user_attrs[CONFIG_ATTR])), config)
+        study.sampler = _make_sampler(config)
+        study.pruner = _make_pruner(config)
         return study, config, False
     if not create:
         raise UserError(f"no study named {config.study_name!r} in {config.storage or 'the default storage'}")
@@ -300,7 +300,7 @@ def run_study(
     else:
         ran, stopped = _run_in_process(study, ctx, max_trials)
     close_orphan_runs(study, tracker)
-    return StudyRun(study=study, config=config, ran=ran, parent_run_id=parent_run_id, stopped_early=stopped)
+    return StudyRun(study=study, config=config, ran=ran, parent_run_id=parent_run_id, stopped_early=stopped, data=data)
 
 
 def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:

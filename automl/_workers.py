@@ -7,6 +7,7 @@ code path serves one host and many.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -72,10 +73,4 @@ def run_local_workers(config: StudyConfig) -> StudyRun:
         raise
     failed = [c for c in codes if c != 0]
     stopped = f"{len(failed)} worker(s) exited with an error" if failed else None
-    return StudyRun(
-        study=prepared.study,
-        config=prepared.config,
-        ran=prepared.ran,
-        parent_run_id=prepared.parent_run_id,
-        stopped_early=stopped,
-    )
+    return dataclasses.replace(prepared, stopped_early=stopped)

@@ -131,7 +131,7 @@ def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
     if study_run.stopped_early:
         print(f"\nstopped early: {study_run.stopped_early}")
     try:
-        result = compare_study(study, config, top_k=top, prefer=config.prefer, tracker=tracker)
+        result = compare_study(study, config, top_k=top, prefer=config.prefer, tracker=tracker, data=study_run.data)
     except Exception as exc:  # noqa: BLE001 - the search itself succeeded; say why there is no comparison
         from automl._errors import USER_ERRORS
 
@@ -146,7 +146,7 @@ def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
         from automl._exporting import export_winner
 
         out = Path(config.export_dir or Path("exports") / config.study_name)
-        exported = export_winner(study, config, out, tracker=tracker)
+        exported = export_winner(study, config, out, tracker=tracker, data=study_run.data)
         print(f"\nexported the winner (trial {exported.trial}) to {exported.result.out_dir}/")
         print(f"  model: {exported.result.keras_path}")
     tracker.client.set_terminated(study_run.parent_run_id, status="FINISHED")
