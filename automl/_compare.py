@@ -42,7 +42,10 @@ def load_trial_model(path: str) -> Any:
 
 
 def _predict(model: Any, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(x.astype("float32"), batch_size=256, verbose=0))
+    from automl._training import inference_batch_size
+
+    batch_size = inference_batch_size(1, x.shape[1:])
+    return np.asarray(model.predict(x.astype("float32"), batch_size=batch_size, verbose=0))
 
 
 def _retrain(trial: optuna.trial.FrozenTrial, data: tuple[Any, Any, Any], epochs: int, seed: int) -> Any:

@@ -122,7 +122,7 @@ def _enqueue(study: optuna.Study, config: StudyConfig) -> None:
 
 def _make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     if config.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     if config.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.epochs)
     return optuna.pruners.NopPruner()

@@ -30,7 +30,9 @@ from automl._training import (
     EpochResult,
     TrialCallback,
     as_trial_failure,
+    augment_processes,
     compile_model,
+    inference_batch_size,
     on_accelerator,
     wrap_with_normalization,
 )
@@ -187,6 +189,7 @@ def _fit(
     x_train, y_train = ctx.splits.train
     x_val, y_val = ctx.splits.val
     val = (x_val.astype("float32"), y_val)
+    val_batch = inference_batch_size(training.batch_size, ctx.input_shape)
     if policy.is_identity:
         # No augmentation: plain arrays are the fastest path into every backend.
         model.fit(
@@ -195,6 +198,7 @@ def _fit(
             batch_size=training.batch_size,
             epochs=training.epochs,
             validation_data=val,
+            validation_batch_size=val_batch,
             shuffle=True,
             callbacks=[callback],
             verbose=0,
@@ -207,9 +211,18 @@ def _fit(
         normalization=None,
         policy=policy,
         seed=ctx.config.seed * 100_003 + number,
+        processes=augment_processes(),
     )
     # The feeder shuffles itself, reproducibly from (seed, epoch); Keras must not reshuffle batches.
-    model.fit(feeder, epochs=training.epochs, validation_data=val, callbacks=[callback], shuffle=False, verbose=0)
+    model.fit(
+        feeder,
+        epochs=training.epochs,
+        validation_data=val,
+        validation_batch_size=val_batch,
+        callbacks=[callback],
+        shuffle=False,
+        verbose=0,
+    )
 
 
 def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: EpochResult, epochs: int) -> bool:

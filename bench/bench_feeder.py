@@ -4,7 +4,8 @@ For 28x28 grey (MNIST from ``../shared/datasets`` when present, else random) and
 (random) images, this prints:
 
 - the feeder's rate with the default ``AugmentPolicy`` and training-split normalisation,
-  with 1 worker (batches built one after another) and with ``--workers`` threads;
+  with 1 worker (batches built one after another), with ``--workers`` threads, and with
+  ``--processes`` augmentation processes (what the driver uses beside an accelerator);
 - the training rate of a mid-sized sampled architecture (the median-FLOPs one of
   ``--candidates`` architectures drawn from the default search space), from ready arrays;
 - their ratio, feeder / training: below 1 means training would wait for data.
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="batches timed per feeder measurement")
     parser.add_argument("--steps", type=int, default=20, help="training steps timed per model")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2, help="augmentation processes (0: skip)")
     parser.add_argument("--candidates", type=int, default=15, help="architectures drawn to pick the median from")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -52,16 +54,25 @@ def main() -> None:
         f"{albumentations.__version__}, numpy {np.__version__}, python {platform.python_version()}"
     )
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs; seed {args.seed}")
-    print(f"{'images':<16}{'feeder 1 worker':>17}{f'feeder {args.workers} workers':>19}{'training':>12}{'ratio':>8}")
+    processes = f"{args.processes} processes"
+    print(
+        f"{'images':<16}{'feeder 1 worker':>17}{f'{args.workers} threads':>12}{processes:>13}"
+        f"{'training':>12}{'ratio':>8}"
+    )
     for name, images, labels in (_mnist_like(args.seed), _random_rgb(args.seed)):
         sequential = _feeder_rate(images, labels, args, workers=1)
         threaded = _feeder_rate(images, labels, args, workers=args.workers)
+        in_processes = _feeder_rate(images, labels, args, workers=1, processes=args.processes) if args.processes else 0
         training, params = _training_rate(images.shape[1:], args)
+        best = max(threaded, in_processes)
         print(
-            f"{name:<16}{sequential:>13.0f}/s {threaded:>14.0f}/s {training:>9.0f}/s {threaded / training:>7.2f}"
-            f"   (model: {params:,} parameters)"
+            f"{name:<16}{sequential:>13.0f}/s {threaded:>9.0f}/s {in_processes:>10.0f}/s "
+            f"{training:>9.0f}/s {best / training:>7.2f}   (model: {params:,} parameters)"
         )
-    print("rates are images per second; ratio = feeder with workers / training (below 1: training waits)")
+    print(
+        "rates are images per second; ratio = the faster of threads and processes / training "
+        "(below 1: training waits)"
+    )
 
 
 def _mnist_like(seed: int) -> tuple[str, np.ndarray, np.ndarray]:
@@ -78,8 +89,8 @@ def _random_rgb(seed: int) -> tuple[str, np.ndarray, np.ndarray]:
     return "32x32x3 random", rng.integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 10_000)
 
 
-def _feeder_rate(x: np.ndarray, y: np.ndarray, args: argparse.Namespace, *, workers: int) -> float:
-    """Images per second the feeder prepares with the default policy, ``workers`` threads at once."""
+def _feeder_rate(x: np.ndarray, y: np.ndarray, args: argparse.Namespace, *, workers: int, processes: int = 0) -> float:
+    """Images per second the feeder prepares with the default policy, its threads all busy."""
     from pipelines import AugmentPolicy, Feeder, Normalization
 
     feeder = Feeder(
@@ -90,10 +101,11 @@ def _feeder_rate(x: np.ndarray, y: np.ndarray, args: argparse.Namespace, *, work
         policy=AugmentPolicy(),
         seed=args.seed,
         workers=workers,
+        processes=processes,
     )
     batches = range(min(args.batches, len(feeder)))
-    feeder[0]  # warm-up: builds the augmentation pipeline of this thread
-    with ThreadPoolExecutor(workers) as pool:
+    feeder[0]  # warm-up: builds this thread's pipeline, or starts the processes
+    with ThreadPoolExecutor(feeder.workers) as pool:
         start = time.perf_counter()
         count = sum(len(batch_y) for _, batch_y in pool.map(feeder.__getitem__, batches))
         return count / (time.perf_counter() - start)

@@ -17,7 +17,9 @@ Then, for the driver's own set-up (float32, ``jit_compile="auto"``), images/s of
 - the feeder alone (``pipelines.Feeder``, batches built one after another in this thread),
   with the default ``AugmentPolicy`` and without augmentation;
 - ``fit`` fed by the feeder with each of ``--workers`` thread counts (the driver's default
-  is 2): the feeder keeps up when this ``fit`` runs at least 90% as fast as from arrays.
+  is 2 on a CPU), and with augmentation in ``--processes`` spawn-started processes (the
+  driver's default beside an accelerator is ``min(8, cores - 1)``): the feeder keeps up
+  when this ``fit`` runs at least 90% as fast as from arrays.
 
 The script says which device it found; without a GPU the figures are the CPU's.
 Run: ``python bench/bench_gpu.py`` (a few minutes on a GPU; about 5 minutes on 2 CPU cores
@@ -161,6 +163,15 @@ def measure_driver_path(spec: Any, shape: tuple[int, int, int], arrays: tuple, a
                 x[:n], y[:n], batch_size=args.batch_size, normalization=None, policy=policy, seed=0, workers=workers
             )
             rates[f"fit fed by the feeder, {name}, {workers} threads"] = images_per_second(model, feeder, args)
+    for processes in args.processes:
+        feeder = pipelines.Feeder(
+            x[:n], y[:n], batch_size=args.batch_size, normalization=None, policy=policies["default augmentation"],
+            seed=0, processes=processes,
+        )  # fmt: skip
+        feeder[0]  # starts the processes outside the timing, as a study's first trial does once
+        rates[f"fit fed by the feeder, default augmentation, {processes} processes"] = images_per_second(
+            model, feeder, args
+        )
     reference = next(iter(rates.values()))
     rows = [[name, f"{rate:,.0f}", f"{rate / reference:.2f}"] for name, rate in rates.items()]
     print(_common.format_table(["driver path", "images/s", "vs arrays"], rows))
@@ -194,6 +205,8 @@ def _shape(text: str) -> tuple[int, int, int]:
 
 
 def main() -> None:
+    from automl._training import default_augment_processes
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", type=_shape, nargs="+", default=[(28, 28, 1), (32, 32, 3)], help="H,W,C ...")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -202,6 +215,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="steps of the first (compiling) fit")
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[2], help="feeder thread counts to try (the driver's default is 2)"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="*",
+        default=[default_augment_processes(accelerated=True) or 1],
+        help="augmentation process counts to try (default: the driver's count beside an accelerator)",
     )
     parser.add_argument("--steps-per-execution", type=int, default=10, help="for the steps_per_execution row")
     parser.add_argument("--xla", choices=("both", "on"), default="both", help="'on' skips the slow runs without XLA")

@@ -10,6 +10,7 @@ import numpy as np
 
 from pipelines._augment import AugmentPolicy, augment_example
 from pipelines._normalization import Normalization
+from pipelines._processes import augment_in_processes
 
 __all__ = ["Feeder"]
 
@@ -19,11 +20,13 @@ class Feeder(keras.utils.PyDataset):
 
     Keras runs ``__getitem__`` for upcoming batches in ``workers`` threads while the model
     trains, so augmentation overlaps training on every backend (threads, never forked
-    processes, which are unsafe with JAX). The order of examples is a permutation drawn
-    from ``(seed, epoch)`` and each example's augmentation from ``(seed, epoch, index)``,
-    so batches are the same whichever thread builds them. Pass ``shuffle=False`` to
-    ``fit`` as well: Keras would otherwise also shuffle the order of whole batches, from
-    Python's global random state.
+    processes, which are unsafe with JAX). With ``processes`` the threads hand the
+    augmentation to that many spawn-started processes, which scale past the one core that
+    albumentations' Python loop holds (see ``pipelines._processes``). The order of
+    examples is a permutation drawn from ``(seed, epoch)`` and each example's augmentation
+    from ``(seed, epoch, index)``, so batches are the same whichever thread or process
+    builds them. Pass ``shuffle=False`` to ``fit`` as well: Keras would otherwise also
+    shuffle the order of whole batches, from Python's global random state.
 
     Keras' ``fit`` calls ``on_epoch_end`` once before its first epoch, so Keras epoch ``k``
     gets epoch ``k + 1`` of the feeder; to resume at Keras epoch ``k`` with the same
@@ -38,6 +41,8 @@ class Feeder(keras.utils.PyDataset):
         seed: fixes the shuffling and the augmentation.
         shuffle: draw a new order each epoch (else keep the given order).
         workers: threads preparing batches (1 prepares them in the training loop).
+        processes: augment in this many processes (0: in the threads); at least as many
+            threads as processes are started, to keep every process busy.
 
     Raises:
         ValueError: mismatched or malformed arrays, or a non-positive ``batch_size`` or ``workers``.
@@ -54,11 +59,16 @@ class Feeder(keras.utils.PyDataset):
         seed: int,
         shuffle: bool = True,
         workers: int = 2,
+        processes: int = 0,
     ) -> None:
         _check_arrays(x, y)
-        if batch_size < 1 or workers < 1:
-            raise ValueError(f"batch_size and workers must be positive, got {batch_size!r} and {workers!r}")
-        super().__init__(workers=workers, use_multiprocessing=False)
+        if batch_size < 1 or workers < 1 or processes < 0:
+            raise ValueError(
+                f"batch_size and workers must be positive and processes >= 0, "
+                f"got {batch_size!r}, {workers!r} and {processes!r}"
+            )
+        super().__init__(workers=max(workers, processes), use_multiprocessing=False)
+        self.processes = processes
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.normalization = normalization
@@ -94,17 +104,22 @@ class Feeder(keras.utils.PyDataset):
         indices = self._order[batch * self.batch_size : (batch + 1) * self.batch_size]
         images = self.x[indices]
         if not self.policy.is_identity:
-            self._augment(images, indices)
+            images = self._augment(images, indices)
         x = images.astype(np.float32) if self.normalization is None else self.normalization.apply(images)
         return x, self.y[indices].astype(np.int64, copy=False)
 
-    def _augment(self, images: np.ndarray, indices: np.ndarray) -> None:
-        """Augment ``images`` in place, each from its own ``(seed, epoch, index)`` stream."""
+    def _augment(self, images: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """Augment ``images``, each from its own ``(seed, epoch, index)`` stream."""
+        if self.processes:
+            return augment_in_processes(
+                self.processes, self.policy, images, indices, seed=self.seed, epoch=self._epoch
+            )
         pipeline = getattr(self._pipelines, "pipeline", None)
         if pipeline is None:
             pipeline = self._pipelines.pipeline = self.policy.build()
         for row, index in enumerate(indices):
             images[row] = augment_example(pipeline, images[row], seed=self.seed, epoch=self._epoch, index=int(index))
+        return images
 
 
 def _check_arrays(x: np.ndarray, y: np.ndarray) -> None:

@@ -147,12 +147,20 @@ def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
 
         out = Path(config.export_dir or Path("exports") / config.study_name)
         exported = export_winner(study, config, out, tracker=tracker, data=study_run.data)
-        print(f"\nexported the winner (trial {exported.trial}) to {exported.result.out_dir}/")
-        print(f"  model: {exported.result.keras_path}")
+        print(f"\nexported the winner (trial {exported.trial}) to {_shown(exported.result.out_dir)}/")
+        print(f"  model: {_shown(exported.result.keras_path)}")
     tracker.client.set_terminated(study_run.parent_run_id, status="FINISHED")
     print("\nTo browse the runs in the MLflow UI:")
     print(f"  {ui_command(config.tracking_uri)}")
     return 0
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the current directory when it lies inside it (shorter to read)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def ui_command(tracking_uri: str | None) -> str:

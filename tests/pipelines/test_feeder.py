@@ -80,6 +80,22 @@ def test_augmented_batches_do_not_depend_on_the_thread_or_order() -> None:
     assert np.array_equal(plain[0][1], expected[0][1])  # and kept the order
 
 
+def test_batches_augmented_in_processes_equal_those_augmented_in_threads() -> None:
+    x, y = _data(40, (10, 10, 3))
+    policy = AugmentPolicy(hflip_p=0.5, dropout_p=0.5)
+    in_threads = _feeder(x, y, policy=policy, seed=3)
+    in_processes = _feeder(x, y, policy=policy, seed=3, processes=2)
+    assert in_processes.workers == 2  # a thread per process keeps each one busy
+    for feeder in (in_threads, in_processes):
+        feeder.set_epoch(2)
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(in_processes.__getitem__, range(len(in_processes))))
+    for i, (bx, by) in enumerate(got):
+        np.testing.assert_array_equal(bx, in_threads[i][0])
+        np.testing.assert_array_equal(by, in_threads[i][1])
+    assert not np.array_equal(got[0][0], _feeder(x, y, seed=3, processes=2)[0][0])  # augmentation did happen
+
+
 def test_augmentation_changes_with_the_epoch() -> None:
     x, y = _data(16, (12, 12, 1))
     feeder = _feeder(x, y, policy=AugmentPolicy(), shuffle=False, batch_size=16)
@@ -90,7 +106,7 @@ def test_augmentation_changes_with_the_epoch() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "quoted"),
-    [({"batch_size": 0}, "0"), ({"workers": 0}, "0")],
+    [({"batch_size": 0}, "0"), ({"workers": 0}, "0"), ({"processes": -1}, "-1")],
 )
 def test_bad_arguments_are_quoted(kwargs: dict, quoted: str) -> None:
     with pytest.raises(ValueError, match=quoted):

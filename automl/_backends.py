@@ -1,0 +1,36 @@
+"""Per-backend runtime settings, applied once per process before the first model is built.
+
+Model and training code stay backend-agnostic (``keras.layers``, ``keras.ops``); the few
+settings that only one backend has live here, in a registry keyed by backend name. A
+backend with no entry runs with its defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["tune_backend"]
+
+
+def _tensorflow(accelerated: bool) -> dict[str, str]:
+    """On a CPU, turn off Grappler, TensorFlow's graph optimiser.
+
+    Each candidate is a new graph, and Grappler rewrites it on its first step: on the
+    small convnets of a search that costs more than it saves (bench/RESULTS.md, "Where a
+    trial's time goes"). On a GPU its layout optimiser matters, so it stays on there.
+    """
+    if accelerated:
+        return {}
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    return {"graph_optimizer": "off"}
+
+
+_TUNERS: dict[str, Callable[[bool], dict[str, str]]] = {"tensorflow": _tensorflow}
+
+
+def tune_backend(backend: str, *, accelerated: bool) -> dict[str, str]:
+    """Apply ``backend``'s runtime settings; returns the settings applied, for provenance."""
+    tuner = _TUNERS.get(backend)
+    return tuner(accelerated) if tuner else {}

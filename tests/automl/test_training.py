@@ -1,0 +1,88 @@
+"""Compiling and training one candidate: one trace per model, batch sizes, runtime settings."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from automl._backends import tune_backend
+from automl._hparams import TrainingSpec
+from automl._training import (
+    AUGMENT_PROCESSES_ENV,
+    augment_processes,
+    compile_model,
+    default_augment_processes,
+    inference_batch_size,
+)
+
+
+def _small_model() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_a_compiled_model_traces_its_training_step_once(optimizer: str) -> None:
+    """Metric and optimizer variables exist before ``fit``, so no backend traces the step twice."""
+    model = _small_model()
+    compile_model(model, TrainingSpec(optimizer=optimizer, batch_size=8, epochs=2), num_classes=3)
+    assert len(model.optimizer.variables) > 1  # the slots, not only the iteration counter
+    traced = []
+    step = model.train_step
+    model.train_step = lambda *args: traced.append(1) or step(*args)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 32)
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert len(traced) == 1
+    assert np.isfinite(history.history["loss"]).all() and "accuracy" in history.history
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "shape", "expected"),
+    [
+        (32, (8, 8, 1), 1024),  # small images: capped at 1,024
+        (64, (28, 28, 1), 1024),
+        (32, (32, 32, 3), 341),  # about a million input values
+        (16, (224, 224, 3), 16),  # never below the training batch
+        (128, (64, 64, 3), 128),
+    ],
+)
+def test_inference_batches_are_large_but_bounded(batch_size: int, shape: tuple, expected: int) -> None:
+    assert inference_batch_size(batch_size, shape) == expected
+
+
+def test_augmentation_processes_default_to_threads_on_a_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(AUGMENT_PROCESSES_ENV, raising=False)
+    assert default_augment_processes(accelerated=False) == 0
+    assert 0 <= default_augment_processes(accelerated=True) <= 8
+    monkeypatch.setenv(AUGMENT_PROCESSES_ENV, "3")
+    assert augment_processes() == 3
+
+
+def test_a_bad_augmentation_process_count_is_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(AUGMENT_PROCESSES_ENV, "many")
+    with pytest.raises(ValueError, match="'many'"):
+        augment_processes()
+
+
+def test_backend_settings_apply_only_where_a_backend_has_them() -> None:
+    assert tune_backend("no-such-backend", accelerated=False) == {}
+    assert tune_backend("tensorflow", accelerated=True) == {}  # Grappler stays on beside a GPU
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        before = tf.config.optimizer.get_experimental_options()
+        try:
+            assert tune_backend("tensorflow", accelerated=False) == {"graph_optimizer": "off"}
+            assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"] is True
+        finally:
+            tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **before})
