@@ -70,8 +70,7 @@ def main() -> None:
             f"{training:>9.0f}/s {best / training:>7.2f}   (model: {params:,} parameters)"
         )
     print(
-        "rates are images per second; ratio = the faster of threads and processes / training "
-        "(below 1: training waits)"
+        "rates are images per second; ratio = the faster of threads and processes / training (below 1: training waits)"
     )
 
 

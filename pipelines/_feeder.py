@@ -111,9 +111,7 @@ class Feeder(keras.utils.PyDataset):
     def _augment(self, images: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """Augment ``images``, each from its own ``(seed, epoch, index)`` stream."""
         if self.processes:
-            return augment_in_processes(
-                self.processes, self.policy, images, indices, seed=self.seed, epoch=self._epoch
-            )
+            return augment_in_processes(self.processes, self.policy, images, indices, seed=self.seed, epoch=self._epoch)
         pipeline = getattr(self._pipelines, "pipeline", None)
         if pipeline is None:
             pipeline = self._pipelines.pipeline = self.policy.build()

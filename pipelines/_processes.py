@@ -72,9 +72,7 @@ def _discard(processes: int) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _augment_batch(
-    policy: AugmentPolicy, images: np.ndarray, indices: np.ndarray, seed: int, epoch: int
-) -> np.ndarray:
+def _augment_batch(policy: AugmentPolicy, images: np.ndarray, indices: np.ndarray, seed: int, epoch: int) -> np.ndarray:
     """Runs in a pool process: the same per-image augmentation as the feeder's threads."""
     if not _PIPELINE or _PIPELINE[0][0] != policy:
         _PIPELINE[:] = [(policy, policy.build())]

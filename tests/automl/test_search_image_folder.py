@@ -29,7 +29,9 @@ def test_search_on_an_image_folder_then_predict(workdir):
         folder.mkdir(parents=True)
         for i in range(30):
             Image.fromarray(_pattern(kind, rng), mode="L").save(folder / f"{i}.png")
-    result = run_cli(["search", "--data", "shapes", "--study-name", "shapes", "--trials", "2", "--epochs", "1"], workdir)
+    result = run_cli(
+        ["search", "--data", "shapes", "--study-name", "shapes", "--trials", "2", "--epochs", "1"], workdir
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exported the winner" in result.stdout
 
