@@ -45,7 +45,8 @@ class Feeder(keras.utils.PyDataset):
             threads as processes are started, to keep every process busy.
 
     Raises:
-        ValueError: mismatched or malformed arrays, or a non-positive ``batch_size`` or ``workers``.
+        ValueError: mismatched or malformed arrays, a non-positive ``batch_size`` or
+            ``workers``, or a negative ``processes``.
     """
 
     def __init__(

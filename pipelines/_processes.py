@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -61,7 +62,9 @@ def _pool(processes: int) -> ProcessPoolExecutor:
         pool = _POOLS.get(processes)
         if pool is None:
             context = multiprocessing.get_context("spawn")
-            pool = _POOLS[processes] = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+            pool = _POOLS[processes] = ProcessPoolExecutor(
+                max_workers=processes, mp_context=context, initializer=_ignore_interrupts
+            )
         return pool
 
 
@@ -70,6 +73,11 @@ def _discard(processes: int) -> None:
         pool = _POOLS.pop(processes, None)
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group: the study handles it, the pool just stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _augment_batch(policy: AugmentPolicy, images: np.ndarray, indices: np.ndarray, seed: int, epoch: int) -> np.ndarray:
