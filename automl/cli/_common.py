@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -56,3 +57,11 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 def parse_size(text: str) -> tuple[int, int]:
     """Parse ``H,W`` into a tuple of two positive ints (argparse ``type=``)."""
     return _positive_ints(text, "HW")  # type: ignore[return-value]
+
+
+def shown_path(path: Path) -> Path:
+    """``path`` relative to the current directory when it lies inside it (shorter to read)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd())
+    except ValueError:
+        return Path(path)

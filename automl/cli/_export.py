@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from automl.cli._common import add_parser, add_store_options, add_study_option
+from automl.cli._common import add_parser, add_store_options, add_study_option, shown_path
 
 EXAMPLES = """
   automl export --study default --out exports/default
@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     tracker = None if args.no_register else study_tracker(study, config)
     exported = export_winner(study, config, args.out, trial=args.trial, tracker=tracker, onnx=args.onnx)
     result = exported.result
-    print(f"exported trial {exported.trial} to {result.out_dir}/")
+    print(f"exported trial {exported.trial} to {shown_path(result.out_dir)}/")
     for path in (result.keras_path, result.saved_model_dir, result.onnx_path, result.card_json, result.card_md):
         if path is not None:
-            print(f"  {path}")
+            print(f"  {shown_path(path)}")
     for note in result.notes:
         print(f"  note: {note}")
     if exported.registered:

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from automl.cli._common import add_parser, add_store_options, parse_size
+from automl.cli._common import add_parser, add_store_options, parse_size, shown_path
 
 EXAMPLES = """
   automl search                                   # short study on the built-in digits
@@ -147,20 +147,12 @@ def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
 
         out = Path(config.export_dir or Path("exports") / config.study_name)
         exported = export_winner(study, config, out, tracker=tracker, data=study_run.data)
-        print(f"\nexported the winner (trial {exported.trial}) to {_shown(exported.result.out_dir)}/")
-        print(f"  model: {_shown(exported.result.keras_path)}")
+        print(f"\nexported the winner (trial {exported.trial}) to {shown_path(exported.result.out_dir)}/")
+        print(f"  model: {shown_path(exported.result.keras_path)}")
     tracker.client.set_terminated(study_run.parent_run_id, status="FINISHED")
     print("\nTo browse the runs in the MLflow UI:")
     print(f"  {ui_command(config.tracking_uri)}")
     return 0
-
-
-def _shown(path: Path) -> Path:
-    """``path`` relative to the current directory when it lies inside it (shorter to read)."""
-    try:
-        return path.relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 def ui_command(tracking_uri: str | None) -> str:

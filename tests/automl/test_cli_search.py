@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,7 +25,9 @@ def test_default_search_end_to_end(workdir):
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Results" in out and "McNemar" in out and "automl ui" in out
-    assert "exported the winner" in out
+    # Paths inside the working directory are shown relative to it.
+    exported_to = r"exported the winner \(trial \d+\) to exports/default/\n  model: exports/default/model\.keras"
+    assert re.search(exported_to, out)
 
     tracking = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=tracking)
@@ -76,6 +79,7 @@ def test_default_search_end_to_end(workdir):
 
     exported = run_cli(["export", "--study", "default", "--out", "exports/again"], workdir)
     assert exported.returncode == 0, exported.stderr
+    assert "to exports/again/\n  exports/again/model.keras" in exported.stdout
     assert (workdir / "exports" / "again" / "saved_model").is_dir()
     assert client.get_model_version_by_alias("default-model", "champion").version != version.version
 
