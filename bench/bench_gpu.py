@@ -17,7 +17,7 @@ Then, for the driver's own set-up (float32, ``jit_compile="auto"``), images/s of
 - the feeder alone (``pipelines.Feeder``, batches built one after another in this thread),
   with the default ``AugmentPolicy`` and without augmentation;
 - ``fit`` fed by the feeder with each of ``--workers`` thread counts (the driver's default
-  is 2 on a CPU), and with augmentation in ``--processes`` spawn-started processes (the
+  is 2 on a CPU), and with augmentation in ``--processes`` worker processes (the
   driver's default beside an accelerator is ``min(8, cores - 1)``): the feeder keeps up
   when this ``fit`` runs at least 90% as fast as from arrays.
 

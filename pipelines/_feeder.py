@@ -21,7 +21,7 @@ class Feeder(keras.utils.PyDataset):
     Keras runs ``__getitem__`` for upcoming batches in ``workers`` threads while the model
     trains, so augmentation overlaps training on every backend (threads, never forked
     processes, which are unsafe with JAX). With ``processes`` the threads hand the
-    augmentation to that many spawn-started processes, which scale past the one core that
+    augmentation to that many worker processes, which scale past the one core that
     albumentations' Python loop holds (see ``pipelines._processes``). The order of
     examples is a permutation drawn from ``(seed, epoch)`` and each example's augmentation
     from ``(seed, epoch, index)``, so batches are the same whichever thread or process

@@ -1,51 +1,53 @@
-"""Augmentation in spawn-started processes, for when threads cannot keep up.
+"""Augmentation in worker processes, for when threads cannot keep up.
 
 albumentations spends most of its time on small images in Python, holding the GIL, so
 feeder threads top out near one core (about 2,000 MNIST images/s measured on an H100
 host, bench/RESULTS.md). A pool of processes scales with the host's cores instead.
 
-The processes are started with ``spawn``, never ``fork``: forking a process that has
-started TensorFlow, JAX or CUDA threads is unsafe. They import only NumPy, albumentations
-and this package (no Keras), once per pool; the pool lives as long as the process that
-asked for it, so a study pays the start-up once, not once per trial. A batch travels as
-its uint8 images and indices, and comes back augmented; each image is augmented from its
-own ``(seed, epoch, index)`` stream, so results equal the in-thread ones exactly.
+Each worker is a fresh interpreter running ``python -m pipelines._augment_worker``, fed
+batches through its stdin and answering on its stdout. Not ``multiprocessing``: forking a
+process that runs TensorFlow, JAX or CUDA threads is unsafe, and ``spawn`` re-imports the
+user's main script in every child, which would run an unguarded script's whole study
+again in each of them. Workers import only NumPy, albumentations and this package (no
+Keras); a pool lives as long as the process that asked for it, so a study starts it once,
+not once per trial. A batch travels as its uint8 images and indices and comes back
+augmented; each image is augmented from its own ``(seed, epoch, index)`` stream, so the
+results equal the in-thread ones exactly.
 """
 
 from __future__ import annotations
 
 import atexit
-import multiprocessing
-import signal
+import os
+import pickle
+import queue
+import subprocess
+import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 
-from pipelines._augment import AugmentPolicy, augment_example
+from pipelines._augment import AugmentPolicy
 from pipelines._errors import DataError
 
 __all__ = ["augment_in_processes", "shutdown_pools"]
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS: dict[int, _Pool] = {}
 _POOLS_LOCK = threading.Lock()
-_PIPELINE: list[tuple[AugmentPolicy, object]] = []  # in a pool process: the last policy and its pipeline
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def augment_in_processes(
     processes: int, policy: AugmentPolicy, images: np.ndarray, indices: np.ndarray, *, seed: int, epoch: int
 ) -> np.ndarray:
-    """Augment one batch in the shared pool of ``processes`` processes; returns the new images.
+    """Augment one batch in the shared pool of ``processes`` workers; returns the new images.
 
     Raises:
-        DataError: a pool process died (killed for memory, for example).
+        DataError: the worker died (killed for memory, for example); it is replaced, so
+            the next batch gets a live one.
     """
-    try:
-        return _pool(processes).submit(_augment_batch, policy, images, indices, seed, epoch).result()
-    except BrokenProcessPool as exc:
-        _discard(processes)
-        raise DataError(f"an augmentation process died ({exc}); the host may be short of memory") from None
+    return _pool(processes).run((policy, images, indices, seed, epoch))
 
 
 def shutdown_pools() -> None:
@@ -54,40 +56,78 @@ def shutdown_pools() -> None:
         pools = list(_POOLS.values())
         _POOLS.clear()
     for pool in pools:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.close()
 
 
-def _pool(processes: int) -> ProcessPoolExecutor:
+def _pool(processes: int) -> _Pool:
     with _POOLS_LOCK:
         pool = _POOLS.get(processes)
         if pool is None:
-            context = multiprocessing.get_context("spawn")
-            pool = _POOLS[processes] = ProcessPoolExecutor(
-                max_workers=processes, mp_context=context, initializer=_ignore_interrupts
-            )
+            pool = _POOLS[processes] = _Pool(processes)
         return pool
 
 
-def _discard(processes: int) -> None:
-    with _POOLS_LOCK:
-        pool = _POOLS.pop(processes, None)
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+class _Worker:
+    """One ``pipelines._augment_worker`` process and its pipes."""
+
+    def __init__(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")])),
+            "NO_ALBUMENTATIONS_UPDATE": "1",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines._augment_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+
+    def call(self, request: tuple) -> tuple[bool, object]:
+        pickle.dump(request, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.process.stdin.flush()
+        return pickle.load(self.process.stdout)
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()  # the worker exits at the end of its input
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group: the study handles it, the pool just stops."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+class _Pool:
+    """``size`` workers; each call borrows an idle one, so up to ``size`` batches run at once."""
 
+    def __init__(self, size: int) -> None:
+        self._workers = [_Worker() for _ in range(size)]
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        for worker in self._workers:
+            self._idle.put(worker)
 
-def _augment_batch(policy: AugmentPolicy, images: np.ndarray, indices: np.ndarray, seed: int, epoch: int) -> np.ndarray:
-    """Runs in a pool process: the same per-image augmentation as the feeder's threads."""
-    if not _PIPELINE or _PIPELINE[0][0] != policy:
-        _PIPELINE[:] = [(policy, policy.build())]
-    pipeline = _PIPELINE[0][1]
-    for row, index in enumerate(indices):
-        images[row] = augment_example(pipeline, images[row], seed=seed, epoch=epoch, index=int(index))
-    return images
+    def run(self, request: tuple) -> np.ndarray:
+        worker = self._idle.get()
+        try:
+            ok, payload = worker.call(request)
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            code = worker.process.poll()
+            worker.close()
+            self._replace(worker)
+            raise DataError(
+                f"an augmentation process died (exit code {code}, {type(exc).__name__}); "
+                "the host may be short of memory"
+            ) from None
+        self._idle.put(worker)
+        if not ok:
+            raise RuntimeError(f"augmenting a batch failed in a worker process: {payload}")
+        return payload  # type: ignore[return-value]
+
+    def _replace(self, dead: _Worker) -> None:
+        fresh = _Worker()
+        self._workers[self._workers.index(dead)] = fresh
+        self._idle.put(fresh)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.close()
 
 
 atexit.register(shutdown_pools)

@@ -1,8 +1,14 @@
-"""Augmentation in spawn-started processes: same images as in threads, and a clear error when a process dies."""
+"""Augmentation in worker processes: the same images as in threads, a clear error when a
+worker dies, and no second run of the user's script."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,13 +45,40 @@ def test_a_batch_comes_back_as_each_image_augmented_from_its_own_stream() -> Non
     assert not np.array_equal(got, images)
 
 
-def test_a_dead_process_is_a_clear_error_and_the_next_batch_gets_a_new_pool() -> None:
+def test_a_dead_worker_is_a_clear_error_and_is_replaced() -> None:
     policy = AugmentPolicy()
     images, indices = _batch()
-    broken = _pool(1)
-    with pytest.raises(BaseException):  # noqa: B017, PT011 - the pool breaks when its process exits
-        broken.submit(os._exit, 1).result()
+    augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)
+    worker = _pool(1)._workers[0]
+    os.kill(worker.process.pid, signal.SIGKILL)
+    worker.process.wait()
     with pytest.raises(DataError, match="augmentation process died"):
         augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)
     again = augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)
     assert again.shape == images.shape
+
+
+def test_workers_do_not_run_the_users_script_again(tmp_path: Path) -> None:
+    """A script without ``if __name__ == "__main__"`` runs once: workers never import it."""
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import numpy as np
+        from pipelines import AugmentPolicy, Feeder
+        with open({str(marker)!r}, "a") as f:
+            f.write("ran\\n")
+        x = np.zeros((8, 6, 6, 1), dtype=np.uint8)
+        feeder = Feeder(x, np.zeros(8, dtype=np.int64), batch_size=4, normalization=None,
+                        policy=AugmentPolicy(), seed=0, processes=2)
+        print(feeder[0][0].shape, feeder[1][0].shape)
+        """)
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "NO_ALBUMENTATIONS_UPDATE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(4, 6, 6, 1) (4, 6, 6, 1)" in result.stdout
+    assert marker.read_text() == "ran\n"
