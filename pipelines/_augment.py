@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import albumentations
     import optuna
 
-__all__ = ["AugmentPolicy", "sample_augmentation", "augment_example", "PARAM_PREFIX"]
+__all__ = ["AugmentPolicy", "sample_augmentation", "augment_example", "augment_batch", "PARAM_PREFIX"]
 
 PARAM_PREFIX = "aug."
 _MAX_HOLE = 0.25  # largest searched cut-out side, as a fraction of the image side
@@ -115,6 +115,15 @@ def augment_example(
     rng = np.random.default_rng([seed, epoch, index])
     pipeline.set_random_state(rng, random.Random(int(rng.integers(2**63))))
     return pipeline(image=image)["image"].reshape(image.shape)
+
+
+def augment_batch(
+    pipeline: albumentations.Compose, images: np.ndarray, indices: np.ndarray, *, seed: int, epoch: int
+) -> np.ndarray:
+    """Augment ``images`` in place, image ``i`` from the stream of example ``indices[i]``; returns them."""
+    for row, index in enumerate(indices):
+        images[row] = augment_example(pipeline, images[row], seed=seed, epoch=epoch, index=int(index))
+    return images
 
 
 def sample_augmentation(trial: optuna.trial.BaseTrial, *, input_shape: tuple[int, int, int]) -> AugmentPolicy:

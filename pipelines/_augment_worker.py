@@ -11,7 +11,7 @@ import pickle
 import signal
 import sys
 
-from pipelines._augment import AugmentPolicy, augment_example
+from pipelines._augment import AugmentPolicy, augment_batch
 
 
 def main() -> None:
@@ -27,9 +27,7 @@ def main() -> None:
         try:
             if built is None or built[0] != policy:
                 built = (policy, policy.build())
-            for row, index in enumerate(indices):
-                images[row] = augment_example(built[1], images[row], seed=seed, epoch=epoch, index=int(index))
-            answer: tuple[bool, object] = (True, images)
+            answer: tuple[bool, object] = (True, augment_batch(built[1], images, indices, seed=seed, epoch=epoch))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
             answer = (False, f"{type(exc).__name__}: {exc}")
         pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)

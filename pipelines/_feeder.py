@@ -8,7 +8,7 @@ import threading
 import keras
 import numpy as np
 
-from pipelines._augment import AugmentPolicy, augment_example
+from pipelines._augment import AugmentPolicy, augment_batch
 from pipelines._normalization import Normalization
 from pipelines._processes import augment_in_processes
 
@@ -116,9 +116,7 @@ class Feeder(keras.utils.PyDataset):
         pipeline = getattr(self._pipelines, "pipeline", None)
         if pipeline is None:
             pipeline = self._pipelines.pipeline = self.policy.build()
-        for row, index in enumerate(indices):
-            images[row] = augment_example(pipeline, images[row], seed=self.seed, epoch=self._epoch, index=int(index))
-        return images
+        return augment_batch(pipeline, images, indices, seed=self.seed, epoch=self._epoch)
 
 
 def _check_arrays(x: np.ndarray, y: np.ndarray) -> None:
