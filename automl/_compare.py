@@ -16,7 +16,8 @@ import numpy as np
 import optuna
 
 from automl._errors import UserError
-from automl._mcnemar import Comparison, Finalist, compare_finalists, plot_confusion_matrix, plot_pvalue_heatmap
+from automl._mcnemar import Comparison, Finalist, compare_finalists
+from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
 from automl._study import PARENT_RUN_ATTR, best_trials, load_context_data
 from automl._tracking import Tracker
 

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._exporting import export_winner
+    from automl._winner import export_winner
     from automl._study import load_existing, study_tracker
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from automl._errors import UserError
-    from automl._export import predict_files
+    from automl._bundle import predict_files
 
     try:
         rows = predict_files(args.model, args.files)

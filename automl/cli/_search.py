@@ -143,7 +143,7 @@ def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
     print("\nComparison of the best trials (McNemar's test on the held-out test split)")
     print(result.comparison.table())
     if export:
-        from automl._exporting import export_winner
+        from automl._winner import export_winner
 
         out = Path(config.export_dir or Path("exports") / config.study_name)
         exported = export_winner(study, config, out, tracker=tracker, data=study_run.data)

@@ -15,9 +15,8 @@ from automl._mcnemar import (
     Finalist,
     compare_finalists,
     mcnemar_pair,
-    plot_confusion_matrix,
-    plot_pvalue_heatmap,
 )
+from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
 
 # Cavo et al. (2012), the paired 2x2 table of Fagerland, Lydersen & Laake, "Statistical
 # Analysis of Contingency Tables", chapter 8: [[both, only first], [only second, neither]].

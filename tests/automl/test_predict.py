@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from automl._export import export_bundle, predict_files
+from automl._bundle import export_bundle, predict_files
 from automl.cli import main
 
 CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]

@@ -1,4 +1,4 @@
-"""Export a study's winner: the bundle (``automl._export``) plus the MLflow model registry."""
+"""Export a study's winner: pick it, write its bundle (``automl._bundle``), register it (``automl._registry``)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import optuna
 
 from automl._compare import COMPARISON_ATTR, load_trial_model
 from automl._errors import UserError
-from automl._export import ExportResult, export_bundle
+from automl._bundle import ExportResult, export_bundle
+from automl._registry import register_champion
 from automl._study import PARENT_RUN_ATTR, best_trials, load_context_data, versions
 from automl._tracking import Tracker
 
-__all__ = ["export_winner", "Exported", "CHAMPION_ALIAS"]
-
-CHAMPION_ALIAS = "champion"
+__all__ = ["export_winner", "Exported"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,22 +92,5 @@ def export_winner(
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and PARENT_RUN_ATTR in study.user_attrs:
-        registered = _register(tracker, study.user_attrs[PARENT_RUN_ATTR], model, study.study_name)
+        registered = register_champion(tracker, study.user_attrs[PARENT_RUN_ATTR], model, study.study_name)
     return Exported(trial=frozen.number, result=result, registered=registered)
-
-
-def _register(tracker: Tracker, run_id: str, model: Any, study_name: str) -> str:
-    """Log the model on the study's parent run and register it with the ``champion`` alias."""
-    import importlib.metadata as md
-
-    import mlflow
-    import mlflow.keras
-
-    name = f"{study_name}-model"
-    mlflow.set_tracking_uri(tracker.tracking_uri)
-    requirements = [f"keras=={md.version('keras')}"]
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.keras.log_model(model, name="winner", registered_model_name=name, pip_requirements=requirements)
-    version = str(info.registered_model_version)
-    tracker.client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
-    return f"models:/{name}@{CHAMPION_ALIAS} (version {version})"

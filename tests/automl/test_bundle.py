@@ -1,4 +1,4 @@
-"""The export bundle of ``automl._export``: files, model card, safe reloading, refusals."""
+"""The export bundle of ``automl._bundle``: files, model card, safe reloading, refusals."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from automl._export import ExportResult, export_bundle, load_bundle
+from automl._bundle import ExportResult, export_bundle, load_bundle
 from automl._mcnemar import Finalist, compare_finalists
 
 CLASS_NAMES = [f"digit {i}" for i in range(10)]
@@ -88,7 +88,7 @@ def test_reload_in_fresh_process_reproduces_test_predictions_exactly(
         """
         import sys
         import numpy as np
-        from automl._export import load_bundle
+        from automl._bundle import load_bundle
 
         model, card = load_bundle(sys.argv[1])
         np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), batch_size=64, verbose=0))

@@ -1,0 +1,71 @@
+"""Every figure the study logs: McNemar p-values, the winner's confusion matrix, and Optuna's plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl._bundle import write_atomically
+from automl._mcnemar import Comparison
+
+__all__ = ["plot_pvalue_heatmap", "plot_confusion_matrix"]
+
+
+def plot_pvalue_heatmap(comparison: Comparison, path: Path) -> Path:
+    """Save a heatmap of the Holm-adjusted pairwise p-values as a PNG; returns ``path``.
+
+    Low p-values (significant differences) are red; a ``*`` marks p < alpha.
+    """
+    from matplotlib.figure import Figure
+
+    trials = [f.trial for f in comparison.finalists]
+    index = {t: i for i, t in enumerate(trials)}
+    matrix = np.full((len(trials), len(trials)), np.nan)
+    for p in comparison.pairs:
+        matrix[index[p.trial_a], index[p.trial_b]] = matrix[index[p.trial_b], index[p.trial_a]] = p.p_holm
+    size = 2.5 + 0.8 * len(trials)
+    fig = Figure(figsize=(size + 1.5, size), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdYlGn", vmin=0.0, vmax=1.0)
+    for (i, j), value in np.ndenumerate(matrix):
+        if not np.isnan(value):
+            mark = "*" if value < comparison.alpha else ""
+            ax.text(j, i, f"{value:.3g}{mark}", ha="center", va="center", fontsize=9)
+    labels = [f"trial {t}" for t in trials]
+    ax.set_xticks(range(len(trials)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(trials)), labels)
+    ax.set_title(f"McNemar p-values (Holm), * = p < {comparison.alpha:g}")
+    fig.colorbar(image, ax=ax, label="Holm-adjusted p")
+    return _save_png(fig, path)
+
+
+def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
+    """Save the confusion matrix (rows: true class, columns: predicted) as a PNG; returns ``path``."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import confusion_matrix
+
+    n = len(class_names)
+    matrix = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(n)))
+    size = 3.0 + 0.45 * n
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues")
+    if n <= 30:  # beyond that the numbers are unreadable; the colours still show the pattern
+        threshold = matrix.max() / 2
+        for (i, j), count in np.ndenumerate(matrix):
+            colour = "white" if count > threshold else "black"
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(n), list(class_names), rotation=45, ha="right")
+    ax.set_yticks(range(n), list(class_names))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix ({matrix.sum():,} test examples)")
+    fig.colorbar(image, ax=ax, label="examples")
+    return _save_png(fig, path)
+
+
+def _save_png(fig: Any, path: Path) -> Path:
+    return write_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
