@@ -1,15 +1,23 @@
 """CNN architecture search with Keras 3, Optuna and MLflow: the study driver.
 
-Typical use from Python (the ``automl`` command line does the same)::
+``automl.search`` is the whole workflow of ``automl search``: create or resume a study,
+run its trials (in this process, ``isolate``-d or in local ``workers``), report them,
+compare the best with McNemar's test on the held-out test split, export the winner and
+register it in MLflow. Its keyword arguments are the command's long options::
 
-    from automl import StudyConfig, run_study, compare_study, export_winner
+    import automl
 
-    config = StudyConfig(study_name="digits", trials=20, epochs=5)
-    result = run_study(config)                       # resumes if the study exists
-    finalists = compare_study(result.study, result.config, top_k=3)
-    export_winner(result.study, result.config, "exports/digits")
+    result = automl.search(study_name="api", trials=3, epochs=1)
+    print(result.trials)                     # one row per trial
+    print(result.comparison.table())         # McNemar's test between the finalists
+    print(result.winner, result.export_dir)  # e.g. 1 exports/api
 
-Names are imported on first use, so ``import automl`` (and ``automl --help``) stays fast.
+The pieces are public too: ``open_study``/``load_existing`` (a study and its settings),
+``compare_study``, ``export_winner``, ``export_bundle``/``load_bundle``/``predict_files``,
+and ``RuntimeSettings`` for where the local stores live.
+
+Names are imported on first use, so ``import automl`` (and ``automl --help``) stays fast,
+and the Keras backend can still be chosen by ``search(backend=...)``.
 """
 
 from __future__ import annotations
@@ -19,10 +27,14 @@ from typing import Any
 
 # Public name -> private module that defines it.
 _EXPORTS = {
+    "search": "automl._search",
+    "work": "automl._search",
+    "SearchResult": "automl._workflow",
     "StudyConfig": "automl._config",
-    "run_study": "automl._study",
-    "load_existing": "automl._study",
-    "StudyStopped": "automl._study",
+    "RuntimeSettings": "automl._settings",
+    "load_existing": "automl._studies",
+    "open_study": "automl._studies",
+    "run_study": "automl._driver",
     "compare_study": "automl._compare",
     "export_winner": "automl._winner",
     "Comparison": "automl._mcnemar",
@@ -32,9 +44,13 @@ _EXPORTS = {
     "load_bundle": "automl._bundle",
     "predict_files": "automl._bundle",
     "TrainingSpec": "automl._hparams",
+    "TrialRecord": "automl._records",
     "UserError": "automl._errors",
+    "StudyStopped": "automl._errors",
     "TrialFailed": "automl._errors",
+    "Infeasible": "automl._errors",
     "OutOfMemory": "automl._errors",
+    "NonFiniteLoss": "automl._errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,9 +7,13 @@ backend with no entry runs with its defaults.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 
-__all__ = ["tune_backend"]
+from automl._errors import UserError
+
+__all__ = ["tune_backend", "select_backend"]
 
 
 def _tensorflow(accelerated: bool) -> dict[str, str]:
@@ -34,3 +38,16 @@ def tune_backend(backend: str, *, accelerated: bool) -> dict[str, str]:
     """Apply ``backend``'s runtime settings; returns the settings applied, for provenance."""
     tuner = _TUNERS.get(backend)
     return tuner(accelerated) if tuner else {}
+
+
+def select_backend(backend: str | None) -> None:
+    """Set the Keras backend before Keras is imported (it reads ``KERAS_BACKEND`` once).
+
+    Raises:
+        UserError: Keras is already imported with another backend.
+    """
+    if not backend:
+        return
+    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
+        raise UserError(f"Keras is already imported with another backend; set KERAS_BACKEND={backend} first")
+    os.environ["KERAS_BACKEND"] = backend

@@ -1,7 +1,8 @@
 """The settings of one study: a frozen dataclass, read from a study file and CLI flags.
 
 A study file is TOML (or YAML) whose top-level keys are the fields of ``StudyConfig``;
-an optional ``[space]`` table overrides the search space (see ``searchspace.SearchSpace``).
+an optional ``[space]`` table overrides the default search space and is validated into a
+``searchspace.SearchSpace`` on load (see ``automl space show``).
 CLI flags override the file. Unknown keys are errors that quote the key.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import searchspace
 from automl._errors import UserError
 
 __all__ = ["StudyConfig", "load_study_file", "SAMPLERS", "PRUNERS", "OBJECTIVES", "BACKENDS"]
@@ -56,7 +58,7 @@ class StudyConfig:
     isolate: bool = False
     workers: int = 1
     export_dir: str | None = None
-    space: Mapping[str, Any] = field(default_factory=dict)
+    space: searchspace.SearchSpace = field(default_factory=searchspace.SearchSpace.default)
 
     def __post_init__(self) -> None:
         _check_choice("sampler", self.sampler, SAMPLERS)
@@ -88,12 +90,18 @@ class StudyConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["space"] = dict(self.space)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["space"] = self.space.to_dict()
+        data["image_size"] = list(self.image_size) if self.image_size else None
+        data["seed_architectures"] = list(self.seed_architectures)
         return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> StudyConfig:
+        return cls.from_dict(json.loads(text))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
@@ -108,6 +116,10 @@ class StudyConfig:
             values["seed_architectures"] = tuple(s for s in values["seed_architectures"].split(",") if s)
         elif values.get("seed_architectures") is not None:
             values["seed_architectures"] = tuple(values["seed_architectures"])
+        space = values.get("space")
+        if space is None or isinstance(space, Mapping):
+            # The stored space is complete; a study file's [space] table overrides the default.
+            values["space"] = searchspace.SearchSpace.from_dict(dict(space or {}))
         return cls(**values)
 
 

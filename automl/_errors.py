@@ -2,8 +2,9 @@
 
 - ``UserError``: a fatal problem with what the user asked for (a bad option, an unknown
   study); the CLI prints it on one line and exits with status 2.
-- ``TrialFailed``: this trial cannot go on (NaN loss, out of memory, an exception); the
-  trial is recorded as failed with the reason and the study goes on.
+- ``TrialFailed`` and its kinds (``Infeasible``, ``OutOfMemory``, ``NonFiniteLoss``, ...):
+  this trial cannot go on; it is recorded as failed with its kind and reason, and the
+  study goes on.
 - ``searchspace.InfeasibleArchitecture`` and ``pipelines.DataError`` come from their
   packages and are treated the same way at the CLI boundary.
 """
@@ -15,12 +16,65 @@ class UserError(Exception):
     """A fatal, user-fixable problem: printed as one line by the CLI."""
 
 
+class StudyStopped(Exception):
+    """Too many trials failed in a row; carries the last failure's reason."""
+
+
 class TrialFailed(Exception):
-    """A trial failed for a known reason; the study records it and goes on."""
+    """A trial failed for a known reason; the study records it and goes on.
+
+    Each subclass is a kind of failure the driver treats in its own way; ``kind`` is the
+    name stored with the trial (see ``automl._records``).
+    """
+
+    kind = "error"
+    #: Whether the failure cost no training, so it does not count towards
+    #: ``max_consecutive_failures``.
+    cheap = False
+
+
+class Infeasible(TrialFailed):
+    """The sampled architecture cannot exist or is over budget: never built, costs nothing."""
+
+    kind = "infeasible"
+    cheap = True
 
 
 class OutOfMemory(TrialFailed):
     """A trial ran out of (accelerator or host) memory; its configuration is not retried."""
+
+    kind = "out_of_memory"
+
+
+class NonFiniteLoss(TrialFailed):
+    """The training loss became NaN or infinite."""
+
+    kind = "non_finite_loss"
+
+
+class KnownOutOfMemory(TrialFailed):
+    """The same configuration already ran out of memory: skipped without building it."""
+
+    kind = "known_out_of_memory"
+    cheap = True
+
+
+class Interrupted(TrialFailed):
+    """The user stopped the trial (Ctrl-C)."""
+
+    kind = "interrupted"
+
+
+class Stale(TrialFailed):
+    """Another process failed the trial as stale (no heartbeat) while it ran."""
+
+    kind = "stale"
+
+
+#: Failure kind name -> its type, to read a stored kind back.
+FAILURES: dict[str, type[TrialFailed]] = {
+    cls.kind: cls for cls in (TrialFailed, Infeasible, OutOfMemory, NonFiniteLoss, KnownOutOfMemory, Interrupted, Stale)
+}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

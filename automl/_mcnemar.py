@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from automl._tables import render_table
 
 __all__ = [
     "Finalist",
@@ -100,7 +100,7 @@ class Comparison:
 
     def table(self) -> str:
         """A plain-text report: the finalists, the pairwise tests and the winner with its reason."""
-        finalists = _text_table(
+        finalists = render_table(
             ("trial", "test acc", "val acc", "params", "FLOPs", ""),
             [
                 (
@@ -114,7 +114,7 @@ class Comparison:
                 for f in self.finalists
             ],
         )
-        pairs = _text_table(
+        pairs = render_table(
             (
                 "A",
                 "B",
@@ -384,12 +384,3 @@ def _paired_correlation(both: int, only_a: int, only_b: int, neither: int) -> fl
 
 def _find_pair(pairs: tuple[PairResult, ...], a: int, b: int) -> PairResult:
     return next(p for p in pairs if {p.trial_a, p.trial_b} == {a, b})
-
-
-def _text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    # An unnamed column (the winner marker) gets no rule under its empty header.
-    lines.insert(1, "  ".join("-" * w if name else "" for name, w in zip(header, widths, strict=True)).rstrip())
-    return "\n".join(lines)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
+from matplotlib.figure import Figure
+from optuna.trial import TrialState
 
 from automl._bundle import write_atomically
 from automl._mcnemar import Comparison
 
-__all__ = ["plot_pvalue_heatmap", "plot_confusion_matrix"]
+__all__ = ["plot_pvalue_heatmap", "plot_confusion_matrix", "study_plots", "close_figure"]
 
 
 def plot_pvalue_heatmap(comparison: Comparison, path: Path) -> Path:
@@ -19,8 +23,6 @@ def plot_pvalue_heatmap(comparison: Comparison, path: Path) -> Path:
 
     Low p-values (significant differences) are red; a ``*`` marks p < alpha.
     """
-    from matplotlib.figure import Figure
-
     trials = [f.trial for f in comparison.finalists]
     index = {t: i for i, t in enumerate(trials)}
     matrix = np.full((len(trials), len(trials)), np.nan)
@@ -44,7 +46,6 @@ def plot_pvalue_heatmap(comparison: Comparison, path: Path) -> Path:
 
 def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
     """Save the confusion matrix (rows: true class, columns: predicted) as a PNG; returns ``path``."""
-    from matplotlib.figure import Figure
     from sklearn.metrics import confusion_matrix
 
     n = len(class_names)
@@ -69,3 +70,49 @@ def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
 
 def _save_png(fig: Any, path: Path) -> Path:
     return write_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+
+def study_plots(study: optuna.Study, *, pareto: bool) -> dict[str, Figure | str]:
+    """Optuna's plots of a study, by file name: a figure, or why it could not be drawn.
+
+    Close each figure with ``close_figure`` once it is saved.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as ovm
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    target = (lambda t: t.values[0]) if pareto else None
+    plots: dict[str, Callable[[], Any]] = {}
+    if complete:
+        plots["optimization_history.png"] = lambda: ovm.plot_optimization_history(
+            study, target=target, target_name="val_accuracy"
+        )
+    if len(complete) >= 2:
+        plots["param_importances.png"] = lambda: ovm.plot_param_importances(
+            study, target=target, target_name="val_accuracy"
+        )
+    if pareto and complete:
+        plots["pareto_front.png"] = lambda: ovm.plot_pareto_front(study, target_names=["val_accuracy", "cost"])
+    drawn: dict[str, Figure | str] = {}
+    for name, make in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = make()
+        except (ValueError, RuntimeError) as exc:
+            drawn[name] = str(exc)
+            continue
+        figure = axes.figure if hasattr(axes, "figure") else axes
+        figure.set_size_inches(8, 5)
+        figure.tight_layout()
+        drawn[name] = figure
+    return drawn
+
+
+def close_figure(figure: Figure) -> None:
+    """Release a figure drawn through pyplot (Optuna's plots are)."""
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)

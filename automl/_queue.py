@@ -28,10 +28,11 @@ import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
-__all__ = ["claim_trial", "heartbeat", "enqueue_up_to", "effective_trials", "RETRY_ATTR", "WORKER_ATTR"]
+from automl._records import record_claim
+
+__all__ = ["claim_trial", "heartbeat", "enqueue_up_to", "effective_trials", "RETRY_ATTR"]
 
 RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy
-WORKER_ATTR = "worker"  # user attr: "host:pid" of the process that claimed the trial
 
 
 def effective_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -60,7 +61,7 @@ def claim_trial(study: optuna.Study, *, deadline: float | None = None) -> optuna
     ``time.monotonic()`` value) has passed; it polls once per heartbeat interval. Without
     heartbeats (journal storage) a dead worker's trial never goes stale, so there it returns
     None as soon as the queue is empty. The claim is stamped with the worker
-    (``WORKER_ATTR``) and a first heartbeat, so a worker killed right after claiming is
+    (``TrialRecord.worker``: host and process id) and a first heartbeat, so a worker killed right after claiming is
     detected too.
     """
     storage = study._storage
@@ -70,7 +71,7 @@ def claim_trial(study: optuna.Study, *, deadline: float | None = None) -> optuna
         if trial is not None:
             if beats:
                 storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
-            trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+            record_claim(trial, f"{socket.gethostname()}:{os.getpid()}")
             return trial
         expired = deadline is not None and time.monotonic() >= deadline
         if expired or not (beats and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):

@@ -9,13 +9,12 @@ so that the workers fit in the database server's ``max_connections``.
 
 from __future__ import annotations
 
-import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl._errors import UserError
+from automl._settings import runtime_settings
 
 if TYPE_CHECKING:
     import optuna
@@ -28,7 +27,6 @@ __all__ = [
     "model_dir",
     "open_storage",
     "ensure_sqlite_folder",
-    "Heartbeat",
     "CONNECTIONS_PER_PROCESS",
     "check_connection_budget",
     "connection_headroom",
@@ -37,8 +35,8 @@ __all__ = [
 
 
 def mlruns_dir() -> Path:
-    """The local store folder: ``$AUTOML_HOME`` or ``mlruns/`` in the current directory."""
-    return Path(os.environ.get("AUTOML_HOME", "mlruns"))
+    """The local store folder: ``RuntimeSettings.home`` (``mlruns/`` in the current directory)."""
+    return runtime_settings().home
 
 
 def _sqlite_uri(name: str) -> str:
@@ -77,10 +75,6 @@ def ensure_sqlite_folder(url: str) -> str:
 
 # --- the Optuna storage shared by all workers of a study ---
 
-HEARTBEAT_ENV = "AUTOML_HEARTBEAT_INTERVAL"
-GRACE_PERIOD_ENV = "AUTOML_GRACE_PERIOD"
-HEARTBEAT_INTERVAL_S = 10
-GRACE_PERIOD_S = 30
 MAX_RETRY = 1  # a trial whose worker died runs once more; a second death leaves it failed
 
 # Connection pool per process on a database server (PostgreSQL, MySQL): one connection for
@@ -90,43 +84,6 @@ MAX_RETRY = 1  # a trial whose worker died runs once more; a second death leaves
 POOL_SIZE = 2
 MAX_OVERFLOW = 1
 CONNECTIONS_PER_PROCESS = POOL_SIZE + MAX_OVERFLOW
-
-
-@dataclass(frozen=True, kw_only=True)
-class Heartbeat:
-    """How often a running trial proves its worker alive, and how long silence is tolerated.
-
-    A trial silent for longer than ``grace_period_s`` is failed by the next worker that
-    looks for work, and retried once. Defaults: 10 s and 30 s; the environment variables
-    ``AUTOML_HEARTBEAT_INTERVAL`` and ``AUTOML_GRACE_PERIOD`` (whole seconds) override them.
-    """
-
-    interval_s: int = HEARTBEAT_INTERVAL_S
-    grace_period_s: int = GRACE_PERIOD_S
-
-    def __post_init__(self) -> None:
-        if self.interval_s < 1 or self.grace_period_s <= self.interval_s:
-            raise UserError(
-                "the heartbeat needs 1 <= interval < grace period (seconds), got "
-                f"interval={self.interval_s!r}, grace period={self.grace_period_s!r}"
-            )
-
-    @classmethod
-    def from_env(cls) -> Heartbeat:
-        return cls(
-            interval_s=_env_seconds(HEARTBEAT_ENV, HEARTBEAT_INTERVAL_S),
-            grace_period_s=_env_seconds(GRACE_PERIOD_ENV, GRACE_PERIOD_S),
-        )
-
-
-def _env_seconds(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise UserError(f"{name} must be a whole number of seconds, got {text!r}") from None
 
 
 def redact(url: str) -> str:
@@ -193,7 +150,7 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(url))
-    beat = Heartbeat.from_env()
+    settings = runtime_settings()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with warnings.catch_warnings():
@@ -201,8 +158,8 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
             storage = RDBStorage(
                 url,
                 engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=beat.interval_s,
-                grace_period=beat.grace_period_s,
+                heartbeat_interval=settings.heartbeat_interval_s,
+                grace_period=settings.grace_period_s,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
             )
     except ImportError as exc:
@@ -245,7 +202,9 @@ def check_connection_budget(url: str | None, processes: int) -> None:
     Raises:
         UserError: ``processes x CONNECTIONS_PER_PROCESS`` exceeds the server's headroom.
     """
-    headroom = connection_headroom(url) if url else None
+    if url is None:
+        return
+    headroom = connection_headroom(url)
     needed = processes * CONNECTIONS_PER_PROCESS
     if headroom is not None and needed > headroom:
         raise UserError(

@@ -52,7 +52,7 @@ class TrialRun:
         flat = flatten_params(params)
         items = [Param(k, v) for k, v in sorted(flat.items())]
         for start in range(0, len(items), 100):
-            self.tracker.client.log_batch(self.run_id, params=items[start : start + 100])
+            self.tracker._client.log_batch(self.run_id, params=items[start : start + 100])
 
     def add_metric(self, key: str, value: float, step: int = 0) -> None:
         """Buffer a metric; ``flush`` sends the buffer in one request."""
@@ -64,21 +64,21 @@ class TrialRun:
 
     def flush(self) -> None:
         for start in range(0, len(self._metrics), 500):
-            self.tracker.client.log_batch(self.run_id, metrics=self._metrics[start : start + 500])
+            self.tracker._client.log_batch(self.run_id, metrics=self._metrics[start : start + 500])
         self._metrics.clear()
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        self.tracker.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        self.tracker._client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
     def log_text(self, text: str, name: str) -> None:
-        self.tracker.client.log_text(self.run_id, text, name)
+        self.tracker._client.log_text(self.run_id, text, name)
 
     def end(self, status: str) -> None:
         """Flush buffered metrics and close the run as FINISHED, FAILED or KILLED."""
         self.flush()
-        self.tracker.client.set_terminated(self.run_id, status=status)
+        self.tracker._client.set_terminated(self.run_id, status=status)
 
 
 class Tracker:
@@ -90,11 +90,11 @@ class Tracker:
 
         self.tracking_uri = ensure_sqlite_folder(tracking_uri or default_tracking_uri())
         mlflow.set_tracking_uri(self.tracking_uri)
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
-        experiment = self.client.get_experiment_by_name(experiment_name)
+        self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiment = self._client.get_experiment_by_name(experiment_name)
         if experiment is None:
             location = artifact_root() if self._is_local() else None
-            self.experiment_id = self.client.create_experiment(experiment_name, artifact_location=location)
+            self.experiment_id = self._client.create_experiment(experiment_name, artifact_location=location)
         else:
             self.experiment_id = experiment.experiment_id
         self.parent_run_id: str | None = None
@@ -105,10 +105,10 @@ class Tracker:
     def open_parent(self, study_name: str, run_id: str | None) -> str:
         """Reopen the study's parent run ``run_id``, or create one; returns its id."""
         if run_id is not None:
-            self.client.update_run(run_id, status="RUNNING")
+            self._client.update_run(run_id, status="RUNNING")
             self.parent_run_id = run_id
         else:
-            run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name})
+            run = self._client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name})
             self.parent_run_id = run.info.run_id
         return self.parent_run_id
 
@@ -118,7 +118,7 @@ class Tracker:
 
     def start_trial(self, study_name: str, number: int) -> TrialRun:
         tags = {PARENT_TAG: self.parent_run_id, TRIAL_TAG: str(number), STUDY_TAG: study_name}
-        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=tags)
+        run = self._client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=tags)
         return TrialRun(self, run.info.run_id)
 
     def parent(self) -> TrialRun:
@@ -127,19 +127,39 @@ class Tracker:
             raise RuntimeError("open_parent() must be called before parent()")
         return TrialRun(self, self.parent_run_id)
 
+    def close_parent(self, status: str) -> None:
+        """Close the study's parent run as FINISHED, FAILED or KILLED (a no-op before ``open_parent``)."""
+        if self.parent_run_id is not None:
+            self._client.set_terminated(self.parent_run_id, status=status)
+
+    def run_status(self, run_id: str) -> str:
+        return str(self._client.get_run(run_id).info.status)
+
+    def close_run(self, run_id: str, status: str, *, tags: Mapping[str, str] | None = None) -> None:
+        """Close any run of the experiment (e.g. one whose worker died), tagging it first."""
+        for key, value in (tags or {}).items():
+            self._client.set_tag(run_id, key, value)
+        self._client.set_terminated(run_id, status=status)
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        self._client.log_text(run_id, text, name)
+
+    def set_model_alias(self, name: str, alias: str, version: str) -> None:
+        self._client.set_registered_model_alias(name, alias, version)
+
     def log_artifact_files(self, run_id: str, paths: Iterable[Path], artifact_path: str | None = None) -> None:
         for path in paths:
-            self.client.log_artifact(run_id, str(path), artifact_path)
+            self._client.log_artifact(run_id, str(path), artifact_path)
 
     def log_json(self, run_id: str, data: Any, name: str) -> None:
-        self.client.log_text(run_id, json.dumps(data, indent=2, sort_keys=True, default=str), name)
+        self._client.log_text(run_id, json.dumps(data, indent=2, sort_keys=True, default=str), name)
 
     def log_figure(self, run_id: str, figure: Any, name: str) -> None:
-        self.client.log_figure(run_id, figure, name)
+        self._client.log_figure(run_id, figure, name)
 
     def log_dataframe(self, run_id: str, frame: Any, name: str) -> None:
         """Log a pandas frame as CSV (readable anywhere) under ``name``."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             frame.to_csv(path, index=False)
-            self.client.log_artifact(run_id, str(path))
+            self._client.log_artifact(run_id, str(path))

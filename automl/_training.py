@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +18,11 @@ import keras
 import numpy as np
 from keras import ops
 
+import pipelines
 from automl._backends import tune_backend
-from automl._errors import OutOfMemory, TrialFailed
+from automl._errors import NonFiniteLoss, OutOfMemory, TrialFailed
 from automl._hparams import TrainingSpec
+from automl._settings import runtime_settings
 
 __all__ = [
     "wrap_with_normalization",
@@ -33,13 +35,12 @@ __all__ = [
     "is_out_of_memory",
     "on_accelerator",
     "configure_runtime",
-    "FAULT_ENV",
+    "train_model",
+    "FAULTS",
     "augment_processes",
     "default_augment_processes",
 ]
 
-FAULT_ENV = "AUTOML_INJECT_FAULT"
-AUGMENT_PROCESSES_ENV = "AUTOML_AUGMENT_PROCESSES"
 ACCELERATOR_STEPS_PER_EXECUTION = 10
 INFERENCE_MAX_BATCH = 1024
 INFERENCE_MAX_VALUES = 2**20
@@ -80,13 +81,11 @@ def on_accelerator() -> bool:
 def augment_processes() -> int:
     """Processes that augment training batches: 0 (threads) on a CPU, where the model trains
     on the same cores, and ``min(8, cores - 1)`` beside an accelerator, which threads cannot
-    keep fed; ``$AUTOML_AUGMENT_PROCESSES`` overrides both.
+    keep fed; ``RuntimeSettings.augment_processes`` overrides both.
     """
-    configured = os.environ.get(AUGMENT_PROCESSES_ENV, "").strip()
-    if configured:
-        if not configured.isdigit():
-            raise ValueError(f"{AUGMENT_PROCESSES_ENV} must be a whole number >= 0, got {configured!r}")
-        return int(configured)
+    configured = runtime_settings().augment_processes
+    if configured is not None:
+        return configured
     return default_augment_processes(accelerated=on_accelerator())
 
 
@@ -175,17 +174,17 @@ class TrialCallback(keras.callbacks.Callback):
     """Per-epoch reporting, pruning and NaN detection for one trial.
 
     ``report(epoch_result)`` returns True when the trial should be pruned (it is called
-    once per epoch); a non-finite training loss raises ``TrialFailed`` at once.
+    once per epoch); a non-finite training loss raises ``NonFiniteLoss`` at once.
+    ``fault`` (one of ``FAULTS``, tests only) is injected after every batch.
     """
 
-    trial_number: int
     report: Callable[[EpochResult], bool]
+    fault: str | None = None
     epochs: list[EpochResult] = field(default_factory=list)
     pruned_at: int | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
-        self._fault = _injected_fault(self.trial_number)
         self._epoch_start = 0.0
         # A per-batch hook makes Keras wait for every batch's loss (4-33% of the throughput
         # on an H100). On accelerators the check runs on Keras' callback threads instead; a
@@ -197,11 +196,11 @@ class TrialCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
-        if self._fault:
-            _apply_fault(self._fault, logs)
+        if self.fault:
+            FAULTS[self.fault](logs)
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise TrialFailed(
+            raise NonFiniteLoss(
                 f"non-finite training loss ({float(loss)}) at epoch {len(self.epochs) + 1}, batch {batch}"
             )
 
@@ -236,26 +235,62 @@ def as_trial_failure(exc: BaseException) -> TrialFailed:
     return TrialFailed(f"{type(exc).__name__}: {first_line}")
 
 
-# --- fault injection, for tests of the failure paths (see README, "Testing failures") ---
+# --- faults injected by tests of the failure paths (RuntimeSettings.faults) ---
 
 
-def _injected_fault(trial_number: int) -> str | None:
-    """``AUTOML_INJECT_FAULT="nan@1,oom@2,error@3,slow@0"`` injects a fault into trial N."""
-    for item in filter(None, os.environ.get(FAULT_ENV, "").split(",")):
-        kind, _, number = item.partition("@")
-        if number.strip() == str(trial_number):
-            return kind.strip()
-    return None
+def _nan_loss(logs: dict) -> None:
+    logs["loss"] = np.float32("nan")
 
 
-def _apply_fault(kind: str, logs: dict) -> None:
-    if kind == "nan":
-        logs["loss"] = np.float32("nan")
-    elif kind == "oom":
-        raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor (injected by AUTOML_INJECT_FAULT)")
-    elif kind == "error":
-        raise RuntimeError("injected failure (AUTOML_INJECT_FAULT)")
-    elif kind == "slow":
-        time.sleep(0.5)
-    else:
-        raise ValueError(f"unknown fault {kind!r} in {FAULT_ENV}; use nan, oom, error or slow")
+def _out_of_memory(logs: dict) -> None:
+    raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor (injected by AUTOML_INJECT_FAULT)")
+
+
+def _error(logs: dict) -> None:
+    raise RuntimeError("injected failure (AUTOML_INJECT_FAULT)")
+
+
+def _slow(logs: dict) -> None:
+    time.sleep(0.5)
+
+
+FAULTS: dict[str, Callable[[dict], None]] = {"nan": _nan_loss, "oom": _out_of_memory, "error": _error, "slow": _slow}
+
+
+def train_model(
+    model: keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    *,
+    training: TrainingSpec,
+    seed: int,
+    policy: pipelines.AugmentPolicy | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    epochs: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> None:
+    """Fit a compiled ``model`` on raw ``train`` images: the one training loop of the project.
+
+    Trials (with validation, pruning callbacks and their augmentation ``policy``) and the
+    retraining of finalists call it. Without augmentation, plain arrays are the fastest
+    path into every backend; with it, ``pipelines.Feeder`` augments batches reproducibly
+    from ``seed`` (per epoch and image), so Keras must not reshuffle them.
+    """
+    x, y = train
+    epochs = epochs or training.epochs
+    fit_options: dict = {"epochs": epochs, "callbacks": list(callbacks), "verbose": 0}
+    if validation is not None:
+        fit_options["validation_data"] = (validation[0].astype("float32"), validation[1])
+        fit_options["validation_batch_size"] = inference_batch_size(training.batch_size, x.shape[1:])
+    if policy is None or policy.is_identity:
+        model.fit(x.astype("float32"), y, batch_size=training.batch_size, shuffle=True, **fit_options)
+        return
+    feeder = pipelines.Feeder(
+        x,
+        y,
+        batch_size=training.batch_size,
+        normalization=None,
+        policy=policy,
+        seed=seed,
+        processes=augment_processes(),
+    )
+    model.fit(feeder, shuffle=False, **fit_options)

@@ -8,12 +8,11 @@ trial's MLflow run has been closed as KILLED.
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -22,46 +21,60 @@ from optuna.trial import TrialState
 
 import pipelines
 import searchspace
-from automl._errors import OutOfMemory, TrialFailed
+from automl._config import StudyConfig
+from automl._data import StudyData
+from automl._errors import Infeasible, Interrupted, KnownOutOfMemory, OutOfMemory, Stale, TrialFailed
 from automl._hparams import TrainingSpec, sample_training
 from automl._progress import Progress
+from automl._records import (
+    StudyRecord,
+    TrialRecord,
+    record_analysis,
+    record_model,
+    record_oom,
+    record_outcome,
+    record_result,
+    record_run,
+    record_sample,
+    warm_start_of,
+)
+from automl._settings import RuntimeSettings
 from automl._tracking import Tracker, TrialRun
 from automl._training import (
     EpochResult,
     TrialCallback,
     as_trial_failure,
-    augment_processes,
     compile_model,
-    inference_batch_size,
     on_accelerator,
+    train_model,
     wrap_with_normalization,
 )
 
-__all__ = ["StudyContext", "Outcome", "run_trial", "OOM_DIGESTS_ATTR", "SEED_ATTR"]
-
-OOM_DIGESTS_ATTR = "oom_digests"
-SEED_ATTR = "seed_architecture"
+__all__ = ["StudyContext", "Outcome", "run_trial"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class StudyContext:
     """What every trial of a study shares: settings, data, stores."""
 
-    config: Any  # StudyConfig
-    splits: pipelines.Splits
-    normalization: pipelines.Normalization
-    space: searchspace.SearchSpace
+    config: StudyConfig
+    data: StudyData
     tracker: Tracker
     progress: Progress
-    model_dir: Any  # Path
+    model_dir: Path
+    settings: RuntimeSettings
+
+    @property
+    def splits(self) -> pipelines.Splits:
+        return self.data.splits
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.splits.train[0].shape[1:])  # type: ignore[return-value]
+        return self.data.input_shape
 
     @property
     def num_classes(self) -> int:
-        return len(self.splits.class_names)
+        return self.data.num_classes
 
     @property
     def multi_objective(self) -> bool:
@@ -70,10 +83,17 @@ class StudyContext:
 
 @dataclass
 class Outcome:
+    """How a trial ended: its state, objective values, failure (typed) or note, timings."""
+
     state: TrialState
     values: list[float] | None = None
-    reason: str | None = None
+    failure: TrialFailed | None = None
+    note: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str | None:
+        return str(self.failure) if self.failure is not None else self.note
 
 
 @contextmanager
@@ -90,27 +110,26 @@ def run_trial(trial: optuna.Trial, ctx: StudyContext) -> Outcome:
     outcome = Outcome(state=TrialState.FAIL)
     free_memory = on_accelerator()
     run = ctx.tracker.start_trial(ctx.config.study_name, trial.number)
-    trial.set_user_attr("mlflow_run_id", run.run_id)
+    record_run(trial, run.run_id)
     ctx.progress.trial_started(trial.number)
     try:
         _train_candidate(trial, ctx, run, outcome)
     except KeyboardInterrupt:
-        outcome.reason = "interrupted by the user (Ctrl-C)"
-        _finish(trial, ctx, run, outcome, mlflow_status="KILLED")
+        outcome.failure = Interrupted("interrupted by the user (Ctrl-C)")
+        _finish(trial, run, outcome, mlflow_status="KILLED")
         raise
     except optuna.TrialPruned:
         outcome.state = TrialState.PRUNED
     except Exception as exc:  # every failure of a candidate is recorded, never raised
-        failure = as_trial_failure(exc)
-        outcome.reason = str(failure)
-        if isinstance(failure, OutOfMemory):
+        outcome.failure = as_trial_failure(exc)
+        if isinstance(outcome.failure, OutOfMemory):
             _remember_oom(trial)
             free_memory = True
     finally:
         # A full garbage collection walks every object of TensorFlow, Keras and MLflow
         # (0.3-0.8 s on a CPU): pay it only where memory is scarce (accelerators) or short.
         keras.backend.clear_session(free_memory=free_memory)
-    _finish(trial, ctx, run, outcome)
+    _finish(trial, run, outcome)
     return outcome
 
 
@@ -125,104 +144,69 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
             analysis = searchspace.analyze(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)
             searchspace.check_budget(analysis, max_params=ctx.config.max_params, max_flops=ctx.config.max_flops)
         except searchspace.InfeasibleArchitecture as exc:
-            raise TrialFailed(f"infeasible: {exc}") from None
-        trial.set_user_attr("params", analysis.params)
-        trial.set_user_attr("flops", analysis.flops)
+            raise Infeasible(f"infeasible: {exc}") from None
+        digest = f"{spec.digest()}:{training.batch_size}"
+        record_analysis(trial, params=analysis.params, flops=analysis.flops, config_digest=digest)
         run.add_metric("params", analysis.params)
         run.add_metric("flops", analysis.flops)
-        _refuse_known_oom(trial, spec, training)
+        _refuse_known_oom(trial, digest)
     with _timed(timings, "build"):
         keras.utils.set_random_seed(ctx.config.seed * 100_003 + trial.number)
         core = searchspace.build_model(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)
-        model = wrap_with_normalization(core, ctx.input_shape, ctx.normalization.mean, ctx.normalization.std)
+        normalization = ctx.data.normalization
+        model = wrap_with_normalization(core, ctx.input_shape, normalization.mean, normalization.std)
     with _timed(timings, "compile"):
         compile_model(model, training, ctx.num_classes)
-    callback = TrialCallback(trial.number, lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs))
+    callback = TrialCallback(
+        report=lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs),
+        fault=ctx.settings.faults.get(trial.number),
+    )
     with _timed(timings, "fit"):
-        _fit(model, ctx, training, policy, trial.number, callback)
+        train_model(
+            model,
+            ctx.splits.train,
+            training=training,
+            seed=ctx.config.seed * 100_003 + trial.number,
+            policy=policy,
+            validation=ctx.splits.val,
+            callbacks=[callback],
+        )
     if not callback.epochs:
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy
-    trial.set_user_attr("val_accuracy", val_accuracy)
+    record_result(trial, val_accuracy)
     if callback.pruned_at is not None:
-        outcome.reason = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
-        raise optuna.TrialPruned(outcome.reason)
+        outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
+        raise optuna.TrialPruned(outcome.note)
     with _timed(timings, "save"):
         path = ctx.model_dir / f"trial_{trial.number}.keras"
         model.save(path)
-        trial.set_user_attr("model_path", str(path.resolve()))
+        record_model(trial, str(path.resolve()))
         run.log_text(_summary(model), "model_summary.txt")
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
     outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]
 
 
-def _sample(trial: optuna.Trial, ctx: StudyContext) -> tuple[Any, TrainingSpec, pipelines.AugmentPolicy]:
+def _sample(
+    trial: optuna.Trial, ctx: StudyContext
+) -> tuple[searchspace.ArchitectureSpec, TrainingSpec, pipelines.AugmentPolicy]:
     grid = ctx.config.sampler == "grid"
-    seed_name = trial.user_attrs.get(SEED_ATTR)
+    seed_name = warm_start_of(trial)
     if grid:
         seed_name = trial.suggest_categorical("arch.classic", sorted(searchspace.CLASSICS))
     if seed_name:
         spec = searchspace.classic(seed_name, ctx.input_shape, ctx.num_classes)
     else:
         spec = searchspace.sample_architecture(
-            trial, ctx.space, input_shape=ctx.input_shape, num_classes=ctx.num_classes
+            trial, ctx.config.space, input_shape=ctx.input_shape, num_classes=ctx.num_classes
         )
     training = sample_training(trial, max_epochs=ctx.config.epochs, num_train=len(ctx.splits.train[1]), grid=grid)
     policy = (
         pipelines.AugmentPolicy.none() if grid else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape)
     )
-    trial.set_user_attr("architecture", spec.to_json())
-    trial.set_user_attr("training", training.to_dict())
-    trial.set_user_attr("augmentation", policy.to_dict())
+    record_sample(trial, spec, training, policy.to_dict())
     return spec, training, policy
-
-
-def _fit(
-    model: keras.Model,
-    ctx: StudyContext,
-    training: TrainingSpec,
-    policy: pipelines.AugmentPolicy,
-    number: int,
-    callback: TrialCallback,
-) -> None:
-    x_train, y_train = ctx.splits.train
-    x_val, y_val = ctx.splits.val
-    val = (x_val.astype("float32"), y_val)
-    val_batch = inference_batch_size(training.batch_size, ctx.input_shape)
-    if policy.is_identity:
-        # No augmentation: plain arrays are the fastest path into every backend.
-        model.fit(
-            x_train.astype("float32"),
-            y_train,
-            batch_size=training.batch_size,
-            epochs=training.epochs,
-            validation_data=val,
-            validation_batch_size=val_batch,
-            shuffle=True,
-            callbacks=[callback],
-            verbose=0,
-        )
-        return
-    feeder = pipelines.Feeder(
-        x_train,
-        y_train,
-        batch_size=training.batch_size,
-        normalization=None,
-        policy=policy,
-        seed=ctx.config.seed * 100_003 + number,
-        processes=augment_processes(),
-    )
-    # The feeder shuffles itself, reproducibly from (seed, epoch); Keras must not reshuffle batches.
-    model.fit(
-        feeder,
-        epochs=training.epochs,
-        validation_data=val,
-        validation_batch_size=val_batch,
-        callbacks=[callback],
-        shuffle=False,
-        verbose=0,
-    )
 
 
 def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: EpochResult, epochs: int) -> bool:
@@ -237,16 +221,12 @@ def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: 
     return trial.should_prune()
 
 
-def _finish(
-    trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, mlflow_status: str | None = None
-) -> None:
-    """Record the outcome on the trial (user attrs) and close its MLflow run."""
+def _finish(trial: optuna.Trial, run: TrialRun, outcome: Outcome, mlflow_status: str | None = None) -> None:
+    """Record the outcome on the trial and close its MLflow run."""
     try:
-        trial.set_user_attr("timings", {k: round(v, 4) for k, v in outcome.timings.items()})
-        if outcome.reason:
-            trial.set_user_attr("fail_reason" if outcome.state == TrialState.FAIL else "note", outcome.reason)
+        record_outcome(trial, timings=outcome.timings, failure=outcome.failure, note=outcome.note)
     except optuna.exceptions.UpdateFinishedTrialError:
-        outcome.reason = "failed as stale by another process while it ran; result dropped"
+        outcome.failure = Stale("failed as stale by another process while it ran; result dropped")
         mlflow_status = "KILLED"
     for phase, seconds in outcome.timings.items():
         run.add_metric(f"time.{phase}", seconds)
@@ -260,41 +240,19 @@ def _finish(
     run.end(status)
 
 
-def _config_digest(spec: Any, training: TrainingSpec) -> str:
-    return f"{spec.digest()}:{training.batch_size}"
-
-
-def _refuse_known_oom(trial: optuna.Trial, spec: Any, training: TrainingSpec) -> None:
-    digest = _config_digest(spec, training)
-    trial.set_user_attr("config_digest", digest)
-    known = trial.study.user_attrs.get(OOM_DIGESTS_ATTR, {})
+def _refuse_known_oom(trial: optuna.Trial, digest: str) -> None:
+    known = StudyRecord.of(trial.study).oom_digests
     if digest in known:
-        raise TrialFailed(f"skipped: the same configuration ran out of memory in trial {known[digest]}")
+        raise KnownOutOfMemory(f"skipped: the same configuration ran out of memory in trial {known[digest]}")
 
 
 def _remember_oom(trial: optuna.Trial) -> None:
-    digest = trial.user_attrs.get("config_digest")
+    digest = TrialRecord.of(trial).config_digest
     if digest:
-        known = dict(trial.study.user_attrs.get(OOM_DIGESTS_ATTR, {}))
-        known[digest] = trial.number
-        trial.study.set_user_attr(OOM_DIGESTS_ATTR, known)
+        record_oom(trial.study, digest, trial.number)
 
 
 def _summary(model: keras.Model) -> str:
     buffer = io.StringIO()
     model.summary(print_fn=lambda line, *args, **kwargs: buffer.write(line + "\n"), expand_nested=True)
     return buffer.getvalue()
-
-
-def describe_trial(frozen: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The readable record of a finished trial used by tables and comparisons."""
-    return {
-        "trial": frozen.number,
-        "state": frozen.state.name.lower(),
-        "val_accuracy": frozen.user_attrs.get("val_accuracy"),
-        "params": frozen.user_attrs.get("params"),
-        "flops": frozen.user_attrs.get("flops"),
-        "seconds": round(sum(frozen.user_attrs.get("timings", {}).values()), 2),
-        "reason": frozen.user_attrs.get("fail_reason") or frozen.user_attrs.get("note") or "",
-        "architecture": json.loads(frozen.user_attrs["architecture"]) if "architecture" in frozen.user_attrs else None,
-    }

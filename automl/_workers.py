@@ -1,25 +1,20 @@
-"""Local worker processes sharing one study (``automl search --workers N``).
+"""Worker processes: the ``automl worker`` command that joins a study, and local pools of them.
 
-The main process creates the study, its trial queue and its MLflow parent run, then starts
-N ``automl worker`` processes: the same command a worker on another machine runs, so one
-code path serves one host and many.
+``automl search --workers N`` and ``--isolate`` start the same command a worker on another
+machine runs, so one code path serves one host and many.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import signal
 import subprocess
 import sys
 
-from optuna.trial import TrialState
-
 from automl._config import StudyConfig
-from automl._queue import effective_trials
-from automl._stores import check_connection_budget, redact
-from automl._study import StudyRun, run_study
+from automl._settings import runtime_settings
 
-__all__ = ["run_local_workers", "worker_command", "prepare_study"]
+__all__ = ["worker_command", "run_workers"]
 
 
 def worker_command(config: StudyConfig) -> list[str]:
@@ -35,42 +30,18 @@ def worker_command(config: StudyConfig) -> list[str]:
     return command
 
 
-def prepare_study(config: StudyConfig) -> StudyRun:
-    """Create (or top up) the study, its trial queue and its MLflow parent run; run no trial.
+def run_workers(config: StudyConfig, count: int) -> list[int]:
+    """Run ``count`` quiet workers of ``config``'s study to the end; returns their exit codes.
 
-    This is ``automl search --create-only``: the step that must happen once, before workers
-    on any machine join the study. Prints how many trials wait and how to join.
+    Ctrl-C is passed on to every worker, which fails its running trial and exits.
     """
-    prepared = run_study(config, max_trials=0)
-    waiting = sum(t.state == TrialState.WAITING for t in effective_trials(prepared.study))
-    join = ["automl"] + [redact(p) if p == config.storage else p for p in worker_command(prepared.config)[3:]]
-    print(f"study {config.study_name!r} is ready: {waiting} trial(s) waiting; join it with:", flush=True)
-    print("  " + " ".join(join), flush=True)
-    return prepared
-
-
-def run_local_workers(config: StudyConfig) -> StudyRun:
-    """Create the study, its queue and its parent run here, then run ``config.workers`` workers.
-
-    The study and its schema are created once, before any worker starts, so workers
-    never race to create them. A worker that dies leaves its trial to the heartbeat: the
-    others fail it once it is stale and run its retry.
-
-    Raises:
-        UserError: the database server has too few free connections for the workers.
-    """
-    check_connection_budget(config.storage, config.workers + 1)
-    prepared = prepare_study(config)
-    print(f"study {config.study_name!r}: starting {config.workers} worker processes", flush=True)
-    workers = [subprocess.Popen(worker_command(prepared.config) + ["--quiet"]) for _ in range(config.workers)]
+    env = {**os.environ, **runtime_settings().to_env()}
+    workers = [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
     try:
-        codes = [w.wait() for w in workers]
+        return [w.wait() for w in workers]
     except KeyboardInterrupt:
         for w in workers:
             w.send_signal(signal.SIGINT)
         for w in workers:
             w.wait()
         raise
-    failed = [c for c in codes if c != 0]
-    stopped = f"{len(failed)} worker(s) exited with an error" if failed else None
-    return dataclasses.replace(prepared, stopped_early=stopped)

@@ -94,17 +94,12 @@ def print_provenance(seed: int) -> None:
 
 @contextlib.contextmanager
 def study_home(prefix: str) -> Iterator[Path]:
-    """A fresh temporary ``AUTOML_HOME`` (Optuna and MLflow stores, saved models), removed afterwards."""
-    previous = os.environ.get("AUTOML_HOME")
+    """Fresh temporary stores (Optuna, MLflow, saved models) in force for the block, removed afterwards."""
+    from automl._settings import runtime_settings, use_settings
+
     with tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-") as folder:
-        os.environ["AUTOML_HOME"] = folder
-        try:
+        with use_settings(runtime_settings().replace(home=Path(folder))):
             yield Path(folder)
-        finally:
-            if previous is None:
-                os.environ.pop("AUTOML_HOME", None)
-            else:
-                os.environ["AUTOML_HOME"] = previous
 
 
 def subsampled_npz(name: str, folder: Path, *, train: int, test: int, seed: int) -> Path | None:

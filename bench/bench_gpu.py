@@ -146,7 +146,7 @@ def measure_driver_path(spec: Any, shape: tuple[int, int, int], arrays: tuple, a
     model = build(spec, shape, "float32", "auto")
     rates = {"fit from arrays (float32, jit auto, as the driver)": images_per_second(model, floats, args)}
     rates["  + the driver's TrialCallback"] = images_per_second(
-        model, floats, args, callbacks=[TrialCallback(0, lambda epoch: False)]
+        model, floats, args, callbacks=[TrialCallback(report=lambda epoch: False)]
     )
     spe = build(spec, shape, "float32", "auto", steps_per_execution=args.steps_per_execution)
     rates[f"  with steps_per_execution={args.steps_per_execution}"] = images_per_second(spe, floats, args)

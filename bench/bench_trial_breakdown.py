@@ -1,6 +1,6 @@
 """Where a trial's time goes: everything other than training steps, per trial and in total.
 
-Runs a small study in-process with our driver (``automl._study.run_study``; default: the
+Runs a small study in-process with our driver (``automl._driver.run_study``; default: the
 built-in digits, 6 trials, at most 3 epochs, random sampler, no pruner) and prints, per
 trial and in total, the share of the trial's wall time (Optuna's ``datetime_start`` to
 ``datetime_complete``) spent in each phase the driver records (``timings``: sample,
@@ -164,11 +164,14 @@ def _timed_callback(recorder: Recorder, base: type) -> type:
 
 def trial_rows(study: Any, recorder: Recorder) -> list[dict[str, Any]]:
     """One record per finished trial: wall time, phases, parts of fit, MLflow and Optuna time."""
+    from automl._records import TrialRecord
+
     rows = []
     for frozen in study.trials:
         if frozen.datetime_start is None or frozen.datetime_complete is None:
             continue
-        timings = frozen.user_attrs.get("timings", {})
+        record = TrialRecord.of(frozen)
+        timings = record.timings
         phases = {phase: timings.get(phase, 0.0) for phase in PHASES}
         wall = (frozen.datetime_complete - frozen.datetime_start).total_seconds()
         fit = recorder.fits.get(frozen.number, FitRecord())
@@ -176,7 +179,7 @@ def trial_rows(study: Any, recorder: Recorder) -> list[dict[str, Any]]:
             {
                 "trial": frozen.number,
                 "state": frozen.state.name.lower(),
-                "augmented": _augmented(frozen),
+                "augmented": _augmented(record),
                 "epochs": len(fit.epoch_spans),
                 "batches": len(fit.batches),
                 "wall": wall,
@@ -189,11 +192,11 @@ def trial_rows(study: Any, recorder: Recorder) -> list[dict[str, Any]]:
     return rows
 
 
-def _augmented(frozen: Any) -> str:
+def _augmented(record: Any) -> str:
     """Whether the trial trained through the augmenting feeder (its batches then include augmentation)."""
     import pipelines
 
-    policy = frozen.user_attrs.get("augmentation")
+    policy = record.augmentation
     return "-" if policy is None else "no" if pipelines.AugmentPolicy.from_dict(policy).is_identity else "yes"
 
 
@@ -251,8 +254,8 @@ def print_tables(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> None:
     from automl._config import StudyConfig
+    from automl._driver import run_study
     from automl._progress import Progress
-    from automl._study import run_study
 
     recorder = Recorder()
     instrument(recorder)

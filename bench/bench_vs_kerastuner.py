@@ -5,7 +5,7 @@ For each dataset (scikit-learn's digits, then a subsample of an image dataset fr
 MLflow and keras-tuner are imported and one warm-up model has been trained (so no side pays
 the process's one-time start-up):
 
-- our study (``automl._study.run_study``, sampler ``random``) with our default pruner
+- our study (``automl._driver.run_study``, sampler ``random``) with our default pruner
   (median), then with ``pruner="none"``, each in a fresh temporary ``AUTOML_HOME``
   (so each creates its Optuna and MLflow stores, as a new study does);
 - keras-tuner 1.4.8 ``RandomSearch`` over the same space, in a temporary directory.
@@ -183,12 +183,13 @@ def run_kerastuner(config: Any, splits: Any, normalization: Any, space: Any) -> 
 
 
 def run_ours(config: Any, splits: Any) -> SearchResult:
-    """Time our study (``run_study``) in a fresh ``AUTOML_HOME``, then test its best model."""
+    """Time our study (``run_study``) with fresh stores, then test its best model."""
     import keras
     from optuna.trial import TrialState
 
+    from automl._driver import run_study
     from automl._progress import Progress
-    from automl._study import best_trials, run_study
+    from automl._studies import best_trials
 
     with _common.study_home(f"ours-{config.pruner}"):
         start = time.perf_counter()
@@ -197,7 +198,7 @@ def run_ours(config: Any, splits: Any) -> SearchResult:
         trials = study.trials
         states = [trial.state for trial in trials]
         best = best_trials(study, 1)
-        model = keras.saving.load_model(best[0].user_attrs["model_path"]) if best else None
+        model = keras.saving.load_model(best[0].model_path) if best else None
         return SearchResult(
             side=f"ours, pruner {config.pruner}",
             seconds=seconds,
@@ -205,7 +206,7 @@ def run_ours(config: Any, splits: Any) -> SearchResult:
             completed=states.count(TrialState.COMPLETE),
             pruned=states.count(TrialState.PRUNED),
             failed=states.count(TrialState.FAIL),
-            best_val=best[0].user_attrs["val_accuracy"] if best else float("nan"),
+            best_val=best[0].val_accuracy if best else float("nan"),
             test_accuracy=_test_accuracy(model, splits) if model is not None else float("nan"),
         )
 
@@ -240,10 +241,11 @@ def compare(name: str, data: str | None, trials: int, epochs: int, seed: int) ->
 
     import searchspace
     from automl._config import StudyConfig
-    from automl._study import load_context_data
+    from automl._data import load_study_data
 
     config = StudyConfig(study_name="bench", data=data, trials=trials, epochs=epochs, sampler="random", seed=seed)
-    dataset, splits, normalization = load_context_data(config)
+    data = load_study_data(config)
+    dataset, splits, normalization = data.dataset, data.splits, data.normalization
     parts = {"train": splits.train, "val": splits.val, "test": splits.test}
     sizes = ", ".join(f"{part} {len(y)}" for part, (_, y) in parts.items())
     print(f"== {name}: images {dataset.input_shape}, {sizes}; {trials} trials, at most {epochs} epochs, seed {seed}")

@@ -61,6 +61,13 @@ def _automl(*args: str) -> list[str]:
     return [sys.executable, "-m", "automl", *args]
 
 
+def _env() -> dict[str, str]:
+    """The environment that gives a child process the settings in force (its stores' folder)."""
+    from automl._settings import runtime_settings
+
+    return {**os.environ, **runtime_settings().to_env()}
+
+
 def _run(n: int, args: argparse.Namespace, home: Path) -> Timing:
     """Create the study ``bench-Nw-...`` and time N workers running all of its trials."""
     study_name = f"bench-{n}w-{int(time.time())}"
@@ -72,12 +79,17 @@ def _run(n: int, args: argparse.Namespace, home: Path) -> Timing:
         check=True,
         capture_output=True,
         cwd=_common.ROOT,
+        env=_env(),
     )
     logs = [(home / f"{study_name}-worker-{i}.log").open("w") for i in range(n)]
     start = time.perf_counter()
     workers = [
         subprocess.Popen(
-            _automl("worker", "--study", study_name, "--quiet", *stores), stdout=log, stderr=log, cwd=_common.ROOT
+            _automl("worker", "--study", study_name, "--quiet", *stores),
+            stdout=log,
+            stderr=log,
+            cwd=_common.ROOT,
+            env=_env(),
         )
         for log in logs
     ]
@@ -94,7 +106,9 @@ def _run(n: int, args: argparse.Namespace, home: Path) -> Timing:
 
 
 def _mean_trial_seconds(study_name: str, args: argparse.Namespace) -> float:
-    storage = args.storage or f"sqlite:///{Path(os.environ['AUTOML_HOME']).resolve() / 'optuna.db'}"
+    from automl._stores import default_storage
+
+    storage = args.storage or default_storage()
     trials = optuna.load_study(study_name=study_name, storage=storage).get_trials()
     spans = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials if t.datetime_complete]
     return sum(spans) / len(spans)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -43,18 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_runtime() -> None:
-    """No network at import (albumentations' update check) and no library chatter."""
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    # TensorFlow's Python logger repeats retracing warnings when several models predict.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``automl`` console script; returns the process exit code."""
-    _quiet_runtime()
+    from automl._console import import_keras_quietly, quiet_console
     from automl._errors import USER_ERRORS
 
     parser = build_parser()
@@ -62,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    quiet_console(verbose=getattr(args, "verbose", False))
     try:
+        if getattr(args, "uses_keras", False):  # search and worker import it once the backend is chosen
+            import_keras_quietly(verbose=False)
         return int(args.handler(args) or 0)
     except USER_ERRORS as exc:
         print(f"automl {args.command}: error: {exc}", file=sys.stderr)

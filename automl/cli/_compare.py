@@ -25,12 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     add_store_options(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, uses_keras=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from automl._compare import compare_study
-    from automl._study import load_existing, study_tracker
+    from automl._studies import load_existing, study_tracker
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     tracker = study_tracker(study, config)

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl._tables import render_table
 from automl.cli._common import add_parser, parse_size
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument(
         "--policy", type=Path, help="JSON file of an augmentation policy (default: the default policy)"
     )
-    inspect.set_defaults(handler=run)
+    inspect.set_defaults(handler=run, uses_keras=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,11 +112,11 @@ def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split:
         f"test_fraction {split['test_fraction'] if not split['test_given'] else 'given'}): "
         + ", ".join(f"{name} {size}" for name, size in split["sizes"].items()),
     ]
-    width = max(len(name) for name in data["class_names"]) + 2
-    lines.append(f"{'class':<{width}}{'images':>8}{'train':>8}{'val':>8}{'test':>8}")
-    for name, count in data["class_counts"].items():
-        per_split = "".join(f"{split['class_counts'][s][name]:>8}" for s in ("train", "val", "test"))
-        lines.append(f"{name:<{width}}{count:>8}{per_split}")
+    rows = [
+        (name, count, *(split["class_counts"][s][name] for s in ("train", "val", "test")))
+        for name, count in data["class_counts"].items()
+    ]
+    lines.append(render_table(("class", "images", "train", "val", "test"), rows, left=(0,), rule=False))
     return "\n".join(lines)
 
 

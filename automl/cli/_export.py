@@ -21,12 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx")
     parser.add_argument("--no-register", action="store_true", help="skip the MLflow model registry")
     add_store_options(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, uses_keras=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    from automl._studies import load_existing, study_tracker
     from automl._winner import export_winner
-    from automl._study import load_existing, study_tracker
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     tracker = None if args.no_register else study_tracker(study, config)

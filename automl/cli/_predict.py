@@ -25,12 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, metavar="DIR", help="bundle directory written by 'automl export'")
     parser.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, uses_keras=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._errors import UserError
     from automl._bundle import predict_files
+    from automl._errors import UserError
 
     try:
         rows = predict_files(args.model, args.files)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_predictions(rows: Sequence[dict[str, Any]]) -> str:
     """One line per file: file, predicted class and its probability, in aligned columns."""
-    cells = [("file", "class", "probability")]
-    cells += [(row["file"], str(row["class"]), f"{row['probability']:.4f}") for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(3)]
-    return "\n".join(f"{f.ljust(widths[0])}  {c.ljust(widths[1])}  {p.rjust(widths[2])}" for f, c, p in cells)
+    from automl._tables import render_table
+
+    cells = [(row["file"], str(row["class"]), f"{row['probability']:.4f}") for row in rows]
+    return render_table(("file", "class", "probability"), cells, left=(0, 1), rule=False)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from automl.cli._common import add_parser, add_store_options, parse_size, shown_path
+
+if TYPE_CHECKING:
+    from automl._config import StudyConfig
+    from automl._workflow import SearchResult
 
 EXAMPLES = """
   automl search                                   # short study on the built-in digits
@@ -27,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--export-dir", default=None, help="where the winner is exported (default exports/STUDY)")
     parser.add_argument("--no-export", action="store_true", help="compare the finalists but export nothing")
     parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's and MLflow's own log lines")
     parser.add_argument(
         "--create-only", action="store_true", help="create the study and its trial queue, then exit (for automl worker)"
     )
@@ -63,96 +67,66 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     add_store_options(parser)
 
 
-def config_from_args(args: argparse.Namespace):  # -> StudyConfig
+_STUDY_OPTIONS = (
+    "config", "data", "image_size", "study_name", "trials", "timeout", "epochs", "sampler", "pruner", "objective",
+    "cost_metric", "max_params", "max_flops", "seed", "seed_architectures", "backend", "max_consecutive_failures",
+    "isolate", "workers", "storage", "tracking_uri",
+)  # fmt: skip
+
+
+def search_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``automl.search`` that the parsed flags give."""
+    options = {name: getattr(args, name, None) for name in _STUDY_OPTIONS}
+    for name in ("top", "export_dir"):
+        options[name] = getattr(args, name, None)
+    for name in ("no_export", "create_only", "quiet", "verbose"):
+        options[name] = bool(getattr(args, name, False))
+    return options
+
+
+def config_from_args(args: argparse.Namespace) -> StudyConfig:
     """Study file values, overridden by the flags that were given."""
-    from automl._config import StudyConfig, load_study_file
+    from automl._search import study_config
 
-    values = load_study_file(args.config) if args.config else {}
-    config = StudyConfig.from_dict(values)
-    flags = {
-        name: getattr(args, name, None)
-        for name in (
-            "data", "image_size", "study_name", "trials", "timeout", "epochs", "sampler", "pruner", "objective",
-            "cost_metric", "max_params", "max_flops", "seed", "backend", "max_consecutive_failures", "isolate",
-            "workers", "storage", "tracking_uri", "export_dir",
-        )
-    }  # fmt: skip
-    flags["top_k"] = getattr(args, "top", None)
-    if getattr(args, "seed_architectures", None):
-        flags["seed_architectures"] = tuple(s.strip() for s in args.seed_architectures.split(",") if s.strip())
-    return config.replace(**flags)
-
-
-def select_backend(backend: str | None) -> None:
-    """Set the Keras backend before Keras is imported (it reads KERAS_BACKEND once)."""
-    if backend:
-        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
-            raise SystemExit(f"automl: Keras is already imported with another backend; set KERAS_BACKEND={backend}")
-        os.environ["KERAS_BACKEND"] = backend
+    options = {name: getattr(args, name, None) for name in _STUDY_OPTIONS}
+    seeds = options.pop("seed_architectures")
+    if seeds:
+        options["seed_architectures"] = tuple(s.strip() for s in seeds.split(",") if s.strip())
+    return study_config(**options, top_k=getattr(args, "top", None), export_dir=getattr(args, "export_dir", None))
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    select_backend(config.backend)
-    from automl._study import StudyStopped
+    from automl._errors import StudyStopped
+    from automl._search import search
 
-    if args.create_only:
-        from automl._workers import prepare_study
-
-        prepare_study(config)
-        return 0
-    if config.workers > 1:
-        from automl._workers import run_local_workers
-
-        study_run = run_local_workers(config)
-    else:
-        from automl._progress import Progress
-        from automl._study import run_study
-
-        try:
-            study_run = run_study(config, progress=Progress(total=config.trials, quiet=args.quiet))
-        except StudyStopped as exc:
-            print(f"study stopped: {exc}", file=sys.stderr)
-            return 1
-    return finish(study_run, top=config.top_k, export=not args.no_export)
-
-
-def finish(study_run, *, top: int, export: bool) -> int:  # study_run: StudyRun
-    """Print the results table, compare the finalists, export the winner, say where to look."""
-    from automl._compare import compare_study
-    from automl._report import format_table, log_study_report, trials_frame
-    from automl._study import study_tracker
-
-    study, config = study_run.study, study_run.config
-    tracker = study_tracker(study, config)
-    print("\nResults")
-    print(format_table(trials_frame(study)))
-    log_study_report(study, tracker, study_run.parent_run_id, pareto=config.objective == "pareto")
-    if study_run.stopped_early:
-        print(f"\nstopped early: {study_run.stopped_early}")
     try:
-        result = compare_study(study, config, top_k=top, prefer=config.prefer, tracker=tracker, data=study_run.data)
-    except Exception as exc:  # noqa: BLE001 - the search itself succeeded; say why there is no comparison
-        from automl._errors import USER_ERRORS
+        result = search(**search_options(args))
+    except StudyStopped as exc:
+        print(f"study stopped: {exc}", file=sys.stderr)
+        return 1
+    if not args.create_only:
+        print_result(result)
+    return 0
 
-        if not isinstance(exc, USER_ERRORS):
-            raise
-        print(f"\nno comparison: {exc}")
-        tracker.client.set_terminated(study_run.parent_run_id, status="FINISHED")
-        return 0
+
+def print_result(result: SearchResult) -> None:
+    """The results table, the comparison, the exported files and where to look."""
+    from automl._report import format_table
+
+    print("\nResults")
+    print(format_table(result.trials))
+    if result.stopped_early:
+        print(f"\nstopped early: {result.stopped_early}")
+    if result.comparison is None:
+        print(f"\nno comparison: {result.no_comparison}")
+        return
     print("\nComparison of the best trials (McNemar's test on the held-out test split)")
     print(result.comparison.table())
-    if export:
-        from automl._winner import export_winner
-
-        out = Path(config.export_dir or Path("exports") / config.study_name)
-        exported = export_winner(study, config, out, tracker=tracker, data=study_run.data)
-        print(f"\nexported the winner (trial {exported.trial}) to {shown_path(exported.result.out_dir)}/")
-        print(f"  model: {shown_path(exported.result.keras_path)}")
-    tracker.client.set_terminated(study_run.parent_run_id, status="FINISHED")
+    if result.export is not None:
+        print(f"\nexported the winner (trial {result.winner}) to {shown_path(result.export.out_dir)}/")
+        print(f"  model: {shown_path(result.export.keras_path)}")
     print("\nTo browse the runs in the MLflow UI:")
-    print(f"  {ui_command(config.tracking_uri)}")
-    return 0
+    print(f"  {ui_command(result.config.tracking_uri)}")
 
 
 def ui_command(tracking_uri: str | None) -> str:

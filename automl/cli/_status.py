@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def study_status(study) -> dict:  # study: optuna.Study
     """Counts by state (retried failures excluded) and the best completed trial."""
     from automl._queue import effective_trials
-    from automl._study import best_trials
+    from automl._studies import best_trials
 
     counts = dict.fromkeys(STATES, 0)
     for trial in effective_trials(study):
@@ -35,19 +35,19 @@ def study_status(study) -> dict:  # study: optuna.Study
     best = best_trials(study, 1)
     best_row = None
     if best:
-        t = best[0]
+        record = best[0]
         best_row = {
-            "trial": t.number,
-            "val_accuracy": t.user_attrs.get("val_accuracy"),
-            "params": t.user_attrs.get("params"),
-            "flops": t.user_attrs.get("flops"),
-            "params_sampled": dict(t.params),
+            "trial": record.number,
+            "val_accuracy": record.val_accuracy,
+            "params": record.params,
+            "flops": record.flops,
+            "params_sampled": dict(record.params_sampled),
         }
     return {"study": study.study_name, **counts, "total": sum(counts.values()), "best": best_row}
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._study import load_existing
+    from automl._studies import load_existing
 
     study, _ = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     status = study_status(study)

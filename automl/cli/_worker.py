@@ -26,28 +26,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, default=None, help="run at most this many trials, then exit")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None, help="Keras backend")
     parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's and MLflow's own log lines")
     add_store_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._errors import UserError
-    from automl.cli._search import select_backend
+    from automl._errors import StudyStopped, UserError
+    from automl._search import work
 
     if args.trials is not None and args.trials < 1:
         raise UserError(f"--trials must be at least 1, got {args.trials!r}")
-    select_backend(args.backend)
-    from automl._config import StudyConfig
-    from automl._progress import Progress
-    from automl._study import StudyStopped, run_study
-
-    config = StudyConfig(
-        study_name=args.study, storage=args.storage, tracking_uri=args.tracking_uri, backend=args.backend
-    )
     try:
-        study_run = run_study(config, worker=True, max_trials=args.trials, progress=Progress(total=0, quiet=args.quiet))
+        ran = work(
+            args.study,
+            storage=args.storage,
+            tracking_uri=args.tracking_uri,
+            backend=args.backend,
+            trials=args.trials,
+            quiet=args.quiet,
+            verbose=args.verbose,
+        )
     except StudyStopped as exc:
         print(f"worker stopped: {exc}", file=sys.stderr)
         return 1
-    print(f"worker done: ran {study_run.ran} trial(s) of study {args.study!r}", flush=True)
+    print(f"worker done: ran {ran} trial(s) of study {args.study!r}", flush=True)
     return 0

@@ -26,7 +26,8 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from automl._errors import UserError
-from automl._queue import RETRY_ATTR, WORKER_ATTR, effective_trials
+from automl._queue import RETRY_ATTR, effective_trials
+from automl._records import StudyRecord, TrialRecord
 from automl._stores import CONNECTIONS_PER_PROCESS, check_connection_budget, connection_headroom
 from tests.automl.helpers import cli_env, run_cli
 
@@ -200,7 +201,7 @@ def _nested_runs_per_trial(tracking: str, study: optuna.Study) -> collections.Co
     """How many MLflow runs under the study's parent run carry each trial number."""
     client = MlflowClient(tracking_uri=tracking)
     experiment = client.get_experiment_by_name(study.study_name)
-    parent = study.user_attrs["mlflow_parent_run_id"]
+    parent = StudyRecord.of(study).parent_run_id
     runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
     return collections.Counter(int(r.data.tags["optuna.trial_number"]) for r in runs)
 
@@ -234,11 +235,11 @@ def test_four_workers_run_each_trial_exactly_once(postgres, tracking_server, wor
     trials = study.get_trials()
     assert sorted(t.number for t in trials) == list(range(8))  # each number once, exactly the total
     assert all(t.state.is_finished() for t in trials), [t.state for t in trials]
-    assert len({t.user_attrs[WORKER_ATTR] for t in trials}) >= 2  # the work was shared
+    assert len({TrialRecord.of(t).worker for t in trials}) >= 2  # the work was shared
     assert _nested_runs_per_trial(tracking, study) == {n: 1 for n in range(8)}
     client = MlflowClient(tracking_uri=tracking)  # artifacts went through the server too
     for trial in trials:
-        assert "architecture.json" in {a.path for a in client.list_artifacts(trial.user_attrs["mlflow_run_id"])}
+        assert "architecture.json" in {a.path for a in client.list_artifacts(TrialRecord.of(trial).mlflow_run_id)}
 
 
 def test_killed_worker_trial_is_failed_and_retried(postgres, workdir, spawned):
@@ -259,7 +260,7 @@ def test_killed_worker_trial_is_failed_and_retried(postgres, workdir, spawned):
     assert trials[0].state == TrialState.FAIL
     retries = [t for t in trials.values() if t.system_attrs.get(RETRY_ATTR) == 0]
     assert len(retries) == 1 and retries[0].state.is_finished()
-    assert retries[0].user_attrs[WORKER_ATTR].endswith(f":{survivors[0].pid}")
+    assert TrialRecord.of(retries[0]).worker.endswith(f":{survivors[0].pid}")
     assert all(t.state.is_finished() for t in trials.values()), {n: t.state for n, t in trials.items()}
     assert sorted(t.number for t in effective_trials(study)) == [1, 2, retries[0].number]
     assert _nested_runs_per_trial(tracking, study) == {n: 1 for n in trials}
@@ -271,7 +272,7 @@ def _wait_for_training(study: optuna.Study, *, number: int, workers: list[subpro
     while time.monotonic() < deadline:
         trial = study.get_trials()[number]
         if trial.state == TrialState.RUNNING and "architecture" in trial.user_attrs:
-            pid = int(trial.user_attrs[WORKER_ATTR].rsplit(":", 1)[1])
+            pid = int(TrialRecord.of(trial).worker.rsplit(":", 1)[1])
             return next(w for w in workers if w.pid == pid)
         assert trial.state in (TrialState.WAITING, TrialState.RUNNING), f"trial {number} ended early: {trial.state}"
         time.sleep(0.2)

@@ -11,9 +11,11 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from automl._config import StudyConfig
+from automl._driver import run_study
+from automl._errors import StudyStopped
 from automl._progress import Progress
 from automl._queue import effective_trials
-from automl._study import PARENT_RUN_ATTR, StudyStopped, run_study
+from automl._records import StudyRecord
 from tests.automl.helpers import stores
 
 
@@ -29,7 +31,7 @@ def _run(config: StudyConfig):
 def _trial_runs(config: StudyConfig, study: optuna.Study) -> list:
     client = MlflowClient(tracking_uri=config.tracking_uri)
     experiment = client.get_experiment_by_name(config.study_name)
-    parent = study.user_attrs[PARENT_RUN_ATTR]
+    parent = StudyRecord.of(study).parent_run_id
     return client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
 
 

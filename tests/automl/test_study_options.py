@@ -9,9 +9,10 @@ import pytest
 from optuna.trial import TrialState
 
 from automl._config import StudyConfig, load_study_file
+from automl._driver import run_study
 from automl._errors import UserError
 from automl._progress import Progress
-from automl._study import _space, run_study
+from automl._records import TrialRecord
 from automl.cli import build_parser
 from automl.cli._search import config_from_args
 from searchspace import sample_architecture
@@ -34,7 +35,7 @@ def test_study_file_is_read_and_flags_override_it(tmp_path):
     assert config.epochs == 7
     assert config.seed_architectures == ("lenet", "vgg")
     # the [space] table shapes what is sampled
-    space = _space(config)
+    space = config.space
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(5):
         spec = sample_architecture(study.ask(), space, input_shape=(16, 16, 1), num_classes=3)
@@ -80,7 +81,7 @@ def _run(workdir, **overrides):
 def test_seed_architectures_run_first(workdir):
     result = _run(workdir, seed_architectures=("lenet", "resnet"), trials=3)
     trials = sorted(result.study.trials, key=lambda t: t.number)
-    assert [t.user_attrs.get("seed_architecture") for t in trials] == ["lenet", "resnet", None]
+    assert [TrialRecord.of(t).warm_start for t in trials] == ["lenet", "resnet", None]
     assert all(t.state == TrialState.COMPLETE for t in trials[:2])
     assert not any(name.startswith("arch.") for name in trials[0].params)  # a classic, not sampled
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from automl._backends import tune_backend
+from automl._errors import UserError
 from automl._hparams import TrainingSpec
+from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
-    AUGMENT_PROCESSES_ENV,
     augment_processes,
     compile_model,
     default_augment_processes,
@@ -66,11 +67,13 @@ def test_augmentation_processes_default_to_threads_on_a_cpu(monkeypatch: pytest.
     assert 0 <= default_augment_processes(accelerated=True) <= 8
     monkeypatch.setenv(AUGMENT_PROCESSES_ENV, "3")
     assert augment_processes() == 3
+    with use_settings(RuntimeSettings(augment_processes=1)):  # explicit settings win over the environment
+        assert augment_processes() == 1
 
 
 def test_a_bad_augmentation_process_count_is_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(AUGMENT_PROCESSES_ENV, "many")
-    with pytest.raises(ValueError, match="'many'"):
+    with pytest.raises(UserError, match="'many'"):
         augment_processes()
 
 

@@ -16,8 +16,10 @@ from optuna.trial import TrialState
 
 from automl._config import StudyConfig
 from automl._errors import UserError
-from automl._queue import RETRY_ATTR, WORKER_ATTR, claim_trial, effective_trials, enqueue_up_to
-from automl._stores import Heartbeat, open_storage
+from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to
+from automl._records import StudyRecord, TrialRecord
+from automl._settings import RuntimeSettings
+from automl._stores import open_storage
 from automl._workers import worker_command
 from tests.automl.helpers import run_cli, stores
 
@@ -70,7 +72,7 @@ def test_a_dead_workers_trial_is_failed_then_retried_once(workdir, fast_heartbea
     assert retry is not None and retry.number == 2
     assert study.get_trials()[dead.number].state == TrialState.FAIL
     assert study.get_trials()[retry.number].system_attrs[RETRY_ATTR] == dead.number
-    assert retry.user_attrs[WORKER_ATTR].endswith(f":{os.getpid()}")
+    assert TrialRecord.of(retry).worker.endswith(f":{os.getpid()}")
     # The retry dies too: it is failed but not retried again (one retry at most).
     assert claim_trial(study, deadline=time.monotonic() + 30) is None
     trials = study.get_trials()
@@ -97,7 +99,7 @@ def test_bad_heartbeat_settings_are_refused(monkeypatch, interval, grace, messag
     monkeypatch.setenv("AUTOML_HEARTBEAT_INTERVAL", interval)
     monkeypatch.setenv("AUTOML_GRACE_PERIOD", grace)
     with pytest.raises(UserError, match=message):
-        Heartbeat.from_env()
+        RuntimeSettings.from_env()
 
 
 @pytest.mark.parametrize(
@@ -146,7 +148,7 @@ def test_search_with_two_local_workers(workdir):
     # Each worker reseeds its sampler; with the study's seed alone both would sample the same candidates.
     assert len({t.user_attrs["architecture"] for t in trials}) == 4
     client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
-    parent = study.user_attrs["mlflow_parent_run_id"]
+    parent = StudyRecord.of(study).parent_run_id
     runs = client.search_runs(
         [client.get_experiment_by_name("two").experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
     )

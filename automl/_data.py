@@ -1,0 +1,45 @@
+"""A study's data: loaded once, split with the study's seed, normalised from the train split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pipelines
+from automl._config import StudyConfig
+
+__all__ = ["StudyData", "load_study_data"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyData:
+    """The data set of a study with its splits and the train split's normalisation.
+
+    The test split is rebuilt from the study's stored settings (same source, fractions and
+    seed), so it is exactly the split no search decision ever saw.
+    """
+
+    dataset: pipelines.Dataset
+    splits: pipelines.Splits
+    normalization: pipelines.Normalization
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        height, width, channels = self.splits.train[0].shape[1:]
+        return int(height), int(width), int(channels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.splits.class_names)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.splits.class_names)
+
+
+def load_study_data(config: StudyConfig) -> StudyData:
+    """Load and split the study's data (raises ``pipelines.DataError`` on bad input)."""
+    dataset = pipelines.load_dataset(config.data, image_size=config.image_size)
+    splits = pipelines.split_dataset(
+        dataset, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed
+    )
+    return StudyData(dataset=dataset, splits=splits, normalization=pipelines.Normalization.fit(splits.train[0]))

@@ -1,0 +1,213 @@
+"""The run loop: claim queued trials of an open study and run them until none is left.
+
+``run_study`` is what ``automl.search`` (in-process or ``--isolate``) and ``automl worker``
+call. The whole search workflow (report, comparison, export) is ``automl._search``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from automl._config import StudyConfig
+from automl._data import StudyData, load_study_data
+from automl._errors import StudyStopped, UserError
+from automl._progress import Progress
+from automl._queue import claim_trial, heartbeat
+from automl._records import StudyRecord, TrialRecord, record_parent_run
+from automl._settings import runtime_settings
+from automl._stores import model_dir
+from automl._studies import best_value, enqueue_trials, header, open_study, versions
+from automl._tracking import Tracker
+from automl._training import configure_runtime
+from automl._trial import Outcome, StudyContext, run_trial
+from automl._workers import worker_command
+
+__all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyRun:
+    """What a call of ``run_study`` did, with what the rest of the workflow reuses."""
+
+    study: optuna.Study
+    config: StudyConfig
+    ran: int
+    tracker: Tracker
+    data: StudyData
+    created: bool = False
+    stopped_early: str | None = None
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self.tracker.parent_run_id
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker, data: StudyData, worker: bool) -> None:
+    run_id = StudyRecord.of(study).parent_run_id
+    if worker:
+        if run_id is None:
+            raise UserError(
+                f"study {config.study_name!r} has no MLflow parent run yet; start it with 'automl search' first"
+            )
+        tracker.attach_parent(run_id)
+        return
+    opened = tracker.open_parent(config.study_name, run_id)
+    if run_id is None:
+        record_parent_run(study, opened)
+        _log_study_settings(tracker, config, data)
+
+
+def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) -> None:
+    parent = tracker.parent()
+    settings = {k: v for k, v in config.to_dict().items() if k != "space"}
+    parent.log_params({**{f"study.{k}": v for k, v in settings.items()}, "data.source": data.dataset.source})
+    parent.set_tags({"git_commit": _git_commit() or "unknown", **{f"version.{k}": v for k, v in versions().items()}})
+    tracker.log_json(parent.run_id, config.space.to_dict(), "search_space.json")
+    tracker.log_json(parent.run_id, data.dataset.summary(), "data/summary.json")
+    tracker.log_json(parent.run_id, data.splits.summary(), "data/splits.json")
+    tracker.log_json(parent.run_id, data.normalization.to_dict(), "data/normalization.json")
+    tracker.log_json(parent.run_id, versions(), "versions.json")
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    worker: bool = False,
+    max_trials: int | None = None,
+    progress: Progress | None = None,
+) -> StudyRun:
+    """Open (or resume, or join as a ``worker``) the study and run queued trials until none is left.
+
+    ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``; 0 only
+    prepares the study, its queue and its parent run).
+
+    Raises:
+        StudyStopped: ``config.max_consecutive_failures`` trials failed in a row.
+        UserError, pipelines.DataError: the study or its data cannot be opened.
+    """
+    study, config, created = open_study(config, create=not worker)
+    progress = progress or Progress(total=config.trials)
+    if not worker and max_trials != 0:
+        progress.message(header(config, created, study))
+    if worker:  # workers share the study's seed: without this they would all sample the same candidates
+        study.sampler.reseed_rng()
+    else:
+        enqueue_trials(study, config)
+    data = load_study_data(config)
+    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+    _open_parent_run(study, config, tracker, data, worker)
+    runtime = configure_runtime()
+    if not worker:
+        tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
+    progress.best = best_value(study)
+    ctx = StudyContext(
+        config=config,
+        data=data,
+        tracker=tracker,
+        progress=progress,
+        model_dir=model_dir(config.study_name),
+        settings=runtime_settings(),
+    )
+    # Everything loaded so far (TensorFlow, Keras, MLflow: ~700,000 objects) lives as long as
+    # the process: freezing it keeps each trial's garbage collections from walking it again.
+    gc.collect()
+    gc.freeze()
+    try:
+        if config.isolate and not worker:
+            ran, stopped = _run_isolated(config, study, max_trials)
+        else:
+            ran, stopped = _run_in_process(study, ctx, max_trials)
+    except BaseException as exc:
+        if not worker:  # a worker leaves the study's parent run to the process that owns it
+            tracker.close_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    close_orphan_runs(study, tracker)
+    return StudyRun(
+        study=study, config=config, ran=ran, tracker=tracker, data=data, created=created, stopped_early=stopped
+    )
+
+
+def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
+    """Close as KILLED the MLflow runs of failed trials whose process died mid-trial.
+
+    Such a trial was failed by Optuna's heartbeat check in another process, so nobody
+    recorded its failure or closed its run; returns how many runs were closed.
+    """
+    closed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        record = TrialRecord.of(trial)
+        if record.mlflow_run_id is None or record.failure is not None:
+            continue
+        if tracker.run_status(record.mlflow_run_id) == "RUNNING":
+            reason = "its worker stopped sending heartbeats (killed or lost) mid-trial"
+            tracker.close_run(record.mlflow_run_id, "KILLED", tags={"fail_reason": reason})
+            closed += 1
+    return closed
+
+
+def _run_in_process(study: optuna.Study, ctx: StudyContext, max_trials: int | None) -> tuple[int, str | None]:
+    deadline = time.monotonic() + ctx.config.timeout if ctx.config.timeout else None
+    ran, failures, last_reason = 0, 0, None
+    while (max_trials is None or ran < max_trials) and (deadline is None or time.monotonic() < deadline):
+        trial = claim_trial(study, deadline=deadline)
+        if trial is None:
+            break
+        with heartbeat(trial):
+            try:
+                outcome = run_trial(trial, ctx)
+            except KeyboardInterrupt:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+        _tell(study, trial, outcome)
+        ran += 1
+        value = outcome.values[0] if outcome.values else TrialRecord.of(trial).val_accuracy
+        ctx.progress.trial_finished(trial.number, outcome.state.name.lower(), value, outcome.reason, best_value(study))
+        costly_failure = outcome.failure is not None and not outcome.failure.cheap
+        failures = failures + 1 if costly_failure else 0
+        last_reason = outcome.reason or last_reason
+        if failures >= ctx.config.max_consecutive_failures:
+            raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
+    return ran, None if deadline is None or time.monotonic() < deadline else "timeout reached"
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
+    try:
+        if outcome.state == TrialState.COMPLETE:
+            study.tell(trial, outcome.values)
+        else:
+            study.tell(trial, state=outcome.state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # Another process failed this trial as stale (its heartbeat paused longer than the
+        # grace period) and queued a retry; the retry's result stands, this one is dropped.
+        print(f"note: trial {trial.number} was failed as stale elsewhere; its result is dropped", file=sys.stderr)
+
+
+def _run_isolated(config: StudyConfig, study: optuna.Study, max_trials: int | None) -> tuple[int, str | None]:
+    """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation)."""
+    ran = 0
+    command = worker_command(config) + ["--trials", "1"]
+    env = {**os.environ, **runtime_settings().to_env()}
+    while max_trials is None or ran < max_trials:
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            break
+        result = subprocess.run(command, env=env, check=False)
+        if result.returncode == 130:
+            raise KeyboardInterrupt
+        ran += 1
+    return ran, None

@@ -1,0 +1,221 @@
+"""What a trial records in the Optuna storage, read and written in this module only.
+
+A trial's results travel between processes (workers, ``--isolate``, later ``compare`` and
+``export`` runs) through its Optuna user attributes. ``TrialRecord`` is their typed view:
+``TrialRecord.of(trial)`` reads one, and the ``record_*`` functions write them. No other
+module names an attribute key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+import searchspace
+from automl._errors import FAILURES, TrialFailed
+from automl._hparams import TrainingSpec
+
+__all__ = [
+    "TrialRecord",
+    "record_claim",
+    "record_run",
+    "record_sample",
+    "record_analysis",
+    "record_result",
+    "record_model",
+    "record_outcome",
+    "warm_start_of",
+    "with_warm_start",
+    "StudyRecord",
+    "record_study_config",
+    "record_parent_run",
+    "record_comparison",
+    "record_oom",
+]
+
+# The attribute keys (stable: studies written by earlier versions use the same names).
+_RUN_ID = "mlflow_run_id"
+_WORKER = "worker"
+_WARM_START = "seed_architecture"
+_ARCHITECTURE = "architecture"
+_TRAINING = "training"
+_AUGMENTATION = "augmentation"
+_PARAMS = "params"
+_FLOPS = "flops"
+_CONFIG_DIGEST = "config_digest"
+_VAL_ACCURACY = "val_accuracy"
+_MODEL = "model_path"
+_TIMINGS = "timings"
+_FAIL_REASON = "fail_reason"
+_FAIL_KIND = "failure_kind"
+_NOTE = "note"
+# Study attributes.
+_STUDY_CONFIG = "config"
+_PARENT_RUN = "mlflow_parent_run_id"
+_COMPARISON = "comparison"
+_OOM_DIGESTS = "oom_digests"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialRecord:
+    """Everything a finished (or running) trial stored: the typed view of its attributes."""
+
+    number: int
+    state: TrialState
+    params_sampled: Mapping[str, Any] = field(default_factory=dict)
+    warm_start: str | None = None
+    architecture: searchspace.ArchitectureSpec | None = None
+    training: TrainingSpec | None = None
+    augmentation: Mapping[str, Any] | None = None
+    params: int | None = None
+    flops: int | None = None
+    config_digest: str | None = None
+    val_accuracy: float | None = None
+    model_path: str | None = None
+    mlflow_run_id: str | None = None
+    worker: str | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+    failure: type[TrialFailed] | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, trial: FrozenTrial | optuna.Trial) -> TrialRecord:
+        attrs = trial.user_attrs
+        frozen = trial if isinstance(trial, FrozenTrial) else None
+        architecture = attrs.get(_ARCHITECTURE)
+        training = attrs.get(_TRAINING)
+        return cls(
+            number=trial.number,
+            state=frozen.state if frozen is not None else TrialState.RUNNING,
+            params_sampled=dict(trial.params),
+            warm_start=attrs.get(_WARM_START),
+            architecture=searchspace.ArchitectureSpec.from_json(architecture) if architecture else None,
+            training=TrainingSpec.from_dict(training) if training else None,
+            augmentation=attrs.get(_AUGMENTATION),
+            params=attrs.get(_PARAMS),
+            flops=attrs.get(_FLOPS),
+            config_digest=attrs.get(_CONFIG_DIGEST),
+            val_accuracy=attrs.get(_VAL_ACCURACY),
+            model_path=attrs.get(_MODEL),
+            mlflow_run_id=attrs.get(_RUN_ID),
+            worker=attrs.get(_WORKER),
+            timings=dict(attrs.get(_TIMINGS, {})),
+            failure=FAILURES.get(attrs[_FAIL_KIND], TrialFailed) if _FAIL_KIND in attrs else None,
+            reason=attrs.get(_FAIL_REASON) or attrs.get(_NOTE),
+        )
+
+    @property
+    def has_model(self) -> bool:
+        return self.model_path is not None
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(self.timings.values()), 2)
+
+    def row(self) -> dict[str, Any]:
+        """The readable record used by tables and comparisons."""
+        return {
+            "trial": self.number,
+            "state": self.state.name.lower(),
+            "val_accuracy": self.val_accuracy,
+            "params": self.params,
+            "flops": self.flops,
+            "seconds": self.seconds,
+            "reason": self.reason or "",
+            "architecture": json.loads(self.architecture.to_json()) if self.architecture else None,
+        }
+
+
+def warm_start_of(trial: FrozenTrial | optuna.Trial) -> str | None:
+    """The classic architecture the trial was enqueued to run, if any."""
+    return trial.user_attrs.get(_WARM_START)
+
+
+def with_warm_start(name: str) -> dict[str, str]:
+    """User attributes that enqueue a trial running the classic architecture ``name``."""
+    return {_WARM_START: name}
+
+
+def record_claim(trial: optuna.Trial, worker: str) -> None:
+    trial.set_user_attr(_WORKER, worker)
+
+
+def record_run(trial: optuna.Trial, run_id: str) -> None:
+    trial.set_user_attr(_RUN_ID, run_id)
+
+
+def record_sample(
+    trial: optuna.Trial, spec: searchspace.ArchitectureSpec, training: TrainingSpec, augmentation: Mapping[str, Any]
+) -> None:
+    trial.set_user_attr(_ARCHITECTURE, spec.to_json())
+    trial.set_user_attr(_TRAINING, training.to_dict())
+    trial.set_user_attr(_AUGMENTATION, dict(augmentation))
+
+
+def record_analysis(trial: optuna.Trial, *, params: int, flops: int, config_digest: str) -> None:
+    trial.set_user_attr(_PARAMS, params)
+    trial.set_user_attr(_FLOPS, flops)
+    trial.set_user_attr(_CONFIG_DIGEST, config_digest)
+
+
+def record_result(trial: optuna.Trial, val_accuracy: float) -> None:
+    trial.set_user_attr(_VAL_ACCURACY, val_accuracy)
+
+
+def record_model(trial: optuna.Trial, path: str) -> None:
+    trial.set_user_attr(_MODEL, path)
+
+
+def record_outcome(
+    trial: optuna.Trial, *, timings: Mapping[str, float], failure: TrialFailed | None, note: str | None
+) -> None:
+    """How the trial ended: its phase timings, and its failure (kind and reason) or note."""
+    trial.set_user_attr(_TIMINGS, {k: round(v, 4) for k, v in timings.items()})
+    if failure is not None:
+        trial.set_user_attr(_FAIL_KIND, failure.kind)
+        trial.set_user_attr(_FAIL_REASON, str(failure))
+    elif note:
+        trial.set_user_attr(_NOTE, note)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyRecord:
+    """What a study stores beside its trials: its settings (JSON), its MLflow parent run,
+    the last comparison of its finalists and the configurations that ran out of memory."""
+
+    config_json: str | None = None
+    parent_run_id: str | None = None
+    comparison: Mapping[str, Any] | None = None
+    oom_digests: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> StudyRecord:
+        attrs = study.user_attrs
+        return cls(
+            config_json=attrs.get(_STUDY_CONFIG),
+            parent_run_id=attrs.get(_PARENT_RUN),
+            comparison=attrs.get(_COMPARISON),
+            oom_digests=dict(attrs.get(_OOM_DIGESTS, {})),
+        )
+
+
+def record_study_config(study: optuna.Study, config_json: str) -> None:
+    study.set_user_attr(_STUDY_CONFIG, config_json)
+
+
+def record_parent_run(study: optuna.Study, run_id: str) -> None:
+    study.set_user_attr(_PARENT_RUN, run_id)
+
+
+def record_comparison(study: optuna.Study, comparison: Mapping[str, Any]) -> None:
+    study.set_user_attr(_COMPARISON, dict(comparison))
+
+
+def record_oom(study: optuna.Study, digest: str, number: int) -> None:
+    """Remember that configuration ``digest`` ran out of memory in trial ``number``."""
+    study.set_user_attr(_OOM_DIGESTS, {**StudyRecord.of(study).oom_digests, digest: number})

@@ -1,0 +1,175 @@
+"""``automl.search``: the front door of the search workflow, named like ``automl search``'s options.
+
+It builds the study's settings (a study file, overridden by the options given), selects
+the Keras backend before Keras is imported, then runs ``automl._workflow.run_search``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl._backends import select_backend
+from automl._config import StudyConfig, load_study_file
+from automl._console import import_keras_quietly, quiet_console
+from automl._errors import UserError
+from automl._progress import Progress
+from automl._settings import RuntimeSettings, use_settings
+
+if TYPE_CHECKING:
+    from automl._workflow import SearchResult
+
+__all__ = ["search", "work", "study_config"]
+
+
+def study_config(config: str | Path | None = None, **options: Any) -> StudyConfig:
+    """The study's settings: the study file ``config`` (TOML or YAML), overridden by ``options``.
+
+    ``options`` are ``StudyConfig`` fields; those that are ``None`` are not given.
+
+    Raises:
+        UserError: an unknown setting or a bad value, quoted.
+    """
+    values = load_study_file(config) if config else {}
+    return StudyConfig.from_dict(values).replace(**options)
+
+
+def search(
+    *,
+    config: str | Path | None = None,
+    data: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    study_name: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    epochs: int | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    objective: str | None = None,
+    cost_metric: str | None = None,
+    max_params: int | None = None,
+    max_flops: int | None = None,
+    seed: int | None = None,
+    seed_architectures: Sequence[str] | str | None = None,
+    backend: str | None = None,
+    max_consecutive_failures: int | None = None,
+    isolate: bool | None = None,
+    workers: int | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    top: int | None = None,
+    export_dir: str | Path | None = None,
+    no_export: bool = False,
+    create_only: bool = False,
+    quiet: bool = False,
+    verbose: bool = False,
+    settings: RuntimeSettings | None = None,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Run (or resume) a search study, compare its finalists and export the winner.
+
+    Exactly what ``automl search`` does: the options are its long options with
+    underscores, and ``None`` leaves a setting to the study file ``config`` or the default.
+    The study resumes if it exists; its MLflow parent run ends FINISHED, FAILED or KILLED
+    (Ctrl-C) with the workflow.
+
+    Args:
+        config: a study file (TOML or YAML) whose keys are these option names.
+        top: how many of the best trials are compared with McNemar's test.
+        no_export: compare the finalists but export nothing.
+        create_only: create the study, its trial queue and its parent run, then return
+            (workers join it with ``automl worker``).
+        quiet: no per-trial progress lines.
+        verbose: show TensorFlow's and MLflow's own log lines too.
+        settings: runtime settings (stores' folder, augmentation processes, heartbeats);
+            default: from the environment (see ``automl._settings``).
+        progress: where progress lines go (default: standard output).
+
+    Returns:
+        The trials, the comparison, the winner (``result.winner``) and its export folder
+        (``result.export_dir``).
+
+    Raises:
+        UserError: a bad option or study file, quoted.
+        pipelines.DataError: the data cannot be read.
+        automl.StudyStopped: too many trials failed in a row.
+
+    Example::
+
+        import automl
+
+        result = automl.search(study_name="api", trials=3, epochs=1)
+        print(result.winner, result.export_dir)
+    """
+    if isinstance(seed_architectures, str):
+        seed_architectures = [s.strip() for s in seed_architectures.split(",") if s.strip()]
+    study = study_config(
+        config,
+        data=data,
+        image_size=tuple(image_size) if image_size else None,
+        study_name=study_name,
+        trials=trials,
+        timeout=timeout,
+        epochs=epochs,
+        sampler=sampler,
+        pruner=pruner,
+        objective=objective,
+        cost_metric=cost_metric,
+        max_params=max_params,
+        max_flops=max_flops,
+        seed=seed,
+        seed_architectures=tuple(seed_architectures) if seed_architectures else None,
+        backend=backend,
+        max_consecutive_failures=max_consecutive_failures,
+        isolate=isolate,
+        workers=workers,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        top_k=top,
+        export_dir=str(export_dir) if export_dir is not None else None,
+    )
+    select_backend(study.backend)
+    quiet_console(verbose=verbose)
+    import_keras_quietly(verbose=verbose)
+    from automl._workflow import run_search  # imports Keras: only once the backend is chosen
+
+    with use_settings(settings):
+        return run_search(
+            study,
+            progress=progress or Progress(total=study.trials, quiet=quiet),
+            export=not no_export,
+            create_only=create_only,
+        )
+
+
+def work(
+    study_name: str,
+    *,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    backend: str | None = None,
+    trials: int | None = None,
+    quiet: bool = False,
+    verbose: bool = False,
+    settings: RuntimeSettings | None = None,
+) -> int:
+    """Join the existing study ``study_name`` as a worker and run its queued trials.
+
+    Runs until the queue is empty and no trial runs elsewhere, or ``trials`` trials ran;
+    returns how many ran. What ``automl worker`` does.
+
+    Raises:
+        UserError: no such study, or a bad option.
+        automl.StudyStopped: too many trials failed in a row.
+    """
+    if trials is not None and trials < 1:
+        raise UserError(f"trials must be at least 1, got {trials!r}")
+    select_backend(backend)
+    quiet_console(verbose=verbose)
+    import_keras_quietly(verbose=verbose)
+    from automl._driver import run_study  # imports Keras: only once the backend is chosen
+
+    config = StudyConfig(study_name=study_name, storage=storage, tracking_uri=tracking_uri, backend=backend)
+    with use_settings(settings):
+        return run_study(config, worker=True, max_trials=trials, progress=Progress(total=0, quiet=quiet)).ran

@@ -1,0 +1,147 @@
+"""The search workflow: run the study's trials, report, compare the finalists, export the winner.
+
+``automl.search`` (and so ``automl search``) is this workflow behind a light front door
+that selects the Keras backend first; this module imports Keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from optuna.trial import TrialState
+
+from automl._bundle import ExportResult
+from automl._compare import compare_study
+from automl._config import StudyConfig
+from automl._driver import StudyRun, run_study
+from automl._errors import USER_ERRORS
+from automl._mcnemar import Comparison
+from automl._progress import Progress
+from automl._queue import effective_trials
+from automl._report import log_study_report, trials_frame
+from automl._stores import check_connection_budget, redact
+from automl._winner import export_winner
+from automl._workers import run_workers, worker_command
+
+__all__ = ["SearchResult", "run_search", "prepare_study"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchResult:
+    """What a search did: its trials, the comparison of its finalists and the exported winner.
+
+    Attributes:
+        study_name: the study searched (resumed or created).
+        config: the study's settings in force.
+        trials: one row per finished trial (trial, state, val_accuracy, params, flops,
+            seconds, reason).
+        comparison: McNemar's comparison of the finalists, or ``None`` (see
+            ``no_comparison``).
+        export: the files written for the winner, or ``None`` (``no_export``, or no
+            comparison).
+        registered: the MLflow registry name of the winner (``models:/NAME@champion ...``).
+        stopped_early: why the trials stopped before the study's total (timeout, workers).
+        no_comparison: why there is no comparison (e.g. no trial completed).
+    """
+
+    study_name: str
+    config: StudyConfig
+    trials: pd.DataFrame
+    comparison: Comparison | None = None
+    export: ExportResult | None = None
+    registered: str | None = None
+    stopped_early: str | None = None
+    no_comparison: str | None = None
+
+    @property
+    def winner(self) -> int | None:
+        """The winning trial's number."""
+        return self.comparison.winner if self.comparison is not None else None
+
+    @property
+    def export_dir(self) -> Path | None:
+        return self.export.out_dir if self.export is not None else None
+
+
+def prepare_study(config: StudyConfig, progress: Progress) -> StudyRun:
+    """Create (or top up) the study, its trial queue and its MLflow parent run; run no trial.
+
+    This is ``automl search --create-only``: the step that must happen once, before workers
+    on any machine join the study. Says how many trials wait and how to join.
+    """
+    prepared = run_study(config, max_trials=0, progress=progress)
+    waiting = sum(t.state == TrialState.WAITING for t in effective_trials(prepared.study))
+    join = ["automl"] + [redact(p) if p == config.storage else p for p in worker_command(prepared.config)[3:]]
+    progress.message(f"study {config.study_name!r} is ready: {waiting} trial(s) waiting; join it with:")
+    progress.message("  " + " ".join(join))
+    return prepared
+
+
+def _run_local_workers(config: StudyConfig, progress: Progress) -> StudyRun:
+    """Prepare the study here, then run ``config.workers`` worker processes to its end.
+
+    The study and its schema are created once, before any worker starts, so workers never
+    race to create them. A worker that dies leaves its trial to the heartbeat: the others
+    fail it once it is stale and run its retry.
+    """
+    check_connection_budget(config.storage, config.workers + 1)
+    prepared = prepare_study(config, progress)
+    progress.message(f"study {config.study_name!r}: starting {config.workers} worker processes")
+    try:
+        codes = run_workers(prepared.config, config.workers)
+    except KeyboardInterrupt:
+        prepared.tracker.close_parent("KILLED")
+        raise
+    failed = [c for c in codes if c != 0]
+    stopped = f"{len(failed)} worker(s) exited with an error" if failed else None
+    return dataclasses.replace(prepared, stopped_early=stopped)
+
+
+def run_search(
+    config: StudyConfig, *, progress: Progress, export: bool = True, create_only: bool = False
+) -> SearchResult:
+    """Run the whole workflow of ``automl search`` on ``config``; see ``automl.search``.
+
+    The study's MLflow parent run ends FINISHED when the workflow does, FAILED when it
+    fails and KILLED on Ctrl-C.
+    """
+    if create_only:
+        prepared = prepare_study(config, progress)
+        return SearchResult(study_name=config.study_name, config=prepared.config, trials=trials_frame(prepared.study))
+    study_run = _run_local_workers(config, progress) if config.workers > 1 else run_study(config, progress=progress)
+    try:
+        result = _finish(study_run, export=export)
+    except KeyboardInterrupt:
+        study_run.tracker.close_parent("KILLED")
+        raise
+    except BaseException:
+        study_run.tracker.close_parent("FAILED")
+        raise
+    study_run.tracker.close_parent("FINISHED")
+    return result
+
+
+def _finish(study_run: StudyRun, *, export: bool) -> SearchResult:
+    """Report the trials, compare the finalists and export the winner."""
+    study, config, tracker = study_run.study, study_run.config, study_run.tracker
+    frame = trials_frame(study)
+    if study_run.parent_run_id is not None:
+        log_study_report(study, tracker, study_run.parent_run_id, pareto=config.objective == "pareto")
+    result = SearchResult(
+        study_name=config.study_name, config=config, trials=frame, stopped_early=study_run.stopped_early
+    )
+    try:
+        finalists = compare_study(
+            study, config, top_k=config.top_k, prefer=config.prefer, tracker=tracker, data=study_run.data
+        )
+    except USER_ERRORS as exc:  # the search itself succeeded; say why there is no comparison
+        return dataclasses.replace(result, no_comparison=str(exc))
+    result = dataclasses.replace(result, comparison=finalists.comparison)
+    if not export:
+        return result
+    out = Path(config.export_dir or Path("exports") / config.study_name)
+    exported = export_winner(study, config, out, tracker=tracker, data=study_run.data)
+    return dataclasses.replace(result, export=exported.result, registered=exported.registered)
