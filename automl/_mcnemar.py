@@ -4,9 +4,13 @@ Validation accuracy ranks the candidates of a search, but on a few thousand test
 two models 0.3% apart are often indistinguishable. McNemar's test compares two
 classifiers on the *same* examples, using only the examples where exactly one of them is
 right (the discordant pairs), which makes it far more powerful than comparing error
-counts. Here every pair of finalists is tested, the p-values are Holm-adjusted across
-the pairs, and a cheaper finalist that is not significantly worse than the most
-accurate one wins.
+counts. Here every pair of finalists is tested and the p-values are Holm-adjusted across
+the pairs.
+
+The winner rule does not use the p-values: "not significantly worse" is absence of
+evidence, and on a small test split large losses are not significant. A cheaper finalist
+wins only if it is *non-inferior* to the most accurate one: the upper bound of the
+confidence interval of the accuracy it gives away is below a margin (1 point by default).
 
 The statistics come from statsmodels (``mcnemar``, ``multipletests``,
 ``proportion_confint``); this module only assembles them.
@@ -24,12 +28,16 @@ import numpy as np
 from automl._tables import render_table
 
 __all__ = [
+    "DEFAULT_MARGIN",
     "Finalist",
     "PairResult",
     "Comparison",
     "mcnemar_pair",
     "compare_finalists",
 ]
+
+# The accuracy a cheaper finalist may give away, at most, to win: 1 percentage point.
+DEFAULT_MARGIN = 0.01
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,22 +88,31 @@ class PairResult:
 
 @dataclass(frozen=True, kw_only=True)
 class Comparison:
-    """All pairwise tests between the finalists and the winner chosen from them."""
+    """All pairwise tests between the finalists and the winner chosen from them.
+
+    ``alpha`` is the level of the tests (the intervals are at ``1 - alpha``), ``prefer`` the
+    winner rule, and ``margin`` the non-inferiority margin of the ``"cost"`` rule as a
+    fraction of accuracy (0.01 is 1 point).
+    """
 
     finalists: tuple[Finalist, ...]
     pairs: tuple[PairResult, ...]
     winner: int
     reason: str
     alpha: float
+    prefer: str = "cost"
+    margin: float = DEFAULT_MARGIN
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: ``finalists``, ``pairs``, ``winner``, ``reason`` and ``alpha``."""
+        """A JSON-ready dict: ``finalists``, ``pairs``, ``winner``, ``reason``, ``alpha``, ``prefer``, ``margin``."""
         return {
             "finalists": [asdict(f) for f in self.finalists],
             "pairs": [asdict(p) for p in self.pairs],
             "winner": self.winner,
             "reason": self.reason,
             "alpha": self.alpha,
+            "prefer": self.prefer,
+            "margin": self.margin,
         }
 
     def table(self) -> str:
@@ -153,6 +170,11 @@ class Comparison:
                 pairs,
                 "",
             ]
+        if self.prefer == "cost":
+            parts.append(
+                f"Non-inferiority margin: {_points(self.margin)} points (a cheaper finalist wins only if the upper "
+                f"{1 - self.alpha:.0%} bound of its accuracy loss to the most accurate one is below it)."
+            )
         parts.append(f"Winner: trial {self.winner}. {self.reason}")
         return "\n".join(parts)
 
@@ -201,14 +223,18 @@ def compare_finalists(
     *,
     alpha: float = 0.05,
     prefer: str = "cost",
+    margin: float = DEFAULT_MARGIN,
 ) -> Comparison:
     """Test every pair of finalists with McNemar's test and choose the winner.
 
     The winner is the most accurate finalist (test accuracy; ties broken by validation
     accuracy, then fewer parameters) unless, with ``prefer="cost"``, a cheaper finalist
-    (fewer parameters; at equal parameters fewer FLOPs) is not significantly worse than
-    it (Holm-adjusted p >= ``alpha`` for that pair): then the cheapest such finalist
-    wins. ``prefer="accuracy"`` turns the cost rule off.
+    (fewer parameters; at equal parameters fewer FLOPs) is non-inferior to it: the upper
+    bound of the ``1 - alpha`` (by default 95%) paired confidence interval of
+    accuracy(most accurate) - accuracy(cheaper) is below ``margin``. Then the cheapest
+    non-inferior finalist wins. A small test split gives a wide interval, so there a
+    cheaper finalist does not win on a small point loss alone. ``prefer="accuracy"``
+    turns the cost rule off. The McNemar p-values are reported but do not pick the winner.
 
     Args:
         y_true: the true class index of each test example.
@@ -217,14 +243,16 @@ def compare_finalists(
         alpha: significance level of the Holm-adjusted tests; the confidence intervals
             of the accuracy differences are at level ``1 - alpha`` (not adjusted).
         prefer: ``"cost"`` or ``"accuracy"``.
+        margin: the non-inferiority margin, a fraction of accuracy in [0, 1) (0.01 is 1
+            percentage point).
 
     Raises:
         ValueError: no finalist, a repeated trial, a missing or mis-sized prediction
-            vector, ``alpha`` outside (0, 1) or an unknown ``prefer``.
+            vector, ``alpha`` outside (0, 1), ``margin`` outside [0, 1) or an unknown ``prefer``.
     """
     from statsmodels.stats.multitest import multipletests
 
-    _check_arguments(finalists, alpha, prefer)
+    _check_arguments(finalists, alpha, prefer, margin)
     truth = np.asarray(y_true)
     if truth.ndim != 1:
         raise ValueError(f"y_true must be a 1-D vector of class indices, got shape {truth.shape}")
@@ -235,13 +263,30 @@ def compare_finalists(
         _pair_result(a, b, table, statistic, p, float(adjusted), exact, alpha)
         for (a, b, (table, statistic, p, exact)), adjusted in zip(tests, p_holm, strict=True)
     )
-    winner, reason = _WINNER_RULES[prefer](tuple(finalists), pairs, alpha)
-    return Comparison(finalists=tuple(finalists), pairs=pairs, winner=winner, reason=reason, alpha=alpha)
+    winner, reason = _WINNER_RULES[prefer](tuple(finalists), pairs, _RuleLevels(alpha=alpha, margin=margin))
+    return Comparison(
+        finalists=tuple(finalists),
+        pairs=pairs,
+        winner=winner,
+        reason=reason,
+        alpha=alpha,
+        prefer=prefer,
+        margin=margin,
+    )
 
 
 # --- the winner rules -------------------------------------------------------------------
 
-WinnerRule = Callable[[tuple[Finalist, ...], tuple[PairResult, ...], float], tuple[int, str]]
+
+@dataclass(frozen=True, kw_only=True)
+class _RuleLevels:
+    """What a winner rule needs besides the finalists and the pairs."""
+
+    alpha: float
+    margin: float
+
+
+WinnerRule = Callable[[tuple[Finalist, ...], tuple[PairResult, ...], _RuleLevels], tuple[int, str]]
 
 
 def _most_accurate(finalists: tuple[Finalist, ...]) -> Finalist:
@@ -249,7 +294,9 @@ def _most_accurate(finalists: tuple[Finalist, ...]) -> Finalist:
     return max(finalists, key=lambda f: (f.accuracy, f.val_accuracy, -f.params))
 
 
-def _accuracy_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], alpha: float) -> tuple[int, str]:
+def _accuracy_rule(
+    finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], levels: _RuleLevels
+) -> tuple[int, str]:
     best = _most_accurate(finalists)
     return (
         best.trial,
@@ -257,27 +304,36 @@ def _accuracy_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...
     )
 
 
-def _cost_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], alpha: float) -> tuple[int, str]:
+def _cost_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], levels: _RuleLevels) -> tuple[int, str]:
     best = _most_accurate(finalists)
-    cheaper = [f for f in finalists if f.cost < best.cost]
-    tolerated = [f for f in cheaper if _find_pair(pairs, best.trial, f.trial).p_holm >= alpha]
-    if tolerated:
-        pick = min(tolerated, key=lambda f: (f.cost, -f.accuracy, -f.val_accuracy))
-        p = _find_pair(pairs, best.trial, pick.trial).p_holm
+    cheaper = sorted((f for f in finalists if f.cost < best.cost), key=lambda f: (f.cost, -f.accuracy, -f.val_accuracy))
+    bounds = {f.trial: _loss_upper_bound(_find_pair(pairs, best.trial, f.trial), best.trial) for f in cheaper}
+    level, margin = f"{1 - levels.alpha:.0%}", _points(levels.margin)
+    pick = next((f for f in cheaper if bounds[f.trial] < levels.margin), None)
+    if pick is not None:
         return pick.trial, (
-            f"It is cheaper ({pick.params:,} params, {pick.flops:,} FLOPs) than the most accurate "
-            f"trial {best.trial} ({best.params:,} params, {best.flops:,} FLOPs) and not significantly "
-            f"worse: test accuracy {pick.accuracy:.4f} vs {best.accuracy:.4f}, "
-            f"McNemar Holm-adjusted p = {p:.4g} >= alpha = {alpha:g}."
+            f"Cheaper than trial {best.trial} ({pick.params:,} vs {best.params:,} params, {pick.flops:,} vs "
+            f"{best.flops:,} FLOPs) and non-inferior within {margin} points (upper {level} bound of the loss "
+            f"{_points(bounds[pick.trial], 2)} points): test accuracy {pick.accuracy:.4f} vs {best.accuracy:.4f}."
         )
     reason = f"It has the highest test accuracy ({best.accuracy:.4f})"
     if not cheaper:
         return best.trial, f"{reason} and no finalist is cheaper."
-    worse = ", ".join(f"trial {f.trial} p = {_find_pair(pairs, best.trial, f.trial).p_holm:.4g}" for f in cheaper)
-    return (
-        best.trial,
-        f"{reason}; every cheaper finalist is significantly worse (Holm-adjusted {worse} < {alpha:g}).",
+    losses = ", ".join(f"trial {f.trial} {_points(bounds[f.trial], 2)}" for f in cheaper)
+    return best.trial, (
+        f"{reason}; no cheaper finalist is non-inferior within {margin} points "
+        f"(upper {level} bound of the loss, in points: {losses})."
     )
+
+
+def _loss_upper_bound(pair: PairResult, best: int) -> float:
+    """Upper CI bound of accuracy(``best``) - accuracy(the other finalist of ``pair``)."""
+    return pair.ci_high if pair.trial_a == best else -pair.ci_low
+
+
+def _points(fraction: float, decimals: int = 1) -> str:
+    """An accuracy difference in percentage points: 0.01 -> "1.0", or "1.00" with 2 decimals."""
+    return f"{100 * fraction:.{decimals}f}"
 
 
 _WINNER_RULES: dict[str, WinnerRule] = {"cost": _cost_rule, "accuracy": _accuracy_rule}
@@ -286,11 +342,13 @@ _WINNER_RULES: dict[str, WinnerRule] = {"cost": _cost_rule, "accuracy": _accurac
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _check_arguments(finalists: Sequence[Finalist], alpha: float, prefer: str) -> None:
+def _check_arguments(finalists: Sequence[Finalist], alpha: float, prefer: str, margin: float) -> None:
     if prefer not in _WINNER_RULES:
         raise ValueError(f"prefer must be one of {sorted(_WINNER_RULES)}, got {prefer!r}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if not 0.0 <= margin < 1.0:  # also rejects NaN
+        raise ValueError(f"margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {margin!r}")
     if len(finalists) < 1:
         raise ValueError(f"need at least 1 finalist, got {len(finalists)}")
     trials = [f.trial for f in finalists]

@@ -16,6 +16,8 @@ def dataset_from_arrays(
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     *,
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
     source: str,
     class_names: tuple[str, ...] | None = None,
     skipped: tuple[tuple[str, str], ...] = (),
@@ -23,25 +25,30 @@ def dataset_from_arrays(
     """Build a ``Dataset`` from arrays as sources find them.
 
     Args:
-        x, x_test: images ``(N, H, W)`` or ``(N, H, W, C)``; uint8, integers in 0..255, or
-            floats in 0..1 (scaled by 255) or 0..255.
-        y, y_test: labels of any kind (``(N,)`` or ``(N, 1)``).
+        x, x_test, x_val: images ``(N, H, W)`` or ``(N, H, W, C)``; uint8, integers in 0..255,
+            or floats in 0..1 (scaled by 255) or 0..255. ``x_test``/``x_val`` are a given test
+            or validation split, or ``None``.
+        y, y_test, y_val: labels of any kind (``(N,)`` or ``(N, 1)``); the classes are those of
+            ``y``, and a test or validation label that is not one of them is an error.
         source: where the arrays came from, used in every error message.
         class_names: names of labels ``0..K-1`` when ``y`` already holds those integers;
             ``None`` to take the sorted distinct values of ``y`` as the classes.
         skipped: ``(path, reason)`` of files left out while reading.
 
     Raises:
-        DataError: images of an unusable shape or value range, test labels that are not
-            training classes, or anything ``Dataset`` rejects; naming ``source``.
+        DataError: images of an unusable shape or value range, test or validation labels
+            that are not training classes, or anything ``Dataset`` rejects; naming ``source``.
     """
-    y, y_test = _flat_labels(y), None if y_test is None else _flat_labels(y_test)
+    y, y_val, y_test = _flat_labels(y), _flat_or_none(y_val), _flat_or_none(y_test)
     if class_names is None:
         y, class_names = encode_labels(y)
-        y_test = None if y_test is None else _encode_as(y_test, class_names, source)
+        y_val = None if y_val is None else _encode_as(y_val, class_names, source, "validation")
+        y_test = None if y_test is None else _encode_as(y_test, class_names, source, "test")
     return Dataset(
         x=_as_uint8_images(x, source, "training"),
         y=_as_int64(y, source),
+        x_val=None if x_val is None else _as_uint8_images(x_val, source, "validation"),
+        y_val=None if y_val is None else _as_int64(y_val, source),
         x_test=None if x_test is None else _as_uint8_images(x_test, source, "test"),
         y_test=None if y_test is None else _as_int64(y_test, source),
         class_names=tuple(class_names),
@@ -57,15 +64,15 @@ def encode_labels(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     return codes.astype(np.int64), tuple(str(c) for c in classes)
 
 
-def _encode_as(values: np.ndarray, class_names: tuple[str, ...], source: str) -> np.ndarray:
-    """Codes of ``values`` in the classes ``class_names`` found in the training labels."""
+def _encode_as(values: np.ndarray, class_names: tuple[str, ...], source: str, split: str) -> np.ndarray:
+    """Codes of the ``split`` labels ``values`` in the classes ``class_names`` found in the training labels."""
     names = np.asarray([str(v) for v in _comparable(values)])
     index = {name: k for k, name in enumerate(class_names)}
     unknown = sorted(set(names.tolist()) - index.keys())
     if unknown:
         raise DataError(
-            f"{source}: test labels {unknown[:5]} never occur in the training labels; "
-            "every test class needs training examples"
+            f"{source}: {split} labels {unknown[:5]} never occur in the training labels; "
+            f"every {split} class needs training examples"
         )
     return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
 
@@ -78,6 +85,10 @@ def _comparable(values: np.ndarray) -> np.ndarray:
 def _flat_labels(y: np.ndarray) -> np.ndarray:
     y = np.asarray(y)
     return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def _flat_or_none(y: np.ndarray | None) -> np.ndarray | None:
+    return None if y is None else _flat_labels(y)
 
 
 def _as_int64(y: np.ndarray, source: str) -> np.ndarray:

@@ -25,6 +25,8 @@ class Dataset:
     Attributes:
         x: images, ``uint8`` in 0..255, shape ``(N, H, W, C)`` with ``C`` 1 or 3.
         y: labels, ``int64`` in ``0..K-1``, shape ``(N,)``.
+        x_val, y_val: a validation split that came with the data (same layout), or ``None``.
+            When given it is the validation split, and no other is carved out of ``x``.
         x_test, y_test: a test split that came with the data (same layout), or ``None``.
             When given it is the test split and is never used for search decisions.
         class_names: the name of each label, ``class_names[k]`` for label ``k``.
@@ -38,6 +40,8 @@ class Dataset:
 
     x: np.ndarray
     y: np.ndarray
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     class_names: tuple[str, ...]
@@ -46,20 +50,32 @@ class Dataset:
 
     def __post_init__(self) -> None:
         _check_pair(self.x, self.y, self.class_names, self.source, "training")
-        if (self.x_test is None) != (self.y_test is None):
-            raise DataError(f"{self.source}: test images and test labels must be given together")
-        if self.x_test is not None and self.y_test is not None:
-            _check_pair(self.x_test, self.y_test, self.class_names, self.source, "test")
-            if self.x_test.shape[1:] != self.x.shape[1:]:
-                raise DataError(
-                    f"{self.source}: test images have shape {self.x_test.shape[1:]} but training images "
-                    f"have {self.x.shape[1:]}; both splits must have the same image shape"
-                )
+        self._check_given("validation", self.x_val, self.y_val)
+        self._check_given("test", self.x_test, self.y_test)
         if len(self.class_names) < 2:
             raise DataError(
                 f"{self.source}: found only one class ({', '.join(map(repr, self.class_names))}); "
                 "a classifier needs at least two classes"
             )
+
+    def _check_given(self, split: str, x: np.ndarray | None, y: np.ndarray | None) -> None:
+        """A given split holds images and labels like the training ones, or neither."""
+        if (x is None) != (y is None):
+            raise DataError(f"{self.source}: {split} images and {split} labels must be given together")
+        if x is None or y is None:
+            return
+        _check_pair(x, y, self.class_names, self.source, split)
+        if x.shape[1:] != self.x.shape[1:]:
+            raise DataError(
+                f"{self.source}: {split} images have shape {x.shape[1:]} but training images "
+                f"have {self.x.shape[1:]}; every split must have the same image shape"
+            )
+
+    @property
+    def given_splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The splits that came with the data besides the training images: ``"val"``, ``"test"`` -> ``(x, y)``."""
+        pairs = {"val": (self.x_val, self.y_val), "test": (self.x_test, self.y_test)}
+        return {name: (x, y) for name, (x, y) in pairs.items() if x is not None and y is not None}
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -72,15 +88,22 @@ class Dataset:
         return len(self.class_names)
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-able description: counts per class, shapes, value range, skipped files."""
+        """A JSON-able description: counts per class, shapes, value range, given splits, skipped files.
+
+        ``num_images`` and ``class_counts`` are of the training images; a given split has its
+        own ``num_{val,test}_images`` and ``{val,test}_class_counts`` (``None`` when not given).
+        """
         return {
             "source": self.source,
             "num_images": int(len(self.x)),
+            "given_splits": list(self.given_splits),
+            "num_val_images": None if self.x_val is None else int(len(self.x_val)),
             "num_test_images": None if self.x_test is None else int(len(self.x_test)),
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
             "class_counts": class_counts(self.y, self.class_names),
+            "val_class_counts": None if self.y_val is None else class_counts(self.y_val, self.class_names),
             "test_class_counts": None if self.y_test is None else class_counts(self.y_test, self.class_names),
             "value_range": [int(self.x.min()), int(self.x.max())],
             "skipped": len(self.skipped),

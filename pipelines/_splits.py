@@ -1,4 +1,4 @@
-"""Stratified, seeded train / validation / test splits."""
+"""Stratified, seeded train / validation / test splits that keep the splits the data came with."""
 
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ class Splits:
     search; ``test`` is for the final report.
 
     Attributes:
-        seed, val_fraction: how the split was drawn.
-        test_fraction: the held-out fraction, or ``None`` when the data came with a test split.
+        seed: how the carved splits were drawn.
+        val_fraction: the share of the images carved out for validation, or ``None`` when
+            the data came with a validation split.
+        test_fraction: the share carved out for testing, or ``None`` when the data came
+            with a test split.
     """
 
     train: Arrays
@@ -32,64 +35,73 @@ class Splits:
     test: Arrays
     class_names: tuple[str, ...]
     seed: int = 0
-    val_fraction: float = 0.15
+    val_fraction: float | None = 0.15
     test_fraction: float | None = 0.2
 
+    @property
+    def given(self) -> tuple[str, ...]:
+        """The splits that came with the data (``"val"``, ``"test"``) rather than carved out of it."""
+        return tuple(name for name, f in (("val", self.val_fraction), ("test", self.test_fraction)) if f is None)
+
     def summary(self) -> dict[str, Any]:
-        """A JSON-able record of the split: sizes and class counts per split, seed and fractions."""
+        """A JSON-able record of the split: sizes and class counts per split, seed, fractions.
+
+        ``origin`` says of each split whether it was ``"given"`` with the data or
+        ``"carved"`` out of the training images (``train`` is what is left of those).
+        """
         splits = {"train": self.train, "val": self.val, "test": self.test}
         return {
             "seed": self.seed,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
-            "test_given": self.test_fraction is None,
+            "val_given": "val" in self.given,
+            "test_given": "test" in self.given,
+            "origin": {name: "given" if name in self.given else "carved" for name in ("val", "test")},
             "sizes": {name: int(len(y)) for name, (_, y) in splits.items()},
             "class_counts": {name: class_counts(y, self.class_names) for name, (_, y) in splits.items()},
         }
 
 
 def split_dataset(ds: Dataset, *, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0) -> Splits:
-    """Split ``ds`` into stratified train / validation / test parts.
+    """Split ``ds`` into train / validation / test parts, keeping the splits it came with.
 
-    Each class is split on its own, so every split keeps the class proportions (up to
-    rounding) and every class keeps at least one training image. When ``ds`` came with a
-    test split, that is the test split untouched and ``test_fraction`` is not used: only
-    the training images are divided into train and validation.
+    A test or validation split that came with ``ds`` (``ds.x_test``, ``ds.x_val``) is that
+    split, untouched, and its fraction is not used. Only the splits not given are carved
+    out of the training images, stratified: each class is split on its own, so every split
+    keeps the class proportions (up to rounding) and every class keeps at least one
+    training image. With nothing given, the result is the same as it always was.
 
     Args:
         ds: the data set.
-        val_fraction: share of the images held out for validation, in (0, 1) (a share of
-            the training images when ``ds`` came with a test split).
-        test_fraction: share of the images held out for testing, in [0, 1); the two
-            fractions must sum to less than 1.
+        val_fraction: share of the training images held out for validation, in (0, 1);
+            unused when ``ds`` came with a validation split.
+        test_fraction: share of the training images held out for testing, in [0, 1);
+            unused when ``ds`` came with a test split. The carved fractions must sum to
+            less than 1.
         seed: the same seed gives the same split.
 
     Raises:
         ValueError: fractions out of range, quoting them.
         DataError: too few images for a validation split, naming the source.
     """
-    given_test = ds.x_test is not None and ds.y_test is not None
-    _check_fractions(val_fraction, 0.0 if given_test else test_fraction)
-    rng = np.random.default_rng(seed)
-    if given_test:
-        train, val = _stratified(ds.y, (val_fraction,), rng)
-        test = (ds.x_test, ds.y_test)
-    else:
-        train, val, held_out = _stratified(ds.y, (val_fraction, test_fraction), rng)
-        test = (ds.x[held_out], ds.y[held_out])
-    if len(val) == 0:
+    given = ds.given_splits
+    carved = {name: f for name, f in (("val", val_fraction), ("test", test_fraction)) if name not in given}
+    _check_fractions(carved)
+    train, *held_out = _stratified(ds.y, tuple(carved.values()), np.random.default_rng(seed))
+    parts = {name: (ds.x[idx], ds.y[idx]) for name, idx in zip(carved, held_out, strict=True)} | given
+    if len(parts["val"][1]) == 0:
         raise DataError(
             f"{ds.source}: {len(ds.y)} images are too few to hold out a validation split of "
             f"{val_fraction}; add images or raise val_fraction"
         )
     return Splits(
         train=(ds.x[train], ds.y[train]),
-        val=(ds.x[val], ds.y[val]),
-        test=test,
+        val=parts["val"],
+        test=parts["test"],
         class_names=ds.class_names,
         seed=seed,
-        val_fraction=val_fraction,
-        test_fraction=None if given_test else test_fraction,
+        val_fraction=carved.get("val"),
+        test_fraction=carved.get("test"),
     )
 
 
@@ -113,10 +125,11 @@ def _part_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
     return sizes
 
 
-def _check_fractions(val_fraction: float, test_fraction: float) -> None:
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"val_fraction + test_fraction must be below 1, got {val_fraction!r} + {test_fraction!r}")
+def _check_fractions(carved: dict[str, float]) -> None:
+    """The fractions of the splits to carve (``"val"``, ``"test"``): each in range, summing below 1."""
+    if "val" in carved and not 0.0 < carved["val"] < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {carved['val']!r}")
+    if "test" in carved and not 0.0 <= carved["test"] < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {carved['test']!r}")
+    if len(carved) == 2 and sum(carved.values()) >= 1.0:
+        raise ValueError(f"val_fraction + test_fraction must be below 1, got {carved['val']!r} + {carved['test']!r}")

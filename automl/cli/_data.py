@@ -41,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   automl data inspect digits                       # the built-in default
   automl data inspect mnist --out mnist.png        # keras.datasets (downloads on first use)
   automl data inspect ./pets --image-size 64,64    # one sub-folder of PNG/JPEG per class
+  automl data inspect ./flowers                    # given splits: train/<class>/, test/<class>/ [, val/<class>/]
   automl data inspect ./pets --strict              # fail on a corrupt image instead of skipping it
-  automl data inspect data.npz --seed 3            # x_train, y_train [, x_test, y_test]
+  automl data inspect data.npz --seed 3            # x_train, y_train [, x_val, y_val] [, x_test, y_test]
   automl data inspect labels.csv --path-column file --label-column class
   automl data inspect digits --policy policy.json  # a policy saved with AugmentPolicy.to_dict()
 """,
@@ -102,14 +103,18 @@ def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split:
     """The data set and its split as aligned text."""
     h, w, c = data["input_shape"]
     low, high = data["value_range"]
-    test_note = "" if data["num_test_images"] is None else f" + {data['num_test_images']} given test images"
+    given = "".join(
+        f" + {data[f'num_{name}_images']} given {label} images"
+        for name, label in (("val", "validation"), ("test", "test"))
+        if data[f"num_{name}_images"] is not None
+    )
+    fractions = {name: "given" if split[f"{name}_given"] else split[f"{name}_fraction"] for name in ("val", "test")}
     lines = [
         f"source: {data['source']}",
-        f"images: {data['num_images']}{test_note}; shape {h}x{w}x{c} uint8; values {low}..{high}",
+        f"images: {data['num_images']}{given}; shape {h}x{w}x{c} uint8; values {low}..{high}",
         f"skipped files: {len(skipped)}",
         *(f"  {path}: {reason}" for path, reason in skipped),
-        f"split (seed {split['seed']}, val_fraction {split['val_fraction']}, "
-        f"test_fraction {split['test_fraction'] if not split['test_given'] else 'given'}): "
+        f"split (seed {split['seed']}, val_fraction {fractions['val']}, test_fraction {fractions['test']}): "
         + ", ".join(f"{name} {size}" for name, size in split["sizes"].items()),
     ]
     rows = [

@@ -16,6 +16,7 @@ from pipelines._sources.digits import load_digits
 from pipelines._sources.folder import load_folder
 from pipelines._sources.keras_datasets import KERAS_CLASS_NAMES, load_keras_dataset
 from pipelines._sources.npz import load_npz
+from pipelines._sources.split_folder import is_split_folder, load_split_folder
 
 __all__ = ["load_dataset", "NAMED_SOURCES", "DEFAULT_SOURCE"]
 
@@ -47,7 +48,13 @@ NAMED_SOURCES: dict[str, Callable[[], Dataset]] = {
     **{name: partial(load_keras_dataset, name) for name in KERAS_CLASS_NAMES},
 }
 
+# The first kind that matches reads the path: a folder of given splits before a plain one.
 _PATH_KINDS = (
+    _PathKind(
+        name="an image folder of splits (train/, test/ [, val/])",
+        matches=is_split_folder,
+        load=lambda path, o: load_split_folder(path, image_size=o.image_size, strict=o.strict),
+    ),
     _PathKind(
         name="an image folder",
         matches=Path.is_dir,
@@ -81,10 +88,13 @@ def load_dataset(
     Args:
         source: ``None`` or ``"digits"`` (scikit-learn's 8x8 digits, the default, no network);
             ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``, ``"cifar100"`` (``keras.datasets``,
-            downloaded on first use); or a path: a folder with one sub-folder of PNG/JPEG
-            images per class, a ``.npz`` with ``x_train``, ``y_train`` (and optionally
-            ``x_test``, ``y_test``), or a CSV with an image-path and a label column. Names
-            win over paths: write ``./mnist`` for a folder called ``mnist``.
+            downloaded on first use, with their official test split); or a path: a folder
+            with one sub-folder of PNG/JPEG images per class, a folder of given splits
+            (``train/<class>/``, ``test/<class>/`` and optionally ``val/<class>/``, also
+            spelled ``valid/`` or ``validation/``), a ``.npz`` with ``x_train``, ``y_train``
+            (and optionally ``x_val``, ``y_val``, ``x_test``, ``y_test``), or a CSV with an
+            image-path and a label column. Names win over paths: write ``./mnist`` for a
+            folder called ``mnist``.
         image_size: ``(H, W)`` to resize every image to; by default image folders and CSVs
             use their most common size and arrays keep theirs.
         strict: raise on an unreadable image file instead of skipping it (skipped files are
@@ -92,7 +102,8 @@ def load_dataset(
         path_column, label_column: the CSV's column names.
 
     Returns:
-        The data set, uint8 images ``(N, H, W, C)`` and int64 labels.
+        The data set, uint8 images ``(N, H, W, C)`` and int64 labels; a given test or
+        validation split is in ``x_test``/``y_test`` or ``x_val``/``y_val``.
 
     Raises:
         DataError: a one-line message naming the bad path or value and what to do.
@@ -111,6 +122,7 @@ def load_dataset(
         dataset = dataclasses.replace(
             dataset,
             x=resize_images(dataset.x, image_size),
+            x_val=None if dataset.x_val is None else resize_images(dataset.x_val, image_size),
             x_test=None if dataset.x_test is None else resize_images(dataset.x_test, image_size),
         )
     return dataset

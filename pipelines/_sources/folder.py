@@ -11,7 +11,7 @@ from pipelines._errors import DataError
 from pipelines._image import IMAGE_SUFFIXES
 from pipelines._sources.files import load_image_files
 
-__all__ = ["load_folder"]
+__all__ = ["load_folder", "class_folders", "class_images"]
 
 
 def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:
@@ -22,7 +22,7 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
     Raises:
         DataError: the folder has no class sub-folders, or a class folder has no images.
     """
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = class_folders(folder)
     if not class_dirs:
         raise DataError(
             f"image folder '{folder}' has no class sub-folders; put each class's PNG/JPEG images "
@@ -31,11 +31,7 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
     paths: list[Path] = []
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
-        files = _image_files(class_dir)
-        if not files:
-            raise DataError(
-                f"class folder '{class_dir}' contains no PNG or JPEG images; add images or remove the folder"
-            )
+        files = class_images(class_dir)
         paths.extend(files)
         labels.extend([label] * len(files))
     return load_image_files(
@@ -48,11 +44,24 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
     )
 
 
-def _image_files(class_dir: Path) -> list[Path]:
-    return sorted(
+def class_folders(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` that are not hidden, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def class_images(class_dir: Path) -> list[Path]:
+    """The PNG/JPEG files at any depth below ``class_dir`` (not hidden), sorted.
+
+    Raises:
+        DataError: there are none, naming the folder.
+    """
+    files = sorted(
         p
         for p in class_dir.rglob("*")
         if p.suffix.lower() in IMAGE_SUFFIXES
         and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
     )
+    if not files:
+        raise DataError(f"class folder '{class_dir}' contains no PNG or JPEG images; add images or remove the folder")
+    return files

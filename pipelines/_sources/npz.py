@@ -1,4 +1,4 @@
-"""A NumPy ``.npz`` file with ``x_train``, ``y_train`` and optionally ``x_test``, ``y_test``."""
+"""A NumPy ``.npz`` file with ``x_train``, ``y_train`` and optionally ``x_val``, ``y_val``, ``x_test``, ``y_test``."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ from pipelines._errors import DataError, one_line
 __all__ = ["load_npz"]
 
 _REQUIRED = ("x_train", "y_train")
-_TEST = ("x_test", "y_test")
+# The optional given splits, each an images/labels pair saved together or not at all.
+_GIVEN = (("x_val", "y_val"), ("x_test", "y_test"))
 
 
 def load_npz(path: Path) -> Dataset:
-    """Labels may be any values (their sorted distinct values become the classes).
+    """Labels may be any values (their sorted distinct training values become the classes).
+
+    ``x_test``/``y_test`` are the test split and ``x_val``/``y_val`` the validation split
+    when present; nothing else is carved out of the training arrays in their place.
 
     Raises:
-        DataError: the file is not a readable ``.npz``, lacks ``x_train``/``y_train``, or has
-            only one of ``x_test``/``y_test``.
+        DataError: the file is not a readable ``.npz``, lacks ``x_train``/``y_train``, has
+            only one of a given pair, or a given split has a label the training split lacks.
     """
     if not zipfile.is_zipfile(path):
         raise DataError(f"'{path}' is not a .npz file (not a zip archive); save the arrays with numpy.savez")
@@ -37,13 +41,18 @@ def load_npz(path: Path) -> Dataset:
             f"'{path}' has no {' or '.join(missing)} array (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
             "save the training images as x_train and their labels as y_train"
         )
-    given_test = [key for key in _TEST if key in arrays]
-    if len(given_test) == 1:
-        raise DataError(f"'{path}' has {given_test[0]} but not its partner; save both x_test and y_test, or neither")
+    for pair in _GIVEN:
+        present = [key for key in pair if key in arrays]
+        if len(present) == 1:
+            raise DataError(
+                f"'{path}' has {present[0]} but not its partner; save both {pair[0]} and {pair[1]}, or neither"
+            )
     return dataset_from_arrays(
         arrays["x_train"],
         arrays["y_train"],
         arrays.get("x_test"),
         arrays.get("y_test"),
+        x_val=arrays.get("x_val"),
+        y_val=arrays.get("y_val"),
         source=f"npz '{path}'",
     )

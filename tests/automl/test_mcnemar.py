@@ -165,10 +165,16 @@ def test_ci_without_discordant_examples_is_a_proper_interval() -> None:
 
 # --- the winner rule ----------------------------------------------------------------------
 
+# A test split of 10,000 on which the cheaper model loses 4 of them: the upper 95% bound of
+# its loss is about 0.14 points, well inside a margin of 1 point.
+LARGE_AND_CLOSE = {"only_a": 12, "only_b": 8, "both_right": 9_500, "both_wrong": 480}
 
-def _two_finalists(only_a: int, only_b: int) -> tuple[np.ndarray, dict[int, np.ndarray], list[Finalist]]:
+
+def _two_finalists(
+    only_a: int, only_b: int, *, both_right: int = 300, both_wrong: int = 20
+) -> tuple[np.ndarray, dict[int, np.ndarray], list[Finalist]]:
     """Trial 1: big and more accurate; trial 2: ten times cheaper."""
-    y_true, pred_big, pred_small = _predictions_from(np.array([[300, only_a], [only_b, 20]]))
+    y_true, pred_big, pred_small = _predictions_from(np.array([[both_right, only_a], [only_b, both_wrong]]))
     predictions = {1: pred_big, 2: pred_small}
     finalists = [
         _finalist(1, y_true, pred_big, params=50_000, flops=900_000),
@@ -177,15 +183,47 @@ def _two_finalists(only_a: int, only_b: int) -> tuple[np.ndarray, dict[int, np.n
     return y_true, predictions, finalists
 
 
-def test_cheaper_finalist_wins_when_not_significantly_worse() -> None:
+@pytest.mark.parametrize("cheaper_first", [False, True])
+def test_cheaper_finalist_wins_when_non_inferior_within_the_margin(cheaper_first: bool) -> None:
+    y_true, predictions, finalists = _two_finalists(**LARGE_AND_CLOSE)
+    if cheaper_first:  # the pair is then (2, 1) and the loss bound is read from the other end of the CI
+        finalists.reverse()
+    comparison = compare_finalists(y_true, predictions, finalists)
+    (pair,) = comparison.pairs
+    loss_upper = pair.ci_high if pair.trial_a == 1 else -pair.ci_low
+    accuracy = {f.trial: f.accuracy for f in finalists}
+    assert accuracy[1] > accuracy[2]
+    assert 0 < loss_upper < 0.01
+    assert comparison.winner == 2
+    assert comparison.reason.startswith("Cheaper than trial 1 (5,000 vs 50,000 params")
+    assert "non-inferior within 1.0 points" in comparison.reason
+    assert f"upper 95% bound of the loss {100 * loss_upper:.2f} points" in comparison.reason
+
+
+def test_slightly_worse_cheaper_finalist_on_a_small_test_split_does_not_win() -> None:
+    # 335 test examples; the cheaper model is 0.9 points worse, within the margin, but the
+    # interval is wide (its upper bound is 3.4 points), so non-inferiority is not shown.
     y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
     comparison = compare_finalists(y_true, predictions, finalists)
     (pair,) = comparison.pairs
-    assert finalists[0].accuracy > finalists[1].accuracy
+    assert 0 < pair.accuracy_diff < 0.01 < pair.ci_high
+    assert pair.p_holm >= 0.05  # the old rule ("not significantly worse") chose the cheaper one
+    assert comparison.winner == 1
+    assert "no cheaper finalist is non-inferior within 1.0 points" in comparison.reason
+    assert f"trial 2 {100 * pair.ci_high:.2f}" in comparison.reason
+
+
+def test_issue_example_short_digits_run_now_picks_the_more_accurate_finalist() -> None:
+    # Issue 14: on a short digits run (359 test images) the old rule exported 0.357 over
+    # 0.423, whose difference had the 95% CI -0.009..+0.142.
+    y_true, predictions, finalists = _two_finalists(only_a=109, only_b=85, both_right=43, both_wrong=122)
+    comparison = compare_finalists(y_true, predictions, finalists)
+    (pair,) = comparison.pairs
+    assert (round(finalists[0].accuracy, 3), round(finalists[1].accuracy, 3)) == (0.423, 0.357)
+    assert (round(pair.ci_low, 3), round(pair.ci_high, 3)) == (-0.009, 0.142)
     assert pair.p_holm >= 0.05
-    assert comparison.winner == 2
-    assert "not significantly worse" in comparison.reason
-    assert f"{pair.p_holm:.4g}" in comparison.reason and "5,000" in comparison.reason
+    assert comparison.winner == 1
+    assert "trial 2 14.17" in comparison.reason
 
 
 def test_most_accurate_wins_when_the_cheaper_one_is_significantly_worse() -> None:
@@ -193,7 +231,15 @@ def test_most_accurate_wins_when_the_cheaper_one_is_significantly_worse() -> Non
     comparison = compare_finalists(y_true, predictions, finalists)
     assert comparison.pairs[0].p_holm < 0.05
     assert comparison.winner == 1
-    assert "significantly worse" in comparison.reason and "trial 2" in comparison.reason
+    assert "no cheaper finalist is non-inferior" in comparison.reason and "trial 2" in comparison.reason
+
+
+@pytest.mark.parametrize(("margin", "winner"), [(0.0, 1), (0.01, 1), (0.05, 2)])
+def test_margin_sets_how_much_a_cheaper_finalist_may_lose(margin: float, winner: int) -> None:
+    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)  # upper bound of the loss: 3.4 points
+    comparison = compare_finalists(y_true, predictions, finalists, margin=margin)
+    assert comparison.winner == winner and comparison.margin == margin
+    assert f"within {100 * margin:.1f} points" in comparison.reason
 
 
 def test_prefer_accuracy_turns_the_cost_rule_off() -> None:
@@ -203,8 +249,8 @@ def test_prefer_accuracy_turns_the_cost_rule_off() -> None:
     assert "prefer=accuracy" in comparison.reason
 
 
-def test_cheapest_of_several_tolerated_finalists_wins() -> None:
-    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
+def test_cheapest_of_several_non_inferior_finalists_wins() -> None:
+    y_true, predictions, finalists = _two_finalists(**LARGE_AND_CLOSE)
     predictions[3] = predictions[2].copy()
     finalists.append(_finalist(3, y_true, predictions[3], params=5_000, flops=50_000))  # equal params, fewer FLOPs
     assert compare_finalists(y_true, predictions, finalists).winner == 3
@@ -235,6 +281,9 @@ def test_single_finalist_wins_without_pairs() -> None:
     [
         ({"prefer": "speed"}, "'speed'"),
         ({"alpha": 1.5}, "1.5"),
+        ({"margin": -0.01}, "-0.01"),
+        ({"margin": 1.0}, "margin must be in .* got 1.0"),
+        ({"margin": float("nan")}, "nan"),
         ({"finalists": []}, "at least 1 finalist"),
         ({"predictions": {1: np.zeros(4, dtype=int)}}, "trial 2"),
         ({"predictions": {1: np.zeros(4, dtype=int), 2: np.zeros(5, dtype=int)}}, r"\(5,\)"),
@@ -249,10 +298,9 @@ def test_compare_finalists_rejects_bad_input(change: dict, message: str) -> None
         "finalists": [_finalist(t, y_true, y_true, params=1, flops=1) for t in (1, 2)],
         **change,
     }
-    prefer = arguments.pop("prefer", "cost")
-    alpha = arguments.pop("alpha", 0.05)
+    options = {key: arguments.pop(key) for key in ("prefer", "alpha", "margin") if key in arguments}
     with pytest.raises(ValueError, match=message):
-        compare_finalists(**arguments, prefer=prefer, alpha=alpha)
+        compare_finalists(**arguments, **options)
 
 
 def test_repeated_trial_is_rejected() -> None:
@@ -267,24 +315,33 @@ def test_repeated_trial_is_rejected() -> None:
 
 @pytest.fixture
 def comparison() -> Comparison:
-    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
-    return compare_finalists(y_true, predictions, finalists)
+    y_true, predictions, finalists = _two_finalists(**LARGE_AND_CLOSE)
+    return compare_finalists(y_true, predictions, finalists, margin=0.02)
 
 
 def test_to_dict_is_json_with_the_documented_keys(comparison: Comparison) -> None:
     data = json.loads(json.dumps(comparison.to_dict()))
     assert data["winner"] == 2 and data["reason"] == comparison.reason
+    assert (data["alpha"], data["prefer"], data["margin"]) == (0.05, "cost", 0.02)
     assert [f["trial"] for f in data["finalists"]] == [1, 2]
     pair = data["pairs"][0]
     assert {"trial_a", "trial_b", "only_a", "only_b", "statistic", "p_value", "p_holm", "exact"} <= set(pair)
-    assert (pair["only_a"], pair["only_b"], pair["exact"]) == (9, 6, True)
+    assert (pair["only_a"], pair["only_b"], pair["exact"]) == (12, 8, True)
 
 
-def test_table_shows_finalists_pairs_and_winner(comparison: Comparison) -> None:
+def test_table_shows_finalists_pairs_margin_and_winner(comparison: Comparison) -> None:
     text = comparison.table()
     assert "50,000" in text and "5,000" in text
     assert f"{comparison.pairs[0].p_holm:.4g}" in text
+    assert "Non-inferiority margin: 2.0 points" in text
     assert f"Winner: trial 2. {comparison.reason}" in text
+    assert "within 2.0 points" in comparison.reason
+
+
+def test_table_of_prefer_accuracy_shows_no_margin() -> None:
+    y_true, predictions, finalists = _two_finalists(**LARGE_AND_CLOSE)
+    text = compare_finalists(y_true, predictions, finalists, prefer="accuracy").table()
+    assert "margin" not in text and "Winner: trial 1." in text
 
 
 def test_plots_are_png_files(comparison: Comparison, tmp_path) -> None:

@@ -29,3 +29,12 @@ def make_folder(root: Path, classes: dict[str, int], shape: tuple[int, ...] = (1
         for i in range(count):
             write_image(root / name / f"{i}.png", shape, seed=100 * c + i)
     return root
+
+
+def make_split_folder(root: Path, splits: dict[str, dict[str, int]], shape: tuple[int, ...] = (12, 10, 3)) -> Path:
+    """A folder of given splits: ``root/<split>/<class>/`` with ``splits[split][class]`` images each."""
+    for s, (split, classes) in enumerate(splits.items()):
+        for c, (name, count) in enumerate(classes.items()):
+            for i in range(count):
+                write_image(root / split / name / f"{i}.png", shape, seed=10_000 * s + 100 * c + i)
+    return root

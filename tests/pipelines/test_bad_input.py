@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines import DataError, load_dataset
-from tests.pipelines.datafiles import make_folder, write_corrupt, write_image
+from tests.pipelines.datafiles import make_folder, make_split_folder, write_corrupt, write_image
 
 
 def _missing(tmp: Path) -> str:
@@ -49,6 +49,27 @@ def _all_images_corrupt(tmp: Path) -> str:
     return str(write_corrupt(tmp / "d" / "b" / "y.png").parent.parent)
 
 
+def _split_folder_test_class_not_in_train(tmp: Path) -> str:
+    make_split_folder(tmp / "d", {"train": {"cat": 2, "dog": 2}, "test": {"cat": 1, "fox": 1}})
+    return "'fox'"
+
+
+def _split_folder_with_another_folder(tmp: Path) -> str:
+    make_split_folder(tmp / "d", {"train": {"a": 2, "b": 2}, "test": {"a": 1}, "extra": {"a": 1}})
+    return "extra/"
+
+
+def _split_folder_with_val_and_valid(tmp: Path) -> str:
+    make_split_folder(tmp / "d", {"train": {"a": 2, "b": 2}, "val": {"a": 1}, "valid": {"b": 1}})
+    return "val/ and valid/"
+
+
+def _split_folder_test_without_classes(tmp: Path) -> str:
+    make_split_folder(tmp / "d", {"train": {"a": 2, "b": 2}})
+    write_image(tmp / "d" / "test" / "unlabelled.png", (4, 4))
+    return str(tmp / "d" / "test")
+
+
 def _npz_without_x_train(tmp: Path) -> str:
     np.savez(tmp / "d.npz", images=np.zeros((2, 4, 4), np.uint8), y_train=np.array([0, 1]))
     return str(tmp / "d.npz")
@@ -68,6 +89,18 @@ def _npz_x_test_alone(tmp: Path) -> str:
 def _npz_unknown_test_label(tmp: Path) -> str:
     x = np.zeros((4, 4, 4), np.uint8)
     np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=x[:1], y_test=np.array([7]))
+    return str(tmp / "d.npz")
+
+
+def _npz_x_val_alone(tmp: Path) -> str:
+    x = np.zeros((4, 4, 4), np.uint8)
+    np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_val=x)
+    return str(tmp / "d.npz")
+
+
+def _npz_unknown_val_label(tmp: Path) -> str:
+    x = np.zeros((4, 4, 4), np.uint8)
+    np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_val=x[:2], y_val=np.array([1, 7]))
     return str(tmp / "d.npz")
 
 
@@ -122,10 +155,20 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "one class": (_one_class, "cats_only", "only one class ('cat')"),
     "class of corrupt images": (_class_of_corrupt_images, "d", "class 'broken' has no readable images"),
     "all images corrupt": (_all_images_corrupt, "d", "none of the 2 image files could be read"),
+    "split folder, test class not in train": (
+        _split_folder_test_class_not_in_train,
+        "d",
+        "class 'fox' is in test/ but not in train/",
+    ),
+    "split folder with another folder": (_split_folder_with_another_folder, "d", "read as given splits"),
+    "split folder with val/ and valid/": (_split_folder_with_val_and_valid, "d", "two folders of the same split"),
+    "split folder, test without classes": (_split_folder_test_without_classes, "d", "no class sub-folders"),
     "npz without x_train": (_npz_without_x_train, "d.npz", "has no x_train array"),
     "npz lengths differ": (_npz_length_mismatch, "d.npz", "5 training images but 4 training labels"),
     "npz x_test without y_test": (_npz_x_test_alone, "d.npz", "x_test but not its partner"),
     "npz test label not in training": (_npz_unknown_test_label, "d.npz", "test labels ['7'] never occur"),
+    "npz x_val without y_val": (_npz_x_val_alone, "d.npz", "x_val but not its partner"),
+    "npz validation label not in training": (_npz_unknown_val_label, "d.npz", "validation labels ['7'] never occur"),
     "npz values out of range": (_npz_values_out_of_range, "d.npz", "must lie in 0..255"),
     "npz with one class": (_npz_one_class, "d.npz", "only one class ('1')"),
     "not an npz": (_not_an_npz, "d.npz", "not a .npz file"),

@@ -10,7 +10,7 @@ from PIL import Image
 
 from automl.cli import main
 from pipelines import AugmentPolicy
-from tests.pipelines.datafiles import make_folder, write_corrupt
+from tests.pipelines.datafiles import make_folder, make_split_folder, write_corrupt
 
 
 def test_inspect_prints_counts_splits_and_skipped_files_and_writes_a_grid(tmp_path: Path, capsys) -> None:
@@ -31,6 +31,17 @@ def test_inspect_prints_counts_splits_and_skipped_files_and_writes_a_grid(tmp_pa
     with Image.open(out) as grid:
         assert grid.format == "PNG" and grid.width > 400
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".grid")]  # no temporary left behind
+
+
+def test_inspect_shows_given_splits_of_a_train_test_folder(tmp_path: Path, capsys) -> None:
+    layout = {"train": {"cat": 10, "dog": 10}, "val": {"cat": 2, "dog": 1}, "test": {"cat": 3, "dog": 2}}
+    root = make_split_folder(tmp_path / "pets", layout, shape=(8, 8, 3))
+    assert main(["data", "inspect", str(root), "--out", str(tmp_path / "g.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "images: 20 + 3 given validation images + 5 given test images" in printed
+    assert "val_fraction given, test_fraction given): train 20, val 3, test 5" in printed
+    rows = [line.split() for line in printed.splitlines() if line.startswith(("cat ", "dog ", "test ", "train "))]
+    assert rows == [["cat", "10", "10", "2", "3"], ["dog", "10", "10", "1", "2"]]
 
 
 def test_strict_mode_fails_with_one_line_naming_the_file(tmp_path: Path, capsys) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import DataError, load_dataset
+from pipelines import DataError, load_dataset, split_dataset
 from pipelines._sources.keras_datasets import KERAS_CLASS_NAMES
 
 RNG = np.random.default_rng(0)
@@ -102,6 +102,15 @@ def test_keras_dataset_from_the_cache(name: str, keras_cache: Path) -> None:
     assert np.array_equal(ds.x.reshape(x.shape), x) and np.array_equal(ds.y, y)
     assert ds.y.dtype == np.int64 and ds.y_test is not None and len(ds.x_test) == len(ds.y_test) > 0
     assert ds.class_names == KERAS_CLASS_NAMES[name] and ds.source == f"keras.datasets.{name}"
+
+
+def test_the_official_test_split_is_the_test_split(keras_cache: Path) -> None:
+    x, _ = _mnist(keras_cache)
+    ds = load_dataset("mnist")
+    splits = split_dataset(ds, val_fraction=0.5, seed=0)  # 6 images: 0.15 of 2 per class rounds to 0
+    assert splits.test[0] is ds.x_test and np.array_equal(splits.test[0][..., 0], x[:2])
+    assert len(splits.train[1]) + len(splits.val[1]) == len(x)  # nothing else held out of the training images
+    assert splits.summary()["origin"] == {"val": "carved", "test": "given"}
 
 
 def test_failed_download_is_one_line_naming_the_dataset(keras_cache: Path) -> None:

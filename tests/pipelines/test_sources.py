@@ -88,6 +88,29 @@ def test_npz_with_and_without_a_test_split(tmp_path) -> None:
     assert splits.test[0] is ds.x_test and splits.summary()["test_given"]
 
 
+def test_npz_with_given_validation_and_test_splits(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(40, 6, 6), dtype=np.uint8)
+    y = np.repeat(["ant", "bee"], 20)
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=x,
+        y_train=y,
+        x_val=x[:5],
+        y_val=y[[0, 1, 20, 21, 22]],
+        x_test=x[:3],
+        y_test=np.array([["bee"], ["ant"], ["bee"]]),  # (N, 1) labels are flattened
+    )
+    ds = load_dataset(str(tmp_path / "d.npz"))
+    assert ds.class_names == ("ant", "bee") and list(ds.given_splits) == ["val", "test"]
+    assert ds.y_val.tolist() == [0, 0, 1, 1, 1] and ds.y_test.tolist() == [1, 0, 1]
+    assert ds.x_val.shape == (5, 6, 6, 1) and np.array_equal(ds.x_val[..., 0], x[:5])
+    splits = split_dataset(ds, seed=0)
+    assert splits.val[0] is ds.x_val and splits.test[0] is ds.x_test and len(splits.train[1]) == 40
+    assert splits.summary()["origin"] == {"val": "given", "test": "given"}
+    assert ds.summary()["val_class_counts"] == {"ant": 2, "bee": 3}
+
+
 def test_csv_with_relative_paths_and_custom_columns(tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
     first = write_image(data / "img" / "a.png", (8, 8, 3), seed=1)

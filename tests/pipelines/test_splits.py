@@ -10,12 +10,16 @@ import pytest
 from pipelines import DataError, Dataset, split_dataset
 
 
-def _dataset(counts: list[int], with_test: bool = False) -> Dataset:
-    """Images that carry their own index (pixels [0,0,0] and [0,1,0]), ``counts[k]`` of class k."""
+def _dataset(counts: list[int], with_test: bool = False, with_val: bool = False) -> Dataset:
+    """Images that carry their own index (pixels [0,0,0] and [0,1,0]), ``counts[k]`` of class k.
+
+    A given test split is a copy of the first 3 images, a given validation split of the last 2.
+    """
     y = np.repeat(np.arange(len(counts)), counts).astype(np.int64)
     x = np.zeros((len(y), 2, 2, 1), np.uint8)
     x[:, 0, 0, 0], x[:, 0, 1, 0] = np.arange(len(y)) // 256, np.arange(len(y)) % 256
-    extra = {"x_test": x[:3], "y_test": y[:3]} if with_test else {}
+    extra = {"x_test": x[:3].copy(), "y_test": y[:3].copy()} if with_test else {}
+    extra |= {"x_val": x[-2:].copy(), "y_val": y[-2:].copy()} if with_val else {}
     return Dataset(x=x, y=y, class_names=tuple(f"c{k}" for k in range(len(counts))), source="test", **extra)
 
 
@@ -55,6 +59,39 @@ def test_a_given_test_split_is_kept_and_only_train_is_divided() -> None:
     assert splits.test[0] is ds.x_test and splits.test[1] is ds.y_test
     assert len(splits.train[1]) + len(splits.val[1]) == 80 and len(splits.val[1]) == 20
     assert splits.summary()["test_given"] and splits.summary()["test_fraction"] is None
+
+
+def test_nothing_given_draws_the_same_split_as_before_given_splits_existed() -> None:
+    # Recorded from the split_dataset of commit 4d22dce, before given validation splits.
+    splits = split_dataset(_dataset([13, 8, 5]), seed=0)
+    assert _indices(splits.train[0]).tolist() == [0, 2, 3, 4, 5, 7, 10, 12, 14, 15, 16, 19, 20, 21, 24, 25]
+    assert _indices(splits.val[0]).tolist() == [6, 9, 13, 23]
+    assert _indices(splits.test[0]).tolist() == [1, 8, 11, 17, 18, 22]
+    assert splits.summary()["origin"] == {"val": "carved", "test": "carved"}
+    assert not splits.summary()["val_given"] and not splits.summary()["test_given"]
+
+
+def test_a_given_validation_split_is_kept_and_test_is_carved_from_train() -> None:
+    ds = _dataset([40, 40], with_val=True)
+    splits = split_dataset(ds, val_fraction=0.5, test_fraction=0.25, seed=0)
+    assert splits.val[0] is ds.x_val and splits.val[1] is ds.y_val
+    assert len(splits.train[1]) == 60 and len(splits.test[1]) == 20
+    assert np.bincount(splits.test[1]).tolist() == [10, 10]
+    assert splits.val_fraction is None and splits.test_fraction == 0.25 and splits.given == ("val",)
+    assert splits.summary()["origin"] == {"val": "given", "test": "carved"}
+
+
+def test_given_validation_and_test_splits_leave_all_training_images_to_train() -> None:
+    ds = _dataset([7, 5], with_test=True, with_val=True)
+    splits = split_dataset(ds, seed=0)
+    assert np.array_equal(_indices(splits.train[0]), np.arange(12))
+    assert splits.given == ("val", "test") and splits.summary()["sizes"] == {"train": 12, "val": 2, "test": 3}
+
+
+def test_fractions_of_given_splits_are_not_used() -> None:
+    # Only the carved fractions are checked: 0.9 for a given test split would otherwise exceed 1 with val.
+    splits = split_dataset(_dataset([20, 20], with_test=True), val_fraction=0.5, test_fraction=0.9)
+    assert len(splits.val[1]) == 20
 
 
 def test_a_tiny_class_keeps_a_training_image() -> None:

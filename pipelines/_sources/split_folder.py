@@ -1,0 +1,115 @@
+"""An image folder of given splits: ``train/<class>/…``, ``test/<class>/…`` and optionally ``val/<class>/…``.
+
+This is how most published image data sets are laid out. The splits are kept as given:
+the test folder is the test split and the validation folder (``val/``, ``valid/`` or
+``validation/``) the validation split, so none is carved out of the training images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipelines._arrays import dataset_from_arrays
+from pipelines._dataset import Dataset
+from pipelines._errors import DataError
+from pipelines._sources.files import check_no_empty_class, read_image_files
+from pipelines._sources.folder import class_folders, class_images
+
+__all__ = ["is_split_folder", "load_split_folder"]
+
+# Folder name (any case) -> the split it holds.
+_SPLIT_OF_FOLDER = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+_SPLIT_ORDER = ("train", "val", "test")
+
+
+def is_split_folder(path: Path) -> bool:
+    """A folder whose ``train/`` sub-folder (any case) holds sub-folders, the classes."""
+    return path.is_dir() and any(d.name.lower() == "train" and class_folders(d) for d in class_folders(path))
+
+
+def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:
+    """The classes are the sub-folders of ``train/`` (sorted); each split uses the same classes.
+
+    All images of all splits are read together, so they share one size (``image_size`` or
+    the most common one) and one colour mode. A class may be missing from ``test/`` or
+    ``val/``, but not from ``train/``.
+
+    Raises:
+        DataError: a top-level folder that is not a split, two folders of the same split
+            (``val/`` and ``valid/``), a split without class sub-folders, a class of ``test/``
+            or ``val/`` that ``train/`` lacks, or a class folder without images.
+    """
+    source = f"image folder '{folder}'"
+    split_dirs = _split_dirs(folder)
+    class_names = tuple(d.name for d in class_folders(split_dirs["train"]))
+    paths: list[Path] = []
+    labels: list[int] = []
+    splits: list[str] = []
+    for split, split_dir in split_dirs.items():
+        for class_dir in _class_dirs(split_dir, class_names, folder):
+            files = class_images(class_dir)
+            paths.extend(files)
+            labels.extend([class_names.index(class_dir.name)] * len(files))
+            splits.extend([split] * len(files))
+    read = read_image_files(paths, source=source, image_size=image_size, strict=strict)
+    kept_labels, kept_splits = np.asarray(labels, dtype=np.int64)[read.kept], np.asarray(splits)[read.kept]
+    parts = {split: (read.images[kept_splits == split], kept_labels[kept_splits == split]) for split in split_dirs}
+    x_val, y_val = parts.get("val", (None, None))
+    x_test, y_test = parts.get("test", (None, None))
+    dataset = dataset_from_arrays(
+        *parts["train"],
+        x_test,
+        y_test,
+        x_val=x_val,
+        y_val=y_val,
+        source=source,
+        class_names=class_names,
+        skipped=read.skipped,
+    )
+    check_no_empty_class(dataset)
+    return dataset
+
+
+def _split_dirs(folder: Path) -> dict[str, Path]:
+    """Split name -> its folder, in the order train, val, test; only the splits present."""
+    found: dict[str, list[Path]] = {}
+    others: list[str] = []
+    for sub in class_folders(folder):
+        split = _SPLIT_OF_FOLDER.get(sub.name.lower())
+        if split is None:
+            others.append(f"{sub.name}/")
+        else:
+            found.setdefault(split, []).append(sub)
+    if others:
+        raise DataError(
+            f"image folder '{folder}' has a train/ folder of class folders, so it is read as given splits, "
+            f"but it also has {', '.join(others)}; keep only train/, val/ (or valid/, validation/) and test/ "
+            "at its top level"
+        )
+    for dirs in found.values():
+        if len(dirs) > 1:
+            raise DataError(
+                f"image folder '{folder}' has {' and '.join(f'{d.name}/' for d in dirs)}, two folders of the "
+                "same split; keep one of them"
+            )
+    return {split: found[split][0] for split in _SPLIT_ORDER if split in found}
+
+
+def _class_dirs(split_dir: Path, class_names: tuple[str, ...], folder: Path) -> list[Path]:
+    """The class folders of one split, each one a class of ``train/``."""
+    class_dirs = class_folders(split_dir)
+    if not class_dirs:
+        raise DataError(
+            f"'{split_dir}' has no class sub-folders; put its images in one sub-folder per class, named as "
+            "in train/ (images without a class cannot be scored)"
+        )
+    unknown = [d.name for d in class_dirs if d.name not in class_names]
+    if unknown:
+        named = f"class {unknown[0]!r} is" if len(unknown) == 1 else f"classes {', '.join(map(repr, unknown))} are"
+        raise DataError(
+            f"image folder '{folder}': {named} in {split_dir.name}/ but not in train/; every class needs "
+            f"training images, so add train/{unknown[0]}/ or remove {split_dir.name}/{unknown[0]}/"
+        )
+    return class_dirs
