@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 import pipelines
 import searchspace
+from automl._bundle import save_inference_model
 from automl._errors import OutOfMemory, TrialFailed
 from automl._hparams import TrainingSpec, sample_training
 from automl._progress import Progress
@@ -149,7 +150,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         raise optuna.TrialPruned(outcome.reason)
     with _timed(timings, "save"):
         path = ctx.model_dir / f"trial_{trial.number}.keras"
-        model.save(path)
+        save_inference_model(model, path)  # no optimizer or custom loss: plain Keras loads it
         trial.set_user_attr("model_path", str(path.resolve()))
         run.log_text(_summary(model), "model_summary.txt")
     outcome.state = TrialState.COMPLETE
