@@ -6,6 +6,10 @@ inference-only TensorFlow SavedModel), optionally ``model.onnx``, and the model 
 takes raw images in the 0..255 scale, holds its own ``Normalization`` layer and outputs
 softmax probabilities, so predicting only needs to decode and resize the images.
 
+Only inference artifacts leave a study: every model file written here (the bundle's and
+the trials' own, through ``save_inference_model``) is an uncompiled copy without optimizer
+state or the project's custom loss, so plain Keras loads it without this project.
+
 Every file is written atomically (a temporary name in the same directory, then a
 rename), no file is written outside the bundle directory, and models are only loaded
 with ``safe_mode=True`` and refused if they contain a ``Lambda`` layer (which can run
@@ -35,9 +39,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ExportResult",
     "export_bundle",
+    "inference_model",
     "load_bundle",
     "predict_files",
     "render_card_markdown",
+    "save_inference_model",
     "write_atomically",
 ]
 
@@ -50,9 +56,17 @@ CARD_MD = "model_card.md"
 MARKER_FILE = ".automl-export"
 _BUNDLE_NAMES = (KERAS_FILE, SAVED_MODEL_DIR, ONNX_FILE, CARD_JSON, CARD_MD, MARKER_FILE)
 
+# ONNX Runtime must agree with Keras this closely on the probe images, or no model.onnx is written.
+ONNX_TOLERANCE = 1e-4
+ONNX_OUTPUT = "probabilities"
+# Keras names the SavedModel's single output ``output_0`` in its ``serving_default`` signature.
+SAVED_MODEL_OUTPUT = "output_0"
+_ONNX_PROBES = 4
+
 # Sections of the model card in the order the Markdown shows them; other keys follow.
 _CARD_ORDER = (
     "model",
+    "formats",
     "architecture",
     "input_shape",
     "preprocessing",
@@ -62,7 +76,13 @@ _CARD_ORDER = (
     "data",
     "versions",
 )
-_HEADINGS = {"mcnemar": "McNemar comparison of the finalists", "versions": "Package versions"}
+_HEADINGS = {
+    "mcnemar": "McNemar comparison of the finalists",
+    "versions": "Package versions",
+    "formats": "Formats and how to load them",
+}
+# Card values shown as code blocks in the Markdown (key -> language), not as table cells.
+_CODE_KEYS = {"load": "python", "cli": "bash"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,11 +108,18 @@ def export_bundle(
 ) -> ExportResult:
     """Write ``model`` and its model card into the bundle directory ``out_dir``.
 
-    Writes ``model.keras``; ``saved_model/`` via ``model.export(format="tf_saved_model")``
-    on the TensorFlow backend (skipped with a note on other backends); ``model.onnx`` when
-    ``onnx=True`` and ``tf2onnx``/``onnx`` are installed (else a note); and the model card
-    as ``model_card.json`` and ``model_card.md``. Files of an earlier export that this one
+    Writes ``model.keras`` (uncompiled: see ``inference_model``); ``saved_model/`` via
+    ``model.export(format="tf_saved_model")`` on the TensorFlow backend (skipped with a note
+    on other backends); ``model.onnx`` when ``onnx=True`` (see below); and the model card as
+    ``model_card.json`` and ``model_card.md``, with a ``formats`` section giving each written
+    format's loading snippet and input contract. Files of an earlier export that this one
     does not write (e.g. a stale ``model.onnx``) are removed.
+
+    ``model.onnx`` has one input (the raw image batch, dynamic batch dimension) and one
+    output (the probabilities). It is checked before it is written: one input and one output,
+    and, where ``onnxruntime`` is installed, agreement with Keras within ``ONNX_TOLERANCE``
+    on probe images. A missing ``tf2onnx``/``onnx``, a failed conversion or a failed check
+    leaves no ``model.onnx``, and a note in ``notes`` and the card's ``export_notes``.
 
     Args:
         model: the trained, self-contained model (raw 0..255 images in, probabilities out).
@@ -112,6 +139,7 @@ def export_bundle(
             are missing or do not match the model's outputs.
     """
     _refuse_lambda_layers(model)
+    model = inference_model(model)
     full_card = _complete_card(model, card)
     out = _prepare_out_dir(out_dir, overwrite=overwrite)
     targets = {name: _inside(out, name) for name in _BUNDLE_NAMES}
@@ -120,6 +148,7 @@ def export_bundle(
     keras_path = write_atomically(targets[KERAS_FILE], model.save)
     saved_model_dir = _export_saved_model(model, targets[SAVED_MODEL_DIR], notes)
     onnx_path = _export_onnx(model, targets[ONNX_FILE], notes) if onnx else None
+    full_card["formats"] = _formats_section(model, saved_model=saved_model_dir is not None, onnx=onnx_path is not None)
     full_card["export_notes"] = list(notes)
     text = json.dumps(full_card, indent=2)
     card_json = write_atomically(targets[CARD_JSON], lambda p: p.write_text(text + "\n", encoding="utf-8"))
@@ -135,6 +164,40 @@ def export_bundle(
         card_md=card_md,
         notes=tuple(notes),
     )
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """An uncompiled functional model sharing ``model``'s layers and weights.
+
+    A trained model carries its compile configuration (the optimizer with its state and the
+    loss, often this project's ``automl>SmoothedSparseCrossentropy``), and saving it writes
+    them too; plain Keras then cannot load the file. The copy computes exactly the same
+    function without any of that. A model that was never compiled is returned as it is.
+
+    Raises:
+        ValueError: ``model`` is compiled and has no graph of layers to rebuild (a
+            subclassed model that was never called on a symbolic input).
+    """
+    import keras
+
+    if not model.compiled:
+        return model
+    try:
+        return keras.Model(model.input, model.output, name=model.name)
+    except (AttributeError, ValueError) as exc:
+        raise ValueError(
+            f"cannot make an inference copy of model {model.name!r} ({type(model).__name__}): {exc}; "
+            "export a functional or sequential model"
+        ) from None
+
+
+def save_inference_model(model: keras.Model, path: str | Path) -> Path:
+    """Save ``inference_model(model)`` to ``path`` (a ``.keras`` file), atomically; returns the path.
+
+    This is how a trained model leaves a study: the file loads with plain
+    ``keras.saving.load_model(path)``, without this project's packages.
+    """
+    return write_atomically(Path(path), inference_model(model).save)
 
 
 def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
@@ -250,13 +313,150 @@ def _export_saved_model(model: keras.Model, target: Path, notes: list[str]) -> P
 
 
 def _export_onnx(model: keras.Model, target: Path, notes: list[str]) -> Path | None:
+    """Convert, check, then write ``model.onnx``; on any failure a note and no file."""
+    import keras
+
     try:
         import onnx  # noqa: F401
         import tf2onnx  # noqa: F401
     except ImportError as exc:
         notes.append(f"ONNX skipped: {exc.name or 'onnx'} is not installed (pip install 'cnn-automl[onnx]').")
         return None
-    return write_atomically(target, lambda p: model.export(p, format="onnx", verbose=False))
+    if keras.backend.backend() != "tensorflow":
+        notes.append(f"ONNX skipped: it is converted from TensorFlow, not {keras.backend.backend()!r}.")
+        return None
+    try:
+        proto = _onnx_proto(model)
+        _check_onnx(proto, model, notes)
+    # The converter fails in many ways (unsupported ops, dtypes, shapes); any of them only
+    # costs this optional format, and the note says which.
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        notes.append(f"ONNX skipped: the export failed ({type(exc).__name__}: {first_line}); no model.onnx written.")
+        return None
+    return write_atomically(target, lambda p: p.write_bytes(proto.SerializeToString()))
+
+
+def _onnx_proto(model: keras.Model) -> Any:
+    """The model as an ONNX graph: one input named like the Keras input, one output ``probabilities``.
+
+    Keras' own ``model.export(format="onnx")`` hands ``tf2onnx`` a function whose captured
+    constants (e.g. the mean and variance of a ``Normalization`` layer) become extra graph
+    inputs, so ONNX Runtime cannot run it with the image alone. Freezing the function first
+    turns every capture, weights included, into a constant of the graph.
+    """
+    import tensorflow as tf
+    import tf2onnx
+
+    # TensorFlow 2 has no public freezing API; tf2onnx itself uses this function.
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    name = _input_name(model)
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=name)
+    function = tf.function(lambda images: model(images, training=False))
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function(spec))
+    inputs, outputs = [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"the frozen graph must have one input and one output, got {inputs} and {outputs}")
+    proto, _ = tf2onnx.convert.from_graph_def(
+        frozen.graph.as_graph_def(),
+        name=model.name,
+        input_names=inputs,
+        output_names=outputs,
+        tensors_to_rename={inputs[0]: name, outputs[0]: ONNX_OUTPUT},
+    )
+    for value in (*proto.graph.input, *proto.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    return proto
+
+
+def _check_onnx(proto: Any, model: keras.Model, notes: list[str]) -> None:
+    """Raise ``ValueError`` unless ``proto`` has one input and one output and ONNX Runtime agrees with Keras."""
+    import onnx
+
+    onnx.checker.check_model(proto)
+    inputs, outputs = [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(
+            f"the ONNX graph must have one input and one output, got inputs {inputs} and outputs {outputs}"
+        )
+    try:
+        import onnxruntime
+    except ImportError:
+        notes.append("ONNX not checked against Keras: onnxruntime is not installed (pip install 'cnn-automl[onnx]').")
+        return
+    # Random raw-scale images, as many as to exercise a batch dimension other than 1.
+    images = np.random.default_rng(0).uniform(0, 255, (_ONNX_PROBES, *model.input_shape[1:])).astype("float32")
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {inputs[0]: images})[0]
+    expected = np.asarray(model(images, training=False))
+    difference = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else np.inf
+    if not difference <= ONNX_TOLERANCE:
+        raise ValueError(
+            f"ONNX Runtime disagrees with Keras on {_ONNX_PROBES} probe images: max abs difference {difference:.3g} "
+            f"> {ONNX_TOLERANCE} (output shapes {got.shape} and {expected.shape})"
+        )
+
+
+def _input_name(model: keras.Model) -> str:
+    names = [tensor.name for tensor in model.inputs]
+    if len(names) != 1:
+        raise ValueError(f"an exported model takes one image input, got {len(names)}: {names}")
+    return names[0]
+
+
+def _formats_section(model: keras.Model, *, saved_model: bool, onnx: bool) -> dict[str, Any]:
+    """The card's ``formats`` section: the input contract, and each written file with its loading snippet."""
+    import keras
+
+    height, width, channels = model.input_shape[1:]
+    name = _input_name(model)
+    shape = f"(batch, {height}, {width}, {channels})"
+    images = f"images: float32 numpy array {shape}, raw 0..255 pixels"
+    formats: dict[str, Any] = {
+        "files": "paths relative to the bundle directory",
+        "input": (
+            f"raw pixel values in 0..255 as float32, shape {shape} = (batch, H, W, C), channels last; "
+            f"resize to {height}x{width} first, do not normalise (the model does)"
+        ),
+        "output": f"float32 softmax probabilities, shape (batch, {int(model.output_shape[-1])}), in class_names order",
+        KERAS_FILE: {
+            "format": "Keras 3",
+            "needs": f"keras=={keras.__version__} with any backend; no custom objects",
+            "load": (
+                "import keras\n"
+                f'model = keras.saving.load_model("{KERAS_FILE}")\n'
+                f"probabilities = model.predict(images)  # {images}"
+            ),
+        },
+    }
+    if saved_model:
+        formats[SAVED_MODEL_DIR] = {
+            "format": "TensorFlow SavedModel (a directory)",
+            "needs": "tensorflow, or TensorFlow Serving (see the README)",
+            "signature": f"serving_default: input {name!r} float32 {shape}, output {SAVED_MODEL_OUTPUT!r}",
+            "load": (
+                "import tensorflow as tf\n"
+                f'loaded = tf.saved_model.load("{SAVED_MODEL_DIR}")\n'
+                f"probabilities = loaded.serve(tf.constant(images, tf.float32))  # {images}"
+            ),
+            "cli": (
+                f"saved_model_cli run --dir {SAVED_MODEL_DIR} --tag_set serve --signature_def serving_default "
+                f"--inputs {name}=images.npy"
+            ),
+        }
+    if onnx:
+        formats[ONNX_FILE] = {
+            "format": "ONNX",
+            "needs": "onnxruntime",
+            "signature": f"input {name!r} float32 {shape}, output {ONNX_OUTPUT!r}",
+            "load": (
+                "import onnxruntime as ort\n"
+                f'session = ort.InferenceSession("{ONNX_FILE}", providers=["CPUExecutionProvider"])\n'
+                f'probabilities = session.run(None, {{"{name}": images}})[0]  # {images}'
+            ),
+        }
+    return formats
 
 
 def _complete_card(model: keras.Model, card: Mapping[str, Any]) -> dict[str, Any]:
@@ -375,7 +575,7 @@ def _card_keys(card: Mapping[str, Any]) -> list[str]:
 
 
 def _render_section(key: str, value: Any, level: int) -> list[str]:
-    title = _HEADINGS.get(key) or key.replace("_", " ").capitalize()
+    title = _HEADINGS.get(key) or (f"`{key}`" if key in _BUNDLE_NAMES else key.replace("_", " ").capitalize())
     heading = ["#" * level + " " + title, ""]
     if key == "class_names" and isinstance(value, list):
         return heading + [f"- `{i}`: {_cell(name)}" for i, name in enumerate(value)] + [""]
@@ -389,11 +589,16 @@ def _render_section(key: str, value: Any, level: int) -> list[str]:
 
 
 def _render_mapping(mapping: Mapping[str, Any], level: int) -> list[str]:
-    """Scalars (and short lists) as a key/value table, nested structures as subsections."""
-    flat = {k: v for k, v in mapping.items() if not isinstance(v, dict | list) or _is_scalar_list(v)}
+    """Scalars (and short lists) as a key/value table, code as code blocks, nested structures as subsections."""
+    code = {k: v for k, v in mapping.items() if k in _CODE_KEYS and isinstance(v, str)}
+    flat = {
+        k: v for k, v in mapping.items() if k not in code and (not isinstance(v, dict | list) or _is_scalar_list(v))
+    }
     lines = _render_records([{"key": k, "value": v} for k, v in flat.items()]) if flat else []
+    for key, text in code.items():
+        lines += [f"```{_CODE_KEYS[key]}", text, "```", ""]
     for key, value in mapping.items():
-        if key not in flat:
+        if key not in flat and key not in code:
             lines += _render_section(key, value, level + 1)
     return lines
 

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 import pipelines
 import searchspace
+from automl._bundle import save_inference_model
 from automl._config import StudyConfig
 from automl._data import StudyData
 from automl._errors import Infeasible, Interrupted, KnownOutOfMemory, OutOfMemory, Stale, TrialFailed
@@ -180,7 +181,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         raise optuna.TrialPruned(outcome.note)
     with _timed(timings, "save"):
         path = ctx.model_dir / f"trial_{trial.number}.keras"
-        model.save(path)
+        save_inference_model(model, path)  # no optimizer or custom loss: plain Keras loads it
         record_model(trial, str(path.resolve()))
         run.log_text(_summary(model), "model_summary.txt")
     outcome.state = TrialState.COMPLETE

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import keras
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from automl._bundle import ExportResult, export_bundle, load_bundle
+from automl import _bundle
+from automl._bundle import ExportResult, export_bundle, inference_model, load_bundle, save_inference_model
 from automl._mcnemar import Finalist, compare_finalists
 
 CLASS_NAMES = [f"digit {i}" for i in range(10)]
@@ -237,3 +239,92 @@ def test_refuses_a_file_as_the_directory(tmp_path: Path, trained, card) -> None:
 def test_class_names_must_match_the_outputs(trained, tmp_path: Path, class_names, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         export_bundle(trained[0], tmp_path / "out", card={"class_names": class_names})
+
+
+# --- inference models and formats ---------------------------------------------------------
+
+
+def _archive_config(path: Path) -> dict:
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def test_keras_files_are_uncompiled_inference_models(bundle: ExportResult, trained, tmp_path: Path) -> None:
+    model = trained[0]
+    assert model.compiled  # the fixture's model was trained, and carries its optimizer and loss
+    saved = save_inference_model(model, tmp_path / "trial_0.keras")
+    for path in (bundle.keras_path, saved):
+        assert not _archive_config(path).get("compile_config"), path
+    reloaded = keras.saving.load_model(saved)
+    assert not reloaded.compiled
+    np.testing.assert_array_equal(reloaded.predict(trained[1], verbose=0), model.predict(trained[1], verbose=0))
+    assert inference_model(reloaded) is reloaded  # nothing to strip
+
+
+def test_model_card_lists_each_format_with_its_loading_snippet(bundle: ExportResult) -> None:
+    formats = json.loads(bundle.card_json.read_text())["formats"]
+    assert set(formats) == {"files", "input", "output", "model.keras", "saved_model"}
+    assert "0..255" in formats["input"] and "(batch, 8, 8, 1) = (batch, H, W, C)" in formats["input"]
+    assert 'keras.saving.load_model("model.keras")' in formats["model.keras"]["load"]
+    assert "serving_default: input 'image'" in formats["saved_model"]["signature"]
+    assert "saved_model_cli run --dir saved_model" in formats["saved_model"]["cli"]
+    markdown = bundle.card_md.read_text()
+    assert "## Formats and how to load them" in markdown and "### `model.keras`" in markdown
+    assert '```python\nimport keras\nmodel = keras.saving.load_model("model.keras")\n' in markdown
+
+
+def _onnx_session(path: Path):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_onnx_has_one_image_input_and_matches_keras(trained, card: dict, tmp_path: Path) -> None:
+    pytest.importorskip("tf2onnx", reason="the 'onnx' extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
+    model, x_test, _ = trained
+    result = export_bundle(model, tmp_path / "bundle", card=card, onnx=True)
+    assert result.onnx_path == result.out_dir / "model.onnx" and result.notes == ()
+    session = _onnx_session(result.onnx_path)
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [("image", ["batch", 8, 8, 1])]
+    assert [(o.name, o.shape) for o in session.get_outputs()] == [("probabilities", ["batch", 10])]
+    expected = model.predict(x_test, verbose=0)
+    got = session.run(None, {"image": x_test})[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+    formats = json.loads(result.card_json.read_text())["formats"]
+    assert 'session.run(None, {"image": images})' in formats["model.onnx"]["load"]
+
+
+@pytest.mark.parametrize("failure", ["converter raises", "disagrees with keras"])
+def test_failed_onnx_export_leaves_a_note_and_no_file(
+    trained, card: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    tf2onnx = pytest.importorskip("tf2onnx", reason="the 'onnx' extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
+    if failure == "converter raises":
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("unsupported op FancyConv\nsecond line")
+
+        monkeypatch.setattr(tf2onnx.convert, "from_graph_def", broken)
+        expected = "ONNX skipped: the export failed (RuntimeError: unsupported op FancyConv); no model.onnx written."
+    else:
+        monkeypatch.setattr(_bundle, "ONNX_TOLERANCE", -1.0)  # no difference passes
+        expected = "ONNX Runtime disagrees with Keras on 4 probe images"
+    out = tmp_path / "bundle"
+    export_bundle(trained[0], out, card=card)
+    (out / "model.onnx").write_bytes(b"stale")
+    result = export_bundle(trained[0], out, card=card, onnx=True)
+    assert result.onnx_path is None and not (out / "model.onnx").exists()
+    assert len(result.notes) == 1 and expected in result.notes[0], result.notes
+    written = json.loads(result.card_json.read_text())
+    assert written["export_notes"] == list(result.notes) and "model.onnx" not in written["formats"]
+    assert expected.split(";")[0] in result.card_md.read_text()
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".automl-export",
+        "model.keras",
+        "model_card.json",
+        "model_card.md",
+        "saved_model",
+    ]
