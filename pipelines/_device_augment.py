@@ -31,6 +31,7 @@ import keras
 
 from pipelines._augment import _TRANSFORMS, AugmentPolicy
 from pipelines._device_layers import (
+    Augmentation,
     HorizontalFlip,
     RandomAffine,
     RandomApply,
@@ -61,7 +62,7 @@ class DeviceAugmentation:
             ``Feeder`` (the identity when all run on the device).
     """
 
-    layer: keras.Sequential | None
+    layer: keras.layers.Layer | None
     input_shape: Shape
     on_device: tuple[str, ...]
     host_policy: AugmentPolicy
@@ -96,7 +97,7 @@ def device_augmentation(policy: AugmentPolicy, input_shape: Shape, *, seed: int 
         )
         for name in on_device
     ]
-    layer = keras.Sequential(layers, name="device_augmentation") if layers else None
+    layer = Augmentation(layers, name="device_augmentation") if layers else None
     host = policy.without(on_device)
     return DeviceAugmentation(layer=layer, input_shape=tuple(input_shape), on_device=on_device, host_policy=host)
 

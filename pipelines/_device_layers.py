@@ -4,9 +4,10 @@ Written with ``keras.ops`` and ``keras.random`` only, so they run inside the com
 step of every backend (no ``tf.`` calls, which JAX could not trace). Images are channels-last
 floats in the 0..255 scale, as the model receives them (it normalises them itself).
 
-``RandomApply`` acts only when called with ``training=True``, as ``fit`` does; a plain call,
-``predict`` and ``evaluate`` pass images through unchanged. The transforms it wraps are
-applied whenever they are called: they are never used on their own.
+``Augmentation`` and ``RandomApply`` act only when called with ``training=True``, as ``fit``
+does; a plain call, ``predict`` and ``evaluate`` pass images through unchanged. The
+transforms ``RandomApply`` wraps are applied whenever they are called: they are never used
+on their own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from typing import Any
 import keras
 from keras import ops
 
-__all__ = ["RandomApply", "HorizontalFlip", "RandomAffine", "RandomBrightnessContrast", "RandomCoarseDropout"]
+__all__ = [
+    "Augmentation",
+    "RandomApply",
+    "HorizontalFlip",
+    "RandomAffine",
+    "RandomBrightnessContrast",
+    "RandomCoarseDropout",
+]
 
 _PACKAGE = "pipelines"
 _MAX_VALUE = 255.0  # the images' value scale: uint8 pixels as float
@@ -26,6 +34,43 @@ _MAX_VALUE = 255.0  # the images' value scale: uint8 pixels as float
 def _per_image_shape(images: Any) -> tuple[Any, int, int, int]:
     """``(batch, 1, 1, 1)``: one random draw per image, broadcast over its pixels."""
     return (ops.shape(images)[0], 1, 1, 1)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Augmentation(keras.layers.Layer):
+    """Apply ``layers`` in turn, in training only.
+
+    Not a ``keras.Sequential``, which under a mixed-precision policy would cast the images to
+    16 bits before its first layer, nor a ``keras.layers.Pipeline``, which augments on a plain
+    call: this one computes in float32 and passes images through unless ``training=True``.
+    """
+
+    def __init__(self, layers: list[keras.layers.Layer], **kwargs: Any) -> None:
+        super().__init__(**{"dtype": "float32", **kwargs})
+        self.steps = list(layers)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        for step in self.steps:
+            step.build(input_shape)
+
+    def call(self, images: Any, training: bool = False) -> Any:
+        images = ops.cast(images, self.compute_dtype)
+        if not training:
+            return images
+        for step in self.steps:
+            images = step(images, training=True)
+        return images
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "layers": [keras.saving.serialize_keras_object(s) for s in self.steps]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Augmentation:
+        layers = [keras.saving.deserialize_keras_object(layer) for layer in config["layers"]]
+        return cls(**{**config, "layers": layers})
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
