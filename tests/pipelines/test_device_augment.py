@@ -271,7 +271,7 @@ def test_dropout_holes(host: dict, device: dict) -> None:
     assert abs(d[d > 0].mean() / h[h > 0].mean() - 1) <= 0.10, (h[h > 0].mean(), d[d > 0].mean())
 
 
-def test_xla_stays_on_with_jax(device: dict) -> None:
+def test_xla_on_with_jax_off_with_tensorflow(device: dict) -> None:
     # TensorFlow's resampling op has no XLA kernel, so there the training model runs without XLA.
     assert device["xla"].item() == (device["backend"].item() == "jax")
 
