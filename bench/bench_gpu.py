@@ -21,16 +21,34 @@ Then, for the driver's own set-up (float32, ``jit_compile="auto"``), images/s of
   driver's default beside an accelerator is ``min(8, cores - 1)``): the feeder keeps up
   when this ``fit`` runs at least 90% as fast as from arrays.
 
+Then, for the default ``AugmentPolicy`` run on the device (``pipelines.device_augmentation``),
+with the driver's settings for this machine (``mixed_bfloat16`` and ``steps_per_execution``
+beside an accelerator, float32 and 1 on a CPU):
+
+- images/s of ``fit`` of the training model (augmentation layers, then the candidate)
+  against ``fit`` of the candidate alone, both from arrays (target: at least 0.8);
+- the compile time per candidate (first ``fit`` of ``--warmup`` steps less a second one),
+  with and without the augmentation layers, for ``--compile-candidates`` architectures;
+- one trial as the driver runs it (build, compile, ``fit`` of ``--trial-epochs`` epochs over
+  ``--trial-images`` images with validation, save) and the share of its wall time that is
+  not training steps (target: under 10% for trials of 30 s or more), the training steps'
+  time being the trial's step count at the steady rate measured above.
+
 The script says which device it found; without a GPU the figures are the CPU's.
 Run: ``python bench/bench_gpu.py`` (a few minutes on a GPU; about 5 minutes on 2 CPU cores
-with ``--steps 20``). ``KERAS_BACKEND`` defaults to ``jax`` here.
+with ``--steps 20``). ``--quick`` checks the script on a CPU: small sizes and, unless
+``--sections`` says otherwise, only the on-device augmentation (3-5 minutes per backend on 2
+busy CPU cores, mostly compiling). ``KERAS_BACKEND`` defaults to ``jax`` here.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -39,6 +57,22 @@ import _common  # noqa: E402  (sets the import path before our packages are impo
 import numpy as np  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_float16")
+SECTIONS = ("precisions", "driver", "device-augmentation")
+# --quick: sizes that check the script on a CPU in a few minutes.
+QUICK = {
+    "sections": ["device-augmentation"],
+    "batch_size": 32,
+    "steps": 5,
+    "eager_steps": 2,
+    "warmup": 2,
+    "candidates": 3,
+    "compile_candidates": 1,
+    "xla": "on",
+    "workers": [2],
+    "processes": [],
+    "trial_images": 1024,
+    "trial_epochs": 2,
+}
 
 
 def describe_device() -> str:
@@ -76,6 +110,13 @@ def build(
     spec: Any, input_shape: tuple[int, int, int], precision: str, jit_compile: bool | str, **compile_kw: Any
 ) -> Any:
     """The driver's model (normalisation inside) under ``precision``, compiled with ``jit_compile``."""
+    model = make_candidate(spec, input_shape, precision)
+    compile_for_fit(model, jit_compile, **compile_kw)
+    return model
+
+
+def make_candidate(spec: Any, input_shape: tuple[int, int, int], precision: str) -> Any:
+    """The driver's model (normalisation inside) under ``precision``, in a fresh Keras session."""
     import keras
 
     import searchspace
@@ -85,9 +126,14 @@ def build(
     keras.mixed_precision.set_global_policy(precision)
     try:
         core = searchspace.build_model(spec, input_shape=input_shape, num_classes=10)
-        model = wrap_with_normalization(core, input_shape, (127.5,) * input_shape[-1], (64.0,) * input_shape[-1])
+        return wrap_with_normalization(core, input_shape, (127.5,) * input_shape[-1], (64.0,) * input_shape[-1])
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def compile_for_fit(model: Any, jit_compile: bool | str, **compile_kw: Any) -> None:
+    import keras
+
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -95,7 +141,6 @@ def build(
         jit_compile=jit_compile,
         **compile_kw,
     )
-    return model
 
 
 def timed_fit(model: Any, data: Any, *, steps: int, batch_size: int, callbacks: list | None = None) -> float:
@@ -182,6 +227,102 @@ def measure_driver_path(spec: Any, shape: tuple[int, int, int], arrays: tuple, a
     print()
 
 
+def driver_settings() -> tuple[str, int]:
+    """The precision and ``steps_per_execution`` the driver trains with on this machine."""
+    from automl._training import ACCELERATOR_STEPS_PER_EXECUTION, on_accelerator
+
+    return ("mixed_bfloat16", ACCELERATOR_STEPS_PER_EXECUTION) if on_accelerator() else ("float32", 1)
+
+
+def build_augmented(spec: Any, shape: tuple[int, int, int], augmented: bool, seed: int) -> tuple[Any, Any]:
+    """``(model, fit_model)`` with the driver's settings: ``fit_model`` has the default
+    ``AugmentPolicy`` on the device before ``model`` when ``augmented``, else is ``model``."""
+    import pipelines
+
+    precision, steps_per_execution = driver_settings()
+    model = make_candidate(spec, shape, precision)
+    fit_model = model
+    if augmented:
+        augmentation = pipelines.device_augmentation(pipelines.AugmentPolicy(), shape, seed=seed)
+        fit_model = pipelines.training_model(model, augmentation)
+    compile_for_fit(fit_model, "auto", steps_per_execution=steps_per_execution)
+    return model, fit_model
+
+
+def compile_seconds(spec: Any, shape: tuple[int, int, int], floats: tuple, augmented: bool, args: Any) -> float:
+    """The first ``fit`` of ``--warmup`` steps less a second one of as many: tracing and compiling."""
+    _, fit_model = build_augmented(spec, shape, augmented, args.seed)
+    first = timed_fit(fit_model, floats, steps=args.warmup, batch_size=args.batch_size)
+    return first - timed_fit(fit_model, floats, steps=args.warmup, batch_size=args.batch_size)
+
+
+def time_trial(spec: Any, shape: tuple[int, int, int], args: argparse.Namespace) -> dict[str, float]:
+    """Seconds of each phase of one trial with on-device augmentation, as the driver runs it."""
+    import keras
+
+    rng = np.random.default_rng(args.seed + 1)
+    x = rng.integers(0, 256, (args.trial_images, *shape), dtype=np.uint8).astype("float32")
+    y = rng.integers(0, 10, args.trial_images).astype(np.int64)
+    val = (x[: max(1, len(x) // 5)], y[: max(1, len(x) // 5)])
+    phases = {}
+    start = time.perf_counter()
+    model, fit_model = build_augmented(spec, shape, True, args.seed)  # build and compile()
+    phases["build + compile()"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    fit_model.fit(
+        x, y, batch_size=args.batch_size, epochs=args.trial_epochs, validation_data=val,
+        validation_batch_size=4 * args.batch_size, shuffle=True, verbose=0,
+    )  # fmt: skip
+    phases["fit (with its compiling and validation)"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-") as folder:
+        model.save(Path(folder) / "trial.keras")
+    phases["save"] = time.perf_counter() - mark
+    keras.backend.clear_session()
+    return phases
+
+
+def measure_device_augmentation(spec: Any, shape: tuple[int, int, int], arrays: tuple, args: Any) -> None:
+    """Print on-device augmentation against arrays, compile time per candidate and one trial's overhead."""
+    x, y = arrays
+    floats = (x.astype("float32"), y)
+    precision, steps_per_execution = driver_settings()
+    print(f"on-device augmentation, default policy ({precision}, steps_per_execution={steps_per_execution}, "
+          f"jit_compile auto):")  # fmt: skip
+    rates = {}
+    for name, augmented in (("fit from arrays, no augmentation", False), ("fit with on-device augmentation", True)):
+        _, fit_model = build_augmented(spec, shape, augmented, args.seed)
+        rates[name] = images_per_second(fit_model, floats, args)
+    reference, augmented_rate = rates.values()
+    rows = [[name, f"{rate:,.0f}", f"{rate / reference:.2f}"] for name, rate in rates.items()]
+    print(_common.format_table(["fit", "images/s", "vs arrays"], rows))
+    verdict = "meets" if augmented_rate >= 0.8 * reference else "does NOT meet"
+    print(f"on-device augmentation {verdict} the target (>= 0.8 of fit from arrays): {augmented_rate / reference:.2f}")
+
+    specs = [spec, *pick_architectures(shape, args.compile_candidates - 1, args.seed + 1)]
+    rows = []
+    for candidate in specs:
+        plain, augmented = (compile_seconds(candidate, shape, floats, a, args) for a in (False, True))
+        rows.append([candidate.digest()[:12], f"{plain:.2f}", f"{augmented:.2f}"])
+    print(_common.format_table(["candidate", "compile s, arrays", "compile s, on-device aug."], rows))
+
+    phases = time_trial(spec, shape, args)
+    total = sum(phases.values())
+    steps = args.trial_epochs * math.ceil(args.trial_images / args.batch_size)
+    training = min(total, steps * args.batch_size / augmented_rate)
+    rows = [[name, f"{seconds:.2f}"] for name, seconds in phases.items()]
+    rows += [["trial", f"{total:.2f}"], [f"  of which training steps ({steps} at the rate above)", f"{training:.2f}"]]
+    print(_common.format_table([f"one trial: {args.trial_epochs} epochs of {args.trial_images:,} images", "s"], rows))
+    share = 1 - training / total
+    length = "a trial of 30 s or more" if total >= 30 else "a trial under 30 s: the target is for 30 s or more"
+    print(f"share of the trial that is not training steps: {share:.1%} (target < 10%; {length})\n")
+
+
+def pick_architectures(input_shape: tuple[int, int, int], count: int, seed: int) -> list[Any]:
+    """``count`` more architectures for the compile-time table, each the median of its own draw."""
+    return [pick_architecture(input_shape, 5, seed + k) for k in range(count)]
+
+
 def run_shape(shape: tuple[int, int, int], args: argparse.Namespace) -> None:
     import searchspace
 
@@ -193,8 +334,12 @@ def run_shape(shape: tuple[int, int, int], args: argparse.Namespace) -> None:
     print(f"== {'x'.join(map(str, shape))} images, batch {args.batch_size}: model {spec.digest()[:12]}, "
           f"{analysis.params:,} parameters, {analysis.flops:,} FLOPs per image "
           f"(median of {args.candidates} drawn)")  # fmt: skip
-    measure_precisions(spec, shape, (arrays[0].astype("float32"), arrays[1]), args)
-    measure_driver_path(spec, shape, arrays, args)
+    if "precisions" in args.sections:
+        measure_precisions(spec, shape, (arrays[0].astype("float32"), arrays[1]), args)
+    if "driver" in args.sections:
+        measure_driver_path(spec, shape, arrays, args)
+    if "device-augmentation" in args.sections:
+        measure_device_augmentation(spec, shape, arrays, args)
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -226,8 +371,17 @@ def main() -> None:
     parser.add_argument("--steps-per-execution", type=int, default=10, help="for the steps_per_execution row")
     parser.add_argument("--xla", choices=("both", "on"), default="both", help="'on' skips the slow runs without XLA")
     parser.add_argument("--candidates", type=int, default=15, help="architectures drawn to pick the median from")
+    parser.add_argument("--compile-candidates", type=int, default=3, help="architectures timed for compile time")
+    parser.add_argument("--trial-images", type=int, default=50_000, help="training images of the timed trial")
+    parser.add_argument("--trial-epochs", type=int, default=20, help="epochs of the timed trial")
+    parser.add_argument("--sections", choices=SECTIONS, nargs="+", help=f"parts to run (default: all, {SECTIONS})")
+    parser.add_argument("--quick", action="store_true", help=f"small sizes to check the script on a CPU: {QUICK}")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    sections = args.sections
+    if args.quick:
+        vars(args).update(QUICK)
+    args.sections = sections or args.sections or list(SECTIONS)
     _common.print_provenance(args.seed)
     print(f"device: {describe_device()}\n")
     for shape in args.shapes:

@@ -11,7 +11,15 @@ Typical use::
                  policy=AugmentPolicy.none(), seed=0, shuffle=False)
     model.fit(train, validation_data=val, epochs=10, shuffle=False)
 
-``Feeder`` imports Keras, so it is loaded on first use and ``import pipelines`` stays fast.
+Beside an accelerator, the policy runs on the device instead, inside the training step::
+
+    augmentation = device_augmentation(policy, input_shape, seed=0)
+    fit_model = training_model(model, augmentation)    # compile and fit this one
+    fit_model.fit(x_train.astype("float32"), y_train, ...)   # or a Feeder of augmentation.host_policy
+    model.save("model.keras")                          # no augmentation layer in the export
+
+``Feeder`` and the device augmentation import Keras, so they are loaded on first use and
+``import pipelines`` stays fast.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from pipelines._sources import NAMED_SOURCES, load_dataset
 from pipelines._splits import Splits, split_dataset
 
 if TYPE_CHECKING:
+    from pipelines._device_augment import DeviceAugmentation, device_augmentation, training_model
     from pipelines._feeder import Feeder
 
 __all__ = [
@@ -43,12 +52,23 @@ __all__ = [
     "augmentation_preview",
     "load_image",
     "Feeder",
+    "DeviceAugmentation",
+    "device_augmentation",
+    "training_model",
 ]
+
+# Public names whose modules import Keras -> those modules, imported on first use.
+_LAZY = {
+    "Feeder": "pipelines._feeder",
+    "DeviceAugmentation": "pipelines._device_augment",
+    "device_augmentation": "pipelines._device_augment",
+    "training_model": "pipelines._device_augment",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Feeder":
-        from pipelines._feeder import Feeder
+    if name in _LAZY:
+        import importlib
 
-        return Feeder
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")

@@ -73,6 +73,22 @@ class AugmentPolicy:
         """True when no transform is active, so images pass through unchanged."""
         return not self._active()
 
+    @property
+    def transforms(self) -> tuple[str, ...]:
+        """Names of the active transforms, in the order applied (keys of the transform registry)."""
+        return tuple(name for name, (p_field, magnitudes, _) in _TRANSFORMS.items() if self._on(p_field, magnitudes))
+
+    def without(self, names: tuple[str, ...]) -> AugmentPolicy:
+        """This policy with the transforms ``names`` switched off (their probabilities set to 0).
+
+        Raises:
+            ValueError: a name that is not a transform (quoted with the known ones).
+        """
+        unknown = sorted(set(names) - set(_TRANSFORMS))
+        if unknown:
+            raise ValueError(f"unknown augmentation transforms {unknown}; known: {sorted(_TRANSFORMS)}")
+        return dataclasses.replace(self, **{_TRANSFORMS[name][0]: 0.0 for name in names})
+
     def build(self) -> albumentations.Compose:
         """The albumentations pipeline of the active transforms (empty for the identity).
 
