@@ -7,26 +7,40 @@ seed), so it is exactly the split no search decision ever saw.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 import optuna
 
+import pipelines
 import searchspace
+from automl._bundle import inference_model, save_inference_model
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
-from automl._mcnemar import Comparison, Finalist, compare_finalists
+from automl._hparams import steps_per_epoch
+from automl._mcnemar import DEFAULT_MARGIN, Comparison, Finalist, compare_finalists
 from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
-from automl._records import TrialRecord, record_comparison
+from automl._records import StudyRecord, TrialRecord, record_comparison, record_final_model
+from automl._stores import model_dir
 from automl._studies import best_trials
 from automl._tracking import Tracker
-from automl._training import compile_model, inference_batch_size, train_model, wrap_with_normalization
+from automl._training import (
+    StopAt,
+    augmentation_target,
+    compile_model,
+    inference_batch_size,
+    train_model,
+    wrap_with_normalization,
+)
 
-__all__ = ["compare_study", "FinalistsResult", "load_trial_model"]
+__all__ = ["compare_study", "FinalistsResult", "FinalTraining", "load_trial_model", "load_final_model"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,15 +49,25 @@ class FinalistsResult:
     predictions: dict[int, np.ndarray]
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    final_models: dict[int, keras.Model] = field(default_factory=dict)
 
 
 def load_trial_model(record: TrialRecord) -> keras.Model:
     """The trained model a trial saved (``UserError`` if it has none or it is gone)."""
     if record.model_path is None or not Path(record.model_path).is_file():
         raise UserError(f"trial {record.number} has no saved model at {record.model_path!r}")
-    # compile=False: only the architecture and weights are needed, so the custom loss of a
-    # compiled trial model is never deserialised.
-    return keras.saving.load_model(record.model_path, compile=False, safe_mode=True)
+    return _load(record.model_path)
+
+
+def load_final_model(study: optuna.Study, record: TrialRecord) -> keras.Model | None:
+    """The trial's model retrained on train+validation, if the study has one."""
+    path = StudyRecord.of(study).final_models.get(record.number)
+    return _load(path) if path is not None and Path(path).is_file() else None
+
+
+def _load(path: str) -> keras.Model:
+    # compile=False: only the architecture and weights are needed.
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
@@ -51,8 +75,12 @@ def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x.astype("float32"), batch_size=batch_size, verbose=0))
 
 
-def _retrain(record: TrialRecord, data: StudyData, epochs: int, seed: int) -> keras.Model:
-    """Train the trial's architecture from scratch on train+validation (no augmentation)."""
+def _retrain(record: TrialRecord, data: StudyData, *, epochs: int, seed: int, until: float | None) -> keras.Model:
+    """Train the trial's architecture from scratch on train+validation, with its own recipe.
+
+    Its training settings and augmentation policy are the trial's; ``until`` (a
+    ``time.monotonic()`` value) stops the training early if the plan runs out.
+    """
     if record.architecture is None or record.training is None:
         raise UserError(f"trial {record.number} has no stored architecture or training settings to retrain")
     splits = data.splits
@@ -61,18 +89,59 @@ def _retrain(record: TrialRecord, data: StudyData, epochs: int, seed: int) -> ke
     keras.utils.set_random_seed(seed)
     core = searchspace.build_model(record.architecture, input_shape=data.input_shape, num_classes=data.num_classes)
     model = wrap_with_normalization(core, data.input_shape, data.normalization.mean, data.normalization.std)
-    compile_model(model, record.training, data.num_classes)
-    train_model(model, (x, y), training=record.training, seed=seed, epochs=epochs)
-    return model
+    # The same recipe over the longer data: its schedule spans the new number of steps.
+    steps = steps_per_epoch(len(y), record.training.batch_size) if record.training.steps_per_epoch else None
+    training = dataclasses.replace(record.training, epochs=epochs, steps_per_epoch=steps)
+    augmentation = record.augmentation
+    policy = pipelines.AugmentPolicy.from_dict(dict(augmentation)) if augmentation else pipelines.AugmentPolicy.none()
+    fit_model, host_policy = augmentation_target(model, policy, seed=seed)
+    compile_model(fit_model, training, data.num_classes)
+    train_model(fit_model, (x, y), training=training, seed=seed, policy=host_policy, callbacks=[StopAt(until)])
+    return inference_model(model)
 
 
-def _finalist_probabilities(
-    record: TrialRecord, data: StudyData, final_epochs: int | None, seeds: int, seed: int
-) -> np.ndarray:
-    x_test = data.splits.test[0]
-    if not final_epochs:
-        return _predict(load_trial_model(record), x_test)
-    return np.mean([_predict(_retrain(record, data, final_epochs, seed + s), x_test) for s in range(seeds)], axis=0)
+def _retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
+    """The retraining's expected time: the trial's fit time, scaled to train+validation and ``epochs``."""
+    trained = record.training.epochs if record.training else epochs
+    grow = (len(data.splits.train[1]) + len(data.splits.val[1])) / max(len(data.splits.train[1]), 1)
+    return record.timings.get("fit", 0.0) * grow * epochs / max(trained, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinalTraining:
+    """Retrain the finalists on train+validation before they are compared and exported.
+
+    ``epochs`` (default: each trial's own) and ``seeds`` (their predictions are averaged)
+    are for ``automl compare --final-epochs``; ``until`` is the plan's deadline: a finalist
+    whose expected retraining does not fit keeps its search model.
+    """
+
+    epochs: int | None = None
+    seeds: int = 1
+    until: float | None = None
+
+
+def _final_models(
+    study: optuna.Study, records: list[TrialRecord], data: StudyData, final: FinalTraining, seed: int, progress: Any
+) -> dict[int, list[keras.Model]]:
+    """The retrained models of the finalists (several seeds each), best finalist first."""
+    stored = StudyRecord.of(study).final_models
+    models: dict[int, list[keras.Model]] = {}
+    for record in records:
+        epochs = final.epochs or (record.training.epochs if record.training else 1)
+        if final.epochs is None and record.number in stored and Path(stored[record.number]).is_file():
+            models[record.number] = [_load(stored[record.number])]
+            continue
+        expected = _retrain_seconds(record, data, epochs) * final.seeds
+        left = None if final.until is None else final.until - time.monotonic()
+        if left is not None and expected > left:
+            progress(f"trial {record.number}: no time left to retrain it ({expected:.0f}s needed, {left:.0f}s left)")
+            continue
+        progress(f"trial {record.number}: retraining on train+validation for {epochs} epochs (~{expected:.0f}s)")
+        models[record.number] = [
+            _retrain(record, data, epochs=epochs, seed=seed + s, until=final.until) for s in range(final.seeds)
+        ]
+    return models
 
 
 def compare_study(
@@ -82,14 +151,18 @@ def compare_study(
     top_k: int = 3,
     prefer: str = "cost",
     alpha: float = 0.05,
-    final_epochs: int | None = None,
-    seeds: int = 1,
+    margin: float = DEFAULT_MARGIN,
+    final: FinalTraining | None = None,
     tracker: Tracker | None = None,
     data: StudyData | None = None,
+    progress: Any = None,
 ) -> FinalistsResult:
     """Evaluate the ``top_k`` best trials on the test split and compare them; log to MLflow.
 
-    ``data`` is the study's data when the caller already has it.
+    With ``final``, the finalists are first retrained on train+validation (as time allows)
+    and those models are compared, saved beside the trial models and exported.
+    ``data`` is the study's data when the caller already has it; ``progress`` is called with
+    a line of text before each retraining.
 
     Raises:
         UserError: the study has no completed trial with a saved model.
@@ -98,11 +171,14 @@ def compare_study(
     if not records:
         raise UserError(f"study {study.study_name!r} has no completed trial with a saved model to compare")
     data = data or load_study_data(config)
-    y_test = data.splits.test[1]
+    say = progress or (lambda text: None)
+    retrained = _final_models(study, records, data, final, config.seed, say) if final else {}
+    x_test, y_test = data.splits.test
     predictions: dict[int, np.ndarray] = {}
     finalists = []
     for record in records:
-        probabilities = _finalist_probabilities(record, data, final_epochs, seeds, config.seed)
+        models = retrained.get(record.number) or [load_trial_model(record)]
+        probabilities = np.mean([_predict(model, x_test) for model in models], axis=0)
         predictions[record.number] = probabilities.argmax(axis=1)
         finalists.append(
             Finalist(
@@ -113,14 +189,30 @@ def compare_study(
                 flops=int(record.flops or 0),
             )
         )
-    comparison = compare_finalists(y_test, predictions, finalists, alpha=alpha, prefer=prefer)
+    comparison = compare_finalists(y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin)
     record_comparison(study, comparison.to_dict())
+    final_models = {number: models[0] for number, models in retrained.items() if final and final.seeds == 1}
+    _save_final_models(study, final_models, config)
     result = FinalistsResult(
-        comparison=comparison, predictions=predictions, y_test=y_test, class_names=data.class_names
+        comparison=comparison,
+        predictions=predictions,
+        y_test=y_test,
+        class_names=data.class_names,
+        final_models=final_models,
     )
     if tracker is not None and tracker.parent_run_id is not None:
         _log_comparison(tracker, result)
     return result
+
+
+def _save_final_models(study: optuna.Study, models: dict[int, keras.Model], config: StudyConfig) -> None:
+    stored = StudyRecord.of(study).final_models
+    for number, model in models.items():
+        if number in stored and Path(stored[number]).is_file():
+            continue
+        path = model_dir(config.study_name) / f"trial_{number}.final.keras"
+        save_inference_model(model, path)
+        record_final_model(study, number, str(path.resolve()))
 
 
 def _log_comparison(tracker: Tracker, result: FinalistsResult) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 import searchspace
 from automl._errors import UserError
 
-__all__ = ["StudyConfig", "load_study_file", "SAMPLERS", "PRUNERS", "OBJECTIVES", "BACKENDS"]
+__all__ = ["StudyConfig", "load_study_file", "parse_duration", "SAMPLERS", "PRUNERS", "OBJECTIVES", "BACKENDS"]
 
 SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("asha", "median", "hyperband", "none")
 OBJECTIVES = ("accuracy", "pareto")
 BACKENDS = ("tensorflow", "jax", "torch")
 COST_METRICS = ("params", "flops")
@@ -38,6 +38,7 @@ class StudyConfig:
     image_size: tuple[int, int] | None = None
     trials: int = 6
     timeout: float | None = None
+    time_budget: float | None = None
     epochs: int = 5
     sampler: str = "tpe"
     pruner: str = "median"
@@ -54,6 +55,8 @@ class StudyConfig:
     test_fraction: float = 0.2
     top_k: int = 3
     prefer: str = "cost"
+    margin: float = 0.01
+    final_training: bool = True
     max_consecutive_failures: int = 5
     isolate: bool = False
     workers: int = 1
@@ -71,7 +74,9 @@ class StudyConfig:
         for name in ("trials", "epochs", "top_k", "max_consecutive_failures", "workers"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("max_params", "max_flops", "timeout"):
+        if not 0 <= self.margin < 1:
+            raise UserError(f"margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {self.margin!r}")
+        for name in ("max_params", "max_flops", "timeout", "time_budget"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise UserError(f"{name} must be positive, got {value!r}")
@@ -116,6 +121,8 @@ class StudyConfig:
             values["seed_architectures"] = tuple(s for s in values["seed_architectures"].split(",") if s)
         elif values.get("seed_architectures") is not None:
             values["seed_architectures"] = tuple(values["seed_architectures"])
+        if isinstance(values.get("time_budget"), str):
+            values["time_budget"] = parse_duration(values["time_budget"])
         space = values.get("space")
         if space is None or isinstance(space, Mapping):
             # The stored space is complete; a study file's [space] table overrides the default.
@@ -146,3 +153,24 @@ def load_study_file(path: str | Path) -> dict[str, Any]:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"10m"``, ``"1.5h"`` or plain seconds (``"300"``) -> seconds.
+
+    Raises:
+        UserError: not a positive number with an optional unit s, m or h.
+    """
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:], None)
+    number = value[:-1] if unit is not None else value
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise UserError(f"a duration is a number with an optional unit s, m or h (e.g. 10m), got {text!r}") from None
+    if not seconds > 0:
+        raise UserError(f"a duration must be positive, got {text!r}")
+    return seconds

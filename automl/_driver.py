@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
+from automl._budget import Plan, make_plan
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import StudyStopped, UserError
@@ -24,7 +25,7 @@ from automl._queue import claim_trial, heartbeat
 from automl._records import StudyRecord, TrialRecord, record_parent_run
 from automl._settings import runtime_settings
 from automl._stores import model_dir
-from automl._studies import best_value, enqueue_trials, header, open_study, versions
+from automl._studies import best_value, enqueue_trials, header, open_study, top_up, versions
 from automl._tracking import Tracker
 from automl._training import configure_runtime
 from automl._trial import Outcome, StudyContext, run_trial
@@ -91,30 +92,35 @@ def run_study(
     worker: bool = False,
     max_trials: int | None = None,
     progress: Progress | None = None,
+    plan: Plan | None = None,
 ) -> StudyRun:
     """Open (or resume, or join as a ``worker``) the study and run queued trials until none is left.
 
     ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``; 0 only
-    prepares the study, its queue and its parent run).
+    prepares the study, its queue and its parent run). ``plan`` says when the trials stop
+    (a time budget's search deadline) and whether the queue is filled as they go.
 
     Raises:
         StudyStopped: ``config.max_consecutive_failures`` trials failed in a row.
         UserError, pipelines.DataError: the study or its data cannot be opened.
     """
     study, config, created = open_study(config, create=not worker)
+    plan = plan or make_plan(config, started=time.monotonic())
     progress = progress or Progress(total=config.trials)
     if not worker and max_trials != 0:
         progress.message(header(config, created, study))
+        progress.message(plan.describe())
     if worker:  # workers share the study's seed: without this they would all sample the same candidates
         study.sampler.reseed_rng()
     else:
-        enqueue_trials(study, config)
+        enqueue_trials(study, config, lazy=plan.lazy_queue)
     data = load_study_data(config)
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     _open_parent_run(study, config, tracker, data, worker)
     runtime = configure_runtime()
     if not worker:
         tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
+        tracker.log_json(tracker.parent().run_id, plan.to_dict(), "plan.json")
     progress.best = best_value(study)
     ctx = StudyContext(
         config=config,
@@ -123,6 +129,7 @@ def run_study(
         progress=progress,
         model_dir=model_dir(config.study_name),
         settings=runtime_settings(),
+        deadline=plan.search_until,
     )
     # Everything loaded so far (TensorFlow, Keras, MLflow: ~700,000 objects) lives as long as
     # the process: freezing it keeps each trial's garbage collections from walking it again.
@@ -132,7 +139,7 @@ def run_study(
         if config.isolate and not worker:
             ran, stopped = _run_isolated(config, study, max_trials)
         else:
-            ran, stopped = _run_in_process(study, ctx, max_trials)
+            ran, stopped = _run_in_process(study, ctx, max_trials, plan)
     except BaseException as exc:
         if not worker:  # a worker leaves the study's parent run to the process that owns it
             tracker.close_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
@@ -161,10 +168,15 @@ def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
     return closed
 
 
-def _run_in_process(study: optuna.Study, ctx: StudyContext, max_trials: int | None) -> tuple[int, str | None]:
-    deadline = time.monotonic() + ctx.config.timeout if ctx.config.timeout else None
+def _run_in_process(
+    study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan
+) -> tuple[int, str | None]:
+    deadlines = [d for d in (plan.search_until, _timeout_deadline(ctx.config)) if d is not None]
+    deadline = min(deadlines) if deadlines else None
     ran, failures, last_reason = 0, 0, None
     while (max_trials is None or ran < max_trials) and (deadline is None or time.monotonic() < deadline):
+        if plan.lazy_queue:
+            top_up(study, ctx.config.trials)
         trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break
@@ -183,7 +195,13 @@ def _run_in_process(study: optuna.Study, ctx: StudyContext, max_trials: int | No
         last_reason = outcome.reason or last_reason
         if failures >= ctx.config.max_consecutive_failures:
             raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
-    return ran, None if deadline is None or time.monotonic() < deadline else "timeout reached"
+    if deadline is None or time.monotonic() < deadline:
+        return ran, None
+    return ran, "time budget's search time reached" if deadline == plan.search_until else "timeout reached"
+
+
+def _timeout_deadline(config: StudyConfig) -> float | None:
+    return time.monotonic() + config.timeout if config.timeout else None
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "record_parent_run",
     "record_comparison",
     "record_oom",
+    "record_final_model",
 ]
 
 # The attribute keys (stable: studies written by earlier versions use the same names).
@@ -59,6 +60,7 @@ _STUDY_CONFIG = "config"
 _PARENT_RUN = "mlflow_parent_run_id"
 _COMPARISON = "comparison"
 _OOM_DIGESTS = "oom_digests"
+_FINAL_MODELS = "final_models"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,12 +188,14 @@ def record_outcome(
 @dataclass(frozen=True, kw_only=True)
 class StudyRecord:
     """What a study stores beside its trials: its settings (JSON), its MLflow parent run,
-    the last comparison of its finalists and the configurations that ran out of memory."""
+    the last comparison of its finalists, the configurations that ran out of memory and
+    the finalists' models retrained on train+validation (trial number -> path)."""
 
     config_json: str | None = None
     parent_run_id: str | None = None
     comparison: Mapping[str, Any] | None = None
     oom_digests: Mapping[str, int] = field(default_factory=dict)
+    final_models: Mapping[int, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:
@@ -201,6 +205,7 @@ class StudyRecord:
             parent_run_id=attrs.get(_PARENT_RUN),
             comparison=attrs.get(_COMPARISON),
             oom_digests=dict(attrs.get(_OOM_DIGESTS, {})),
+            final_models={int(k): v for k, v in attrs.get(_FINAL_MODELS, {}).items()},
         )
 
 
@@ -219,3 +224,9 @@ def record_comparison(study: optuna.Study, comparison: Mapping[str, Any]) -> Non
 def record_oom(study: optuna.Study, digest: str, number: int) -> None:
     """Remember that configuration ``digest`` ran out of memory in trial ``number``."""
     study.set_user_attr(_OOM_DIGESTS, {**StudyRecord.of(study).oom_digests, digest: number})
+
+
+def record_final_model(study: optuna.Study, number: int, path: str) -> None:
+    """Remember the model of trial ``number`` retrained on train+validation."""
+    known = {str(k): v for k, v in StudyRecord.of(study).final_models.items()}
+    study.set_user_attr(_FINAL_MODELS, {**known, str(number): path})

@@ -6,12 +6,14 @@ the Keras backend before Keras is imported, then runs ``automl._workflow.run_sea
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl._backends import select_backend
-from automl._config import StudyConfig, load_study_file
+from automl._budget import BUDGET_TRIALS_CAP
+from automl._config import StudyConfig, load_study_file, parse_duration
 from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
 from automl._progress import Progress
@@ -43,7 +45,10 @@ def search(
     study_name: str | None = None,
     trials: int | None = None,
     timeout: float | None = None,
+    time_budget: float | str | None = None,
     epochs: int | None = None,
+    margin: float | None = None,
+    final_training: bool | None = None,
     sampler: str | None = None,
     pruner: str | None = None,
     objective: str | None = None,
@@ -66,6 +71,7 @@ def search(
     verbose: bool = False,
     settings: RuntimeSettings | None = None,
     progress: Progress | None = None,
+    started: float | None = None,
 ) -> SearchResult:
     """Run (or resume) a search study, compare its finalists and export the winner.
 
@@ -76,6 +82,13 @@ def search(
 
     Args:
         config: a study file (TOML or YAML) whose keys are these option names.
+        time_budget: the whole call's wall time in seconds, or a duration such as
+            ``"10m"``: the search, the final training of the finalists, their comparison
+            and the export end within it.
+        margin: a cheaper finalist wins only if it is non-inferior within this margin of
+            test accuracy (0.01 is 1 point).
+        final_training: retrain the finalists on train+validation before comparing and
+            exporting them (default on).
         top: how many of the best trials are compared with McNemar's test.
         no_export: compare the finalists but export nothing.
         create_only: create the study, its trial queue and its parent run, then return
@@ -85,6 +98,8 @@ def search(
         settings: runtime settings (stores' folder, augmentation processes, heartbeats);
             default: from the environment (see ``automl._settings``).
         progress: where progress lines go (default: standard output).
+        started: when the command started (``time.monotonic()``), for the time budget;
+            default: now.
 
     Returns:
         The trials, the comparison, the winner (``result.winner``) and its export folder
@@ -111,7 +126,10 @@ def search(
         study_name=study_name,
         trials=trials,
         timeout=timeout,
+        time_budget=parse_duration(time_budget) if isinstance(time_budget, str) else time_budget,
         epochs=epochs,
+        margin=margin,
+        final_training=final_training,
         sampler=sampler,
         pruner=pruner,
         objective=objective,
@@ -129,6 +147,8 @@ def search(
         top_k=top,
         export_dir=str(export_dir) if export_dir is not None else None,
     )
+    if study.time_budget is not None and trials is None and "trials" not in (load_study_file(config) if config else {}):
+        study = study.replace(trials=BUDGET_TRIALS_CAP)  # the budget ends the search
     select_backend(study.backend)
     quiet_console(verbose=verbose)
     import_keras_quietly(verbose=verbose)
@@ -140,6 +160,7 @@ def search(
             progress=progress or Progress(total=study.trials, quiet=quiet),
             export=not no_export,
             create_only=create_only,
+            started=time.monotonic() if started is None else started,
         )
 
 

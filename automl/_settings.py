@@ -14,6 +14,7 @@ variable                              field                           default
 ``AUTOML_HEARTBEAT_INTERVAL``         ``heartbeat_interval_s``        10
 ``AUTOML_GRACE_PERIOD``               ``grace_period_s``              30
 ``AUTOML_INJECT_FAULT``               ``faults``                      none
+``AUTOML_DEVICE_AUGMENTATION``        ``device_augmentation``         automatic
 ====================================  ==============================  ===================
 
 Child processes (``--isolate``, ``--workers``) inherit the settings through
@@ -38,6 +39,7 @@ AUGMENT_PROCESSES_ENV = "AUTOML_AUGMENT_PROCESSES"
 HEARTBEAT_ENV = "AUTOML_HEARTBEAT_INTERVAL"
 GRACE_PERIOD_ENV = "AUTOML_GRACE_PERIOD"
 FAULT_ENV = "AUTOML_INJECT_FAULT"
+DEVICE_AUGMENTATION_ENV = "AUTOML_DEVICE_AUGMENTATION"
 # Faults a test can inject into a trial's training (see ``automl._training.FAULTS``).
 FAULT_KINDS = ("error", "nan", "oom", "slow")
 
@@ -56,6 +58,8 @@ class RuntimeSettings:
             it and queues its retry.
         faults: trial number -> fault injected into its training (tests of the failure
             paths): one of ``FAULT_KINDS``.
+        device_augmentation: augment inside the compiled training step (Keras layers)
+            instead of in the host's feeder; ``None`` does so beside an accelerator only.
     """
 
     home: Path = Path("mlruns")
@@ -63,6 +67,7 @@ class RuntimeSettings:
     heartbeat_interval_s: int = 10
     grace_period_s: int = 30
     faults: Mapping[int, str] = field(default_factory=dict)
+    device_augmentation: bool | None = None
 
     def __post_init__(self) -> None:
         if self.augment_processes is not None and self.augment_processes < 0:
@@ -84,12 +89,14 @@ class RuntimeSettings:
         """The settings the environment asks for (the only place it is read)."""
         env = os.environ if environ is None else environ
         processes = env.get(AUGMENT_PROCESSES_ENV, "").strip()
+        device = env.get(DEVICE_AUGMENTATION_ENV, "").strip()
         return cls(
             home=Path(env.get(HOME_ENV, "").strip() or "mlruns"),
             augment_processes=_whole_number(AUGMENT_PROCESSES_ENV, processes) if processes else None,
             heartbeat_interval_s=_seconds(env, HEARTBEAT_ENV, 10),
             grace_period_s=_seconds(env, GRACE_PERIOD_ENV, 30),
             faults=_parse_faults(env.get(FAULT_ENV, "")),
+            device_augmentation=_switch(DEVICE_AUGMENTATION_ENV, device) if device else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -102,6 +109,8 @@ class RuntimeSettings:
         }
         if self.augment_processes is not None:
             env[AUGMENT_PROCESSES_ENV] = str(self.augment_processes)
+        if self.device_augmentation is not None:
+            env[DEVICE_AUGMENTATION_ENV] = "1" if self.device_augmentation else "0"
         return env
 
 
@@ -130,6 +139,12 @@ def _whole_number(name: str, text: str) -> int:
     if not text.isdigit():
         raise UserError(f"{name} must be a whole number >= 0, got {text!r}")
     return int(text)
+
+
+def _switch(name: str, text: str) -> bool:
+    if text not in ("0", "1"):
+        raise UserError(f"{name} must be 0 or 1, got {text!r}")
+    return text == "1"
 
 
 def _seconds(env: Mapping[str, str], name: str, default: int) -> int:

@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import searchspace
+from automl._budget import ASHA_REDUCTION
 from automl._config import StudyConfig
 from automl._errors import UserError
 from automl._hparams import GRID
@@ -34,6 +35,7 @@ __all__ = [
     "load_existing",
     "study_tracker",
     "enqueue_trials",
+    "top_up",
     "grid_points",
     "best_trials",
     "study_rows",
@@ -75,7 +77,12 @@ def _make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
 # Steps are epochs. The median pruner may stop a trial after its first epoch, once two
 # trials have completed: on 20 digits trials of up to 5 epochs it halved the search's time
 # with the same best trial (bench/RESULTS.md).
+# Successive halving (ASHA) promotes the best third of the trials at epochs 1, 3, 9...: most
+# candidates cost an epoch or three, the promising ones train to the end.
 _PRUNERS: dict[str, Callable[[StudyConfig], optuna.pruners.BasePruner]] = {
+    "asha": lambda config: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=1, reduction_factor=ASHA_REDUCTION, min_early_stopping_rate=0
+    ),
     "median": lambda config: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     "hyperband": lambda config: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.epochs),
     "none": lambda config: optuna.pruners.NopPruner(),
@@ -165,14 +172,26 @@ def grid_points(config: StudyConfig) -> list[dict[str, Any]]:
     return points
 
 
-def enqueue_trials(study: optuna.Study, config: StudyConfig) -> None:
-    """Fill the study's queue up to ``config.trials`` (seed architectures first; grid points cycle)."""
+def enqueue_trials(study: optuna.Study, config: StudyConfig, *, lazy: bool = False) -> None:
+    """Fill the study's queue up to ``config.trials`` (seed architectures first; grid points cycle).
+
+    ``lazy`` (a time budget) queues only the seed architectures now; ``top_up`` adds the
+    others one at a time while the budget lasts.
+    """
     if config.sampler != "grid":
-        enqueue_up_to(study, config.trials, _seed_attrs(config) if not study.trials else None)
+        seeds = _seed_attrs(config) if not study.trials else []
+        total = len(effective_trials(study)) + len(seeds) if lazy else config.trials
+        enqueue_up_to(study, min(total, config.trials), seeds)
         return
     points = grid_points(config)
     for index in range(len(effective_trials(study)), config.trials):
         study.enqueue_trial(points[index % len(points)], skip_if_exists=False)
+
+
+def top_up(study: optuna.Study, cap: int) -> None:
+    """Queue one more trial when none is waiting, up to ``cap`` trials in all (time budgets)."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        enqueue_up_to(study, min(len(effective_trials(study)) + 1, cap))
 
 
 def _seed_attrs(config: StudyConfig) -> list[dict[str, str]]:

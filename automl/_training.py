@@ -36,6 +36,8 @@ __all__ = [
     "on_accelerator",
     "configure_runtime",
     "train_model",
+    "augmentation_target",
+    "StopAt",
     "FAULTS",
     "augment_processes",
     "default_augment_processes",
@@ -175,13 +177,16 @@ class TrialCallback(keras.callbacks.Callback):
 
     ``report(epoch_result)`` returns True when the trial should be pruned (it is called
     once per epoch); a non-finite training loss raises ``NonFiniteLoss`` at once.
-    ``fault`` (one of ``FAULTS``, tests only) is injected after every batch.
+    ``fault`` (one of ``FAULTS``, tests only) is injected after every batch. Past
+    ``deadline`` (a ``time.monotonic()`` value) training stops and ``out_of_time`` is set.
     """
 
     report: Callable[[EpochResult], bool]
     fault: str | None = None
+    deadline: float | None = None
     epochs: list[EpochResult] = field(default_factory=list)
     pruned_at: int | None = None
+    out_of_time: bool = False
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -198,6 +203,9 @@ class TrialCallback(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         if self.fault:
             FAULTS[self.fault](logs)
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.out_of_time = True
+            self.model.stop_training = True
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLoss(
@@ -217,6 +225,18 @@ class TrialCallback(keras.callbacks.Callback):
         self.epochs.append(result)
         if self.report(result):
             self.pruned_at = epoch
+            self.model.stop_training = True
+
+
+class StopAt(keras.callbacks.Callback):
+    """Stop training after the batch that ends past ``deadline`` (a ``time.monotonic()`` value)."""
+
+    def __init__(self, deadline: float | None) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
             self.model.stop_training = True
 
 
@@ -255,6 +275,23 @@ def _slow(logs: dict) -> None:
 
 
 FAULTS: dict[str, Callable[[dict], None]] = {"nan": _nan_loss, "oom": _out_of_memory, "error": _error, "slow": _slow}
+
+
+def augmentation_target(
+    model: keras.Model, policy: pipelines.AugmentPolicy, *, seed: int
+) -> tuple[keras.Model, pipelines.AugmentPolicy]:
+    """The model to compile and fit, and the policy left to the host's feeder.
+
+    Beside an accelerator (or with ``RuntimeSettings.device_augmentation``) the policy runs
+    inside the compiled training step as Keras layers in front of ``model`` (they share its
+    weights, and ``model``, which is what gets saved, holds no augmentation layer): the
+    host's per-image loop cannot keep a GPU fed. On a CPU the host's feeder augments.
+    """
+    on_device = runtime_settings().device_augmentation
+    if not (on_accelerator() if on_device is None else on_device) or policy.is_identity:
+        return model, policy
+    augmentation = pipelines.device_augmentation(policy, tuple(model.input_shape[1:]), seed=seed)
+    return pipelines.training_model(model, augmentation), augmentation.host_policy
 
 
 def train_model(

@@ -45,6 +45,7 @@ from automl._training import (
     EpochResult,
     TrialCallback,
     as_trial_failure,
+    augmentation_target,
     compile_model,
     on_accelerator,
     train_model,
@@ -64,6 +65,7 @@ class StudyContext:
     progress: Progress
     model_dir: Path
     settings: RuntimeSettings
+    deadline: float | None = None  # time.monotonic() after which a trial stops (a time budget)
 
     @property
     def splits(self) -> pipelines.Splits:
@@ -156,19 +158,24 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         core = searchspace.build_model(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)
         normalization = ctx.data.normalization
         model = wrap_with_normalization(core, ctx.input_shape, normalization.mean, normalization.std)
+    seed = ctx.config.seed * 100_003 + trial.number
     with _timed(timings, "compile"):
-        compile_model(model, training, ctx.num_classes)
+        fit_model, host_policy = augmentation_target(model, policy, seed=seed)
+        compile_model(fit_model, training, ctx.num_classes)
     callback = TrialCallback(
         report=lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs),
         fault=ctx.settings.faults.get(trial.number),
+        # The first model of a study always finishes: a budget too short for it still ends
+        # with a model to export.
+        deadline=ctx.deadline if _any_complete(trial.study) else None,
     )
     with _timed(timings, "fit"):
         train_model(
-            model,
+            fit_model,
             ctx.splits.train,
             training=training,
-            seed=ctx.config.seed * 100_003 + trial.number,
-            policy=policy,
+            seed=seed,
+            policy=host_policy,
             validation=ctx.splits.val,
             callbacks=[callback],
         )
@@ -176,6 +183,11 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy
     record_result(trial, val_accuracy)
+    if callback.out_of_time:
+        outcome.note = (
+            f"stopped by the time budget after epoch {len(callback.epochs)} (val_accuracy {val_accuracy:.4f})"
+        )
+        raise optuna.TrialPruned(outcome.note)
     if callback.pruned_at is not None:
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
         raise optuna.TrialPruned(outcome.note)
@@ -218,7 +230,7 @@ def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: 
     ctx.progress.epoch(trial.number, epoch, epochs)
     if ctx.multi_objective or not np.isfinite(epoch.val_accuracy):
         return False
-    trial.report(epoch.val_accuracy, epoch.epoch)
+    trial.report(epoch.val_accuracy, epoch.epoch + 1)  # the resource: epochs trained
     return trial.should_prune()
 
 
@@ -239,6 +251,10 @@ def _finish(trial: optuna.Trial, run: TrialRun, outcome: Outcome, mlflow_status:
     run.set_tags(tags)
     status = mlflow_status or ("FINISHED" if outcome.state != TrialState.FAIL else "FAILED")
     run.end(status)
+
+
+def _any_complete(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def _refuse_known_oom(trial: optuna.Trial, digest: str) -> None:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import optuna
 
 from automl._bundle import ExportResult, export_bundle
-from automl._compare import load_trial_model
+from automl._compare import load_final_model, load_trial_model
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
@@ -43,7 +44,9 @@ def _winner(study: optuna.Study, trial: int | None) -> TrialRecord:
     return record
 
 
-def build_card(study: optuna.Study, record: TrialRecord, config: StudyConfig, data: StudyData) -> dict[str, Any]:
+def build_card(
+    study: optuna.Study, record: TrialRecord, config: StudyConfig, data: StudyData, *, retrained: bool
+) -> dict[str, Any]:
     comparison = StudyRecord.of(study).comparison
     finalists: list[dict[str, Any]] = list((comparison or {}).get("finalists", []))
     finalist = next((f for f in finalists if f["trial"] == record.number), {})
@@ -59,6 +62,7 @@ def build_card(study: optuna.Study, record: TrialRecord, config: StudyConfig, da
         },
         "architecture": record.row()["architecture"],
         "training": record.training.to_dict() if record.training else None,
+        "trained_on": "train+validation (retrained after the search)" if retrained else "train (the search's model)",
         "metrics": {
             "val_accuracy": record.val_accuracy,
             "test_accuracy": finalist.get("accuracy"),
@@ -81,16 +85,21 @@ def export_winner(
     tracker: Tracker | None = None,
     onnx: bool = False,
     data: StudyData | None = None,
+    model: keras.Model | None = None,
 ) -> Exported:
     """Export the winner (or ``trial``) to ``out_dir`` and register it as ``champion``.
 
+    The exported model is the trial's model retrained on train+validation when the study
+    has one (``model``, or the one its comparison saved), else the model of the search.
     ``data`` is the study's data when the caller already has it; ``tracker`` (attached to
     the study's parent run) registers the model, ``None`` skips the registry.
     """
     record = _winner(study, trial)
-    model = load_trial_model(record)
+    final = model if model is not None else load_final_model(study, record)
+    model = final if final is not None else load_trial_model(record)
     data = data or load_study_data(config)
-    result = export_bundle(model, out_dir, card=build_card(study, record, config, data), onnx=onnx, overwrite=False)
+    card = build_card(study, record, config, data, retrained=final is not None)
+    result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and tracker.parent_run_id is not None:
         registered = register_champion(tracker, model, study.study_name, example=data.splits.test[0][:2])

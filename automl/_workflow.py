@@ -7,14 +7,16 @@ that selects the Keras backend first; this module imports Keras.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from optuna.trial import TrialState
 
+from automl._budget import Plan, make_plan
 from automl._bundle import ExportResult
-from automl._compare import compare_study
+from automl._compare import FinalTraining, compare_study
 from automl._config import StudyConfig
 from automl._driver import StudyRun, run_study
 from automl._errors import USER_ERRORS
@@ -101,19 +103,29 @@ def _run_local_workers(config: StudyConfig, progress: Progress) -> StudyRun:
 
 
 def run_search(
-    config: StudyConfig, *, progress: Progress, export: bool = True, create_only: bool = False
+    config: StudyConfig,
+    *,
+    progress: Progress,
+    export: bool = True,
+    create_only: bool = False,
+    started: float | None = None,
 ) -> SearchResult:
     """Run the whole workflow of ``automl search`` on ``config``; see ``automl.search``.
 
+    ``started`` (a ``time.monotonic()`` value, default now) is when the time budget began.
     The study's MLflow parent run ends FINISHED when the workflow does, FAILED when it
     fails and KILLED on Ctrl-C.
     """
     if create_only:
         prepared = prepare_study(config, progress)
         return SearchResult(study_name=config.study_name, config=prepared.config, trials=trials_frame(prepared.study))
-    study_run = _run_local_workers(config, progress) if config.workers > 1 else run_study(config, progress=progress)
+    plan = make_plan(config, started=time.monotonic() if started is None else started)
+    if config.workers > 1:
+        study_run = _run_local_workers(config, progress)
+    else:
+        study_run = run_study(config, progress=progress, plan=plan)
     try:
-        result = _finish(study_run, export=export)
+        result = _finish(study_run, export=export, plan=plan, progress=progress)
     except KeyboardInterrupt:
         study_run.tracker.close_parent("KILLED")
         raise
@@ -124,7 +136,7 @@ def run_search(
     return result
 
 
-def _finish(study_run: StudyRun, *, export: bool) -> SearchResult:
+def _finish(study_run: StudyRun, *, export: bool, plan: Plan, progress: Progress) -> SearchResult:
     """Report the trials, compare the finalists and export the winner."""
     study, config, tracker = study_run.study, study_run.config, study_run.tracker
     frame = trials_frame(study)
@@ -133,9 +145,18 @@ def _finish(study_run: StudyRun, *, export: bool) -> SearchResult:
     result = SearchResult(
         study_name=config.study_name, config=config, trials=frame, stopped_early=study_run.stopped_early
     )
+    final = FinalTraining(until=plan.final_until) if config.final_training else None
     try:
         finalists = compare_study(
-            study, config, top_k=config.top_k, prefer=config.prefer, tracker=tracker, data=study_run.data
+            study,
+            config,
+            top_k=config.top_k,
+            prefer=config.prefer,
+            margin=config.margin,
+            final=final,
+            tracker=tracker,
+            data=study_run.data,
+            progress=progress.message,
         )
     except USER_ERRORS as exc:  # the search itself succeeded; say why there is no comparison
         return dataclasses.replace(result, no_comparison=str(exc))
@@ -143,5 +164,8 @@ def _finish(study_run: StudyRun, *, export: bool) -> SearchResult:
     if not export:
         return result
     out = Path(config.export_dir or Path("exports") / config.study_name)
-    exported = export_winner(study, config, out, tracker=tracker, data=study_run.data)
+    winner = finalists.comparison.winner
+    exported = export_winner(
+        study, config, out, tracker=tracker, data=study_run.data, model=finalists.final_models.get(winner)
+    )
     return dataclasses.replace(result, export=exported.result, registered=exported.registered)

@@ -12,7 +12,11 @@ import argparse
 import importlib
 import os
 import sys
+import time
 from collections.abc import Sequence
+
+# When the command started: a time budget (``search --time-budget``) counts from here.
+STARTED = time.monotonic()
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 

@@ -23,26 +23,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, default=1, help="with --final-epochs: seeds to average (default 1)")
     parser.add_argument("--prefer", choices=("cost", "accuracy"), default="cost", help="winner rule (default cost)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument(
+        "--margin", type=float, default=None, help="non-inferiority margin of the cost rule (default: the study's)"
+    )
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     add_store_options(parser)
     parser.set_defaults(handler=run, uses_keras=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._compare import compare_study
+    from automl._compare import FinalTraining, compare_study
     from automl._studies import load_existing, study_tracker
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     tracker = study_tracker(study, config)
+    final = FinalTraining(epochs=args.final_epochs, seeds=args.seeds) if args.final_epochs else None
     result = compare_study(
         study,
         config,
         top_k=args.top,
         prefer=args.prefer,
         alpha=args.alpha,
-        final_epochs=args.final_epochs,
-        seeds=args.seeds,
+        margin=config.margin if args.margin is None else args.margin,
+        final=final,
         tracker=tracker,
+        progress=print,
     )
     if args.json:
         print(json.dumps(result.comparison.to_dict(), sort_keys=True))

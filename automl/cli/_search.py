@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 EXAMPLES = """
   automl search                                   # short study on the built-in digits
+  automl search --data train.npz --time-budget 10m   # the best model in 10 minutes
   automl search --study-name digits-long --trials 30 --epochs 10
   automl search --data ./my_images --trials 20 --max-params 200000
   automl search --data mnist --objective pareto --seed-architectures lenet,resnet
@@ -46,10 +47,33 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=parse_size, default=None, help="resize images to H,W")
     parser.add_argument("--study-name", default=None, help="study name (default 'default'); re-running resumes it")
     parser.add_argument("--trials", type=int, default=None, help="the study's total number of trials (default 6)")
-    parser.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds for this run")
+    parser.add_argument(
+        "--time-budget",
+        default=None,
+        help="the whole command's wall time, e.g. 90s, 10m, 1h: search, final training, comparison and export",
+    )
+    parser.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds for the trials")
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs per trial (default 5)")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="a cheaper finalist wins only if non-inferior within this accuracy margin (default 0.01 = 1 point)",
+    )
+    parser.add_argument(
+        "--no-final-training",
+        dest="final_training",
+        action="store_false",
+        default=None,
+        help="export the trial's model as trained in the search, without retraining it on train+validation",
+    )
     parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default=None, help="default tpe")
-    parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default=None, help="default median")
+    parser.add_argument(
+        "--pruner",
+        choices=("asha", "median", "hyperband", "none"),
+        default=None,
+        help="asha: successive halving, promising trials train longer (default median)",
+    )
     parser.add_argument("--objective", choices=("accuracy", "pareto"), default=None, help="pareto: accuracy vs cost")
     parser.add_argument(
         "--cost-metric", choices=("params", "flops"), default=None, help="cost for pareto (default params)"
@@ -68,7 +92,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 
 _STUDY_OPTIONS = (
-    "config", "data", "image_size", "study_name", "trials", "timeout", "epochs", "sampler", "pruner", "objective",
+    "config", "data", "image_size", "study_name", "trials", "timeout", "time_budget", "epochs", "margin",
+    "final_training", "sampler", "pruner", "objective",
     "cost_metric", "max_params", "max_flops", "seed", "seed_architectures", "backend", "max_consecutive_failures",
     "isolate", "workers", "storage", "tracking_uri",
 )  # fmt: skip
@@ -98,9 +123,10 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
 def run(args: argparse.Namespace) -> int:
     from automl._errors import StudyStopped
     from automl._search import search
+    from automl.cli import STARTED
 
     try:
-        result = search(**search_options(args))
+        result = search(**search_options(args), started=STARTED)
     except StudyStopped as exc:
         print(f"study stopped: {exc}", file=sys.stderr)
         return 1

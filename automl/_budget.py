@@ -1,0 +1,128 @@
+"""The plan of a search with a time budget: when trials stop, and what is kept for the end.
+
+``automl search --time-budget 10m`` covers the whole command. The plan splits it into the
+search (trials until ``search_until``), the final training of the finalists on
+train+validation (until ``final_until``) and a reserve for comparing and exporting them.
+Every deadline is a ``time.monotonic()`` value counted from the command's start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from automl._config import StudyConfig
+
+__all__ = ["Plan", "make_plan", "ASHA_REDUCTION", "rungs", "BUDGET_TRIALS_CAP"]
+
+# With a time budget and no --trials, the budget ends the search: trials are queued one at
+# a time up to this many.
+BUDGET_TRIALS_CAP = 1000
+
+# Successive halving keeps the best third of the trials at each rung: epochs 1, 3, 9, 27...
+ASHA_REDUCTION = 3
+# Shares of the budget kept after the search: retraining the finalists, then comparing and
+# exporting them (the export writes a SavedModel and logs the model to MLflow: about 10 s
+# on a 2-core CPU, so at least that much is kept).
+FINAL_TRAINING_SHARE = 0.25
+EXPORT_SHARE = 0.05
+EXPORT_MIN_S = 15.0
+
+
+def rungs(max_epochs: int, pruner: str) -> tuple[int, ...]:
+    """The epochs at which the pruner compares trials (successive halving and Hyperband)."""
+    if pruner not in ("asha", "hyperband"):
+        return ()
+    points, epoch = [], 1
+    while epoch < max_epochs:
+        points.append(epoch)
+        epoch *= ASHA_REDUCTION
+    return tuple(points)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """When the trials stop and how long the final training and the export may take.
+
+    Without a budget every deadline is ``None`` (``timeout`` still bounds the trials).
+    """
+
+    budget_s: float | None
+    started: float
+    search_until: float | None
+    final_until: float | None
+    max_epochs: int
+    rungs: tuple[int, ...]
+    trials: int
+    lazy_queue: bool
+
+    def remaining(self, until: float | None) -> float | None:
+        return None if until is None else until - time.monotonic()
+
+    def to_dict(self) -> dict[str, object]:
+        def offset(deadline: float | None) -> float | None:
+            return None if deadline is None else round(deadline - self.started, 1)
+
+        return {
+            "budget_s": self.budget_s,
+            "search_s": offset(self.search_until),
+            "final_training_until_s": offset(self.final_until),
+            "max_epochs": self.max_epochs,
+            "rungs": list(self.rungs),
+            "trials": self.trials,
+        }
+
+    def describe(self) -> str:
+        """The plan as one line for the console."""
+        rung_text = f"successive halving at epochs {', '.join(map(str, self.rungs))}; " if self.rungs else ""
+        epochs = f"{rung_text}up to {self.max_epochs} epochs a trial"
+        if self.budget_s is None:
+            return f"plan: {self.trials} trials, {epochs}"
+        assert self.search_until is not None and self.final_until is not None  # set together with the budget
+        search = self.search_until - self.started
+        final = self.final_until - self.search_until
+        export = self.budget_s - (self.final_until - self.started)
+        return (
+            f"plan for {_duration(self.budget_s)}: trials for {_duration(search)} ({epochs}), then "
+            f"{_duration(final)} to retrain the finalists on train+validation and {_duration(export)} to compare "
+            "and export them"
+        )
+
+
+def make_plan(config: StudyConfig, *, started: float) -> Plan:
+    """The plan of ``config``'s run, counted from ``started`` (a ``time.monotonic()`` value)."""
+    max_epochs = config.epochs
+    rung_points = rungs(max_epochs, config.pruner)
+    if config.time_budget is None:
+        return Plan(
+            budget_s=None,
+            started=started,
+            search_until=None,
+            final_until=None,
+            max_epochs=max_epochs,
+            rungs=rung_points,
+            trials=config.trials,
+            lazy_queue=False,
+        )
+    budget = config.time_budget
+    export = max(EXPORT_MIN_S, EXPORT_SHARE * budget)
+    final = FINAL_TRAINING_SHARE * budget if config.final_training else 0.0
+    search = max(budget - export - final, 0.0)
+    return Plan(
+        budget_s=budget,
+        started=started,
+        search_until=started + search,
+        final_until=started + search + final,
+        max_epochs=max_epochs,
+        rungs=rung_points,
+        trials=config.trials,
+        lazy_queue=config.sampler != "grid",  # grid points are queued up front
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
