@@ -29,6 +29,7 @@ import _common
 
 CHANCE_MARGIN = 0.05
 TARGET = 0.10
+WEAK = 0.5  # a second, stricter line: trials that learned little in their first epoch
 WARM_START_ATTR = "warm_start"
 
 
@@ -114,6 +115,8 @@ def _report(rows: list[dict[str, Any]], *, chance: float, seconds: float) -> Non
         f"sampled trials near chance after 1 epoch (val_acc < {chance + CHANCE_MARGIN:.2f}): "
         f"{len(near)}/{len(sampled)} = {share:.0%} (target < {TARGET:.0%})"
     )
+    weak = sum(a < WEAK for a in accuracies)
+    print(f"sampled trials below {WEAK} after 1 epoch: {weak}/{len(sampled)} = {weak / len(sampled):.0%}")
     print(
         f"sampled val_acc: median {statistics.median(accuracies):.4f}, "
         f"min {min(accuracies):.4f}, max {max(accuracies):.4f}"
