@@ -111,10 +111,14 @@ def grid_points(config: StudyConfig) -> list[dict[str, Any]]:
     return points
 
 
-def _enqueue(study: optuna.Study, config: StudyConfig) -> None:
-    """Fill the study's queue up to ``config.trials`` (seed architectures first; grid points cycle)."""
+def _enqueue(study: optuna.Study, config: StudyConfig, splits: Any) -> None:
+    """Fill the study's queue up to ``config.trials``: seed architectures, then warm starts; grid points cycle."""
     if config.sampler != "grid":
-        enqueue_up_to(study, config.trials, _seed_attrs(config) if not study.trials else None)
+        if not study.trials:
+            seeds = _seed_attrs(config)
+            enqueue_up_to(study, min(len(seeds), config.trials), seeds)
+            _enqueue_warm_starts(study, config, splits)
+        enqueue_up_to(study, config.trials)
         return
     points = grid_points(config)
     for index in range(len(effective_trials(study)), config.trials):
@@ -259,6 +263,22 @@ def _seed_attrs(config: StudyConfig) -> list[dict]:
     return [{"seed_architecture": name} for name in config.seed_architectures]
 
 
+def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, splits: Any) -> None:
+    from automl._warmstart import enqueue_warm_starts, warm_start_configs
+
+    images, labels = splits.train
+    configs = warm_start_configs(
+        images.shape[1:],
+        len(splits.class_names),
+        len(labels),
+        max_epochs=config.epochs,
+        space=_space(config),
+        max_params=config.max_params,
+        max_flops=config.max_flops,
+    )
+    enqueue_warm_starts(study, configs, limit=config.trials - len(study.trials))
+
+
 def run_study(
     config: StudyConfig,
     *,
@@ -280,9 +300,9 @@ def run_study(
         progress.message(_header(config, created, study))
     if worker:  # workers share the study's seed: without this they would all sample the same candidates
         study.sampler.reseed_rng()
-    if not worker:
-        _enqueue(study, config)
     data = load_context_data(config)
+    if not worker:  # after loading the data: warm starts are tailored to the images
+        _enqueue(study, config, data[1])
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     parent_run_id = _open_parent_run(study, config, tracker, data, worker)
     runtime = configure_runtime()
