@@ -62,7 +62,7 @@ def _block_types(label: str, dist: Distribution) -> None:
 class SearchSpace:
     """The choices of the architecture search; the defaults suit 8x8 to 32x32 images on a CPU.
 
-    The defaults only hold architectures that learn within a first short epoch
+    The defaults are chosen so that almost every sample learns within its first short epoch
     (``bench/bench_first_epoch.py``): batch norm throughout, and at least three stages, so
     a 28x28 map is halved twice (to 7x7) before the head pools or flattens it. Single-stage
     networks that globally pool a 28x28 map, and networks without batch norm, were mostly
