@@ -112,9 +112,9 @@ def run_study(
         progress.message(plan.describe())
     if worker:  # workers share the study's seed: without this they would all sample the same candidates
         study.sampler.reseed_rng()
-    else:
-        enqueue_trials(study, config, lazy=plan.lazy_queue)
     data = load_study_data(config)
+    if not worker:  # after loading the data: warm starts are tailored to the images
+        enqueue_trials(study, config, data, lazy=plan.lazy_queue)
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     _open_parent_run(study, config, tracker, data, worker)
     runtime = configure_runtime()

@@ -29,7 +29,8 @@ __all__ = [
     "record_result",
     "record_model",
     "record_outcome",
-    "warm_start_of",
+    "seed_architecture_of",
+    "with_seed_architecture",
     "with_warm_start",
     "StudyRecord",
     "record_study_config",
@@ -42,7 +43,8 @@ __all__ = [
 # The attribute keys (stable: studies written by earlier versions use the same names).
 _RUN_ID = "mlflow_run_id"
 _WORKER = "worker"
-_WARM_START = "seed_architecture"
+_SEED_ARCHITECTURE = "seed_architecture"
+_WARM_START = "warm_start"
 _ARCHITECTURE = "architecture"
 _TRAINING = "training"
 _AUGMENTATION = "augmentation"
@@ -70,6 +72,7 @@ class TrialRecord:
     number: int
     state: TrialState
     params_sampled: Mapping[str, Any] = field(default_factory=dict)
+    seed_architecture: str | None = None
     warm_start: str | None = None
     architecture: searchspace.ArchitectureSpec | None = None
     training: TrainingSpec | None = None
@@ -95,6 +98,7 @@ class TrialRecord:
             number=trial.number,
             state=frozen.state if frozen is not None else TrialState.RUNNING,
             params_sampled=dict(trial.params),
+            seed_architecture=attrs.get(_SEED_ARCHITECTURE),
             warm_start=attrs.get(_WARM_START),
             architecture=searchspace.ArchitectureSpec.from_json(architecture) if architecture else None,
             training=TrainingSpec.from_dict(training) if training else None,
@@ -133,13 +137,18 @@ class TrialRecord:
         }
 
 
-def warm_start_of(trial: FrozenTrial | optuna.Trial) -> str | None:
+def seed_architecture_of(trial: FrozenTrial | optuna.Trial) -> str | None:
     """The classic architecture the trial was enqueued to run, if any."""
-    return trial.user_attrs.get(_WARM_START)
+    return trial.user_attrs.get(_SEED_ARCHITECTURE)
+
+
+def with_seed_architecture(name: str) -> dict[str, str]:
+    """User attributes that enqueue a trial running the classic architecture ``name``."""
+    return {_SEED_ARCHITECTURE: name}
 
 
 def with_warm_start(name: str) -> dict[str, str]:
-    """User attributes that enqueue a trial running the classic architecture ``name``."""
+    """User attributes that mark an enqueued trial as the warm start ``name`` (its parameters are fixed)."""
     return {_WARM_START: name}
 
 

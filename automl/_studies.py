@@ -23,12 +23,14 @@ from optuna.trial import FrozenTrial, TrialState
 import searchspace
 from automl._budget import ASHA_REDUCTION
 from automl._config import StudyConfig
+from automl._data import StudyData
 from automl._errors import UserError
 from automl._hparams import GRID
 from automl._queue import effective_trials, enqueue_up_to
-from automl._records import StudyRecord, TrialRecord, record_study_config, with_warm_start
+from automl._records import StudyRecord, TrialRecord, record_study_config, with_seed_architecture
 from automl._stores import open_storage
 from automl._tracking import Tracker
+from automl._warmstart import enqueue_warm_starts, warm_start_configs
 
 __all__ = [
     "open_study",
@@ -172,16 +174,21 @@ def grid_points(config: StudyConfig) -> list[dict[str, Any]]:
     return points
 
 
-def enqueue_trials(study: optuna.Study, config: StudyConfig, *, lazy: bool = False) -> None:
-    """Fill the study's queue up to ``config.trials`` (seed architectures first; grid points cycle).
+def enqueue_trials(study: optuna.Study, config: StudyConfig, data: StudyData, *, lazy: bool = False) -> None:
+    """Fill the study's queue up to ``config.trials``; grid points cycle.
 
-    ``lazy`` (a time budget) queues only the seed architectures now; ``top_up`` adds the
-    others one at a time while the budget lasts.
+    A new study runs its seed architectures first, then the warm starts (known-good
+    configurations for its images, ``automl._warmstart``), then sampled trials. ``lazy``
+    (a time budget) queues only the seeds and warm starts now; ``top_up`` adds the others
+    one at a time while the budget lasts.
     """
     if config.sampler != "grid":
-        seeds = _seed_attrs(config) if not study.trials else []
-        total = len(effective_trials(study)) + len(seeds) if lazy else config.trials
-        enqueue_up_to(study, min(total, config.trials), seeds)
+        if not study.trials:
+            seeds = _seed_attrs(config)
+            enqueue_up_to(study, min(len(seeds), config.trials), seeds)
+            _enqueue_warm_starts(study, config, data)
+        if not lazy:
+            enqueue_up_to(study, config.trials)
         return
     points = grid_points(config)
     for index in range(len(effective_trials(study)), config.trials):
@@ -198,7 +205,20 @@ def _seed_attrs(config: StudyConfig) -> list[dict[str, str]]:
     unknown = [name for name in config.seed_architectures if name not in searchspace.CLASSICS]
     if unknown:
         raise UserError(f"unknown seed architecture(s) {unknown}; choose from {sorted(searchspace.CLASSICS)}")
-    return [with_warm_start(name) for name in config.seed_architectures]
+    return [with_seed_architecture(name) for name in config.seed_architectures]
+
+
+def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, data: StudyData) -> None:
+    configs = warm_start_configs(
+        data.input_shape,
+        data.num_classes,
+        len(data.splits.train[1]),
+        max_epochs=config.epochs,
+        space=config.space,
+        max_params=config.max_params,
+        max_flops=config.max_flops,
+    )
+    enqueue_warm_starts(study, configs, limit=config.trials - len(study.trials))
 
 
 def header(config: StudyConfig, created: bool, study: optuna.Study) -> str:

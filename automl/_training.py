@@ -28,6 +28,7 @@ __all__ = [
     "wrap_with_normalization",
     "compile_model",
     "make_optimizer",
+    "learning_rate_schedule",
     "make_loss",
     "inference_batch_size",
     "TrialCallback",
@@ -66,13 +67,17 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
 
 
-_OPTIMIZERS: dict[str, Callable[[TrainingSpec], keras.optimizers.Optimizer]] = {
-    "adam": lambda t: keras.optimizers.Adam(learning_rate=t.learning_rate),
-    "adamw": lambda t: keras.optimizers.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay),
-    "sgd": lambda t: keras.optimizers.SGD(
-        learning_rate=t.learning_rate, momentum=t.momentum, weight_decay=t.weight_decay or None
+LearningRate = float | keras.optimizers.schedules.LearningRateSchedule
+
+# Optimizer name -> builder(spec, learning rate or schedule).
+_OPTIMIZERS: dict[str, Callable[[TrainingSpec, LearningRate], keras.optimizers.Optimizer]] = {
+    "adam": lambda t, lr: keras.optimizers.Adam(learning_rate=lr),
+    "adamw": lambda t, lr: keras.optimizers.AdamW(learning_rate=lr, weight_decay=t.weight_decay),
+    "sgd": lambda t, lr: keras.optimizers.SGD(
+        learning_rate=lr, momentum=t.momentum, nesterov=True, weight_decay=t.weight_decay or None
     ),
 }
+WARMUP_START = 0.1  # a warm-up starts at this fraction of the peak rate: its first step is not wasted
 
 
 def on_accelerator() -> bool:
@@ -136,7 +141,31 @@ def inference_batch_size(batch_size: int, input_shape: tuple[int, ...]) -> int:
 
 
 def make_optimizer(training: TrainingSpec) -> keras.optimizers.Optimizer:
-    return _OPTIMIZERS[training.optimizer](training)
+    """The optimizer of ``training``, its rate following ``training.schedule``."""
+    return _OPTIMIZERS[training.optimizer](training, learning_rate_schedule(training))
+
+
+def learning_rate_schedule(training: TrainingSpec) -> LearningRate:
+    """The learning rate as a constant or, for ``warmup_cosine``, a Keras schedule over the planned steps.
+
+    The warm-up rises linearly from ``WARMUP_START`` of the peak to the peak over the first
+    ``training.warmup`` share of the steps; the cosine then decays it to zero at the last
+    planned step (a trial stopped early by the pruner never reaches the low rates).
+    """
+    if training.schedule == "constant":
+        return training.learning_rate
+    total = training.total_steps
+    if total is None:  # TrainingSpec refuses a schedule without steps; kept for type checkers
+        raise ValueError(f"schedule {training.schedule!r} needs steps_per_epoch, got {training!r}")
+    warmup = min(round(total * training.warmup), total - 1)
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(training.learning_rate, decay_steps=total)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=training.learning_rate * WARMUP_START,
+        decay_steps=total - warmup,
+        warmup_target=training.learning_rate,
+        warmup_steps=warmup,
+    )
 
 
 def make_loss(training: TrainingSpec, num_classes: int) -> keras.losses.Loss:

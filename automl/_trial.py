@@ -37,7 +37,7 @@ from automl._records import (
     record_result,
     record_run,
     record_sample,
-    warm_start_of,
+    seed_architecture_of,
 )
 from automl._settings import RuntimeSettings
 from automl._tracking import Tracker, TrialRun
@@ -205,7 +205,7 @@ def _sample(
     trial: optuna.Trial, ctx: StudyContext
 ) -> tuple[searchspace.ArchitectureSpec, TrainingSpec, pipelines.AugmentPolicy]:
     grid = ctx.config.sampler == "grid"
-    seed_name = warm_start_of(trial)
+    seed_name = seed_architecture_of(trial)
     if grid:
         seed_name = trial.suggest_categorical("arch.classic", sorted(searchspace.CLASSICS))
     if seed_name:

@@ -151,6 +151,9 @@ def sample_augmentation(trial: optuna.trial.BaseTrial, *, input_shape: tuple[int
     with the image side (at most 1 pixel for 8x8 digits, 3 for 28x28, 4 for 32x32) and
     cut-out squares are at least 1 pixel wide.
 
+    Trials train for a few epochs, so the strongest transforms are kept mild: cut-outs on
+    at most a quarter of the images, rotations up to 15 degrees and zooms up to 15%.
+
     Args:
         trial: the Optuna trial (or a ``FixedTrial`` to rebuild a policy from its params).
         input_shape: ``(H, W, C)`` of the images.
@@ -171,12 +174,12 @@ def sample_augmentation(trial: optuna.trial.BaseTrial, *, input_shape: tuple[int
     draw_p("hflip_p", (0.0, 0.5))
     if draw_p("affine_p"):
         values["shift"] = trial.suggest_float(PARAM_PREFIX + "shift", 0.0, min(0.125, max_pad / side))
-        values["scale"] = trial.suggest_float(PARAM_PREFIX + "scale", 0.0, 0.2)
-        values["rotate"] = trial.suggest_float(PARAM_PREFIX + "rotate", 0.0, 20.0)
+        values["scale"] = trial.suggest_float(PARAM_PREFIX + "scale", 0.0, 0.15)
+        values["rotate"] = trial.suggest_float(PARAM_PREFIX + "rotate", 0.0, 15.0)
     if draw_p("color_p"):
         values["brightness"] = trial.suggest_float(PARAM_PREFIX + "brightness", 0.0, 0.3)
         values["contrast"] = trial.suggest_float(PARAM_PREFIX + "contrast", 0.0, 0.3)
-    if draw_p("dropout_p"):
+    if draw_p("dropout_p", (0.0, 0.25)):
         values["dropout_holes"] = trial.suggest_int(PARAM_PREFIX + "dropout_holes", 1, 3)
         # Holes of at least one pixel (albumentations truncates side * fraction) up to a quarter side.
         values["dropout_size"] = trial.suggest_float(

@@ -81,7 +81,7 @@ def _run(workdir, **overrides):
 def test_seed_architectures_run_first(workdir):
     result = _run(workdir, seed_architectures=("lenet", "resnet"), trials=3)
     trials = sorted(result.study.trials, key=lambda t: t.number)
-    assert [TrialRecord.of(t).warm_start for t in trials] == ["lenet", "resnet", None]
+    assert [TrialRecord.of(t).seed_architecture for t in trials] == ["lenet", "resnet", None]
     assert all(t.state == TrialState.COMPLETE for t in trials[:2])
     assert not any(name.startswith("arch.") for name in trials[0].params)  # a classic, not sampled
 

@@ -15,6 +15,8 @@ from automl._training import (
     compile_model,
     default_augment_processes,
     inference_batch_size,
+    learning_rate_schedule,
+    make_optimizer,
 )
 
 
@@ -89,3 +91,35 @@ def test_backend_settings_apply_only_where_a_backend_has_them() -> None:
             assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"] is True
         finally:
             tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **before})
+
+
+def _rates(schedule, steps: list[int]) -> list[float]:
+    return [float(keras.ops.convert_to_numpy(schedule(step))) for step in steps]
+
+
+def test_a_constant_spec_keeps_its_rate() -> None:
+    assert learning_rate_schedule(TrainingSpec(learning_rate=0.003)) == 0.003
+
+
+def test_the_schedule_warms_up_then_decays_to_zero_at_the_last_planned_step() -> None:
+    spec = TrainingSpec(learning_rate=0.01, epochs=2, steps_per_epoch=50, schedule="warmup_cosine", warmup=0.1)
+    schedule = learning_rate_schedule(spec)
+    start, mid_warmup, peak, half, end = _rates(schedule, [0, 5, 10, 55, 100])
+    assert start == pytest.approx(0.001)  # WARMUP_START of the peak, not 0: the first step counts
+    assert start < mid_warmup < peak == pytest.approx(0.01)
+    assert half == pytest.approx(0.005, rel=1e-3)  # half-way through the cosine
+    assert end == pytest.approx(0.0, abs=1e-9)
+    decay = _rates(schedule, list(range(10, 101, 10)))
+    assert decay == sorted(decay, reverse=True)
+
+
+def test_a_single_step_plan_has_no_warmup() -> None:
+    spec = TrainingSpec(learning_rate=0.01, epochs=1, steps_per_epoch=1, schedule="warmup_cosine", warmup=0.1)
+    assert _rates(learning_rate_schedule(spec), [0]) == [pytest.approx(0.01)]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_every_optimizer_follows_the_schedule(optimizer: str) -> None:
+    spec = TrainingSpec(optimizer=optimizer, weight_decay=1e-4, epochs=1, steps_per_epoch=4, schedule="warmup_cosine")
+    rate = make_optimizer(spec).learning_rate
+    assert float(keras.ops.convert_to_numpy(rate)) == pytest.approx(spec.learning_rate)  # step 0, no warm-up

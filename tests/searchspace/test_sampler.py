@@ -94,7 +94,10 @@ def test_default_space_samples_tile_every_input(input_shape):
 
 
 def test_flatten_is_offered_only_for_small_maps():
-    space = ss.SearchSpace(head_pooling=ss.Choice(choices=("flatten",)), max_flatten_features=300)
+    # One to three stages: single-stage samples leave maps too large to flatten.
+    space = ss.SearchSpace(
+        head_pooling=ss.Choice(choices=("flatten",)), max_flatten_features=300, stages=ss.IntRange(low=1, high=3)
+    )
     poolings = set()
     for trial, spec in _samples(50, (8, 8, 1), space):
         flattened = [info for info in ss.analyze(spec, (8, 8, 1), 10).layers if info.name == "head_flatten"]
@@ -108,3 +111,14 @@ def test_invalid_input_shape_is_quoted():
     trial = next(random_trials(0))
     with pytest.raises(ValueError, match=r"got \(0, 8, 1\)"):
         ss.sample_architecture(trial, ss.SearchSpace.default(), input_shape=(0, 8, 1), num_classes=10)
+
+
+@pytest.mark.parametrize(("input_shape", "largest_map"), [((8, 8, 1), 2), ((28, 28, 1), 7), ((32, 32, 3), 8)])
+def test_default_samples_normalise_and_downsample_before_the_head(input_shape, largest_map):
+    """What lets a sample learn in its first epoch: batch norm, and no global pooling of a large map."""
+    for _, spec in _samples(60, input_shape):
+        assert all(block.batch_norm for _, _, block in spec.blocks() if hasattr(block, "batch_norm"))
+        assert len(spec.stages) >= 3
+        analysis = ss.analyze(spec, input_shape, 10)
+        features = next(info for info in reversed(analysis.layers) if len(info.output_shape) == 3)
+        assert max(features.output_shape[:2]) <= largest_map

@@ -1,0 +1,256 @@
+"""Warm start: known-good configurations, run as a study's first trials so a search is never worse than them.
+
+A warm start is a full trial configuration (architecture, training and augmentation)
+written as the trial parameters (``arch.*``, ``train.*``, ``aug.*``) that the samplers
+read. The driver enqueues them with ``study.enqueue_trial(params)``, so a warm-start trial
+runs the ordinary trial code, and TPE learns from it like from any other trial. The
+architecture, training and augmentation a configuration stands for are derived from the
+parameters by the samplers themselves (on a ``FixedTrial``): the two cannot drift apart.
+
+The configurations are small conv/batch-norm/pool networks that reach a good validation
+accuracy within 1-3 epochs on 8x8 to 32x32 images, grey or colour, on a CPU
+(``bench/bench_warm_start.py`` measures them per epoch, against the Keras examples'
+MNIST convnet).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+import pipelines
+import searchspace
+from automl._hparams import batch_sizes, sample_training
+from automl._records import with_warm_start
+
+__all__ = ["WARM_STARTS", "WarmStart", "WarmStartInput", "warm_start_configs", "enqueue_warm_starts"]
+"""User attribute naming the warm start a trial runs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmStartInput:
+    """What a warm start is tailored to: the images, the classes, the training split and the epochs."""
+
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    num_train: int
+    max_epochs: int
+
+    @property
+    def colour(self) -> bool:
+        return self.input_shape[2] == 3
+
+    @property
+    def batch_size(self) -> int:
+        """The middle batch size offered for this training split (32 below 5,000 images)."""
+        sizes = batch_sizes(self.num_train)
+        return sizes[len(sizes) // 2]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmStart:
+    """One known-good trial configuration.
+
+    Attributes:
+        name: the registry name, also stored on its trial (``TrialRecord.warm_start``).
+        params: the trial parameters, exactly those the samplers ask for.
+        architecture: ``ArchitectureSpec.to_dict()`` of the architecture they give.
+        training: ``TrainingSpec.to_dict()``.
+        augmentation: ``AugmentPolicy.to_dict()``.
+    """
+
+    name: str
+    params: dict[str, Any]
+    architecture: dict[str, Any]
+    training: dict[str, Any]
+    augmentation: dict[str, Any]
+
+
+ParamsBuilder = Callable[[WarmStartInput], dict[str, Any]]
+
+WARM_STARTS: dict[str, ParamsBuilder] = {}
+"""Warm-start name -> builder(WarmStartInput) -> trial parameters, in the order they run."""
+
+
+def _register(name: str) -> Callable[[ParamsBuilder], ParamsBuilder]:
+    def decorate(builder: ParamsBuilder) -> ParamsBuilder:
+        WARM_STARTS[name] = builder
+        return builder
+
+    return decorate
+
+
+def _conv_stage(i: int, filters: int, *, blocks: int = 1, kind: str = "conv", dropout: float = 0.0) -> dict[str, Any]:
+    """Parameters of stage ``i``: ``blocks`` 3x3 blocks of ``kind``, after a 2x2 max pool from stage 2 on.
+
+    Parameters a stage does not ask for (a padding where the kernel does not fit, the pool
+    of a map that is one pixel already) are left out when the configuration is built.
+    """
+    params: dict[str, Any] = {f"arch.s{i}.filters": filters, f"arch.s{i}.blocks": blocks, f"arch.s{i}.dropout": dropout}
+    if i > 1:
+        params |= {f"arch.s{i}.downsample": "max", f"arch.s{i}.pool_size": 2}
+    for j in range(1, blocks + 1):
+        params |= {f"arch.s{i}b{j}.type": kind, f"arch.s{i}b{j}.kernel_size": 3, f"arch.s{i}b{j}.padding": "same"}
+    return params
+
+
+def _no_augmentation() -> dict[str, Any]:
+    return {"aug.pad_crop_p": 0.0, "aug.hflip_p": 0.0, "aug.affine_p": 0.0, "aug.color_p": 0.0, "aug.dropout_p": 0.0}
+
+
+@_register("convnet")
+def convnet(inputs: WarmStartInput) -> dict[str, Any]:
+    """A VGG-like net (32, 64, 64 filters), batch norm, Adam with warm-up and cosine decay, no augmentation.
+
+    The fastest to learn: no augmentation and no dropout, for short searches and small data.
+    """
+    return {
+        "arch.activation": "relu",
+        "arch.batch_norm": True,
+        "arch.stem.filters": 32,
+        "arch.stem.kernel_size": 3,
+        "arch.stages": 3,
+        **_conv_stage(1, 32),
+        **_conv_stage(2, 64),
+        **_conv_stage(3, 64),
+        "arch.head.pooling": "gap",
+        "arch.head.dense_layers": 0,
+        "arch.head.dropout": 0.2,
+        "train.optimizer": "adam",
+        "train.learning_rate": 3e-3,
+        "train.batch_size": inputs.batch_size,
+        "train.label_smoothing": 0.1,
+        **_no_augmentation(),
+    }
+
+
+@_register("resnet")
+def resnet(inputs: WarmStartInput) -> dict[str, Any]:
+    """A small residual net (32, 64, 64 filters, two blocks in the last stages), AdamW, light augmentation.
+
+    Slower per epoch, better with more epochs: pad-and-crop shifts (and horizontal flips
+    on colour images, as for photos; digits and text must not be flipped).
+    """
+    return {
+        "arch.activation": "relu",
+        "arch.batch_norm": True,
+        "arch.stem.filters": 32,
+        "arch.stem.kernel_size": 3,
+        "arch.stages": 3,
+        **_conv_stage(1, 32, kind="residual"),
+        **_conv_stage(2, 64, blocks=2, kind="residual"),
+        **_conv_stage(3, 64, blocks=2, kind="residual", dropout=0.1),
+        "arch.head.pooling": "gap",
+        "arch.head.dense_layers": 0,
+        "arch.head.dropout": 0.2,
+        "train.optimizer": "adamw",
+        "train.learning_rate": 3e-3,
+        "train.weight_decay": 0.01,
+        "train.batch_size": inputs.batch_size,
+        "train.label_smoothing": 0.1,
+        **_no_augmentation(),
+        "aug.pad_crop_p": 0.5,
+        "aug.pad_px": 1,
+        "aug.hflip_p": 0.5 if inputs.colour else 0.0,
+    }
+
+
+def warm_start_configs(
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    num_train: int,
+    *,
+    max_epochs: int,
+    space: searchspace.SearchSpace | None = None,
+    max_params: int | None = None,
+    max_flops: int | None = None,
+) -> list[WarmStart]:
+    """The warm starts for ``input_shape`` images, in the order they run.
+
+    Those the study could not run as they are are left out: a configuration its search
+    space cannot express (a study file may narrow the space), or one over its cost budget.
+
+    Args:
+        input_shape: ``(H, W, C)`` of the images.
+        num_classes: the number of classes.
+        num_train: images in the training split (the batch size depends on it).
+        max_epochs: the study's epochs per trial; warm starts train for all of them.
+        space: the study's search space (default: ``SearchSpace.default()``).
+        max_params, max_flops: the study's cost budget (``None``: no limit).
+
+    Raises:
+        ValueError: an invalid shape, class count, split size or epoch count, quoted.
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or min(shape) < 1 or num_classes < 2 or num_train < 1 or max_epochs < 1:
+        raise ValueError(
+            "warm starts need an (H, W, C) input_shape, num_classes >= 2, num_train >= 1 and max_epochs >= 1; "
+            f"got input_shape={input_shape!r}, num_classes={num_classes!r}, num_train={num_train!r}, "
+            f"max_epochs={max_epochs!r}"
+        )
+    inputs = WarmStartInput(
+        input_shape=shape,  # type: ignore[arg-type]
+        num_classes=num_classes,
+        num_train=num_train,
+        max_epochs=max_epochs,
+    )
+    space = space or searchspace.SearchSpace.default()
+    configs = [_resolve(name, builder(inputs), inputs, space) for name, builder in WARM_STARTS.items()]
+    return [c for c in configs if c is not None and _within_budget(c, inputs, max_params, max_flops)]
+
+
+def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: Any) -> WarmStart | None:
+    """Run the samplers on ``params``: the configuration, or None if ``space`` cannot express it."""
+    trial = optuna.trial.FixedTrial(params)
+    with warnings.catch_warnings():  # out-of-range values are detected below, not warned about
+        warnings.simplefilter("ignore")
+        try:
+            spec = searchspace.sample_architecture(
+                trial, space, input_shape=inputs.input_shape, num_classes=inputs.num_classes
+            )
+            training = sample_training(trial, max_epochs=inputs.max_epochs, num_train=inputs.num_train)
+            policy = pipelines.sample_augmentation(trial, input_shape=inputs.input_shape)
+        except ValueError:  # a choice the space does not offer, or a missing parameter
+            return None
+    if not all(_contains(dist, trial.params[n]) for n, dist in trial.distributions.items()):
+        return None
+    return WarmStart(
+        name=name,
+        params=dict(trial.params),  # only what the samplers asked for
+        architecture=spec.to_dict(),
+        training=training.to_dict(),
+        augmentation=policy.to_dict(),
+    )
+
+
+def _contains(distribution: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    try:
+        return distribution._contains(distribution.to_internal_repr(value))
+    except ValueError:
+        return False
+
+
+def _within_budget(config: WarmStart, inputs: WarmStartInput, max_params: int | None, max_flops: int | None) -> bool:
+    spec = searchspace.ArchitectureSpec.from_dict(config.architecture)
+    try:
+        analysis = searchspace.analyze(spec, input_shape=inputs.input_shape, num_classes=inputs.num_classes)
+        searchspace.check_budget(analysis, max_params=max_params, max_flops=max_flops)
+    except searchspace.InfeasibleArchitecture:  # over budget (or, never expected, not tiling)
+        return False
+    return True
+
+
+def enqueue_warm_starts(study: optuna.Study, configs: list[WarmStart], *, limit: int) -> int:
+    """Enqueue the first ``limit`` of ``configs`` as WAITING trials with their parameters fixed.
+
+    Each trial records its warm start's name (``TrialRecord.warm_start``).
+    Returns how many were enqueued.
+    """
+    chosen = configs[: max(limit, 0)]
+    for config in chosen:
+        study.enqueue_trial(config.params, user_attrs=with_warm_start(config.name), skip_if_exists=False)
+    return len(chosen)

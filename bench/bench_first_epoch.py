@@ -1,0 +1,138 @@
+"""How many sampled trials are still near chance after their first epoch (issue 14, item 4).
+
+Runs a study in-process with our driver (``automl._study.run_study``) on a class-balanced
+5,000-image MNIST subset from ``../shared/datasets`` (the driver's usual 65/15/20 split:
+3,250 training and 750 validation images), with Optuna's random sampler (what TPE does in
+its start-up trials), no pruner and 1 epoch per trial. It then prints every trial's
+validation accuracy and main settings, and the share of *sampled* trials whose validation
+accuracy is within 5 points of chance (below ``1 / classes + 0.05``: 0.15 for 10 classes).
+
+Warm-start trials (``automl._warmstart``: known-good configurations enqueued first) are
+not sampled: they are listed, but left out of the share, and the study gets that many
+trials more so ``--trials`` sampled trials always run. Failed trials (infeasible or over
+budget) are listed and left out too.
+
+Run: ``python bench/bench_first_epoch.py`` (25 trials: about 3-6 minutes on 2 CPU cores);
+``--trials 30 --seed 1`` for another draw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _common
+
+CHANCE_MARGIN = 0.05
+TARGET = 0.10
+WEAK = 0.5  # a second, stricter line: trials that learned little in their first epoch
+WARM_START_ATTR = "warm_start"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="mnist", choices=_common.IMAGE_DATASETS)
+    parser.add_argument("--train-images", type=int, default=5000, help="subset size before the split")
+    parser.add_argument("--trials", type=int, default=25, help="sampled trials (warm starts come on top)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subset, the split and the sampler")
+    args = parser.parse_args()
+    _common.print_provenance(args.seed)
+
+    from automl._config import StudyConfig
+    from automl._progress import Progress
+    from automl._study import run_study
+
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir, _common.study_home("first-epoch"):
+        path = _common.subsampled_npz(args.data, Path(data_dir), train=args.train_images, test=1000, seed=args.seed)
+        if path is None:
+            raise SystemExit(f"{_common.SHARED_DATASETS / args.data}.npz is missing")
+        config = StudyConfig(
+            study_name="first-epoch",
+            data=str(path),
+            trials=args.trials + _warm_starts(),
+            epochs=1,
+            sampler="random",
+            pruner="none",
+            seed=args.seed,
+        )
+        start = time.perf_counter()
+        study_run = run_study(config, progress=Progress(total=config.trials, quiet=True))
+        seconds = time.perf_counter() - start
+        rows = [_row(trial) for trial in study_run.study.get_trials(deepcopy=False)]
+    _report(rows, chance=1 / 10, seconds=seconds)
+
+
+def _warm_starts() -> int:
+    """How many warm-start trials the driver enqueues before the sampled ones (0 before item 5)."""
+    try:
+        from automl._warmstart import WARM_STARTS
+    except ImportError:
+        return 0
+    return len(WARM_STARTS)
+
+
+def _row(trial: Any) -> dict[str, Any]:
+    """The trial's outcome and the settings that decide whether it can learn in an epoch."""
+    params, attrs = trial.params, trial.user_attrs
+    training = attrs.get("training", {})
+    augmentation = attrs.get("augmentation", {})
+    return {
+        "trial": trial.number,
+        "kind": attrs.get(WARM_START_ATTR) or "sampled",
+        "state": trial.state.name.lower(),
+        "val_acc": attrs.get("val_accuracy"),
+        "optimizer": training.get("optimizer", "-"),
+        "lr": training.get("learning_rate"),
+        "batch": training.get("batch_size"),
+        "bn": params.get("arch.batch_norm", "-"),
+        "stages": params.get("arch.stages", "-"),
+        "head": params.get("arch.head.pooling", "gap"),
+        "affine_p": augmentation.get("affine_p"),
+        "cutout_p": augmentation.get("dropout_p"),
+        "seconds": round(sum(attrs.get("timings", {}).values()), 1),
+        "reason": attrs.get("fail_reason", ""),
+    }
+
+
+def _report(rows: list[dict[str, Any]], *, chance: float, seconds: float) -> None:
+    header = list(rows[0])
+    print(_common.format_table(header, [[_cell(row[k]) for k in header] for row in rows]))
+    sampled = [r for r in rows if r["kind"] == "sampled" and r["state"] == "complete"]
+    failed = [r for r in rows if r["state"] != "complete"]
+    near = [r for r in sampled if r["val_acc"] < chance + CHANCE_MARGIN]
+    accuracies = [r["val_acc"] for r in sampled]
+    print()
+    print(f"study wall time: {seconds:.1f} s; failed or infeasible trials (left out): {len(failed)}")
+    if not sampled:
+        print("no sampled trial completed")
+        return
+    share = len(near) / len(sampled)
+    print(
+        f"sampled trials near chance after 1 epoch (val_acc < {chance + CHANCE_MARGIN:.2f}): "
+        f"{len(near)}/{len(sampled)} = {share:.0%} (target < {TARGET:.0%})"
+    )
+    weak = sum(a < WEAK for a in accuracies)
+    print(f"sampled trials below {WEAK} after 1 epoch: {weak}/{len(sampled)} = {weak / len(sampled):.0%}")
+    print(
+        f"sampled val_acc: median {statistics.median(accuracies):.4f}, "
+        f"min {min(accuracies):.4f}, max {max(accuracies):.4f}"
+    )
+    for row in rows:
+        if row["kind"] != "sampled":
+            print(f"warm start {row['kind']!r}: val_acc {_cell(row['val_acc'])} in {row['seconds']} s")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value < 0.01:
+        return f"{value:.1e}"
+    return value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Warm starts: every registered configuration is a valid trial of the default space, run first by the driver."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import pipelines
+import searchspace as ss
+from automl._config import StudyConfig
+from automl._hparams import TrainingSpec, sample_training
+from automl._progress import Progress
+from automl._study import load_context_data, run_study
+from automl._warmstart import WARM_START_ATTR, WARM_STARTS, enqueue_warm_starts, warm_start_configs
+from tests.automl.helpers import stores
+
+SHAPES = [(8, 8, 1), (16, 16, 1), (28, 28, 1), (32, 32, 3)]
+
+
+def _configs(shape, **kwargs):
+    return warm_start_configs(shape, 10, 3_250, max_epochs=3, **kwargs)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", sorted(WARM_STARTS))
+def test_each_warm_start_is_a_feasible_trial_of_the_default_space(name: str, shape: tuple[int, int, int]) -> None:
+    config = {c.name: c for c in _configs(shape)}[name]
+    spec = ss.ArchitectureSpec.from_dict(config.architecture)
+    ss.analyze(spec, shape, 10)  # tiles the input
+    assert all(block.batch_norm for _, _, block in spec.blocks() if hasattr(block, "batch_norm"))
+    training = TrainingSpec.from_dict(config.training)
+    assert training.epochs == 3 and training.schedule == "warmup_cosine"
+    policy = pipelines.AugmentPolicy.from_dict(config.augmentation)
+    assert policy.hflip_p == 0 or shape[2] == 3  # digits and text are never flipped
+
+    # An Optuna trial with these parameters fixed samples exactly this configuration, every
+    # value inside its distribution (Optuna would warn otherwise), and asks for no other.
+    study = optuna.create_study()
+    study.enqueue_trial(config.params)
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sampled = ss.sample_architecture(trial, ss.SearchSpace.default(), input_shape=shape, num_classes=10)
+        assert sample_training(trial, max_epochs=3, num_train=3_250) == training
+        assert pipelines.sample_augmentation(trial, input_shape=shape) == policy
+    assert sampled == spec
+    assert trial.params == config.params
+
+
+def test_warm_starts_the_space_cannot_express_are_left_out() -> None:
+    residual_only = ss.SearchSpace(block_types=ss.Choice(choices=("residual",)))
+    assert [c.name for c in _configs((28, 28, 1), space=residual_only)] == ["resnet"]
+    no_batch_norm = ss.SearchSpace(batch_norm=ss.Choice(choices=(False,)))
+    assert _configs((28, 28, 1), space=no_batch_norm) == []
+
+
+def test_warm_starts_over_the_budget_are_left_out() -> None:
+    everything = _configs((28, 28, 1))
+    smallest = min(
+        ss.analyze(ss.ArchitectureSpec.from_dict(c.architecture), (28, 28, 1), 10).params for c in everything
+    )
+    assert len(_configs((28, 28, 1), max_params=smallest)) == 1
+    assert _configs((28, 28, 1), max_flops=1_000) == []
+
+
+def test_the_batch_size_follows_the_training_split() -> None:
+    small, large = (warm_start_configs((8, 8, 1), 10, n, max_epochs=2)[0] for n in (1_000, 60_000))
+    assert small.training["batch_size"] == 32 and large.training["batch_size"] == 128
+
+
+def test_bad_inputs_are_quoted() -> None:
+    with pytest.raises(ValueError, match=r"got input_shape=\(0, 8, 1\)"):
+        warm_start_configs((0, 8, 1), 10, 100, max_epochs=1)
+    with pytest.raises(ValueError, match="num_classes=1"):
+        warm_start_configs((8, 8, 1), 1, 100, max_epochs=1)
+
+
+def test_enqueueing_stops_at_the_limit() -> None:
+    study = optuna.create_study()
+    assert enqueue_warm_starts(study, _configs((8, 8, 1)), limit=1) == 1
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
+    assert waiting.user_attrs[WARM_START_ATTR] == "convnet"
+
+
+def test_a_study_runs_seeds_then_warm_starts_then_sampled_trials(workdir) -> None:
+    config = StudyConfig(study_name="w", trials=4, epochs=1, seed_architectures=("lenet",), **stores(workdir))
+    study = run_study(config, progress=Progress(total=4, quiet=True)).study
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert [t.user_attrs.get("seed_architecture") for t in trials] == ["lenet", None, None, None]
+    assert [t.user_attrs.get(WARM_START_ATTR) for t in trials] == [None, "convnet", "resnet", None]
+    _, splits, _ = load_context_data(config)
+    configs = {c.name: c for c in warm_start_configs((8, 8, 1), 10, len(splits.train[1]), max_epochs=1)}
+    for trial in trials[1:3]:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.params == configs[trial.user_attrs[WARM_START_ATTR]].params
+        assert trial.user_attrs["training"] == configs[trial.user_attrs[WARM_START_ATTR]].training
+    assert "arch.stages" in trials[3].params  # sampled
