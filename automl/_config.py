@@ -39,9 +39,9 @@ class StudyConfig:
     trials: int = 6
     timeout: float | None = None
     time_budget: float | None = None
-    epochs: int = 5
+    epochs: int = 9
     sampler: str = "tpe"
-    pruner: str = "median"
+    pruner: str = "asha"
     objective: str = "accuracy"
     cost_metric: str = "params"
     max_params: int | None = None

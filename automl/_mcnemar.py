@@ -432,7 +432,7 @@ def _paired_correlation(both: int, only_a: int, only_b: int, neither: int) -> fl
     if margins == 0:
         return 0.0
     n = both + only_a + only_b + neither
-    cross = both * neither - only_a * only_b
+    cross: float = both * neither - only_a * only_b
     if cross > n / 2:
         cross -= n / 2
     elif cross >= 0:

@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import searchspace
-from automl._budget import ASHA_REDUCTION
+from automl._budget import ASHA_REDUCTION, BUDGET_TRIALS_CAP
 from automl._config import StudyConfig
 from automl._data import StudyData
 from automl._errors import UserError
@@ -224,9 +224,12 @@ def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, data: StudyDa
 def header(config: StudyConfig, created: bool, study: optuna.Study) -> str:
     """The line a search prints when it starts."""
     done = sum(t.state.is_finished() for t in effective_trials(study))
-    verb = "new study" if created else f"resuming study ({done} of {config.trials} trials finished)"
+    budgeted = config.time_budget is not None and config.trials >= BUDGET_TRIALS_CAP
+    total = "trials until the time budget ends" if budgeted else f"{config.trials} trials in total"
+    finished = f"{done} trials finished" if budgeted else f"{done} of {config.trials} trials finished"
+    verb = "new study" if created else f"resuming study ({finished})"
     return (
-        f"{verb} {config.study_name!r}: data {config.data or 'digits'}, {config.trials} trials in total, "
+        f"{verb} {config.study_name!r}: data {config.data or 'digits'}, {total}, "
         f"up to {config.epochs} epochs each, sampler {config.sampler}, pruner {config.pruner}, "
         f"objective {config.objective}"
     )

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import keras
 import numpy as np
@@ -67,7 +67,7 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
 
 
-LearningRate = float | keras.optimizers.schedules.LearningRateSchedule
+LearningRate: TypeAlias = float | keras.optimizers.schedules.LearningRateSchedule
 
 # Optimizer name -> builder(spec, learning rate or schedule).
 _OPTIMIZERS: dict[str, Callable[[TrainingSpec, LearningRate], keras.optimizers.Optimizer]] = {

@@ -193,7 +193,7 @@ def warm_start_configs(
             f"max_epochs={max_epochs!r}"
         )
     inputs = WarmStartInput(
-        input_shape=shape,  # type: ignore[arg-type]
+        input_shape=shape,
         num_classes=num_classes,
         num_train=num_train,
         max_epochs=max_epochs,

@@ -42,9 +42,10 @@ def main() -> None:
     args = parser.parse_args()
     _common.print_provenance(args.seed)
 
+    from automl._study import run_study
+
     from automl._config import StudyConfig
     from automl._progress import Progress
-    from automl._study import run_study
 
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir, _common.study_home("first-epoch"):
         path = _common.subsampled_npz(args.data, Path(data_dir), train=args.train_images, test=1000, seed=args.seed)

@@ -56,9 +56,10 @@ def _subset(name: str, folder: Path, train: int, seed: int) -> str:
 
 def run_dataset(name: str, data: str | None, *, epochs: int, seed: int) -> list[list[Any]]:
     """The warm starts' rows, then the hand-written baseline's, for one dataset."""
+    from automl._study import run_study
+
     from automl._config import StudyConfig
     from automl._progress import Progress
-    from automl._study import run_study
     from automl._warmstart import WARM_START_ATTR, WARM_STARTS
 
     config = StudyConfig(

@@ -66,7 +66,7 @@ class AugmentPolicy:
     @classmethod
     def none(cls) -> AugmentPolicy:
         """The identity policy: every probability 0 (for validation, test and baselines)."""
-        return cls(**{name: 0.0 for name in _PROBABILITIES})
+        return cls(**dict.fromkeys(_PROBABILITIES, 0.0))  # type: ignore[arg-type]
 
     @property
     def is_identity(self) -> bool:
@@ -87,7 +87,7 @@ class AugmentPolicy:
         unknown = sorted(set(names) - set(_TRANSFORMS))
         if unknown:
             raise ValueError(f"unknown augmentation transforms {unknown}; known: {sorted(_TRANSFORMS)}")
-        return dataclasses.replace(self, **{_TRANSFORMS[name][0]: 0.0 for name in names})
+        return dataclasses.replace(self, **{_TRANSFORMS[name][0]: 0.0 for name in names})  # type: ignore[arg-type]
 
     def build(self) -> albumentations.Compose:
         """The albumentations pipeline of the active transforms (empty for the identity).

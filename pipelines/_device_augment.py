@@ -99,7 +99,8 @@ def device_augmentation(policy: AugmentPolicy, input_shape: Shape, *, seed: int 
     ]
     layer = Augmentation(layers, name="device_augmentation") if layers else None
     host = policy.without(on_device)
-    return DeviceAugmentation(layer=layer, input_shape=tuple(input_shape), on_device=on_device, host_policy=host)
+    height, width, channels = input_shape
+    return DeviceAugmentation(layer=layer, input_shape=(height, width, channels), on_device=on_device, host_policy=host)
 
 
 def training_model(model: keras.Model, augmentation: DeviceAugmentation) -> keras.Model:

@@ -81,13 +81,16 @@ class _Worker:
         )
 
     def call(self, request: tuple) -> tuple[bool, object]:
-        pickle.dump(request, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        self.process.stdin.flush()
-        return pickle.load(self.process.stdout)
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes (Popen above)
+        pickle.dump(request, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        stdin.flush()
+        return pickle.load(stdout)
 
     def close(self) -> None:
         try:
-            self.process.stdin.close()  # the worker exits at the end of its input
+            if self.process.stdin is not None:
+                self.process.stdin.close()  # the worker exits at the end of its input
             self.process.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()

@@ -41,6 +41,13 @@ class Distribution(abc.ABC):
         """JSON/TOML/YAML-able data that ``from_data`` reads back."""
 
 
+def _is_positive(value: Any, number: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) or not isinstance(value, number):
+        return False
+    magnitude: Any = value  # a number of the kind asked for
+    return bool(magnitude > 0)
+
+
 def _check_range(label: str, low: Any, high: Any, log: Any, step: Any, number: tuple[type, ...]) -> None:
     noun = "integers" if number == (int,) else "numbers"
     if any(isinstance(v, bool) or not isinstance(v, number) for v in (low, high)):
@@ -51,7 +58,7 @@ def _check_range(label: str, low: Any, high: Any, log: Any, step: Any, number: t
         raise ValueError(f"{label}: log must be true or false, got {log!r}")
     if log and low <= 0:
         raise ValueError(f"{label}: a log scale needs low > 0, got low={low!r}")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, number) or step <= 0):
+    if step is not None and not _is_positive(step, number):
         raise ValueError(f"{label}: step must be a positive {noun[:-1]}, got step={step!r}")
 
 

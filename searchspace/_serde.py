@@ -8,7 +8,6 @@ does not depend on whether a rate was written ``0`` or ``0.0``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -18,9 +17,14 @@ T = TypeVar("T")
 _FLOAT_HINTS = (float, float | None)
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """The resolved type hints of a dataclass, computed once per class."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def fields_to_dict(obj: Any) -> dict[str, Any]:

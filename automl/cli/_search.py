@@ -46,14 +46,24 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--image-size", type=parse_size, default=None, help="resize images to H,W")
     parser.add_argument("--study-name", default=None, help="study name (default 'default'); re-running resumes it")
-    parser.add_argument("--trials", type=int, default=None, help="the study's total number of trials (default 6)")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="the study's total number of trials (default 6; with --time-budget, until the budget ends)",
+    )
     parser.add_argument(
         "--time-budget",
         default=None,
         help="the whole command's wall time, e.g. 90s, 10m, 1h: search, final training, comparison and export",
     )
     parser.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds for the trials")
-    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs per trial (default 5)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs a trial plans; successive halving gives them to the promising ones (default 9)",
+    )
     parser.add_argument(
         "--margin",
         type=float,
@@ -72,7 +82,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "--pruner",
         choices=("asha", "median", "hyperband", "none"),
         default=None,
-        help="asha: successive halving, promising trials train longer (default median)",
+        help="asha (default): successive halving, promising trials train longer",
     )
     parser.add_argument("--objective", choices=("accuracy", "pareto"), default=None, help="pareto: accuracy vs cost")
     parser.add_argument(

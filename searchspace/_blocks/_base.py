@@ -104,7 +104,7 @@ def register(name: str) -> Callable[[B], B]:
     def decorate(cls: B) -> B:
         if name in BLOCKS:
             raise ValueError(f"block type {name!r} is already registered to {BLOCKS[name].__name__}")
-        unchecked = [f.name for f in dataclasses.fields(cls) if f.name not in _FIELD_CHECKS]
+        unchecked = [f.name for f in dataclasses.fields(cls) if f.name not in _FIELD_CHECKS]  # type: ignore[arg-type]
         if unchecked:
             raise ValueError(f"block type {name!r} has fields without a check: {unchecked}")
         cls.type_name = name

@@ -6,6 +6,7 @@ import warnings
 
 import optuna
 import pytest
+from automl._study import load_context_data, run_study
 from optuna.trial import TrialState
 
 import pipelines
@@ -13,7 +14,6 @@ import searchspace as ss
 from automl._config import StudyConfig
 from automl._hparams import TrainingSpec, sample_training
 from automl._progress import Progress
-from automl._study import load_context_data, run_study
 from automl._warmstart import WARM_START_ATTR, WARM_STARTS, enqueue_warm_starts, warm_start_configs
 from tests.automl.helpers import stores
 
