@@ -18,12 +18,13 @@ from typing import Any
 
 from automl._stores import artifact_root, default_tracking_uri, ensure_sqlite_folder
 
-__all__ = ["Tracker", "TrialRun", "flatten_params", "TRIAL_TAG"]
+__all__ = ["Tracker", "TrialRun", "flatten_params", "TRIAL_TAG", "MODELS_SCHEME"]
 
 TRIAL_TAG = "optuna.trial_number"
 STUDY_TAG = "optuna.study_name"
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LENGTH = 6000
+MODELS_SCHEME = "models:/"
 
 
 def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -40,31 +41,39 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 @dataclass
 class TrialRun:
-    """A nested MLflow run for one trial; metrics are buffered and logged in batches."""
+    """A nested MLflow run for one trial; metrics are buffered and logged in batches.
+
+    ``params`` are the parameters logged so far (a logged model of the run carries them
+    too); once ``model_id`` is set, the metrics flushed are linked to that logged model.
+    """
 
     tracker: Tracker
     run_id: str
-    _metrics: list[Any] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    model_id: str | None = None
+    _metrics: list[tuple[str, float, int, int]] = field(default_factory=list)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
         flat = flatten_params(params)
+        self.params.update(flat)
         items = [Param(k, v) for k, v in sorted(flat.items())]
         for start in range(0, len(items), 100):
             self.tracker._client.log_batch(self.run_id, params=items[start : start + 100])
 
     def add_metric(self, key: str, value: float, step: int = 0) -> None:
         """Buffer a metric; ``flush`` sends the buffer in one request."""
-        from mlflow.entities import Metric
-
         if value is None or not math.isfinite(float(value)):
             value = float("nan")
-        self._metrics.append(Metric(key, float(value), int(time.time() * 1000), step))
+        self._metrics.append((key, float(value), int(time.time() * 1000), step))
 
     def flush(self) -> None:
-        for start in range(0, len(self._metrics), 500):
-            self.tracker._client.log_batch(self.run_id, metrics=self._metrics[start : start + 500])
+        from mlflow.entities import Metric
+
+        metrics = [Metric(*metric, model_id=self.model_id) for metric in self._metrics]
+        for start in range(0, len(metrics), 500):
+            self.tracker._client.log_batch(self.run_id, metrics=metrics[start : start + 500])
         self._metrics.clear()
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
@@ -84,20 +93,28 @@ class TrialRun:
 class Tracker:
     """The study's MLflow experiment and parent run."""
 
-    def __init__(self, tracking_uri: str | None, experiment_name: str) -> None:
+    def __init__(self, tracking_uri: str | None, experiment_name: str | None) -> None:
+        """Open (or create) the experiment ``experiment_name``; ``None`` opens none, to read models only."""
         import mlflow
         from mlflow import MlflowClient
 
         self.tracking_uri = ensure_sqlite_folder(tracking_uri or default_tracking_uri())
         mlflow.set_tracking_uri(self.tracking_uri)
         self._client = MlflowClient(tracking_uri=self.tracking_uri)
-        experiment = self._client.get_experiment_by_name(experiment_name)
-        if experiment is None:
+        self._experiment_id: str | None = None
+        experiment = self._client.get_experiment_by_name(experiment_name) if experiment_name else None
+        if experiment_name and experiment is None:
             location = artifact_root() if self._is_local() else None
-            self.experiment_id = self._client.create_experiment(experiment_name, artifact_location=location)
-        else:
-            self.experiment_id = experiment.experiment_id
+            self._experiment_id = self._client.create_experiment(experiment_name, artifact_location=location)
+        elif experiment is not None:
+            self._experiment_id = experiment.experiment_id
         self.parent_run_id: str | None = None
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            raise RuntimeError("this tracker was opened without an experiment: it only reads models")
+        return self._experiment_id
 
     def _is_local(self) -> bool:
         return self.tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.tracking_uri
@@ -146,6 +163,83 @@ class Tracker:
 
     def set_model_alias(self, name: str, alias: str, version: str) -> None:
         self._client.set_registered_model_alias(name, alias, version)
+
+    # --- logged models (MLflow 3): the files are written by ``automl._models`` ---
+
+    def create_logged_model(
+        self, run_id: str, name: str, *, params: Mapping[str, str], tags: Mapping[str, str]
+    ) -> tuple[str, str]:
+        """A PENDING logged model of this experiment, produced by run ``run_id``; returns its id
+        and artifact location."""
+        model = self._client.create_logged_model(
+            self.experiment_id, name=name, source_run_id=run_id, params=dict(params), tags=dict(tags)
+        )
+        return model.model_id, model.artifact_location
+
+    def upload_model(self, model_id: str, folder: Path) -> None:
+        self._client.log_model_artifacts(model_id, str(folder))
+
+    def finish_logged_model(self, model_id: str, run_id: str, *, step: int, ready: bool) -> None:
+        """Mark the model READY and list it among the run's outputs at ``step``, or mark it FAILED."""
+        from mlflow.entities import LoggedModelOutput
+
+        self._client.finalize_logged_model(model_id, "READY" if ready else "FAILED")
+        if ready:
+            self._client.log_outputs(run_id, [LoggedModelOutput(model_id, step=step)])
+
+    def download_model(self, model_id: str, folder: Path) -> None:
+        """Download the files of logged model ``model_id`` into the existing folder ``folder``."""
+        from mlflow.artifacts import download_artifacts
+
+        uri = f"{MODELS_SCHEME}{model_id}"
+        download_artifacts(artifact_uri=uri, dst_path=str(folder), tracking_uri=self.tracking_uri)
+
+    def model_id_of(self, uri: str) -> str:
+        """The logged model a ``models:/`` URI names: ``models:/ID``, ``models:/NAME/VERSION`` or
+        ``models:/NAME@ALIAS`` (a registered version made from a logged model).
+
+        Raises:
+            ValueError: not such a URI, or a registered version with no logged model.
+        """
+        path = uri.removeprefix(MODELS_SCHEME)
+        if path == uri or not path:
+            raise ValueError(f"not a models:/ URI: {uri!r}")
+        name, at, alias = path.partition("@")
+        if at:
+            version = self._client.get_model_version_by_alias(name, alias)
+        elif "/" in path:
+            name, _, number = path.rpartition("/")
+            version = self._client.get_model_version(name, number)
+        else:
+            return path
+        # The SQL registry keeps the logged model only as the version's source, models:/ID.
+        source = str(version.source or "").removeprefix(MODELS_SCHEME)
+        model_id = version.model_id or (source if source != version.source and "/" not in source else None)
+        if not model_id:
+            raise ValueError(f"{uri!r} (version {version.version}) was not registered from a logged model")
+        return str(model_id)
+
+    def register_model(self, name: str, model_id: str, *, tags: Mapping[str, str]) -> str:
+        """Register logged model ``model_id`` as a new version of ``name`` (created if needed); returns the version."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+        version = self._client.create_model_version(
+            name, source=f"{MODELS_SCHEME}{model_id}", model_id=model_id, tags=dict(tags)
+        )
+        return str(version.version)
+
+    def log_model_metrics(self, run_id: str, model_id: str, metrics: Mapping[str, float]) -> None:
+        """Log ``metrics`` on run ``run_id``, linked to its logged model ``model_id``."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(key, float(value), now, 0, model_id=model_id) for key, value in metrics.items()]
+        self._client.log_batch(run_id, metrics=items)
 
     def log_artifact_files(self, run_id: str, paths: Iterable[Path], artifact_path: str | None = None) -> None:
         for path in paths:
