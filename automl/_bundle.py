@@ -41,6 +41,7 @@ __all__ = [
     "export_bundle",
     "inference_model",
     "load_bundle",
+    "load_keras_file",
     "predict_files",
     "render_card_markdown",
     "save_inference_model",
@@ -200,6 +201,21 @@ def save_inference_model(model: keras.Model, path: str | Path) -> Path:
     return write_atomically(Path(path), inference_model(model).save)
 
 
+def load_keras_file(keras_path: str | Path) -> keras.Model:
+    """Load a ``.keras`` file as ``load_bundle`` loads a bundle's: ``safe_mode=True``, not
+    compiled, refused if it holds a ``Lambda`` layer.
+
+    Raises:
+        ValueError: the model contains a ``Lambda`` layer.
+    """
+    import keras
+
+    _refuse_lambda_config(Path(keras_path))
+    model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+    _refuse_lambda_layers(model)
+    return model
+
+
 def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     """Load the model (``safe_mode=True``, not compiled) and the model card of a bundle.
 
@@ -224,8 +240,14 @@ def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     return model, json.loads(card_path.read_text(encoding="utf-8"))
 
 
-def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[dict[str, Any]]:
+def predict_files(
+    bundle_dir: str | Path, files: Sequence[str | Path], *, tracking_uri: str | None = None
+) -> list[dict[str, Any]]:
     """Classify image files with a bundle; one ``{"file", "class", "index", "probability"}`` each.
+
+    ``bundle_dir`` may also be a ``models:/`` URI (``models:/NAME@champion``, ``models:/NAME/3``,
+    ``models:/MODEL_ID``) of the MLflow store ``tracking_uri`` (default: the local one);
+    the model is then loaded through the local cache (``automl._models``).
 
     Each image is decoded, resized to the model's input height and width and converted
     to its channels (1: grayscale, 3: RGB) by ``pipelines.load_image``; the model does
@@ -238,8 +260,13 @@ def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[d
     """
     from pipelines import load_image
 
-    model, card = load_bundle(bundle_dir)
-    class_names = list(card["class_names"])
+    if str(bundle_dir).startswith("models:/"):
+        from automl._models import load_mlflow_model
+
+        model, class_names = load_mlflow_model(str(bundle_dir), tracking_uri=tracking_uri)
+    else:
+        model, card = load_bundle(bundle_dir)
+        class_names = list(card["class_names"])
     height, width, channels = model.input_shape[1:]
     images = [load_image(path, image_size=(height, width), channels=channels) for path in files]
     if not images:

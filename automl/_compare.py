@@ -20,17 +20,17 @@ import optuna
 
 import pipelines
 import searchspace
-from automl._bundle import inference_model, save_inference_model
+from automl._bundle import inference_model
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
 from automl._hparams import steps_per_epoch
 from automl._mcnemar import DEFAULT_MARGIN, Comparison, Finalist, compare_finalists
+from automl._models import is_logged, load_model, log_model
 from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
 from automl._records import StudyRecord, TrialRecord, record_comparison, record_final_model
-from automl._stores import model_dir
-from automl._studies import best_trials
-from automl._tracking import Tracker
+from automl._studies import best_trials, study_tracker
+from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, flatten_params
 from automl._training import (
     StopAt,
     augmentation_target,
@@ -52,22 +52,30 @@ class FinalistsResult:
     final_models: dict[int, keras.Model] = field(default_factory=dict)
 
 
-def load_trial_model(record: TrialRecord) -> keras.Model:
-    """The trained model a trial saved (``UserError`` if it has none or it is gone)."""
-    if record.model_path is None or not Path(record.model_path).is_file():
-        raise UserError(f"trial {record.number} has no saved model at {record.model_path!r}")
-    return _load(record.model_path)
+def load_trial_model(record: TrialRecord, tracker: Tracker) -> keras.Model:
+    """The trained model of a trial, from MLflow through the local cache (``automl._models``).
+
+    Raises:
+        UserError: the trial has no model, or it cannot be loaded.
+    """
+    if record.model_ref is None:
+        raise UserError(f"trial {record.number} has no saved model")
+    return load_model(tracker, record.model_ref)
 
 
-def load_final_model(study: optuna.Study, record: TrialRecord) -> keras.Model | None:
+def final_model_uri(study: optuna.Study, number: int) -> str | None:
+    """The logged model of trial ``number`` retrained on train+validation, if the study has one.
+
+    Older studies recorded a local path instead: it counts only where the file still is.
+    """
+    ref = StudyRecord.of(study).final_models.get(number)
+    return ref if ref is not None and (is_logged(ref) or Path(ref).is_file()) else None
+
+
+def load_final_model(study: optuna.Study, record: TrialRecord, tracker: Tracker) -> keras.Model | None:
     """The trial's model retrained on train+validation, if the study has one."""
-    path = StudyRecord.of(study).final_models.get(record.number)
-    return _load(path) if path is not None and Path(path).is_file() else None
-
-
-def _load(path: str) -> keras.Model:
-    # compile=False: only the architecture and weights are needed.
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    ref = final_model_uri(study, record.number)
+    return load_model(tracker, ref) if ref is not None else None
 
 
 def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
@@ -122,15 +130,24 @@ class FinalTraining:
 
 
 def _final_models(
-    study: optuna.Study, records: list[TrialRecord], data: StudyData, final: FinalTraining, seed: int, progress: Any
-) -> dict[int, list[keras.Model]]:
-    """The retrained models of the finalists (several seeds each), best finalist first."""
-    stored = StudyRecord.of(study).final_models
+    study: optuna.Study,
+    records: list[TrialRecord],
+    data: StudyData,
+    final: FinalTraining,
+    seed: int,
+    progress: Any,
+    tracker: Tracker,
+) -> tuple[dict[int, list[keras.Model]], set[int]]:
+    """The retrained models of the finalists (several seeds each), best finalist first, and
+    the finalists whose model was retrained by an earlier comparison (loaded, not trained now)."""
     models: dict[int, list[keras.Model]] = {}
+    earlier: set[int] = set()
     for record in records:
         epochs = final.epochs or (record.training.epochs if record.training else 1)
-        if final.epochs is None and record.number in stored and Path(stored[record.number]).is_file():
-            models[record.number] = [_load(stored[record.number])]
+        stored = final_model_uri(study, record.number)
+        if final.epochs is None and stored is not None:
+            models[record.number] = [load_model(tracker, stored)]
+            earlier.add(record.number)
             continue
         expected = _retrain_seconds(record, data, epochs) * final.seeds
         left = None if final.until is None else final.until - time.monotonic()
@@ -141,7 +158,7 @@ def _final_models(
         models[record.number] = [
             _retrain(record, data, epochs=epochs, seed=seed + s, until=final.until) for s in range(final.seeds)
         ]
-    return models
+    return models, earlier
 
 
 def compare_study(
@@ -160,9 +177,11 @@ def compare_study(
     """Evaluate the ``top_k`` best trials on the test split and compare them; log to MLflow.
 
     With ``final``, the finalists are first retrained on train+validation (as time allows)
-    and those models are compared, saved beside the trial models and exported.
-    ``data`` is the study's data when the caller already has it; ``progress`` is called with
-    a line of text before each retraining.
+    and those models are compared, logged to MLflow (linked to their trial's run) and exported.
+    Models are loaded from MLflow through the local cache; ``tracker`` (default: the study's,
+    opened from its settings) is that MLflow store, and only a given one gets the comparison's
+    report. ``data`` is the study's data when the caller already has it; ``progress`` is called
+    with a line of text before each retraining.
 
     Raises:
         UserError: the study has no completed trial with a saved model.
@@ -172,12 +191,15 @@ def compare_study(
         raise UserError(f"study {study.study_name!r} has no completed trial with a saved model to compare")
     data = data or load_study_data(config)
     say = progress or (lambda text: None)
-    retrained = _final_models(study, records, data, final, config.seed, say) if final else {}
+    models_store = tracker or study_tracker(study, config)
+    retrained, earlier = (
+        _final_models(study, records, data, final, config.seed, say, models_store) if final else ({}, set())
+    )
     x_test, y_test = data.splits.test
     predictions: dict[int, np.ndarray] = {}
     finalists = []
     for record in records:
-        models = retrained.get(record.number) or [load_trial_model(record)]
+        models = retrained.get(record.number) or [load_trial_model(record, models_store)]
         probabilities = np.mean([_predict(model, x_test) for model in models], axis=0)
         predictions[record.number] = probabilities.argmax(axis=1)
         finalists.append(
@@ -192,7 +214,8 @@ def compare_study(
     comparison = compare_finalists(y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin)
     record_comparison(study, comparison.to_dict())
     final_models = {number: models[0] for number, models in retrained.items() if final and final.seeds == 1}
-    _save_final_models(study, final_models, config)
+    new = {number: model for number, model in final_models.items() if number not in earlier}
+    _log_final_models(study, new, records, data, config, models_store, final_epochs=final.epochs if final else None)
     result = FinalistsResult(
         comparison=comparison,
         predictions=predictions,
@@ -202,17 +225,60 @@ def compare_study(
     )
     if tracker is not None and tracker.parent_run_id is not None:
         _log_comparison(tracker, result)
+        _link_test_accuracy(study, tracker, records, comparison, retrained)
     return result
 
 
-def _save_final_models(study: optuna.Study, models: dict[int, keras.Model], config: StudyConfig) -> None:
-    stored = StudyRecord.of(study).final_models
-    for number, model in models.items():
-        if number in stored and Path(stored[number]).is_file():
+def _log_final_models(
+    study: optuna.Study,
+    models: dict[int, keras.Model],
+    records: list[TrialRecord],
+    data: StudyData,
+    config: StudyConfig,
+    tracker: Tracker,
+    *,
+    final_epochs: int | None,
+) -> None:
+    """Log each newly retrained finalist as a logged model of its trial's run (with the trial's
+    parameters), and record it."""
+    for record in records:
+        if record.number not in models:
             continue
-        path = model_dir(config.study_name) / f"trial_{number}.final.keras"
-        save_inference_model(model, path)
-        record_final_model(study, number, str(path.resolve()))
+        run_id = record.mlflow_run_id or tracker.parent_run_id
+        if run_id is None:
+            raise UserError(f"trial {record.number} has no MLflow run to log its retrained model to")
+        epochs = final_epochs or (record.training.epochs if record.training else 1)
+        digest = record.architecture.digest() if record.architecture else ""
+        logged = log_model(
+            tracker,
+            models[record.number],
+            run_id=run_id,
+            name=f"trial-{record.number}-final",
+            example=data.splits.val[0][:2],
+            class_names=data.class_names,
+            params=flatten_params({**record.params_sampled, "architecture.digest": digest, "final.epochs": epochs}),
+            tags={STUDY_TAG: config.study_name, TRIAL_TAG: str(record.number), "trained_on": "train+validation"},
+        )
+        record_final_model(study, record.number, logged.uri)
+
+
+def _link_test_accuracy(
+    study: optuna.Study,
+    tracker: Tracker,
+    records: list[TrialRecord],
+    comparison: Comparison,
+    retrained: dict[int, list[keras.Model]],
+) -> None:
+    """Log each finalist's test accuracy on its trial's run, linked to the logged model compared
+    (so the MLflow UI compares the finalists' models side by side). Averaged seeds have none."""
+    runs = {record.number: record for record in records}
+    for finalist in comparison.finalists:
+        record = runs[finalist.trial]
+        many = len(retrained.get(finalist.trial, [])) > 1
+        uri = final_model_uri(study, finalist.trial) if finalist.trial in retrained else record.model_uri
+        if many or uri is None or not is_logged(uri) or record.mlflow_run_id is None:
+            continue
+        tracker.log_model_metrics(record.mlflow_run_id, tracker.model_id_of(uri), {"test_accuracy": finalist.accuracy})
 
 
 def _log_comparison(tracker: Tracker, result: FinalistsResult) -> None:

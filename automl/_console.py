@@ -25,6 +25,8 @@ def quiet_console(*, verbose: bool) -> None:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network at import
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    # MLflow draws a progress bar for every model it downloads (compare, export, predict).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "true" if verbose else "false")
     if not verbose:
         # TensorFlow's Python logger repeats retracing warnings when several models predict.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)

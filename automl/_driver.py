@@ -24,7 +24,6 @@ from automl._progress import Progress
 from automl._queue import claim_trial, heartbeat
 from automl._records import StudyRecord, TrialRecord, record_parent_run
 from automl._settings import runtime_settings
-from automl._stores import model_dir
 from automl._studies import best_value, enqueue_trials, header, open_study, top_up, versions
 from automl._tracking import Tracker
 from automl._training import configure_runtime
@@ -127,7 +126,6 @@ def run_study(
         data=data,
         tracker=tracker,
         progress=progress,
-        model_dir=model_dir(config.study_name),
         settings=runtime_settings(),
         deadline=plan.search_until,
     )

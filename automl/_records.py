@@ -53,6 +53,7 @@ _FLOPS = "flops"
 _CONFIG_DIGEST = "config_digest"
 _VAL_ACCURACY = "val_accuracy"
 _MODEL = "model_path"
+_MODEL_URI = "model_uri"
 _TIMINGS = "timings"
 _FAIL_REASON = "fail_reason"
 _FAIL_KIND = "failure_kind"
@@ -82,6 +83,7 @@ class TrialRecord:
     config_digest: str | None = None
     val_accuracy: float | None = None
     model_path: str | None = None
+    model_uri: str | None = None
     mlflow_run_id: str | None = None
     worker: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
@@ -108,6 +110,7 @@ class TrialRecord:
             config_digest=attrs.get(_CONFIG_DIGEST),
             val_accuracy=attrs.get(_VAL_ACCURACY),
             model_path=attrs.get(_MODEL),
+            model_uri=attrs.get(_MODEL_URI),
             mlflow_run_id=attrs.get(_RUN_ID),
             worker=attrs.get(_WORKER),
             timings=dict(attrs.get(_TIMINGS, {})),
@@ -116,8 +119,13 @@ class TrialRecord:
         )
 
     @property
+    def model_ref(self) -> str | None:
+        """Where the trial's model is: its MLflow ``models:/`` URI, else (older studies) a local path."""
+        return self.model_uri or self.model_path
+
+    @property
     def has_model(self) -> bool:
-        return self.model_path is not None
+        return self.model_ref is not None
 
     @property
     def seconds(self) -> float:
@@ -178,7 +186,9 @@ def record_result(trial: optuna.Trial, val_accuracy: float) -> None:
     trial.set_user_attr(_VAL_ACCURACY, val_accuracy)
 
 
-def record_model(trial: optuna.Trial, path: str) -> None:
+def record_model(trial: optuna.Trial, *, uri: str, path: str) -> None:
+    """The trial's logged model (``models:/ID``) and its copy on the machine that trained it."""
+    trial.set_user_attr(_MODEL_URI, uri)
     trial.set_user_attr(_MODEL, path)
 
 
@@ -198,7 +208,8 @@ def record_outcome(
 class StudyRecord:
     """What a study stores beside its trials: its settings (JSON), its MLflow parent run,
     the last comparison of its finalists, the configurations that ran out of memory and
-    the finalists' models retrained on train+validation (trial number -> path)."""
+    the finalists' models retrained on train+validation (trial number -> ``models:/`` URI,
+    or a local path in older studies)."""
 
     config_json: str | None = None
     parent_run_id: str | None = None
@@ -235,7 +246,7 @@ def record_oom(study: optuna.Study, digest: str, number: int) -> None:
     study.set_user_attr(_OOM_DIGESTS, {**StudyRecord.of(study).oom_digests, digest: number})
 
 
-def record_final_model(study: optuna.Study, number: int, path: str) -> None:
-    """Remember the model of trial ``number`` retrained on train+validation."""
+def record_final_model(study: optuna.Study, number: int, uri: str) -> None:
+    """Remember the logged model of trial ``number`` retrained on train+validation."""
     known = {str(k): v for k, v in StudyRecord.of(study).final_models.items()}
-    study.set_user_attr(_FINAL_MODELS, {**known, str(number): path})
+    study.set_user_attr(_FINAL_MODELS, {**known, str(number): uri})

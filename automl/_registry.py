@@ -1,49 +1,29 @@
-"""The MLflow model registry: the exported winner as a registered model with the alias ``champion``."""
+"""The MLflow model registry: the exported winner's logged model, registered with the alias ``champion``."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata as md
-import io
-
-import keras
-import mlflow
-import mlflow.keras
-import numpy as np
-from mlflow.models import infer_signature
+from collections.abc import Mapping
 
 from automl._tracking import Tracker
 
-__all__ = ["register_champion", "CHAMPION_ALIAS"]
+__all__ = ["register_champion", "CHAMPION_ALIAS", "registered_name"]
 
 CHAMPION_ALIAS = "champion"
 
 
-def register_champion(tracker: Tracker, model: keras.Model, study_name: str, *, example: np.ndarray) -> str:
-    """Log ``model`` on the study's parent run and register it with the ``champion`` alias.
+def registered_name(study_name: str) -> str:
+    return f"{study_name}-model"
 
-    ``example`` is a few raw images (0..255, H x W x C): with the model's outputs on them
-    they give the logged model's signature. They are also logged beside it as
-    ``winner/input_example.json``: MLflow 3.17's Keras flavour fails to save an
-    ``input_example`` itself (it writes the file before creating the model's folder).
+
+def register_champion(tracker: Tracker, study_name: str, model_uri: str, *, tags: Mapping[str, str]) -> str:
+    """Register the logged model ``model_uri`` as a new version of ``STUDY-model`` with alias ``champion``.
+
+    The logged model already carries what serving needs (``automl._models``): a signature,
+    an input example of raw images and requirements naming Keras and its backend, so
+    ``mlflow.pyfunc.load_model("models:/STUDY-model@champion")`` predicts on raw images.
     Returns ``models:/NAME@champion (version N)``.
     """
-    name = f"{study_name}-model"
-    images = np.asarray(example, dtype="float32")
-    signature = infer_signature(images, np.asarray(model.predict(images, verbose=0)))
-    requirements = [f"keras=={md.version('keras')}"]
-    mlflow.set_tracking_uri(tracker.tracking_uri)
-    # MLflow prints its registry notices ("Successfully registered model ...") itself; the
-    # returned name says the same.
-    with mlflow.start_run(run_id=tracker.parent().run_id), contextlib.redirect_stderr(io.StringIO()):
-        info = mlflow.keras.log_model(
-            model,
-            name="winner",
-            registered_model_name=name,
-            pip_requirements=requirements,
-            signature=signature,
-        )
-    tracker.log_json(tracker.parent().run_id, {"inputs": images.tolist()}, "winner/input_example.json")
-    version = str(info.registered_model_version)
+    name = registered_name(study_name)
+    version = tracker.register_model(name, tracker.model_id_of(model_uri), tags=tags)
     tracker.set_model_alias(name, CHAMPION_ALIAS, version)
     return f"models:/{name}@{CHAMPION_ALIAS} (version {version})"

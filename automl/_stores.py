@@ -24,7 +24,7 @@ __all__ = [
     "default_storage",
     "default_tracking_uri",
     "artifact_root",
-    "model_dir",
+    "model_cache",
     "open_storage",
     "ensure_sqlite_folder",
     "CONNECTIONS_PER_PROCESS",
@@ -59,11 +59,9 @@ def artifact_root() -> str:
     return path.as_uri()
 
 
-def model_dir(study_name: str) -> Path:
-    """Folder holding each completed trial's trained model, for comparison and export."""
-    path = mlruns_dir() / "models" / study_name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def model_cache(model_id: str) -> Path:
+    """This machine's copy of MLflow logged model ``model_id`` (not created here: see ``automl._models``)."""
+    return mlruns_dir() / "models" / model_id
 
 
 def ensure_sqlite_folder(url: str) -> str:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -21,11 +20,11 @@ from optuna.trial import TrialState
 
 import pipelines
 import searchspace
-from automl._bundle import save_inference_model
 from automl._config import StudyConfig
 from automl._data import StudyData
 from automl._errors import Infeasible, Interrupted, KnownOutOfMemory, OutOfMemory, Stale, TrialFailed
 from automl._hparams import TrainingSpec, sample_training
+from automl._models import log_model
 from automl._progress import Progress
 from automl._records import (
     StudyRecord,
@@ -40,7 +39,7 @@ from automl._records import (
     seed_architecture_of,
 )
 from automl._settings import RuntimeSettings
-from automl._tracking import Tracker, TrialRun
+from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, TrialRun
 from automl._training import (
     EpochResult,
     TrialCallback,
@@ -63,7 +62,6 @@ class StudyContext:
     data: StudyData
     tracker: Tracker
     progress: Progress
-    model_dir: Path
     settings: RuntimeSettings
     deadline: float | None = None  # time.monotonic() after which a trial stops (a time budget)
 
@@ -192,13 +190,33 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
         raise optuna.TrialPruned(outcome.note)
     with _timed(timings, "save"):
-        path = ctx.model_dir / f"trial_{trial.number}.keras"
-        save_inference_model(model, path)  # no optimizer or custom loss: plain Keras loads it
-        record_model(trial, str(path.resolve()))
+        _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
         run.log_text(_summary(model), "model_summary.txt")
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
     outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]
+
+
+def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, model: keras.Model, epochs: int) -> None:
+    """Log the trained model to MLflow (any machine can then load it) and record where it is.
+
+    Every completed trial is logged, not only the finalists: finalists are chosen after the
+    search (``compare --top`` any number), when the machine that trained a trial may be
+    gone. The model is an inference copy: no optimizer or custom loss, so plain Keras loads it.
+    """
+    logged = log_model(
+        ctx.tracker,
+        model,
+        run_id=run.run_id,
+        name=f"trial-{trial.number}",
+        example=ctx.splits.val[0][:2],
+        class_names=ctx.data.class_names,
+        params=run.params,
+        tags={STUDY_TAG: ctx.config.study_name, TRIAL_TAG: str(trial.number), "trained_on": "train"},
+        step=epochs,
+    )
+    run.model_id = logged.model_id  # the run's metrics, flushed at its end, are linked to the model
+    record_model(trial, uri=logged.uri, path=str(logged.keras_path.resolve()))
 
 
 def _sample(

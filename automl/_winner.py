@@ -10,14 +10,15 @@ import keras
 import optuna
 
 from automl._bundle import ExportResult, export_bundle
-from automl._compare import load_final_model, load_trial_model
+from automl._compare import final_model_uri, load_final_model, load_trial_model
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
+from automl._models import is_logged, log_model
 from automl._records import StudyRecord, TrialRecord
 from automl._registry import register_champion
-from automl._studies import best_trials, trial_record, versions
-from automl._tracking import Tracker
+from automl._studies import best_trials, study_tracker, trial_record, versions
+from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker
 
 __all__ = ["export_winner", "Exported", "build_card"]
 
@@ -90,17 +91,33 @@ def export_winner(
     """Export the winner (or ``trial``) to ``out_dir`` and register it as ``champion``.
 
     The exported model is the trial's model retrained on train+validation when the study
-    has one (``model``, or the one its comparison saved), else the model of the search.
-    ``data`` is the study's data when the caller already has it; ``tracker`` (attached to
-    the study's parent run) registers the model, ``None`` skips the registry.
+    has one (``model``, or the one its comparison logged), else the model of the search;
+    both are loaded from MLflow through the local cache. ``data`` is the study's data when
+    the caller already has it; ``tracker`` (attached to the study's parent run) registers the
+    model's logged model as ``champion``; ``None`` skips the registry (models are then read
+    from the study's MLflow store, opened from its settings).
     """
     record = _winner(study, trial)
-    final = model if model is not None else load_final_model(study, record)
-    model = final if final is not None else load_trial_model(record)
+    store = tracker or study_tracker(study, config)
+    final = model if model is not None else load_final_model(study, record, store)
+    model = final if final is not None else load_trial_model(record, store)
     data = data or load_study_data(config)
     card = build_card(study, record, config, data, retrained=final is not None)
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and tracker.parent_run_id is not None:
-        registered = register_champion(tracker, model, study.study_name, example=data.splits.test[0][:2])
+        uri = final_model_uri(study, record.number) if final is not None else record.model_uri
+        tags = {STUDY_TAG: study.study_name, TRIAL_TAG: str(record.number), "trained_on": card["trained_on"]}
+        if uri is None or not is_logged(uri):  # a study from before models lived in MLflow
+            uri = log_model(
+                tracker,
+                model,
+                run_id=tracker.parent_run_id,
+                name="winner",
+                example=data.splits.val[0][:2],
+                class_names=data.class_names,
+                params={},
+                tags=tags,
+            ).uri
+        registered = register_champion(tracker, study.study_name, uri, tags=tags)
     return Exported(trial=record.number, result=result, registered=registered)

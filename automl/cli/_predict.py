@@ -1,4 +1,4 @@
-"""``automl predict``: classify image files with a bundle written by ``automl export``."""
+"""``automl predict``: classify image files with a bundle written by ``automl export``, or a model in MLflow."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from automl.cli._common import add_parser
 EXAMPLES = """
   automl predict --model exports/mnist digit1.png digit2.png
   automl predict --model exports/mnist --json photos/*.jpg
+  automl predict --model models:/mnist-model@champion --tracking-uri http://mlflow-host:5000 digit1.png
 """
 
 
@@ -22,7 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Classify image files with an exported model: prints class and probability per file.",
         EXAMPLES,
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="bundle directory written by 'automl export'")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR|URI",
+        help="bundle directory written by 'automl export', or an MLflow models:/ URI (e.g. models:/NAME@champion)",
+    )
+    parser.add_argument(
+        "--tracking-uri", default=None, help="MLflow store of a models:/ URI (default: sqlite:///mlruns/mlflow.db)"
+    )
     parser.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.set_defaults(handler=run, uses_keras=True)
@@ -33,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from automl._errors import UserError
 
     try:
-        rows = predict_files(args.model, args.files)
+        rows = predict_files(args.model, args.files, tracking_uri=args.tracking_uri)
     except ValueError as exc:  # a refused (unsafe) or inconsistent bundle
         raise UserError(str(exc)) from exc
     print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))
