@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 import urllib.request
 
 import keras
+import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
@@ -46,6 +48,12 @@ def test_default_search_end_to_end(workdir):
     } <= comparison
     top = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"trials.csv", "optimization_history.png"} <= top
+    # Every trial's model is a logged model of its run, with the run's parameters and metrics.
+    for child in children:
+        models = [client.get_logged_model(output.model_id) for output in child.outputs.model_outputs]
+        logged = next(m for m in models if m.tags["trained_on"] == "train")
+        assert logged.source_run_id == child.info.run_id and logged.params == child.data.params
+        assert "val_accuracy" in {metric.key for metric in logged.metrics}
 
     # The exported model reloads safely and classifies the digits far above chance.
     model = keras.saving.load_model(workdir / "exports" / "default" / "model.keras", safe_mode=True)
@@ -63,9 +71,12 @@ def test_default_search_end_to_end(workdir):
     assert counts["running"] == 0 and counts["waiting"] == 0
     assert counts["best"]["trial"] in range(3)
 
-    # The winner is in the model registry under the alias "champion".
+    # The winner is in the model registry under the alias "champion", and serves raw images.
     version = client.get_model_version_by_alias("default-model", "champion")
     assert int(version.version) >= 1
+    mlflow.set_tracking_uri(tracking)
+    served = mlflow.pyfunc.load_model("models:/default-model@champion").predict(images[:5])
+    assert np.allclose(served, model.predict(images[:5], verbose=0), atol=1e-5)
 
     compare = run_cli(
         ["compare", "--study", "default", "--top", "2", "--final-epochs", "1", "--seeds", "2", "--json"], workdir
@@ -77,6 +88,9 @@ def test_default_search_end_to_end(workdir):
     pair = data["pairs"][0]
     assert pair["only_a"] + pair["only_b"] + pair["both_right"] + pair["both_wrong"] == round(0.2 * 1797)
 
+    # The models come from MLflow: no local copy is needed.
+    shutil.rmtree(workdir / "mlruns" / "models")
+    shutil.rmtree(workdir / "exports")
     exported = run_cli(["export", "--study", "default", "--out", "exports/again"], workdir)
     assert exported.returncode == 0, exported.stderr
     assert "to exports/again/\n  exports/again/model.keras" in exported.stdout

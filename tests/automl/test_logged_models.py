@@ -1,0 +1,107 @@
+"""Models live in MLflow: logged models with a signature, an input example and the backend's
+requirements, loaded through a local cache; the champion serves through ``mlflow.pyfunc``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from automl._bundle import predict_files
+from automl._errors import UserError
+from automl._models import load_model, log_model
+from automl._registry import register_champion
+from automl._tracking import Tracker
+
+CLASS_NAMES = [f"digit {i}" for i in range(10)]
+
+
+def _raw_digits(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` digits images as the model takes them: raw 0..255 float32, H x W x C."""
+    digits = load_digits()
+    return (digits.images[:n, :, :, None] * (255.0 / 16.0)).astype("float32"), digits.target[:n]
+
+
+@pytest.fixture
+def model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def test_a_logged_model_is_downloaded_again_once_its_copy_is_gone(workdir: Path, model: keras.Model) -> None:
+    tracker = Tracker(f"sqlite:///{workdir / 'store' / 'mlflow.db'}", "logged")
+    run_id = tracker.open_parent("logged", None)
+    images, _ = _raw_digits(5)
+    copy = log_model(
+        tracker,
+        model,
+        run_id=run_id,
+        name="trial-0",
+        example=images[:2],
+        class_names=CLASS_NAMES,
+        params={"lr": "0.1"},
+        tags={"trained_on": "train"},
+        step=3,
+    )
+
+    # The logged model: READY, produced by the run (listed among its outputs), with its params.
+    client = MlflowClient(tracker.tracking_uri)
+    logged = client.get_logged_model(copy.model_id)
+    assert (str(logged.status), logged.source_run_id, logged.params) == ("READY", run_id, {"lr": "0.1"})
+    assert [(o.model_id, o.step) for o in client.get_run(run_id).outputs.model_outputs] == [(copy.model_id, 3)]
+    # What serving needs: signature, raw-image input example, Keras and its backend pinned.
+    description = mlflow.models.Model.load(str(copy.folder / "MLmodel"))
+    assert str(description.signature.inputs.inputs[0].shape) == "(-1, 8, 8, 1)"
+    example = json.loads((copy.folder / "input_example.json").read_text())
+    assert np.array_equal(np.asarray(example), images[:2])
+    requirements = (copy.folder / "requirements.txt").read_text().split()
+    assert f"keras=={keras.__version__}" in requirements
+    assert any(r.startswith(f"{keras.backend.backend()}==") for r in requirements), requirements
+    assert description.metadata["class_names"] == CLASS_NAMES
+
+    expected = model.predict(images, verbose=0)
+    assert np.allclose(load_model(tracker, copy.uri).predict(images, verbose=0), expected)  # the local copy
+    shutil.rmtree(workdir / "mlruns" / "models")
+    assert np.allclose(load_model(tracker, copy.uri).predict(images, verbose=0), expected)  # downloaded
+    assert (copy.folder / "MLmodel").is_file()
+
+    with pytest.raises(UserError, match="cannot load models:/m-nope"):
+        load_model(tracker, "models:/m-nope")
+
+
+def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path, model: keras.Model) -> None:
+    tracker = Tracker(f"sqlite:///{workdir / 'store' / 'mlflow.db'}", "champ")
+    run_id = tracker.open_parent("champ", None)
+    images, _ = _raw_digits(5)
+    copy = log_model(
+        tracker, model, run_id=run_id, name="winner", example=images[:2], class_names=CLASS_NAMES, params={}, tags={}
+    )
+    assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}) == (
+        "models:/champ-model@champion (version 1)"
+    )
+
+    served = mlflow.pyfunc.load_model("models:/champ-model@champion")
+    assert np.allclose(served.predict(images), model.predict(images, verbose=0), atol=1e-6)
+
+    paths = [workdir / f"digit_{i}.png" for i in range(2)]
+    for path, image in zip(paths, images, strict=False):
+        Image.fromarray(image[:, :, 0].astype("uint8")).save(path)
+    shutil.rmtree(workdir / "mlruns" / "models")
+    rows = predict_files("models:/champ-model@champion", paths, tracking_uri=tracker.tracking_uri)
+    classes = model.predict(images[:2], verbose=0).argmax(axis=1)
+    assert [row["class"] for row in rows] == [CLASS_NAMES[i] for i in classes]
