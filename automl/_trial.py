@@ -249,7 +249,9 @@ def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: 
     if ctx.multi_objective or not np.isfinite(epoch.val_accuracy):
         return False
     trial.report(epoch.val_accuracy, epoch.epoch + 1)  # the resource: epochs trained
-    return trial.should_prune()
+    # After its last planned epoch a trial has cost all it will: pruning it then (successive
+    # halving judges that epoch too) would save nothing and throw its trained model away.
+    return epoch.epoch + 1 < epochs and trial.should_prune()
 
 
 def _finish(trial: optuna.Trial, run: TrialRun, outcome: Outcome, mlflow_status: str | None = None) -> None:
