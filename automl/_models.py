@@ -1,14 +1,14 @@
 """Trained models live in MLflow: logged models, loaded through a local cache.
 
-Every completed trial logs its model as an MLflow 3 logged model produced by the trial's
-nested run, with the run's parameters (its metrics are linked to the model when the run
-flushes them), and so does every finalist retrained on train+validation
-(``automl._compare``). The Optuna storage records the model's ``models:/<model id>`` URI
-(``automl._records``), not a path on the machine that trained it, so any machine that
-reaches the tracking server can load it: ``compare``, ``export`` and ``predict`` copy a
-model once into ``mlruns/models/<model id>/`` and load it from there. The machine that
-trains a model writes that copy itself, so it never downloads its own models; a logged
-model never changes, so a copy is never stale.
+Every trial that trained (completed or pruned) logs its model as an MLflow 3 logged model
+produced by the trial's nested run, with the run's parameters (its metrics are linked to
+the model when the run flushes them), and so does every finalist retrained on
+train+validation (``automl._compare``). The Optuna storage records the model's
+``models:/<model id>`` URI (``automl._records``), not a path on the machine that trained it,
+so any machine that reaches the tracking server can load it: ``compare``, ``export`` and
+``predict`` copy a model once into ``mlruns/models/<model id>/`` and load it from there.
+The machine that trains a model writes that copy itself, so it never downloads its own
+models; a logged model never changes, so a copy is never stale.
 
 A logged model is an MLflow Model folder of the Keras flavour: ``data/model.keras`` (an
 inference model: raw 0..255 images in, softmax probabilities out), a tensor signature, an

@@ -181,6 +181,9 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy
     record_result(trial, val_accuracy)
+    with _timed(timings, "save"):
+        _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
+        run.log_text(_summary(model), "model_summary.txt")
     if callback.out_of_time:
         outcome.note = (
             f"stopped by the time budget after epoch {len(callback.epochs)} (val_accuracy {val_accuracy:.4f})"
@@ -189,9 +192,6 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     if callback.pruned_at is not None:
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
         raise optuna.TrialPruned(outcome.note)
-    with _timed(timings, "save"):
-        _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
-        run.log_text(_summary(model), "model_summary.txt")
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
     outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]
@@ -200,9 +200,11 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
 def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, model: keras.Model, epochs: int) -> None:
     """Log the trained model to MLflow (any machine can then load it) and record where it is.
 
-    Every completed trial is logged, not only the finalists: finalists are chosen after the
-    search (``compare --top`` any number), when the machine that trained a trial may be
-    gone. The model is an inference copy: no optimizer or custom loss, so plain Keras loads it.
+    Every trial that trained is logged, completed or pruned, not only the finalists: they are
+    chosen after the search (``compare --top`` any number), when the machine that trained a
+    trial may be gone, and a pruned trial's model stays at hand (``export --trial``, the
+    MLflow UI). The model is an inference copy: no optimizer or custom loss, so plain Keras
+    loads it.
     """
     logged = log_model(
         ctx.tracker,

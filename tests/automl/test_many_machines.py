@@ -122,8 +122,8 @@ def test_three_workers_and_a_fourth_machine_share_no_disk(postgres, mlflow_serve
     assert codes == [0, 0, 0], "\n".join(_logs(folder) for folder, _ in workers)
 
     study = optuna.load_study(study_name=STUDY, storage=storage)
-    records = [TrialRecord.of(t) for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(records) >= FINALISTS
+    records = [record for record in map(TrialRecord.of, study.get_trials()) if record.model_uri is not None]
+    assert sum(r.state == optuna.trial.TrialState.COMPLETE for r in records) >= FINALISTS
     for record in records:  # each model went to MLflow; its copy is on the machine that trained it only
         assert record.model_uri is not None and record.model_uri.startswith("models:/m-")
         trainer = [folder for folder, _ in workers if Path(record.model_path).is_relative_to(folder)]
