@@ -153,3 +153,5 @@ def test_three_workers_and_a_fourth_machine_share_no_disk(postgres, mlflow_serve
     logged = client.search_logged_models([client.get_experiment_by_name(STUDY).experiment_id])
     assert len(logged) == len(records) + FINALISTS  # the trials' models and the retrained finalists
     assert {m.source_run_id for m in logged} == {r.mlflow_run_id for r in records}
+    finals = [m for m in logged if m.tags.get("trained_on") == "train+validation"]  # compared on the test split
+    assert all("test_accuracy" in {metric.key for metric in m.metrics} for m in finals) and len(finals) == FINALISTS
