@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import pipelines
+
 if TYPE_CHECKING:
     import keras
 
@@ -167,7 +169,8 @@ def export_bundle(
 
 
 def inference_model(model: keras.Model) -> keras.Model:
-    """An uncompiled functional model sharing ``model``'s layers and weights.
+    """An uncompiled model computing what ``model`` does: a functional model sharing its layers,
+    or (a Sequential model never built symbolically) a copy with its weights.
 
     A trained model carries its compile configuration (the optimizer with its state and the
     loss, often this project's ``automl>SmoothedSparseCrossentropy``), and saving it writes
@@ -184,11 +187,17 @@ def inference_model(model: keras.Model) -> keras.Model:
         return model
     try:
         return keras.Model(model.input, model.output, name=model.name)
-    except (AttributeError, ValueError) as exc:
+    except (AttributeError, ValueError):
+        pass  # a Sequential model whose graph was never built symbolically: copy it instead
+    try:
+        copy = keras.models.clone_model(model)
+    except (AttributeError, ValueError, TypeError) as exc:
         raise ValueError(
             f"cannot make an inference copy of model {model.name!r} ({type(model).__name__}): {exc}; "
             "export a functional or sequential model"
         ) from None
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def save_inference_model(model: keras.Model, path: str | Path) -> Path:
@@ -236,12 +245,10 @@ def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[d
         pipelines.DataError: a file is missing, corrupt or not an image (names the file).
         FileNotFoundError, ValueError: see ``load_bundle``.
     """
-    from pipelines import load_image
-
     model, card = load_bundle(bundle_dir)
     class_names = list(card["class_names"])
     height, width, channels = model.input_shape[1:]
-    images = [load_image(path, image_size=(height, width), channels=channels) for path in files]
+    images = [pipelines.load_image(path, image_size=(height, width), channels=channels) for path in files]
     if not images:
         return []
     probabilities = np.asarray(model.predict(np.stack(images).astype("float32"), verbose=0))

@@ -40,7 +40,14 @@ from automl._training import (
     wrap_with_normalization,
 )
 
-__all__ = ["compare_study", "FinalistsResult", "FinalTraining", "load_trial_model", "load_final_model"]
+__all__ = [
+    "compare_study",
+    "FinalistsResult",
+    "FinalTraining",
+    "load_trial_model",
+    "load_final_model",
+    "retrain_seconds",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,11 +107,25 @@ def _retrain(record: TrialRecord, data: StudyData, *, epochs: int, seed: int, un
     return inference_model(model)
 
 
-def _retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
+def retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
     """The retraining's expected time: the trial's fit time, scaled to train+validation and ``epochs``."""
     trained = record.training.epochs if record.training else epochs
     grow = (len(data.splits.train[1]) + len(data.splits.val[1])) / max(len(data.splits.train[1]), 1)
     return record.timings.get("fit", 0.0) * grow * epochs / max(trained, 1)
+
+
+# With time to spare, finalists retrain for up to this many times their planned epochs.
+MAX_STRETCH = 3
+
+
+def _stretch(records: list[TrialRecord], data: StudyData, final: FinalTraining) -> int:
+    """How many times its planned epochs each finalist retrains for: as many as the plan's
+    final window holds for all of them (1 to ``MAX_STRETCH``; 1 without a window)."""
+    if final.until is None or final.epochs is not None:
+        return 1
+    planned = sum(retrain_seconds(r, data, r.training.epochs if r.training else 1) for r in records) * final.seeds
+    left = final.until - time.monotonic()
+    return max(1, min(MAX_STRETCH, int(left // planned))) if planned > 0 else 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,13 +147,14 @@ def _final_models(
 ) -> dict[int, list[keras.Model]]:
     """The retrained models of the finalists (several seeds each), best finalist first."""
     stored = StudyRecord.of(study).final_models
+    stretch = _stretch(records, data, final)
     models: dict[int, list[keras.Model]] = {}
     for record in records:
-        epochs = final.epochs or (record.training.epochs if record.training else 1)
+        epochs = final.epochs or stretch * (record.training.epochs if record.training else 1)
         if final.epochs is None and record.number in stored and Path(stored[record.number]).is_file():
             models[record.number] = [_load(stored[record.number])]
             continue
-        expected = _retrain_seconds(record, data, epochs) * final.seeds
+        expected = retrain_seconds(record, data, epochs) * final.seeds
         left = None if final.until is None else final.until - time.monotonic()
         if left is not None and expected > left:
             progress(f"trial {record.number}: no time left to retrain it ({expected:.0f}s needed, {left:.0f}s left)")

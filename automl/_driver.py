@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._budget import Plan, make_plan
+from automl._compare import retrain_seconds
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import StudyStopped, UserError
@@ -25,7 +26,7 @@ from automl._queue import claim_trial, heartbeat
 from automl._records import StudyRecord, TrialRecord, record_parent_run
 from automl._settings import runtime_settings
 from automl._stores import model_dir
-from automl._studies import best_value, enqueue_trials, header, open_study, top_up, versions
+from automl._studies import best_trials, best_value, enqueue_trials, header, open_study, top_up, versions
 from automl._tracking import Tracker
 from automl._training import configure_runtime
 from automl._trial import Outcome, StudyContext, run_trial
@@ -129,7 +130,6 @@ def run_study(
         progress=progress,
         model_dir=model_dir(config.study_name),
         settings=runtime_settings(),
-        deadline=plan.search_until,
     )
     # Everything loaded so far (TensorFlow, Keras, MLflow: ~700,000 objects) lives as long as
     # the process: freezing it keeps each trial's garbage collections from walking it again.
@@ -171,10 +171,12 @@ def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
 def _run_in_process(
     study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan
 ) -> tuple[int, str | None]:
-    deadlines = [d for d in (plan.search_until, _timeout_deadline(ctx.config)) if d is not None]
-    deadline = min(deadlines) if deadlines else None
+    timeout = _timeout_deadline(ctx.config)
+    deadline = _deadline(study, ctx.data, plan, timeout)
     ran, failures, last_reason = 0, 0, None
-    while (max_trials is None or ran < max_trials) and (deadline is None or time.monotonic() < deadline):
+    late = 0  # trials started past the deadline, looking for a first complete one
+    while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late):
+        late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config.trials)
         trial = claim_trial(study, deadline=deadline)
@@ -182,7 +184,7 @@ def _run_in_process(
             break
         with heartbeat(trial):
             try:
-                outcome = run_trial(trial, ctx)
+                outcome = run_trial(trial, ctx, deadline=deadline)
             except KeyboardInterrupt:
                 study.tell(trial, state=TrialState.FAIL)
                 raise
@@ -195,9 +197,31 @@ def _run_in_process(
         last_reason = outcome.reason or last_reason
         if failures >= ctx.config.max_consecutive_failures:
             raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
-    if deadline is None or time.monotonic() < deadline:
+        deadline = _deadline(study, ctx.data, plan, timeout)
+    if deadline is None or time.monotonic() < deadline or not ran:
         return ran, None
-    return ran, "time budget's search time reached" if deadline == plan.search_until else "timeout reached"
+    return ran, "timeout reached" if deadline == timeout else "time budget's search time reached"
+
+
+# Past the deadline, at most this many trials are started while none has completed: a budget
+# shorter than one trial still ends with a model to export, and never much later.
+MAX_LATE_TRIALS = 2
+
+
+def _time_left(study: optuna.Study, deadline: float | None, late: int) -> bool:
+    """Whether another trial may start: before the deadline, or while no trial has completed."""
+    if deadline is None or time.monotonic() < deadline:
+        return True
+    return late < MAX_LATE_TRIALS and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None) -> float | None:
+    """When trials must stop: ``--timeout``, or the budget's search time, shortened so that
+    retraining the best trial so far still fits in the final window."""
+    best = best_trials(study, 1)
+    retrain = retrain_seconds(best[0], data, best[0].training.epochs if best[0].training else 1) if best else 0.0
+    deadlines = [d for d in (plan.search_deadline(retrain), timeout) if d is not None]
+    return min(deadlines) if deadlines else None
 
 
 def _timeout_deadline(config: StudyConfig) -> float | None:

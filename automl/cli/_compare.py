@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from automl.cli._common import add_parser, add_store_options, add_study_option
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         margin=config.margin if args.margin is None else args.margin,
         final=final,
         tracker=tracker,
-        progress=print,
+        progress=lambda line: print(line, file=sys.stderr if args.json else sys.stdout, flush=True),
     )
     if args.json:
         print(json.dumps(result.comparison.to_dict(), sort_keys=True))
