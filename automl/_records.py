@@ -36,6 +36,8 @@ __all__ = [
     "record_parent_run",
     "record_comparison",
     "record_oom",
+    "record_sampler_seed",
+    "record_finish",
 ]
 
 # The attribute keys (stable: studies written by earlier versions use the same names).
@@ -59,6 +61,8 @@ _STUDY_CONFIG = "config"
 _PARENT_RUN = "mlflow_parent_run_id"
 _COMPARISON = "comparison"
 _OOM_DIGESTS = "oom_digests"
+_SAMPLER_SEEDS = "sampler_seeds"
+_FINISH = "finish"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,12 +190,16 @@ def record_outcome(
 @dataclass(frozen=True, kw_only=True)
 class StudyRecord:
     """What a study stores beside its trials: its settings (JSON), its MLflow parent run,
-    the last comparison of its finalists and the configurations that ran out of memory."""
+    the last comparison of its finalists, the configurations that ran out of memory, the
+    sampler seed of each process that ran it (``host:pid`` -> seed, as trials record their
+    ``worker``) and which process compares and exports (``finish``)."""
 
     config_json: str | None = None
     parent_run_id: str | None = None
     comparison: Mapping[str, Any] | None = None
     oom_digests: Mapping[str, int] = field(default_factory=dict)
+    sampler_seeds: Mapping[str, int] = field(default_factory=dict)
+    finish: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:
@@ -201,6 +209,8 @@ class StudyRecord:
             parent_run_id=attrs.get(_PARENT_RUN),
             comparison=attrs.get(_COMPARISON),
             oom_digests=dict(attrs.get(_OOM_DIGESTS, {})),
+            sampler_seeds=dict(attrs.get(_SAMPLER_SEEDS, {})),
+            finish=attrs.get(_FINISH),
         )
 
 
@@ -219,3 +229,12 @@ def record_comparison(study: optuna.Study, comparison: Mapping[str, Any]) -> Non
 def record_oom(study: optuna.Study, digest: str, number: int) -> None:
     """Remember that configuration ``digest`` ran out of memory in trial ``number``."""
     study.set_user_attr(_OOM_DIGESTS, {**StudyRecord.of(study).oom_digests, digest: number})
+
+
+def record_sampler_seed(study: optuna.Study, process: str, seed: int) -> None:
+    """Remember that ``process`` (``host:pid``) sampled with ``seed`` (call under the store's lock)."""
+    study.set_user_attr(_SAMPLER_SEEDS, {**StudyRecord.of(study).sampler_seeds, process: seed})
+
+
+def record_finish(study: optuna.Study, finish: Mapping[str, Any]) -> None:
+    study.set_user_attr(_FINISH, dict(finish))

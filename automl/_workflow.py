@@ -22,9 +22,10 @@ from automl._mcnemar import Comparison
 from automl._progress import Progress
 from automl._queue import effective_trials
 from automl._report import log_study_report, trials_frame
-from automl._stores import check_connection_budget, redact
+from automl._stores import check_connection_budget
+from automl._studies import claim_finish, release_finish
 from automl._winner import export_winner
-from automl._workers import run_workers, worker_command
+from automl._workers import join_command, run_workers
 
 __all__ = ["SearchResult", "run_search", "prepare_study"]
 
@@ -74,9 +75,8 @@ def prepare_study(config: StudyConfig, progress: Progress) -> StudyRun:
     """
     prepared = run_study(config, max_trials=0, progress=progress)
     waiting = sum(t.state == TrialState.WAITING for t in effective_trials(prepared.study))
-    join = ["automl"] + [redact(p) if p == config.storage else p for p in worker_command(prepared.config)[3:]]
     progress.message(f"study {config.study_name!r} is ready: {waiting} trial(s) waiting; join it with:")
-    progress.message("  " + " ".join(join))
+    progress.message("  " + join_command(prepared.config))
     return prepared
 
 
@@ -112,6 +112,12 @@ def run_search(
         prepared = prepare_study(config, progress)
         return SearchResult(study_name=config.study_name, config=prepared.config, trials=trials_frame(prepared.study))
     study_run = _run_local_workers(config, progress) if config.workers > 1 else run_study(config, progress=progress)
+    elsewhere = claim_finish(study_run.study, study_run.config)
+    if elsewhere is not None:  # another process that ran this study compares, exports and closes the parent run
+        frame = trials_frame(study_run.study)
+        return SearchResult(
+            study_name=config.study_name, config=study_run.config, trials=frame, no_comparison=elsewhere
+        )
     try:
         result = _finish(study_run, export=export)
     except KeyboardInterrupt:
@@ -120,7 +126,10 @@ def run_search(
     except BaseException:
         study_run.tracker.close_parent("FAILED")
         raise
-    study_run.tracker.close_parent("FINISHED")
+    else:
+        study_run.tracker.close_parent("FINISHED")
+    finally:
+        release_finish(study_run.study, study_run.config)
     return result
 
 

@@ -130,4 +130,7 @@ def print_result(result: SearchResult) -> None:
 
 
 def ui_command(tracking_uri: str | None) -> str:
-    return "automl ui" + (f" --tracking-uri {tracking_uri}" if tracking_uri else "")
+    """The ``automl ui`` command for ``tracking_uri``, its password masked."""
+    from automl._stores import redact
+
+    return "automl ui" + (f" --tracking-uri {redact(tracking_uri)}" if tracking_uri else "")
