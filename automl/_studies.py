@@ -53,6 +53,7 @@ __all__ = [
     "trial_record",
     "seed_sampler",
     "claim_finish",
+    "FinishClaim",
     "release_finish",
 ]
 
@@ -180,27 +181,43 @@ def seed_sampler(study: optuna.Study, config: StudyConfig) -> int:
     return seed
 
 
-def claim_finish(study: optuna.Study, config: StudyConfig) -> str | None:
-    """Elect this process to compare the finalists and export the winner, once per result.
+@dataclasses.dataclass(frozen=True)
+class FinishClaim:
+    """Who compares and exports: this process (``elected``), or why not and who closes the parent run."""
 
-    Returns None when elected, else why not. Processes that ran the same study together
-    all reach the end; the first to see no trial running elsewhere claims the study's
-    finished trials (under the store's lock) and the others leave comparison, export and
-    the parent run to it. A claim is released by ``release_finish`` (or by its process
-    dying), so re-running a finished study compares and exports again.
+    elected: bool
+    reason: str | None = None
+    #: Another live process is comparing and will close the study's parent run.
+    closed_elsewhere: bool = False
+
+
+def claim_finish(study: optuna.Study, config: StudyConfig) -> FinishClaim:
+    """Elect one process to compare the finalists and export the winner, once per set of results.
+
+    Processes that ran the same study together all reach the end. The first to see no
+    trial running elsewhere claims the study's finished trials (under the store's lock);
+    the others do not compare or export them again, nor does a later run that finished no
+    new trial. A claim whose process died (same host) is taken over.
     """
     me = process_identity()
     with store_lock(config.storage):
         trials = effective_trials(study)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if running:
-            return f"{running} trial(s) still run in other processes; the last process compares and exports"
+            reason = f"{running} trial(s) still run in other processes; the last one to finish compares and exports"
+            return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)
         claim = StudyRecord.of(study).finish
         done = sum(t.state.is_finished() for t in trials)
-        if claim and claim.get("open") and claim.get("trials") == done and _alive(str(claim.get("by"))):
-            return f"process {claim.get('by')} compares and exports this study"
+        if claim and claim.get("trials") == done:
+            by, comparing = str(claim.get("by")), bool(claim.get("open"))
+            if not comparing:
+                reason = f"its {done} finished trials were already compared and exported (by process {by})"
+                return FinishClaim(elected=False, reason=reason)
+            if _alive(by):
+                reason = f"process {by} compares and exports them"
+                return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)
         record_finish(study, {"by": me, "trials": done, "open": True})
-    return None
+    return FinishClaim(elected=True)
 
 
 def release_finish(study: optuna.Study, config: StudyConfig) -> None:

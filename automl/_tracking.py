@@ -119,10 +119,11 @@ class Tracker:
         self.tracking_uri = ensure_sqlite_folder(normalize_url(tracking_uri or default_tracking_uri()))
         _refuse_read_only(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
-        self._client = MlflowClient(tracking_uri=self.tracking_uri)
         try:
-            # Processes started together must not both create the store's tables or the experiment.
+            # Processes started together must not both create the store's tables (the client
+            # creates them) or the experiment.
             with store_lock(self.tracking_uri, purpose="mlflow"):
+                self._client = MlflowClient(tracking_uri=self.tracking_uri)
                 self.experiment_id = self._experiment(experiment_name)
         except MlflowException as exc:
             reason = " ".join(str(exc.message).split())[:300]

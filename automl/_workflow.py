@@ -112,11 +112,13 @@ def run_search(
         prepared = prepare_study(config, progress)
         return SearchResult(study_name=config.study_name, config=prepared.config, trials=trials_frame(prepared.study))
     study_run = _run_local_workers(config, progress) if config.workers > 1 else run_study(config, progress=progress)
-    elsewhere = claim_finish(study_run.study, study_run.config)
-    if elsewhere is not None:  # another process that ran this study compares, exports and closes the parent run
+    claim = claim_finish(study_run.study, study_run.config)
+    if not claim.elected:  # compared and exported once, by the process that claimed these results
+        if not claim.closed_elsewhere:
+            study_run.tracker.close_parent("FINISHED")
         frame = trials_frame(study_run.study)
         return SearchResult(
-            study_name=config.study_name, config=study_run.config, trials=frame, no_comparison=elsewhere
+            study_name=config.study_name, config=study_run.config, trials=frame, no_comparison=claim.reason
         )
     try:
         result = _finish(study_run, export=export)
