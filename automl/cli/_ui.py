@@ -21,7 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(
         subparsers, "ui", "Open the MLflow UI (or serve a tracking server) on the study store.", EXAMPLES
     )
-    parser.add_argument("--tracking-uri", default=None, help="backend store (default sqlite:///mlruns/mlflow.db)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("AUTOML_TRACKING_URI") or None,
+        help="backend store (default: $AUTOML_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1 only)")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     parser.add_argument(
