@@ -16,10 +16,10 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._config import StudyConfig
-from automl._data import StudyData, load_study_data
+from automl._data import StudyData, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
-from automl._queue import claim_trial, heartbeat
+from automl._queue import claim_trial, heartbeat, retry_of
 from automl._records import StudyRecord, TrialRecord, record_parent_run
 from automl._settings import runtime_settings
 from automl._stores import model_dir, store_lock
@@ -118,6 +118,8 @@ def run_study(
     if not worker:
         enqueue_trials(study, config)
     data = _load_data(study, config, created)
+    if not worker and (note := skipped_note(data.dataset)):
+        print(note, file=sys.stderr)  # even with --quiet: data left out changes what is searched
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)
@@ -177,6 +179,11 @@ def _run_in_process(study: optuna.Study, ctx: StudyContext, max_trials: int | No
         trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break
+        if (failed := retry_of(trial)) is not None:
+            print(
+                f"note: trial {trial.number} runs again trial {failed}, whose worker died (no heartbeat)",
+                file=sys.stderr,
+            )
         with heartbeat(trial):
             try:
                 outcome = run_trial(trial, ctx)

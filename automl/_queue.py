@@ -30,7 +30,15 @@ from optuna.trial import TrialState
 
 from automl._records import record_claim
 
-__all__ = ["claim_trial", "heartbeat", "enqueue_up_to", "effective_trials", "process_identity", "RETRY_ATTR"]
+__all__ = [
+    "claim_trial",
+    "heartbeat",
+    "enqueue_up_to",
+    "effective_trials",
+    "process_identity",
+    "retry_of",
+    "RETRY_ATTR",
+]
 
 RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy
 
@@ -38,6 +46,12 @@ RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCall
 def process_identity() -> str:
     """This process as trials and studies record it: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def retry_of(trial: optuna.Trial) -> int | None:
+    """The number of the failed trial (its worker died) that ``trial`` runs again, if any."""
+    number = trial.study._storage.get_trial_system_attrs(trial._trial_id).get(RETRY_ATTR)
+    return int(number) if number is not None else None
 
 
 def effective_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

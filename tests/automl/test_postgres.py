@@ -275,6 +275,7 @@ def test_killed_worker_trial_is_failed_and_retried(postgres, workdir, spawned):
     retries = [t for t in trials.values() if t.system_attrs.get(RETRY_ATTR) == 0]
     assert len(retries) == 1 and retries[0].state.is_finished()
     assert TrialRecord.of(retries[0]).worker.endswith(f":{survivors[0].pid}")
+    assert f"trial {retries[0].number} runs again trial 0, whose worker died" in _logs(workdir)
     assert all(t.state.is_finished() for t in trials.values()), {n: t.state for n, t in trials.items()}
     assert sorted(t.number for t in effective_trials(study)) == [1, 2, retries[0].number]
     assert _nested_runs_per_trial(tracking, study) == {n: 1 for n in trials}

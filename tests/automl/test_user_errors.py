@@ -151,3 +151,11 @@ def test_resume_notes_compare_with_the_stored_values(workdir):
     assert second.returncode == 0, second.stderr
     assert "keeps its stored epochs=1; ignoring epochs=5" in second.stderr  # 5 is the default, yet given
     assert "data" not in second.stderr  # --data digits is what the study has (no data means digits)
+
+
+def test_a_search_where_no_trial_succeeds_exits_non_zero_with_the_reason(workdir, capsys):
+    code = main(["search", "--study-name", "tiny", "--trials", "2", "--epochs", "1", "--max-params", "10", "--quiet"])
+
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "no trial of study 'tiny' succeeded (2 ran)" in err and "max_params" in err.lower().replace("-", "_")

@@ -16,11 +16,12 @@ from optuna.trial import TrialState
 
 from automl._config import StudyConfig
 from automl._errors import UserError
-from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to
+from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, retry_of
 from automl._records import StudyRecord, TrialRecord
 from automl._settings import RuntimeSettings
 from automl._stores import open_storage
 from automl._workers import join_command, worker_command, worker_env
+from automl.cli._status import study_status
 from tests.automl.helpers import run_cli, stores
 
 FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "2"}
@@ -72,12 +73,14 @@ def test_a_dead_workers_trial_is_failed_then_retried_once(workdir, fast_heartbea
     assert retry is not None and retry.number == 2
     assert study.get_trials()[dead.number].state == TrialState.FAIL
     assert study.get_trials()[retry.number].system_attrs[RETRY_ATTR] == dead.number
+    assert retry_of(retry) == dead.number  # what the driver prints
     assert TrialRecord.of(retry).worker.endswith(f":{os.getpid()}")
     # The retry dies too: it is failed but not retried again (one retry at most).
     assert claim_trial(study, deadline=time.monotonic() + 30) is None
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL]
     assert [t.number for t in effective_trials(study)] == [1, 2]
+    assert study_status(study)["retried"] == 1 and study_status(study)["fail"] == 1
 
 
 def test_heartbeat_comes_from_the_environment(workdir, monkeypatch):
