@@ -218,7 +218,8 @@ def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
 
     Raises:
         FileNotFoundError: ``bundle_dir`` lacks ``model.keras`` or ``model_card.json``.
-        ValueError: the model contains a ``Lambda`` layer.
+        ValueError: the model contains a ``Lambda`` layer, or a file of the bundle is corrupt,
+            truncated or incomplete (the message names it).
     """
     import keras
 
@@ -227,10 +228,26 @@ def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     for path in (keras_path, card_path):
         if not path.is_file():
             raise FileNotFoundError(f"{str(bundle)!r} is not an export bundle: {path.name} is missing")
+    card = _read_card(card_path)
     _refuse_lambda_config(keras_path)
-    model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+    try:
+        model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"cannot load the model {str(keras_path)!r}: {' '.join(str(exc).split())[:300]}") from None
     _refuse_lambda_layers(model)
-    return model, json.loads(card_path.read_text(encoding="utf-8"))
+    return model, card
+
+
+def _read_card(card_path: Path) -> dict[str, Any]:
+    """The model card, or a ``ValueError`` naming the file and what is wrong with it."""
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the model card {str(card_path)!r} is not valid JSON: {exc}") from None
+    names = card.get("class_names") if isinstance(card, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"the model card {str(card_path)!r} has no list of class_names")
+    return card
 
 
 def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -550,8 +567,15 @@ def _refuse_lambda_layers(model: keras.Model) -> None:
 
 def _refuse_lambda_config(keras_path: Path) -> None:
     """Scan the saved configuration of a ``.keras`` archive for ``Lambda`` layers."""
-    with zipfile.ZipFile(keras_path) as archive:
-        config = json.loads(archive.read("config.json"))
+    try:
+        with zipfile.ZipFile(keras_path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except zipfile.BadZipFile:
+        raise ValueError(f"{str(keras_path)!r} is not a Keras model file (not a .keras zip archive)") from None
+    except KeyError:
+        raise ValueError(f"{str(keras_path)!r} is an incomplete Keras model file: it has no config.json") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{str(keras_path)!r} holds an unreadable config.json: {exc}") from None
     names = _lambda_names(config)
     if names:
         raise ValueError(_lambda_message(str(keras_path), names))

@@ -7,7 +7,6 @@ call. The whole search workflow (report, comparison, export) is ``automl._search
 from __future__ import annotations
 
 import gc
-import os
 import subprocess
 import sys
 import time
@@ -19,18 +18,27 @@ from optuna.trial import TrialState
 from automl._budget import Plan, make_plan
 from automl._compare import retrain_seconds
 from automl._config import StudyConfig
-from automl._data import StudyData, load_study_data
+from automl._data import StudyData, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
-from automl._queue import claim_trial, heartbeat
+from automl._queue import claim_trial, heartbeat, retry_of
 from automl._records import StudyRecord, TrialRecord, record_parent_run
 from automl._settings import runtime_settings
-from automl._stores import model_dir
-from automl._studies import best_trials, best_value, enqueue_trials, header, open_study, top_up, versions
+from automl._stores import model_dir, store_lock
+from automl._studies import (
+    best_trials,
+    best_value,
+    enqueue_trials,
+    header,
+    open_study,
+    seed_sampler,
+    top_up,
+    versions,
+)
 from automl._tracking import Tracker
 from automl._training import configure_runtime
 from automl._trial import Outcome, StudyContext, run_trial
-from automl._workers import worker_command
+from automl._workers import worker_command, worker_env
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
 
@@ -77,7 +85,7 @@ def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker,
 
 def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) -> None:
     parent = tracker.parent()
-    settings = {k: v for k, v in config.to_dict().items() if k != "space"}
+    settings = {k: v for k, v in config.to_dict(redacted=True).items() if k != "space"}
     parent.log_params({**{f"study.{k}": v for k, v in settings.items()}, "data.source": data.dataset.source})
     parent.set_tags({"git_commit": _git_commit() or "unknown", **{f"version.{k}": v for k, v in versions().items()}})
     tracker.log_json(parent.run_id, config.space.to_dict(), "search_space.json")
@@ -85,6 +93,16 @@ def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) 
     tracker.log_json(parent.run_id, data.splits.summary(), "data/splits.json")
     tracker.log_json(parent.run_id, data.normalization.to_dict(), "data/normalization.json")
     tracker.log_json(parent.run_id, versions(), "versions.json")
+
+
+def _load_data(study: optuna.Study, config: StudyConfig, created: bool) -> StudyData:
+    """The study's data; a study created just now is deleted again if its data cannot be read."""
+    try:
+        return load_study_data(config)
+    except BaseException:
+        if created:
+            optuna.delete_study(study_name=study.study_name, storage=study._storage)
+        raise
 
 
 def run_study(
@@ -111,13 +129,15 @@ def run_study(
     if not worker and max_trials != 0:
         progress.message(header(config, created, study))
         progress.message(plan.describe())
-    if worker:  # workers share the study's seed: without this they would all sample the same candidates
-        study.sampler.reseed_rng()
-    data = load_study_data(config)
+    seed_sampler(study, config)  # each process its own seed: processes sharing a study sample distinct candidates
+    data = _load_data(study, config, created)
     if not worker:  # after loading the data: warm starts are tailored to the images
         enqueue_trials(study, config, data, lazy=plan.lazy_queue)
+    if not worker and (note := skipped_note(data.dataset)):
+        print(note, file=sys.stderr)  # even with --quiet: data left out changes what is searched
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
-    _open_parent_run(study, config, tracker, data, worker)
+    with store_lock(config.storage):  # one parent run, however many processes start together
+        _open_parent_run(study, config, tracker, data, worker)
     runtime = configure_runtime()
     if not worker:
         tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
@@ -182,6 +202,11 @@ def _run_in_process(
         trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break
+        if (failed := retry_of(trial)) is not None:
+            print(
+                f"note: trial {trial.number} runs again trial {failed}, whose worker died (no heartbeat)",
+                file=sys.stderr,
+            )
         with heartbeat(trial):
             try:
                 outcome = run_trial(trial, ctx, deadline=deadline)
@@ -244,7 +269,7 @@ def _run_isolated(config: StudyConfig, study: optuna.Study, max_trials: int | No
     """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation)."""
     ran = 0
     command = worker_command(config) + ["--trials", "1"]
-    env = {**os.environ, **runtime_settings().to_env()}
+    env = worker_env(config)
     while max_trials is None or ran < max_trials:
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             break

@@ -11,7 +11,7 @@ import optuna
 
 from automl._bundle import ExportResult, export_bundle
 from automl._compare import load_final_model, load_trial_model
-from automl._config import StudyConfig
+from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
 from automl._records import StudyRecord, TrialRecord
@@ -94,6 +94,7 @@ def export_winner(
     ``data`` is the study's data when the caller already has it; ``tracker`` (attached to
     the study's parent run) registers the model, ``None`` skips the registry.
     """
+    check_export_dir(out_dir)
     record = _winner(study, trial)
     final = model if model is not None else load_final_model(study, record)
     model = final if final is not None else load_trial_model(record)
