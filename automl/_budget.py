@@ -8,7 +8,6 @@ Every deadline is a ``time.monotonic()`` value counted from the command's start.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from automl._config import StudyConfig
@@ -56,8 +55,14 @@ class Plan:
     trials: int
     lazy_queue: bool
 
-    def remaining(self, until: float | None) -> float | None:
-        return None if until is None else until - time.monotonic()
+    def search_deadline(self, final_training_s: float) -> float | None:
+        """When trials must stop so that ``final_training_s`` (the best finalist's retraining)
+        still fits before ``final_until``: the planned end of the search, or earlier."""
+        if self.search_until is None or self.final_until is None:
+            return None
+        if self.final_until == self.search_until:  # no final training
+            return self.search_until
+        return max(self.started, min(self.search_until, self.final_until - final_training_s))
 
     def to_dict(self) -> dict[str, object]:
         def offset(deadline: float | None) -> float | None:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import pipelines
+
 if TYPE_CHECKING:
     import keras
 
@@ -42,6 +44,7 @@ __all__ = [
     "inference_model",
     "load_bundle",
     "load_keras_file",
+    "classify_files",
     "predict_files",
     "render_card_markdown",
     "save_inference_model",
@@ -168,7 +171,8 @@ def export_bundle(
 
 
 def inference_model(model: keras.Model) -> keras.Model:
-    """An uncompiled functional model sharing ``model``'s layers and weights.
+    """An uncompiled model computing what ``model`` does: a functional model sharing its layers,
+    or (a Sequential model never built symbolically) a copy with its weights.
 
     A trained model carries its compile configuration (the optimizer with its state and the
     loss, often this project's ``automl>SmoothedSparseCrossentropy``), and saving it writes
@@ -185,11 +189,17 @@ def inference_model(model: keras.Model) -> keras.Model:
         return model
     try:
         return keras.Model(model.input, model.output, name=model.name)
-    except (AttributeError, ValueError) as exc:
+    except (AttributeError, ValueError):
+        pass  # a Sequential model whose graph was never built symbolically: copy it instead
+    try:
+        copy = keras.models.clone_model(model)
+    except (AttributeError, ValueError, TypeError) as exc:
         raise ValueError(
             f"cannot make an inference copy of model {model.name!r} ({type(model).__name__}): {exc}; "
             "export a functional or sequential model"
         ) from None
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def save_inference_model(model: keras.Model, path: str | Path) -> Path:
@@ -206,12 +216,15 @@ def load_keras_file(keras_path: str | Path) -> keras.Model:
     compiled, refused if it holds a ``Lambda`` layer.
 
     Raises:
-        ValueError: the model contains a ``Lambda`` layer.
+        ValueError: the model contains a ``Lambda`` layer, or the file is corrupt or truncated.
     """
     import keras
 
     _refuse_lambda_config(Path(keras_path))
-    model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+    try:
+        model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"cannot load the model {str(keras_path)!r}: {' '.join(str(exc).split())[:300]}") from None
     _refuse_lambda_layers(model)
     return model
 
@@ -225,29 +238,32 @@ def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
 
     Raises:
         FileNotFoundError: ``bundle_dir`` lacks ``model.keras`` or ``model_card.json``.
-        ValueError: the model contains a ``Lambda`` layer.
+        ValueError: the model contains a ``Lambda`` layer, or a file of the bundle is corrupt,
+            truncated or incomplete (the message names it).
     """
-    import keras
-
     bundle = Path(bundle_dir)
     keras_path, card_path = bundle / KERAS_FILE, bundle / CARD_JSON
     for path in (keras_path, card_path):
         if not path.is_file():
             raise FileNotFoundError(f"{str(bundle)!r} is not an export bundle: {path.name} is missing")
-    _refuse_lambda_config(keras_path)
-    model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
-    _refuse_lambda_layers(model)
-    return model, json.loads(card_path.read_text(encoding="utf-8"))
+    card = _read_card(card_path)
+    return load_keras_file(keras_path), card
 
 
-def predict_files(
-    bundle_dir: str | Path, files: Sequence[str | Path], *, tracking_uri: str | None = None
-) -> list[dict[str, Any]]:
+def _read_card(card_path: Path) -> dict[str, Any]:
+    """The model card, or a ``ValueError`` naming the file and what is wrong with it."""
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the model card {str(card_path)!r} is not valid JSON: {exc}") from None
+    names = card.get("class_names") if isinstance(card, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"the model card {str(card_path)!r} has no list of class_names")
+    return card
+
+
+def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Classify image files with a bundle; one ``{"file", "class", "index", "probability"}`` each.
-
-    ``bundle_dir`` may also be a ``models:/`` URI (``models:/NAME@champion``, ``models:/NAME/3``,
-    ``models:/MODEL_ID``) of the MLflow store ``tracking_uri`` (default: the local one);
-    the model is then loaded through the local cache (``automl._models``).
 
     Each image is decoded, resized to the model's input height and width and converted
     to its channels (1: grayscale, 3: RGB) by ``pipelines.load_image``; the model does
@@ -258,17 +274,14 @@ def predict_files(
         pipelines.DataError: a file is missing, corrupt or not an image (names the file).
         FileNotFoundError, ValueError: see ``load_bundle``.
     """
-    from pipelines import load_image
+    model, card = load_bundle(bundle_dir)
+    return classify_files(model, list(card["class_names"]), files)
 
-    if str(bundle_dir).startswith("models:/"):
-        from automl._models import load_mlflow_model
 
-        model, class_names = load_mlflow_model(str(bundle_dir), tracking_uri=tracking_uri)
-    else:
-        model, card = load_bundle(bundle_dir)
-        class_names = list(card["class_names"])
+def classify_files(model: keras.Model, class_names: Sequence[str], files: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Classify image files with ``model`` (raw images in, probabilities out), as ``predict_files`` does."""
     height, width, channels = model.input_shape[1:]
-    images = [load_image(path, image_size=(height, width), channels=channels) for path in files]
+    images = [pipelines.load_image(path, image_size=(height, width), channels=channels) for path in files]
     if not images:
         return []
     probabilities = np.asarray(model.predict(np.stack(images).astype("float32"), verbose=0))
@@ -570,8 +583,15 @@ def _refuse_lambda_layers(model: keras.Model) -> None:
 
 def _refuse_lambda_config(keras_path: Path) -> None:
     """Scan the saved configuration of a ``.keras`` archive for ``Lambda`` layers."""
-    with zipfile.ZipFile(keras_path) as archive:
-        config = json.loads(archive.read("config.json"))
+    try:
+        with zipfile.ZipFile(keras_path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except zipfile.BadZipFile:
+        raise ValueError(f"{str(keras_path)!r} is not a Keras model file (not a .keras zip archive)") from None
+    except KeyError:
+        raise ValueError(f"{str(keras_path)!r} is an incomplete Keras model file: it has no config.json") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{str(keras_path)!r} holds an unreadable config.json: {exc}") from None
     names = _lambda_names(config)
     if names:
         raise ValueError(_lambda_message(str(keras_path), names))

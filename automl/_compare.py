@@ -40,7 +40,14 @@ from automl._training import (
     wrap_with_normalization,
 )
 
-__all__ = ["compare_study", "FinalistsResult", "FinalTraining", "load_trial_model", "load_final_model"]
+__all__ = [
+    "compare_study",
+    "FinalistsResult",
+    "FinalTraining",
+    "load_trial_model",
+    "load_final_model",
+    "retrain_seconds",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,11 +115,25 @@ def _retrain(record: TrialRecord, data: StudyData, *, epochs: int, seed: int, un
     return inference_model(model)
 
 
-def _retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
+def retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
     """The retraining's expected time: the trial's fit time, scaled to train+validation and ``epochs``."""
     trained = record.training.epochs if record.training else epochs
     grow = (len(data.splits.train[1]) + len(data.splits.val[1])) / max(len(data.splits.train[1]), 1)
     return record.timings.get("fit", 0.0) * grow * epochs / max(trained, 1)
+
+
+# With time to spare, finalists retrain for up to this many times their planned epochs.
+MAX_STRETCH = 3
+
+
+def _stretch(records: list[TrialRecord], data: StudyData, final: FinalTraining) -> int:
+    """How many times its planned epochs each finalist retrains for: as many as the plan's
+    final window holds for all of them (1 to ``MAX_STRETCH``; 1 without a window)."""
+    if final.until is None or final.epochs is not None:
+        return 1
+    planned = sum(retrain_seconds(r, data, r.training.epochs if r.training else 1) for r in records) * final.seeds
+    left = final.until - time.monotonic()
+    return max(1, min(MAX_STRETCH, int(left // planned))) if planned > 0 else 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,16 +161,17 @@ def _final_models(
 ) -> tuple[dict[int, list[keras.Model]], set[int]]:
     """The retrained models of the finalists (several seeds each), best finalist first, and
     the finalists whose model was retrained by an earlier comparison (loaded, not trained now)."""
+    stretch = _stretch(records, data, final)
     models: dict[int, list[keras.Model]] = {}
     earlier: set[int] = set()
     for record in records:
-        epochs = final.epochs or (record.training.epochs if record.training else 1)
+        epochs = final.epochs or stretch * (record.training.epochs if record.training else 1)
         stored = final_model_uri(study, record.number)
         if final.epochs is None and stored is not None:
             models[record.number] = [load_model(tracker, stored)]
             earlier.add(record.number)
             continue
-        expected = _retrain_seconds(record, data, epochs) * final.seeds
+        expected = retrain_seconds(record, data, epochs) * final.seeds
         left = None if final.until is None else final.until - time.monotonic()
         if left is not None and expected > left:
             progress(f"trial {record.number}: no time left to retrain it ({expected:.0f}s needed, {left:.0f}s left)")
@@ -215,7 +237,7 @@ def compare_study(
     record_comparison(study, comparison.to_dict())
     final_models = {number: models[0] for number, models in retrained.items() if final and final.seeds == 1}
     new = {number: model for number, model in final_models.items() if number not in earlier}
-    _log_final_models(study, new, records, data, config, models_store, final_epochs=final.epochs if final else None)
+    _log_final_models(study, new, records, data, config, models_store)
     result = FinalistsResult(
         comparison=comparison,
         predictions=predictions,
@@ -236,8 +258,6 @@ def _log_final_models(
     data: StudyData,
     config: StudyConfig,
     tracker: Tracker,
-    *,
-    final_epochs: int | None,
 ) -> None:
     """Log each newly retrained finalist as a logged model of its trial's run (with the trial's
     parameters), and record it."""
@@ -247,7 +267,6 @@ def _log_final_models(
         run_id = record.mlflow_run_id or tracker.parent_run_id
         if run_id is None:
             raise UserError(f"trial {record.number} has no MLflow run to log its retrained model to")
-        epochs = final_epochs or (record.training.epochs if record.training else 1)
         digest = record.architecture.digest() if record.architecture else ""
         logged = log_model(
             tracker,
@@ -256,7 +275,7 @@ def _log_final_models(
             name=f"trial-{record.number}-final",
             example=data.splits.val[0][:2],
             class_names=data.class_names,
-            params=flatten_params({**record.params_sampled, "architecture.digest": digest, "final.epochs": epochs}),
+            params=flatten_params({**record.params_sampled, "architecture.digest": digest}),
             tags={STUDY_TAG: config.study_name, TRIAL_TAG: str(record.number), "trained_on": "train+validation"},
         )
         record_final_model(study, record.number, logged.uri)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,23 @@ from typing import Any
 import searchspace
 from automl._errors import UserError
 
-__all__ = ["StudyConfig", "load_study_file", "parse_duration", "SAMPLERS", "PRUNERS", "OBJECTIVES", "BACKENDS"]
+__all__ = [
+    "StudyConfig",
+    "load_study_file",
+    "check_name",
+    "parse_duration",
+    "check_export_dir",
+    "NAME_PATTERN",
+    "SAMPLERS",
+    "PRUNERS",
+    "OBJECTIVES",
+    "BACKENDS",
+]
+
+#: Study names and export folder names: a letter or digit, then up to 99 letters, digits,
+#: dots, dashes or underscores. A name becomes a folder (``mlruns/models/NAME``,
+#: ``exports/NAME``) and an MLflow experiment, so ``.``, ``..``, separators and spaces are out.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("asha", "median", "hyperband", "none")
@@ -62,8 +79,18 @@ class StudyConfig:
     workers: int = 1
     export_dir: str | None = None
     space: searchspace.SearchSpace = field(default_factory=searchspace.SearchSpace.default)
+    #: The settings the user gave (study file or options), as opposed to defaults: a resume
+    #: notes each of them that the stored study overrides. Not stored with the study.
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        _check_types(self)
+        check_name("study_name", self.study_name)
+        if self.export_dir is not None:
+            check_export_dir(self.export_dir)
+        unknown = [name for name in self.seed_architectures if name not in searchspace.CLASSICS]
+        if unknown:
+            raise UserError(f"unknown seed architecture(s) {unknown}; choose from {sorted(searchspace.CLASSICS)}")
         _check_choice("sampler", self.sampler, SAMPLERS)
         _check_choice("pruner", self.pruner, PRUNERS)
         _check_choice("objective", self.objective, OBJECTIVES)
@@ -87,15 +114,18 @@ class StudyConfig:
                 "val_fraction and test_fraction must be in (0, 1) with a sum below 1, "
                 f"got val_fraction={self.val_fraction!r}, test_fraction={self.test_fraction!r}"
             )
-        if not self.study_name or "/" in self.study_name:
-            raise UserError(f"study_name must be a non-empty name without '/', got {self.study_name!r}")
 
     def replace(self, **changes: Any) -> StudyConfig:
         """A copy with ``changes`` applied, ignoring those whose value is ``None``."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    def to_dict(self, *, redacted: bool = False) -> dict[str, Any]:
+        """The settings as plain values; ``redacted`` masks passwords in the store URLs (to show or log)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "given"}
+        if redacted:
+            from automl._stores import redact
+
+            data.update({k: redact(data[k]) for k in ("storage", "tracking_uri") if data[k]})
         data["space"] = self.space.to_dict()
         data["image_size"] = list(self.image_size) if self.image_size else None
         data["seed_architectures"] = list(self.seed_architectures)
@@ -110,20 +140,22 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"given"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"unknown study setting(s) {unknown}; known settings are {sorted(known)}")
         values = dict(data)
-        if values.get("image_size") is not None:
+        if isinstance(values.get("image_size"), list | tuple):
             values["image_size"] = tuple(values["image_size"])
         if isinstance(values.get("seed_architectures"), str):
             values["seed_architectures"] = tuple(s for s in values["seed_architectures"].split(",") if s)
-        elif values.get("seed_architectures") is not None:
+        elif isinstance(values.get("seed_architectures"), list | tuple):
             values["seed_architectures"] = tuple(values["seed_architectures"])
         if isinstance(values.get("time_budget"), str):
             values["time_budget"] = parse_duration(values["time_budget"])
         space = values.get("space")
+        if space is not None and not isinstance(space, Mapping | searchspace.SearchSpace):
+            raise UserError(f"space must be a table of search-space settings, got {space!r}")
         if space is None or isinstance(space, Mapping):
             # The stored space is complete; a study file's [space] table overrides the default.
             values["space"] = searchspace.SearchSpace.from_dict(dict(space or {}))
@@ -148,6 +180,60 @@ def load_study_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"study file {str(path)!r} must hold a table of settings, got {type(data).__name__}")
     return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def check_name(what: str, name: object) -> str:
+    """``name`` if it matches ``NAME_PATTERN``, else a ``UserError`` quoting it."""
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise UserError(
+            f"{what} must be a letter or digit followed by up to 99 letters, digits, '.', '-' or '_' "
+            f"(no '/', spaces, '.' or '..'), got {name!r}"
+        )
+    return name
+
+
+def check_export_dir(path: str | Path) -> Path:
+    """``path`` if its last part is a safe name (``NAME_PATTERN``), else a ``UserError`` quoting it."""
+    name = Path(path).name
+    if not name or not re.fullmatch(NAME_PATTERN, name) or str(path).endswith(("/.", "/..")):
+        raise UserError(
+            f"an export folder's name must be a letter or digit followed by letters, digits, '.', '-' or '_' "
+            f"(not '.' or '..'), got {str(path)!r}"
+        )
+    return Path(path)
+
+
+# The type each setting must have: bool is no int here, and float only where a fraction or
+# a duration belongs (a study file's ``trials = true`` or ``epochs = 1.5`` is an error).
+_INTS = ("trials", "epochs", "max_params", "max_flops", "seed", "top_k", "max_consecutive_failures", "workers")
+_NUMBERS = ("timeout", "val_fraction", "test_fraction")
+_STRINGS = (
+    "study_name", "data", "sampler", "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",
+    "prefer", "export_dir",
+)  # fmt: skip
+
+
+def _check_types(config: StudyConfig) -> None:
+    for name in _INTS + _NUMBERS + _STRINGS + ("isolate",):
+        value = getattr(config, name)
+        if value is None and name not in ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers"):
+            continue
+        if name in _INTS and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UserError(f"{name} must be a whole number, got {value!r}")
+        if name in _NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise UserError(f"{name} must be a number, got {value!r}")
+        if name in _STRINGS and not isinstance(value, str):
+            raise UserError(f"{name} must be a string, got {value!r}")
+        if name == "isolate" and not isinstance(value, bool):
+            raise UserError(f"isolate must be true or false, got {value!r}")
+    size = config.image_size
+    if size is not None and not (
+        isinstance(size, tuple) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)
+    ):
+        raise UserError(f"image_size must be two positive whole numbers (height, width), got {size!r}")
+    seeds = config.seed_architectures
+    if not isinstance(seeds, tuple) or not all(isinstance(v, str) for v in seeds):
+        raise UserError(f"seed_architectures must be a list of names, got {seeds!r}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

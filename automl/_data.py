@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pipelines
 from automl._config import StudyConfig
 
-__all__ = ["StudyData", "load_study_data"]
+__all__ = ["StudyData", "load_study_data", "skipped_note"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,3 +43,14 @@ def load_study_data(config: StudyConfig) -> StudyData:
         dataset, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed
     )
     return StudyData(dataset=dataset, splits=splits, normalization=pipelines.Normalization.fit(splits.train[0]))
+
+
+def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:
+    """One line naming the unreadable files the data set left out (None if none were)."""
+    if not dataset.skipped:
+        return None
+    names = ", ".join(f"{path} ({reason})" for path, reason in dataset.skipped[:shown])
+    more = (
+        f" and {len(dataset.skipped) - shown} more (see 'automl data inspect')" if len(dataset.skipped) > shown else ""
+    )
+    return f"note: skipped {len(dataset.skipped)} unreadable file(s): {names}{more}"

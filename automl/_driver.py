@@ -7,7 +7,6 @@ call. The whole search workflow (report, comparison, export) is ``automl._search
 from __future__ import annotations
 
 import gc
-import os
 import subprocess
 import sys
 import time
@@ -17,18 +16,29 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._budget import Plan, make_plan
+from automl._compare import retrain_seconds
 from automl._config import StudyConfig
-from automl._data import StudyData, load_study_data
+from automl._data import StudyData, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
-from automl._queue import claim_trial, heartbeat
+from automl._queue import claim_trial, heartbeat, retry_of
 from automl._records import StudyRecord, TrialRecord, record_parent_run
 from automl._settings import runtime_settings
-from automl._studies import best_value, enqueue_trials, header, open_study, top_up, versions
+from automl._stores import store_lock
+from automl._studies import (
+    best_trials,
+    best_value,
+    enqueue_trials,
+    header,
+    open_study,
+    seed_sampler,
+    top_up,
+    versions,
+)
 from automl._tracking import Tracker
 from automl._training import configure_runtime
 from automl._trial import Outcome, StudyContext, run_trial
-from automl._workers import worker_command
+from automl._workers import worker_command, worker_env
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
 
@@ -75,7 +85,7 @@ def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker,
 
 def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) -> None:
     parent = tracker.parent()
-    settings = {k: v for k, v in config.to_dict().items() if k != "space"}
+    settings = {k: v for k, v in config.to_dict(redacted=True).items() if k != "space"}
     parent.log_params({**{f"study.{k}": v for k, v in settings.items()}, "data.source": data.dataset.source})
     parent.set_tags({"git_commit": _git_commit() or "unknown", **{f"version.{k}": v for k, v in versions().items()}})
     tracker.log_json(parent.run_id, config.space.to_dict(), "search_space.json")
@@ -83,6 +93,16 @@ def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) 
     tracker.log_json(parent.run_id, data.splits.summary(), "data/splits.json")
     tracker.log_json(parent.run_id, data.normalization.to_dict(), "data/normalization.json")
     tracker.log_json(parent.run_id, versions(), "versions.json")
+
+
+def _load_data(study: optuna.Study, config: StudyConfig, created: bool) -> StudyData:
+    """The study's data; a study created just now is deleted again if its data cannot be read."""
+    try:
+        return load_study_data(config)
+    except BaseException:
+        if created:
+            optuna.delete_study(study_name=study.study_name, storage=study._storage)
+        raise
 
 
 def run_study(
@@ -109,13 +129,15 @@ def run_study(
     if not worker and max_trials != 0:
         progress.message(header(config, created, study))
         progress.message(plan.describe())
-    if worker:  # workers share the study's seed: without this they would all sample the same candidates
-        study.sampler.reseed_rng()
-    data = load_study_data(config)
+    seed_sampler(study, config)  # each process its own seed: processes sharing a study sample distinct candidates
+    data = _load_data(study, config, created)
     if not worker:  # after loading the data: warm starts are tailored to the images
         enqueue_trials(study, config, data, lazy=plan.lazy_queue)
+    if not worker and (note := skipped_note(data.dataset)):
+        print(note, file=sys.stderr)  # even with --quiet: data left out changes what is searched
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
-    _open_parent_run(study, config, tracker, data, worker)
+    with store_lock(config.storage):  # one parent run, however many processes start together
+        _open_parent_run(study, config, tracker, data, worker)
     runtime = configure_runtime()
     if not worker:
         tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
@@ -127,7 +149,6 @@ def run_study(
         tracker=tracker,
         progress=progress,
         settings=runtime_settings(),
-        deadline=plan.search_until,
     )
     # Everything loaded so far (TensorFlow, Keras, MLflow: ~700,000 objects) lives as long as
     # the process: freezing it keeps each trial's garbage collections from walking it again.
@@ -169,18 +190,25 @@ def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
 def _run_in_process(
     study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan
 ) -> tuple[int, str | None]:
-    deadlines = [d for d in (plan.search_until, _timeout_deadline(ctx.config)) if d is not None]
-    deadline = min(deadlines) if deadlines else None
+    timeout = _timeout_deadline(ctx.config)
+    deadline = _deadline(study, ctx.data, plan, timeout)
     ran, failures, last_reason = 0, 0, None
-    while (max_trials is None or ran < max_trials) and (deadline is None or time.monotonic() < deadline):
+    late = 0  # trials started past the deadline, looking for a first complete one
+    while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late):
+        late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config.trials)
         trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break
+        if (failed := retry_of(trial)) is not None:
+            print(
+                f"note: trial {trial.number} runs again trial {failed}, whose worker died (no heartbeat)",
+                file=sys.stderr,
+            )
         with heartbeat(trial):
             try:
-                outcome = run_trial(trial, ctx)
+                outcome = run_trial(trial, ctx, deadline=deadline)
             except KeyboardInterrupt:
                 study.tell(trial, state=TrialState.FAIL)
                 raise
@@ -193,9 +221,31 @@ def _run_in_process(
         last_reason = outcome.reason or last_reason
         if failures >= ctx.config.max_consecutive_failures:
             raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
-    if deadline is None or time.monotonic() < deadline:
+        deadline = _deadline(study, ctx.data, plan, timeout)
+    if deadline is None or time.monotonic() < deadline or not ran:
         return ran, None
-    return ran, "time budget's search time reached" if deadline == plan.search_until else "timeout reached"
+    return ran, "timeout reached" if deadline == timeout else "time budget's search time reached"
+
+
+# Past the deadline, at most this many trials are started while none has completed: a budget
+# shorter than one trial still ends with a model to export, and never much later.
+MAX_LATE_TRIALS = 2
+
+
+def _time_left(study: optuna.Study, deadline: float | None, late: int) -> bool:
+    """Whether another trial may start: before the deadline, or while no trial has completed."""
+    if deadline is None or time.monotonic() < deadline:
+        return True
+    return late < MAX_LATE_TRIALS and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None) -> float | None:
+    """When trials must stop: ``--timeout``, or the budget's search time, shortened so that
+    retraining the best trial so far still fits in the final window."""
+    best = best_trials(study, 1)
+    retrain = retrain_seconds(best[0], data, best[0].training.epochs if best[0].training else 1) if best else 0.0
+    deadlines = [d for d in (plan.search_deadline(retrain), timeout) if d is not None]
+    return min(deadlines) if deadlines else None
 
 
 def _timeout_deadline(config: StudyConfig) -> float | None:
@@ -218,7 +268,7 @@ def _run_isolated(config: StudyConfig, study: optuna.Study, max_trials: int | No
     """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation)."""
     ran = 0
     command = worker_command(config) + ["--trials", "1"]
-    env = {**os.environ, **runtime_settings().to_env()}
+    env = worker_env(config)
     while max_trials is None or ran < max_trials:
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             break

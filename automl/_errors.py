@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+from pipelines import DataError
+from searchspace import InfeasibleArchitecture, SearchSpaceError
+
 
 class UserError(Exception):
     """A fatal, user-fixable problem: printed as one line by the CLI."""
@@ -77,21 +80,11 @@ FAILURES: dict[str, type[TrialFailed]] = {
 }
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [UserError, FileNotFoundError]
-    try:
-        from pipelines import DataError
-
-        errors.append(DataError)
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
-    try:
-        from searchspace import InfeasibleArchitecture, SearchSpaceError
-
-        errors.extend([InfeasibleArchitecture, SearchSpaceError])
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
-    return tuple(errors)
-
-
-USER_ERRORS = _user_errors()
+#: The errors the CLI prints as one line (exit status 2): a problem with what was asked.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserError,
+    FileNotFoundError,
+    DataError,
+    InfeasibleArchitecture,
+    SearchSpaceError,
+)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from automl._bundle import inference_model, load_keras_file, write_atomically
+from automl._bundle import classify_files, inference_model, load_keras_file, write_atomically
 from automl._errors import UserError
 from automl._stores import model_cache
 from automl._tracking import MODELS_SCHEME, Tracker
@@ -35,7 +35,16 @@ from automl._tracking import MODELS_SCHEME, Tracker
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["ModelCopy", "log_model", "load_model", "cached_model", "load_mlflow_model", "is_logged", "requirements"]
+__all__ = [
+    "ModelCopy",
+    "log_model",
+    "load_model",
+    "cached_model",
+    "load_mlflow_model",
+    "predict_mlflow_files",
+    "is_logged",
+    "requirements",
+]
 
 MLMODEL = "MLmodel"
 KERAS_PATH = Path("data") / "model.keras"  # where the Keras flavour puts the model
@@ -190,3 +199,15 @@ def load_mlflow_model(uri: str, *, tracking_uri: str | None) -> tuple[keras.Mode
     metadata = Model.load(str(copy.folder / MLMODEL)).metadata or {}
     names = metadata.get("class_names") or [str(i) for i in range(int(model.output_shape[-1]))]
     return model, [str(name) for name in names]
+
+
+def predict_mlflow_files(uri: str, files: Sequence[str | Path], *, tracking_uri: str | None) -> list[dict[str, Any]]:
+    """``automl._bundle.predict_files`` for a ``models:/`` URI (``models:/NAME@champion``,
+    ``models:/NAME/3``, ``models:/MODEL_ID``) of the MLflow store ``tracking_uri`` (default:
+    the local one), loaded through this machine's copy.
+
+    Raises:
+        UserError: the model cannot be found. pipelines.DataError: see ``predict_files``.
+    """
+    model, class_names = load_mlflow_model(uri, tracking_uri=tracking_uri)
+    return classify_files(model, class_names, files)

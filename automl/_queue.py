@@ -30,9 +30,28 @@ from optuna.trial import TrialState
 
 from automl._records import record_claim
 
-__all__ = ["claim_trial", "heartbeat", "enqueue_up_to", "effective_trials", "RETRY_ATTR"]
+__all__ = [
+    "claim_trial",
+    "heartbeat",
+    "enqueue_up_to",
+    "effective_trials",
+    "process_identity",
+    "retry_of",
+    "RETRY_ATTR",
+]
 
 RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy
+
+
+def process_identity() -> str:
+    """This process as trials and studies record it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def retry_of(trial: optuna.Trial) -> int | None:
+    """The number of the failed trial (its worker died) that ``trial`` runs again, if any."""
+    number = trial.study._storage.get_trial_system_attrs(trial._trial_id).get(RETRY_ATTR)
+    return int(number) if number is not None else None
 
 
 def effective_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -71,7 +90,7 @@ def claim_trial(study: optuna.Study, *, deadline: float | None = None) -> optuna
         if trial is not None:
             if beats:
                 storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
-            record_claim(trial, f"{socket.gethostname()}:{os.getpid()}")
+            record_claim(trial, process_identity())
             return trial
         expired = deadline is not None and time.monotonic() >= deadline
         if expired or not (beats and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):

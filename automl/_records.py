@@ -38,6 +38,8 @@ __all__ = [
     "record_comparison",
     "record_oom",
     "record_final_model",
+    "record_sampler_seed",
+    "record_finish",
 ]
 
 # The attribute keys (stable: studies written by earlier versions use the same names).
@@ -64,6 +66,8 @@ _PARENT_RUN = "mlflow_parent_run_id"
 _COMPARISON = "comparison"
 _OOM_DIGESTS = "oom_digests"
 _FINAL_MODELS = "final_models"
+_SAMPLER_SEEDS = "sampler_seeds"
+_FINISH = "finish"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,15 +211,19 @@ def record_outcome(
 @dataclass(frozen=True, kw_only=True)
 class StudyRecord:
     """What a study stores beside its trials: its settings (JSON), its MLflow parent run,
-    the last comparison of its finalists, the configurations that ran out of memory and
-    the finalists' models retrained on train+validation (trial number -> ``models:/`` URI,
-    or a local path in older studies)."""
+    the last comparison of its finalists, the configurations that ran out of memory, the
+    finalists' models retrained on train+validation (trial number -> ``models:/`` URI, or a
+    local path in older studies), the sampler seed of each process that ran it (``host:pid``
+    -> seed, as trials record their ``worker``) and which process compares and exports
+    (``finish``)."""
 
     config_json: str | None = None
     parent_run_id: str | None = None
     comparison: Mapping[str, Any] | None = None
     oom_digests: Mapping[str, int] = field(default_factory=dict)
     final_models: Mapping[int, str] = field(default_factory=dict)
+    sampler_seeds: Mapping[str, int] = field(default_factory=dict)
+    finish: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:
@@ -226,6 +234,8 @@ class StudyRecord:
             comparison=attrs.get(_COMPARISON),
             oom_digests=dict(attrs.get(_OOM_DIGESTS, {})),
             final_models={int(k): v for k, v in attrs.get(_FINAL_MODELS, {}).items()},
+            sampler_seeds=dict(attrs.get(_SAMPLER_SEEDS, {})),
+            finish=attrs.get(_FINISH),
         )
 
 
@@ -250,3 +260,12 @@ def record_final_model(study: optuna.Study, number: int, uri: str) -> None:
     """Remember the logged model of trial ``number`` retrained on train+validation."""
     known = {str(k): v for k, v in StudyRecord.of(study).final_models.items()}
     study.set_user_attr(_FINAL_MODELS, {**known, str(number): uri})
+
+
+def record_sampler_seed(study: optuna.Study, process: str, seed: int) -> None:
+    """Remember that ``process`` (``host:pid``) sampled with ``seed`` (call under the store's lock)."""
+    study.set_user_attr(_SAMPLER_SEEDS, {**StudyRecord.of(study).sampler_seeds, process: seed})
+
+
+def record_finish(study: optuna.Study, finish: Mapping[str, Any]) -> None:
+    study.set_user_attr(_FINISH, dict(finish))

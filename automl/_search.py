@@ -34,7 +34,8 @@ def study_config(config: str | Path | None = None, **options: Any) -> StudyConfi
         UserError: an unknown setting or a bad value, quoted.
     """
     values = load_study_file(config) if config else {}
-    return StudyConfig.from_dict(values).replace(**options)
+    given = frozenset(values) | {name for name, value in options.items() if value is not None}
+    return StudyConfig.from_dict(values).replace(**options, given=given)
 
 
 def search(

@@ -9,7 +9,12 @@ so that the workers fit in the database server's ``max_connections``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import importlib.util
+import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +36,18 @@ __all__ = [
     "check_connection_budget",
     "connection_headroom",
     "redact",
+    "normalize_url",
+    "store_lock",
+    "STORAGE_ENV",
+    "TRACKING_URI_ENV",
+    "store_env",
 ]
+
+# Child processes (workers, the MLflow server of ``automl ui``) get the store URLs through
+# these variables, never on their command line: any local user can read a command line
+# with ``ps``, and a URL may hold a database password.
+STORAGE_ENV = "AUTOML_STORAGE"
+TRACKING_URI_ENV = "AUTOML_TRACKING_URI"
 
 
 def mlruns_dir() -> Path:
@@ -40,7 +56,6 @@ def mlruns_dir() -> Path:
 
 
 def _sqlite_uri(name: str) -> str:
-    mlruns_dir().mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(mlruns_dir() / name).resolve()}"
 
 
@@ -85,17 +100,149 @@ CONNECTIONS_PER_PROCESS = POOL_SIZE + MAX_OVERFLOW
 
 
 def redact(url: str) -> str:
-    """``url`` with its password masked, for messages."""
+    """``url`` with its password (in the user part or a ``password`` query key) masked.
+
+    Every URL that is shown or logged (messages, printed commands, MLflow params and
+    tags) goes through here, so credentials never leave the process.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+    query = {k: ("***" if k.lower() in ("password", "passwd") else v) for k, v in parsed.query.items()}
+    return (
+        parsed.update_query_dict(query).render_as_string(hide_password=True)
+        if query
+        else (parsed.render_as_string(hide_password=True))
+    )
+
+
+def normalize_url(url: str) -> str:
+    """``url`` with a plain ``postgresql://`` bound to the driver the ``[postgres]`` extra installs.
+
+    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3, but the extra installs psycopg2:
+    without psycopg 3 the URL names ``postgresql+psycopg2://``. Both Optuna and MLflow
+    URLs pass through here (``open_storage``, ``Tracker``, ``automl ui``).
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix) and importlib.util.find_spec("psycopg") is None:
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+_held: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def store_lock(url: str | None, purpose: str = "optuna") -> Iterator[None]:
+    """Hold the store's lock: what processes starting together must do one at a time.
+
+    Creating a store's tables, creating or loading a study, topping up its queue, opening
+    its MLflow parent run and electing who compares and exports are each read-then-write
+    steps; two processes started at the same moment would both do them. A SQLite or
+    journal-file store is locked with ``flock`` on a ``.lock`` file beside it (one host,
+    as SQLite needs anyway); PostgreSQL with a session advisory lock, which blocks no
+    ordinary write. Other servers are not locked. Re-entrant within a process.
+    """
+    url = url or default_storage()
+    key = f"{purpose}:{url}"
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    with _acquire(url, purpose):
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+
+
+@contextlib.contextmanager
+def _acquire(url: str, purpose: str) -> Iterator[None]:
+    path = _local_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    if not url.startswith("postgres"):
+        yield
+        return
+    import zlib
+
+    import sqlalchemy
+
+    key = zlib.crc32(f"automl:{purpose}".encode())
+    with _storage_errors(url):
+        engine = sqlalchemy.create_engine(normalize_url(url), poolclass=sqlalchemy.pool.NullPool)
+        connection = engine.connect()
+    try:
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+            connection.commit()
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _storage_errors(url: str) -> Iterator[None]:
+    """Turn the ways a storage URL fails to open into one-line ``UserError``s, its password masked."""
+    import sqlalchemy
+
+    try:
+        yield
+    except ImportError as exc:
+        hint = " (pip install 'cnn-automl[postgres]')" if url.startswith("postgres") else ""
+        raise UserError(f"no database driver for the storage {redact(url)!r}{hint}: {exc.__cause__ or exc}") from None
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise UserError(f"not a storage URL SQLAlchemy understands: {redact(url)!r} ({exc})") from None
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise UserError(f"cannot open the storage {redact(url)!r}: {_first_line(exc)}") from None
+
+
+def _local_file(url: str) -> Path | None:
+    """The file of a SQLite URL or a journal-file path, else None."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :].split("?", 1)[0]).expanduser()
+    if url.endswith((".log", ".jsonl")) and "://" not in url:
+        return Path(url).expanduser()
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else type(exc).__name__
+
+
+def store_env(storage: str | None, tracking_uri: str | None) -> dict[str, str]:
+    """Environment variables that hand the store URLs to a child process (see ``STORAGE_ENV``)."""
+    env = {}
+    if storage:
+        env[STORAGE_ENV] = storage
+    if tracking_uri:
+        env[TRACKING_URI_ENV] = tracking_uri
+    return env
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite:///file:"):  # read-only: no writes, so no transaction control needed
+        return {"connect_args": {"timeout": 60}}
     if url.startswith("sqlite"):
         # isolation_level=None hands transaction control to _begin_immediate (see there).
         return {"connect_args": {"timeout": 60, "isolation_level": None}}
@@ -129,49 +276,56 @@ def _begin_immediate(engine: Any) -> None:
     sqlalchemy.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
 
 
-def open_storage(url: str | None) -> optuna.storages.BaseStorage:
+def open_storage(url: str | None, *, create: bool = True, read_only: bool = False) -> optuna.storages.BaseStorage:
     """An Optuna storage with heartbeats, so trials of dead workers are failed and retried.
 
     ``url`` is any SQLAlchemy URL (default: SQLite in ``mlruns/``) or a journal file path
     ending in ``.log``/``.jsonl`` (no heartbeats there: a dead worker's trial stays RUNNING).
+    ``create=False`` refuses a local store (SQLite or journal file) that does not exist
+    instead of creating it; ``read_only`` opens a SQLite store without writing to it, so
+    ``automl status`` works on a read-only copy.
 
     Raises:
-        UserError: the URL is not understood, its database driver is missing or the server
-            cannot be reached.
+        UserError: the URL is not understood, its database driver is missing, the store
+            does not exist (``create=False``) or the server cannot be reached.
     """
     import optuna
-    import sqlalchemy
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    url = ensure_sqlite_folder(url or default_storage())
+    url = normalize_url(url or default_storage())
+    local = _local_file(url)
+    if local is not None and not (create and not read_only) and not local.is_file():
+        raise UserError(f"no storage at {redact(url)!r} (the file {str(local)!r} does not exist)")
     if url.endswith((".log", ".jsonl")) and "://" not in url:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+        ensure_sqlite_folder(url)
         return JournalStorage(JournalFileBackend(url))
-    settings = runtime_settings()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(
-                url,
-                engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=settings.heartbeat_interval_s,
-                grace_period=settings.grace_period_s,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
-            )
-    except ImportError as exc:
-        hint = " (pip install 'cnn-automl[postgres]')" if url.startswith("postgres") else ""
-        raise UserError(f"no database driver for the storage {redact(url)!r}{hint}: {exc.__cause__ or exc}") from None
-    except sqlalchemy.exc.ArgumentError as exc:
-        raise UserError(f"not a storage URL SQLAlchemy understands: {redact(url)!r} ({exc})") from None
-    except sqlalchemy.exc.OperationalError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        raise UserError(f"cannot open the storage {redact(url)!r}: {reason}") from None
+    if read_only and local is not None and url.startswith("sqlite"):
+        return _rdb_storage(f"sqlite:///file:{local.resolve()}?mode=ro&uri=true", url, read_only=True)
+    with store_lock(ensure_sqlite_folder(url)):  # two processes must not both create the tables
+        storage = _rdb_storage(url, url, read_only=False)
     if url.startswith("sqlite"):
         _use_wal(storage.engine)
         _begin_immediate(storage.engine)
     return storage
+
+
+def _rdb_storage(url: str, shown: str, *, read_only: bool) -> optuna.storages.RDBStorage:
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    settings = runtime_settings()
+    with _storage_errors(shown), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(url),
+            heartbeat_interval=settings.heartbeat_interval_s,
+            grace_period=settings.grace_period_s,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            skip_table_creation=read_only,
+        )
 
 
 def connection_headroom(url: str) -> int | None:
@@ -186,7 +340,7 @@ def connection_headroom(url: str) -> int | None:
         " - coalesce(current_setting('reserved_connections', true), '0')::int"
         " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
     )
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(normalize_url(url), poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as connection:
             return int(connection.exec_driver_sql(query).scalar_one())

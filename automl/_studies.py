@@ -8,10 +8,13 @@ resume it, report on it or join it as a worker.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata as md
 import itertools
+import os
 import random
+import socket
 import sys
 import warnings
 from collections.abc import Callable
@@ -26,9 +29,16 @@ from automl._config import StudyConfig
 from automl._data import StudyData
 from automl._errors import UserError
 from automl._hparams import GRID
-from automl._queue import effective_trials, enqueue_up_to
-from automl._records import StudyRecord, TrialRecord, record_study_config, with_seed_architecture
-from automl._stores import open_storage
+from automl._queue import effective_trials, enqueue_up_to, process_identity
+from automl._records import (
+    StudyRecord,
+    TrialRecord,
+    record_finish,
+    record_sampler_seed,
+    record_study_config,
+    with_seed_architecture,
+)
+from automl._stores import default_storage, open_storage, redact, store_lock
 from automl._tracking import Tracker
 from automl._warmstart import enqueue_warm_starts, warm_start_configs
 
@@ -45,6 +55,10 @@ __all__ = [
     "versions",
     "header",
     "trial_record",
+    "seed_sampler",
+    "claim_finish",
+    "FinishClaim",
+    "release_finish",
 ]
 
 # Settings a resumed study keeps from its first run (they define what is searched).
@@ -96,47 +110,157 @@ def _directions(config: StudyConfig) -> list[optuna.study.StudyDirection]:
     return [maximize, minimize] if config.objective == "pareto" else [maximize]
 
 
-def open_study(config: StudyConfig, *, create: bool = True) -> tuple[optuna.Study, StudyConfig, bool]:
+def open_study(
+    config: StudyConfig, *, create: bool = True, read_only: bool = False
+) -> tuple[optuna.Study, StudyConfig, bool]:
     """Load the study named in ``config`` (its stored settings win), or create it.
 
-    Returns the study, the settings in force and whether it was created now.
+    Returns the study, the settings in force and whether it was created now. Processes
+    starting together create it once: loading and creating happen under the store's lock.
+    ``read_only`` (``automl status``) writes nothing, not even the lock file.
 
     Raises:
-        UserError: ``create`` is false and there is no such study.
+        UserError: ``create`` is false and there is no such study (or no store).
     """
-    storage = open_storage(config.storage)
+    storage = open_storage(config.storage, create=create, read_only=read_only)
+    with contextlib.nullcontext() if read_only else store_lock(config.storage):
+        study = _load(config.study_name, storage)
+        if study is None:
+            if not create:
+                shown = redact(config.storage or default_storage())
+                raise UserError(f"no study named {config.study_name!r} in {shown}")
+            study = _create(config, storage)
+            if study is not None:
+                return study, config, True
+            study = _load(config.study_name, storage)  # created meanwhile by a process we cannot lock out
+            if study is None:
+                raise UserError(f"study {config.study_name!r} vanished while it was being created")
+    stored = StudyRecord.of(study).config_json
+    if stored is None:
+        raise UserError(f"study {config.study_name!r} was not created by automl (it has no stored settings)")
+    # The sampler and pruner depend on the stored settings, known only once it is loaded.
+    config = _resume_config(StudyConfig.from_json(stored), config)
+    study.sampler = _make_sampler(config)
+    study.pruner = _PRUNERS[config.pruner](config)
+    return study, config, False
+
+
+def _load(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
     try:
-        study = optuna.load_study(study_name=config.study_name, storage=storage)
+        return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        study = None
-    if study is not None:
-        stored = StudyRecord.of(study).config_json
-        if stored is None:
-            raise UserError(f"study {config.study_name!r} was not created by automl (it has no stored settings)")
-        # The sampler and pruner depend on the stored settings, known only once it is loaded.
-        config = _resume_config(StudyConfig.from_json(stored), config)
-        study.sampler = _make_sampler(config)
-        study.pruner = _PRUNERS[config.pruner](config)
-        return study, config, False
-    if not create:
-        raise UserError(f"no study named {config.study_name!r} in {config.storage or 'the default storage'}")
-    study = optuna.create_study(
-        study_name=config.study_name,
-        storage=storage,
-        sampler=_make_sampler(config),
-        pruner=_PRUNERS[config.pruner](config),
-        directions=_directions(config),
-        load_if_exists=False,
-    )
+        return None
+
+
+def _create(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
+    """A new study with its settings recorded, or None if another process created it first."""
+    try:
+        study = optuna.create_study(
+            study_name=config.study_name,
+            storage=storage,
+            sampler=_make_sampler(config),
+            pruner=_PRUNERS[config.pruner](config),
+            directions=_directions(config),
+            load_if_exists=False,
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        return None
     record_study_config(study, dataclasses.replace(config, storage=None, tracking_uri=None).to_json())
-    return study, config, True
+    return study
+
+
+def seed_sampler(study: optuna.Study, config: StudyConfig) -> int:
+    """Give this process its own sampler seed, derived from the study's seed; returns it.
+
+    Processes sharing a study (``--workers``, ``automl worker``, searches started
+    together) would all sample the same candidates with the study's seed. The n-th process
+    to join (counted in the study, under the store's lock) gets the seed derived from
+    ``(seed, n)``; the first keeps the study's own seed. Each seed is recorded against the
+    process (``StudyRecord.sampler_seeds``, keyed like a trial's ``worker``), so a run can
+    be reproduced.
+    """
+    import numpy as np
+
+    process = process_identity()
+    with store_lock(config.storage):
+        index = len(StudyRecord.of(study).sampler_seeds)
+        seed = config.seed if index == 0 else int(np.random.SeedSequence([config.seed, index]).generate_state(1)[0])
+        record_sampler_seed(study, process, seed)
+    study.sampler = _make_sampler(dataclasses.replace(config, seed=seed))
+    return seed
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishClaim:
+    """Who compares and exports: this process (``elected``), or why not and who closes the parent run."""
+
+    elected: bool
+    reason: str | None = None
+    #: Another live process is comparing and will close the study's parent run.
+    closed_elsewhere: bool = False
+
+
+def claim_finish(study: optuna.Study, config: StudyConfig) -> FinishClaim:
+    """Elect one process to compare the finalists and export the winner, once per set of results.
+
+    Processes that ran the same study together all reach the end. The first to see no
+    trial running elsewhere claims the study's finished trials (under the store's lock);
+    the others do not compare or export them again, nor does a later run that finished no
+    new trial. A claim whose process died (same host) is taken over.
+    """
+    me = process_identity()
+    with store_lock(config.storage):
+        trials = effective_trials(study)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if running:
+            reason = f"{running} trial(s) still run in other processes; the last one to finish compares and exports"
+            return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)
+        claim = StudyRecord.of(study).finish
+        done = sum(t.state.is_finished() for t in trials)
+        if claim and claim.get("trials") == done:
+            by, comparing = str(claim.get("by")), bool(claim.get("open"))
+            if not comparing:
+                reason = f"its {done} finished trials were already compared and exported (by process {by})"
+                return FinishClaim(elected=False, reason=reason)
+            if _alive(by):
+                reason = f"process {by} compares and exports them"
+                return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)
+        record_finish(study, {"by": me, "trials": done, "open": True})
+    return FinishClaim(elected=True)
+
+
+def release_finish(study: optuna.Study, config: StudyConfig) -> None:
+    """Mark this process's comparison and export as over (see ``claim_finish``)."""
+    with store_lock(config.storage):
+        claim = StudyRecord.of(study).finish
+        if claim and claim.get("by") == process_identity():
+            record_finish(study, {**claim, "open": False})
+
+
+def _alive(process: str) -> bool:
+    """Whether ``host:pid`` may still run (a process on another host is assumed alive)."""
+    host, _, pid = process.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_existing(
-    study_name: str, *, storage: str | None, tracking_uri: str | None
+    study_name: str, *, storage: str | None, tracking_uri: str | None, read_only: bool = False
 ) -> tuple[optuna.Study, StudyConfig]:
-    """An existing study and its stored settings, with the given stores (``UserError`` if absent)."""
-    study, config, _ = open_study(StudyConfig(study_name=study_name, storage=storage), create=False)
+    """An existing study and its stored settings, with the given stores (``UserError`` if absent).
+
+    ``read_only`` opens it without writing anything (``automl status``).
+    """
+    study, config, _ = open_study(
+        StudyConfig(study_name=study_name, storage=storage), create=False, read_only=read_only
+    )
     return study, config.replace(tracking_uri=tracking_uri)
 
 
@@ -150,20 +274,38 @@ def study_tracker(study: optuna.Study, config: StudyConfig) -> Tracker:
 
 
 def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
-    """The stored settings, with the per-run ones (total, timeout, stores...) from ``given``."""
+    """The stored settings, with the per-run ones (total, timeout, stores...) from ``given``.
+
+    Each setting the user gave (``given.given``) that the stored study overrides gets a
+    note comparing the two values.
+    """
     defaults = StudyConfig()
+    # Built without ``study_config`` (the Python API), ``given.given`` is empty: then every
+    # setting that is not the default counts as given.
+    named = given.given or {n for n in _FROZEN_ON_RESUME if getattr(given, n) != getattr(defaults, n)}
     for name in _FROZEN_ON_RESUME:
-        value = getattr(given, name)
-        if value != getattr(defaults, name) and value != getattr(stored, name):
+        value, kept = _comparable(name, getattr(given, name)), _comparable(name, getattr(stored, name))
+        if name in named and value != kept:
             print(
-                f"note: study {stored.study_name!r} keeps its {name}={getattr(stored, name)!r}; "
+                f"note: study {stored.study_name!r} keeps its stored {name}={kept!r}; "
                 f"ignoring {name}={value!r} (start a new --study-name to change it)",
                 file=sys.stderr,
             )
     per_run = {
-        f.name: getattr(given, f.name) for f in dataclasses.fields(StudyConfig) if f.name not in _FROZEN_ON_RESUME
+        f.name: getattr(given, f.name)
+        for f in dataclasses.fields(StudyConfig)
+        if f.name not in _FROZEN_ON_RESUME and f.name != "given"
     }
     return dataclasses.replace(stored, **per_run)
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """A setting as the user names it: no data is the built-in digits; a space as its dict."""
+    if name == "data":
+        return value or "digits"
+    if name == "space":
+        return value.to_dict()
+    return value
 
 
 def grid_points(config: StudyConfig) -> list[dict[str, Any]]:
@@ -180,19 +322,21 @@ def enqueue_trials(study: optuna.Study, config: StudyConfig, data: StudyData, *,
     A new study runs its seed architectures first, then the warm starts (known-good
     configurations for its images, ``automl._warmstart``), then sampled trials. ``lazy``
     (a time budget) queues only the seeds and warm starts now; ``top_up`` adds the others
-    one at a time while the budget lasts.
+    one at a time while the budget lasts. Under the store's lock, so processes starting
+    together enqueue the missing trials once.
     """
-    if config.sampler != "grid":
-        if not study.trials:
-            seeds = _seed_attrs(config)
-            enqueue_up_to(study, min(len(seeds), config.trials), seeds)
-            _enqueue_warm_starts(study, config, data)
-        if not lazy:
-            enqueue_up_to(study, config.trials)
-        return
-    points = grid_points(config)
-    for index in range(len(effective_trials(study)), config.trials):
-        study.enqueue_trial(points[index % len(points)], skip_if_exists=False)
+    with store_lock(config.storage):
+        if config.sampler != "grid":
+            if not study.trials:
+                seeds = _seed_attrs(config)
+                enqueue_up_to(study, min(len(seeds), config.trials), seeds)
+                _enqueue_warm_starts(study, config, data)
+            if not lazy:
+                enqueue_up_to(study, config.trials)
+            return
+        points = grid_points(config)
+        for index in range(len(effective_trials(study)), config.trials):
+            study.enqueue_trial(points[index % len(points)], skip_if_exists=False)
 
 
 def top_up(study: optuna.Study, cap: int) -> None:

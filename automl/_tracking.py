@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl._stores import artifact_root, default_tracking_uri, ensure_sqlite_folder
+from automl._errors import UserError
+from automl._stores import artifact_root, default_tracking_uri, ensure_sqlite_folder, normalize_url, redact, store_lock
 
 __all__ = ["Tracker", "TrialRun", "flatten_params", "TRIAL_TAG", "MODELS_SCHEME"]
 
@@ -90,24 +91,53 @@ class TrialRun:
         self.tracker._client.set_terminated(self.run_id, status=status)
 
 
+def _refuse_read_only(uri: str) -> None:
+    """A SQLite store we cannot write fails on the first write, deep in MLflow: say so up front.
+
+    A file without write permission bits counts as read-only even for root, who could
+    write it: the user marked it so.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri[len("sqlite:///") :].split("?", 1)[0])
+    for target in (path, path.parent):
+        if target.exists() and not _writable(target):
+            raise UserError(f"the MLflow tracking store {str(target)!r} is read-only; a search needs to write to it")
+
+
+def _writable(path: Path) -> bool:
+    import os
+    import stat
+
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
 class Tracker:
     """The study's MLflow experiment and parent run."""
 
     def __init__(self, tracking_uri: str | None, experiment_name: str | None) -> None:
-        """Open (or create) the experiment ``experiment_name``; ``None`` opens none, to read models only."""
+        """Open the tracking store and the experiment ``experiment_name`` (created if absent);
+        ``None`` opens no experiment, for a tracker that only reads models.
+
+        Raises:
+            UserError: the store cannot be opened or written (e.g. a read-only ``mlflow.db``).
+        """
         import mlflow
         from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
 
-        self.tracking_uri = ensure_sqlite_folder(tracking_uri or default_tracking_uri())
+        self.tracking_uri = ensure_sqlite_folder(normalize_url(tracking_uri or default_tracking_uri()))
+        _refuse_read_only(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
-        self._client = MlflowClient(tracking_uri=self.tracking_uri)
-        self._experiment_id: str | None = None
-        experiment = self._client.get_experiment_by_name(experiment_name) if experiment_name else None
-        if experiment_name and experiment is None:
-            location = artifact_root() if self._is_local() else None
-            self._experiment_id = self._client.create_experiment(experiment_name, artifact_location=location)
-        elif experiment is not None:
-            self._experiment_id = experiment.experiment_id
+        try:
+            # Processes started together must not both create the store's tables (the client
+            # creates them) or the experiment.
+            with store_lock(self.tracking_uri, purpose="mlflow"):
+                self._client = MlflowClient(tracking_uri=self.tracking_uri)
+                self._experiment_id = self._experiment(experiment_name) if experiment_name else None
+        except MlflowException as exc:
+            reason = " ".join(str(exc.message).split())[:300]
+            raise UserError(f"cannot open the MLflow tracking store {redact(self.tracking_uri)!r}: {reason}") from None
         self.parent_run_id: str | None = None
 
     @property
@@ -115,6 +145,21 @@ class Tracker:
         if self._experiment_id is None:
             raise RuntimeError("this tracker was opened without an experiment: it only reads models")
         return self._experiment_id
+
+    def _experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        location = artifact_root() if self._is_local() else None
+        try:
+            return str(self._client.create_experiment(name, artifact_location=location))
+        except MlflowException as exc:  # created meanwhile by a process on another host
+            experiment = self._client.get_experiment_by_name(name)
+            if experiment is None:
+                raise exc from None
+            return str(experiment.experiment_id)
 
     def _is_local(self) -> bool:
         return self.tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.tracking_uri

@@ -207,12 +207,14 @@ class TrialCallback(keras.callbacks.Callback):
     ``report(epoch_result)`` returns True when the trial should be pruned (it is called
     once per epoch); a non-finite training loss raises ``NonFiniteLoss`` at once.
     ``fault`` (one of ``FAULTS``, tests only) is injected after every batch. Past
-    ``deadline`` (a ``time.monotonic()`` value) training stops and ``out_of_time`` is set.
+    ``deadline`` (a ``time.monotonic()`` value) training stops, once ``min_epochs`` epochs are
+    done, and ``out_of_time`` is set.
     """
 
     report: Callable[[EpochResult], bool]
     fault: str | None = None
     deadline: float | None = None
+    min_epochs: int = 0
     epochs: list[EpochResult] = field(default_factory=list)
     pruned_at: int | None = None
     out_of_time: bool = False
@@ -232,7 +234,7 @@ class TrialCallback(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         if self.fault:
             FAULTS[self.fault](logs)
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and time.monotonic() > self.deadline and len(self.epochs) >= self.min_epochs:
             self.out_of_time = True
             self.model.stop_training = True
         loss = logs.get("loss")

@@ -63,7 +63,6 @@ class StudyContext:
     tracker: Tracker
     progress: Progress
     settings: RuntimeSettings
-    deadline: float | None = None  # time.monotonic() after which a trial stops (a time budget)
 
     @property
     def splits(self) -> pipelines.Splits:
@@ -106,15 +105,19 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
         timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
 
 
-def run_trial(trial: optuna.Trial, ctx: StudyContext) -> Outcome:
-    """Run one trial to completion, pruning or failure; see the module docstring."""
+def run_trial(trial: optuna.Trial, ctx: StudyContext, *, deadline: float | None = None) -> Outcome:
+    """Run one trial to completion, pruning or failure; see the module docstring.
+
+    Past ``deadline`` (a ``time.monotonic()`` value: a time budget) its training stops and
+    it completes with the epochs it had.
+    """
     outcome = Outcome(state=TrialState.FAIL)
     free_memory = on_accelerator()
     run = ctx.tracker.start_trial(ctx.config.study_name, trial.number)
     record_run(trial, run.run_id)
     ctx.progress.trial_started(trial.number)
     try:
-        _train_candidate(trial, ctx, run, outcome)
+        _train_candidate(trial, ctx, run, outcome, deadline)
     except KeyboardInterrupt:
         outcome.failure = Interrupted("interrupted by the user (Ctrl-C)")
         _finish(trial, run, outcome, mlflow_status="KILLED")
@@ -134,7 +137,9 @@ def run_trial(trial: optuna.Trial, ctx: StudyContext) -> Outcome:
     return outcome
 
 
-def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome) -> None:
+def _train_candidate(
+    trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, deadline: float | None
+) -> None:
     timings = outcome.timings
     with _timed(timings, "sample"):
         spec, training, policy = _sample(trial, ctx)
@@ -151,21 +156,21 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.add_metric("params", analysis.params)
         run.add_metric("flops", analysis.flops)
         _refuse_known_oom(trial, digest)
+    seed = ctx.config.seed * 100_003 + trial.number
     with _timed(timings, "build"):
-        keras.utils.set_random_seed(ctx.config.seed * 100_003 + trial.number)
+        keras.utils.set_random_seed(seed)
         core = searchspace.build_model(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)
         normalization = ctx.data.normalization
         model = wrap_with_normalization(core, ctx.input_shape, normalization.mean, normalization.std)
-    seed = ctx.config.seed * 100_003 + trial.number
     with _timed(timings, "compile"):
         fit_model, host_policy = augmentation_target(model, policy, seed=seed)
         compile_model(fit_model, training, ctx.num_classes)
     callback = TrialCallback(
         report=lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs),
         fault=ctx.settings.faults.get(trial.number),
-        # The first model of a study always finishes: a budget too short for it still ends
-        # with a model to export.
-        deadline=ctx.deadline if _any_complete(trial.study) else None,
+        deadline=deadline,
+        # The study's first model trains at least an epoch, however short the budget.
+        min_epochs=0 if trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) else 1,
     )
     with _timed(timings, "fit"):
         train_model(
@@ -185,11 +190,11 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
         run.log_text(_summary(model), "model_summary.txt")
     if callback.out_of_time:
-        outcome.note = (
-            f"stopped by the time budget after epoch {len(callback.epochs)} (val_accuracy {val_accuracy:.4f})"
-        )
-        raise optuna.TrialPruned(outcome.note)
-    if callback.pruned_at is not None:
+        # Kept with the epochs it had: it may be the best model yet (and the study's first
+        # model must exist however short the budget).
+        epochs = len(callback.epochs)
+        outcome.note = f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f})"
+    elif callback.pruned_at is not None:
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
         raise optuna.TrialPruned(outcome.note)
     outcome.state = TrialState.COMPLETE
@@ -251,8 +256,7 @@ def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: 
     if ctx.multi_objective or not np.isfinite(epoch.val_accuracy):
         return False
     trial.report(epoch.val_accuracy, epoch.epoch + 1)  # the resource: epochs trained
-    # After its last planned epoch a trial has cost all it will: pruning it then (successive
-    # halving judges that epoch too) would save nothing and throw its trained model away.
+    # After its last epoch a trial is done: pruning it then would only throw its model away.
     return epoch.epoch + 1 < epochs and trial.should_prune()
 
 
@@ -273,10 +277,6 @@ def _finish(trial: optuna.Trial, run: TrialRun, outcome: Outcome, mlflow_status:
     run.set_tags(tags)
     status = mlflow_status or ("FINISHED" if outcome.state != TrialState.FAIL else "FAILED")
     run.end(status)
-
-
-def _any_complete(study: optuna.Study) -> bool:
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def _refuse_known_oom(trial: optuna.Trial, digest: str) -> None:

@@ -98,6 +98,21 @@ def _conv_stage(i: int, filters: int, *, blocks: int = 1, kind: str = "conv", dr
     return params
 
 
+def _three_stages(*stages: dict[str, Any]) -> dict[str, Any]:
+    """A 32-filter 3x3 stem, the three ``stages``, batch norm throughout, a pooled head."""
+    return {
+        "arch.activation": "relu",
+        "arch.batch_norm": True,
+        "arch.stem.filters": 32,
+        "arch.stem.kernel_size": 3,
+        "arch.stages": len(stages),
+        **{key: value for stage in stages for key, value in stage.items()},
+        "arch.head.pooling": "gap",
+        "arch.head.dense_layers": 0,
+        "arch.head.dropout": 0.2,
+    }
+
+
 def _no_augmentation() -> dict[str, Any]:
     return {"aug.pad_crop_p": 0.0, "aug.hflip_p": 0.0, "aug.affine_p": 0.0, "aug.color_p": 0.0, "aug.dropout_p": 0.0}
 
@@ -109,17 +124,7 @@ def convnet(inputs: WarmStartInput) -> dict[str, Any]:
     The fastest to learn: no augmentation and no dropout, for short searches and small data.
     """
     return {
-        "arch.activation": "relu",
-        "arch.batch_norm": True,
-        "arch.stem.filters": 32,
-        "arch.stem.kernel_size": 3,
-        "arch.stages": 3,
-        **_conv_stage(1, 32),
-        **_conv_stage(2, 64),
-        **_conv_stage(3, 64),
-        "arch.head.pooling": "gap",
-        "arch.head.dense_layers": 0,
-        "arch.head.dropout": 0.2,
+        **_three_stages(_conv_stage(1, 32), _conv_stage(2, 64), _conv_stage(3, 64)),
         "train.optimizer": "adam",
         "train.learning_rate": 3e-3,
         "train.batch_size": inputs.batch_size,
@@ -136,17 +141,11 @@ def resnet(inputs: WarmStartInput) -> dict[str, Any]:
     on colour images, as for photos; digits and text must not be flipped).
     """
     return {
-        "arch.activation": "relu",
-        "arch.batch_norm": True,
-        "arch.stem.filters": 32,
-        "arch.stem.kernel_size": 3,
-        "arch.stages": 3,
-        **_conv_stage(1, 32, kind="residual"),
-        **_conv_stage(2, 64, blocks=2, kind="residual"),
-        **_conv_stage(3, 64, blocks=2, kind="residual", dropout=0.1),
-        "arch.head.pooling": "gap",
-        "arch.head.dense_layers": 0,
-        "arch.head.dropout": 0.2,
+        **_three_stages(
+            _conv_stage(1, 32, kind="residual"),
+            _conv_stage(2, 64, blocks=2, kind="residual"),
+            _conv_stage(3, 64, blocks=2, kind="residual", dropout=0.1),
+        ),
         "train.optimizer": "adamw",
         "train.learning_rate": 3e-3,
         "train.weight_decay": 0.01,

@@ -11,7 +11,7 @@ import optuna
 
 from automl._bundle import ExportResult, export_bundle
 from automl._compare import final_model_uri, load_final_model, load_trial_model
-from automl._config import StudyConfig
+from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
 from automl._models import is_logged, log_model
@@ -97,6 +97,7 @@ def export_winner(
     model's logged model as ``champion``; ``None`` skips the registry (models are then read
     from the study's MLflow store, opened from its settings).
     """
+    check_export_dir(out_dir)
     record = _winner(study, trial)
     store = tracker or study_tracker(study, config)
     final = model if model is not None else load_final_model(study, record, store)

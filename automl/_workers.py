@@ -13,21 +13,37 @@ import sys
 
 from automl._config import StudyConfig
 from automl._settings import runtime_settings
+from automl._stores import redact, store_env
 
-__all__ = ["worker_command", "run_workers"]
+__all__ = ["worker_command", "worker_env", "join_command", "run_workers"]
 
 
 def worker_command(config: StudyConfig) -> list[str]:
-    """The ``automl worker`` command line that joins ``config``'s study with the same stores."""
+    """The ``automl worker`` command line that joins ``config``'s study.
+
+    The stores travel in the environment (``worker_env``), not on the command line,
+    which any local user can read.
+    """
     command = [sys.executable, "-m", "automl", "worker", "--study", config.study_name]
+    return command + (["--backend", config.backend] if config.backend else [])
+
+
+def worker_env(config: StudyConfig) -> dict[str, str]:
+    """The environment of a local worker: this one, the runtime settings and the stores."""
+    return {**os.environ, **runtime_settings().to_env(), **store_env(config.storage, config.tracking_uri)}
+
+
+def join_command(config: StudyConfig) -> str:
+    """The ``automl worker`` command a user runs elsewhere to join, with passwords masked."""
+    command = ["automl", "worker", "--study", config.study_name]
     for flag, value in (
         ("--storage", config.storage),
         ("--tracking-uri", config.tracking_uri),
         ("--backend", config.backend),
     ):
         if value:
-            command += [flag, value]
-    return command
+            command += [flag, redact(value)]
+    return " ".join(command)
 
 
 def run_workers(config: StudyConfig, count: int) -> list[int]:
@@ -35,7 +51,7 @@ def run_workers(config: StudyConfig, count: int) -> list[int]:
 
     Ctrl-C is passed on to every worker, which fails its running trial and exits.
     """
-    env = {**os.environ, **runtime_settings().to_env()}
+    env = worker_env(config)
     workers = [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
     try:
         return [w.wait() for w in workers]

@@ -24,9 +24,10 @@ from automl._mcnemar import Comparison
 from automl._progress import Progress
 from automl._queue import effective_trials
 from automl._report import log_study_report, trials_frame
-from automl._stores import check_connection_budget, redact
+from automl._stores import check_connection_budget
+from automl._studies import claim_finish, release_finish
 from automl._winner import export_winner
-from automl._workers import run_workers, worker_command
+from automl._workers import join_command, run_workers
 
 __all__ = ["SearchResult", "run_search", "prepare_study"]
 
@@ -76,9 +77,8 @@ def prepare_study(config: StudyConfig, progress: Progress) -> StudyRun:
     """
     prepared = run_study(config, max_trials=0, progress=progress)
     waiting = sum(t.state == TrialState.WAITING for t in effective_trials(prepared.study))
-    join = ["automl"] + [redact(p) if p == config.storage else p for p in worker_command(prepared.config)[3:]]
     progress.message(f"study {config.study_name!r} is ready: {waiting} trial(s) waiting; join it with:")
-    progress.message("  " + " ".join(join))
+    progress.message("  " + join_command(prepared.config))
     return prepared
 
 
@@ -124,6 +124,14 @@ def run_search(
         study_run = _run_local_workers(config, progress)
     else:
         study_run = run_study(config, progress=progress, plan=plan)
+    claim = claim_finish(study_run.study, study_run.config)
+    if not claim.elected:  # compared and exported once, by the process that claimed these results
+        if not claim.closed_elsewhere:
+            study_run.tracker.close_parent("FINISHED")
+        frame = trials_frame(study_run.study)
+        return SearchResult(
+            study_name=config.study_name, config=study_run.config, trials=frame, no_comparison=claim.reason
+        )
     try:
         result = _finish(study_run, export=export, plan=plan, progress=progress)
     except KeyboardInterrupt:
@@ -132,7 +140,10 @@ def run_search(
     except BaseException:
         study_run.tracker.close_parent("FAILED")
         raise
-    study_run.tracker.close_parent("FINISHED")
+    else:
+        study_run.tracker.close_parent("FINISHED")
+    finally:
+        release_finish(study_run.study, study_run.config)
     return result
 
 

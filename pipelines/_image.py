@@ -10,7 +10,14 @@ from PIL import Image, ImageOps
 
 from pipelines._errors import DataError, one_line
 
-__all__ = ["load_image", "probe_image", "resize_images", "check_image_size", "IMAGE_SUFFIXES"]
+__all__ = [
+    "load_image",
+    "probe_image",
+    "resize_images",
+    "check_image_size",
+    "check_fits_in_memory",
+    "IMAGE_SUFFIXES",
+]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
@@ -73,6 +80,7 @@ def resize_images(x: np.ndarray, image_size: Sequence[int]) -> np.ndarray:
     height, width = check_image_size(image_size)
     if x.shape[1:3] == (height, width):
         return x
+    check_fits_in_memory(len(x), (height, width, x.shape[-1]))
     out = np.empty((len(x), height, width, x.shape[-1]), dtype=np.uint8)
     for i, image in enumerate(x):
         resized = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).resize(
@@ -80,6 +88,42 @@ def resize_images(x: np.ndarray, image_size: Sequence[int]) -> np.ndarray:
         )
         out[i] = np.asarray(resized).reshape(out.shape[1:])
     return out
+
+
+# A search holds the uint8 images and, while it trains, float32 copies of its splits:
+# about 1 + 4 + 1 bytes per uint8 byte (the last for the augmented batches and slack).
+_BYTES_PER_PIXEL_HELD = 6
+
+
+def check_fits_in_memory(count: int, shape: Sequence[int]) -> None:
+    """Refuse ``count`` images of ``shape`` (H, W, C) that a search could not hold in memory.
+
+    Checked before anything is allocated, so an impossible ``image_size`` is a one-line
+    ``DataError`` rather than an out-of-memory crash minutes later.
+    """
+    pixels = count * int(np.prod(shape))
+    needed, available = pixels * _BYTES_PER_PIXEL_HELD, _available_memory()
+    if available is not None and needed > available:
+        size = "x".join(str(s) for s in shape)
+        raise DataError(
+            f"{count} images of {size} need about {needed / 2**30:.1f} GiB of memory to search, but only "
+            f"{available / 2**30:.1f} GiB is available; choose a smaller image_size (--image-size)"
+        )
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (``MemAvailable`` on Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _to_8bit(img: Image.Image, channels: int | None) -> np.ndarray:

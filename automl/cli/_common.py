@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
@@ -24,16 +25,22 @@ def add_study_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
-    """``--storage`` (Optuna) and ``--tracking-uri`` (MLflow), defaulting to the project's ``mlruns/``."""
+    """``--storage`` (Optuna) and ``--tracking-uri`` (MLflow), defaulting to the project's ``mlruns/``.
+
+    Their defaults come from ``AUTOML_STORAGE`` and ``AUTOML_TRACKING_URI``, so a URL with
+    a password need not appear on a command line (local workers get theirs that way).
+    """
+    from automl._stores import STORAGE_ENV, TRACKING_URI_ENV
+
     parser.add_argument(
         "--storage",
-        default=None,
-        help="Optuna storage URL (default: sqlite:///mlruns/optuna.db).",
+        default=os.environ.get(STORAGE_ENV) or None,
+        help=f"Optuna storage URL (default: ${STORAGE_ENV}, else sqlite:///mlruns/optuna.db).",
     )
     parser.add_argument(
         "--tracking-uri",
-        default=None,
-        help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db, artifacts under mlruns/).",
+        default=os.environ.get(TRACKING_URI_ENV) or None,
+        help=f"MLflow tracking URI (default: ${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db).",
     )
 
 

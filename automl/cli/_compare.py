@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         margin=config.margin if args.margin is None else args.margin,
         final=final,
         tracker=tracker,
-        progress=lambda line: print(line, file=sys.stderr if args.json else sys.stdout),  # --json: JSON only
+        progress=lambda line: print(line, file=sys.stderr if args.json else sys.stdout, flush=True),
     )
     if args.json:
         print(json.dumps(result.comparison.to_dict(), sort_keys=True))

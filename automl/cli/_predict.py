@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,8 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR|URI",
         help="bundle directory written by 'automl export', or an MLflow models:/ URI (e.g. models:/NAME@champion)",
     )
+    from automl._stores import TRACKING_URI_ENV
+
     parser.add_argument(
-        "--tracking-uri", default=None, help="MLflow store of a models:/ URI (default: sqlite:///mlruns/mlflow.db)"
+        "--tracking-uri",
+        default=os.environ.get(TRACKING_URI_ENV) or None,
+        help=f"MLflow store of a models:/ URI (default: ${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db)",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
@@ -40,9 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from automl._bundle import predict_files
     from automl._errors import UserError
+    from automl._models import predict_mlflow_files
 
     try:
-        rows = predict_files(args.model, args.files, tracking_uri=args.tracking_uri)
+        if args.model.startswith("models:/"):
+            rows = predict_mlflow_files(args.model, args.files, tracking_uri=args.tracking_uri)
+        else:
+            rows = predict_files(args.model, args.files)
     except ValueError as exc:  # a refused (unsafe) or inconsistent bundle
         raise UserError(str(exc)) from exc
     print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))

@@ -142,7 +142,21 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if not args.create_only:
         print_result(result)
+        failure = no_success(result)
+        if failure:
+            print(f"automl search: error: {failure}", file=sys.stderr)
+            return 1
     return 0
+
+
+def no_success(result: SearchResult) -> str | None:
+    """Why no trial of the study completed, or None if one did."""
+    states = result.trials["state"] if "state" in result.trials else []
+    if any(state == "complete" for state in states):
+        return None
+    reasons = [r for r in (result.trials["reason"] if "reason" in result.trials else []) if r]
+    common = max(set(reasons), key=reasons.count) if reasons else "no trial finished"
+    return f"no trial of study {result.study_name!r} succeeded ({len(states)} ran); the most common reason: {common}"
 
 
 def print_result(result: SearchResult) -> None:
@@ -166,4 +180,7 @@ def print_result(result: SearchResult) -> None:
 
 
 def ui_command(tracking_uri: str | None) -> str:
-    return "automl ui" + (f" --tracking-uri {tracking_uri}" if tracking_uri else "")
+    """The ``automl ui`` command for ``tracking_uri``, its password masked."""
+    from automl._stores import redact
+
+    return "automl ui" + (f" --tracking-uri {redact(tracking_uri)}" if tracking_uri else "")

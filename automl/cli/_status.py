@@ -25,13 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def study_status(study) -> dict:  # study: optuna.Study
-    """Counts by state (retried failures excluded) and the best completed trial."""
-    from automl._queue import effective_trials
+    """Counts by state (retried failures excluded, counted apart) and the best completed trial."""
+    from automl._queue import RETRY_ATTR, effective_trials
     from automl._studies import best_trials
 
     counts = dict.fromkeys(STATES, 0)
     for trial in effective_trials(study):
         counts[trial.state.name.lower()] += 1
+    retried = sum(RETRY_ATTR in t.system_attrs for t in study.get_trials(deepcopy=False))
     best = best_trials(study, 1)
     best_row = None
     if best:
@@ -43,19 +44,22 @@ def study_status(study) -> dict:  # study: optuna.Study
             "flops": record.flops,
             "params_sampled": dict(record.params_sampled),
         }
-    return {"study": study.study_name, **counts, "total": sum(counts.values()), "best": best_row}
+    total = sum(counts.values())
+    return {"study": study.study_name, **counts, "retried": retried, "total": total, "best": best_row}
 
 
 def run(args: argparse.Namespace) -> int:
     from automl._studies import load_existing
 
-    study, _ = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
+    study, _ = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri, read_only=True)
     status = study_status(study)
     if args.json:
         print(json.dumps(status, sort_keys=True))
         return 0
     print(f"study {status['study']!r}: {status['total']} trials")
     print("  " + "  ".join(f"{state} {status[state]}" for state in STATES))
+    if status["retried"]:
+        print(f"  retried {status['retried']} (trials of dead workers, failed and run again)")
     best = status["best"]
     if best:
         print(f"  best: trial {best['trial']}  val_accuracy {best['val_accuracy']:.4f}  params {best['params']:,}")

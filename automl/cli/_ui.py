@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 
@@ -20,7 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(
         subparsers, "ui", "Open the MLflow UI (or serve a tracking server) on the study store.", EXAMPLES
     )
-    parser.add_argument("--tracking-uri", default=None, help="backend store (default sqlite:///mlruns/mlflow.db)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("AUTOML_TRACKING_URI") or None,
+        help="backend store (default: $AUTOML_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1 only)")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     parser.add_argument(
@@ -30,35 +35,85 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def server_command(args: argparse.Namespace) -> list[str]:
-    from automl._stores import artifact_root, default_tracking_uri, mlruns_dir
+def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The MLflow server's command line and the environment variables it needs.
 
-    store = args.tracking_uri or default_tracking_uri()
+    The backend store goes in ``MLFLOW_BACKEND_STORE_URI``, not on the command line, which
+    any local user can read with ``ps`` (the URL may hold a database password).
+    """
+    from automl._stores import artifact_root, default_tracking_uri, ensure_sqlite_folder, mlruns_dir, normalize_url
+
+    store = ensure_sqlite_folder(normalize_url(args.tracking_uri or default_tracking_uri()))
     command = [sys.executable, "-m", "mlflow", "server" if args.serve else "ui"]
-    command += ["--backend-store-uri", store, "--host", args.host, "--port", str(args.port)]
+    command += ["--host", args.host, "--port", str(args.port)]
     if args.serve:
         command += ["--artifacts-destination", str((mlruns_dir() / "artifacts").resolve()), "--serve-artifacts"]
     else:
         command += ["--default-artifact-root", artifact_root()]
-    return command
+    return command, {"MLFLOW_BACKEND_STORE_URI": store}
 
 
 def run(args: argparse.Namespace) -> int:
+    from automl._stores import redact
+
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"warning: binding to {args.host} exposes the MLflow server (no authentication) to the network",
             file=sys.stderr,
         )
-    command = server_command(args)
+    command, server_env = server_command(args)
     if args.dry_run:
-        print(" ".join(command))
+        print(" ".join([*(f"{k}={redact(v)}" for k, v in server_env.items()), *command]))
         return 0
     print(
         f"MLflow {'tracking server' if args.serve else 'UI'} at http://{args.host}:{args.port}  (Ctrl-C to stop)",
         flush=True,
     )
-    env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": os.environ.get("MLFLOW_ALLOW_FILE_STORE", "false")}
+    env = {**os.environ, **server_env}
+    env.setdefault("MLFLOW_ALLOW_FILE_STORE", "false")
+    return serve(command, env)
+
+
+def serve(command: list[str], env: dict[str, str]) -> int:
+    """Run the server in its own process group until it exits or we get SIGINT or SIGTERM.
+
+    The MLflow server starts web workers and job runners of its own; the signal goes to
+    the whole group, so none of them is left listening on the port.
+    """
+    server = subprocess.Popen(command, env=env, start_new_session=True)
+    stop = {"signal": 0}
+
+    def forward(signum: int, frame: object) -> None:
+        stop["signal"] = signum
+        _signal_group(server.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+        code = server.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_group(server)
+    return 0 if stop["signal"] else code
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_group(server: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Whatever of the server's group outlives it gets SIGTERM, then SIGKILL after ``grace_s``."""
+    import time
+
+    _signal_group(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(server.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    _signal_group(server.pid, signal.SIGKILL)

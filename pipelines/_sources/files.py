@@ -14,7 +14,7 @@ import numpy as np
 from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
-from pipelines._image import load_image, probe_image
+from pipelines._image import check_fits_in_memory, load_image, probe_image
 
 __all__ = ["ImageFiles", "read_image_files", "load_image_files", "check_no_empty_class"]
 
@@ -53,6 +53,7 @@ def read_image_files(
         raise _none_readable(source, len(paths), skipped)
     size = image_size or Counter(size for size, _ in probes.values()).most_common(1)[0][0]
     channels = 1 if all(gray for _, gray in probes.values()) else 3
+    check_fits_in_memory(len(probes), (*size, channels))
     read = partial(load_image, image_size=size, channels=channels)
     images, kept = [], []
     for i, path in enumerate(paths):

@@ -15,9 +15,8 @@ from mlflow import MlflowClient
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from automl._bundle import predict_files
 from automl._errors import UserError
-from automl._models import load_model, log_model
+from automl._models import load_model, log_model, predict_mlflow_files
 from automl._registry import register_champion
 from automl._tracking import Tracker
 
@@ -102,6 +101,6 @@ def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path
     for path, image in zip(paths, images, strict=False):
         Image.fromarray(image[:, :, 0].astype("uint8")).save(path)
     shutil.rmtree(workdir / "mlruns" / "models")
-    rows = predict_files("models:/champ-model@champion", paths, tracking_uri=tracker.tracking_uri)
+    rows = predict_mlflow_files("models:/champ-model@champion", paths, tracking_uri=tracker.tracking_uri)
     classes = model.predict(images[:2], verbose=0).argmax(axis=1)
     assert [row["class"] for row in rows] == [CLASS_NAMES[i] for i in classes]

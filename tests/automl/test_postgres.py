@@ -34,6 +34,7 @@ from tests.automl.helpers import cli_env, run_cli
 pytestmark = pytest.mark.postgres
 
 MAX_CONNECTIONS = 60
+PASSWORD_USER = "secret_user"
 FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "6"}
 
 
@@ -74,6 +75,9 @@ class Server:
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c max_connections={MAX_CONNECTIONS} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
+        # Before initdb's trust lines (the first match wins): the password user must give its password.
+        hba = data / "pg_hba.conf"
+        hba.write_text(f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
         log = self.root / "server.log"
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
 
@@ -83,14 +87,24 @@ class Server:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def database(self, name: str) -> str:
+    def database(self, name: str, *, password: str | None = None) -> str:
+        """A new database; with ``password``, owned by a user who must log in with it (plain
+        ``postgresql://`` URL, as in the README)."""
         import psycopg2
 
         connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="automl", dbname="postgres")
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
+            if password is None:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+            else:
+                cursor.execute(f"SELECT 1 FROM pg_roles WHERE rolname = '{PASSWORD_USER}'")
+                if cursor.fetchone() is None:
+                    cursor.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{password}'")
+                cursor.execute(f'CREATE DATABASE "{name}" OWNER {PASSWORD_USER}')
         connection.close()
+        if password is not None:
+            return f"postgresql://{PASSWORD_USER}:{password}@127.0.0.1:{self.port}/{name}"
         return f"postgresql+psycopg2://automl@127.0.0.1:{self.port}/{name}"
 
 
@@ -261,6 +275,7 @@ def test_killed_worker_trial_is_failed_and_retried(postgres, workdir, spawned):
     retries = [t for t in trials.values() if t.system_attrs.get(RETRY_ATTR) == 0]
     assert len(retries) == 1 and retries[0].state.is_finished()
     assert TrialRecord.of(retries[0]).worker.endswith(f":{survivors[0].pid}")
+    assert f"trial {retries[0].number} runs again trial 0, whose worker died" in _logs(workdir)
     assert all(t.state.is_finished() for t in trials.values()), {n: t.state for n, t in trials.items()}
     assert sorted(t.number for t in effective_trials(study)) == [1, 2, retries[0].number]
     assert _nested_runs_per_trial(tracking, study) == {n: 1 for n in trials}
@@ -277,3 +292,89 @@ def _wait_for_training(study: optuna.Study, *, number: int, workers: list[subpro
         assert trial.state in (TrialState.WAITING, TrialState.RUNNING), f"trial {number} ended early: {trial.state}"
         time.sleep(0.2)
     pytest.fail(f"trial {number} did not start training in 180 s")
+
+
+PASSWORD = "Pw-leak-7Qz"
+
+
+def _argv_holding(text: str) -> list[str]:
+    """The command lines of this machine's processes that contain ``text`` (what ``ps`` shows)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in argv:
+            found.append(argv)
+    return found
+
+
+def _watch_argv(process: subprocess.Popen, text: str, timeout: float = 600) -> list[str]:
+    """Poll every process's command line for ``text`` until ``process`` exits; returns the hits."""
+    hits: list[str] = []
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        hits += _argv_holding(text)
+        time.sleep(0.2)
+    return hits
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_password_in_the_urls_never_leaves_the_process(postgres, workdir, spawned):
+    storage = postgres.database("optuna_pw", password=PASSWORD)
+    tracking = postgres.database("mlflow_pw", password=PASSWORD)
+    assert storage.startswith("postgresql://")  # the README's spelling works with psycopg2
+    # The user keeps the password off every command line too: the stores come from the environment.
+    env = cli_env(AUTOML_STORAGE=storage, AUTOML_TRACKING_URI=tracking)
+    command = [sys.executable, "-m", "automl", "search", "--study-name", "pw", "--trials", "2", "--epochs", "1"]
+    search = _spawn([*command, "--workers", "2"], workdir, "search.log", env=env)
+    spawned.append(search)
+
+    argv_hits = _watch_argv(search, PASSWORD)  # the workers it starts
+
+    output = (workdir / "search.log").read_text()
+    assert search.returncode == 0, output
+    assert "exported the winner" in output and "postgresql://secret_user:***@" in output
+    outputs = [output]
+    for args in (
+        ["status", "--study", "pw", "--storage", storage],
+        ["status", "--study", "nope", "--storage", storage],
+        ["worker", "--study", "nope", "--storage", storage],
+        ["ui", "--dry-run", "--tracking-uri", tracking],
+    ):
+        result = run_cli(args, workdir)
+        outputs.append(result.stdout + result.stderr)
+        assert ("nope" in args) == (result.returncode == 2), outputs[-1]
+    assert "***" in outputs[-1] and "--backend-store-uri" not in outputs[-1]
+
+    port = _free_port()
+    ui = _spawn([sys.executable, "-m", "automl", "ui", "--port", str(port)], workdir, "ui.log", env=env)
+    spawned.append(ui)
+    _wait_until_healthy(f"http://127.0.0.1:{port}", ui, workdir)
+    argv_hits += _argv_holding(PASSWORD)  # the MLflow server and its web workers, running
+    ui.send_signal(signal.SIGTERM)  # to automl ui alone: it must stop its whole server
+    assert ui.wait(timeout=60) == 0
+    deadline = time.monotonic() + 30
+    while _listening(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _listening(port), "the MLflow server outlived automl ui"
+
+    assert argv_hits == [] and not any(PASSWORD in text for text in outputs), (argv_hits, outputs)
+    client = MlflowClient(tracking_uri=tracking.replace("postgresql://", "postgresql+psycopg2://"))
+    experiment = client.get_experiment_by_name("pw")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 3  # the parent and two trials
+    for run in runs:
+        assert PASSWORD not in repr(run.data.params) + repr(run.data.tags), run.info.run_id
+        local = Path(client.download_artifacts(run.info.run_id, "", dst_path=str(workdir / "dl" / run.info.run_id)))
+        for path in local.rglob("*"):
+            assert not path.is_file() or PASSWORD.encode() not in path.read_bytes(), path
+    for path in (workdir / "exports").rglob("*"):
+        assert not path.is_file() or PASSWORD.encode() not in path.read_bytes(), path
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.data.params["study.storage"] == storage.replace(PASSWORD, "***")

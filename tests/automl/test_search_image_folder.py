@@ -29,11 +29,14 @@ def test_search_on_an_image_folder_then_predict(workdir):
         folder.mkdir(parents=True)
         for i in range(30):
             Image.fromarray(_pattern(kind, rng), mode="L").save(folder / f"{i}.png")
+    (workdir / "shapes" / "vertical" / "broken.png").write_bytes(b"not a png")  # skipped, and the user is told
     result = run_cli(
         ["search", "--data", "shapes", "--study-name", "shapes", "--trials", "2", "--epochs", "1"], workdir
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exported the winner" in result.stdout
+    assert "note: skipped 1 unreadable file(s): " in result.stdout + result.stderr
+    assert "broken.png" in result.stdout + result.stderr
 
     card = json.loads((workdir / "exports" / "shapes" / "model_card.json").read_text())
     assert card["class_names"] == ["diagonal", "horizontal", "vertical"]

@@ -12,10 +12,10 @@ from optuna.trial import TrialState
 
 from automl._config import StudyConfig
 from automl._driver import run_study
-from automl._errors import StudyStopped
+from automl._errors import Infeasible, NonFiniteLoss, OutOfMemory, StudyStopped, TrialFailed
 from automl._progress import Progress
 from automl._queue import effective_trials
-from automl._records import StudyRecord
+from automl._records import StudyRecord, TrialRecord
 from tests.automl.helpers import stores
 
 
@@ -46,6 +46,9 @@ def test_injected_failures_are_recorded_and_the_study_goes_on(workdir, monkeypat
     assert trials[2].user_attrs["fail_reason"].startswith("out of memory")
     # The out-of-memory configuration is remembered so it is never retried.
     assert trials[2].user_attrs["config_digest"] in result.study.user_attrs["oom_digests"]
+    # The kinds of failure are types, read back from the storage.
+    kinds = [TrialRecord.of(trials[n]).failure for n in range(4)]
+    assert kinds == [TrialFailed, NonFiniteLoss, OutOfMemory, None]
     assert 0.0 <= trials[3].values[0] <= 1.0
     runs = {int(r.data.tags["optuna.trial_number"]): r for r in _trial_runs(config, result.study)}
     assert [runs[n].info.status for n in range(4)] == ["FAILED"] * 3 + ["FINISHED"]
@@ -59,6 +62,7 @@ def test_over_budget_architectures_are_never_built(workdir):
     for trial in result.study.trials:
         assert trial.state == TrialState.FAIL
         assert trial.user_attrs["fail_reason"].startswith("infeasible")
+        assert TrialRecord.of(trial).failure is Infeasible
         assert "fit" not in trial.user_attrs["timings"]  # rejected before any build
 
 

@@ -108,7 +108,7 @@ def test_resume_keeps_the_stored_settings(workdir, capsys):
     result = _run(workdir, trials=2, epochs=4)  # epochs is part of the study; trials is not
     assert result.config.epochs == 1 and result.config.trials == 2
     assert len(result.study.trials) == 2
-    assert "keeps its epochs=1" in capsys.readouterr().err
+    assert "keeps its stored epochs=1; ignoring epochs=4" in capsys.readouterr().err
 
 
 def test_isolated_trials_run_in_fresh_processes(workdir):

@@ -6,15 +6,17 @@ import warnings
 
 import optuna
 import pytest
-from automl._study import load_context_data, run_study
 from optuna.trial import TrialState
 
 import pipelines
 import searchspace as ss
 from automl._config import StudyConfig
+from automl._data import load_study_data
+from automl._driver import run_study
 from automl._hparams import TrainingSpec, sample_training
 from automl._progress import Progress
-from automl._warmstart import WARM_START_ATTR, WARM_STARTS, enqueue_warm_starts, warm_start_configs
+from automl._records import TrialRecord
+from automl._warmstart import WARM_STARTS, enqueue_warm_starts, warm_start_configs
 from tests.automl.helpers import stores
 
 SHAPES = [(8, 8, 1), (16, 16, 1), (28, 28, 1), (32, 32, 3)]
@@ -82,7 +84,7 @@ def test_enqueueing_stops_at_the_limit() -> None:
     study = optuna.create_study()
     assert enqueue_warm_starts(study, _configs((8, 8, 1)), limit=1) == 1
     (waiting,) = study.get_trials(states=(TrialState.WAITING,))
-    assert waiting.user_attrs[WARM_START_ATTR] == "convnet"
+    assert TrialRecord.of(waiting).warm_start == "convnet"
 
 
 def test_a_study_runs_seeds_then_warm_starts_then_sampled_trials(workdir) -> None:
@@ -90,11 +92,11 @@ def test_a_study_runs_seeds_then_warm_starts_then_sampled_trials(workdir) -> Non
     study = run_study(config, progress=Progress(total=4, quiet=True)).study
     trials = sorted(study.trials, key=lambda t: t.number)
     assert [t.user_attrs.get("seed_architecture") for t in trials] == ["lenet", None, None, None]
-    assert [t.user_attrs.get(WARM_START_ATTR) for t in trials] == [None, "convnet", "resnet", None]
-    _, splits, _ = load_context_data(config)
+    assert [TrialRecord.of(t).warm_start for t in trials] == [None, "convnet", "resnet", None]
+    splits = load_study_data(config).splits
     configs = {c.name: c for c in warm_start_configs((8, 8, 1), 10, len(splits.train[1]), max_epochs=1)}
     for trial in trials[1:3]:
         assert trial.state == TrialState.COMPLETE
-        assert trial.params == configs[trial.user_attrs[WARM_START_ATTR]].params
-        assert trial.user_attrs["training"] == configs[trial.user_attrs[WARM_START_ATTR]].training
+        assert trial.params == configs[TrialRecord.of(trial).warm_start].params
+        assert trial.user_attrs["training"] == configs[TrialRecord.of(trial).warm_start].training
     assert "arch.stages" in trials[3].params  # sampled

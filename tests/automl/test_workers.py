@@ -16,11 +16,12 @@ from optuna.trial import TrialState
 
 from automl._config import StudyConfig
 from automl._errors import UserError
-from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to
+from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, retry_of
 from automl._records import StudyRecord, TrialRecord
 from automl._settings import RuntimeSettings
 from automl._stores import open_storage
-from automl._workers import worker_command
+from automl._workers import join_command, worker_command, worker_env
+from automl.cli._status import study_status
 from tests.automl.helpers import run_cli, stores
 
 FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "2"}
@@ -72,12 +73,14 @@ def test_a_dead_workers_trial_is_failed_then_retried_once(workdir, fast_heartbea
     assert retry is not None and retry.number == 2
     assert study.get_trials()[dead.number].state == TrialState.FAIL
     assert study.get_trials()[retry.number].system_attrs[RETRY_ATTR] == dead.number
+    assert retry_of(retry) == dead.number  # what the driver prints
     assert TrialRecord.of(retry).worker.endswith(f":{os.getpid()}")
     # The retry dies too: it is failed but not retried again (one retry at most).
     assert claim_trial(study, deadline=time.monotonic() + 30) is None
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL]
     assert [t.number for t in effective_trials(study)] == [1, 2]
+    assert study_status(study)["retried"] == 1 and study_status(study)["fail"] == 1
 
 
 def test_heartbeat_comes_from_the_environment(workdir, monkeypatch):
@@ -107,7 +110,8 @@ def test_bad_heartbeat_settings_are_refused(monkeypatch, interval, grace, messag
     [
         ("postgresql+pg8000://me:s3cret@127.0.0.1:1/db", r"no database driver .*cnn-automl\[postgres\]"),
         ("postgresql+psycopg2://me:s3cret@127.0.0.1:1/db", "cannot open the storage"),
-        ("postgres://me:s3cret@127.0.0.1:1/db", "not a storage URL SQLAlchemy understands"),
+        ("postgres://me:s3cret@127.0.0.1:1/db", "cannot open the storage"),
+        ("nosuchdb://me:s3cret@127.0.0.1:1/db", "not a storage URL SQLAlchemy understands"),
     ],
 )
 def test_storage_errors_are_one_line_and_hide_the_password(url, message):
@@ -117,12 +121,17 @@ def test_storage_errors_are_one_line_and_hide_the_password(url, message):
     assert "s3cret" not in str(error.value) and "***" in str(error.value)
 
 
-def test_worker_command_joins_with_the_same_stores():
-    config = StudyConfig(study_name="s", storage="postgresql://db/a", tracking_uri="http://h:5000", backend="jax")
+def test_worker_command_joins_with_the_same_stores_through_the_environment():
+    config = StudyConfig(
+        study_name="s", storage="postgresql://u:s3cret@db/a", tracking_uri="http://h:5000", backend="jax"
+    )
     command = worker_command(config)
-    assert command[1:5] == ["-m", "automl", "worker", "--study"] and command[5] == "s"
-    flags = dict(zip(command[6::2], command[7::2], strict=True))
-    assert flags == {"--storage": "postgresql://db/a", "--tracking-uri": "http://h:5000", "--backend": "jax"}
+    assert command[1:] == ["-m", "automl", "worker", "--study", "s", "--backend", "jax"]  # no URL on the command line
+    env = worker_env(config)
+    assert env["AUTOML_STORAGE"] == "postgresql://u:s3cret@db/a" and env["AUTOML_TRACKING_URI"] == "http://h:5000"
+    assert join_command(config) == (
+        "automl worker --study s --storage postgresql://u:***@db/a --tracking-uri http://h:5000 --backend jax"
+    )
     assert worker_command(StudyConfig(study_name="s"))[4:] == ["--study", "s"]
 
 

@@ -1,0 +1,77 @@
+"""``automl.search`` from Python: the whole workflow, the parent run's status, a quiet console."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import automl
+from automl._errors import StudyStopped
+from automl._settings import RuntimeSettings
+from tests.automl.helpers import run_cli
+
+NOISE = ("oneDNN", "cuInit", "absl::", "cudart_stub", "model signature", "Skipping variable loading")
+
+
+def _runs(workdir: Path, study: str) -> list:
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study)
+    return client.search_runs([experiment.experiment_id])
+
+
+def test_search_runs_the_whole_workflow_and_closes_the_parent_run(workdir):
+    result = automl.search(study_name="api", trials=3, epochs=1, quiet=True)
+
+    assert list(result.trials["trial"]) == [0, 1, 2]
+    assert result.comparison is not None and result.winner in set(result.trials["trial"])
+    assert result.export_dir == (workdir / "exports" / "api").resolve()
+    assert (result.export_dir / "model.keras").is_file()
+    card = json.loads((result.export_dir / "model_card.json").read_text())
+    assert card["trial"] == result.winner and card["trained_on"].startswith("train+validation")
+    assert result.registered and "models:/api-model@champion" in result.registered
+    statuses = {run.info.run_name: run.info.status for run in _runs(workdir, "api")}
+    assert statuses["api"] == "FINISHED" and "RUNNING" not in statuses.values()
+
+
+def test_a_stopped_search_closes_its_parent_run_as_failed(workdir):
+    faults = RuntimeSettings(faults={0: "error", 1: "error"})
+    with pytest.raises(StudyStopped, match="injected failure"):
+        automl.search(study_name="stops", trials=3, epochs=1, max_consecutive_failures=2, quiet=True, settings=faults)
+    statuses = {run.info.run_name: run.info.status for run in _runs(workdir, "stops")}
+    assert statuses["stops"] == "FAILED" and "RUNNING" not in statuses.values()
+
+
+def test_options_come_from_a_study_file_and_the_given_ones_win(workdir):
+    path = workdir / "study.toml"
+    path.write_text('study_name = "from-file"\ntrials = 9\nmargin = 0.02\ntime_budget = "2m"\n')
+    config = automl._search.study_config(path, trials=2)
+    assert (config.study_name, config.trials, config.margin, config.time_budget) == ("from-file", 2, 0.02, 120.0)
+
+
+def test_search_prints_no_library_noise(workdir):
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "automl", "search", "--study-name", "quiet", "--trials", "2", "--epochs", "1"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert [line for line in output.splitlines() if any(noise in line for noise in NOISE)] == []
+    assert "exported the winner" in result.stdout
+
+
+def test_verbose_shows_what_is_hidden(workdir):
+    result = run_cli(["search", "--study-name", "loud", "--trials", "1", "--epochs", "1", "--verbose"], workdir)
+    assert result.returncode == 0, result.stderr
+    assert "oneDNN" in result.stderr or "cudart_stub" in result.stderr

@@ -1,0 +1,58 @@
+"""The time budget: durations, the plan, and a search that keeps to it (by its plan, not a clock)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+import automl
+from automl._budget import EXPORT_MIN_S, make_plan, rungs
+from automl._config import StudyConfig, parse_duration
+from automl._errors import UserError
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1.5h", 5400), ("300", 300), (" 2M ", 120)])
+def test_durations_take_seconds_minutes_and_hours(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["ten minutes", "10x", "-5m", "0s", ""])
+def test_a_bad_duration_is_quoted(text):
+    with pytest.raises(UserError, match=repr(text).replace("\\", "\\\\")):
+        parse_duration(text)
+
+
+def test_successive_halving_compares_trials_at_epochs_one_three_nine():
+    assert rungs(9, "asha") == (1, 3)
+    assert rungs(27, "asha") == (1, 3, 9)
+    assert rungs(9, "median") == ()
+
+
+def test_the_plan_splits_the_budget_into_search_final_training_and_export():
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=100.0)
+    assert plan.search_until is not None and plan.final_until is not None
+    search, final = plan.search_until - 100.0, plan.final_until - plan.search_until
+    export = 600 - search - final
+    assert search > final > 0 and export >= EXPORT_MIN_S
+    assert plan.lazy_queue and "plan for 10m00s" in plan.describe()
+    without_final = make_plan(StudyConfig(time_budget=600, final_training=False), started=0.0)
+    assert without_final.final_until == without_final.search_until
+    assert make_plan(StudyConfig(), started=0.0).search_until is None
+
+
+def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):
+    result = automl.search(study_name="tiny", time_budget="1s", epochs=1, quiet=True)
+
+    # The first trial always finishes; the search's time was then long gone, so it stopped,
+    # and no finalist could be retrained: the search's own model is exported.
+    assert len(result.trials) == 1 and result.trials["state"][0] == "complete"
+    assert result.stopped_early == "time budget's search time reached"
+    card = json.loads((result.export_dir / "model_card.json").read_text())
+    assert card["trained_on"].startswith("train (")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    parent = next(r for r in runs if r.info.run_name == "tiny")
+    plan = json.loads(open(client.download_artifacts(parent.info.run_id, "plan.json", str(workdir))).read())
+    assert plan["budget_s"] == 1.0 and plan["rungs"] == []

@@ -1,0 +1,161 @@
+"""Every bad input a user can pass to the CLI is one line on stderr and exit code 2, never a traceback.
+
+The catalogue runs ``automl.cli.main`` in this process (the code path of the console
+script, minus the interpreter start): an exception that is not a user error would escape
+``main`` and fail the test, which is what "no traceback" means.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+
+from automl.cli import main
+from tests.automl.helpers import run_cli, stores
+
+PASSWORD = "s3cretPW"
+
+
+def _study_file(text: str, suffix: str = ".toml") -> Callable[[Path], list[str]]:
+    def make(workdir: Path) -> list[str]:
+        path = workdir / f"study{suffix}"
+        path.write_text(text)
+        return ["search", "--config", str(path), "--trials", "1", "--epochs", "1"]
+
+    return make
+
+
+def _bundle(model: bytes | None, card: str) -> Callable[[Path], list[str]]:
+    """A bundle folder with ``model.keras`` (``None``: a zip without config.json) and ``model_card.json``."""
+
+    def make(workdir: Path) -> list[str]:
+        bundle = workdir / "bundle"
+        bundle.mkdir()
+        if model is None:
+            with zipfile.ZipFile(bundle / "model.keras", "w") as archive:
+                archive.writestr("metadata.json", "{}")
+        else:
+            (bundle / "model.keras").write_bytes(model)
+        (bundle / "model_card.json").write_text(card)
+        (workdir / "x.png").write_bytes(b"")
+        return ["predict", "--model", str(bundle), str(workdir / "x.png")]
+
+    return make
+
+
+GOOD_CARD = json.dumps({"class_names": ["a", "b"]})
+MISSING_STORE = "sqlite:///{workdir}/nowhere/optuna.db"
+
+# (id, argv or a function of the work folder returning argv, text the message must hold)
+CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
+    ("study-name-dotdot", ["search", "--study-name", "..", "--trials", "1"], "got '..'"),
+    ("study-name-dot", ["search", "--study-name", ".", "--trials", "1"], "got '.'"),
+    ("study-name-separator", ["search", "--study-name", "a/b", "--trials", "1"], "got 'a/b'"),
+    ("study-name-hostile", ["search", "--study-name", "x'; DROP TABLE studies;--"], "DROP TABLE"),
+    ("status-hostile-name", ["status", "--study", "../../etc"], "got '../../etc'"),
+    ("worker-hostile-name", ["worker", "--study", "a\\b c"], "got 'a\\\\b c'"),
+    ("export-dir-dotdot", ["search", "--export-dir", "exports/..", "--trials", "1"], "got 'exports/..'"),
+    ("trials-string", _study_file('trials = "three"\n'), "trials must be a whole number, got 'three'"),
+    ("trials-bool", _study_file("trials = true\n"), "trials must be a whole number, got True"),
+    ("epochs-float", _study_file("epochs = 1.5\n"), "epochs must be a whole number, got 1.5"),
+    ("yaml-isolate-string", _study_file("isolate: 'yes'\n", ".yaml"), "isolate must be true or false, got 'yes'"),
+    ("yaml-image-size", _study_file("image_size: 32\n", ".yaml"), "image_size must be two positive"),
+    ("space-not-a-table", _study_file('space = "big"\n'), "space must be a table"),
+    ("unknown-setting", _study_file("trails = 3\n"), "unknown study setting(s) ['trails']"),
+    ("image-size-too-big", ["search", "--image-size", "10000,10000", "--trials", "1"], "10000x10000x1 need about"),
+    ("model-random-bytes", _bundle(os.urandom(2048), GOOD_CARD), "not a Keras model file"),
+    ("model-without-config", _bundle(None, GOOD_CARD), "it has no config.json"),
+    ("card-broken", _bundle(os.urandom(64), '{"class_names": ["a",'), "model_card.json' is not valid JSON"),
+    ("card-without-classes", _bundle(os.urandom(64), "[]"), "model_card.json' has no list of class_names"),
+    ("status-missing-store", ["status", "--storage", MISSING_STORE], "nowhere/optuna.db' does not exist"),
+    ("compare-missing-store", ["compare", "--storage", MISSING_STORE], "nowhere/optuna.db' does not exist"),
+    ("worker-missing-store", ["worker", "--study", "x", "--storage", MISSING_STORE], "does not exist"),
+    ("unknown-study", ["status", "--study", "nope", "--storage", "sqlite:///{workdir}/o.db"], "no study named 'nope'"),
+    ("unknown-seed-architecture", ["search", "--seed-architectures", "lenet,nonet"], "'nonet'"),
+    ("storage-bad-scheme", ["status", "--storage", f"nosuch://u:{PASSWORD}@h/db"], "nosuch://u:***@h/db"),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in CATALOGUE], ids=[c[0] for c in CATALOGUE])
+def test_bad_input_is_one_line_and_exit_code_2(workdir, capsys, argv, expected):
+    if callable(argv):
+        argv = argv(workdir)
+    if argv[0] == "status" and "--storage" in argv and "o.db" in argv[-1]:  # an existing store without the study
+        optuna.create_study(study_name="other", storage=f"sqlite:///{workdir}/o.db")
+    argv = [a.replace("{workdir}", str(workdir)) for a in argv]
+
+    code = main(argv)
+
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith(f"automl {argv[0]}: error: "), err
+    assert expected in err
+    assert PASSWORD not in err
+    store = workdir / "mlruns" / "optuna.db"
+    assert not store.exists() or optuna.get_all_study_names(f"sqlite:///{store}") == []  # no study left behind
+    assert not (workdir / "exports").exists()
+
+
+def test_read_only_tracking_store_on_resume(workdir):
+    created = run_cli(["search", "--study-name", "ro", "--trials", "1", "--create-only"], workdir)
+    assert created.returncode == 0, created.stderr
+    database = workdir / "mlruns" / "mlflow.db"
+    database.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+    resumed = run_cli(["search", "--study-name", "ro", "--trials", "1", "--epochs", "1"], workdir)
+
+    err = resumed.stderr.strip()
+    assert resumed.returncode == 2 and "Traceback" not in err, err
+    expected = f"the MLflow tracking store {str(database)!r} is read-only; a search needs to write to it"
+    assert err.splitlines()[-1] == f"automl search: error: {expected}"
+
+
+def test_status_reads_a_read_only_store_without_writing(workdir):
+    created = run_cli(["search", "--study-name", "ro", "--trials", "2", "--create-only"], workdir)
+    assert created.returncode == 0, created.stderr
+    folder = workdir / "mlruns"
+    # The -shm file is SQLite's shared-memory index, which readers map (root maps it writable).
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.suffix != ".db-shm"}
+    for path in folder.iterdir():
+        path.chmod(0o444) if path.is_file() else None
+    folder.chmod(0o555)
+    try:
+        result = run_cli(["status", "--study", "ro", "--json"], workdir)
+        after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.suffix != ".db-shm"}
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["waiting"] == 2
+    assert after == before  # not a byte written, no file added
+
+
+def test_status_on_a_missing_store_creates_nothing(workdir):
+    result = run_cli(["status", "--study", "x"], workdir)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (workdir / "mlruns").exists()
+
+
+def test_resume_notes_compare_with_the_stored_values(workdir):
+    config = stores(workdir)
+    first = run_cli(["search", "--study-name", "n", "--trials", "1", "--epochs", "1", "--create-only"], workdir)
+    assert first.returncode == 0, first.stderr
+    again = ["search", "--study-name", "n", "--trials", "1", "--epochs", "5", "--data", "digits", "--create-only"]
+    second = run_cli(again + ["--storage", config["storage"], "--tracking-uri", config["tracking_uri"]], workdir)
+    assert second.returncode == 0, second.stderr
+    assert "keeps its stored epochs=1; ignoring epochs=5" in second.stderr  # 5 is the default, yet given
+    assert "data" not in second.stderr  # --data digits is what the study has (no data means digits)
+
+
+def test_a_search_where_no_trial_succeeds_exits_non_zero_with_the_reason(workdir, capsys):
+    code = main(["search", "--study-name", "tiny", "--trials", "2", "--epochs", "1", "--max-params", "10", "--quiet"])
+
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "no trial of study 'tiny' succeeded (2 ran)" in err and "max_params" in err.lower().replace("-", "_")
