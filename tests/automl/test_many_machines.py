@@ -27,31 +27,13 @@ from sklearn.datasets import load_digits
 
 from automl._records import StudyRecord, TrialRecord
 from tests.automl.helpers import cli_env, run_cli
-from tests.automl.test_postgres import Server, _free_port, _logs, _pg_bin, _wait_until_healthy
+from tests.automl.test_postgres import _free_port, _logs, _wait_until_healthy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 STUDY = "machines"
 TRIALS = 4
 FINALISTS = 2
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Server]:
-    """The PostgreSQL server of ``test_postgres.py`` (its ``Server``), for this module."""
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql")
-    pytest.importorskip("psycopg2", reason="the PostgreSQL driver is missing: pip install '.[postgres]'")
-    server = Server(bin_dir)
-    try:
-        try:
-            server.start()
-        except subprocess.CalledProcessError as exc:
-            pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')}")
-        yield server
-    finally:
-        server.stop()
 
 
 def _machine(root: Path, name: str) -> tuple[Path, dict[str, str]]:

@@ -108,23 +108,6 @@ class Server:
         return f"postgresql+psycopg2://automl@127.0.0.1:{self.port}/{name}"
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Server]:
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql")
-    pytest.importorskip("psycopg2", reason="the PostgreSQL driver is missing: pip install '.[postgres]'")
-    server = Server(bin_dir)
-    try:
-        try:
-            server.start()
-        except subprocess.CalledProcessError as exc:
-            pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')}")
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def spawned() -> Iterator[list[subprocess.Popen]]:
     """Processes a test starts; whatever still runs when it ends (a failed test) is killed."""
