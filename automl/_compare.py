@@ -8,6 +8,7 @@ seed), so it is exactly the split no search decision ever saw.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -136,6 +137,22 @@ def _stretch(records: list[TrialRecord], data: StudyData, final: FinalTraining) 
     return max(1, min(MAX_STRETCH, int(left // planned))) if planned > 0 else 1
 
 
+def _least_epochs(record: TrialRecord, data: StudyData) -> int:
+    """The fewest epochs over train+validation that take as many steps as the trial took over
+    train: a shorter retraining would not be better than the trial's own model."""
+    trained = record.training.epochs if record.training else 1
+    share = len(data.splits.train[1]) / max(len(data.splits.train[1]) + len(data.splits.val[1]), 1)
+    return max(1, math.ceil(trained * share))
+
+
+def _fitting_epochs(record: TrialRecord, data: StudyData, epochs: int, left: float) -> int:
+    """The most epochs, up to ``epochs``, whose retraining fits in ``left`` seconds (its
+    schedule then spans them); 0 when fewer than ``_least_epochs`` fit."""
+    per_epoch = retrain_seconds(record, data, 1)
+    fit = epochs if per_epoch <= 0 else min(epochs, int(left // per_epoch))
+    return fit if fit >= _least_epochs(record, data) else 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class FinalTraining:
     """Retrain the finalists on train+validation before they are compared and exported.
@@ -171,10 +188,13 @@ def _final_models(
             models[record.number] = [load_model(tracker, stored)]
             earlier.add(record.number)
             continue
-        expected = retrain_seconds(record, data, epochs) * final.seeds
         left = None if final.until is None else final.until - time.monotonic()
-        if left is not None and expected > left:
-            progress(f"trial {record.number}: no time left to retrain it ({expected:.0f}s needed, {left:.0f}s left)")
+        if left is not None and final.epochs is None:
+            epochs = _fitting_epochs(record, data, epochs, left / final.seeds)
+        expected = retrain_seconds(record, data, epochs) * final.seeds
+        if left is not None and (epochs == 0 or expected > left):
+            needed = retrain_seconds(record, data, _least_epochs(record, data)) * final.seeds
+            progress(f"trial {record.number}: no time left to retrain it ({needed:.0f}s needed, {left:.0f}s left)")
             continue
         progress(f"trial {record.number}: retraining on train+validation for {epochs} epochs (~{expected:.0f}s)")
         models[record.number] = [

@@ -1,6 +1,6 @@
 """How many sampled trials are still near chance after their first epoch (issue 14, item 4).
 
-Runs a study in-process with our driver (``automl._study.run_study``) on a class-balanced
+Runs a study in-process with our driver (``automl._driver.run_study``) on a class-balanced
 5,000-image MNIST subset from ``../shared/datasets`` (the driver's usual 65/15/20 split:
 3,250 training and 750 validation images), with Optuna's random sampler (what TPE does in
 its start-up trials), no pruner and 1 epoch per trial. It then prints every trial's
@@ -30,7 +30,6 @@ import _common
 CHANCE_MARGIN = 0.05
 TARGET = 0.10
 WEAK = 0.5  # a second, stricter line: trials that learned little in their first epoch
-WARM_START_ATTR = "warm_start"
 
 
 def main() -> None:
@@ -42,9 +41,8 @@ def main() -> None:
     args = parser.parse_args()
     _common.print_provenance(args.seed)
 
-    from automl._study import run_study
-
     from automl._config import StudyConfig
+    from automl._driver import run_study
     from automl._progress import Progress
 
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir, _common.study_home("first-epoch"):
@@ -78,24 +76,25 @@ def _warm_starts() -> int:
 
 def _row(trial: Any) -> dict[str, Any]:
     """The trial's outcome and the settings that decide whether it can learn in an epoch."""
-    params, attrs = trial.params, trial.user_attrs
-    training = attrs.get("training", {})
-    augmentation = attrs.get("augmentation", {})
+    from automl._records import TrialRecord
+
+    record = TrialRecord.of(trial)
+    training, augmentation = record.training, record.augmentation or {}
     return {
-        "trial": trial.number,
-        "kind": attrs.get(WARM_START_ATTR) or "sampled",
-        "state": trial.state.name.lower(),
-        "val_acc": attrs.get("val_accuracy"),
-        "optimizer": training.get("optimizer", "-"),
-        "lr": training.get("learning_rate"),
-        "batch": training.get("batch_size"),
-        "bn": params.get("arch.batch_norm", "-"),
-        "stages": params.get("arch.stages", "-"),
-        "head": params.get("arch.head.pooling", "gap"),
+        "trial": record.number,
+        "kind": record.warm_start or "sampled",
+        "state": record.state.name.lower(),
+        "val_acc": record.val_accuracy,
+        "optimizer": training.optimizer if training else "-",
+        "lr": training.learning_rate if training else None,
+        "batch": training.batch_size if training else None,
+        "bn": record.params_sampled.get("arch.batch_norm", "-"),
+        "stages": record.params_sampled.get("arch.stages", "-"),
+        "head": record.params_sampled.get("arch.head.pooling", "gap"),
         "affine_p": augmentation.get("affine_p"),
         "cutout_p": augmentation.get("dropout_p"),
-        "seconds": round(sum(attrs.get("timings", {}).values()), 1),
-        "reason": attrs.get("fail_reason", ""),
+        "seconds": round(sum(record.timings.values()), 1),
+        "reason": record.reason or "",
     }
 
 

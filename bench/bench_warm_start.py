@@ -1,6 +1,6 @@
 """Warm starts on their own: accuracy per epoch and time, against the Keras examples' MNIST convnet.
 
-For each dataset it runs a study in-process with our driver (``automl._study.run_study``)
+For each dataset it runs a study in-process with our driver (``automl._driver.run_study``)
 whose trials are only the warm starts (``automl._warmstart``: as many trials as there are
 warm starts, which the driver enqueues first), ``--epochs`` each, no pruner. It prints each
 warm start's validation accuracy after every epoch, its seconds per epoch, and the saved
@@ -56,11 +56,12 @@ def _subset(name: str, folder: Path, train: int, seed: int) -> str:
 
 def run_dataset(name: str, data: str | None, *, epochs: int, seed: int) -> list[list[Any]]:
     """The warm starts' rows, then the hand-written baseline's, for one dataset."""
-    from automl._study import run_study
-
+    from automl._compare import load_trial_model
     from automl._config import StudyConfig
+    from automl._driver import run_study
     from automl._progress import Progress
-    from automl._warmstart import WARM_START_ATTR, WARM_STARTS
+    from automl._records import TrialRecord
+    from automl._warmstart import WARM_STARTS
 
     config = StudyConfig(
         study_name="warm-start", data=data, trials=len(WARM_STARTS), epochs=epochs, pruner="none", seed=seed
@@ -68,14 +69,17 @@ def run_dataset(name: str, data: str | None, *, epochs: int, seed: int) -> list[
     rows = []
     with _common.study_home("warm-start"):
         study_run = run_study(config, progress=Progress(total=config.trials, quiet=True))
-        _, splits, normalization = study_run.data
+        splits, normalization = study_run.data.splits, study_run.data.normalization
         for trial in study_run.study.get_trials(deepcopy=False):
+            record = TrialRecord.of(trial)
             curve = [trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
-            fit = trial.user_attrs.get("timings", {}).get("fit", float("nan"))
-            wall = sum(trial.user_attrs.get("timings", {}).values())
-            test = _test_accuracy(trial.user_attrs.get("model_path"), splits)
-            label = trial.user_attrs.get(WARM_START_ATTR, "sampled")
-            rows.append([name, label, _curve(curve), fit / max(len(curve), 1), len(curve), wall, test])
+            fit = record.timings.get("fit", float("nan"))
+            wall = sum(record.timings.values())
+            model = load_trial_model(record, study_run.tracker) if record.model_ref else None
+            rows.append(
+                [name, record.warm_start or "sampled", _curve(curve), fit / max(len(curve), 1), len(curve), wall,
+                 _test_accuracy(model, splits)]
+            )  # fmt: skip
     rows.append([name, *hand_cnn(splits, normalization, seed=seed)])
     return rows
 
@@ -84,12 +88,9 @@ def _curve(values: list[float]) -> str:
     return " ".join(f"{v:.3f}" for v in values)
 
 
-def _test_accuracy(model_path: str | None, splits: Any) -> float:
-    import keras
-
-    if model_path is None:
+def _test_accuracy(model: Any, splits: Any) -> float:
+    if model is None:
         return float("nan")
-    model = keras.saving.load_model(model_path, compile=False)
     x, y = splits.test
     predicted = model.predict(x.astype("float32"), batch_size=1024, verbose=0).argmax(axis=1)
     return float((predicted == y).mean())

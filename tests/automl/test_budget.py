@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
+from optuna.trial import TrialState
 
 import automl
+import pipelines
 from automl._budget import EXPORT_MIN_S, make_plan, rungs
+from automl._compare import _fitting_epochs
 from automl._config import StudyConfig, parse_duration
+from automl._data import StudyData
 from automl._errors import UserError
+from automl._hparams import TrainingSpec
+from automl._records import TrialRecord
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1.5h", 5400), ("300", 300), (" 2M ", 120)])
@@ -56,3 +63,31 @@ def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):
     parent = next(r for r in runs if r.info.run_name == "tiny")
     plan = json.loads(open(client.download_artifacts(parent.info.run_id, "plan.json", str(workdir))).read())
     assert plan["budget_s"] == 1.0 and plan["rungs"] == []
+
+
+def _finalist(fit_seconds: float, epochs: int = 9) -> TrialRecord:
+    training = TrainingSpec(epochs=epochs, batch_size=32)
+    return TrialRecord(number=0, state=TrialState.COMPLETE, training=training, timings={"fit": fit_seconds})
+
+
+def _study_data(train: int, val: int) -> StudyData:
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((n, 8, 8, 1), np.uint8), np.arange(n) % 2
+
+    splits = pipelines.Splits(train=split(train), val=split(val), test=split(10), class_names=("a", "b"))
+    return StudyData(dataset=None, splits=splits, normalization=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("left", "epochs"),
+    [
+        (1000.0, 27),  # time for the whole stretch
+        (60.0, 15),  # 15 epochs of 4 s fit: the schedule is shortened to fit
+        (28.0, 7),  # the fewest that take as many steps as the trial (9 x 3/4 -> 7)
+        (27.0, 0),  # fewer would not beat the trial's own model: not retrained
+    ],
+)
+def test_a_finalist_retrains_for_the_epochs_that_fit_the_time_left(left, epochs):
+    # 9 epochs over 300 training images took 27 s; train+validation is 400 images: 4 s an epoch.
+    record, data = _finalist(27.0), _study_data(300, 100)
+    assert _fitting_epochs(record, data, 27, left) == epochs
