@@ -209,15 +209,23 @@ class TrialCallback(keras.callbacks.Callback):
     ``fault`` (one of ``FAULTS``, tests only) is injected after every batch. Past
     ``deadline`` (a ``time.monotonic()`` value) training stops, once ``min_epochs`` epochs are
     done, and ``out_of_time`` is set.
+
+    With a deadline and ``planned`` epochs, the first epoch's time tells whether they fit:
+    if only ``k`` do (``k >= 2``), training stops after the first one and ``fits`` is set
+    to ``k``, so that the caller continues with a schedule that ends at epoch ``k`` instead
+    of one the deadline cuts at its high rates; if no second epoch fits, training stops
+    after the first (``out_of_time``).
     """
 
     report: Callable[[EpochResult], bool]
     fault: str | None = None
     deadline: float | None = None
     min_epochs: int = 0
+    planned: int = 0
     epochs: list[EpochResult] = field(default_factory=list)
     pruned_at: int | None = None
     out_of_time: bool = False
+    fits: int | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -229,9 +237,12 @@ class TrialCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = time.perf_counter()
+        self._first_batch_end: float | None = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
+        if self._first_batch_end is None:
+            self._first_batch_end = time.perf_counter()
         if self.fault:
             FAULTS[self.fault](logs)
         if self.deadline is not None and time.monotonic() > self.deadline and len(self.epochs) >= self.min_epochs:
@@ -257,6 +268,26 @@ class TrialCallback(keras.callbacks.Callback):
         if self.report(result):
             self.pruned_at = epoch
             self.model.stop_training = True
+        elif len(self.epochs) == 1 and self.deadline is not None and self.planned > 1:
+            self._fit_to_deadline()
+
+    def _fit_to_deadline(self) -> None:
+        """After the first epoch: stop if the planned epochs do not fit before the deadline."""
+        now = time.perf_counter()
+        # The first batch carries the tracing: the epoch's steady time is the rest, scaled.
+        steps = (self.params or {}).get("steps") or 0
+        first = self._first_batch_end
+        epoch_s = now - self._epoch_start
+        if first is not None and steps > 1:
+            epoch_s = (now - first) * steps / (steps - 1)
+        fit = 1 + int(max(self.deadline - time.monotonic(), 0.0) // max(epoch_s, 1e-9))  # type: ignore[operator]
+        if fit >= self.planned:
+            return
+        self.model.stop_training = True
+        if fit >= 2:
+            self.fits = fit
+        else:
+            self.out_of_time = True
 
 
 class StopAt(keras.callbacks.Callback):
@@ -334,9 +365,13 @@ def train_model(
     policy: pipelines.AugmentPolicy | None = None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     epochs: int | None = None,
+    initial_epoch: int = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> None:
     """Fit a compiled ``model`` on raw ``train`` images: the one training loop of the project.
+
+    ``initial_epoch`` continues a training that stopped after that many epochs (Keras'
+    ``fit`` runs epochs ``initial_epoch`` to ``epochs - 1``; augmentation follows them).
 
     Trials (with validation, pruning callbacks and their augmentation ``policy``) and the
     retraining of finalists call it. Without augmentation, plain arrays are the fastest
@@ -345,7 +380,7 @@ def train_model(
     """
     x, y = train
     epochs = epochs or training.epochs
-    fit_options: dict = {"epochs": epochs, "callbacks": list(callbacks), "verbose": 0}
+    fit_options: dict = {"epochs": epochs, "initial_epoch": initial_epoch, "callbacks": list(callbacks), "verbose": 0}
     if validation is not None:
         fit_options["validation_data"] = (validation[0].astype("float32"), validation[1])
         fit_options["validation_batch_size"] = inference_batch_size(training.batch_size, x.shape[1:])
@@ -361,4 +396,5 @@ def train_model(
         seed=seed,
         processes=augment_processes(),
     )
+    feeder.set_epoch(initial_epoch)
     model.fit(feeder, shuffle=False, **fit_options)

@@ -7,6 +7,8 @@ trial's MLflow run has been closed as KILLED.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import time
 from collections.abc import Iterator
@@ -165,23 +167,27 @@ def _train_candidate(
     with _timed(timings, "compile"):
         fit_model, host_policy = augmentation_target(model, policy, seed=seed)
         compile_model(fit_model, training, ctx.num_classes)
+    planned = training.epochs
     callback = TrialCallback(
         report=lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs),
         fault=ctx.settings.faults.get(trial.number),
         deadline=deadline,
         # The study's first model trains at least an epoch, however short the budget.
         min_epochs=0 if trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) else 1,
+        planned=planned,
+    )
+    fit = functools.partial(
+        train_model, fit_model, ctx.splits.train, seed=seed, policy=host_policy, validation=ctx.splits.val
     )
     with _timed(timings, "fit"):
-        train_model(
-            fit_model,
-            ctx.splits.train,
-            training=training,
-            seed=seed,
-            policy=host_policy,
-            validation=ctx.splits.val,
-            callbacks=[callback],
-        )
+        fit(training=training, callbacks=[callback])
+        if callback.fits is not None:
+            # Only ``fits`` epochs fit before the deadline: the epochs after the first follow
+            # a schedule of their own that ends with them, and the trial records that recipe.
+            training = dataclasses.replace(training, epochs=callback.fits)
+            record_sample(trial, spec, training, policy.to_dict())
+            compile_model(fit_model, dataclasses.replace(training, epochs=callback.fits - 1), ctx.num_classes)
+            fit(training=training, initial_epoch=1, callbacks=[callback])
     if not callback.epochs:
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy
@@ -197,6 +203,8 @@ def _train_candidate(
     elif callback.pruned_at is not None:
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
         raise optuna.TrialPruned(outcome.note)
+    elif callback.fits is not None:
+        outcome.note = f"{callback.fits} of {planned} epochs, to fit the time budget"
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
     outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]

@@ -11,12 +11,14 @@ from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
+    TrialCallback,
     augment_processes,
     compile_model,
     default_augment_processes,
     inference_batch_size,
     learning_rate_schedule,
     make_optimizer,
+    train_model,
 )
 
 
@@ -123,3 +125,51 @@ def test_every_optimizer_follows_the_schedule(optimizer: str) -> None:
     spec = TrainingSpec(optimizer=optimizer, weight_decay=1e-4, epochs=1, steps_per_epoch=4, schedule="warmup_cosine")
     rate = make_optimizer(spec).learning_rate
     assert float(keras.ops.convert_to_numpy(rate)) == pytest.approx(spec.learning_rate)  # step 0, no warm-up
+
+
+class _Clock:
+    """A clock that moves only when a batch ends: one second per batch."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    monotonic = perf_counter
+
+
+class _Tick(keras.callbacks.Callback):
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.clock.now += 1.0
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "fits", "out_of_time", "epochs"),
+    [
+        (100.0, None, False, 9),  # 9 epochs of 4 s fit: trained as planned
+        (14.0, 3, False, 1),  # 10 s left after the first epoch: 2 more fit, so stop and re-plan 3
+        (6.0, None, True, 1),  # no second epoch fits: stop after the first, out of time
+    ],
+)
+def test_a_trial_stops_after_its_first_epoch_when_its_planned_epochs_do_not_fit(
+    monkeypatch: pytest.MonkeyPatch, seconds_left: float, fits: int | None, out_of_time: bool, epochs: int
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr("automl._training.time", clock)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=8, epochs=9)
+    compile_model(model, spec, num_classes=3)
+    callback = TrialCallback(report=lambda epoch: False, deadline=seconds_left, planned=9)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (32, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 32)
+    train_model(model, (x, y), training=spec, seed=0, validation=(x, y), callbacks=[_Tick(clock), callback])
+    assert (callback.fits, callback.out_of_time, len(callback.epochs)) == (fits, out_of_time, epochs)
+    if fits:  # the caller continues from the second epoch with a schedule of its own
+        train_model(model, (x, y), training=spec, seed=0, epochs=fits, initial_epoch=1, callbacks=[callback])
+        assert [e.epoch for e in callback.epochs] == [0, 1, 2]
+    keras.backend.clear_session()
