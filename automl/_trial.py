@@ -199,7 +199,8 @@ def _train_candidate(
         # Kept with the epochs it had: it may be the best model yet (and the study's first
         # model must exist however short the budget).
         epochs = len(callback.epochs)
-        outcome.note = f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f})"
+        replanned = f", re-planned to {callback.fits} of {planned} epochs" if callback.fits else ""
+        outcome.note = f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned})"
     elif callback.pruned_at is not None:
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
         raise optuna.TrialPruned(outcome.note)
