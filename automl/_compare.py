@@ -116,11 +116,17 @@ def _retrain(record: TrialRecord, data: StudyData, *, epochs: int, seed: int, un
     return inference_model(model)
 
 
+def _retrain_sizes(data: StudyData) -> tuple[int, int]:
+    """The images a trial fitted on (train) and those a finalist retrains on (train+validation)."""
+    train = len(data.splits.train[1])
+    return train, train + len(data.splits.val[1])
+
+
 def retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
     """The retraining's expected time: the trial's fit time, scaled to train+validation and ``epochs``."""
     trained = record.training.epochs if record.training else epochs
-    grow = (len(data.splits.train[1]) + len(data.splits.val[1])) / max(len(data.splits.train[1]), 1)
-    return record.timings.get("fit", 0.0) * grow * epochs / max(trained, 1)
+    train, total = _retrain_sizes(data)
+    return record.timings.get("fit", 0.0) * (total / max(train, 1)) * epochs / max(trained, 1)
 
 
 # With time to spare, finalists retrain for up to this many times their planned epochs.
@@ -141,8 +147,8 @@ def _least_epochs(record: TrialRecord, data: StudyData) -> int:
     """The fewest epochs over train+validation that take as many steps as the trial took over
     train: a shorter retraining would not be better than the trial's own model."""
     trained = record.training.epochs if record.training else 1
-    share = len(data.splits.train[1]) / max(len(data.splits.train[1]) + len(data.splits.val[1]), 1)
-    return max(1, math.ceil(trained * share))
+    train, total = _retrain_sizes(data)
+    return max(1, math.ceil(trained * train / max(total, 1)))
 
 
 def _fitting_epochs(record: TrialRecord, data: StudyData, epochs: int, left: float) -> int:

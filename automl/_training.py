@@ -230,6 +230,7 @@ class TrialCallback(keras.callbacks.Callback):
     def __post_init__(self) -> None:
         super().__init__()
         self._epoch_start = 0.0
+        self._first_batch_end: float | None = None
         # A per-batch hook makes Keras wait for every batch's loss (4-33% of the throughput
         # on an H100). On accelerators the check runs on Keras' callback threads instead; a
         # non-finite loss then surfaces one batch later, which is harmless.
@@ -237,7 +238,7 @@ class TrialCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = time.perf_counter()
-        self._first_batch_end: float | None = None
+        self._first_batch_end = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -269,10 +270,10 @@ class TrialCallback(keras.callbacks.Callback):
             self.pruned_at = epoch
             self.model.stop_training = True
         elif len(self.epochs) == 1 and self.deadline is not None and self.planned > 1:
-            self._fit_to_deadline()
+            self._fit_to_deadline(self.deadline)
 
-    def _fit_to_deadline(self) -> None:
-        """After the first epoch: stop if the planned epochs do not fit before the deadline."""
+    def _fit_to_deadline(self, deadline: float) -> None:
+        """After the first epoch: stop if the planned epochs do not fit before ``deadline``."""
         now = time.perf_counter()
         # The first batch carries the tracing: the epoch's steady time is the rest, scaled.
         steps = (self.params or {}).get("steps") or 0
@@ -280,7 +281,7 @@ class TrialCallback(keras.callbacks.Callback):
         epoch_s = now - self._epoch_start
         if first is not None and steps > 1:
             epoch_s = (now - first) * steps / (steps - 1)
-        fit = 1 + int(max(self.deadline - time.monotonic(), 0.0) // max(epoch_s, 1e-9))  # type: ignore[operator]
+        fit = 1 + int(max(deadline - time.monotonic(), 0.0) // max(epoch_s, 1e-9))
         if fit >= self.planned:
             return
         self.model.stop_training = True

@@ -169,6 +169,7 @@ def _train_candidate(
         compile_model(fit_model, training, ctx.num_classes)
     planned = training.epochs
     callback = TrialCallback(
+        # ``training`` is read when an epoch ends: after a re-plan, its shortened epochs.
         report=lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs),
         fault=ctx.settings.faults.get(trial.number),
         deadline=deadline,
