@@ -124,31 +124,46 @@ def _retrain_sizes(data: StudyData) -> tuple[int, int]:
 
 def retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
     """The retraining's expected time: the trial's fit time, scaled to train+validation and ``epochs``."""
-    trained = record.training.epochs if record.training else epochs
     train, total = _retrain_sizes(data)
-    return record.timings.get("fit", 0.0) * (total / max(train, 1)) * epochs / max(trained, 1)
+    return record.timings.get("fit", 0.0) * (total / max(train, 1)) * epochs / record.epochs
 
 
 # With time to spare, finalists retrain for up to this many times their planned epochs.
 MAX_STRETCH = 3
+# A finalist is retrained only if it could still win: its validation accuracy is within the
+# non-inferiority margin plus this many standard errors of the difference of the best one's.
+CONTENDER_Z = 2.0
 
 
-def _stretch(records: list[TrialRecord], data: StudyData, final: FinalTraining) -> int:
+def _stretch(records: list[TrialRecord], data: StudyData, final: FinalTraining) -> float:
     """How many times its planned epochs each finalist retrains for: as many as the plan's
-    final window holds for all of them (1 to ``MAX_STRETCH``; 1 without a window)."""
+    final window holds for all of ``records`` (up to ``MAX_STRETCH``; 1 without a window)."""
     if final.until is None or final.epochs is not None:
-        return 1
-    planned = sum(retrain_seconds(r, data, r.training.epochs if r.training else 1) for r in records) * final.seeds
+        return 1.0
+    planned = sum(retrain_seconds(r, data, r.epochs) for r in records) * final.seeds
     left = final.until - time.monotonic()
-    return max(1, min(MAX_STRETCH, int(left // planned))) if planned > 0 else 1
+    return max(1.0, min(float(MAX_STRETCH), left / planned)) if planned > 0 else 1.0
+
+
+def _could_win(record: TrialRecord, best: TrialRecord, n_val: int, margin: float) -> bool:
+    """Whether ``record``'s validation accuracy is close enough to ``best``'s for its retrained
+    model to win the comparison (more accurate, or cheaper and non-inferior within ``margin``)."""
+    p, q = best.val_accuracy or 0.0, record.val_accuracy or 0.0
+    error = math.sqrt((p * (1 - p) + q * (1 - q)) / max(n_val, 1))
+    return p - q <= margin + CONTENDER_Z * error
+
+
+def _contenders(records: list[TrialRecord], data: StudyData, margin: float) -> list[TrialRecord]:
+    """The finalists (best first) that could win once retrained: ``_could_win`` against the best."""
+    n_val = len(data.splits.val[1])
+    return [r for r in records if _could_win(r, records[0], n_val, margin)]
 
 
 def _least_epochs(record: TrialRecord, data: StudyData) -> int:
     """The fewest epochs over train+validation that take as many steps as the trial took over
     train: a shorter retraining would not be better than the trial's own model."""
-    trained = record.training.epochs if record.training else 1
     train, total = _retrain_sizes(data)
-    return max(1, math.ceil(trained * train / max(total, 1)))
+    return max(1, math.ceil(record.epochs * train / max(total, 1)))
 
 
 def _fitting_epochs(record: TrialRecord, data: StudyData, epochs: int, left: float) -> int:
@@ -181,14 +196,24 @@ def _final_models(
     seed: int,
     progress: Any,
     tracker: Tracker,
+    margin: float,
 ) -> tuple[dict[int, list[keras.Model]], set[int]]:
     """The retrained models of the finalists (several seeds each), best finalist first, and
-    the finalists whose model was retrained by an earlier comparison (loaded, not trained now)."""
-    stretch = _stretch(records, data, final)
+    the finalists whose model was retrained by an earlier comparison (loaded, not trained now).
+
+    Under a deadline, a finalist that could not win (``_could_win``) keeps its search model:
+    the final window goes to those that could, for more epochs.
+    """
+    contenders = _contenders(records, data, margin) if final.until is not None else records
+    for record in records:
+        if record.number not in {c.number for c in contenders}:
+            gap = ((records[0].val_accuracy or 0.0) - (record.val_accuracy or 0.0)) * 100
+            progress(f"trial {record.number}: not retrained, {gap:.1f} points below the best on validation")
+    stretch = _stretch(contenders, data, final)
     models: dict[int, list[keras.Model]] = {}
     earlier: set[int] = set()
-    for record in records:
-        epochs = final.epochs or stretch * (record.training.epochs if record.training else 1)
+    for record in contenders:
+        epochs = final.epochs or int(stretch * record.epochs)
         stored = final_model_uri(study, record.number)
         if final.epochs is None and stored is not None:
             models[record.number] = [load_model(tracker, stored)]
@@ -241,7 +266,7 @@ def compare_study(
     say = progress or (lambda text: None)
     models_store = tracker or study_tracker(study, config)
     retrained, earlier = (
-        _final_models(study, records, data, final, config.seed, say, models_store) if final else ({}, set())
+        _final_models(study, records, data, final, config.seed, say, models_store, margin) if final else ({}, set())
     )
     x_test, y_test = data.splits.test
     predictions: dict[int, np.ndarray] = {}

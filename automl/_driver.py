@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from automl._budget import Plan, make_plan
+from automl._budget import FINAL_STRETCH, Plan, make_plan
 from automl._compare import retrain_seconds
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data, skipped_note
@@ -241,10 +241,12 @@ def _time_left(study: optuna.Study, deadline: float | None, late: int) -> bool:
 
 def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None) -> float | None:
     """When trials must stop: ``--timeout``, or the budget's search time, shortened so that
-    retraining the best trial so far still fits in the final window."""
+    retraining the best trial so far still fits in the final window (stretched, if it can be)."""
     best = best_trials(study, 1)
-    retrain = retrain_seconds(best[0], data, best[0].training.epochs if best[0].training else 1) if best else 0.0
-    deadlines = [d for d in (plan.search_deadline(retrain), timeout) if d is not None]
+    epochs = best[0].epochs if best else 1
+    retrain = retrain_seconds(best[0], data, epochs) if best else 0.0
+    stretched = retrain_seconds(best[0], data, FINAL_STRETCH * epochs) if best else None
+    deadlines = [d for d in (plan.search_deadline(retrain, stretched), timeout) if d is not None]
     return min(deadlines) if deadlines else None
 
 

@@ -132,6 +132,11 @@ class TrialRecord:
         return self.model_ref is not None
 
     @property
+    def epochs(self) -> int:
+        """The epochs of the trial's recipe (re-planned ones included; 1 when it has none)."""
+        return self.training.epochs if self.training else 1
+
+    @property
     def seconds(self) -> float:
         return round(sum(self.timings.values()), 2)
 

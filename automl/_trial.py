@@ -198,8 +198,10 @@ def _train_candidate(
         run.log_text(_summary(model), "model_summary.txt")
     if callback.out_of_time:
         # Kept with the epochs it had: it may be the best model yet (and the study's first
-        # model must exist however short the budget).
+        # model must exist however short the budget). Its record says the epochs it trained,
+        # so that its retraining is timed and scheduled by what it ran.
         epochs = len(callback.epochs)
+        record_sample(trial, spec, dataclasses.replace(training, epochs=epochs), policy.to_dict())
         replanned = f", re-planned to {callback.fits} of {planned} epochs" if callback.fits else ""
         outcome.note = f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned})"
     elif callback.pruned_at is not None:

@@ -7,7 +7,8 @@ two stages or more, ``arch.s1b2.kernel_size`` only when block 2 of stage 1 is a 
 residual or bottleneck block. ``arch.sIbJ`` is the J-th sampled block of stage I, after the
 stage's downsampling block if it has one.
 
-Sampling adapts to the input: a stage downsamples only while the map is at least 2 pixels
+Sampling adapts to the input: the stem halves inputs larger than ``stem_max_size``
+(56 by default) until they fit it, a stage downsamples only while the map is at least 2 pixels
 wide (so 8x8 images allow 3 halvings, 28x28 4 and 32x32 5), a conv offers 'valid' padding
 only where its kernel fits, a pool uses 'valid' padding only where its window fits, and the
 head offers flattening only for small maps.
@@ -83,10 +84,13 @@ def sample_architecture(
         ConvBlock(
             filters=space.stem_filters.suggest(trial, "arch.stem.filters"),
             kernel_size=space.stem_kernel_sizes.suggest(trial, "arch.stem.kernel_size"),
+            stride=2 if builder.size > space.stem_max_size else 1,
             activation=activation,
             batch_norm=batch_norm,
         )
     )
+    while builder.size > space.stem_max_size:
+        builder.add(PoolBlock.fitting(kind="max", size=2, map_size=builder.size))
     builder.end_stem()
     for i in range(1, space.stages.suggest(trial, "arch.stages") + 1):
         stage = context(f"arch.s{i}", space.filters.suggest(trial, f"arch.s{i}.filters"))

@@ -60,7 +60,8 @@ def _block_types(label: str, dist: Distribution) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class SearchSpace:
-    """The choices of the architecture search; the defaults suit 8x8 to 32x32 images on a CPU.
+    """The choices of the architecture search; the defaults suit 8x8 to 32x32 images on a CPU
+    (larger ones are halved by the stem to at most ``stem_max_size``).
 
     The defaults are chosen so that almost every sample learns within its first short epoch
     (``bench/bench_first_epoch.py``): batch norm throughout, and at least three stages, so
@@ -88,6 +89,10 @@ class SearchSpace:
         head_pooling, max_flatten_features: ``flatten`` is only offered for maps of at most
             ``max_flatten_features`` values; larger ones are pooled globally.
         head_dense_layers, head_units, head_dropout: the head's hidden layers and dropout.
+        stem_max_size: the stem halves larger inputs until their smaller side is at most
+            this: a stride-2 stem conv, then 2x2 max pools (96x96 images reach the stages at
+            48x48, 224x224 at 56x56), as in ResNet's stem. Each halving quarters the cost
+            of all that follows; details at full resolution seldom matter for classification.
 
     Load one with ``SearchSpace.from_file("study.toml")``: fields left out keep their
     defaults; ranges are tables ``{low, high, log, step}`` and choices are lists.
@@ -113,6 +118,7 @@ class SearchSpace:
     head_dense_layers: IntRange = IntRange(low=0, high=1)
     head_units: IntRange = IntRange(low=16, high=128, log=True)
     head_dropout: FloatRange = FloatRange(low=0.0, high=0.5, step=0.1)
+    stem_max_size: int = 56
 
     def __post_init__(self) -> None:
         for name, field_type in _FIELD_TYPES.items():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 
 import numpy as np
+import optuna
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
@@ -12,7 +15,7 @@ from optuna.trial import TrialState
 import automl
 import pipelines
 from automl._budget import EXPORT_MIN_S, make_plan, rungs
-from automl._compare import _fitting_epochs
+from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
 from automl._errors import UserError
@@ -50,11 +53,14 @@ def test_the_plan_splits_the_budget_into_search_final_training_and_export():
 
 
 def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):
-    result = automl.search(study_name="tiny", time_budget="1s", epochs=1, quiet=True)
+    result = automl.search(study_name="tiny", time_budget="1s", epochs=3, quiet=True)
 
-    # The first trial always finishes; the search's time was then long gone, so it stopped,
-    # and no finalist could be retrained: the search's own model is exported.
+    # The first trial always finishes, after one epoch of its three; the search's time was
+    # then long gone, so it stopped, and no finalist could be retrained: the search's own
+    # model is exported. The trial's record says the one epoch it trained.
     assert len(result.trials) == 1 and result.trials["state"][0] == "complete"
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}")
+    assert TrialRecord.of(study.trials[0]).epochs == 1
     assert result.stopped_early == "time budget's search time reached"
     card = json.loads((result.export_dir / "model_card.json").read_text())
     assert card["trained_on"].startswith("train (")
@@ -62,7 +68,7 @@ def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parent = next(r for r in runs if r.info.run_name == "tiny")
     plan = json.loads(open(client.download_artifacts(parent.info.run_id, "plan.json", str(workdir))).read())
-    assert plan["budget_s"] == 1.0 and plan["rungs"] == []
+    assert plan["budget_s"] == 1.0 and plan["rungs"] == [1]
 
 
 def _finalist(fit_seconds: float, epochs: int = 9) -> TrialRecord:
@@ -91,3 +97,45 @@ def test_a_finalist_retrains_for_the_epochs_that_fit_the_time_left(left, epochs)
     # 9 epochs over 300 training images took 27 s; train+validation is 400 images: 4 s an epoch.
     record, data = _finalist(27.0), _study_data(300, 100)
     assert _fitting_epochs(record, data, 27, left) == epochs
+
+
+def test_the_search_gives_up_time_for_a_longer_final_training_but_at_most_half():
+    # Budget 600 s from t=0: search until 420 s, final training until 570 s (150 s window).
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=0.0)
+    assert (plan.search_until, plan.final_until) == (420.0, 570.0)
+    # A 100 s retraining fits the window; stretched to 200 s, the search ends 50 s earlier.
+    assert plan.search_deadline(100.0) == 420.0
+    assert plan.search_deadline(100.0, 200.0) == 370.0
+    # Stretched to 500 s it would take most of the search: the search keeps half its time.
+    assert plan.search_deadline(100.0, 500.0) == 210.0
+    # A plain retraining longer than the window still moves the search's end as far as it needs.
+    assert plan.search_deadline(400.0, 800.0) == 170.0
+    assert plan.search_deadline(700.0, 1400.0) == 0.0
+
+
+def _contender(number: int, val_accuracy: float, fit_seconds: float = 27.0) -> TrialRecord:
+    return dataclasses.replace(_finalist(fit_seconds), number=number, val_accuracy=val_accuracy)
+
+
+def test_only_the_finalists_that_could_win_are_retrained():
+    data = _study_data(300, 400)
+    best, close, far = _contender(0, 0.85), _contender(1, 0.80), _contender(2, 0.70)
+    # 5 points below is within 2 standard errors of the difference (2 x 2.7 points) and the
+    # margin; 15 points below is not (2 x 2.9 points), unless the margin is 10 points.
+    assert [r.number for r in _contenders([best, close, far], data, 0.01)] == [0, 1]
+    assert [r.number for r in _contenders([best, close, far], data, 0.0)] == [0, 1]
+    assert [r.number for r in _contenders([best, far], data, 0.05)] == [0]
+    assert [r.number for r in _contenders([best, far], data, 0.10)] == [0, 2]
+
+
+def test_the_final_window_stretches_the_retraining_of_the_contenders(monkeypatch):
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    data = _study_data(300, 100)  # 9 epochs of 27 s over train: 36 s over train+validation
+    one, two = _contender(0, 0.9), _contender(1, 0.9)
+    assert _stretch([one], data, FinalTraining(until=1072.0)) == 2.0
+    assert _stretch([one, two], data, FinalTraining(until=1072.0)) == 1.0
+    assert _stretch([one], data, FinalTraining(until=1054.0)) == 1.5
+    assert _stretch([one], data, FinalTraining(until=5000.0)) == 3.0  # at most MAX_STRETCH
+    assert _stretch([one], data, FinalTraining(until=1010.0)) == 1.0  # fewer epochs: _fitting_epochs
+    assert _stretch([one], data, FinalTraining(until=None)) == 1.0
+    assert _stretch([one], data, FinalTraining(until=5000.0, epochs=4)) == 1.0

@@ -122,3 +122,31 @@ def test_default_samples_normalise_and_downsample_before_the_head(input_shape, l
         analysis = ss.analyze(spec, input_shape, 10)
         features = next(info for info in reversed(analysis.layers) if len(info.output_shape) == 3)
         assert max(features.output_shape[:2]) <= largest_map
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "stride", "pools", "stage_input"),
+    [
+        ((56, 56, 3), 1, 0, (56, 56)),  # at most stem_max_size: full resolution
+        ((64, 64, 3), 2, 0, (32, 32)),
+        ((96, 128, 3), 2, 0, (48, 64)),  # the smaller side decides
+        ((224, 224, 3), 2, 1, (56, 56)),
+        ((227, 227, 1), 2, 2, (28, 28)),  # 'same' stride-2 conv: ceil(227 / 2) = 114, then pools
+    ],
+)
+def test_the_stem_halves_large_inputs_down_to_stem_max_size(input_shape, stride, pools, stage_input):
+    for _, spec in _samples(5, input_shape):
+        conv, *rest = spec.stem
+        assert conv.stride == stride
+        assert [(b.kind, b.size, b.stride) for b in rest] == [("max", 2, 2)] * pools
+        stem = [info for info in ss.analyze(spec, input_shape, 10).layers if info.name.startswith("s0")]
+        assert stem[-1].output_shape[:2] == stage_input
+
+
+def test_stem_max_size_is_a_space_setting():
+    small = ss.SearchSpace(stem_max_size=16)
+    for _, spec in _samples(5, (32, 32, 3), small):
+        assert spec.stem[0].stride == 2
+    assert ss.SearchSpace.from_dict({"stem_max_size": 16}) == small
+    with pytest.raises(ss.SearchSpaceError, match="stem_max_size"):
+        ss.SearchSpace(stem_max_size=0)
