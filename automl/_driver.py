@@ -138,6 +138,30 @@ def run_study(
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)
+    try:
+        ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials)
+    except BaseException as exc:
+        if not worker:  # a worker leaves the study's parent run to the process that owns it
+            tracker.close_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    close_orphan_runs(study, tracker)
+    return StudyRun(
+        study=study, config=config, ran=ran, tracker=tracker, data=data, created=created, stopped_early=stopped
+    )
+
+
+def _run_trials(
+    study: optuna.Study,
+    config: StudyConfig,
+    data: StudyData,
+    tracker: Tracker,
+    progress: Progress,
+    plan: Plan,
+    worker: bool,
+    max_trials: int | None,
+) -> tuple[int, str | None]:
+    """Everything after the parent run is open: the runtime, its tags and plan, then the trials
+    (in this process, or each in its own); how many ran, and why the search stopped early."""
     runtime = configure_runtime()
     if not worker:
         tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
@@ -154,19 +178,9 @@ def run_study(
     # the process: freezing it keeps each trial's garbage collections from walking it again.
     gc.collect()
     gc.freeze()
-    try:
-        if config.isolate and not worker:
-            ran, stopped = _run_isolated(config, study, max_trials)
-        else:
-            ran, stopped = _run_in_process(study, ctx, max_trials, plan)
-    except BaseException as exc:
-        if not worker:  # a worker leaves the study's parent run to the process that owns it
-            tracker.close_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    close_orphan_runs(study, tracker)
-    return StudyRun(
-        study=study, config=config, ran=ran, tracker=tracker, data=data, created=created, stopped_early=stopped
-    )
+    if config.isolate and not worker:
+        return _run_isolated(config, study, max_trials)
+    return _run_in_process(study, ctx, max_trials, plan)
 
 
 def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
@@ -233,10 +247,15 @@ MAX_LATE_TRIALS = 2
 
 
 def _time_left(study: optuna.Study, deadline: float | None, late: int) -> bool:
-    """Whether another trial may start: before the deadline, or while no trial has completed."""
-    if deadline is None or time.monotonic() < deadline:
+    """Whether another trial may start: with time for an epoch before the deadline (as long as
+    the quickest completed trial's), or while no trial has completed."""
+    if deadline is None:
         return True
-    return late < MAX_LATE_TRIALS and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    complete = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not complete:
+        return time.monotonic() < deadline or late < MAX_LATE_TRIALS
+    epoch = min(r.timings.get("fit", 0.0) / r.epochs for r in complete)
+    return time.monotonic() + epoch < deadline
 
 
 def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None) -> float | None:

@@ -47,6 +47,17 @@ def test_a_stopped_search_closes_its_parent_run_as_failed(workdir):
     assert statuses["stops"] == "FAILED" and "RUNNING" not in statuses.values()
 
 
+def test_an_error_before_the_first_trial_closes_the_parent_run_as_failed(workdir, monkeypatch):
+    def broken_runtime():
+        raise RuntimeError("no threads to configure")
+
+    monkeypatch.setattr("automl._driver.configure_runtime", broken_runtime)
+    with pytest.raises(RuntimeError, match="no threads"):
+        automl.search(study_name="early", trials=1, epochs=1, quiet=True)
+    statuses = {run.info.run_name: run.info.status for run in _runs(workdir, "early")}
+    assert statuses == {"early": "FAILED"}
+
+
 def test_options_come_from_a_study_file_and_the_given_ones_win(workdir):
     path = workdir / "study.toml"
     path.write_text('study_name = "from-file"\ntrials = 9\nmargin = 0.02\ntime_budget = "2m"\n')

@@ -18,6 +18,7 @@ from automl._budget import EXPORT_MIN_S, make_plan, rungs
 from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
+from automl._driver import _time_left
 from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
@@ -139,3 +140,18 @@ def test_the_final_window_stretches_the_retraining_of_the_contenders(monkeypatch
     assert _stretch([one], data, FinalTraining(until=1010.0)) == 1.0  # fewer epochs: _fitting_epochs
     assert _stretch([one], data, FinalTraining(until=None)) == 1.0
     assert _stretch([one], data, FinalTraining(until=5000.0, epochs=4)) == 1.0
+
+
+def test_no_trial_starts_without_time_for_an_epoch_as_long_as_the_quickest_one(monkeypatch):
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0)
+    study = optuna.create_study(direction="maximize")
+    # No trial has completed: one starts before the deadline, and up to two after it.
+    assert _time_left(study, 100.5, late=0) and _time_left(study, 90.0, late=1)
+    assert not _time_left(study, 90.0, late=2)
+    training = TrainingSpec(epochs=9, batch_size=32).to_dict()
+    for fit in (36.0, 90.0):  # 4 s and 10 s an epoch
+        attrs = {"training": training, "timings": {"fit": fit}}
+        study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs=attrs))
+    assert _time_left(study, 104.5, late=0)
+    assert not _time_left(study, 103.5, late=0)
+    assert _time_left(study, None, late=5)
