@@ -21,6 +21,7 @@ import optuna
 
 import pipelines
 import searchspace
+from automl._budget import FINAL_STRETCH
 from automl._bundle import inference_model
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
@@ -145,6 +146,17 @@ def _stretch(records: list[TrialRecord], data: StudyData, final: FinalTraining) 
     return max(1.0, min(float(MAX_STRETCH), left / planned)) if planned > 0 else 1.0
 
 
+def _stretches(records: list[TrialRecord], data: StudyData, final: FinalTraining) -> list[float]:
+    """Each finalist's stretch (``records`` best first): the same for all when the window holds
+    ``FINAL_STRETCH`` times the epochs of all of them; otherwise the best finalist's stretch is
+    what the window holds for it alone, and the others retrain for their own epochs if time
+    is left after it (most of what a longer training buys goes to the likeliest winner)."""
+    together = _stretch(records, data, final)
+    if together >= FINAL_STRETCH or len(records) < 2:
+        return [together] * len(records)
+    return [_stretch(records[:1], data, final)] + [1.0] * (len(records) - 1)
+
+
 def _could_win(record: TrialRecord, best: TrialRecord, n_val: int, margin: float) -> bool:
     """Whether ``record``'s validation accuracy is close enough to ``best``'s for its retrained
     model to win the comparison (more accurate, or cheaper and non-inferior within ``margin``)."""
@@ -209,10 +221,9 @@ def _final_models(
         if record.number not in {c.number for c in contenders}:
             gap = ((records[0].val_accuracy or 0.0) - (record.val_accuracy or 0.0)) * 100
             progress(f"trial {record.number}: not retrained, {gap:.1f} points below the best on validation")
-    stretch = _stretch(contenders, data, final)
     models: dict[int, list[keras.Model]] = {}
     earlier: set[int] = set()
-    for record in contenders:
+    for record, stretch in zip(contenders, _stretches(contenders, data, final), strict=True):
         epochs = final.epochs or int(stretch * record.epochs)
         stored = final_model_uri(study, record.number)
         if final.epochs is None and stored is not None:

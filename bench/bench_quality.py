@@ -136,8 +136,10 @@ def run_ours(
     budget_s: float,
     seed: int,
     log: Path,
+    options: tuple[str, ...] = (),
 ) -> Outcome:
-    """``automl search --time-budget`` in a fresh folder; its exported model on the official test."""
+    """``automl search --time-budget`` (and ``options``) in a fresh folder; its exported model
+    on the official test split (grey ``(N, H, W)`` or ``(N, H, W, C)`` images)."""
     import keras
 
     with tempfile.TemporaryDirectory(prefix="bench-quality-ours-") as folder:
@@ -147,7 +149,7 @@ def run_ours(
         export = home / "export"
         command = [
             sys.executable, "-m", "automl", "search", "--data", str(pool), "--time-budget", f"{budget_s:g}s",
-            "--study-name", "quality", "--export-dir", str(export), "--seed", str(seed),
+            "--study-name", "quality", "--export-dir", str(export), "--seed", str(seed), *options,
         ]  # fmt: skip
         env = {**os.environ, "AUTOML_HOME": str(home / "mlruns")}
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +165,8 @@ def run_ours(
         if done.returncode != 0 or not model_path.is_file():
             return Outcome(accuracy=float("nan"), seconds=seconds, detail=f"exit {done.returncode}; {trials}")
         model = keras.saving.load_model(model_path, compile=False)
-        accuracy = test_accuracy(model, x_test[..., None].astype("float32"), y_test)
+        images = x_test if x_test.ndim == 4 else x_test[..., None]
+        accuracy = test_accuracy(model, images.astype("float32"), y_test)
         keras.backend.clear_session()
     ratio = seconds / budget_s
     return Outcome(accuracy=accuracy, seconds=seconds, detail=f"wall/budget {ratio:.3f}; {trials}")

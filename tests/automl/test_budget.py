@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 import automl
 import pipelines
 from automl._budget import EXPORT_MIN_S, make_plan, rungs
-from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch
+from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch, _stretches
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
 from automl._driver import _time_left
@@ -155,3 +155,14 @@ def test_no_trial_starts_without_time_for_an_epoch_as_long_as_the_quickest_one(m
     assert _time_left(study, 104.5, late=0)
     assert not _time_left(study, 103.5, late=0)
     assert _time_left(study, None, late=5)
+
+
+def test_a_window_too_short_for_all_stretches_the_best_finalist_first(monkeypatch):
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    data = _study_data(300, 100)  # each finalist: 36 s for its own epochs on train+validation
+    best, second = _contender(0, 0.9), _contender(1, 0.89)
+    # 150 s hold twice the epochs of both (144 s): both stretch alike, for a fair comparison.
+    assert _stretches([best, second], data, FinalTraining(until=1150.0)) == [150 / 72] * 2
+    # 90 s do not: the best takes 2.5 times its epochs, the second keeps its own (if time is left).
+    assert _stretches([best, second], data, FinalTraining(until=1090.0)) == [2.5, 1.0]
+    assert _stretches([best], data, FinalTraining(until=1090.0)) == [2.5]
