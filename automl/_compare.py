@@ -217,8 +217,9 @@ def _final_models(
     the final window goes to those that could, for more epochs.
     """
     contenders = _contenders(records, data, margin) if final.until is not None else records
+    retrained = {c.number for c in contenders}
     for record in records:
-        if record.number not in {c.number for c in contenders}:
+        if record.number not in retrained:
             gap = ((records[0].val_accuracy or 0.0) - (record.val_accuracy or 0.0)) * 100
             progress(f"trial {record.number}: not retrained, {gap:.1f} points below the best on validation")
     models: dict[int, list[keras.Model]] = {}

@@ -262,9 +262,8 @@ def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float |
     """When trials must stop: ``--timeout``, or the budget's search time, shortened so that
     retraining the best trial so far still fits in the final window (stretched, if it can be)."""
     best = best_trials(study, 1)
-    epochs = best[0].epochs if best else 1
-    retrain = retrain_seconds(best[0], data, epochs) if best else 0.0
-    stretched = retrain_seconds(best[0], data, FINAL_STRETCH * epochs) if best else None
+    retrain = retrain_seconds(best[0], data, best[0].epochs) if best else 0.0
+    stretched = FINAL_STRETCH * retrain if best else None  # the retraining's time is linear in its epochs
     deadlines = [d for d in (plan.search_deadline(retrain, stretched), timeout) if d is not None]
     return min(deadlines) if deadlines else None
 

@@ -8,10 +8,10 @@ architecture, training and augmentation a configuration stands for are derived f
 parameters by the samplers themselves (on a ``FixedTrial``): the two cannot drift apart.
 
 The configurations are small conv/batch-norm/pool networks that reach a good validation
-accuracy within 1-3 epochs on 8x8 to 32x32 images, grey or colour, on a CPU (larger images
-reach their stages at 56 pixels or fewer: the search space's stem halves them)
+accuracy within 1-3 epochs on 8x8 to 32x32 images, grey or colour, on a CPU
 (``bench/bench_warm_start.py`` measures them per epoch, against the Keras examples'
-MNIST convnet).
+MNIST convnet). Larger images reach their stages at 56 pixels or fewer: the search space's
+stem halves them.
 """
 
 from __future__ import annotations
