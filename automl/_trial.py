@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 
 import keras
 import numpy as np
@@ -119,7 +122,7 @@ def run_trial(trial: optuna.Trial, ctx: StudyContext, *, deadline: float | None 
     record_run(trial, run.run_id)
     ctx.progress.trial_started(trial.number)
     try:
-        _train_candidate(trial, ctx, run, outcome, deadline)
+        _train_or_interrupt(trial, ctx, run, outcome, deadline)
     except KeyboardInterrupt:
         outcome.failure = Interrupted("interrupted by the user (Ctrl-C)")
         _finish(trial, run, outcome, mlflow_status="KILLED")
@@ -137,6 +140,50 @@ def run_trial(trial: optuna.Trial, ctx: StudyContext, *, deadline: float | None 
         keras.backend.clear_session(free_memory=free_memory)
     _finish(trial, run, outcome)
     return outcome
+
+
+class _SigintWatch:
+    """Remembers whether a Ctrl-C (SIGINT) arrived, then lets the previous handler act.
+
+    Python's own handler raises ``KeyboardInterrupt``; when that happens inside native code
+    (a TensorFlow op reached through pybind11) it may come out as some other error, e.g.
+    ``RuntimeError: pybind11::error_already_set: MISMATCH ... REPLACED BY KeyboardInterrupt``.
+    The flag says what that error really was. Outside the main thread, or where SIGINT is
+    not Python's to handle, it watches nothing.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._previous: Callable[[int, FrameType | None], object] | None = None
+
+    def __enter__(self) -> _SigintWatch:
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is threading.main_thread() and callable(previous):
+            self._previous = previous
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.fired = True
+        if self._previous is not None:
+            self._previous(signum, frame)
+
+
+def _train_or_interrupt(
+    trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, deadline: float | None
+) -> None:
+    """``_train_candidate``, where any error raised after a Ctrl-C is the interrupt it hides."""
+    with _SigintWatch() as sigint:
+        try:
+            _train_candidate(trial, ctx, run, outcome, deadline)
+        except Exception as exc:
+            if sigint.fired:
+                raise KeyboardInterrupt from exc
+            raise
 
 
 def _train_candidate(

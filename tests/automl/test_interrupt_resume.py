@@ -8,9 +8,11 @@ import sys
 import time
 
 import optuna
+import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from automl import _trial
 from automl._queue import effective_trials
 from tests.automl.helpers import cli_env, run_cli, stores
 
@@ -75,3 +77,29 @@ def test_ctrl_c_marks_the_trial_failed_and_the_same_command_resumes(workdir):
     assert sorted(numbers) == ["0", "1", "2"]  # one nested run per trial, none repeated
     parents = [r for r in runs if "optuna.trial_number" not in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def _native_op_interrupted(*_args: object) -> None:
+    """A Ctrl-C inside a TensorFlow op, as pybind11 reports it: a RuntimeError, not the interrupt."""
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:
+        raise RuntimeError("pybind11::error_already_set: MISMATCH ... REPLACED BY KeyboardInterrupt") from None
+
+
+def test_an_error_raised_after_ctrl_c_is_the_interrupt(monkeypatch):
+    monkeypatch.setattr(_trial, "_train_candidate", _native_op_interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        _trial._train_or_interrupt(None, None, None, None, None)
+    assert "MISMATCH" in str(raised.value.__cause__)
+    assert signal.getsignal(signal.SIGINT) is handler  # the watch is undone
+
+
+def test_an_error_without_ctrl_c_stays_an_error(monkeypatch):
+    def failing(*_args: object) -> None:
+        raise RuntimeError("a candidate's own failure")
+
+    monkeypatch.setattr(_trial, "_train_candidate", failing)
+    with pytest.raises(RuntimeError, match="own failure"):
+        _trial._train_or_interrupt(None, None, None, None, None)
