@@ -123,10 +123,15 @@ def _retrain_sizes(data: StudyData) -> tuple[int, int]:
     return train, train + len(data.splits.val[1])
 
 
+def retrain_cost(data: StudyData) -> float:
+    """An epoch of retraining on train+validation, in epochs of a trial (on train)."""
+    train, total = _retrain_sizes(data)
+    return total / max(train, 1)
+
+
 def retrain_seconds(record: TrialRecord, data: StudyData, epochs: int) -> float:
     """The retraining's expected time: the trial's fit time, scaled to train+validation and ``epochs``."""
-    train, total = _retrain_sizes(data)
-    return record.timings.get("fit", 0.0) * (total / max(train, 1)) * epochs / record.epochs
+    return record.timings.get("fit", 0.0) * retrain_cost(data) * epochs / record.epochs
 
 
 # With time to spare, finalists retrain for up to this many times their planned epochs.
@@ -237,7 +242,9 @@ def _final_models(
         expected = retrain_seconds(record, data, epochs) * final.seeds
         if left is not None and (epochs == 0 or expected > left):
             needed = retrain_seconds(record, data, _least_epochs(record, data)) * final.seeds
-            progress(f"trial {record.number}: no time left to retrain it ({needed:.0f}s needed, {left:.0f}s left)")
+            progress(
+                f"trial {record.number}: no time left to retrain it ({needed:.0f}s needed, {max(left, 0.0):.0f}s left)"
+            )
             continue
         progress(f"trial {record.number}: retraining on train+validation for {epochs} epochs (~{expected:.0f}s)")
         models[record.number] = [

@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._budget import FINAL_STRETCH, Plan, make_plan
-from automl._compare import retrain_seconds
+from automl._compare import MAX_STRETCH, retrain_cost, retrain_seconds
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
@@ -36,7 +36,7 @@ from automl._studies import (
     versions,
 )
 from automl._tracking import Tracker
-from automl._training import configure_runtime
+from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, run_trial
 from automl._workers import worker_command, worker_env
 
@@ -180,7 +180,7 @@ def _run_trials(
     gc.freeze()
     if config.isolate and not worker:
         return _run_isolated(config, study, max_trials)
-    return _run_in_process(study, ctx, max_trials, plan)
+    return _run_in_process(study, ctx, max_trials, plan, final_window=not worker)
 
 
 def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
@@ -202,8 +202,11 @@ def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
 
 
 def _run_in_process(
-    study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan
+    study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan, *, final_window: bool = True
 ) -> tuple[int, str | None]:
+    """Run trials here until the plan, ``max_trials`` or the queue ends them. With
+    ``final_window`` (the process that retrains the finalists), the study's first trial may
+    train through the plan's final window (``_first_window``)."""
     timeout = _timeout_deadline(ctx.config)
     deadline = _deadline(study, ctx.data, plan, timeout)
     ran, failures, last_reason = 0, 0, None
@@ -222,7 +225,8 @@ def _run_in_process(
             )
         with heartbeat(trial):
             try:
-                outcome = run_trial(trial, ctx, deadline=deadline)
+                window = _first_window(study, ctx.data, plan) if final_window else None
+                outcome = run_trial(trial, ctx, deadline=deadline, window=window)
             except KeyboardInterrupt:
                 study.tell(trial, state=TrialState.FAIL)
                 raise
@@ -266,6 +270,17 @@ def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float |
     stretched = FINAL_STRETCH * retrain if best else None  # the retraining's time is linear in its epochs
     deadlines = [d for d in (plan.search_deadline(retrain, stretched), timeout) if d is not None]
     return min(deadlines) if deadlines else None
+
+
+def _first_window(study: optuna.Study, data: StudyData, plan: Plan) -> FinalWindow | None:
+    """The final window offered to the study's first model (none before it completed): when
+    that model's retraining would not fit in the window, it is the final model and trains
+    through it (large data or a short budget leave no time for anything else)."""
+    if plan.final_until is None or plan.final_until == plan.search_until:
+        return None
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    return FinalWindow(until=plan.final_until, retrain_cost=retrain_cost(data), max_stretch=MAX_STRETCH)
 
 
 def _timeout_deadline(config: StudyConfig) -> float | None:

@@ -32,6 +32,7 @@ __all__ = [
     "make_loss",
     "inference_batch_size",
     "TrialCallback",
+    "FinalWindow",
     "EpochResult",
     "is_out_of_memory",
     "on_accelerator",
@@ -200,6 +201,21 @@ class EpochResult:
     seconds: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class FinalWindow:
+    """The end of a time budget's final training, offered to a study's first trial.
+
+    Its retraining on train+validation costs ``retrain_cost`` times its own epochs' time.
+    When that retraining would not fit between the trial's end and ``until``, the window
+    would go unused (large data or a short budget): the trial trains through it instead,
+    for up to ``max_stretch`` times its planned epochs, and its own model is the final one.
+    """
+
+    until: float
+    retrain_cost: float
+    max_stretch: float
+
+
 @dataclass
 class TrialCallback(keras.callbacks.Callback):
     """Per-epoch reporting, pruning and NaN detection for one trial.
@@ -222,10 +238,12 @@ class TrialCallback(keras.callbacks.Callback):
     deadline: float | None = None
     min_epochs: int = 0
     planned: int = 0
+    window: FinalWindow | None = None
     epochs: list[EpochResult] = field(default_factory=list)
     pruned_at: int | None = None
     out_of_time: bool = False
     fits: int | None = None
+    through_window: bool = False
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -273,22 +291,39 @@ class TrialCallback(keras.callbacks.Callback):
             self._fit_to_deadline(self.deadline)
 
     def _fit_to_deadline(self, deadline: float) -> None:
-        """After the first epoch: stop if the planned epochs do not fit before ``deadline``."""
-        now = time.perf_counter()
-        # The first batch carries the tracing: the epoch's steady time is the rest, scaled.
-        steps = (self.params or {}).get("steps") or 0
-        first = self._first_batch_end
-        epoch_s = now - self._epoch_start
-        if first is not None and steps > 1:
-            epoch_s = (now - first) * steps / (steps - 1)
-        fit = 1 + int(max(deadline - time.monotonic(), 0.0) // max(epoch_s, 1e-9))
-        if fit >= self.planned:
+        """After the first epoch: stop if the planned epochs do not fit before ``deadline``
+        (or, through the final window, if more fit before its end)."""
+        first_s = time.perf_counter() - self._epoch_start
+        epoch_s = max(self._steady_epoch_seconds(first_s), 1e-9)
+        fit = 1 + int(max(deadline - time.monotonic(), 0.0) // epoch_s)
+        window = self.window
+        if window is not None and self._retraining_misses(window, min(fit, self.planned), first_s, epoch_s):
+            self.deadline, self.through_window = window.until, True
+            most = max(self.planned, int(window.max_stretch * self.planned))
+            fit = min(most, 1 + int(max(window.until - time.monotonic(), 0.0) // epoch_s))
+        if fit == self.planned or (fit > self.planned and not self.through_window):
             return
         self.model.stop_training = True
         if fit >= 2:
             self.fits = fit
         else:
             self.out_of_time = True
+
+    def _steady_epoch_seconds(self, first_s: float) -> float:
+        """The first epoch's time without its first batch, which carries the tracing."""
+        steps = (self.params or {}).get("steps") or 0
+        if self._first_batch_end is None or steps < 2:
+            return first_s
+        return (time.perf_counter() - self._first_batch_end) * steps / (steps - 1)
+
+    @staticmethod
+    def _retraining_misses(window: FinalWindow, epochs: int, first_s: float, epoch_s: float) -> bool:
+        """Whether retraining on train+validation for ``epochs`` would end past the window, after
+        this trial has run its ``epochs`` (timed as the retraining will be: with a first epoch
+        that traces)."""
+        end = time.monotonic() + (epochs - 1) * epoch_s
+        retraining = (first_s + (epochs - 1) * epoch_s) * window.retrain_cost
+        return end + retraining > window.until
 
 
 class StopAt(keras.callbacks.Callback):

@@ -47,6 +47,7 @@ from automl._settings import RuntimeSettings
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, TrialRun
 from automl._training import (
     EpochResult,
+    FinalWindow,
     TrialCallback,
     as_trial_failure,
     augmentation_target,
@@ -110,11 +111,14 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
         timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
 
 
-def run_trial(trial: optuna.Trial, ctx: StudyContext, *, deadline: float | None = None) -> Outcome:
+def run_trial(
+    trial: optuna.Trial, ctx: StudyContext, *, deadline: float | None = None, window: FinalWindow | None = None
+) -> Outcome:
     """Run one trial to completion, pruning or failure; see the module docstring.
 
     Past ``deadline`` (a ``time.monotonic()`` value: a time budget) its training stops and
-    it completes with the epochs it had.
+    it completes with the epochs it had. Given the budget's final ``window``, a trial whose
+    retraining would not fit in it trains through it instead (``TrialCallback``).
     """
     outcome = Outcome(state=TrialState.FAIL)
     free_memory = on_accelerator()
@@ -122,7 +126,7 @@ def run_trial(trial: optuna.Trial, ctx: StudyContext, *, deadline: float | None 
     record_run(trial, run.run_id)
     ctx.progress.trial_started(trial.number)
     try:
-        _train_or_interrupt(trial, ctx, run, outcome, deadline)
+        _train_or_interrupt(trial, ctx, run, outcome, _Limits(deadline, window))
     except KeyboardInterrupt:
         outcome.failure = Interrupted("interrupted by the user (Ctrl-C)")
         _finish(trial, run, outcome, mlflow_status="KILLED")
@@ -173,22 +177,29 @@ class _SigintWatch:
             self._previous(signum, frame)
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """When a trial's training must stop: the search's deadline, and the final window it may
+    train through (both ``time.monotonic()`` values; ``None``: no such limit)."""
+
+    deadline: float | None = None
+    window: FinalWindow | None = None
+
+
 def _train_or_interrupt(
-    trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, deadline: float | None
+    trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, limits: _Limits
 ) -> None:
     """``_train_candidate``, where any error raised after a Ctrl-C is the interrupt it hides."""
     with _SigintWatch() as sigint:
         try:
-            _train_candidate(trial, ctx, run, outcome, deadline)
+            _train_candidate(trial, ctx, run, outcome, limits)
         except Exception as exc:
             if sigint.fired:
                 raise KeyboardInterrupt from exc
             raise
 
 
-def _train_candidate(
-    trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, deadline: float | None
-) -> None:
+def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, limits: _Limits) -> None:
     timings = outcome.timings
     with _timed(timings, "sample"):
         spec, training, policy = _sample(trial, ctx)
@@ -219,10 +230,11 @@ def _train_candidate(
         # ``training`` is read when an epoch ends: after a re-plan, its shortened epochs.
         report=lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs),
         fault=ctx.settings.faults.get(trial.number),
-        deadline=deadline,
+        deadline=limits.deadline,
         # The study's first model trains at least an epoch, however short the budget.
         min_epochs=0 if trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) else 1,
         planned=planned,
+        window=limits.window,
     )
     fit = functools.partial(
         train_model, fit_model, ctx.splits.train, seed=seed, policy=host_policy, validation=ctx.splits.val
@@ -230,8 +242,9 @@ def _train_candidate(
     with _timed(timings, "fit"):
         fit(training=training, callbacks=[callback])
         if callback.fits is not None:
-            # Only ``fits`` epochs fit before the deadline: the epochs after the first follow
-            # a schedule of their own that ends with them, and the trial records that recipe.
+            # Only ``fits`` epochs fit before the deadline (or the window's end): the epochs after
+            # the first follow a schedule of their own that ends with them, and the trial
+            # records that recipe.
             training = dataclasses.replace(training, epochs=callback.fits)
             record_sample(trial, spec, training, policy.to_dict())
             compile_model(fit_model, dataclasses.replace(training, epochs=callback.fits - 1), ctx.num_classes)
@@ -250,10 +263,18 @@ def _train_candidate(
         epochs = len(callback.epochs)
         record_sample(trial, spec, dataclasses.replace(training, epochs=epochs), policy.to_dict())
         replanned = f", re-planned to {callback.fits} of {planned} epochs" if callback.fits else ""
-        outcome.note = f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned})"
+        through = ", through the final window" if callback.through_window else ""
+        outcome.note = (
+            f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned}{through})"
+        )
     elif callback.pruned_at is not None:
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
         raise optuna.TrialPruned(outcome.note)
+    elif callback.through_window:
+        outcome.note = (
+            f"{len(callback.epochs)} epochs (planned {planned}) through the final window: its retraining on "
+            "train+validation would not fit, so its own model is the final one"
+        )
     elif callback.fits is not None:
         outcome.note = f"{callback.fits} of {planned} epochs, to fit the time budget"
     outcome.state = TrialState.COMPLETE

@@ -18,7 +18,7 @@ from automl._budget import EXPORT_MIN_S, make_plan, rungs
 from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch, _stretches
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
-from automl._driver import _time_left
+from automl._driver import _first_window, _time_left
 from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
@@ -166,3 +166,17 @@ def test_a_window_too_short_for_all_stretches_the_best_finalist_first(monkeypatc
     # 90 s do not: the best takes 2.5 times its epochs, the second keeps its own (if time is left).
     assert _stretches([best, second], data, FinalTraining(until=1090.0)) == [2.5, 1.0]
     assert _stretches([best], data, FinalTraining(until=1090.0)) == [2.5]
+
+
+def test_only_the_first_trial_of_a_study_with_a_final_window_may_train_through_it():
+    data = _study_data(300, 100)
+    study = optuna.create_study(direction="maximize")
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=0.0)
+    window = _first_window(study, data, plan)
+    assert window is not None and window.until == plan.final_until == 570.0
+    assert window.retrain_cost == 400 / 300 and window.max_stretch == 3
+    no_final = make_plan(StudyConfig(time_budget=600, final_training=False), started=0.0)
+    assert _first_window(study, data, no_final) is None
+    assert _first_window(study, data, make_plan(StudyConfig(), started=0.0)) is None
+    study.add_trial(optuna.trial.create_trial(value=0.9))
+    assert _first_window(study, data, plan) is None  # a model exists: the window is for the finalists

@@ -11,6 +11,7 @@ from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
+    FinalWindow,
     TrialCallback,
     augment_processes,
     compile_model,
@@ -148,6 +149,22 @@ class _Tick(keras.callbacks.Callback):
         self.clock.now += 1.0
 
 
+def _first_fit(
+    monkeypatch: pytest.MonkeyPatch, deadline: float, window: FinalWindow | None = None
+) -> tuple[TrialCallback, keras.Model, tuple[np.ndarray, np.ndarray]]:
+    """A trial planned for 9 epochs of 4 batches, one second each (the first epoch ends at 4 s)."""
+    clock = _Clock()
+    monkeypatch.setattr("automl._training.time", clock)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=8, epochs=9)
+    compile_model(model, spec, num_classes=3)
+    callback = TrialCallback(report=lambda epoch: False, deadline=deadline, planned=9, window=window)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 255, (32, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 32)
+    train_model(model, data, training=spec, seed=0, validation=data, callbacks=[_Tick(clock), callback])
+    return callback, model, data
+
+
 @pytest.mark.parametrize(
     ("seconds_left", "fits", "out_of_time", "epochs"),
     [
@@ -159,17 +176,33 @@ class _Tick(keras.callbacks.Callback):
 def test_a_trial_stops_after_its_first_epoch_when_its_planned_epochs_do_not_fit(
     monkeypatch: pytest.MonkeyPatch, seconds_left: float, fits: int | None, out_of_time: bool, epochs: int
 ) -> None:
-    clock = _Clock()
-    monkeypatch.setattr("automl._training.time", clock)
-    model = _small_model()
-    spec = TrainingSpec(batch_size=8, epochs=9)
-    compile_model(model, spec, num_classes=3)
-    callback = TrialCallback(report=lambda epoch: False, deadline=seconds_left, planned=9)
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 255, (32, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 32)
-    train_model(model, (x, y), training=spec, seed=0, validation=(x, y), callbacks=[_Tick(clock), callback])
+    callback, model, data = _first_fit(monkeypatch, seconds_left)
     assert (callback.fits, callback.out_of_time, len(callback.epochs)) == (fits, out_of_time, epochs)
     if fits:  # the caller continues from the second epoch with a schedule of its own
-        train_model(model, (x, y), training=spec, seed=0, epochs=fits, initial_epoch=1, callbacks=[callback])
+        spec = TrainingSpec(batch_size=8, epochs=fits)
+        train_model(model, data, training=spec, seed=0, initial_epoch=1, callbacks=[callback])
         assert [e.epoch for e in callback.epochs] == [0, 1, 2]
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(
+    ("deadline", "until", "stretch", "fits", "epochs"),
+    [
+        # 9 epochs end at 36 s; retraining them (36 s x 1.25 = 45 s) ends at 81 s.
+        (100.0, 200.0, 3.0, None, 9),  # it fits the window: trained as planned, retrained later
+        (100.0, 60.0, 3.0, 15, 1),  # it does not: 15 epochs of 4 s fit before the window ends
+        (100.0, 80.0, 2.0, 18, 1),  # 20 would fit; at most twice the planned 9
+        # 3 epochs fit the deadline (12 s) and their retraining (15 s) the window (27 s)...
+        (14.0, 40.0, 3.0, 3, 1),
+        (14.0, 25.0, 3.0, 6, 1),  # ...or not: 6 epochs fit before the window ends
+    ],
+)
+def test_a_first_trial_whose_retraining_would_not_fit_trains_through_the_final_window(
+    monkeypatch: pytest.MonkeyPatch, deadline: float, until: float, stretch: float, fits: int | None, epochs: int
+) -> None:
+    window = FinalWindow(until=until, retrain_cost=1.25, max_stretch=stretch)
+    callback, _, _ = _first_fit(monkeypatch, deadline, window)
+    assert (callback.fits, len(callback.epochs), callback.out_of_time) == (fits, epochs, False)
+    assert callback.through_window == (fits is not None and fits > 3)
+    assert callback.deadline == (until if callback.through_window else deadline)
     keras.backend.clear_session()
