@@ -227,7 +227,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         compile_model(fit_model, training, ctx.num_classes)
     planned = training.epochs
     callback = TrialCallback(
-        # ``training`` is read when an epoch ends: after a re-plan, its shortened epochs.
+        # ``training`` is read when an epoch ends: after a re-plan, its re-planned epochs.
         report=lambda epoch: _report_epoch(trial, ctx, run, epoch, training.epochs),
         fault=ctx.settings.faults.get(trial.number),
         deadline=limits.deadline,
