@@ -171,9 +171,36 @@ def _could_win(record: TrialRecord, best: TrialRecord, n_val: int, margin: float
 
 
 def _contenders(records: list[TrialRecord], data: StudyData, margin: float) -> list[TrialRecord]:
-    """The finalists (best first) that could win once retrained: ``_could_win`` against the best."""
+    """The finalists that could win once retrained (``_could_win`` against the best), the
+    likeliest winner first (``likeliest_first``)."""
     n_val = len(data.splits.val[1])
-    return [r for r in records if _could_win(r, records[0], n_val, margin)]
+    return likeliest_first([r for r in records if _could_win(r, records[0], n_val, margin)], n_val)
+
+
+# The best sampled trial's validation accuracy flatters it: it is the best of many noisy
+# draws (the winner's curse), while a warm start is one configuration chosen before the data
+# was seen. A warm start within this many standard errors of the difference of the best
+# trial on validation is the likelier winner.
+WARM_START_Z = 1.0
+
+
+def warm_start_lead(best: TrialRecord, warm: TrialRecord, n_val: int) -> tuple[float, float]:
+    """``best``'s lead over ``warm`` in validation accuracy, and the standard error of that difference."""
+    p, q = best.val_accuracy or 0.0, warm.val_accuracy or 0.0
+    return p - q, math.sqrt((p * (1 - p) + q * (1 - q)) / max(n_val, 1))
+
+
+def likeliest_first(records: list[TrialRecord], n_val: int) -> list[TrialRecord]:
+    """``records`` (best on validation first) with the likeliest winner first: the best warm
+    start among them when the best trial leads it by at most ``WARM_START_Z`` standard errors
+    on ``n_val`` validation images; it retrains first, and for the longest."""
+    warm = next((r for r in records if r.warm_start is not None), None)
+    if warm is None or warm is records[0]:
+        return records
+    lead, error = warm_start_lead(records[0], warm, n_val)
+    if lead > WARM_START_Z * error:
+        return records
+    return [warm, *(r for r in records if r is not warm)]
 
 
 def _least_epochs(record: TrialRecord, data: StudyData) -> int:
@@ -223,6 +250,12 @@ def _final_models(
     """
     contenders = _contenders(records, data, margin) if final.until is not None else records
     retrained = {c.number for c in contenders}
+    if contenders and contenders[0] is not records[0]:
+        lead, error = warm_start_lead(records[0], contenders[0], len(data.splits.val[1]))
+        progress(
+            f"trial {contenders[0].number} (warm start) retrains first: trial {records[0].number}'s lead on "
+            f"validation, {lead * 100:.1f} points, is within {WARM_START_Z:g} standard error ({error * 100:.1f})"
+        )
     for record in records:
         if record.number not in retrained:
             gap = ((records[0].val_accuracy or 0.0) - (record.val_accuracy or 0.0)) * 100

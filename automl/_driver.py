@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._budget import FINAL_STRETCH, Plan, make_plan
-from automl._compare import MAX_STRETCH, retrain_cost, retrain_seconds
+from automl._compare import MAX_STRETCH, likeliest_first, retrain_cost, retrain_seconds
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
@@ -208,13 +208,13 @@ def _run_in_process(
     ``final_window`` (the process that retrains the finalists), the study's first trial may
     train through the plan's final window (``_first_window``)."""
     timeout = _timeout_deadline(ctx.config)
-    deadline = _deadline(study, ctx.data, plan, timeout)
+    deadline = _deadline(study, ctx.data, plan, timeout, ctx.config.top_k)
     ran, failures, last_reason = 0, 0, None
     late = 0  # trials started past the deadline, looking for a first complete one
     while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late):
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
-            top_up(study, ctx.config.trials)
+            top_up(study, ctx.config)
         trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break
@@ -239,7 +239,7 @@ def _run_in_process(
         last_reason = outcome.reason or last_reason
         if failures >= ctx.config.max_consecutive_failures:
             raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
-        deadline = _deadline(study, ctx.data, plan, timeout)
+        deadline = _deadline(study, ctx.data, plan, timeout, ctx.config.top_k)
     if deadline is None or time.monotonic() < deadline or not ran:
         return ran, None
     return ran, "timeout reached" if deadline == timeout else "time budget's search time reached"
@@ -262,10 +262,11 @@ def _time_left(study: optuna.Study, deadline: float | None, late: int) -> bool:
     return time.monotonic() + epoch < deadline
 
 
-def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None) -> float | None:
+def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None, top_k: int) -> float | None:
     """When trials must stop: ``--timeout``, or the budget's search time, shortened so that
-    retraining the best trial so far still fits in the final window (stretched, if it can be)."""
-    best = best_trials(study, 1)
+    retraining the likeliest winner so far (``likeliest_first`` of the ``top_k`` best) still
+    fits in the final window (stretched, if it can be)."""
+    best = likeliest_first(best_trials(study, top_k), len(data.splits.val[1]))
     retrain = retrain_seconds(best[0], data, best[0].epochs) if best else 0.0
     stretched = FINAL_STRETCH * retrain if best else None  # the retraining's time is linear in its epochs
     deadlines = [d for d in (plan.search_deadline(retrain, stretched), timeout) if d is not None]

@@ -32,6 +32,8 @@ __all__ = [
     "seed_architecture_of",
     "with_seed_architecture",
     "with_warm_start",
+    "with_neighbour_of",
+    "origin_of",
     "StudyRecord",
     "record_study_config",
     "record_parent_run",
@@ -47,6 +49,7 @@ _RUN_ID = "mlflow_run_id"
 _WORKER = "worker"
 _SEED_ARCHITECTURE = "seed_architecture"
 _WARM_START = "warm_start"
+_NEIGHBOUR_OF = "neighbour_of"
 _ARCHITECTURE = "architecture"
 _TRAINING = "training"
 _AUGMENTATION = "augmentation"
@@ -79,6 +82,7 @@ class TrialRecord:
     params_sampled: Mapping[str, Any] = field(default_factory=dict)
     seed_architecture: str | None = None
     warm_start: str | None = None
+    neighbour_of: int | None = None
     architecture: searchspace.ArchitectureSpec | None = None
     training: TrainingSpec | None = None
     augmentation: Mapping[str, Any] | None = None
@@ -106,6 +110,7 @@ class TrialRecord:
             params_sampled=dict(trial.params),
             seed_architecture=attrs.get(_SEED_ARCHITECTURE),
             warm_start=attrs.get(_WARM_START),
+            neighbour_of=attrs.get(_NEIGHBOUR_OF),
             architecture=searchspace.ArchitectureSpec.from_json(architecture) if architecture else None,
             training=TrainingSpec.from_dict(training) if training else None,
             augmentation=attrs.get(_AUGMENTATION),
@@ -167,6 +172,18 @@ def with_seed_architecture(name: str) -> dict[str, str]:
 def with_warm_start(name: str) -> dict[str, str]:
     """User attributes that mark an enqueued trial as the warm start ``name`` (its parameters are fixed)."""
     return {_WARM_START: name}
+
+
+def with_neighbour_of(number: int) -> dict[str, int]:
+    """User attributes that mark an enqueued trial as a neighbour of trial ``number`` (``automl._neighbours``)."""
+    return {_NEIGHBOUR_OF: number}
+
+
+def origin_of(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
+    """Where an enqueued trial came from, as MLflow params: ``origin.seed_architecture``,
+    ``origin.warm_start`` or ``origin.neighbour_of`` (none for a sampled trial)."""
+    keys = (_SEED_ARCHITECTURE, _WARM_START, _NEIGHBOUR_OF)
+    return {f"origin.{key}": trial.user_attrs[key] for key in keys if key in trial.user_attrs}
 
 
 def record_claim(trial: optuna.Trial, worker: str) -> None:

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -29,6 +30,7 @@ from automl._config import StudyConfig
 from automl._data import StudyData
 from automl._errors import UserError
 from automl._hparams import GRID
+from automl._neighbours import incumbent, neighbour_params
 from automl._queue import effective_trials, enqueue_up_to, process_identity
 from automl._records import (
     StudyRecord,
@@ -36,6 +38,7 @@ from automl._records import (
     record_finish,
     record_sampler_seed,
     record_study_config,
+    with_neighbour_of,
     with_seed_architecture,
 )
 from automl._stores import default_storage, open_storage, redact, store_lock
@@ -339,10 +342,24 @@ def enqueue_trials(study: optuna.Study, config: StudyConfig, data: StudyData, *,
             study.enqueue_trial(points[index % len(points)], skip_if_exists=False)
 
 
-def top_up(study: optuna.Study, cap: int) -> None:
-    """Queue one more trial when none is waiting, up to ``cap`` trials in all (time budgets)."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        enqueue_up_to(study, min(len(effective_trials(study)) + 1, cap))
+def top_up(study: optuna.Study, config: StudyConfig) -> None:
+    """Queue one more trial when none is waiting, up to ``config.trials`` in all (time budgets).
+
+    In a TPE search for accuracy, every other one (even trial numbers) is a neighbour of the
+    best completed trial (``automl._neighbours``), seeded by the study's seed and its number.
+    """
+    if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        return
+    total = len(effective_trials(study))
+    if total >= config.trials:
+        return
+    neighbours = config.sampler == "tpe" and config.objective == "accuracy" and total % 2 == 0
+    best = incumbent(study) if neighbours else None
+    if best is None:
+        enqueue_up_to(study, total + 1)
+        return
+    params = neighbour_params(best, np.random.default_rng([config.seed, total]))
+    study.enqueue_trial(params, user_attrs=with_neighbour_of(best.number), skip_if_exists=False)
 
 
 def _seed_attrs(config: StudyConfig) -> list[dict[str, str]]:

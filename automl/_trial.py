@@ -34,6 +34,7 @@ from automl._progress import Progress
 from automl._records import (
     StudyRecord,
     TrialRecord,
+    origin_of,
     record_analysis,
     record_model,
     record_oom,
@@ -203,7 +204,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     timings = outcome.timings
     with _timed(timings, "sample"):
         spec, training, policy = _sample(trial, ctx)
-        run.log_params({**trial.params, "architecture.digest": spec.digest()})
+        run.log_params({**trial.params, **origin_of(trial), "architecture.digest": spec.digest()})
         run.log_text(spec.to_json(), "architecture.json")
     with _timed(timings, "analyse"):
         try:

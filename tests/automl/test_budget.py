@@ -15,10 +15,10 @@ from optuna.trial import TrialState
 import automl
 import pipelines
 from automl._budget import EXPORT_MIN_S, make_plan, rungs
-from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch, _stretches
+from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch, _stretches, likeliest_first
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
-from automl._driver import _first_window, _time_left
+from automl._driver import _deadline, _first_window, _time_left
 from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
@@ -127,6 +127,44 @@ def test_only_the_finalists_that_could_win_are_retrained():
     assert [r.number for r in _contenders([best, close, far], data, 0.0)] == [0, 1]
     assert [r.number for r in _contenders([best, far], data, 0.05)] == [0]
     assert [r.number for r in _contenders([best, far], data, 0.10)] == [0, 2]
+
+
+def test_a_warm_start_within_one_standard_error_of_the_best_retrains_first():
+    # 750 validation images: the standard error of a difference near 0.87 is 1.7 points.
+    best, second, warm = _contender(21, 0.8813), _contender(19, 0.876), _contender(0, 0.8733)
+    warm = dataclasses.replace(warm, warm_start="convnet")
+    assert [r.number for r in likeliest_first([best, second, warm], 750)] == [0, 21, 19]
+    # A lead of 3 points is more than the standard error: the best stays first.
+    ahead = _contender(21, 0.9033)
+    assert [r.number for r in likeliest_first([ahead, second, warm], 750)] == [21, 19, 0]
+    # The same lead on 100 validation images is within it (4.6 points).
+    assert [r.number for r in likeliest_first([ahead, second, warm], 100)] == [0, 21, 19]
+    # Without a warm start among them, or with one first already, nothing moves.
+    assert likeliest_first([best, second], 750) == [best, second]
+    assert likeliest_first([warm, best], 750) == [warm, best]
+    assert likeliest_first([], 750) == []
+    # The contenders follow it: the warm start is retrained first, and stretched.
+    data = _study_data(300, 750)
+    assert [r.number for r in _contenders([best, second, warm], data, 0.01)] == [0, 21, 19]
+
+
+def _completed(study: optuna.Study, value: float, fit: float, **attrs: str) -> None:
+    training = TrainingSpec(epochs=9, batch_size=32).to_dict()
+    extra = {"training": training, "timings": {"fit": fit}, "val_accuracy": value, "model_uri": "m", **attrs}
+    study.add_trial(optuna.trial.create_trial(value=value, user_attrs=extra))
+
+
+@pytest.mark.parametrize(("warm_start", "deadline"), [("convnet", 420.0), (None, 330.0)])
+def test_the_search_ends_in_time_to_retrain_the_likeliest_winner(warm_start, deadline):
+    data = _study_data(300, 100)  # retraining on train+validation: 4/3 of a trial's fit time
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=0.0)  # window 420-570 s
+    study = optuna.create_study(direction="maximize")
+    _completed(study, 0.88, fit=90.0)  # the best on validation: 120 s to retrain, 240 s stretched
+    _completed(study, 0.875, fit=27.0, **({"warm_start": warm_start} if warm_start else {}))  # 36 s, 72 s
+    # A warm start half a point below (within a standard error on 100 images) is the likelier
+    # winner: twice its retraining fits the window, so the search keeps all its time. A sampled
+    # trial there is not: the search ends 90 s early, for twice the best one's retraining.
+    assert _deadline(study, data, plan, None, top_k=3) == deadline
 
 
 def test_the_final_window_stretches_the_retraining_of_the_contenders(monkeypatch):

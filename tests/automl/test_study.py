@@ -90,6 +90,8 @@ def test_mlflow_has_one_nested_run_per_trial_with_params_metrics_artifacts(workd
         for name, value in trial.params.items():
             assert run.data.params[name] == str(value)
         assert "architecture.digest" in run.data.params
+        # where it came from: the study's first trials are its warm starts
+        assert run.data.params.get("origin.warm_start") == trial.user_attrs.get("warm_start")
         assert run.data.metrics["params"] == trial.user_attrs["params"]
         assert run.data.metrics["val_accuracy_final"] == pytest.approx(trial.values[0])
         history = client.get_metric_history(run.info.run_id, "val_accuracy")

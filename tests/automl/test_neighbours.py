@@ -1,0 +1,177 @@
+"""Neighbours of the best trial: nearby values inside each distribution, valid trials of the
+space, and every other trial of a time-budgeted TPE search."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+import pipelines
+import searchspace as ss
+from automl._config import StudyConfig
+from automl._hparams import sample_training
+from automl._neighbours import LINEAR_SHARE, LOG_FACTOR, incumbent, move, neighbour_params
+from automl._records import TrialRecord, with_seed_architecture
+from automl._studies import top_up
+from automl._warmstart import warm_start_configs
+
+SHAPE = (28, 28, 1)
+
+
+def _draws(value, dist, n=200):
+    rng = np.random.default_rng(0)
+    return [move(value, dist, rng) for _ in range(n)]
+
+
+def test_a_log_float_moves_by_at_most_its_factor_and_stays_inside():
+    dist = FloatDistribution(1e-4, 1e-2, log=True)
+    moved = _draws(3e-3, dist)
+    assert all(3e-3 / LOG_FACTOR - 1e-12 <= v <= 3e-3 * LOG_FACTOR + 1e-12 for v in moved)
+    assert len({round(v, 12) for v in moved}) > 100
+    near_top = _draws(8e-3, dist)
+    assert max(near_top) == pytest.approx(1e-2) and all(v <= 1e-2 for v in near_top)  # clipped, never beyond
+
+
+def test_a_linear_float_moves_by_a_share_of_its_range_on_its_step():
+    dist = FloatDistribution(0.0, 0.5, step=0.1)
+    moved = _draws(0.2, dist)
+    assert all(abs(v - 0.2) <= LINEAR_SHARE * 0.5 + 1e-9 for v in moved)
+    assert all(math.isclose(v / 0.1, round(v / 0.1), abs_tol=1e-9) for v in moved)
+    assert {round(v, 9) for v in moved} == {0.1, 0.3}  # never back where it started
+
+
+def test_an_int_moves_one_step_and_a_log_int_by_a_factor_of_two():
+    assert set(_draws(2, IntDistribution(1, 3))) == {1, 3}
+    assert set(_draws(3, IntDistribution(1, 3))) == {2}  # the top can only go down
+    assert set(_draws(32, IntDistribution(8, 64, log=True))) == {16, 64}
+    assert set(_draws(5, IntDistribution(5, 5))) == {5}  # nothing is near
+
+
+def test_an_ordered_choice_moves_one_notch_and_another_kind_to_any_other():
+    assert set(_draws(32, CategoricalDistribution((16, 24, 32, 48, 64)))) == {24, 48}
+    assert set(_draws(16, CategoricalDistribution((16, 24, 32, 48, 64)))) == {24}
+    assert set(_draws("conv", CategoricalDistribution(("conv", "residual", "inception")))) == {"residual", "inception"}
+    assert set(_draws(True, CategoricalDistribution((True, False)))) == {False}
+
+
+def test_a_distribution_without_a_move_is_quoted():
+    class Odd(BaseDistribution):
+        def to_external_repr(self, v):
+            return v
+
+        def to_internal_repr(self, v):
+            return v
+
+        def single(self):
+            return False
+
+        def _contains(self, v):
+            return True
+
+    with pytest.raises(TypeError, match="no move for distribution .*Odd"):
+        move(1, Odd(), np.random.default_rng(0))
+
+
+def _finished(study: optuna.Study, params: dict, value: float, state=TrialState.COMPLETE, **attrs) -> None:
+    study.enqueue_trial(params, user_attrs=attrs or None)
+    trial = study.ask()
+    _sample_all(trial)  # asks for every parameter: the trial records their distributions
+    study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+
+
+def _sample_all(trial) -> tuple:
+    spec = ss.sample_architecture(trial, ss.SearchSpace.default(), input_shape=SHAPE, num_classes=10)
+    training = sample_training(trial, max_epochs=3, num_train=3_250)
+    policy = pipelines.sample_augmentation(trial, input_shape=SHAPE)
+    return spec, training, policy
+
+
+def _warm_start_params() -> dict:
+    return warm_start_configs(SHAPE, 10, 3_250, max_epochs=3)[0].params
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_neighbour_is_a_valid_trial_one_or_two_parameters_away(seed):
+    study = optuna.create_study(direction="maximize")
+    _finished(study, _warm_start_params(), 0.9)
+    best = study.trials[0]
+
+    params = neighbour_params(best, np.random.default_rng(seed))
+
+    changed = {k for k in best.params if params[k] != best.params[k]}
+    assert 1 <= len(changed) <= 2
+    assert all(best.distributions[k]._contains(best.distributions[k].to_internal_repr(params[k])) for k in params)
+    # The sampler runs it without a warning (no value out of its range), and the
+    # architecture it gives tiles the input.
+    study.enqueue_trial(params)
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec, _, _ = _sample_all(trial)
+    ss.analyze(spec, SHAPE, 10)
+    asked = set(trial.params)
+    assert all(trial.params[k] == params[k] for k in asked & set(params))
+
+
+def test_the_incumbent_is_the_best_complete_trial_that_is_not_a_seed_architecture():
+    study = optuna.create_study(direction="maximize")
+    assert incumbent(study) is None
+    params = _warm_start_params()
+    _finished(study, params, 0.80)
+    _finished(study, params, 0.95, state=TrialState.PRUNED)
+    _finished(study, params, 0.99, **with_seed_architecture("lenet"))
+    _finished(study, params, 0.85)
+    assert incumbent(study).number == 3
+
+
+def _top_up_once(study: optuna.Study, config: StudyConfig) -> TrialRecord:
+    top_up(study, config)
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
+    trial = study.ask()  # takes the waiting one
+    assert trial.number == waiting.number
+    study.tell(trial, state=TrialState.FAIL)
+    return waiting
+
+
+def test_every_other_trial_of_a_tpe_search_is_a_neighbour_of_the_best_one():
+    study = optuna.create_study(direction="maximize")
+    config = StudyConfig(time_budget=60, trials=10)
+    _finished(study, _warm_start_params(), 0.9)
+    _finished(study, _warm_start_params(), 0.7)
+
+    even, odd = _top_up_once(study, config), _top_up_once(study, config)
+
+    assert TrialRecord.of(even).neighbour_of == 0
+    fixed = even.system_attrs["fixed_params"]
+    assert set(fixed) == set(study.trials[0].params) and fixed != study.trials[0].params
+    assert TrialRecord.of(odd).neighbour_of is None and not odd.system_attrs["fixed_params"]  # all sampled
+    # Reproducible: the same seed and trial number give the same neighbour.
+    again = optuna.create_study(direction="maximize")
+    _finished(again, _warm_start_params(), 0.9)
+    _finished(again, _warm_start_params(), 0.7)
+    assert _top_up_once(again, config).system_attrs["fixed_params"] == fixed
+
+
+@pytest.mark.parametrize(
+    "config", [StudyConfig(sampler="random", trials=10), StudyConfig(objective="pareto", trials=10)]
+)
+def test_random_and_pareto_searches_get_no_neighbours(config):
+    study = optuna.create_study(direction="maximize")
+    _finished(study, _warm_start_params(), 0.9)
+    _finished(study, _warm_start_params(), 0.7)
+    assert TrialRecord.of(_top_up_once(study, config)).neighbour_of is None
+
+
+def test_without_a_complete_trial_or_past_the_cap_nothing_is_a_neighbour():
+    study = optuna.create_study(direction="maximize")
+    _finished(study, _warm_start_params(), 0.9, state=TrialState.PRUNED)
+    _finished(study, _warm_start_params(), 0.7, state=TrialState.PRUNED)
+    assert TrialRecord.of(_top_up_once(study, StudyConfig(trials=10))).neighbour_of is None
+    top_up(study, StudyConfig(trials=3))
+    assert not study.get_trials(states=(TrialState.WAITING,))
