@@ -334,6 +334,7 @@ def compare_study(
                 val_accuracy=float(record.val_accuracy or 0.0),
                 params=int(record.params or 0),
                 flops=int(record.flops or 0),
+                kept_search_model=bool(retrained) and record.number not in retrained,
             )
         )
     comparison = compare_finalists(y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin)

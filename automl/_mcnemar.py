@@ -46,7 +46,9 @@ class Finalist:
 
     ``accuracy`` is the test accuracy (what the winner rule ranks by), ``val_accuracy``
     the validation accuracy the search ranked it by (the first tie-breaker), ``params``
-    and ``flops`` its cost.
+    and ``flops`` its cost. ``kept_search_model``: other finalists were retrained on
+    train+validation but this one was not (it could not win on validation, or its retraining
+    did not fit the time left), so it is compared with its search model (less data).
     """
 
     trial: int
@@ -54,6 +56,7 @@ class Finalist:
     val_accuracy: float
     params: int
     flops: int
+    kept_search_model: bool = False
 
     @property
     def cost(self) -> tuple[int, int]:
@@ -126,7 +129,7 @@ class Comparison:
                     f"{f.val_accuracy:.4f}",
                     f"{f.params:,}",
                     f"{f.flops:,}",
-                    "<- winner" if f.trial == self.winner else "",
+                    "<- winner" if f.trial == self.winner else ("search model" if f.kept_search_model else ""),
                 )
                 for f in self.finalists
             ],
@@ -234,7 +237,10 @@ def compare_finalists(
     accuracy(most accurate) - accuracy(cheaper) is below ``margin``. Then the cheapest
     non-inferior finalist wins. A small test split gives a wide interval, so there a
     cheaper finalist does not win on a small point loss alone. ``prefer="accuracy"``
-    turns the cost rule off. The McNemar p-values are reported but do not pick the winner.
+    turns the cost rule off. The McNemar p-values do not pick the winner, with one exception:
+    a finalist that kept its search model while others were retrained may win only if it is
+    significantly more accurate (Holm-adjusted) than the most accurate retrained one. A tie on
+    the test split must not hand the export to a model trained on less data for fewer epochs.
 
     Args:
         y_true: the true class index of each test example.
@@ -263,7 +269,9 @@ def compare_finalists(
         _pair_result(a, b, table, statistic, p, float(adjusted), exact, alpha)
         for (a, b, (table, statistic, p, exact)), adjusted in zip(tests, p_holm, strict=True)
     )
-    winner, reason = _WINNER_RULES[prefer](tuple(finalists), pairs, _RuleLevels(alpha=alpha, margin=margin))
+    eligible, note = _eligible(tuple(finalists), pairs, alpha)
+    winner, reason = _WINNER_RULES[prefer](eligible, pairs, _RuleLevels(alpha=alpha, margin=margin))
+    reason += note
     return Comparison(
         finalists=tuple(finalists),
         pairs=pairs,
@@ -287,6 +295,32 @@ class _RuleLevels:
 
 
 WinnerRule = Callable[[tuple[Finalist, ...], tuple[PairResult, ...], _RuleLevels], tuple[int, str]]
+
+
+def _eligible(
+    finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], alpha: float
+) -> tuple[tuple[Finalist, ...], str]:
+    """The finalists that may win, and a sentence on those that may not: a finalist that kept
+    its search model while others were retrained, unless it is significantly more accurate
+    (Holm-adjusted p below ``alpha``) than the most accurate retrained finalist."""
+    retrained = tuple(f for f in finalists if not f.kept_search_model)
+    if not retrained or len(retrained) == len(finalists):
+        return finalists, ""
+    best = _most_accurate(retrained)
+
+    def clearly_better(f: Finalist) -> bool:
+        return f.accuracy > best.accuracy and _find_pair(pairs, best.trial, f.trial).p_holm < alpha
+
+    kept = [f for f in finalists if f.kept_search_model]
+    out = [f.trial for f in kept if not clearly_better(f)]
+    eligible = tuple(f for f in finalists if not f.kept_search_model or clearly_better(f))
+    if not out:
+        return eligible, ""
+    names = ", ".join(f"trial {t}" for t in out)
+    return eligible, (
+        f" Not eligible: {names}, not retrained (its search model, trained on less data) and not "
+        f"significantly more accurate than the retrained trial {best.trial} (Holm-adjusted p >= {alpha:g})."
+    )
 
 
 def _most_accurate(finalists: tuple[Finalist, ...]) -> Finalist:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -232,6 +233,34 @@ def test_most_accurate_wins_when_the_cheaper_one_is_significantly_worse() -> Non
     assert comparison.pairs[0].p_holm < 0.05
     assert comparison.winner == 1
     assert "no cheaper finalist is non-inferior" in comparison.reason and "trial 2" in comparison.reason
+
+
+def _kept_search_model(finalists: list[Finalist], trial: int) -> list[Finalist]:
+    return [dataclasses.replace(f, kept_search_model=f.trial == trial) for f in finalists]
+
+
+@pytest.mark.parametrize("prefer", ["cost", "accuracy"])
+def test_a_search_model_does_not_win_on_a_tie_over_a_retrained_finalist(prefer: str) -> None:
+    # Trial 1 is 3 examples in 1,000 more accurate, far from significant. As equals it wins
+    # (prefer=accuracy; or the cheaper trial 2 wins, non-inferior, with prefer=cost); as a
+    # model that was not retrained while trial 2 was, it may not win.
+    y_true, predictions, finalists = _two_finalists(only_a=20, only_b=17, both_right=880, both_wrong=83)
+    as_equals = compare_finalists(y_true, predictions, finalists, prefer=prefer, margin=0.05)
+    assert as_equals.winner == (1 if prefer == "accuracy" else 2)
+    comparison = compare_finalists(y_true, predictions, _kept_search_model(finalists, 1), prefer=prefer, margin=0.05)
+    assert comparison.pairs[0].p_holm >= 0.05
+    assert comparison.winner == 2
+    assert "Not eligible: trial 1, not retrained" in comparison.reason
+    assert "search model" in comparison.table()
+
+
+def test_a_search_model_significantly_more_accurate_than_the_retrained_ones_may_win() -> None:
+    y_true, predictions, finalists = _two_finalists(only_a=40, only_b=5)
+    comparison = compare_finalists(y_true, predictions, _kept_search_model(finalists, 1))
+    assert comparison.pairs[0].p_holm < 0.05
+    assert comparison.winner == 1 and "Not eligible" not in comparison.reason
+    # None retrained (no final training): all are equals.
+    assert compare_finalists(y_true, predictions, finalists).winner == 1
 
 
 @pytest.mark.parametrize(("margin", "winner"), [(0.0, 1), (0.01, 1), (0.05, 2)])
