@@ -190,6 +190,22 @@ def warm_start_lead(best: TrialRecord, warm: TrialRecord, n_val: int) -> tuple[f
     return p - q, math.sqrt((p * (1 - p) + q * (1 - q)) / max(n_val, 1))
 
 
+def finalist_records(study: optuna.Study, top_k: int, n_val: int) -> list[TrialRecord]:
+    """The ``top_k`` best trials on validation (with a saved model), best first. When no warm
+    start is among them, the best warm start takes the last place if the best trial leads it
+    by at most ``WARM_START_Z`` standard errors on ``n_val`` validation images: it may be the
+    likeliest winner (``likeliest_first``)."""
+    records = best_trials(study, top_k)
+    if not records or any(r.warm_start is not None for r in records):
+        return records
+    ranked = best_trials(study, len(study.get_trials(deepcopy=False)))
+    warm = next((r for r in ranked if r.warm_start is not None), None)
+    if warm is None:
+        return records
+    lead, error = warm_start_lead(records[0], warm, n_val)
+    return [*records[: top_k - 1], warm] if lead <= WARM_START_Z * error else records
+
+
 def likeliest_first(records: list[TrialRecord], n_val: int) -> list[TrialRecord]:
     """``records`` (best on validation first) with the likeliest winner first: the best warm
     start among them when the best trial leads it by at most ``WARM_START_Z`` standard errors
@@ -301,6 +317,9 @@ def compare_study(
 ) -> FinalistsResult:
     """Evaluate the ``top_k`` best trials on the test split and compare them; log to MLflow.
 
+    The finalists are ``finalist_records``: a warm start close to the best trial on
+    validation takes the last place when it is not among them.
+
     With ``final``, the finalists are first retrained on train+validation (as time allows)
     and those models are compared, logged to MLflow (linked to their trial's run) and exported.
     Models are loaded from MLflow through the local cache; ``tracker`` (default: the study's,
@@ -311,10 +330,10 @@ def compare_study(
     Raises:
         UserError: the study has no completed trial with a saved model.
     """
-    records = best_trials(study, top_k)
-    if not records:
+    if not best_trials(study, 1):
         raise UserError(f"study {study.study_name!r} has no completed trial with a saved model to compare")
     data = data or load_study_data(config)
+    records = finalist_records(study, top_k, len(data.splits.val[1]))
     say = progress or (lambda text: None)
     models_store = tracker or study_tracker(study, config)
     retrained, earlier = (

@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._budget import FINAL_STRETCH, Plan, make_plan
-from automl._compare import MAX_STRETCH, likeliest_first, retrain_cost, retrain_seconds
+from automl._compare import MAX_STRETCH, finalist_records, likeliest_first, retrain_cost, retrain_seconds
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
@@ -26,7 +26,6 @@ from automl._records import StudyRecord, TrialRecord, record_parent_run
 from automl._settings import runtime_settings
 from automl._stores import store_lock
 from automl._studies import (
-    best_trials,
     best_value,
     enqueue_trials,
     header,
@@ -264,9 +263,10 @@ def _time_left(study: optuna.Study, deadline: float | None, late: int) -> bool:
 
 def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None, top_k: int) -> float | None:
     """When trials must stop: ``--timeout``, or the budget's search time, shortened so that
-    retraining the likeliest winner so far (``likeliest_first`` of the ``top_k`` best) still
+    retraining the likeliest winner so far (``likeliest_first`` of the finalists) still
     fits in the final window (stretched, if it can be)."""
-    best = likeliest_first(best_trials(study, top_k), len(data.splits.val[1]))
+    n_val = len(data.splits.val[1])
+    best = likeliest_first(finalist_records(study, top_k, n_val), n_val)
     retrain = retrain_seconds(best[0], data, best[0].epochs) if best else 0.0
     stretched = FINAL_STRETCH * retrain if best else None  # the retraining's time is linear in its epochs
     deadlines = [d for d in (plan.search_deadline(retrain, stretched), timeout) if d is not None]

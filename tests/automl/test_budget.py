@@ -15,7 +15,15 @@ from optuna.trial import TrialState
 import automl
 import pipelines
 from automl._budget import EXPORT_MIN_S, make_plan, rungs
-from automl._compare import FinalTraining, _contenders, _fitting_epochs, _stretch, _stretches, likeliest_first
+from automl._compare import (
+    FinalTraining,
+    _contenders,
+    _fitting_epochs,
+    _stretch,
+    _stretches,
+    finalist_records,
+    likeliest_first,
+)
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
 from automl._driver import _deadline, _first_window, _time_left
@@ -165,6 +173,21 @@ def test_the_search_ends_in_time_to_retrain_the_likeliest_winner(warm_start, dea
     # winner: twice its retraining fits the window, so the search keeps all its time. A sampled
     # trial there is not: the search ends 90 s early, for twice the best one's retraining.
     assert _deadline(study, data, plan, None, top_k=3) == deadline
+
+
+def test_a_warm_start_close_to_the_best_takes_the_last_place_among_the_finalists():
+    study = optuna.create_study(direction="maximize")
+    for value in (0.896, 0.893, 0.891):  # three sampled trials above the warm start
+        _completed(study, value, fit=30.0)
+    _completed(study, 0.884, fit=25.0, warm_start="convnet")  # trial 3
+    _completed(study, 0.80, fit=25.0, warm_start="resnet")
+    # 1.2 points below the best: within the standard error (1.6 points) on 750 images.
+    assert [r.number for r in finalist_records(study, 3, 750)] == [0, 1, 3]
+    # On 7,500 images the standard error is 0.5 points: the top three stand.
+    assert [r.number for r in finalist_records(study, 3, 7_500)] == [0, 1, 2]
+    assert [r.number for r in finalist_records(study, 5, 750)] == [0, 1, 2, 3, 4]  # among them already
+    assert [r.number for r in finalist_records(study, 1, 750)] == [3]
+    assert finalist_records(optuna.create_study(direction="maximize"), 3, 750) == []
 
 
 def test_the_final_window_stretches_the_retraining_of_the_contenders(monkeypatch):
