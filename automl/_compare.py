@@ -165,9 +165,8 @@ def _stretches(records: list[TrialRecord], data: StudyData, final: FinalTraining
 def _could_win(record: TrialRecord, best: TrialRecord, n_val: int, margin: float) -> bool:
     """Whether ``record``'s validation accuracy is close enough to ``best``'s for its retrained
     model to win the comparison (more accurate, or cheaper and non-inferior within ``margin``)."""
-    p, q = best.val_accuracy or 0.0, record.val_accuracy or 0.0
-    error = math.sqrt((p * (1 - p) + q * (1 - q)) / max(n_val, 1))
-    return p - q <= margin + CONTENDER_Z * error
+    lead, error = val_lead(best, record, n_val)
+    return lead <= margin + CONTENDER_Z * error
 
 
 def _contenders(records: list[TrialRecord], data: StudyData, margin: float) -> list[TrialRecord]:
@@ -184,10 +183,17 @@ def _contenders(records: list[TrialRecord], data: StudyData, margin: float) -> l
 WARM_START_Z = 1.0
 
 
-def warm_start_lead(best: TrialRecord, warm: TrialRecord, n_val: int) -> tuple[float, float]:
-    """``best``'s lead over ``warm`` in validation accuracy, and the standard error of that difference."""
-    p, q = best.val_accuracy or 0.0, warm.val_accuracy or 0.0
+def val_lead(best: TrialRecord, other: TrialRecord, n_val: int) -> tuple[float, float]:
+    """``best``'s lead over ``other`` in validation accuracy on ``n_val`` images, and the
+    standard error of that difference."""
+    p, q = best.val_accuracy or 0.0, other.val_accuracy or 0.0
     return p - q, math.sqrt((p * (1 - p) + q * (1 - q)) / max(n_val, 1))
+
+
+def _within_noise(best: TrialRecord, warm: TrialRecord, n_val: int) -> bool:
+    """Whether ``best`` leads the warm start ``warm`` by at most ``WARM_START_Z`` standard errors."""
+    lead, error = val_lead(best, warm, n_val)
+    return lead <= WARM_START_Z * error
 
 
 def finalist_records(study: optuna.Study, top_k: int, n_val: int) -> list[TrialRecord]:
@@ -195,15 +201,12 @@ def finalist_records(study: optuna.Study, top_k: int, n_val: int) -> list[TrialR
     start is among them, the best warm start takes the last place if the best trial leads it
     by at most ``WARM_START_Z`` standard errors on ``n_val`` validation images: it may be the
     likeliest winner (``likeliest_first``)."""
-    records = best_trials(study, top_k)
+    ranked = best_trials(study, len(study.get_trials(deepcopy=False)))
+    records = ranked[:top_k]
     if not records or any(r.warm_start is not None for r in records):
         return records
-    ranked = best_trials(study, len(study.get_trials(deepcopy=False)))
     warm = next((r for r in ranked if r.warm_start is not None), None)
-    if warm is None:
-        return records
-    lead, error = warm_start_lead(records[0], warm, n_val)
-    return [*records[: top_k - 1], warm] if lead <= WARM_START_Z * error else records
+    return [*records[: top_k - 1], warm] if warm is not None and _within_noise(records[0], warm, n_val) else records
 
 
 def likeliest_first(records: list[TrialRecord], n_val: int) -> list[TrialRecord]:
@@ -211,10 +214,7 @@ def likeliest_first(records: list[TrialRecord], n_val: int) -> list[TrialRecord]
     start among them when the best trial leads it by at most ``WARM_START_Z`` standard errors
     on ``n_val`` validation images; it retrains first, and for the longest."""
     warm = next((r for r in records if r.warm_start is not None), None)
-    if warm is None or warm is records[0]:
-        return records
-    lead, error = warm_start_lead(records[0], warm, n_val)
-    if lead > WARM_START_Z * error:
+    if warm is None or warm is records[0] or not _within_noise(records[0], warm, n_val):
         return records
     return [warm, *(r for r in records if r is not warm)]
 
@@ -267,7 +267,7 @@ def _final_models(
     contenders = _contenders(records, data, margin) if final.until is not None else records
     retrained = {c.number for c in contenders}
     if contenders and contenders[0] is not records[0]:
-        lead, error = warm_start_lead(records[0], contenders[0], len(data.splits.val[1]))
+        lead, error = val_lead(records[0], contenders[0], len(data.splits.val[1]))
         progress(
             f"trial {contenders[0].number} (warm start) retrains first: trial {records[0].number}'s lead on "
             f"validation, {lead * 100:.1f} points, is within {WARM_START_Z:g} standard error ({error * 100:.1f})"

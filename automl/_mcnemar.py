@@ -311,12 +311,11 @@ def _eligible(
     def clearly_better(f: Finalist) -> bool:
         return f.accuracy > best.accuracy and _find_pair(pairs, best.trial, f.trial).p_holm < alpha
 
-    kept = [f for f in finalists if f.kept_search_model]
-    out = [f.trial for f in kept if not clearly_better(f)]
-    eligible = tuple(f for f in finalists if not f.kept_search_model or clearly_better(f))
+    out = [f for f in finalists if f.kept_search_model and not clearly_better(f)]
+    eligible = tuple(f for f in finalists if f not in out)
     if not out:
         return eligible, ""
-    names = ", ".join(f"trial {t}" for t in out)
+    names = ", ".join(f"trial {f.trial}" for f in out)
     return eligible, (
         f" Not eligible: {names}, not retrained (its search model, trained on less data) and not "
         f"significantly more accurate than the retrained trial {best.trial} (Holm-adjusted p >= {alpha:g})."

@@ -24,7 +24,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from automl._records import TrialRecord
+from automl._records import seed_architecture_of
 
 __all__ = ["MOVES", "move", "neighbour_params", "incumbent"]
 
@@ -124,7 +124,7 @@ def incumbent(study: optuna.Study) -> FrozenTrial | None:
     trials = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values and TrialRecord.of(t).seed_architecture is None and t.params
+        if t.values and seed_architecture_of(t) is None and t.params
     ]
     return max(trials, key=lambda t: (t.values[0], -t.number), default=None)
 

@@ -130,7 +130,7 @@ def test_the_incumbent_is_the_best_complete_trial_that_is_not_a_seed_architectur
     assert incumbent(study).number == 3
 
 
-def _top_up_once(study: optuna.Study, config: StudyConfig) -> TrialRecord:
+def _top_up_once(study: optuna.Study, config: StudyConfig) -> optuna.trial.FrozenTrial:
     top_up(study, config)
     (waiting,) = study.get_trials(states=(TrialState.WAITING,))
     trial = study.ask()  # takes the waiting one
