@@ -8,9 +8,11 @@ seed), so it is exactly the split no search decision ever saw.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,11 @@ from automl._records import StudyRecord, TrialRecord, record_comparison, record_
 from automl._studies import best_trials, study_tracker
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, flatten_params
 from automl._training import (
+    FitToDeadline,
     StopAt,
     augmentation_target,
     compile_model,
+    continue_replanned,
     inference_batch_size,
     train_model,
     wrap_with_normalization,
@@ -92,11 +96,23 @@ def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x.astype("float32"), batch_size=batch_size, verbose=0))
 
 
-def _retrain(record: TrialRecord, data: StudyData, *, epochs: int, seed: int, until: float | None) -> keras.Model:
+def _retrain(
+    record: TrialRecord,
+    data: StudyData,
+    *,
+    epochs: int,
+    seed: int,
+    until: float | None,
+    fill: float | None = None,
+    progress: Callable[[str], None] = lambda text: None,
+) -> keras.Model:
     """Train the trial's architecture from scratch on train+validation, with its own recipe.
 
     Its training settings and augmentation policy are the trial's; ``until`` (a
-    ``time.monotonic()`` value) stops the training early if the plan runs out.
+    ``time.monotonic()`` value) stops the training early if the plan runs out. With ``fill``
+    (a ``time.monotonic()`` value), the first epoch's time re-plans the epochs to end then
+    (``FitToDeadline``, up to ``MAX_STRETCH`` times the trial's epochs): the planned epochs
+    come from the trial's time, which counts its validation and tracing too.
     """
     if record.architecture is None or record.training is None:
         raise UserError(f"trial {record.number} has no stored architecture or training settings to retrain")
@@ -113,7 +129,16 @@ def _retrain(record: TrialRecord, data: StudyData, *, epochs: int, seed: int, un
     policy = pipelines.AugmentPolicy.from_dict(dict(augmentation)) if augmentation else pipelines.AugmentPolicy.none()
     fit_model, host_policy = augmentation_target(model, policy, seed=seed)
     compile_model(fit_model, training, data.num_classes)
-    train_model(fit_model, (x, y), training=training, seed=seed, policy=host_policy, callbacks=[StopAt(until)])
+    fit = functools.partial(train_model, fit_model, (x, y), seed=seed, policy=host_policy)
+    stop = StopAt(until)
+    replan = None if fill is None else FitToDeadline(deadline=fill, planned=epochs, most=_most_epochs(record))
+    fit(training=training, callbacks=[stop] + ([replan] if replan else []))
+    if replan is not None and replan.fits is not None:
+        progress(
+            f"trial {record.number}: re-planned to {replan.fits} epochs to end with the final window "
+            f"(an epoch takes {replan.epoch_s:.1f}s)"
+        )
+        continue_replanned(fit_model, training, replan.fits, data.num_classes, fit, [stop])
     return inference_model(model)
 
 
@@ -151,6 +176,11 @@ def _stretch(records: list[TrialRecord], data: StudyData, final: FinalTraining) 
     return max(1.0, min(float(MAX_STRETCH), left / planned)) if planned > 0 else 1.0
 
 
+def _most_epochs(record: TrialRecord) -> int:
+    """The most epochs a finalist retrains for: ``MAX_STRETCH`` times its own."""
+    return int(MAX_STRETCH * record.epochs)
+
+
 def _stretches(records: list[TrialRecord], data: StudyData, final: FinalTraining) -> list[float]:
     """Each finalist's stretch (``records`` best first): the same for all when the window holds
     ``FINAL_STRETCH`` times the epochs of all of them; otherwise the best finalist's stretch is
@@ -160,6 +190,22 @@ def _stretches(records: list[TrialRecord], data: StudyData, final: FinalTraining
     if together >= FINAL_STRETCH or len(records) < 2:
         return [together] * len(records)
     return [_stretch(records[:1], data, final)] + [1.0] * (len(records) - 1)
+
+
+def _fill_deadlines(
+    records: list[TrialRecord], stretches: list[float], data: StudyData, final: FinalTraining
+) -> list[float | None]:
+    """When each finalist's retraining (``records`` in retraining order, stretched by
+    ``stretches``) is re-planned to end, after its first epoch: the final window's end, less
+    the planned retraining of those after it. When the best finalist is stretched alone
+    (``_stretches``), it keeps the whole window: the others retrain only if time is left.
+    None where the epochs are fixed (``automl compare --final-epochs``) or there is no window.
+    """
+    if final.until is None or final.epochs is not None or final.seeds != 1:
+        return [None] * len(records)
+    planned = [retrain_seconds(r, data, int(s * r.epochs)) for r, s in zip(records, stretches, strict=True)]
+    shared = stretches[-1] >= FINAL_STRETCH if stretches else False
+    return [final.until - (sum(planned[i + 1 :]) if shared or i else 0.0) for i in range(len(records))]
 
 
 def _could_win(record: TrialRecord, best: TrialRecord, n_val: int, margin: float) -> bool:
@@ -278,14 +324,17 @@ def _final_models(
             progress(f"trial {record.number}: not retrained, {gap:.1f} points below the best on validation")
     models: dict[int, list[keras.Model]] = {}
     earlier: set[int] = set()
-    for record, stretch in zip(contenders, _stretches(contenders, data, final), strict=True):
+    stretches = _stretches(contenders, data, final)
+    fills = _fill_deadlines(contenders, stretches, data, final)
+    for record, stretch, fill in zip(contenders, stretches, fills, strict=True):
         epochs = final.epochs or int(stretch * record.epochs)
         stored = final_model_uri(study, record.number)
         if final.epochs is None and stored is not None:
             models[record.number] = [load_model(tracker, stored)]
             earlier.add(record.number)
             continue
-        left = None if final.until is None else final.until - time.monotonic()
+        end = fill or final.until
+        left = None if end is None else end - time.monotonic()
         if left is not None and final.epochs is None:
             epochs = _fitting_epochs(record, data, epochs, left / final.seeds)
         expected = retrain_seconds(record, data, epochs) * final.seeds
@@ -297,7 +346,8 @@ def _final_models(
             continue
         progress(f"trial {record.number}: retraining on train+validation for {epochs} epochs (~{expected:.0f}s)")
         models[record.number] = [
-            _retrain(record, data, epochs=epochs, seed=seed + s, until=final.until) for s in range(final.seeds)
+            _retrain(record, data, epochs=epochs, seed=seed + s, until=final.until, fill=fill, progress=progress)
+            for s in range(final.seeds)
         ]
     return models, earlier
 

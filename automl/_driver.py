@@ -210,7 +210,7 @@ def _run_in_process(
     deadline = _deadline(study, ctx.data, plan, timeout, ctx.config.top_k)
     ran, failures, last_reason = 0, 0, None
     late = 0  # trials started past the deadline, looking for a first complete one
-    while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late):
+    while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config)
@@ -249,16 +249,24 @@ def _run_in_process(
 MAX_LATE_TRIALS = 2
 
 
-def _time_left(study: optuna.Study, deadline: float | None, late: int) -> bool:
-    """Whether another trial may start: with time for an epoch before the deadline (as long as
-    the quickest completed trial's), or while no trial has completed."""
+def _time_left(study: optuna.Study, deadline: float | None, late: int, epochs: int = 1) -> bool:
+    """Whether another trial may start: with time for ``epochs`` epochs before the deadline
+    (each as long as the quickest completed trial's), or while no trial has completed."""
     if deadline is None:
         return True
     complete = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if not complete:
         return time.monotonic() < deadline or late < MAX_LATE_TRIALS
     epoch = min(r.timings.get("fit", 0.0) / r.epochs for r in complete)
-    return time.monotonic() + epoch < deadline
+    return time.monotonic() + epochs * epoch < deadline
+
+
+def _useful_epochs(plan: Plan) -> int:
+    """The epochs a new trial needs time for: successive halving's second rung (3 of 9), where
+    a trial first shows more than a first epoch's promise. A trial cut shorter by the deadline
+    cannot beat the trials that ran their epochs; its time goes to the final training instead
+    (``automl._compare`` re-plans it to fill the window). One epoch without rungs."""
+    return plan.rungs[1] if len(plan.rungs) > 1 else 1
 
 
 def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None, top_k: int) -> float | None:

@@ -7,6 +7,7 @@ predicting need no separate preprocessing step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -32,6 +33,9 @@ __all__ = [
     "make_loss",
     "inference_batch_size",
     "TrialCallback",
+    "EpochClock",
+    "FitToDeadline",
+    "continue_replanned",
     "FinalWindow",
     "EpochResult",
     "is_out_of_memory",
@@ -216,8 +220,37 @@ class FinalWindow:
     max_stretch: float
 
 
+class EpochClock(keras.callbacks.Callback):
+    """Times the current epoch and its first batch, which carries the tracing of the step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch_start = time.perf_counter()
+        self._first_batch_end: float | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+        self._first_batch_end = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._first_batch_end is None:
+            self._first_batch_end = time.perf_counter()
+
+    def epoch_seconds(self) -> float:
+        """Seconds since the current epoch began."""
+        return time.perf_counter() - self._epoch_start
+
+    def steady_epoch_seconds(self) -> float:
+        """The current epoch's time so far without its first batch, scaled to all its steps:
+        what each later epoch of the same step takes."""
+        steps = (self.params or {}).get("steps") or 0
+        if self._first_batch_end is None or steps < 2:
+            return self.epoch_seconds()
+        return (time.perf_counter() - self._first_batch_end) * steps / (steps - 1)
+
+
 @dataclass
-class TrialCallback(keras.callbacks.Callback):
+class TrialCallback(EpochClock):
     """Per-epoch reporting, pruning and NaN detection for one trial.
 
     ``report(epoch_result)`` returns True when the trial should be pruned (it is called
@@ -247,21 +280,14 @@ class TrialCallback(keras.callbacks.Callback):
 
     def __post_init__(self) -> None:
         super().__init__()
-        self._epoch_start = 0.0
-        self._first_batch_end: float | None = None
         # A per-batch hook makes Keras wait for every batch's loss (4-33% of the throughput
         # on an H100). On accelerators the check runs on Keras' callback threads instead; a
         # non-finite loss then surfaces one batch later, which is harmless.
         self.async_safe = on_accelerator()
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch_start = time.perf_counter()
-        self._first_batch_end = None
-
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        super().on_train_batch_end(batch, logs)
         logs = logs if logs is not None else {}
-        if self._first_batch_end is None:
-            self._first_batch_end = time.perf_counter()
         if self.fault:
             FAULTS[self.fault](logs)
         if self.deadline is not None and time.monotonic() > self.deadline and len(self.epochs) >= self.min_epochs:
@@ -281,7 +307,7 @@ class TrialCallback(keras.callbacks.Callback):
             accuracy=float(logs.get("accuracy", math.nan)),
             val_loss=float(logs.get("val_loss", math.nan)),
             val_accuracy=float(logs.get("val_accuracy", math.nan)),
-            seconds=time.perf_counter() - self._epoch_start,
+            seconds=self.epoch_seconds(),
         )
         self.epochs.append(result)
         if self.report(result):
@@ -293,8 +319,8 @@ class TrialCallback(keras.callbacks.Callback):
     def _fit_to_deadline(self, deadline: float) -> None:
         """After the first epoch: stop if the planned epochs do not fit before ``deadline``
         (or, through the final window, if more fit before its end)."""
-        first_s = time.perf_counter() - self._epoch_start
-        epoch_s = max(self._steady_epoch_seconds(first_s), 1e-9)
+        first_s = self.epoch_seconds()
+        epoch_s = max(self.steady_epoch_seconds(), 1e-9)
         fit = 1 + int(max(deadline - time.monotonic(), 0.0) // epoch_s)
         window = self.window
         if window is not None and self._retraining_misses(window, min(fit, self.planned), first_s, epoch_s):
@@ -309,13 +335,6 @@ class TrialCallback(keras.callbacks.Callback):
         else:
             self.out_of_time = True
 
-    def _steady_epoch_seconds(self, first_s: float) -> float:
-        """The first epoch's time without its first batch, which carries the tracing."""
-        steps = (self.params or {}).get("steps") or 0
-        if self._first_batch_end is None or steps < 2:
-            return first_s
-        return (time.perf_counter() - self._first_batch_end) * steps / (steps - 1)
-
     @staticmethod
     def _retraining_misses(window: FinalWindow, epochs: int, first_s: float, epoch_s: float) -> bool:
         """Whether retraining on train+validation for ``epochs`` would end past the window, after
@@ -324,6 +343,60 @@ class TrialCallback(keras.callbacks.Callback):
         end = time.monotonic() + (epochs - 1) * epoch_s
         retraining = (first_s + (epochs - 1) * epoch_s) * window.retrain_cost
         return end + retraining > window.until
+
+
+# A re-plan compiles the step again (a few seconds on a CPU) and restarts the optimizer's
+# moments: a training is re-planned longer only when that buys at least this many epochs.
+MIN_EPOCHS_GAINED = 2
+
+
+class FitToDeadline(EpochClock):
+    """Re-plan a training (a finalist's retraining) to end at ``deadline`` after its first epoch.
+
+    The epochs were planned from an estimate (the trial's time, validation and tracing
+    included); the first epoch measures them. When the ``planned`` epochs would end past
+    ``deadline``, or at least ``MIN_EPOCHS_GAINED`` more (up to ``most``) fit before it
+    counting the step's second tracing, training stops after the first epoch and ``fits``
+    is set: the caller continues with a schedule that ends at epoch ``fits``
+    (``continue_replanned``). Otherwise training goes on as planned.
+    """
+
+    def __init__(self, *, deadline: float, planned: int, most: int) -> None:
+        super().__init__()
+        self.deadline, self.planned, self.most = deadline, planned, most
+        self.fits: int | None = None
+        self.epoch_s: float | None = None  # a later epoch's time, measured on the first
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch != 0 or self.planned < 2:
+            return
+        epoch_s = self.epoch_s = max(self.steady_epoch_seconds(), 1e-9)
+        tracing_s = max(self.epoch_seconds() - epoch_s, 0.0)
+        left = self.deadline - time.monotonic()
+        as_planned = 1 + int(max(left, 0.0) // epoch_s)
+        replanned = min(self.most, 1 + int(max(left - tracing_s, 0.0) // epoch_s))
+        if as_planned >= self.planned and replanned < self.planned + MIN_EPOCHS_GAINED:
+            return
+        if replanned >= 2 and replanned != self.planned:
+            self.fits = replanned
+            self.model.stop_training = True
+
+
+def continue_replanned(
+    model: keras.Model,
+    training: TrainingSpec,
+    epochs: int,
+    num_classes: int,
+    fit: Callable[..., None],
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainingSpec:
+    """Continue a training stopped after its first epoch, for ``epochs`` in all: the epochs
+    after the first follow a schedule of their own that ends with them. ``fit`` is
+    ``train_model`` with the model and data bound; returns the re-planned recipe."""
+    training = dataclasses.replace(training, epochs=epochs)
+    compile_model(model, dataclasses.replace(training, epochs=epochs - 1), num_classes)
+    fit(training=training, initial_epoch=1, callbacks=list(callbacks))
+    return training
 
 
 class StopAt(keras.callbacks.Callback):

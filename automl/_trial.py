@@ -53,6 +53,7 @@ from automl._training import (
     as_trial_failure,
     augmentation_target,
     compile_model,
+    continue_replanned,
     on_accelerator,
     train_model,
     wrap_with_normalization,
@@ -243,13 +244,11 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     with _timed(timings, "fit"):
         fit(training=training, callbacks=[callback])
         if callback.fits is not None:
-            # Only ``fits`` epochs fit before the deadline (or the window's end): the epochs after
-            # the first follow a schedule of their own that ends with them, and the trial
-            # records that recipe.
+            # Only ``fits`` epochs fit before the deadline (or the window's end): the trial
+            # continues with a schedule that ends with them, and records that recipe.
             training = dataclasses.replace(training, epochs=callback.fits)
             record_sample(trial, spec, training, policy.to_dict())
-            compile_model(fit_model, dataclasses.replace(training, epochs=callback.fits - 1), ctx.num_classes)
-            fit(training=training, initial_epoch=1, callbacks=[callback])
+            continue_replanned(fit_model, training, callback.fits, ctx.num_classes, fit, [callback])
     if not callback.epochs:
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy

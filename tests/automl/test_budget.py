@@ -18,6 +18,7 @@ from automl._budget import EXPORT_MIN_S, make_plan, rungs
 from automl._compare import (
     FinalTraining,
     _contenders,
+    _fill_deadlines,
     _fitting_epochs,
     _stretch,
     _stretches,
@@ -26,7 +27,7 @@ from automl._compare import (
 )
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
-from automl._driver import _deadline, _first_window, _time_left
+from automl._driver import _deadline, _first_window, _time_left, _useful_epochs
 from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
@@ -216,6 +217,17 @@ def test_no_trial_starts_without_time_for_an_epoch_as_long_as_the_quickest_one(m
     assert _time_left(study, 104.5, late=0)
     assert not _time_left(study, 103.5, late=0)
     assert _time_left(study, None, late=5)
+    # Time for three epochs (successive halving's second rung): 12 s.
+    assert _time_left(study, 112.5, late=0, epochs=3)
+    assert not _time_left(study, 111.5, late=0, epochs=3)
+
+
+@pytest.mark.parametrize(
+    ("pruner", "epochs", "useful"), [("asha", 9, 3), ("asha", 27, 3), ("asha", 2, 1), ("none", 9, 1)]
+)
+def test_a_trial_starts_only_with_time_to_reach_the_second_rung(pruner, epochs, useful):
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000, pruner=pruner, epochs=epochs), started=0.0)
+    assert _useful_epochs(plan) == useful
 
 
 def test_a_window_too_short_for_all_stretches_the_best_finalist_first(monkeypatch):
@@ -227,6 +239,26 @@ def test_a_window_too_short_for_all_stretches_the_best_finalist_first(monkeypatc
     # 90 s do not: the best takes 2.5 times its epochs, the second keeps its own (if time is left).
     assert _stretches([best, second], data, FinalTraining(until=1090.0)) == [2.5, 1.0]
     assert _stretches([best], data, FinalTraining(until=1090.0)) == [2.5]
+
+
+def test_each_retraining_is_re_planned_to_end_where_the_next_ones_still_fit(monkeypatch):
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    data = _study_data(300, 100)  # each finalist: 36 s for its own epochs on train+validation
+    best, second, third = _contender(0, 0.9), _contender(1, 0.89), _contender(2, 0.89)
+    # Stretched alike (150 / 72 of their epochs: 18 each, 72 s planned): each ends where the
+    # planned retraining of those after it still fits.
+    window = FinalTraining(until=1150.0)
+    stretches = _stretches([best, second], data, window)
+    assert _fill_deadlines([best, second], stretches, data, window) == [1078.0, 1150.0]
+    # The best stretched alone keeps the whole window; after it, the second leaves the
+    # third its own epochs (36 s).
+    window = FinalTraining(until=1090.0)
+    stretches = _stretches([best, second, third], data, window)
+    assert stretches[1:] == [1.0, 1.0]
+    assert _fill_deadlines([best, second, third], stretches, data, window) == [1090.0, 1054.0, 1090.0]
+    # Fixed epochs, averaged seeds or no window: nothing is re-planned.
+    for final in (FinalTraining(until=1090.0, epochs=4), FinalTraining(until=1090.0, seeds=2), FinalTraining()):
+        assert _fill_deadlines([best], [1.0], data, final) == [None]
 
 
 def test_only_the_first_trial_of_a_study_with_a_final_window_may_train_through_it():

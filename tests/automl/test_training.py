@@ -12,9 +12,11 @@ from automl._hparams import TrainingSpec
 from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
     FinalWindow,
+    FitToDeadline,
     TrialCallback,
     augment_processes,
     compile_model,
+    continue_replanned,
     default_augment_processes,
     inference_batch_size,
     learning_rate_schedule,
@@ -141,12 +143,14 @@ class _Clock:
 
 
 class _Tick(keras.callbacks.Callback):
-    def __init__(self, clock: _Clock) -> None:
+    """Moves the clock one second per batch, ``first_batch_s`` for the first one (its tracing)."""
+
+    def __init__(self, clock: _Clock, first_batch_s: float = 1.0) -> None:
         super().__init__()
-        self.clock = clock
+        self.clock, self.first_batch_s = clock, first_batch_s
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.clock.now += 1.0
+        self.clock.now += self.first_batch_s if self.clock.now == 0.0 else 1.0
 
 
 def _first_fit(
@@ -206,3 +210,49 @@ def test_a_first_trial_whose_retraining_would_not_fit_trains_through_the_final_w
     assert callback.through_window == (fits is not None and fits > 3)
     assert callback.deadline == (until if callback.through_window else deadline)
     keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(
+    ("deadline", "most", "first_batch_s", "fits", "epochs"),
+    [
+        # 4 batches of 1 s: the first epoch ends at 4 s, 9 planned epochs at 36 s.
+        (100.0, 27, 1.0, 25, 1),  # 25 fit before the deadline: re-planned longer
+        (100.0, 18, 1.0, 18, 1),  # at most ``most``
+        (40.0, 27, 1.0, None, 9),  # 10 fit, but 9 + 2 is the least a re-plan is worth
+        (48.0, 27, 1.0, 12, 1),  # 12 fit: worth it
+        (48.0, 27, 5.0, None, 9),  # the first batch traced for 4 s more: the second tracing leaves 10
+        (20.0, 27, 1.0, 5, 1),  # 9 would end past the deadline: re-planned shorter
+        (5.0, 27, 1.0, None, 9),  # no second epoch fits: nothing to re-plan (StopAt stops it)
+        (100.0, 9, 1.0, None, 9),  # no longer than planned
+    ],
+)
+def test_a_retraining_is_re_planned_after_its_first_epoch_to_end_at_its_deadline(
+    monkeypatch: pytest.MonkeyPatch, deadline: float, most: int, first_batch_s: float, fits: int | None, epochs: int
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr("automl._training.time", clock)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=8, epochs=9, schedule="warmup_cosine", warmup=0.1, steps_per_epoch=4)
+    compile_model(model, spec, num_classes=3)
+    replan = FitToDeadline(deadline=deadline, planned=9, most=most)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 255, (32, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 32)
+    trained = _EpochCount()
+    train_model(model, data, training=spec, seed=0, callbacks=[_Tick(clock, first_batch_s), replan, trained])
+    assert (replan.fits, trained.epochs) == (fits, epochs)
+    if fits:  # continued from the second epoch with a schedule that ends with the re-planned epochs
+        spec = continue_replanned(model, spec, fits, 3, lambda **kw: train_model(model, data, seed=0, **kw), [trained])
+        assert (spec.epochs, trained.epochs) == (fits, fits)
+        # A new schedule over the epochs after the first: it ends at their last step.
+        assert int(model.optimizer.iterations.numpy()) == (fits - 1) * 4
+        assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0, abs=1e-6)
+    keras.backend.clear_session()
+
+
+class _EpochCount(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epochs += 1
