@@ -345,20 +345,16 @@ class TrialCallback(EpochClock):
         return end + retraining > window.until
 
 
-# A re-plan compiles the step again (a few seconds on a CPU) and restarts the optimizer's
-# moments: a training is re-planned longer only when that buys at least this many epochs.
-MIN_EPOCHS_GAINED = 2
-
-
 class FitToDeadline(EpochClock):
     """Re-plan a training (a finalist's retraining) to end at ``deadline`` after its first epoch.
 
     The epochs were planned from an estimate (the trial's time, validation and tracing
     included); the first epoch measures them. When the ``planned`` epochs would end past
-    ``deadline``, or at least ``MIN_EPOCHS_GAINED`` more (up to ``most``) fit before it
-    counting the step's second tracing, training stops after the first epoch and ``fits``
-    is set: the caller continues with a schedule that ends at epoch ``fits``
-    (``continue_replanned``). Otherwise training goes on as planned.
+    ``deadline``, or more of them (up to ``most``) fit before it, training stops after the
+    first epoch and ``fits`` is set: the caller continues with a schedule that ends at epoch
+    ``fits`` (``continue_replanned``). Otherwise training goes on as planned. A re-plan
+    traces the step again (the first epoch's extra time, counted) and restarts the
+    optimizer's moments, which an epoch more is worth.
     """
 
     def __init__(self, *, deadline: float, planned: int, most: int) -> None:
@@ -375,7 +371,7 @@ class FitToDeadline(EpochClock):
         left = self.deadline - time.monotonic()
         as_planned = 1 + int(max(left, 0.0) // epoch_s)
         replanned = min(self.most, 1 + int(max(left - tracing_s, 0.0) // epoch_s))
-        if as_planned >= self.planned and replanned < self.planned + MIN_EPOCHS_GAINED:
+        if as_planned >= self.planned and replanned <= self.planned:
             return
         if replanned >= 2 and replanned != self.planned:
             self.fits = replanned

@@ -218,9 +218,9 @@ def test_a_first_trial_whose_retraining_would_not_fit_trains_through_the_final_w
         # 4 batches of 1 s: the first epoch ends at 4 s, 9 planned epochs at 36 s.
         (100.0, 27, 1.0, 25, 1),  # 25 fit before the deadline: re-planned longer
         (100.0, 18, 1.0, 18, 1),  # at most ``most``
-        (40.0, 27, 1.0, None, 9),  # 10 fit, but 9 + 2 is the least a re-plan is worth
-        (48.0, 27, 1.0, 12, 1),  # 12 fit: worth it
-        (48.0, 27, 5.0, None, 9),  # the first batch traced for 4 s more: the second tracing leaves 10
+        (36.0, 27, 1.0, None, 9),  # 9 fit: as planned
+        (40.0, 27, 1.0, 10, 1),  # 10 fit: one more is worth a re-plan
+        (44.0, 27, 5.0, None, 9),  # the first batch traced for 4 s more: after a second tracing, 9 fit
         (20.0, 27, 1.0, 5, 1),  # 9 would end past the deadline: re-planned shorter
         (5.0, 27, 1.0, None, 9),  # no second epoch fits: nothing to re-plan (StopAt stops it)
         (100.0, 9, 1.0, None, 9),  # no longer than planned
