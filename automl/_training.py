@@ -248,6 +248,12 @@ class EpochClock(keras.callbacks.Callback):
             return self.epoch_seconds()
         return (time.perf_counter() - self._first_batch_end) * steps / (steps - 1)
 
+    @staticmethod
+    def epochs_by(deadline: float, epoch_s: float, extra_s: float = 0.0) -> int:
+        """Called when the first epoch ends: the epochs trained by ``deadline``, that one and
+        the later ones of ``epoch_s`` seconds that fit after ``extra_s`` seconds more."""
+        return 1 + int(max(deadline - time.monotonic() - extra_s, 0.0) // epoch_s)
+
 
 @dataclass
 class TrialCallback(EpochClock):
@@ -321,12 +327,12 @@ class TrialCallback(EpochClock):
         (or, through the final window, if more fit before its end)."""
         first_s = self.epoch_seconds()
         epoch_s = max(self.steady_epoch_seconds(), 1e-9)
-        fit = 1 + int(max(deadline - time.monotonic(), 0.0) // epoch_s)
+        fit = self.epochs_by(deadline, epoch_s)
         window = self.window
         if window is not None and self._retraining_misses(window, min(fit, self.planned), first_s, epoch_s):
             self.deadline, self.through_window = window.until, True
             most = max(self.planned, int(window.max_stretch * self.planned))
-            fit = min(most, 1 + int(max(window.until - time.monotonic(), 0.0) // epoch_s))
+            fit = min(most, self.epochs_by(window.until, epoch_s))
         if fit == self.planned or (fit > self.planned and not self.through_window):
             return
         self.model.stop_training = True
@@ -368,9 +374,8 @@ class FitToDeadline(EpochClock):
             return
         epoch_s = self.epoch_s = max(self.steady_epoch_seconds(), 1e-9)
         tracing_s = max(self.epoch_seconds() - epoch_s, 0.0)
-        left = self.deadline - time.monotonic()
-        as_planned = 1 + int(max(left, 0.0) // epoch_s)
-        replanned = min(self.most, 1 + int(max(left - tracing_s, 0.0) // epoch_s))
+        as_planned = self.epochs_by(self.deadline, epoch_s)
+        replanned = min(self.most, self.epochs_by(self.deadline, epoch_s, tracing_s))
         if as_planned >= self.planned and replanned <= self.planned:
             return
         if replanned >= 2 and replanned != self.planned:
