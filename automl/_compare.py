@@ -96,6 +96,13 @@ def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x.astype("float32"), batch_size=batch_size, verbose=0))
 
 
+def _candidate(record: TrialRecord, data: StudyData) -> keras.Model:
+    """A fresh model of the trial's architecture, normalizing its input as the trials did."""
+    assert record.architecture is not None
+    core = searchspace.build_model(record.architecture, input_shape=data.input_shape, num_classes=data.num_classes)
+    return wrap_with_normalization(core, data.input_shape, data.normalization.mean, data.normalization.std)
+
+
 def _retrain(
     record: TrialRecord,
     data: StudyData,
@@ -104,9 +111,11 @@ def _retrain(
     seed: int,
     until: float | None,
     fill: float | None = None,
+    start: keras.Model | None = None,
     progress: Callable[[str], None] = lambda text: None,
 ) -> keras.Model:
-    """Train the trial's architecture from scratch on train+validation, with its own recipe.
+    """Train the trial's architecture on train+validation, with its own recipe: from the
+    weights of ``start`` (the trial's own model) when given, from scratch otherwise.
 
     Its training settings and augmentation policy are the trial's; ``until`` (a
     ``time.monotonic()`` value) stops the training early if the plan runs out. With ``fill``
@@ -120,8 +129,13 @@ def _retrain(
     x = np.concatenate([splits.train[0], splits.val[0]])
     y = np.concatenate([splits.train[1], splits.val[1]])
     keras.utils.set_random_seed(seed)
-    core = searchspace.build_model(record.architecture, input_shape=data.input_shape, num_classes=data.num_classes)
-    model = wrap_with_normalization(core, data.input_shape, data.normalization.mean, data.normalization.std)
+    model = _candidate(record, data)
+    if start is not None:
+        try:
+            model.set_weights(start.get_weights())
+        except ValueError as exc:  # the stored model is not this architecture: start afresh
+            progress(f"trial {record.number}: retraining from scratch, its search model does not fit ({exc})")
+            model = _candidate(record, data)
     # The same recipe over the longer data: its schedule spans the new number of steps.
     steps = steps_per_epoch(len(y), record.training.batch_size) if record.training.steps_per_epoch else None
     training = dataclasses.replace(record.training, epochs=epochs, steps_per_epoch=steps)
@@ -280,6 +294,18 @@ def _fitting_epochs(record: TrialRecord, data: StudyData, epochs: int, left: flo
     return fit if fit >= _least_epochs(record, data) else 0
 
 
+def _search_model(record: TrialRecord, tracker: Tracker, progress: Callable[[str], None]) -> keras.Model | None:
+    """The trial's own model, which its retraining continues from; None (retrain from
+    scratch) when it has none or it cannot be loaded."""
+    if record.model_ref is None:
+        return None
+    try:
+        return load_trial_model(record, tracker)
+    except UserError as exc:
+        progress(f"trial {record.number}: retraining from scratch, its search model did not load ({exc})")
+        return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class FinalTraining:
     """Retrain the finalists on train+validation before they are compared and exported.
@@ -344,9 +370,15 @@ def _final_models(
                 f"trial {record.number}: no time left to retrain it ({needed:.0f}s needed, {max(left, 0.0):.0f}s left)"
             )
             continue
-        progress(f"trial {record.number}: retraining on train+validation for {epochs} epochs (~{expected:.0f}s)")
+        start = _search_model(record, tracker, progress)
+        origin = "from its search model" if start is not None else "from scratch"
+        progress(
+            f"trial {record.number}: retraining on train+validation for {epochs} epochs, {origin} (~{expected:.0f}s)"
+        )
         models[record.number] = [
-            _retrain(record, data, epochs=epochs, seed=seed + s, until=final.until, fill=fill, progress=progress)
+            _retrain(
+                record, data, epochs=epochs, seed=seed + s, until=final.until, fill=fill, start=start, progress=progress
+            )
             for s in range(final.seeds)
         ]
     return models, earlier

@@ -1,0 +1,74 @@
+"""A finalist's retraining on train+validation continues from its search model."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+from optuna.trial import TrialState
+
+import pipelines
+import searchspace
+from automl._compare import _retrain, _search_model
+from automl._data import StudyData
+from automl._hparams import TrainingSpec
+from automl._records import TrialRecord
+from automl._training import wrap_with_normalization
+
+_SHAPE = (8, 8, 1)
+
+
+def _study_data() -> StudyData:
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        return rng.integers(0, 256, (n, *_SHAPE)).astype(np.uint8), np.arange(n) % 3
+
+    splits = pipelines.Splits(train=split(64), val=split(16), test=split(16), class_names=("a", "b", "c"))
+    return StudyData(dataset=None, splits=splits, normalization=pipelines.Normalization.fit(splits.train[0]))  # type: ignore[arg-type]
+
+
+def _record(architecture: searchspace.ArchitectureSpec) -> TrialRecord:
+    training = TrainingSpec(batch_size=16, epochs=3, learning_rate=1e-4, steps_per_epoch=4)
+    return TrialRecord(number=7, state=TrialState.COMPLETE, architecture=architecture, training=training)
+
+
+def _search_model_of(architecture: searchspace.ArchitectureSpec, data: StudyData, seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    core = searchspace.build_model(architecture, input_shape=_SHAPE, num_classes=3)
+    return wrap_with_normalization(core, _SHAPE, data.normalization.mean, data.normalization.std)
+
+
+def _distance(a: keras.Model, b: keras.Model) -> float:
+    return float(sum(np.abs(u - v).sum() for u, v in zip(a.get_weights(), b.get_weights(), strict=True)))
+
+
+def test_a_retraining_starts_from_the_search_models_weights() -> None:
+    """Stopped after its first batch, a retraining given the search model is still next to
+    it, while one from scratch is as far from it as another initialisation."""
+    data = _study_data()
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    record = _record(architecture)
+    search = _search_model_of(architecture, data, seed=123)
+    stopped = time.monotonic()  # StopAt ends each training after its first batch
+    continued = _retrain(record, data, epochs=3, seed=0, until=stopped, start=search)
+    scratch = _retrain(record, data, epochs=3, seed=0, until=stopped)
+    assert _distance(continued, search) < 0.1 * _distance(scratch, search)
+
+
+def test_a_search_model_of_another_shape_is_not_used_and_said() -> None:
+    data = _study_data()
+    record = _record(searchspace.CLASSICS["lenet"](_SHAPE, 3))
+    other = _search_model_of(searchspace.CLASSICS["vgg"](_SHAPE, 3), data, seed=1)
+    said: list[str] = []
+    model = _retrain(record, data, epochs=1, seed=0, until=None, start=other, progress=said.append)
+    assert any("retraining from scratch, its search model does not fit" in line for line in said)
+    assert model.count_params() == searchspace.build_model(record.architecture, _SHAPE, 3).count_params()
+
+
+def test_a_trial_without_a_saved_model_retrains_from_scratch() -> None:
+    said: list[str] = []
+    record = _record(searchspace.CLASSICS["lenet"](_SHAPE, 3))
+    assert _search_model(record, tracker=None, progress=said.append) is None  # type: ignore[arg-type]
+    assert said == []
