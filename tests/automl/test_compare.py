@@ -10,11 +10,10 @@ from optuna.trial import TrialState
 
 import pipelines
 import searchspace
-from automl._compare import _retrain, _search_model
+from automl._compare import _candidate, _retrain, _search_model
 from automl._data import StudyData
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
-from automl._training import wrap_with_normalization
 
 _SHAPE = (8, 8, 1)
 
@@ -36,8 +35,7 @@ def _record(architecture: searchspace.ArchitectureSpec) -> TrialRecord:
 
 def _search_model_of(architecture: searchspace.ArchitectureSpec, data: StudyData, seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    core = searchspace.build_model(architecture, input_shape=_SHAPE, num_classes=3)
-    return wrap_with_normalization(core, _SHAPE, data.normalization.mean, data.normalization.std)
+    return _candidate(_record(architecture), data)
 
 
 def _distance(a: keras.Model, b: keras.Model) -> float:
