@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pipelines
 import searchspace
 from automl._errors import UserError
 
@@ -70,6 +71,8 @@ class StudyConfig:
     backend: str | None = None
     val_fraction: float = 0.15
     test_fraction: float = 0.2
+    max_val_images: int | None = pipelines.MAX_HELD_OUT
+    max_test_images: int | None = pipelines.MAX_HELD_OUT
     top_k: int = 3
     prefer: str = "cost"
     margin: float = 0.01
@@ -103,7 +106,7 @@ class StudyConfig:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not 0 <= self.margin < 1:
             raise UserError(f"margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {self.margin!r}")
-        for name in ("max_params", "max_flops", "timeout", "time_budget"):
+        for name in ("max_params", "max_flops", "max_val_images", "max_test_images", "timeout", "time_budget"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise UserError(f"{name} must be positive, got {value!r}")
@@ -136,7 +139,9 @@ class StudyConfig:
 
     @classmethod
     def from_json(cls, text: str) -> StudyConfig:
-        return cls.from_dict(json.loads(text))
+        """The settings stored with a study. A setting added since it was stored takes the
+        value that keeps the study as it was (``_BEFORE_ADDED``), not today's default."""
+        return cls.from_dict(_BEFORE_ADDED | json.loads(text))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
@@ -203,9 +208,16 @@ def check_export_dir(path: str | Path) -> Path:
     return Path(path)
 
 
+# Settings added after studies were first stored, with the value that means what a study
+# stored without them did: its held-out splits were not capped.
+_BEFORE_ADDED: dict[str, Any] = {"max_val_images": None, "max_test_images": None}
+
 # The type each setting must have: bool is no int here, and float only where a fraction or
 # a duration belongs (a study file's ``trials = true`` or ``epochs = 1.5`` is an error).
-_INTS = ("trials", "epochs", "max_params", "max_flops", "seed", "top_k", "max_consecutive_failures", "workers")
+_INTS = (
+    "trials", "epochs", "max_params", "max_flops", "max_val_images", "max_test_images", "seed", "top_k",
+    "max_consecutive_failures", "workers",
+)  # fmt: skip
 _NUMBERS = ("timeout", "val_fraction", "test_fraction")
 _STRINGS = (
     "study_name", "data", "sampler", "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",

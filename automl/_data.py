@@ -40,7 +40,12 @@ def load_study_data(config: StudyConfig) -> StudyData:
     """Load and split the study's data (raises ``pipelines.DataError`` on bad input)."""
     dataset = pipelines.load_dataset(config.data, image_size=config.image_size)
     splits = pipelines.split_dataset(
-        dataset, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed
+        dataset,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        max_val_images=config.max_val_images,
+        max_test_images=config.max_test_images,
+        seed=config.seed,
     )
     return StudyData(dataset=dataset, splits=splits, normalization=pipelines.Normalization.fit(splits.train[0]))
 

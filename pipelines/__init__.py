@@ -33,7 +33,7 @@ from pipelines._image import load_image
 from pipelines._normalization import Normalization
 from pipelines._preview import augmentation_preview
 from pipelines._sources import NAMED_SOURCES, load_dataset
-from pipelines._splits import Splits, split_dataset
+from pipelines._splits import MAX_HELD_OUT, Splits, split_dataset
 
 if TYPE_CHECKING:
     from pipelines._device_augment import DeviceAugmentation, device_augmentation, training_model
@@ -46,6 +46,7 @@ __all__ = [
     "NAMED_SOURCES",
     "Splits",
     "split_dataset",
+    "MAX_HELD_OUT",
     "Normalization",
     "AugmentPolicy",
     "sample_augmentation",

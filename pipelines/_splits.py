@@ -10,9 +10,15 @@ import numpy as np
 from pipelines._dataset import Dataset, class_counts
 from pipelines._errors import DataError
 
-__all__ = ["Splits", "split_dataset"]
+__all__ = ["Splits", "split_dataset", "MAX_HELD_OUT"]
 
 Arrays = tuple[np.ndarray, np.ndarray]
+
+#: The most images a carved validation or test split takes by default. Past a few thousand
+#: images a held-out split measures little better (the standard error of an accuracy near
+#: 0.9 is 0.4 points at 5,000 images, 0.3 at 10,000), while every image it holds is one the
+#: exported model never trains on: 60,000 images at the default fractions keep 21,000 out.
+MAX_HELD_OUT = 5000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,10 +30,10 @@ class Splits:
 
     Attributes:
         seed: how the carved splits were drawn.
-        val_fraction: the share of the images carved out for validation, or ``None`` when
-            the data came with a validation split.
-        test_fraction: the share carved out for testing, or ``None`` when the data came
-            with a test split.
+        val_fraction: the share of the images carved out for validation (after its cap:
+            see ``split_dataset``), or ``None`` when the data came with a validation split.
+        test_fraction: the share carved out for testing (after its cap), or ``None`` when
+            the data came with a test split.
     """
 
     train: Arrays
@@ -62,7 +68,15 @@ class Splits:
         }
 
 
-def split_dataset(ds: Dataset, *, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0) -> Splits:
+def split_dataset(
+    ds: Dataset,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    max_val_images: int | None = MAX_HELD_OUT,
+    max_test_images: int | None = MAX_HELD_OUT,
+    seed: int = 0,
+) -> Splits:
     """Split ``ds`` into train / validation / test parts, keeping the splits it came with.
 
     A test or validation split that came with ``ds`` (``ds.x_test``, ``ds.x_val``) is that
@@ -78,6 +92,10 @@ def split_dataset(ds: Dataset, *, val_fraction: float = 0.15, test_fraction: flo
         test_fraction: share of the training images held out for testing, in [0, 1);
             unused when ``ds`` came with a test split. The carved fractions must sum to
             less than 1.
+        max_val_images: the most images the carved validation split takes (about: each
+            class rounds its share), ``None`` for no cap. On large data the fraction
+            shrinks to it, and the images it leaves are trained on.
+        max_test_images: likewise for the carved test split.
         seed: the same seed gives the same split.
 
     Raises:
@@ -87,6 +105,8 @@ def split_dataset(ds: Dataset, *, val_fraction: float = 0.15, test_fraction: flo
     given = ds.given_splits
     carved = {name: f for name, f in (("val", val_fraction), ("test", test_fraction)) if name not in given}
     _check_fractions(carved)
+    caps = {"val": _check_cap("max_val_images", max_val_images), "test": _check_cap("max_test_images", max_test_images)}
+    carved = {name: _capped(f, caps[name], len(ds.y)) for name, f in carved.items()}
     train, *held_out = _stratified(ds.y, tuple(carved.values()), np.random.default_rng(seed))
     parts = {name: (ds.x[idx], ds.y[idx]) for name, idx in zip(carved, held_out, strict=True)} | given
     if len(parts["val"][1]) == 0:
@@ -123,6 +143,17 @@ def _part_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
     while sum(sizes) > n - 1:
         sizes[int(np.argmax(sizes))] -= 1
     return sizes
+
+
+def _capped(fraction: float, cap: int | None, n: int) -> float:
+    """``fraction`` of ``n`` images, lowered to take about ``cap`` of them at most."""
+    return fraction if cap is None or fraction * n <= cap else cap / n
+
+
+def _check_cap(name: str, cap: int | None) -> int | None:
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise ValueError(f"{name} must be a whole number of at least 1 or None, got {cap!r}")
+    return cap
 
 
 def _check_fractions(carved: dict[str, float]) -> None:

@@ -108,7 +108,9 @@ def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split:
         for name, label in (("val", "validation"), ("test", "test"))
         if data[f"num_{name}_images"] is not None
     )
-    fractions = {name: "given" if split[f"{name}_given"] else split[f"{name}_fraction"] for name in ("val", "test")}
+    fractions = {
+        name: "given" if split[f"{name}_given"] else f"{split[f'{name}_fraction']:.4g}" for name in ("val", "test")
+    }
     lines = [
         f"source: {data['source']}",
         f"images: {data['num_images']}{given}; shape {h}x{w}x{c} uint8; values {low}..{high}",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from automl._config import StudyConfig, load_study_file
+from automl._data import load_study_data
 from automl._driver import run_study
 from automl._errors import UserError
 from automl._progress import Progress
@@ -57,6 +59,8 @@ def test_yaml_study_file(tmp_path):
         ('sampler = "bayes"\n', "sampler must be one of ['tpe', 'random', 'grid'], got 'bayes'"),
         ("colour = 1\n", "unknown study setting(s) ['colour']"),
         ("val_fraction = 0.9\n", "val_fraction=0.9"),
+        ("max_val_images = 0\n", "max_val_images must be positive, got 0"),
+        ("max_test_images = 0.5\n", "max_test_images must be a whole number, got 0.5"),
     ],
 )
 def test_bad_study_settings_quote_the_value(tmp_path, text, message):
@@ -65,6 +69,21 @@ def test_bad_study_settings_quote_the_value(tmp_path, text, message):
     with pytest.raises(UserError) as info:
         StudyConfig.from_dict(load_study_file(path))
     assert message in str(info.value)
+
+
+def test_held_out_caps_shape_the_study_split():
+    splits = load_study_data(StudyConfig(max_val_images=100, max_test_images=200)).splits  # 1,797 digits
+    sizes = [len(y) for _, y in (splits.train, splits.val, splits.test)]
+    assert abs(sizes[1] - 100) <= 10 and abs(sizes[2] - 200) <= 10  # 10 classes round their shares
+    assert sum(sizes) == 1797
+
+
+def test_a_study_stored_before_the_caps_keeps_its_uncapped_split():
+    stored = json.loads(StudyConfig(study_name="old").to_json())
+    assert stored["max_val_images"] == stored["max_test_images"] == 5000  # stored since: kept as stored
+    old = {k: v for k, v in stored.items() if k not in ("max_val_images", "max_test_images")}
+    config = StudyConfig.from_json(json.dumps(old))
+    assert config.max_val_images is None and config.max_test_images is None
 
 
 def test_unknown_seed_architecture_is_a_clear_error(workdir):

@@ -119,3 +119,34 @@ def test_bad_fractions_are_quoted(val: float, test: float, quoted: str) -> None:
 def test_too_few_images_for_a_validation_split() -> None:
     with pytest.raises(DataError, match="too few"):
         split_dataset(_dataset([2, 2]), val_fraction=0.1, test_fraction=0.1)
+
+
+def test_capped_splits_take_about_the_cap_and_train_on_the_rest() -> None:
+    ds = _dataset([300, 120, 40])  # 460 images: 69 for validation and 92 for testing uncapped
+    splits = split_dataset(ds, max_val_images=30, max_test_images=46, seed=0)
+    sizes = [len(y) for _, y in (splits.train, splits.val, splits.test)]
+    assert abs(sizes[1] - 30) <= 3 and abs(sizes[2] - 46) <= 3  # each class rounds its share
+    assert sizes[0] == 460 - sizes[1] - sizes[2]
+    everything = np.concatenate([_indices(x) for x, _ in (splits.train, splits.val, splits.test)])
+    assert len(np.unique(everything)) == 460
+    assert np.bincount(splits.val[1]).tolist() == [20, 8, 3]  # stratified: 30 / 460 of each class
+    assert splits.val_fraction == 30 / 460 and splits.test_fraction == 46 / 460
+
+
+def test_caps_above_the_fractions_change_nothing() -> None:
+    ds = _dataset([300, 120, 40])
+    capped, uncapped = (split_dataset(ds, max_val_images=cap, max_test_images=cap, seed=4) for cap in (92, None))
+    for name in ("train", "val", "test"):
+        (x, y), (x2, y2) = getattr(capped, name), getattr(uncapped, name)
+        assert np.array_equal(x, x2) and np.array_equal(y, y2)
+
+
+def test_large_data_holds_out_5000_images_each_by_default() -> None:
+    splits = split_dataset(_dataset([24_000, 16_000]), seed=0)
+    assert [len(y) for _, y in (splits.train, splits.val, splits.test)] == [30_000, 5_000, 5_000]
+
+
+@pytest.mark.parametrize("cap", [0, -5, 2.5, True])
+def test_bad_caps_are_quoted(cap: object) -> None:
+    with pytest.raises(ValueError, match=f"max_test_images must be .* got {cap!r}"):
+        split_dataset(_dataset([10, 10]), max_test_images=cap)  # type: ignore[arg-type]
