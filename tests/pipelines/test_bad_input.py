@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import DataError, load_dataset
+from pipelines import DataError, load_dataset, load_image
+from pipelines._sources.files import read_image_files
 from tests.pipelines.datafiles import make_folder, make_split_folder, write_corrupt, write_image
 
 
@@ -212,3 +213,17 @@ def test_corrupt_image_is_skipped_and_reported_or_fatal_in_strict_mode(tmp_path:
 def test_bad_image_size_is_quoted(size) -> None:
     with pytest.raises(DataError, match=re.escape(f"got {size!r}")):
         load_dataset("digits", image_size=size)
+
+
+def test_reading_on_threads_keeps_the_order_of_images_and_of_skipped_files(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "d", {"a": 6, "b": 6}, shape=(8, 8, 3))
+    first_bad, second_bad = write_corrupt(root / "a" / "2x.png"), write_corrupt(root / "b" / "0x.png")
+    paths = sorted(root.rglob("*.png"))
+    serial, threaded = (read_image_files(paths, source="d", image_size=None, strict=False, threads=n) for n in (1, 4))
+    assert [path for path, _ in threaded.skipped] == [str(first_bad), str(second_bad)]
+    assert threaded.skipped == serial.skipped
+    assert np.array_equal(threaded.kept, serial.kept) and np.array_equal(threaded.images, serial.images)
+    for image, index in zip(threaded.images, threaded.kept, strict=True):
+        assert np.array_equal(image, load_image(paths[index], image_size=None, channels=3))
+    with pytest.raises(DataError, match="2x.png"):  # strict: the first unreadable file in order
+        read_image_files(paths, source="d", image_size=None, strict=True, threads=4)
