@@ -24,7 +24,7 @@ _T = TypeVar("_T")
 
 #: Threads that decode image files of at least ``THREADED_MIN_PIXELS`` (the most common size
 #: among them). Pillow decodes and resizes those without the GIL: on 2 cores, 320x240 JPEGs
-#: load 1.5 times as fast. Smaller files are mostly Python's work, which threads only slow
+#: load 1.6 times as fast. Smaller files are mostly Python's work, which threads only slow
 #: down (0.8-0.9 times as fast at 32x32 and 64x64), so they are read on one thread
 #: (bench/bench_image_loading.py).
 READ_THREADS = min(8, os.cpu_count() or 1)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines import DataError, load_dataset, load_image
+from pipelines._sources import files
 from pipelines._sources.files import read_image_files
 from tests.pipelines.datafiles import make_folder, make_split_folder, write_corrupt, write_image
 
@@ -227,3 +228,21 @@ def test_reading_on_threads_keeps_the_order_of_images_and_of_skipped_files(tmp_p
         assert np.array_equal(image, load_image(paths[index], image_size=None, channels=3))
     with pytest.raises(DataError, match="2x.png"):  # strict: the first unreadable file in order
         read_image_files(paths, source="d", image_size=None, strict=True, threads=4)
+
+
+@pytest.mark.parametrize(("side", "threads"), [(8, 1), (99, 1), (100, 3)])
+def test_only_files_of_100x100_pixels_or_more_are_decoded_on_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int, threads: int
+) -> None:
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 2}, shape=(side, side, 3))
+    pools: list[int] = []
+
+    class Recorded(files.ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(files, "ThreadPoolExecutor", Recorded)
+    monkeypatch.setattr(files, "READ_THREADS", 3)
+    assert load_dataset(str(root)).x.shape == (4, side, side, 3)
+    assert pools == [threads]
