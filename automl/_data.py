@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pipelines
 from automl._config import StudyConfig
 
-__all__ = ["StudyData", "load_study_data", "skipped_note"]
+__all__ = ["StudyData", "load_study_data", "skipped_note", "describe_data"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +48,19 @@ def load_study_data(config: StudyConfig) -> StudyData:
         seed=config.seed,
     )
     return StudyData(dataset=dataset, splits=splits, normalization=pipelines.Normalization.fit(splits.train[0]))
+
+
+def describe_data(data: StudyData, seconds: float) -> str:
+    """One line for the console: the images, the classes and the splits, read in ``seconds``."""
+    h, w, c = data.input_shape
+    splits = data.splits
+    parts = (("train", "train", splits.train), ("val", "validation", splits.val), ("test", "test", splits.test))
+    sizes = [len(y) for _, _, (_, y) in parts]
+    split = ", ".join(
+        f"{label} {size:,}" + (" (given)" if name in splits.given else "")
+        for (name, label, _), size in zip(parts, sizes, strict=True)
+    )
+    return f"data: {sum(sizes):,} images of {h}x{w}x{c} in {data.num_classes} classes, read in {seconds:.1f}s; {split}"
 
 
 def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:

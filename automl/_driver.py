@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from automl._budget import FINAL_STRETCH, Plan, make_plan
 from automl._compare import MAX_STRETCH, finalist_records, likeliest_first, retrain_cost, retrain_seconds
 from automl._config import StudyConfig
-from automl._data import StudyData, load_study_data, skipped_note
+from automl._data import StudyData, describe_data, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
 from automl._queue import claim_trial, heartbeat, retry_of
@@ -129,7 +129,10 @@ def run_study(
         progress.message(header(config, created, study))
         progress.message(plan.describe())
     seed_sampler(study, config)  # each process its own seed: processes sharing a study sample distinct candidates
+    reading = time.perf_counter()
     data = _load_data(study, config, created)
+    if not worker and max_trials != 0:
+        progress.message(describe_data(data, time.perf_counter() - reading))
     if not worker:  # after loading the data: warm starts are tailored to the images
         enqueue_trials(study, config, data, lazy=plan.lazy_queue)
     if not worker and (note := skipped_note(data.dataset)):

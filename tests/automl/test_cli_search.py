@@ -18,6 +18,8 @@ import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
+from automl._config import StudyConfig
+from automl._data import load_study_data
 from tests.automl.helpers import cli_env, run_cli
 
 
@@ -27,6 +29,12 @@ def test_default_search_end_to_end(workdir):
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Results" in out and "McNemar" in out and "automl ui" in out
+    splits = load_study_data(StudyConfig()).splits  # the default study's data: the digits
+    train, val, test = (len(y) for _, y in (splits.train, splits.val, splits.test))
+    read = (
+        rf"data: 1,797 images of 8x8x1 in 10 classes, read in [\d.]+s; train {train:,}, validation {val}, test {test}\n"
+    )
+    assert re.search(read, out), out
     # Paths inside the working directory are shown relative to it.
     exported_to = r"exported the winner \(trial \d+\) to exports/default/\n  model: exports/default/model\.keras"
     assert re.search(exported_to, out)
