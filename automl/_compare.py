@@ -28,7 +28,7 @@ from automl._bundle import inference_model
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
-from automl._hparams import steps_per_epoch
+from automl._hparams import TrainingSpec, steps_per_epoch
 from automl._mcnemar import DEFAULT_MARGIN, Comparison, Finalist, compare_finalists
 from automl._models import is_logged, load_model, log_model
 from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
@@ -41,6 +41,7 @@ from automl._training import (
     augmentation_target,
     compile_model,
     continue_replanned,
+    fit_looking_halfway,
     inference_batch_size,
     train_model,
     wrap_with_normalization,
@@ -121,7 +122,8 @@ def _retrain(
     ``time.monotonic()`` value) stops the training early if the plan runs out. With ``fill``
     (a ``time.monotonic()`` value), the first epoch's time re-plans the epochs to end then
     (``FitToDeadline``, up to ``MAX_STRETCH`` times the trial's epochs): the planned epochs
-    come from the trial's time, which counts its validation and tracing too.
+    come from the trial's time, which counts its validation and tracing too. With ``fill``,
+    the epochs are looked at again half-way (``fit_looking_halfway``), re-planned or not.
     """
     if record.architecture is None or record.training is None:
         raise UserError(f"trial {record.number} has no stored architecture or training settings to retrain")
@@ -145,14 +147,32 @@ def _retrain(
     compile_model(fit_model, training, data.num_classes)
     fit = functools.partial(train_model, fit_model, (x, y), seed=seed, policy=host_policy)
     stop = StopAt(until)
-    replan = None if fill is None else FitToDeadline(deadline=fill, planned=epochs, most=_most_epochs(record))
-    fit(training=training, callbacks=[stop] + ([replan] if replan else []))
+    most = _most_epochs(record)
+    replan = None if fill is None else FitToDeadline(deadline=fill, planned=epochs, most=most)
+
+    def replanned_halfway(recipe: TrainingSpec) -> None:
+        progress(f"trial {record.number}: re-planned half-way to {recipe.epochs} epochs to end with the final window")
+
+    callbacks: list[keras.callbacks.Callback] = [stop] + ([replan] if replan else [])
+    fit_looking_halfway(
+        fit_model, training, fit, callbacks, schedule=training, deadline=fill, most=most, on_replan=replanned_halfway
+    )
     if replan is not None and replan.fits is not None:
         progress(
             f"trial {record.number}: re-planned to {replan.fits} epochs to end with the final window "
             f"(an epoch takes {replan.epoch_s:.1f}s)"
         )
-        continue_replanned(fit_model, training, replan.fits, data.num_classes, fit, [stop])
+        continue_replanned(
+            fit_model,
+            training,
+            replan.fits,
+            data.num_classes,
+            fit,
+            [stop],
+            deadline=fill,
+            most=most,
+            on_replan=replanned_halfway,
+        )
     return inference_model(model)
 
 

@@ -35,7 +35,10 @@ __all__ = [
     "TrialCallback",
     "EpochClock",
     "FitToDeadline",
+    "HalfwayReplan",
+    "CosineTail",
     "continue_replanned",
+    "fit_looking_halfway",
     "FinalWindow",
     "EpochResult",
     "is_out_of_memory",
@@ -331,8 +334,7 @@ class TrialCallback(EpochClock):
         window = self.window
         if window is not None and self._retraining_misses(window, min(fit, self.planned), first_s, epoch_s):
             self.deadline, self.through_window = window.until, True
-            most = max(self.planned, int(window.max_stretch * self.planned))
-            fit = min(most, self.epochs_by(window.until, epoch_s))
+            fit = min(self.most, self.epochs_by(window.until, epoch_s))
         if fit == self.planned or (fit > self.planned and not self.through_window):
             return
         self.model.stop_training = True
@@ -340,6 +342,14 @@ class TrialCallback(EpochClock):
             self.fits = fit
         else:
             self.out_of_time = True
+
+    @property
+    def most(self) -> int:
+        """The most epochs it may train: up to ``window.max_stretch`` times the planned ones
+        through the final window, the planned ones otherwise."""
+        if self.through_window and self.window is not None:
+            return max(self.planned, int(self.window.max_stretch * self.planned))
+        return self.planned
 
     @staticmethod
     def _retraining_misses(window: FinalWindow, epochs: int, first_s: float, epoch_s: float) -> bool:
@@ -383,6 +393,81 @@ class FitToDeadline(EpochClock):
             self.model.stop_training = True
 
 
+class HalfwayReplan(EpochClock):
+    """Look at a training planned to end by ``deadline`` once more, half-way through its
+    epochs after ``start``.
+
+    Its plan timed all epochs by the first one (or by its trial's); on a shared machine an
+    epoch's time varies by about 8% from one to the next, so a plan of 16 epochs could leave
+    one or two unused or be cut by ``deadline`` before its rate reached zero. Half-way, the
+    mean of the epochs after the first one it saw (whose extra time is the tracing) times
+    the rest. When more epochs fit after one more tracing (up to ``most``), or the planned
+    ones would end past ``deadline``, training stops after this epoch and ``fits`` is set:
+    the caller continues to epoch ``fits`` on the tail of the same cosine (``CosineTail``).
+    Nothing is re-planned once another callback has stopped the training.
+    """
+
+    def __init__(self, *, deadline: float, planned: int, most: int, start: int) -> None:
+        super().__init__()
+        self.deadline, self.planned, self.most = deadline, planned, most
+        self.look_after = start + (planned - start + 1) // 2  # epochs done when it looks
+        self.seconds: list[float] = []
+        self.fits: int | None = None
+        self.epoch_s: float | None = None  # a later epoch's time, measured half-way
+        # Only whole epochs are timed: the clock's per-batch hook may run on Keras' callback
+        # threads, so that an accelerator is not made to wait for every batch.
+        self.async_safe = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(self.epoch_seconds())
+        done = epoch + 1
+        if done != self.look_after or len(self.seconds) < 3 or self.model.stop_training:
+            return
+        later = self.seconds[1:]
+        epoch_s = self.epoch_s = max(sum(later) / len(later), 1e-9)
+        tracing_s = max(self.seconds[0] - epoch_s, 0.0)
+        left = self.deadline - time.monotonic()
+        as_planned = done + int(max(left, 0.0) // epoch_s)
+        replanned = min(self.most, done + int(max(left - tracing_s, 0.0) // epoch_s))
+        if as_planned >= self.planned and replanned <= self.planned:
+            return
+        if done < replanned != self.planned:
+            self.fits = replanned
+            self.model.stop_training = True
+
+
+@keras.saving.register_keras_serializable(package="automl")
+class CosineTail(keras.optimizers.schedules.LearningRateSchedule):
+    """The rest of a cosine decay from ``peak``, stretched or shrunk: at ``start_step`` the
+    rate is the cosine's at ``start_phase`` (0: the peak, 1: zero), and it reaches zero at
+    ``end_step``. The rate is continuous where a re-planned training switches to it."""
+
+    def __init__(self, peak: float, start_step: int, start_phase: float, end_step: int) -> None:
+        self.peak, self.start_step, self.start_phase, self.end_step = peak, start_step, start_phase, end_step
+
+    def __call__(self, step: Any) -> Any:
+        span = float(max(self.end_step - self.start_step, 1))
+        progress = ops.clip((ops.cast(step, "float32") - float(self.start_step)) / span, 0.0, 1.0)
+        phase = self.start_phase + (1.0 - self.start_phase) * progress
+        return self.peak * 0.5 * (1.0 + ops.cos(math.pi * phase))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "peak": self.peak,
+            "start_step": self.start_step,
+            "start_phase": self.start_phase,
+            "end_step": self.end_step,
+        }
+
+
+def cosine_phase(training: TrainingSpec, step: int) -> float:
+    """Where ``step`` is on ``training``'s cosine (``learning_rate_schedule``): 0 at the end of
+    its warm-up, 1 at its last planned step."""
+    total = training.total_steps or 1
+    warmup = min(round(total * training.warmup), total - 1)
+    return min(max((step - warmup) / max(total - warmup, 1), 0.0), 1.0)
+
+
 def continue_replanned(
     model: keras.Model,
     training: TrainingSpec,
@@ -390,13 +475,58 @@ def continue_replanned(
     num_classes: int,
     fit: Callable[..., None],
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    *,
+    deadline: float | None = None,
+    most: int | None = None,
+    on_replan: Callable[[TrainingSpec], None] = lambda training: None,
 ) -> TrainingSpec:
     """Continue a training stopped after its first epoch, for ``epochs`` in all: the epochs
     after the first follow a schedule of their own that ends with them. ``fit`` is
-    ``train_model`` with the model and data bound; returns the re-planned recipe."""
+    ``train_model`` with the model and data bound; returns the re-planned recipe.
+
+    With a ``deadline``, the epochs are looked at again half-way (``fit_looking_halfway``).
+    """
     training = dataclasses.replace(training, epochs=epochs)
-    compile_model(model, dataclasses.replace(training, epochs=epochs - 1), num_classes)
-    fit(training=training, initial_epoch=1, callbacks=list(callbacks))
+    schedule = dataclasses.replace(training, epochs=epochs - 1)
+    compile_model(model, schedule, num_classes)
+    return fit_looking_halfway(
+        model, training, fit, callbacks, schedule=schedule, start=1, deadline=deadline, most=most, on_replan=on_replan
+    )
+
+
+def fit_looking_halfway(
+    model: keras.Model,
+    training: TrainingSpec,
+    fit: Callable[..., None],
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    *,
+    schedule: TrainingSpec,
+    start: int = 0,
+    deadline: float | None = None,
+    most: int | None = None,
+    on_replan: Callable[[TrainingSpec], None] = lambda training: None,
+) -> TrainingSpec:
+    """Fit ``training`` from epoch ``start``, its rate following ``schedule``'s (compiled, its
+    steps counted from ``start``); returns the recipe it ended with.
+
+    With a ``deadline`` and a cosine, the epochs are looked at again half-way
+    (``HalfwayReplan``, up to ``most``): if they change, the training goes on with the
+    optimizer it has, on the tail of its cosine over the new epochs, and ``on_replan`` is
+    told the new recipe.
+    """
+    halfway = None
+    if deadline is not None and schedule.schedule == "warmup_cosine":
+        halfway = HalfwayReplan(deadline=deadline, planned=training.epochs, most=most or training.epochs, start=start)
+    fit(training=training, initial_epoch=start, callbacks=[*callbacks, *([halfway] if halfway else [])])
+    if halfway is None or halfway.fits is None:
+        return training
+    step = int(model.optimizer.iterations.numpy())
+    steps = (halfway.fits - halfway.look_after) * (training.steps_per_epoch or 1)
+    model.optimizer.learning_rate = CosineTail(training.learning_rate, step, cosine_phase(schedule, step), step + steps)
+    model.make_train_function(force=True)  # the traced step holds the schedule it was traced with
+    training = dataclasses.replace(training, epochs=halfway.fits)
+    on_replan(training)
+    fit(training=training, initial_epoch=halfway.look_after, callbacks=list(callbacks))
     return training
 
 

@@ -245,10 +245,25 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         fit(training=training, callbacks=[callback])
         if callback.fits is not None:
             # Only ``fits`` epochs fit before the deadline (or the window's end): the trial
-            # continues with a schedule that ends with them, and records that recipe.
-            training = dataclasses.replace(training, epochs=callback.fits)
-            record_sample(trial, spec, training, policy.to_dict())
-            continue_replanned(fit_model, training, callback.fits, ctx.num_classes, fit, [callback])
+            # continues with a schedule that ends with them, and records that recipe (again
+            # if it is re-planned half-way).
+            def record_replan(recipe: TrainingSpec) -> None:
+                nonlocal training
+                training = recipe
+                record_sample(trial, spec, recipe, policy.to_dict())
+
+            record_replan(dataclasses.replace(training, epochs=callback.fits))
+            continue_replanned(
+                fit_model,
+                training,
+                callback.fits,
+                ctx.num_classes,
+                fit,
+                [callback],
+                deadline=callback.deadline,
+                most=callback.most,
+                on_replan=record_replan,
+            )
     if not callback.epochs:
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy
@@ -262,7 +277,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         # so that its retraining is timed and scheduled by what it ran.
         epochs = len(callback.epochs)
         record_sample(trial, spec, dataclasses.replace(training, epochs=epochs), policy.to_dict())
-        replanned = f", re-planned to {callback.fits} of {planned} epochs" if callback.fits else ""
+        replanned = f", re-planned to {training.epochs} of {planned} epochs" if callback.fits else ""
         through = ", through the final window" if callback.through_window else ""
         outcome.note = (
             f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned}{through})"
@@ -276,7 +291,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
             "train+validation would not fit, so its own model is the final one"
         )
     elif callback.fits is not None:
-        outcome.note = f"{callback.fits} of {planned} epochs, to fit the time budget"
+        outcome.note = f"{training.epochs} of {planned} epochs, to fit the time budget"
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
     outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]

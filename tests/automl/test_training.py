@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import pytest
@@ -11,13 +15,16 @@ from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
+    CosineTail,
     FinalWindow,
     FitToDeadline,
     TrialCallback,
     augment_processes,
     compile_model,
     continue_replanned,
+    cosine_phase,
     default_augment_processes,
+    fit_looking_halfway,
     inference_batch_size,
     learning_rate_schedule,
     make_optimizer,
@@ -212,6 +219,20 @@ def test_a_first_trial_whose_retraining_would_not_fit_trains_through_the_final_w
     keras.backend.clear_session()
 
 
+def _scheduled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[_Clock, keras.Model, TrainingSpec, tuple[np.ndarray, np.ndarray]]:
+    """A model compiled for 9 epochs of 4 batches on a warm-up and cosine, its data, and the
+    clock its training is timed by."""
+    clock = _Clock()
+    monkeypatch.setattr("automl._training.time", clock)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=8, epochs=9, schedule="warmup_cosine", warmup=0.1, steps_per_epoch=4)
+    compile_model(model, spec, num_classes=3)
+    rng = np.random.default_rng(0)
+    return clock, model, spec, (rng.integers(0, 255, (32, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 32))
+
+
 @pytest.mark.parametrize(
     ("deadline", "most", "first_batch_s", "fits", "epochs"),
     [
@@ -229,14 +250,8 @@ def test_a_first_trial_whose_retraining_would_not_fit_trains_through_the_final_w
 def test_a_retraining_is_re_planned_after_its_first_epoch_to_end_at_its_deadline(
     monkeypatch: pytest.MonkeyPatch, deadline: float, most: int, first_batch_s: float, fits: int | None, epochs: int
 ) -> None:
-    clock = _Clock()
-    monkeypatch.setattr("automl._training.time", clock)
-    model = _small_model()
-    spec = TrainingSpec(batch_size=8, epochs=9, schedule="warmup_cosine", warmup=0.1, steps_per_epoch=4)
-    compile_model(model, spec, num_classes=3)
+    clock, model, spec, data = _scheduled(monkeypatch)
     replan = FitToDeadline(deadline=deadline, planned=9, most=most)
-    rng = np.random.default_rng(0)
-    data = rng.integers(0, 255, (32, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 32)
     trained = _EpochCount()
     train_model(model, data, training=spec, seed=0, callbacks=[_Tick(clock, first_batch_s), replan, trained])
     assert (replan.fits, trained.epochs) == (fits, epochs)
@@ -244,8 +259,8 @@ def test_a_retraining_is_re_planned_after_its_first_epoch_to_end_at_its_deadline
         spec = continue_replanned(model, spec, fits, 3, lambda **kw: train_model(model, data, seed=0, **kw), [trained])
         assert (spec.epochs, trained.epochs) == (fits, fits)
         # A new schedule over the epochs after the first: it ends at their last step.
-        assert int(model.optimizer.iterations.numpy()) == (fits - 1) * 4
-        assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0, abs=1e-6)
+        assert _steps(model) == (fits - 1) * 4
+        assert _rate(model) == pytest.approx(0.0, abs=1e-6)
     keras.backend.clear_session()
 
 
@@ -256,3 +271,123 @@ class _EpochCount(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.epochs += 1
+
+
+class _Pace(keras.callbacks.Callback):
+    """Moves the clock by ``seconds(epoch, batch)`` when a batch ends."""
+
+    def __init__(self, clock: _Clock, seconds: Callable[[int, int], float]) -> None:
+        super().__init__()
+        self.clock, self.seconds, self.epoch = clock, seconds, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.clock.now += self.seconds(self.epoch, batch)
+
+
+class _StopAfter(keras.callbacks.Callback):
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch + 1 == self.epochs:
+            self.model.stop_training = True
+
+
+def _rate(model: keras.Model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def _steps(model: keras.Model) -> int:
+    return int(model.optimizer.iterations.numpy())
+
+
+@pytest.mark.parametrize(
+    ("deadline", "most", "later_batch_s", "stop_after", "epochs", "replanned"),
+    [
+        # Epochs of 4 batches; the first continued one (epoch 2) traces for 2 s more. The
+        # half-way look is after epoch 5 (of 9), at 4 + 6 + 2 x 4 = 22 s at 1 s a batch.
+        (60.0, 27, 1.0, None, 14, 14),  # 38 s left, 9 epochs of 4 s after a tracing: longer
+        (60.0, 12, 1.0, None, 12, 12),  # ...up to ``most``
+        (40.0, 27, 1.0, None, 9, None),  # the 4 planned epochs fit and no fifth after a tracing
+        (40.0, 27, 1.5, None, 7, 7),  # epochs 3-5 took 6 s: only 2 more fit by 40 s
+        (60.0, 27, 1.0, 5, 5, None),  # another callback stopped the training: nothing re-planned
+    ],
+)
+def test_a_re_planned_training_is_looked_at_again_half_way(
+    monkeypatch: pytest.MonkeyPatch,
+    deadline: float,
+    most: int,
+    later_batch_s: float,
+    stop_after: int | None,
+    epochs: int,
+    replanned: int | None,
+) -> None:
+    clock, model, spec, data = _scheduled(monkeypatch)
+    fit = lambda **kw: train_model(model, data, seed=0, **kw)  # noqa: E731
+    pace = _Pace(clock, lambda epoch, batch: 3.0 if (epoch, batch) == (1, 0) else 1.0 if epoch < 2 else later_batch_s)
+    trained = _EpochCount()
+    fit(training=spec, epochs=1, callbacks=[pace, trained])
+    rates: list[float] = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: rates.append(_rate(model)))
+    told: list[int] = []
+    callbacks = [pace, trained, record] + ([_StopAfter(stop_after)] if stop_after else [])
+    spec = continue_replanned(
+        model,
+        spec,
+        9,
+        3,
+        fit,
+        callbacks,
+        deadline=deadline,
+        most=most,
+        on_replan=lambda recipe: told.append(recipe.epochs),
+    )
+    assert (spec.epochs if stop_after is None else trained.epochs, trained.epochs) == (epochs, epochs)
+    assert told == ([replanned] if replanned else [])
+    if stop_after is None:
+        assert clock.now <= deadline  # ends by the deadline, on its last step...
+        assert _steps(model) == (epochs - 1) * 4
+        assert _rate(model) == pytest.approx(0.0, abs=1e-6)  # ...at the end of the schedule
+    if replanned:  # the schedule of epochs 2-9 until the look after epoch 5 (step 16), then its tail
+        old = dataclasses.replace(spec, epochs=8)
+        tail = CosineTail(spec.learning_rate, 16, cosine_phase(old, 16), 16 + (replanned - 5) * 4)
+        assert rates[3] == pytest.approx(_rates(learning_rate_schedule(old), [16])[0], rel=1e-5)
+        assert rates[4] == pytest.approx(_rates(tail, [20])[0], rel=1e-5)
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(("deadline", "epochs"), [(60.0, 14), (30.0, 6), (42.0, 9)])
+def test_a_training_planned_to_a_deadline_is_looked_at_half_way_too(
+    monkeypatch: pytest.MonkeyPatch, deadline: float, epochs: int
+) -> None:
+    """Not re-planned after its first epoch (6 s with its tracing): after epoch 5, at 22 s,
+    the later epochs' 4 s time the rest."""
+    clock, model, spec, data = _scheduled(monkeypatch)
+    pace = _Pace(clock, lambda epoch, batch: 3.0 if (epoch, batch) == (0, 0) else 1.0)
+    trained = _EpochCount()
+    fit = lambda **kw: train_model(model, data, seed=0, **kw)  # noqa: E731
+    spec = fit_looking_halfway(model, spec, fit, [pace, trained], schedule=spec, deadline=deadline, most=27)
+    assert (spec.epochs, trained.epochs) == (epochs, epochs)
+    assert clock.now <= deadline
+    assert _steps(model) == epochs * 4
+    assert _rate(model) == pytest.approx(0.0, abs=1e-6)
+    keras.backend.clear_session()
+
+
+def test_a_cosine_tail_continues_the_cosine_from_where_it_was() -> None:
+    spec = TrainingSpec(
+        learning_rate=0.01, batch_size=8, epochs=10, schedule="warmup_cosine", warmup=0.1, steps_per_epoch=10
+    )
+    schedule = learning_rate_schedule(spec)
+    phase = cosine_phase(spec, 40)
+    assert phase == pytest.approx(30 / 90)  # 30 of the 90 steps after 10 of warm-up
+    tail = CosineTail(0.01, 40, phase, 200)  # the 60 steps left stretched to 160
+    assert _rates(tail, [40]) == pytest.approx(_rates(schedule, [40]), rel=1e-5)
+    assert _rates(tail, [200, 250]) == pytest.approx([0.0, 0.0], abs=1e-7)
+    assert _rates(tail, [120]) == pytest.approx([0.005 * (1 + math.cos(math.pi * (phase + (1 - phase) / 2)))], rel=1e-5)
+    assert CosineTail.from_config(tail.get_config()).get_config() == tail.get_config()
+    assert cosine_phase(spec, 0) == 0.0 and cosine_phase(spec, 100) == 1.0
