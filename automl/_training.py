@@ -252,10 +252,10 @@ class EpochClock(keras.callbacks.Callback):
         return (time.perf_counter() - self._first_batch_end) * steps / (steps - 1)
 
     @staticmethod
-    def epochs_by(deadline: float, epoch_s: float, extra_s: float = 0.0) -> int:
-        """Called when the first epoch ends: the epochs trained by ``deadline``, that one and
+    def epochs_by(deadline: float, epoch_s: float, extra_s: float = 0.0, *, done: int = 1) -> int:
+        """Called when epoch ``done`` ends: the epochs trained by ``deadline``, those done and
         the later ones of ``epoch_s`` seconds that fit after ``extra_s`` seconds more."""
-        return 1 + int(max(deadline - time.monotonic() - extra_s, 0.0) // epoch_s)
+        return done + int(max(deadline - time.monotonic() - extra_s, 0.0) // epoch_s)
 
 
 @dataclass
@@ -377,23 +377,28 @@ class FitToDeadline(EpochClock):
         super().__init__()
         self.deadline, self.planned, self.most = deadline, planned, most
         self.fits: int | None = None
-        self.epoch_s: float | None = None  # a later epoch's time, measured on the first
+        self.epoch_s: float | None = None  # a later epoch's time, measured when it re-plans
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if epoch != 0 or self.planned < 2:
             return
-        epoch_s = self.epoch_s = max(self.steady_epoch_seconds(), 1e-9)
-        tracing_s = max(self.epoch_seconds() - epoch_s, 0.0)
-        as_planned = self.epochs_by(self.deadline, epoch_s)
-        replanned = min(self.most, self.epochs_by(self.deadline, epoch_s, tracing_s))
+        epoch_s = max(self.steady_epoch_seconds(), 1e-9)
+        self._replan(1, epoch_s, tracing_s=max(self.epoch_seconds() - epoch_s, 0.0))
+
+    def _replan(self, done: int, epoch_s: float, tracing_s: float) -> None:
+        """After ``done`` epochs, with later ones of ``epoch_s`` seconds: stop and set ``fits``
+        if the planned epochs would end past the deadline, or more fit after a tracing."""
+        self.epoch_s = epoch_s
+        as_planned = self.epochs_by(self.deadline, epoch_s, done=done)
+        replanned = min(self.most, self.epochs_by(self.deadline, epoch_s, tracing_s, done=done))
         if as_planned >= self.planned and replanned <= self.planned:
             return
-        if replanned >= 2 and replanned != self.planned:
+        if done < replanned != self.planned:
             self.fits = replanned
             self.model.stop_training = True
 
 
-class HalfwayReplan(EpochClock):
+class HalfwayReplan(FitToDeadline):
     """Look at a training planned to end by ``deadline`` once more, half-way through its
     epochs after ``start``.
 
@@ -408,12 +413,9 @@ class HalfwayReplan(EpochClock):
     """
 
     def __init__(self, *, deadline: float, planned: int, most: int, start: int) -> None:
-        super().__init__()
-        self.deadline, self.planned, self.most = deadline, planned, most
+        super().__init__(deadline=deadline, planned=planned, most=most)
         self.look_after = start + (planned - start + 1) // 2  # epochs done when it looks
         self.seconds: list[float] = []
-        self.fits: int | None = None
-        self.epoch_s: float | None = None  # a later epoch's time, measured half-way
         # Only whole epochs are timed: the clock's per-batch hook may run on Keras' callback
         # threads, so that an accelerator is not made to wait for every batch.
         self.async_safe = True
@@ -424,16 +426,8 @@ class HalfwayReplan(EpochClock):
         if done != self.look_after or len(self.seconds) < 3 or self.model.stop_training:
             return
         later = self.seconds[1:]
-        epoch_s = self.epoch_s = max(sum(later) / len(later), 1e-9)
-        tracing_s = max(self.seconds[0] - epoch_s, 0.0)
-        left = self.deadline - time.monotonic()
-        as_planned = done + int(max(left, 0.0) // epoch_s)
-        replanned = min(self.most, done + int(max(left - tracing_s, 0.0) // epoch_s))
-        if as_planned >= self.planned and replanned <= self.planned:
-            return
-        if done < replanned != self.planned:
-            self.fits = replanned
-            self.model.stop_training = True
+        epoch_s = max(sum(later) / len(later), 1e-9)
+        self._replan(done, epoch_s, tracing_s=max(self.seconds[0] - epoch_s, 0.0))
 
 
 @keras.saving.register_keras_serializable(package="automl")
