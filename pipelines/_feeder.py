@@ -9,10 +9,14 @@ import keras
 import numpy as np
 
 from pipelines._augment import AugmentPolicy, augment_batch
+from pipelines._batch_augment import batch_augmentation
 from pipelines._normalization import Normalization
 from pipelines._processes import augment_in_processes
 
 __all__ = ["Feeder"]
+
+# Keeps a batch's NumPy draws apart from the per-image streams of ``(seed, epoch, index)``.
+_BATCH_STREAM = 1
 
 
 class Feeder(keras.utils.PyDataset):
@@ -20,13 +24,16 @@ class Feeder(keras.utils.PyDataset):
 
     Keras runs ``__getitem__`` for upcoming batches in ``workers`` threads while the model
     trains, so augmentation overlaps training on every backend (threads, never forked
-    processes, which are unsafe with JAX). With ``processes`` the threads hand the
-    augmentation to that many worker processes, which scale past the one core that
-    albumentations' Python loop holds (see ``pipelines._processes``). The order of
-    examples is a permutation drawn from ``(seed, epoch)`` and each example's augmentation
-    from ``(seed, epoch, index)``, so batches are the same whichever thread or process
-    builds them. Pass ``shuffle=False`` to ``fit`` as well: Keras would otherwise also
-    shuffle the order of whole batches, from Python's global random state.
+    processes, which are unsafe with JAX). The policy's leading transforms that NumPy does
+    on whole batches (shifts, flips, brightness and contrast, cut-outs) run so, drawn from
+    ``(seed, epoch, batch)`` (``pipelines._batch_augment``); the rest run per image in
+    albumentations, each example from ``(seed, epoch, index)``. With ``processes`` the
+    threads hand that per-image part to that many worker processes, which scale past the
+    one core that albumentations' Python loop holds (see ``pipelines._processes``). The
+    order of examples is a permutation drawn from ``(seed, epoch)``, so batches are the
+    same whichever thread or process builds them. Pass ``shuffle=False`` to ``fit`` as
+    well: Keras would otherwise also shuffle the order of whole batches, from Python's
+    global random state.
 
     Keras' ``fit`` calls ``on_epoch_end`` once before its first epoch, so Keras epoch ``k``
     gets epoch ``k + 1`` of the feeder; to resume at Keras epoch ``k`` with the same
@@ -74,6 +81,7 @@ class Feeder(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.normalization = normalization
         self.policy = policy
+        self._split = batch_augmentation(policy)
         self.seed = seed
         self.shuffle = shuffle
         self._pipelines = threading.local()  # one albumentations pipeline per thread
@@ -105,17 +113,22 @@ class Feeder(keras.utils.PyDataset):
         indices = self._order[batch * self.batch_size : (batch + 1) * self.batch_size]
         images = self.x[indices]
         if not self.policy.is_identity:
-            images = self._augment(images, indices)
+            images = self._augment(images, indices, batch)
         x = images.astype(np.float32) if self.normalization is None else self.normalization.apply(images)
         return x, self.y[indices].astype(np.int64, copy=False)
 
-    def _augment(self, images: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        """Augment ``images``, each from its own ``(seed, epoch, index)`` stream."""
+    def _augment(self, images: np.ndarray, indices: np.ndarray, batch: int) -> np.ndarray:
+        """Augment batch number ``batch``: its NumPy part, then each image from its own stream."""
+        rng = np.random.default_rng([self.seed, self._epoch, batch, _BATCH_STREAM])
+        images = self._split.apply(images, rng)
+        rest = self._split.rest
+        if rest.is_identity:
+            return images
         if self.processes:
-            return augment_in_processes(self.processes, self.policy, images, indices, seed=self.seed, epoch=self._epoch)
+            return augment_in_processes(self.processes, rest, images, indices, seed=self.seed, epoch=self._epoch)
         pipeline = getattr(self._pipelines, "pipeline", None)
         if pipeline is None:
-            pipeline = self._pipelines.pipeline = self.policy.build()
+            pipeline = self._pipelines.pipeline = rest.build()
         return augment_batch(pipeline, images, indices, seed=self.seed, epoch=self._epoch)
 
 
