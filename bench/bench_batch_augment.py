@@ -22,8 +22,10 @@ Run: ``python bench/bench_batch_augment.py`` (about 8 minutes on 2 CPU cores).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import _common
@@ -104,19 +106,17 @@ def measure(name: str, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int) 
     ]
 
 
-class _per_image:
+@contextlib.contextmanager
+def _per_image() -> Iterator[None]:
     """Within it, the batch executor runs nothing: every transform goes to albumentations."""
+    from pipelines import _batch_augment
 
-    def __enter__(self) -> None:
-        from pipelines import _batch_augment
-
-        self._saved = dict(_batch_augment._BATCH_BUILDERS)
-        _batch_augment._BATCH_BUILDERS.clear()
-
-    def __exit__(self, *exc: object) -> None:
-        from pipelines import _batch_augment
-
-        _batch_augment._BATCH_BUILDERS.update(self._saved)
+    saved = dict(_batch_augment._BATCH_BUILDERS)
+    _batch_augment._BATCH_BUILDERS.clear()
+    try:
+        yield
+    finally:
+        _batch_augment._BATCH_BUILDERS.update(saved)
 
 
 def _epoch_seconds(
