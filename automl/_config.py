@@ -77,6 +77,7 @@ class StudyConfig:
     prefer: str = "cost"
     margin: float = 0.01
     final_training: bool = True
+    members: int = 2
     max_consecutive_failures: int = 5
     isolate: bool = False
     workers: int = 1
@@ -101,7 +102,7 @@ class StudyConfig:
         _check_choice("prefer", self.prefer, PREFERENCES)
         if self.backend is not None:
             _check_choice("backend", self.backend, BACKENDS)
-        for name in ("trials", "epochs", "top_k", "max_consecutive_failures", "workers"):
+        for name in ("trials", "epochs", "top_k", "max_consecutive_failures", "workers", "members"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not 0 <= self.margin < 1:
@@ -216,8 +217,10 @@ _BEFORE_ADDED: dict[str, Any] = {"max_val_images": None, "max_test_images": None
 # a duration belongs (a study file's ``trials = true`` or ``epochs = 1.5`` is an error).
 _INTS = (
     "trials", "epochs", "max_params", "max_flops", "max_val_images", "max_test_images", "seed", "top_k",
-    "max_consecutive_failures", "workers",
+    "max_consecutive_failures", "workers", "members",
 )  # fmt: skip
+# Those that may not be None.
+_REQUIRED = ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers", "members")
 _NUMBERS = ("timeout", "val_fraction", "test_fraction")
 _STRINGS = (
     "study_name", "data", "sampler", "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",
@@ -228,7 +231,7 @@ _STRINGS = (
 def _check_types(config: StudyConfig) -> None:
     for name in _INTS + _NUMBERS + _STRINGS + ("isolate",):
         value = getattr(config, name)
-        if value is None and name not in ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers"):
+        if value is None and name not in _REQUIRED:
             continue
         if name in _INTS and (isinstance(value, bool) or not isinstance(value, int)):
             raise UserError(f"{name} must be a whole number, got {value!r}")

@@ -16,7 +16,14 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._budget import FINAL_STRETCH, Plan, make_plan
-from automl._compare import MAX_STRETCH, finalist_records, likeliest_first, retrain_cost, retrain_seconds
+from automl._compare import (
+    MAX_STRETCH,
+    finalist_records,
+    likeliest_first,
+    member_seconds,
+    retrain_cost,
+    retrain_seconds,
+)
 from automl._config import StudyConfig
 from automl._data import StudyData, describe_data, load_study_data, skipped_note
 from automl._errors import StudyStopped, UserError
@@ -210,7 +217,7 @@ def _run_in_process(
     ``final_window`` (the process that retrains the finalists), the study's first trial may
     train through the plan's final window (``_first_window``)."""
     timeout = _timeout_deadline(ctx.config)
-    deadline = _deadline(study, ctx.data, plan, timeout, ctx.config.top_k)
+    deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     ran, failures, last_reason = 0, 0, None
     late = 0  # trials started past the deadline, looking for a first complete one
     while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
@@ -241,7 +248,7 @@ def _run_in_process(
         last_reason = outcome.reason or last_reason
         if failures >= ctx.config.max_consecutive_failures:
             raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
-        deadline = _deadline(study, ctx.data, plan, timeout, ctx.config.top_k)
+        deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     if deadline is None or time.monotonic() < deadline or not ran:
         return ran, None
     return ran, "timeout reached" if deadline == timeout else "time budget's search time reached"
@@ -272,14 +279,21 @@ def _useful_epochs(plan: Plan) -> int:
     return plan.rungs[1] if len(plan.rungs) > 1 else 1
 
 
-def _deadline(study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None, top_k: int) -> float | None:
+def _deadline(
+    study: optuna.Study, data: StudyData, plan: Plan, timeout: float | None, config: StudyConfig
+) -> float | None:
     """When trials must stop: ``--timeout``, or the budget's search time, shortened so that
     retraining the likeliest winner so far (``likeliest_first`` of the finalists) still
-    fits in the final window (stretched, if it can be)."""
+    fits in the final window (stretched, or as two members, if it can be)."""
     n_val = len(data.splits.val[1])
-    best = likeliest_first(finalist_records(study, top_k, n_val), n_val)
+    best = likeliest_first(finalist_records(study, config.top_k, n_val), n_val)
     retrain = retrain_seconds(best[0], data, best[0].epochs) if best else 0.0
-    stretched = FINAL_STRETCH * retrain if best else None  # the retraining's time is linear in its epochs
+    stretched = None
+    if best:  # the retraining's time is linear in its epochs
+        members = member_seconds(
+            best[0], data, config.members, max_params=config.max_params, max_flops=config.max_flops
+        )
+        stretched = FINAL_STRETCH * retrain if members is None else max(members, FINAL_STRETCH * retrain)
     deadlines = [d for d in (plan.search_deadline(retrain, stretched), timeout) if d is not None]
     return min(deadlines) if deadlines else None
 

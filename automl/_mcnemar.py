@@ -46,9 +46,10 @@ class Finalist:
 
     ``accuracy`` is the test accuracy (what the winner rule ranks by), ``val_accuracy``
     the validation accuracy the search ranked it by (the first tie-breaker), ``params``
-    and ``flops`` its cost. ``kept_search_model``: other finalists were retrained on
-    train+validation but this one was not (it could not win on validation, or its retraining
-    did not fit the time left), so it is compared with its search model (less data).
+    and ``flops`` its cost (of all its ``members``: a finalist retrained as several averaged
+    models costs as much as all of them). ``kept_search_model``: other finalists were retrained
+    on train+validation but this one was not (it could not win on validation, or its
+    retraining did not fit the time left), so it is compared with its search model (less data).
     """
 
     trial: int
@@ -57,11 +58,20 @@ class Finalist:
     params: int
     flops: int
     kept_search_model: bool = False
+    members: int = 1
 
     @property
     def cost(self) -> tuple[int, int]:
         """Parameters first, FLOPs as the tie-breaker: smaller is cheaper."""
         return (self.params, self.flops)
+
+
+def _note(finalist: Finalist, winner: bool) -> str:
+    """The last column of a finalist's row: winner, search model, averaged members."""
+    notes = ["<- winner"] if winner else ["search model"] if finalist.kept_search_model else []
+    if finalist.members > 1:
+        notes.append(f"{finalist.members} averaged members (cost of all)")
+    return "; ".join(notes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +139,7 @@ class Comparison:
                     f"{f.val_accuracy:.4f}",
                     f"{f.params:,}",
                     f"{f.flops:,}",
-                    "<- winner" if f.trial == self.winner else ("search model" if f.kept_search_model else ""),
+                    _note(f, f.trial == self.winner),
                 )
                 for f in self.finalists
             ],

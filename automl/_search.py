@@ -50,6 +50,7 @@ def search(
     epochs: int | None = None,
     margin: float | None = None,
     final_training: bool | None = None,
+    members: int | None = None,
     sampler: str | None = None,
     pruner: str | None = None,
     objective: str | None = None,
@@ -90,6 +91,8 @@ def search(
             test accuracy (0.01 is 1 point).
         final_training: retrain the finalists on train+validation before comparing and
             exporting them (default on).
+        members: with a time budget, the likeliest winner is retrained as up to this many
+            averaged models when the final window holds them (default 2; 1: one model).
         top: how many of the best trials are compared with McNemar's test.
         no_export: compare the finalists but export nothing.
         create_only: create the study, its trial queue and its parent run, then return
@@ -131,6 +134,7 @@ def search(
         epochs=epochs,
         margin=margin,
         final_training=final_training,
+        members=members,
         sampler=sampler,
         pruner=pruner,
         objective=objective,

@@ -156,7 +156,13 @@ def _finish(study_run: StudyRun, *, export: bool, plan: Plan, progress: Progress
     result = SearchResult(
         study_name=config.study_name, config=config, trials=frame, stopped_early=study_run.stopped_early
     )
-    final = FinalTraining(until=plan.final_until) if config.final_training else None
+    final = (
+        FinalTraining(
+            until=plan.final_until, members=config.members, max_params=config.max_params, max_flops=config.max_flops
+        )
+        if config.final_training
+        else None
+    )
     try:
         finalists = compare_study(
             study,

@@ -77,6 +77,13 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="export the trial's model as trained in the search, without retraining it on train+validation",
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="with a time budget, retrain the likeliest winner as up to this many averaged models when the final "
+        "window holds them (default 2; 1 exports a single model)",
+    )
     parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default=None, help="default tpe")
     parser.add_argument(
         "--pruner",
@@ -103,7 +110,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 _STUDY_OPTIONS = (
     "config", "data", "image_size", "study_name", "trials", "timeout", "time_budget", "epochs", "margin",
-    "final_training", "sampler", "pruner", "objective",
+    "final_training", "members", "sampler", "pruner", "objective",
     "cost_metric", "max_params", "max_flops", "seed", "seed_architectures", "backend", "max_consecutive_failures",
     "isolate", "workers", "storage", "tracking_uri",
 )  # fmt: skip

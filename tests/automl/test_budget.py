@@ -20,6 +20,8 @@ from automl._compare import (
     _contenders,
     _fill_deadlines,
     _fitting_epochs,
+    _member_plan,
+    _MemberPlan,
     _stretch,
     _stretches,
     finalist_records,
@@ -173,7 +175,41 @@ def test_the_search_ends_in_time_to_retrain_the_likeliest_winner(warm_start, dea
     # A warm start half a point below (within a standard error on 100 images) is the likelier
     # winner: twice its retraining fits the window, so the search keeps all its time. A sampled
     # trial there is not: the search ends 90 s early, for twice the best one's retraining.
-    assert _deadline(study, data, plan, None, top_k=3) == deadline
+    assert _deadline(study, data, plan, None, StudyConfig(members=1)) == deadline
+
+
+@pytest.mark.parametrize(("warm_start", "deadline"), [("convnet", 420.0), (None, 210.0)])
+def test_the_search_ends_in_time_to_retrain_the_likeliest_winner_as_two_members(warm_start, deadline):
+    data = _study_data(300, 100)
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=0.0)  # window 420-570 s
+    study = optuna.create_study(direction="maximize")
+    _completed(study, 0.88, fit=90.0)  # 120 s to retrain: two members need 11/3 of it, 440 s
+    _completed(study, 0.875, fit=27.0, **({"warm_start": warm_start} if warm_start else {}))  # 36 s: 132 s
+    # The warm start's two members fit the window; the sampled trial's would take more than
+    # half the search, which keeps half its time.
+    assert _deadline(study, data, plan, None, StudyConfig()) == deadline
+
+
+def test_the_only_contender_is_retrained_as_two_members_when_the_window_holds_them(monkeypatch):
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    data = _study_data(300, 100)  # 4 s an epoch over train+validation, 9 epochs in the trial
+    best = dataclasses.replace(_contender(0, 0.9), params=100, flops=1000)
+    window = FinalTraining(until=1132.0, members=2)  # 33 epochs: 12 continued, then 21 from scratch
+    assert _member_plan([best], data, window) == _MemberPlan(epochs=12, first_until=1048.0, scratch_epochs=21)
+    wide = FinalTraining(until=2000.0, members=2)  # the continued member still stops at 3 x 9 epochs
+    assert _member_plan([best], data, wide) == _MemberPlan(epochs=27, first_until=1856.0, scratch_epochs=36)
+    assert _member_plan([best], data, FinalTraining(until=1132.0, members=2, max_params=200, max_flops=2000))
+    for final, contenders in (
+        (FinalTraining(until=1131.0, members=2), [best]),  # 4/3 + 7/3 of the trial's 36 s do not fit
+        (FinalTraining(until=1132.0, members=1), [best]),
+        (FinalTraining(until=1132.0, members=2, max_params=199), [best]),  # two hold 200 parameters
+        (FinalTraining(until=1132.0, members=2, max_flops=1999), [best]),  # and 2,000 FLOPs
+        (window, [best, _contender(1, 0.9)]),  # two contenders share the window instead
+        (FinalTraining(until=1132.0, members=2, epochs=4), [best]),
+        (FinalTraining(until=1132.0, members=2, seeds=2), [best]),
+        (FinalTraining(members=2), [best]),
+    ):
+        assert _member_plan(contenders, data, final) is None
 
 
 def test_a_warm_start_close_to_the_best_takes_the_last_place_among_the_finalists():

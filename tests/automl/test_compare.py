@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 
 import keras
@@ -10,6 +12,7 @@ from optuna.trial import TrialState
 
 import pipelines
 import searchspace
+from automl import _compare
 from automl._compare import _candidate, _retrain, _search_model
 from automl._data import StudyData
 from automl._hparams import TrainingSpec
@@ -70,3 +73,44 @@ def test_a_trial_without_a_saved_model_retrains_from_scratch() -> None:
     record = _record(searchspace.CLASSICS["lenet"](_SHAPE, 3))
     assert _search_model(record, tracker=None, progress=said.append) is None  # type: ignore[arg-type]
     assert said == []
+
+
+def _timed_record(architecture: searchspace.ArchitectureSpec) -> TrialRecord:
+    return dataclasses.replace(_record(architecture), timings={"fit": 3.0})
+
+
+def test_two_members_continue_from_the_search_model_then_start_from_scratch(monkeypatch) -> None:
+    """The first member is next to the search model after one batch; the second, from
+    scratch with another seed, is as far from it as another initialisation."""
+    data = _study_data()
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    record = _timed_record(architecture)
+    search = _search_model_of(architecture, data, seed=123)
+    monkeypatch.setattr(_compare, "_search_model", lambda record, tracker, progress: search)
+    until = time.monotonic() + 3600.0
+    plan = _compare._MemberPlan(epochs=1, first_until=time.monotonic(), scratch_epochs=2)
+    said: list[str] = []
+    stop_after_first_batch = functools.partial(_compare._retrain, until=time.monotonic())
+
+    def retrain(*args, **kwargs):
+        kwargs.pop("until")
+        return stop_after_first_batch(*args, **kwargs)
+
+    monkeypatch.setattr(_compare, "_retrain", retrain)
+    final = _compare.FinalTraining(until=until, members=2)
+    first, second = _compare._two_members(record, data, final, plan, 0, said.append, None)  # type: ignore[arg-type]
+    assert _distance(first, search) < 0.1 * _distance(second, search)
+    assert "retraining as two averaged members" in said[0] and "then 2 epochs from scratch" in said[0]
+
+
+def test_without_time_for_a_second_member_the_first_is_kept(monkeypatch) -> None:
+    data = _study_data()
+    record = _timed_record(searchspace.CLASSICS["lenet"](_SHAPE, 3))
+    monkeypatch.setattr(_compare, "_search_model", lambda record, tracker, progress: None)
+    now = time.monotonic()
+    plan = _compare._MemberPlan(epochs=1, first_until=now, scratch_epochs=2)
+    said: list[str] = []
+    final = _compare.FinalTraining(until=now, members=2)  # over once the first member has started
+    models = _compare._two_members(record, data, final, plan, 0, said.append, None)  # type: ignore[arg-type]
+    assert len(models) == 1
+    assert "no time left for its second member; it keeps one" in said[-1]

@@ -373,6 +373,15 @@ def test_table_of_prefer_accuracy_shows_no_margin() -> None:
     assert "margin" not in text and "Winner: trial 1." in text
 
 
+def test_table_names_a_finalist_of_averaged_members() -> None:
+    y_true, predictions, finalists = _two_finalists(**LARGE_AND_CLOSE)
+    finalists = [dataclasses.replace(finalists[0], members=2), finalists[1]]
+    text = compare_finalists(y_true, predictions, finalists, prefer="accuracy").table()
+    row = next(line for line in text.splitlines() if line.startswith(f"    {finalists[0].trial} "))
+    assert "2 averaged members (cost of all)" in row
+    assert compare_finalists(y_true, predictions, finalists).to_dict()["finalists"][0]["members"] == 2
+
+
 def test_plots_are_png_files(comparison: Comparison, tmp_path) -> None:
     heatmap = plot_pvalue_heatmap(comparison, tmp_path / "plots" / "pvalues.png")
     y_true = np.array([0, 1, 2, 2, 1])
