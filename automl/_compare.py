@@ -249,7 +249,7 @@ def _fill_deadlines(
 # from scratch with another seed. On full Fashion-MNIST a second model trained from scratch
 # added 0.34 points to the first (0.9411 against 0.9377), while another continued from the
 # same search model added none (0.9373), and twice the epochs added 0.07 (bench/RESULTS.md,
-# "Two members"). The continued member trains at least MEMBER_STRETCH times its trial's
+# "Two averaged members"). The continued member trains at least MEMBER_STRETCH times its trial's
 # epochs; the scratch member as many more as the trial's epochs.
 MEMBER_STRETCH = 4 / 3
 
