@@ -116,9 +116,11 @@ def _retrain(
     start: keras.Model | None = None,
     most: int | None = None,
     progress: Callable[[str], None] = lambda text: None,
+    name: str | None = None,
 ) -> keras.Model:
     """Train the trial's architecture on train+validation, with its own recipe: from the
     weights of ``start`` (the trial's own model) when given, from scratch otherwise.
+    ``name`` (by default "trial N") starts each ``progress`` line.
 
     Its training settings and augmentation policy are the trial's; ``until`` (a
     ``time.monotonic()`` value) stops the training early if the plan runs out. With ``fill``
@@ -129,6 +131,7 @@ def _retrain(
     """
     if record.architecture is None or record.training is None:
         raise UserError(f"trial {record.number} has no stored architecture or training settings to retrain")
+    name = name or f"trial {record.number}"
     splits = data.splits
     x = np.concatenate([splits.train[0], splits.val[0]])
     y = np.concatenate([splits.train[1], splits.val[1]])
@@ -138,7 +141,7 @@ def _retrain(
         try:
             model.set_weights(start.get_weights())
         except ValueError as exc:  # the stored model is not this architecture: start afresh
-            progress(f"trial {record.number}: retraining from scratch, its search model does not fit ({exc})")
+            progress(f"{name}: retraining from scratch, its search model does not fit ({exc})")
             model = _candidate(record, data)
     # The same recipe over the longer data: its schedule spans the new number of steps.
     steps = steps_per_epoch(len(y), record.training.batch_size) if record.training.steps_per_epoch else None
@@ -153,7 +156,7 @@ def _retrain(
     replan = None if fill is None else FitToDeadline(deadline=fill, planned=epochs, most=most)
 
     def replanned_halfway(recipe: TrainingSpec) -> None:
-        progress(f"trial {record.number}: re-planned half-way to {recipe.epochs} epochs to end with the final window")
+        progress(f"{name}: re-planned half-way to {recipe.epochs} epochs to end with the final window")
 
     callbacks: list[keras.callbacks.Callback] = [stop] + ([replan] if replan else [])
     fit_looking_halfway(
@@ -161,7 +164,7 @@ def _retrain(
     )
     if replan is not None and replan.fits is not None:
         progress(
-            f"trial {record.number}: re-planned to {replan.fits} epochs to end with the final window "
+            f"{name}: re-planned to {replan.fits} epochs to end with the final window "
             f"(an epoch takes {replan.epoch_s:.1f}s)"
         )
         continue_replanned(
@@ -484,7 +487,19 @@ def _two_members(
         f"(~{retrain_seconds(record, data, plan.scratch_epochs):.0f}s)"
     )
     until, fill = final.until, plan.first_until
-    members = [_retrain(record, data, epochs=first, seed=seed, until=until, fill=fill, start=start, progress=progress)]
+    members = [
+        _retrain(
+            record,
+            data,
+            epochs=first,
+            seed=seed,
+            until=until,
+            fill=fill,
+            start=start,
+            progress=progress,
+            name=f"trial {record.number}, member 1 of 2",
+        )
+    ]
     if time.monotonic() + retrain_seconds(record, data, _least_epochs(record, data)) > (until or math.inf):
         progress(f"trial {record.number}: no time left for its second member; it keeps one")
         return members
@@ -497,6 +512,7 @@ def _two_members(
         fill=until,
         most=_most_epochs(record) + record.epochs,
         progress=progress,
+        name=f"trial {record.number}, member 2 of 2",
     )
     return [*members, scratch]
 

@@ -90,10 +90,12 @@ def test_two_members_continue_from_the_search_model_then_start_from_scratch(monk
     until = time.monotonic() + 3600.0
     plan = _compare._MemberPlan(epochs=1, first_until=time.monotonic(), scratch_epochs=2)
     said: list[str] = []
+    names: list[str] = []
     stop_after_first_batch = functools.partial(_compare._retrain, until=time.monotonic())
 
     def retrain(*args, **kwargs):
         kwargs.pop("until")
+        names.append(kwargs["name"])
         return stop_after_first_batch(*args, **kwargs)
 
     monkeypatch.setattr(_compare, "_retrain", retrain)
@@ -101,6 +103,19 @@ def test_two_members_continue_from_the_search_model_then_start_from_scratch(monk
     first, second = _compare._two_members(record, data, final, plan, 0, said.append, None)  # type: ignore[arg-type]
     assert _distance(first, search) < 0.1 * _distance(second, search)
     assert "retraining as two averaged members" in said[0] and "then 2 epochs from scratch" in said[0]
+    assert names == ["trial 7, member 1 of 2", "trial 7, member 2 of 2"]
+
+
+def test_a_retraining_names_itself_in_its_re_plan_lines() -> None:
+    """A final window that holds more epochs re-plans the retraining after its first epoch;
+    the line says which model it is about."""
+    data = _study_data()
+    record = _timed_record(searchspace.CLASSICS["lenet"](_SHAPE, 3))
+    said: list[str] = []
+    name = f"trial {record.number}, member 2 of 2"
+    fill = time.monotonic() + 3600.0
+    _retrain(record, data, epochs=2, seed=0, until=None, fill=fill, most=3, progress=said.append, name=name)
+    assert said and all(line.startswith(f"{name}: re-planned") for line in said)
 
 
 def test_without_time_for_a_second_member_the_first_is_kept(monkeypatch) -> None:
