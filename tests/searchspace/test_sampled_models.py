@@ -27,11 +27,6 @@ SAMPLES = 200
 JAX_SAMPLES = 4
 
 
-def _block_types(spec: ss.ArchitectureSpec) -> set[str]:
-    blocks = [*spec.to_dict()["stem"], *(block for stage in spec.to_dict()["stages"] for block in stage["blocks"])]
-    return {block["type"] for block in blocks}
-
-
 def _check_samples(input_shape, space, n) -> set[str]:
     """Build, compare and train ``n`` seeded samples; returns the block types they held."""
     infeasible = []
@@ -46,7 +41,7 @@ def _check_samples(input_shape, space, n) -> set[str]:
             continue
         model, _ = build_and_compare(spec, input_shape)
         assert np.isfinite(train_one_step(model, input_shape)), spec.to_json()
-        seen |= _block_types(spec)
+        seen |= {block.type_name for _, _, block in spec.blocks()}
     assert len(infeasible) <= n // 20, infeasible  # sampling adapts to the input: infeasible is rare
     return seen
 
