@@ -1,4 +1,9 @@
-"""200 seeded samples per input shape: each builds, matches its analysis and trains one step.
+"""200 seeded samples per input shape: each builds and matches its analysis; some train one step.
+
+A sample trains one step when it is one in ``TRAIN_EVERY``, or when it holds a block type
+that no sample trained before it: every block type a check meets is trained. In the
+default space that trains 51 of the 200 samples per shape; on a 2-core CPU each shape took
+about 130 s instead of 217 s when every sample trained.
 
 Under the backend Keras was imported with (TensorFlow by default). ``test_under_jax``
 reruns the every-block-type sample with ``KERAS_BACKEND=jax`` where JAX is installed, on
@@ -25,13 +30,15 @@ from tests.searchspace.helpers import SHAPES, build_and_compare, random_trials, 
 
 SAMPLES = 200
 JAX_SAMPLES = 4
+TRAIN_EVERY = 4
 
 
 def _check_samples(input_shape, space, n) -> set[str]:
-    """Build, compare and train ``n`` seeded samples; returns the block types they held."""
+    """Build and compare ``n`` seeded samples, training some; returns the block types trained
+    (every type the samples held)."""
     infeasible = []
-    seen: set[str] = set()
-    for trial in itertools.islice(random_trials(0), n):
+    trained: set[str] = set()
+    for index, trial in enumerate(itertools.islice(random_trials(0), n)):
         spec = ss.sample_architecture(trial, space, input_shape=input_shape, num_classes=10)
         try:
             ss.analyze(spec, input_shape, 10)
@@ -40,10 +47,12 @@ def _check_samples(input_shape, space, n) -> set[str]:
             infeasible.append(str(exc))
             continue
         model, _ = build_and_compare(spec, input_shape)
-        assert np.isfinite(train_one_step(model, input_shape)), spec.to_json()
-        seen |= {block.type_name for _, _, block in spec.blocks()}
+        types = {block.type_name for _, _, block in spec.blocks()}
+        if index % TRAIN_EVERY == 0 or not types <= trained:
+            assert np.isfinite(train_one_step(model, input_shape)), spec.to_json()
+            trained |= types
     assert len(infeasible) <= n // 20, infeasible  # sampling adapts to the input: infeasible is rare
-    return seen
+    return trained
 
 
 @pytest.mark.slow
