@@ -406,10 +406,14 @@ class HalfwayReplan(FitToDeadline):
     epoch's time varies by about 8% from one to the next, so a plan of 16 epochs could leave
     one or two unused or be cut by ``deadline`` before its rate reached zero. Half-way, the
     mean of the epochs after the first one it saw (whose extra time is the tracing) times
-    the rest. When more epochs fit after one more tracing (up to ``most``), or the planned
+    the rest; when it saw only that first one (a training of 2 or 3 epochs after ``start``),
+    its batches after the first do, as ``FitToDeadline`` times them. Short trainings are
+    where the plan's rounding down costs most: on a slow CPU a whole Fashion-MNIST epoch of
+    2 minutes. When more epochs fit after one more tracing (up to ``most``), or the planned
     ones would end past ``deadline``, training stops after this epoch and ``fits`` is set:
     the caller continues to epoch ``fits`` on the tail of the same cosine (``CosineTail``).
-    Nothing is re-planned once another callback has stopped the training.
+    Nothing is re-planned once another callback has stopped the training, nor after the
+    planned last epoch, whose cosine has reached zero.
     """
 
     def __init__(self, *, deadline: float, planned: int, most: int, start: int) -> None:
@@ -423,10 +427,10 @@ class HalfwayReplan(FitToDeadline):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(self.epoch_seconds())
         done = epoch + 1
-        if done != self.look_after or len(self.seconds) < 3 or self.model.stop_training:
+        if done != self.look_after or done >= self.planned or self.model.stop_training:
             return
         later = self.seconds[1:]
-        epoch_s = max(sum(later) / len(later), 1e-9)
+        epoch_s = max(sum(later) / len(later) if later else self.steady_epoch_seconds(), 1e-9)
         self._replan(done, epoch_s, tracing_s=max(self.seconds[0] - epoch_s, 0.0))
 
 

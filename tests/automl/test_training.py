@@ -360,6 +360,46 @@ def test_a_re_planned_training_is_looked_at_again_half_way(
     keras.backend.clear_session()
 
 
+@pytest.mark.parametrize(
+    ("planned", "deadline", "most", "epochs", "replanned"),
+    [
+        # Continued to 3 epochs, it looks after epoch 2, the only one it timed: that epoch
+        # traced (its first batch took 3 s), so its other batches time an epoch at 4 s. It
+        # ends at 4 + 6 = 10 s.
+        (3, 22.0, 27, 4, 4),  # 12 s left: a fourth epoch fits after a tracing of 2 s
+        (3, 16.0, 27, 3, None),  # the third fits, no fourth
+        (3, 22.0, 3, 3, None),  # ...up to ``most``
+        (2, 100.0, 27, 2, None),  # the look would follow the last epoch, at the cosine's zero
+    ],
+)
+def test_a_short_re_planned_training_is_timed_half_way_by_the_one_epoch_it_saw(
+    monkeypatch: pytest.MonkeyPatch, planned: int, deadline: float, most: int, epochs: int, replanned: int | None
+) -> None:
+    clock, model, spec, data = _scheduled(monkeypatch)
+    fit = lambda **kw: train_model(model, data, seed=0, **kw)  # noqa: E731
+    pace = _Pace(clock, lambda epoch, batch: 3.0 if (epoch, batch) == (1, 0) else 1.0)
+    trained = _EpochCount()
+    fit(training=spec, epochs=1, callbacks=[pace, trained])
+    told: list[int] = []
+    spec = continue_replanned(
+        model,
+        spec,
+        planned,
+        3,
+        fit,
+        [pace, trained],
+        deadline=deadline,
+        most=most,
+        on_replan=lambda recipe: told.append(recipe.epochs),
+    )
+    assert (spec.epochs, trained.epochs) == (epochs, epochs)
+    assert told == ([replanned] if replanned else [])
+    assert clock.now <= deadline
+    assert _steps(model) == (epochs - 1) * 4
+    assert _rate(model) == pytest.approx(0.0, abs=1e-6)
+    keras.backend.clear_session()
+
+
 @pytest.mark.parametrize(("deadline", "epochs"), [(60.0, 14), (30.0, 6), (42.0, 9)])
 def test_a_training_planned_to_a_deadline_is_looked_at_half_way_too(
     monkeypatch: pytest.MonkeyPatch, deadline: float, epochs: int
