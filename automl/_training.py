@@ -406,8 +406,9 @@ class HalfwayReplan(FitToDeadline):
     epoch's time varies by about 8% from one to the next, so a plan of 16 epochs could leave
     one or two unused or be cut by ``deadline`` before its rate reached zero. Half-way, the
     mean of the epochs after the first one it saw (whose extra time is the tracing) times
-    the rest; when it saw only that first one (a training of 2 or 3 epochs after ``start``),
-    its batches after the first do, as ``FitToDeadline`` times them. Short trainings are
+    the rest: a single one of them for a training of 3 or 4 epochs after ``start``. For one
+    of 2, the look comes after the only epoch it saw, whose batches after the first time the
+    rest, as ``FitToDeadline`` times a first epoch. Short trainings are
     where the plan's rounding down costs most: on a slow CPU a whole Fashion-MNIST epoch of
     2 minutes. When more epochs fit after one more tracing (up to ``most``), or the planned
     ones would end past ``deadline``, training stops after this epoch and ``fits`` is set:

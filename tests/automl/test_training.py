@@ -370,6 +370,9 @@ def test_a_re_planned_training_is_looked_at_again_half_way(
         (3, 16.0, 27, 3, None),  # the third fits, no fourth
         (3, 22.0, 3, 3, None),  # ...up to ``most``
         (2, 100.0, 27, 2, None),  # the look would follow the last epoch, at the cosine's zero
+        # Continued to 4 epochs, it looks after epoch 3 (at 14 s), timed by that one epoch of
+        # 4 s after the one that traced: 16 s left hold 3 more after a tracing.
+        (4, 30.0, 27, 6, 6),
     ],
 )
 def test_a_short_re_planned_training_is_timed_half_way_by_the_one_epoch_it_saw(
