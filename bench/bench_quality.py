@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import os
 import subprocess
 import sys
@@ -135,20 +136,33 @@ DERIVED_DATASETS = {"fashion_mnist_colour": ("fashion_mnist", colourised)}
 DATASETS = (*_common.IMAGE_DATASETS, *DERIVED_DATASETS)
 
 
+def shared_file(name: str) -> Path:
+    """The ``.npz`` in ``../shared/datasets`` that data set ``name`` is, or is derived from."""
+    base = DERIVED_DATASETS[name][0] if name in DERIVED_DATASETS else name
+    return _common.SHARED_DATASETS / f"{base}.npz"
+
+
+@functools.cache
 def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, y_train, x_test, y_test)`` of a shared data set, or of one derived from it
-    (derived with a fixed seed, so every run and every approach sees the same images)."""
-    base, turn = DERIVED_DATASETS.get(name, (name, None))
-    with np.load(_common.SHARED_DATASETS / f"{base}.npz") as data:
+    (derived with a fixed seed, so every run and every approach sees the same images). Loaded
+    once per process: every run of the data set reads these arrays and copies what it changes."""
+    turn = DERIVED_DATASETS[name][1] if name in DERIVED_DATASETS else None
+    with np.load(shared_file(name)) as data:
         x_train, y_train, x_test, y_test = (data[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     if turn is not None:
         x_train, x_test = turn(x_train, np.random.default_rng(1)), turn(x_test, np.random.default_rng(2))
     return x_train, y_train, x_test, y_test
 
 
+def with_channels(images: np.ndarray) -> np.ndarray:
+    """Grey ``(N, H, W)`` images with a channel axis; ``(N, H, W, C)`` ones as they are."""
+    return images if images.ndim == 4 else images[..., None]
+
+
 def scaled(images: np.ndarray) -> np.ndarray:
     """Grey ``(N, H, W)`` or ``(N, H, W, C)`` images as ``(N, H, W, C)`` floats in 0..1, as the tutorials feed them."""
-    return (images if images.ndim == 4 else images[..., None]).astype("float32") / 255.0
+    return with_channels(images).astype("float32") / 255.0
 
 
 def training_pool(name: str, size: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -212,8 +226,7 @@ def run_ours(
         if done.returncode != 0 or not model_path.is_file():
             return Outcome(accuracy=float("nan"), seconds=seconds, detail=f"exit {done.returncode}; {trials}")
         model = keras.saving.load_model(model_path, compile=False)
-        images = x_test if x_test.ndim == 4 else x_test[..., None]
-        accuracy = test_accuracy(model, images.astype("float32"), y_test)
+        accuracy = test_accuracy(model, with_channels(x_test).astype("float32"), y_test)
         keras.backend.clear_session()
     ratio = seconds / budget_s
     return Outcome(accuracy=accuracy, seconds=seconds, detail=f"wall/budget {ratio:.3f}; {trials}")
@@ -444,9 +457,8 @@ def main() -> None:
     for dataset in datasets:
         if dataset not in DATASETS:
             parser.error(f"--datasets: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
-        base = DERIVED_DATASETS.get(dataset, (dataset, None))[0]
-        if not (_common.SHARED_DATASETS / f"{base}.npz").is_file():
-            parser.error(f"--datasets: {_common.SHARED_DATASETS} has no {base}.npz")
+        if not shared_file(dataset).is_file():
+            parser.error(f"--datasets: {_common.SHARED_DATASETS} has no {shared_file(dataset).name}")
     sizes = [s for s in args.sizes.split(",") if s]
     for size in sizes:
         if size != "full" and not (size.isdigit() and int(size) > 0):

@@ -67,7 +67,7 @@ def test_the_plan_splits_the_budget_into_search_final_training_and_export():
 @pytest.mark.parametrize(("budget", "kept"), [(120, 15.0), (600, 15.0), (1200, 30.0), (3600, 90.0)])
 def test_comparing_and_exporting_keep_15_s_or_a_fortieth_of_the_budget(budget, kept):
     # The export does not grow with the budget: at 10 minutes, 30 s kept for it (a twentieth)
-    # left about 25 s of the final window unused on a 2-core CPU.
+    # left about 25 s of the budget unused on a 2-core CPU, where it took 2-7 s.
     plan = make_plan(StudyConfig(time_budget=budget, trials=1000), started=0.0)
     assert plan.final_until == pytest.approx(budget - kept)
 
