@@ -1,8 +1,16 @@
-"""A NumPy ``.npz`` file with ``x_train``, ``y_train`` and optionally ``x_val``, ``y_val``, ``x_test``, ``y_test``."""
+"""A NumPy ``.npz`` file: training images and labels, and optionally given validation and test splits.
+
+The arrays may be named as Keras' datasets (``x_train``, ``y_train``, ``x_val``, ...), as
+MedMNIST's files (``train_images``, ``train_labels``, ...), as scikit-learn's examples
+(``X_train``, ...) or plainly (``x``/``y``, ``X``/``y``, ``images``/``labels`` for training, the given splits named
+as in the convention they come from): ``NAMINGS``, tried in that order.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +19,58 @@ from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
 
-__all__ = ["load_npz"]
+__all__ = ["load_npz", "NAMINGS"]
 
-_REQUIRED = ("x_train", "y_train")
-# The optional given splits, each an images/labels pair saved together or not at all.
-_GIVEN = (("x_val", "y_val"), ("x_test", "y_test"))
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Naming:
+    """One convention's names of the (images, labels) arrays of each split."""
+
+    train: Pair
+    val: Pair
+    test: Pair
+
+    @classmethod
+    def suffixed(cls, images: str, labels: str) -> Naming:
+        """``images_train``/``labels_train``, ``..._val`` and ``..._test`` (Keras' and scikit-learn's way)."""
+        return cls(*((f"{images}_{s}", f"{labels}_{s}") for s in ("train", "val", "test")))
+
+    @classmethod
+    def prefixed(cls, images: str, labels: str) -> Naming:
+        """``train_images``/``train_labels``, ``val_...`` and ``test_...`` (MedMNIST's way)."""
+        return cls(*((f"{s}_{images}", f"{s}_{labels}") for s in ("train", "val", "test")))
+
+    def trained_on(self, images: str, labels: str) -> Naming:
+        """This naming with the training arrays named plainly ``images`` and ``labels``."""
+        return dataclasses.replace(self, train=(images, labels))
+
+
+_KERAS = Naming.suffixed("x", "y")
+_MEDMNIST = Naming.prefixed("images", "labels")
+_SKLEARN = Naming.suffixed("X", "y")
+NAMINGS: tuple[Naming, ...] = (
+    _KERAS,
+    _MEDMNIST,
+    _SKLEARN,
+    _KERAS.trained_on("x", "y"),
+    _SKLEARN.trained_on("X", "y"),
+    _MEDMNIST.trained_on("images", "labels"),
+)
+"""The accepted names, in the order they are tried: the first whose training pair is in the file is used."""
 
 
 def load_npz(path: Path) -> Dataset:
     """Labels may be any values (their sorted distinct training values become the classes).
 
-    ``x_test``/``y_test`` are the test split and ``x_val``/``y_val`` the validation split
-    when present; nothing else is carved out of the training arrays in their place.
+    The test and validation arrays of the file's naming (``NAMINGS``), when present, are the
+    test and validation splits; nothing else is carved out of the training arrays in their place.
 
     Raises:
-        DataError: the file is not a readable ``.npz``, lacks ``x_train``/``y_train``, has
-            only one of a given pair, or a given split has a label the training split lacks.
+        DataError: the file is not a readable ``.npz``, has no training images and labels
+            under any accepted name, has only one of a given pair, or a given split has a
+            label the training split lacks.
     """
     if not zipfile.is_zipfile(path):
         raise DataError(f"'{path}' is not a .npz file (not a zip archive); save the arrays with numpy.savez")
@@ -35,24 +79,32 @@ def load_npz(path: Path) -> Dataset:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read '{path}' as .npz: {one_line(exc)}; save it with numpy.savez") from exc
-    missing = [key for key in _REQUIRED if key not in arrays]
-    if missing:
-        raise DataError(
-            f"'{path}' has no {' or '.join(missing)} array (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
-            "save the training images as x_train and their labels as y_train"
-        )
-    for pair in _GIVEN:
+    naming = _naming(path, arrays)
+    for pair in (naming.val, naming.test):
         present = [key for key in pair if key in arrays]
         if len(present) == 1:
             raise DataError(
                 f"'{path}' has {present[0]} but not its partner; save both {pair[0]} and {pair[1]}, or neither"
             )
+    (x, y), (x_val, y_val), (x_test, y_test) = naming.train, naming.val, naming.test
     return dataset_from_arrays(
-        arrays["x_train"],
-        arrays["y_train"],
-        arrays.get("x_test"),
-        arrays.get("y_test"),
-        x_val=arrays.get("x_val"),
-        y_val=arrays.get("y_val"),
+        arrays[x],
+        arrays[y],
+        arrays.get(x_test),
+        arrays.get(y_test),
+        x_val=arrays.get(x_val),
+        y_val=arrays.get(y_val),
         source=f"npz '{path}'",
+    )
+
+
+def _naming(path: Path, arrays: dict[str, np.ndarray]) -> Naming:
+    """The first of ``NAMINGS`` whose training images and labels are both in ``arrays``."""
+    for naming in NAMINGS:
+        if all(key in arrays for key in naming.train):
+            return naming
+    accepted = ", ".join("/".join(naming.train) for naming in NAMINGS)
+    raise DataError(
+        f"'{path}' has no training images and labels (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
+        f"save them as one of these pairs: {accepted}"
     )

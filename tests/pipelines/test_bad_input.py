@@ -72,7 +72,8 @@ def _split_folder_test_without_classes(tmp: Path) -> str:
     return str(tmp / "d" / "test")
 
 
-def _npz_without_x_train(tmp: Path) -> str:
+def _npz_without_training_labels(tmp: Path) -> str:
+    # Images under one convention's name (images) and labels under another's (y_train).
     np.savez(tmp / "d.npz", images=np.zeros((2, 4, 4), np.uint8), y_train=np.array([0, 1]))
     return str(tmp / "d.npz")
 
@@ -165,7 +166,7 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "split folder with another folder": (_split_folder_with_another_folder, "d", "read as given splits"),
     "split folder with val/ and valid/": (_split_folder_with_val_and_valid, "d", "two folders of the same split"),
     "split folder, test without classes": (_split_folder_test_without_classes, "d", "no class sub-folders"),
-    "npz without x_train": (_npz_without_x_train, "d.npz", "has no x_train array"),
+    "npz without training labels": (_npz_without_training_labels, "d.npz", "has no training images and labels"),
     "npz lengths differ": (_npz_length_mismatch, "d.npz", "5 training images but 4 training labels"),
     "npz x_test without y_test": (_npz_x_test_alone, "d.npz", "x_test but not its partner"),
     "npz test label not in training": (_npz_unknown_test_label, "d.npz", "test labels ['7'] never occur"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines import NAMED_SOURCES, load_dataset, split_dataset
 from tests.pipelines.datafiles import make_folder, write_image
@@ -86,6 +87,34 @@ def test_npz_with_and_without_a_test_split(tmp_path) -> None:
     np.testing.assert_array_equal(ds.x_test, np.rint(x_test * 255).astype(np.uint8))
     splits = split_dataset(ds, seed=1)
     assert splits.test[0] is ds.x_test and splits.summary()["test_given"]
+
+
+# Naming -> the arrays' names in the file: training images and labels, test images and labels.
+NPZ_NAMINGS = {
+    "medmnist": ("train_images", "train_labels", "test_images", "test_labels"),
+    "scikit-learn": ("X_train", "y_train", "X_test", "y_test"),
+    "plain x/y": ("x", "y", "x_test", "y_test"),
+    "plain X/y": ("X", "y", "X_test", "y_test"),
+    "plain images/labels": ("images", "labels", "test_images", "test_labels"),
+}
+
+
+@pytest.mark.parametrize("naming", sorted(NPZ_NAMINGS))
+def test_npz_arrays_named_by_other_conventions(naming: str, tmp_path) -> None:
+    x_key, y_key, x_test_key, y_test_key = NPZ_NAMINGS[naming]
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(12, 5, 5, 3), dtype=np.uint8)
+    y = np.repeat([[4], [8]], 6, axis=0)  # (N, 1) labels, as MedMNIST stores them
+    np.savez(tmp_path / "d.npz", **{x_key: x, y_key: y, x_test_key: x[:3], y_test_key: np.array([8, 4, 8])})
+    ds = load_dataset(str(tmp_path / "d.npz"))
+    assert np.array_equal(ds.x, x) and ds.class_names == ("4", "8") and ds.y.tolist() == [0] * 6 + [1] * 6
+    assert list(ds.given_splits) == ["test"] and ds.y_test.tolist() == [1, 0, 1]
+
+
+def test_npz_keras_names_are_read_first(tmp_path) -> None:
+    x = np.zeros((4, 3, 3), np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x=x[:2], y=np.array([5, 6]))
+    assert load_dataset(str(tmp_path / "d.npz")).class_names == ("0", "1")
 
 
 def test_npz_with_given_validation_and_test_splits(tmp_path) -> None:
