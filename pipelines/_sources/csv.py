@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
+from pipelines._image import IMAGE_SUFFIXES
 from pipelines._sources.files import load_image_files
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_csv"]
 
@@ -22,7 +27,9 @@ def load_csv(
     """Read the CSV with pandas and load the images it lists.
 
     Relative image paths are resolved against the CSV file's folder, so a data set folder
-    can be moved as a whole.
+    can be moved as a whole. When the table has no ``path_column`` and ``label_column``
+    (``path`` and ``label`` by default), the columns are found by their content
+    (``_found_columns``): ``filename,class`` reads as well as ``path,label``.
 
     Raises:
         DataError: the CSV cannot be parsed, lacks a column, has empty cells in them, or
@@ -37,13 +44,8 @@ def load_csv(
             f"cannot read CSV '{path}': {one_line(exc)}; write a header row naming the path and label "
             "columns, then one row per image"
         ) from exc
-    missing = [c for c in (path_column, label_column) if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"CSV '{path}' has no column {' or '.join(map(repr, missing))} "
-            f"(it has: {', '.join(map(repr, table.columns))}); name the path and label columns "
-            "(path_column=/label_column=, or --path-column/--label-column)"
-        )
+    if path_column not in table.columns or label_column not in table.columns:
+        path_column, label_column = _found_columns(table, path, path_column, label_column)
     table = table[[path_column, label_column]]
     if table.empty:
         raise DataError(f"CSV '{path}' has no rows; list one image path and label per row")
@@ -68,3 +70,26 @@ def load_csv(
 def _resolve(folder: Path, image_path: str) -> Path:
     candidate = Path(image_path).expanduser()
     return candidate if candidate.is_absolute() else folder / candidate
+
+
+# Names a label column goes by, matched without regard to case, in the order they are preferred.
+LABEL_NAMES = ("label", "labels", "class", "class_name", "category", "target", "y")
+
+
+def _found_columns(table: pd.DataFrame, path: Path, path_column: str, label_column: str) -> tuple[str, str]:
+    """The path and label columns of a table without the named ones: the only column whose
+    first cell names an image file (by its suffix), and the only other column or, among
+    several, the first named as in ``LABEL_NAMES``."""
+    first = table.iloc[0] if len(table) else None
+    paths = [c for c in table.columns if first is not None and Path(str(first[c])).suffix.lower() in IMAGE_SUFFIXES]
+    others = [c for c in table.columns if c not in paths]
+    named = {str(c).lower(): c for c in others}
+    labels = others if len(others) == 1 else [named[n] for n in LABEL_NAMES if n in named][:1]
+    if len(paths) != 1 or not labels:
+        missing = [c for c in (path_column, label_column) if c not in table.columns]
+        raise DataError(
+            f"CSV '{path}' has no column {' or '.join(map(repr, missing))} "
+            f"(it has: {', '.join(map(repr, table.columns))}) and its columns could not be told apart; "
+            "name the path and label columns (path_column=/label_column=, or --path-column/--label-column)"
+        )
+    return paths[0], labels[0]

@@ -123,7 +123,8 @@ def _not_an_npz(tmp: Path) -> str:
 
 
 def _csv_missing_column(tmp: Path) -> str:
-    pd.DataFrame({"path": ["a.png"], "class": ["x"]}).to_csv(tmp / "d.csv", index=False)
+    # Two columns besides the paths, neither named as labels are: which one is the label cannot be told.
+    pd.DataFrame({"path": ["a.png"], "kind": ["x"], "note": ["y"]}).to_csv(tmp / "d.csv", index=False)
     return str(tmp / "d.csv")
 
 

@@ -161,6 +161,22 @@ def test_csv_with_relative_paths_and_custom_columns(tmp_path, monkeypatch) -> No
     assert np.array_equal(ds.x[0], first) and np.array_equal(ds.x[2], absolute)
 
 
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"filename": ["0.png", "1.png", "2.png"], "class": ["b", "a", "b"]},
+        {"id": [7, 8, 9], "Target": ["b", "a", "b"], "image": ["0.png", "1.png", "2.jpg"], "fold": [1, 2, 1]},
+    ],
+    ids=["two columns", "a label column among others"],
+)
+def test_csv_columns_found_by_their_content(columns, tmp_path) -> None:
+    for i, suffix in enumerate((".png", ".png", ".jpg" if "id" in columns else ".png")):
+        write_image(tmp_path / f"{i}{suffix}", (5, 5), seed=i)
+    pd.DataFrame(columns).to_csv(tmp_path / "x.csv", index=False)
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert ds.class_names == ("a", "b") and ds.y.tolist() == [1, 0, 1] and len(ds.x) == 3
+
+
 def test_csv_integer_labels_sort_as_numbers(tmp_path) -> None:
     for i in range(3):
         write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
