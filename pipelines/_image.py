@@ -19,7 +19,9 @@ __all__ = [
     "IMAGE_SUFFIXES",
 ]
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+# The image files an image folder or a CSV may hold: those of the formats Pillow reads that
+# image data sets come in.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 # Pillow modes whose pixels are one grey value (with or without alpha).
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -51,7 +53,7 @@ def load_image(
     """Read an image file as ``uint8`` pixels of shape ``(H, W, C)``.
 
     Args:
-        path: a PNG or JPEG file (any format Pillow reads works).
+        path: an image file of a format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP...).
         image_size: ``(H, W)`` to resize to (bilinear, antialiased), or ``None`` to keep the size.
         channels: 1 (grey) or 3 (RGB) to convert to, or ``None`` to keep grey images grey and
             turn everything else (palette, RGBA, CMYK) into RGB.

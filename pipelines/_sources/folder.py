@@ -50,7 +50,7 @@ def class_folders(folder: Path) -> list[Path]:
 
 
 def class_images(class_dir: Path) -> list[Path]:
-    """The PNG/JPEG files at any depth below ``class_dir`` (not hidden), sorted.
+    """The image files (``IMAGE_SUFFIXES``) at any depth below ``class_dir`` (not hidden), sorted.
 
     Raises:
         DataError: there are none, naming the folder.
@@ -63,5 +63,8 @@ def class_images(class_dir: Path) -> list[Path]:
         and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
     )
     if not files:
-        raise DataError(f"class folder '{class_dir}' contains no PNG or JPEG images; add images or remove the folder")
+        raise DataError(
+            f"class folder '{class_dir}' contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            "add images or remove the folder"
+        )
     return files

@@ -64,6 +64,19 @@ def test_image_folder_of_grey_images_stays_grey_and_resizes(tmp_path) -> None:
     assert np.bincount(ds.y).tolist() == [2, 3]
 
 
+def test_folder_of_bmp_tiff_webp_and_gif_images(tmp_path) -> None:
+    written = {
+        suffix: write_image(tmp_path / "d" / name / f"{i}{suffix}", (6, 6, 3), seed=i)
+        for i, (name, suffix) in enumerate([("a", ".bmp"), ("a", ".tiff"), ("b", ".webp"), ("b", ".ppm")])
+    }
+    write_image(tmp_path / "d" / "b" / "grey.gif", (6, 6), seed=9)  # palette images become RGB
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.x.shape == (5, 6, 6, 3) and ds.y.tolist() == [0, 0, 1, 1, 1]
+    # Lossless formats read back exactly (the WebP is lossy; files are sorted by name).
+    assert np.array_equal(ds.x[0], written[".bmp"]) and np.array_equal(ds.x[1], written[".tiff"])
+    assert np.array_equal(ds.x[3], written[".ppm"])
+
+
 def test_npz_with_and_without_a_test_split(tmp_path) -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(30, 7, 7), dtype=np.uint8)
