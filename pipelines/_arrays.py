@@ -25,9 +25,12 @@ def dataset_from_arrays(
     """Build a ``Dataset`` from arrays as sources find them.
 
     Args:
-        x, x_test, x_val: images ``(N, H, W)`` or ``(N, H, W, C)``; uint8, integers in 0..255,
-            or floats in 0..1 (scaled by 255) or 0..255. ``x_test``/``x_val`` are a given test
-            or validation split, or ``None``.
+        x, x_test, x_val: images ``(N, H, W)`` or ``(N, H, W, C)`` (C of 1 or 3, or 2 and 4
+            with an alpha channel, dropped); uint8, integers in 0..255, floats in 0..1 (scaled
+            by 255) or 0..255, or numbers of any other range (standardized, 16-bit), mapped
+            linearly onto 0..255 from the training images' least and greatest values
+            (``_spread``), and the given splits the same way. ``x_test``/``x_val`` are a
+            given test or validation split, or ``None``.
         y, y_test, y_val: labels of any kind (``(N,)`` or ``(N, 1)``); the classes are those of
             ``y``, and a test or validation label that is not one of them is an error.
         source: where the arrays came from, used in every error message.
@@ -44,12 +47,13 @@ def dataset_from_arrays(
         y, class_names = encode_labels(y)
         y_val = None if y_val is None else _encode_as(y_val, class_names, source, "validation")
         y_test = None if y_test is None else _encode_as(y_test, class_names, source, "test")
+    spread = _spread(_as_images(x, source, "training"), source)
     return Dataset(
-        x=_as_uint8_images(x, source, "training"),
+        x=_as_uint8_images(x, source, "training", spread),
         y=_as_int64(y, source),
-        x_val=None if x_val is None else _as_uint8_images(x_val, source, "validation"),
+        x_val=None if x_val is None else _as_uint8_images(x_val, source, "validation", spread),
         y_val=None if y_val is None else _as_int64(y_val, source),
-        x_test=None if x_test is None else _as_uint8_images(x_test, source, "test"),
+        x_test=None if x_test is None else _as_uint8_images(x_test, source, "test", spread),
         y_test=None if y_test is None else _as_int64(y_test, source),
         class_names=tuple(class_names),
         source=source,
@@ -97,22 +101,70 @@ def _as_int64(y: np.ndarray, source: str) -> np.ndarray:
     return y.astype(np.int64, copy=False)
 
 
-def _as_uint8_images(x: np.ndarray, source: str, split: str) -> np.ndarray:
-    """``x`` as contiguous uint8 ``(N, H, W, C)``, rescaling floats in 0..1."""
+def _value_range(x: np.ndarray, source: str, split: str) -> tuple[float, float]:
+    """The least and greatest values of the images ``x``.
+
+    Raises:
+        DataError: values that are not numbers, or not finite.
+    """
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{source}: {split} images must be numbers, got dtype {x.dtype}")
+    low, high = (float(np.min(x)), float(np.max(x))) if x.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise DataError(f"{source}: {split} image values must be finite numbers, got {low}..{high}")
+    return low, high
+
+
+def _standard_factor(x: np.ndarray, low: float, high: float) -> float | None:
+    """What turns images of values ``low..high`` into bytes: 255 for floats in 0..1, 1 for
+    numbers in 0..255; None for any other range."""
+    if low >= 0 and high <= 1 and np.issubdtype(x.dtype, np.floating):
+        return 255.0
+    return 1.0 if low >= 0 and high <= 255 else None
+
+
+def _spread(x: np.ndarray, source: str) -> tuple[float, float] | None:
+    """``(low, factor)`` mapping the training images ``x`` linearly onto 0..255 as
+    ``(x - low) * factor`` when their values are not of a standard range (``_standard_factor``):
+    standardized or 16-bit images. None for a standard range."""
+    low, high = _value_range(x, source, "training")
+    return None if _standard_factor(x, low, high) is not None else (low, 255.0 / max(high - low, 1e-12))
+
+
+def _as_images(x: np.ndarray, source: str, split: str) -> np.ndarray:
+    """``x`` as ``(N, H, W, C)``: a channel axis added to ``(N, H, W)``, alpha dropped from RGBA
+    (4 channels) and from grey with alpha (2)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+    if x.ndim != 4 or x.shape[-1] not in _KEPT_CHANNELS:
         raise DataError(
-            f"{source}: {split} images must have shape (N, H, W) or (N, H, W, C) with C 1 or 3, got {x.shape}"
+            f"{source}: {split} images must have shape (N, H, W) or (N, H, W, C) with C 1 or 3 "
+            f"(2 and 4: with alpha, dropped), got {x.shape}"
         )
+    return x[..., : _KEPT_CHANNELS[x.shape[-1]]]
+
+
+# Channels of an image array -> the channels kept (alpha is dropped).
+_KEPT_CHANNELS = {1: 1, 2: 1, 3: 3, 4: 3}
+
+
+def _as_uint8_images(x: np.ndarray, source: str, split: str, spread: tuple[float, float] | None) -> np.ndarray:
+    """``x`` as contiguous uint8 ``(N, H, W, C)``: mapped by the training images' ``spread``
+    (clipped to 0..255), or else by its own standard range (``_standard_factor``)."""
+    x = _as_images(x, source, split)
     if x.dtype == np.uint8 or x.size == 0:
         return np.ascontiguousarray(x, dtype=np.uint8)
-    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise DataError(f"{source}: {split} images must be numbers, got dtype {x.dtype}")
-    low, high = float(np.min(x)), float(np.max(x))
-    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
-        raise DataError(f"{source}: {split} image values must lie in 0..255 (or 0..1 for floats), got {low}..{high}")
-    if np.issubdtype(x.dtype, np.floating):
-        x = np.rint(x * 255.0 if high <= 1.0 else x)
-    return np.ascontiguousarray(x, dtype=np.uint8)
+    low, high = _value_range(x, source, split)
+    if spread is None:
+        factor = _standard_factor(x, low, high)
+        if factor is None:
+            raise DataError(
+                f"{source}: {split} image values must lie in 0..255 (or 0..1 for floats) as the training "
+                f"images' do, got {low}..{high}"
+            )
+        spread = (0.0, factor)
+    offset, factor = spread
+    if (offset, factor) != (0.0, 1.0) or np.issubdtype(x.dtype, np.floating):
+        x = np.rint((x.astype(np.float64) - offset) * factor)
+    return np.ascontiguousarray(np.clip(x, 0, 255), dtype=np.uint8)

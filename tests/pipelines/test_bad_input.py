@@ -107,8 +107,14 @@ def _npz_unknown_val_label(tmp: Path) -> str:
     return str(tmp / "d.npz")
 
 
-def _npz_values_out_of_range(tmp: Path) -> str:
-    np.savez(tmp / "d.npz", x_train=np.full((2, 4, 4), 300.0), y_train=np.array([0, 1]))
+def _npz_values_not_finite(tmp: Path) -> str:
+    np.savez(tmp / "d.npz", x_train=np.full((2, 4, 4), np.nan), y_train=np.array([0, 1]))
+    return str(tmp / "d.npz")
+
+
+def _npz_test_values_out_of_range(tmp: Path) -> str:
+    x = np.zeros((4, 4, 4), np.uint8)
+    np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=np.full((1, 4, 4), 300.0), y_test=[1])
     return str(tmp / "d.npz")
 
 
@@ -173,7 +179,8 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "npz test label not in training": (_npz_unknown_test_label, "d.npz", "test labels ['7'] never occur"),
     "npz x_val without y_val": (_npz_x_val_alone, "d.npz", "x_val but not its partner"),
     "npz validation label not in training": (_npz_unknown_val_label, "d.npz", "validation labels ['7'] never occur"),
-    "npz values out of range": (_npz_values_out_of_range, "d.npz", "must lie in 0..255"),
+    "npz values not finite": (_npz_values_not_finite, "d.npz", "training image values must be finite numbers"),
+    "npz test values out of range": (_npz_test_values_out_of_range, "d.npz", "test image values must lie in 0..255"),
     "npz with one class": (_npz_one_class, "d.npz", "only one class ('1')"),
     "not an npz": (_not_an_npz, "d.npz", "not a .npz file"),
     "csv missing column": (_csv_missing_column, "d.csv", "no column 'label'"),

@@ -124,6 +124,23 @@ def test_npz_arrays_named_by_other_conventions(naming: str, tmp_path) -> None:
     assert list(ds.given_splits) == ["test"] and ds.y_test.tolist() == [1, 0, 1]
 
 
+def test_npz_of_standardized_floats_16_bit_integers_and_rgba(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 4, 4, 4))  # standardized RGBA: alpha is dropped
+    x_test = np.concatenate([x[:1], x[:1] + 100.0])  # the training images' map, clipped
+    y = np.array([0, 1] * 3)
+    np.savez(tmp_path / "z.npz", x_train=x, y_train=y, x_test=x_test, y_test=y[:2])
+    ds = load_dataset(str(tmp_path / "z.npz"))
+    assert ds.x.shape == (6, 4, 4, 3) and ds.x.min() == 0 and ds.x.max() == 255
+    low, high = x[..., :3].min(), x[..., :3].max()
+    np.testing.assert_array_equal(ds.x, np.rint((x[..., :3] - low) * 255 / (high - low)).astype(np.uint8))
+    assert np.array_equal(ds.x_test[0], ds.x[0]) and (ds.x_test[1] == 255).all()
+
+    sixteen = np.array([0, 1000, 65535], np.uint16).repeat(4).reshape(3, 2, 2)
+    np.savez(tmp_path / "u.npz", x_train=sixteen, y_train=np.array([0, 1, 1]))
+    assert load_dataset(str(tmp_path / "u.npz")).x[:, 0, 0, 0].tolist() == [0, 4, 255]
+
+
 def test_npz_keras_names_are_read_first(tmp_path) -> None:
     x = np.zeros((4, 3, 3), np.uint8)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x=x[:2], y=np.array([5, 6]))
