@@ -72,3 +72,14 @@ def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:
         f" and {len(dataset.skipped) - shown} more (see 'automl data inspect')" if len(dataset.skipped) > shown else ""
     )
     return f"note: skipped {len(dataset.skipped)} unreadable file(s): {names}{more}"
+
+
+def value_map_note(dataset: pipelines.Dataset) -> str | None:
+    """One line saying how values that were not pixels became pixels (None if they were pixels)."""
+    if dataset.value_map is None:
+        return None
+    low, factor = dataset.value_map
+    return (
+        f"note: the images' values ({low:.4g}..{low + 255 / factor:.4g}) are not pixels; they were mapped onto "
+        f"0..255 as (value - {low:.6g}) * {factor:.6g}, and the exported model takes them so mapped"
+    )

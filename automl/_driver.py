@@ -25,7 +25,7 @@ from automl._compare import (
     retrain_seconds,
 )
 from automl._config import StudyConfig
-from automl._data import StudyData, describe_data, load_study_data, skipped_note
+from automl._data import StudyData, describe_data, load_study_data, skipped_note, value_map_note
 from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
 from automl._queue import claim_trial, heartbeat, retry_of
@@ -144,6 +144,8 @@ def run_study(
         enqueue_trials(study, config, data, lazy=plan.lazy_queue)
     if not worker and (note := skipped_note(data.dataset)):
         print(note, file=sys.stderr)  # even with --quiet: data left out changes what is searched
+    if not worker and (note := value_map_note(data.dataset)):
+        print(note, file=sys.stderr)  # even with --quiet: the exported model's input depends on it
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)

@@ -58,7 +58,7 @@ def build_card(
         "class_names": list(data.class_names),
         "input_shape": list(data.input_shape),
         "preprocessing": {
-            "input": "raw pixel values in 0..255 (float32), shape H x W x C; resize to the input shape first",
+            "input": _input_contract(data.dataset.value_map),
             "normalization": {**data.normalization.to_dict(), "inside_model": True},
         },
         "architecture": record.row()["architecture"],
@@ -76,6 +76,15 @@ def build_card(
         "versions": versions(),
         "settings": {k: v for k, v in config.to_dict().items() if k not in ("storage", "tracking_uri")},
     }
+
+
+def _input_contract(value_map: tuple[float, float] | None) -> str:
+    """What the exported model takes: raw pixels, or the data's values mapped as in training."""
+    pixels = "raw pixel values in 0..255 (float32), shape H x W x C; resize to the input shape first"
+    if value_map is None:
+        return pixels
+    low, factor = value_map
+    return f"{pixels}; the training data's values were not pixels: map yours as (value - {low!r}) * {factor!r}"
 
 
 def export_winner(

@@ -58,6 +58,7 @@ def dataset_from_arrays(
         class_names=tuple(class_names),
         source=source,
         skipped=skipped,
+        value_map=spread,
     )
 
 

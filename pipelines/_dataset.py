@@ -32,6 +32,9 @@ class Dataset:
         class_names: the name of each label, ``class_names[k]`` for label ``k``.
         source: where the data came from, for people (``"image folder /data/pets"``).
         skipped: ``(path, reason)`` of each unreadable file that was left out.
+        value_map: ``(low, factor)`` when the source's values were not pixels (standardized or
+            16-bit arrays) and became ``x`` as ``(value - low) * factor``, clipped to 0..255;
+            None when they were pixels already.
 
     Raises:
         DataError: when the arrays do not fit together (dtypes, shapes, lengths, labels),
@@ -47,6 +50,7 @@ class Dataset:
     class_names: tuple[str, ...]
     source: str
     skipped: tuple[tuple[str, str], ...] = ()
+    value_map: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         _check_pair(self.x, self.y, self.class_names, self.source, "training")
@@ -107,6 +111,7 @@ class Dataset:
             "test_class_counts": None if self.y_test is None else class_counts(self.y_test, self.class_names),
             "value_range": [int(self.x.min()), int(self.x.max())],
             "skipped": len(self.skipped),
+            "value_map": None if self.value_map is None else dict(zip(("low", "factor"), self.value_map, strict=True)),
         }
 
 

@@ -99,6 +99,13 @@ def _read_policy(path: Path) -> AugmentPolicy:
         raise UserError(f"cannot read the policy file '{path}': {exc}") from exc
 
 
+def _mapped(value_map: dict[str, float] | None) -> str:
+    """How the source's values became pixels, when they were not pixels ("" when they were)."""
+    if value_map is None:
+        return ""
+    return f" (mapped from the source's values as (value - {value_map['low']:.6g}) * {value_map['factor']:.6g})"
+
+
 def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split: dict[str, Any]) -> str:
     """The data set and its split as aligned text."""
     h, w, c = data["input_shape"]
@@ -113,7 +120,8 @@ def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split:
     }
     lines = [
         f"source: {data['source']}",
-        f"images: {data['num_images']}{given}; shape {h}x{w}x{c} uint8; values {low}..{high}",
+        f"images: {data['num_images']}{given}; shape {h}x{w}x{c} uint8; values {low}..{high}"
+        + _mapped(data["value_map"]),
         f"skipped files: {len(skipped)}",
         *(f"  {path}: {reason}" for path, reason in skipped),
         f"split (seed {split['seed']}, val_fraction {fractions['val']}, test_fraction {fractions['test']}): "

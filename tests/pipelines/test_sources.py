@@ -135,10 +135,16 @@ def test_npz_of_standardized_floats_16_bit_integers_and_rgba(tmp_path) -> None:
     low, high = x[..., :3].min(), x[..., :3].max()
     np.testing.assert_array_equal(ds.x, np.rint((x[..., :3] - low) * 255 / (high - low)).astype(np.uint8))
     assert np.array_equal(ds.x_test[0], ds.x[0]) and (ds.x_test[1] == 255).all()
+    assert ds.value_map == (low, 255 / (high - low)) and ds.summary()["value_map"] == {
+        "low": low,
+        "factor": 255 / (high - low),
+    }
 
     sixteen = np.array([0, 1000, 65535], np.uint16).repeat(4).reshape(3, 2, 2)
     np.savez(tmp_path / "u.npz", x_train=sixteen, y_train=np.array([0, 1, 1]))
     assert load_dataset(str(tmp_path / "u.npz")).x[:, 0, 0, 0].tolist() == [0, 4, 255]
+    assert load_dataset(str(tmp_path / "u.npz")).value_map == (0.0, 255 / 65535)
+    assert load_dataset(str(tmp_path / "z.npz")).summary()["value_range"] == [0, 255]
 
 
 def test_npz_keras_names_are_read_first(tmp_path) -> None:
