@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from automl._config import StudyConfig
 
-__all__ = ["Plan", "make_plan", "ASHA_REDUCTION", "rungs", "BUDGET_TRIALS_CAP", "FINAL_STRETCH"]
+__all__ = ["Plan", "make_plan", "ASHA_REDUCTION", "rungs", "BUDGET_TRIALS_CAP", "FINAL_STRETCH", "VIEWS_SHARE"]
 
 # With a time budget and no --trials, the budget ends the search: trials are queued one at
 # a time up to this many.
@@ -28,6 +28,9 @@ ASHA_REDUCTION = 3
 FINAL_TRAINING_SHARE = 0.25
 EXPORT_SHARE = 0.025
 EXPORT_MIN_S = 15.0
+# Of that reserve, the share the retrained finalists' test-time views may take to predict the
+# test split (automl._views; each view costs a prediction of the test split): 5 s of 15.
+VIEWS_SHARE = 1 / 3
 # The search ends early enough for the best trial to retrain for this many times its epochs,
 # giving up at most MAX_SEARCH_GIVEN_UP of its planned time for it: on a CPU the minutes go
 # further there than in more trials (18 epochs instead of 9 gave +1.4 points on 5,000
@@ -80,6 +83,14 @@ class Plan:
             floor = self.search_until - MAX_SEARCH_GIVEN_UP * (self.search_until - self.started)
             latest = min(latest, max(self.final_until - stretched_s, floor))
         return max(self.started, latest)
+
+    @property
+    def views_until(self) -> float | None:
+        """When the retrained finalists' test predictions over their test-time views must end:
+        ``VIEWS_SHARE`` of the reserve after the final training."""
+        if self.budget_s is None or self.final_until is None:
+            return None
+        return self.final_until + VIEWS_SHARE * (self.started + self.budget_s - self.final_until)
 
     def to_dict(self) -> dict[str, object]:
         def offset(deadline: float | None) -> float | None:

@@ -47,6 +47,7 @@ from automl._training import (
     train_model,
     wrap_with_normalization,
 )
+from automl._views import count_views, views_for, with_views
 
 __all__ = [
     "compare_study",
@@ -389,7 +390,9 @@ class FinalTraining:
     whose expected retraining does not fit keeps its search model. Under a deadline, with
     ``members`` of 2 or more, the only contender is retrained as two averaged members when
     the window holds them and both together keep within ``max_params`` and ``max_flops``
-    (``_member_plan``).
+    (``_member_plan``). A retrained model averages its predictions over up to ``views`` of its
+    test-time views (``automl._views``), as many as keep within ``max_flops`` and, with
+    ``views_until``, as its test predictions take until then (``_with_fitting_views``).
     """
 
     epochs: int | None = None
@@ -398,6 +401,8 @@ class FinalTraining:
     members: int = 1
     max_params: int | None = None
     max_flops: int | None = None
+    views: int = 1
+    views_until: float | None = None
 
 
 def _final_models(
@@ -517,6 +522,54 @@ def _two_members(
     return [*members, scratch]
 
 
+# Test images whose prediction is timed, before a retrained model's test-time views are chosen.
+VIEWS_TIMING_IMAGES = 512
+
+
+def _timed_predict(model: keras.Model, x: np.ndarray) -> float:
+    start = time.monotonic()
+    _predict(model, x)
+    return time.monotonic() - start
+
+
+def _with_fitting_views(
+    model: keras.Model, record: TrialRecord, x: np.ndarray, final: FinalTraining, progress: Callable[[str], None]
+) -> keras.Model:
+    """``model`` (``record``'s, retrained) averaging its predictions over the first of its
+    test-time views (``views_for``): at most ``final.views``, with all of them within
+    ``final.max_flops``, and as many as predict ``x`` before ``final.views_until`` (timed on a
+    slice of ``x``: once with the tracing the viewed model repeats, once without)."""
+    views = views_for(record.augmentation)[: final.views]
+    cost = count_members(model) * (record.flops or 0)
+    if final.max_flops and cost:
+        views = views[: max(final.max_flops // cost, 1)]
+    if len(views) > 1 and final.views_until is not None:
+        sample = x[:VIEWS_TIMING_IMAGES]
+        tracing = _timed_predict(model, sample)
+        per_view = max(_timed_predict(model, sample), 1e-6) * len(x) / max(len(sample), 1)
+        left = final.views_until - time.monotonic() - max(tracing - per_view * len(sample) / len(x), 0.0)
+        views = views[: max(int(left // per_view), 1)]
+    if len(views) > 1:
+        kinds = ["the image"] + ["its mirror image"] * any(v.flip for v in views)
+        kinds += ["one-pixel shifts"] * any(v.dx or v.dy for v in views)
+        progress(f"trial {record.number}: its predictions average {len(views)} test-time views ({', '.join(kinds)})")
+    return with_views(model, views)
+
+
+def _final_model(
+    models: list[keras.Model],
+    record: TrialRecord,
+    x: np.ndarray,
+    final: FinalTraining | None,
+    progress: Callable[[str], None],
+) -> keras.Model:
+    """``record``'s retrained ``models`` as one model: averaged, with the test-time views that fit
+    (``_with_fitting_views``) unless ``final`` is None (a model an earlier comparison retrained
+    keeps what it has)."""
+    model = average_models(models)
+    return model if final is None else _with_fitting_views(model, record, x, final, progress)
+
+
 def compare_study(
     study: optuna.Study,
     config: StudyConfig,
@@ -555,27 +608,31 @@ def compare_study(
         _final_models(study, records, data, final, config.seed, say, models_store, margin) if final else ({}, set())
     )
     x_test, y_test = data.splits.test
+    runs = {record.number: record for record in records}
+    final_models = {
+        number: _final_model(models, runs[number], x_test, None if number in earlier else final, say)
+        for number, models in retrained.items()
+    }
     predictions: dict[int, np.ndarray] = {}
     finalists = []
     for record in records:
-        models = retrained.get(record.number) or [load_trial_model(record, models_store)]
-        probabilities = np.mean([_predict(model, x_test) for model in models], axis=0)
-        predictions[record.number] = probabilities.argmax(axis=1)
-        members = sum(count_members(model) for model in models)
+        model = final_models.get(record.number) or load_trial_model(record, models_store)
+        predictions[record.number] = _predict(model, x_test).argmax(axis=1)
+        members, views = count_members(model), count_views(model)
         finalists.append(
             Finalist(
                 trial=record.number,
                 accuracy=float(np.mean(predictions[record.number] == y_test)),
                 val_accuracy=float(record.val_accuracy or 0.0),
                 params=members * int(record.params or 0),
-                flops=members * int(record.flops or 0),
+                flops=members * views * int(record.flops or 0),
                 kept_search_model=bool(retrained) and record.number not in retrained,
                 members=members,
+                views=views,
             )
         )
     comparison = compare_finalists(y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin)
     record_comparison(study, comparison.to_dict())
-    final_models = {number: average_models(models) for number, models in retrained.items()}
     new = {number: model for number, model in final_models.items() if number not in earlier}
     _log_final_models(study, new, records, data, config, models_store)
     result = FinalistsResult(

@@ -78,6 +78,7 @@ class StudyConfig:
     margin: float = 0.01
     final_training: bool = True
     members: int = 2
+    views: int = 10  # automl._views.MAX_VIEWS: the image, its mirror image, their four shifts
     max_consecutive_failures: int = 5
     isolate: bool = False
     workers: int = 1
@@ -102,7 +103,7 @@ class StudyConfig:
         _check_choice("prefer", self.prefer, PREFERENCES)
         if self.backend is not None:
             _check_choice("backend", self.backend, BACKENDS)
-        for name in ("trials", "epochs", "top_k", "max_consecutive_failures", "workers", "members"):
+        for name in ("trials", "epochs", "top_k", "max_consecutive_failures", "workers", "members", "views"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not 0 <= self.margin < 1:
@@ -210,17 +211,18 @@ def check_export_dir(path: str | Path) -> Path:
 
 
 # Settings added after studies were first stored, with the value that means what a study
-# stored without them did: its held-out splits were not capped.
-_BEFORE_ADDED: dict[str, Any] = {"max_val_images": None, "max_test_images": None}
+# stored without them did: its held-out splits were not capped, and its final models had no
+# test-time views.
+_BEFORE_ADDED: dict[str, Any] = {"max_val_images": None, "max_test_images": None, "views": 1}
 
 # The type each setting must have: bool is no int here, and float only where a fraction or
 # a duration belongs (a study file's ``trials = true`` or ``epochs = 1.5`` is an error).
 _INTS = (
     "trials", "epochs", "max_params", "max_flops", "max_val_images", "max_test_images", "seed", "top_k",
-    "max_consecutive_failures", "workers", "members",
+    "max_consecutive_failures", "workers", "members", "views",
 )  # fmt: skip
 # Those that may not be None.
-_REQUIRED = ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers", "members")
+_REQUIRED = ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers", "members", "views")
 _NUMBERS = ("timeout", "val_fraction", "test_fraction")
 _STRINGS = (
     "study_name", "data", "sampler", "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",

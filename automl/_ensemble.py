@@ -41,8 +41,10 @@ def average_models(models: Sequence[keras.Model], *, name: str = "averaged") -> 
 
 
 def count_members(model: keras.Model) -> int:
-    """How many members ``model`` averages: 1 for a model that is not ``average_models``' output."""
-    members = [
-        layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name.startswith(MEMBER_PREFIX)
-    ]
-    return max(len(members), 1)
+    """How many members ``model`` averages: 1 for a model that is not ``average_models``' output
+    (or a model wrapping one, as ``automl._views.with_views`` does)."""
+    models = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    members = [m for m in models if m.name.startswith(MEMBER_PREFIX)]
+    if members:
+        return len(members)
+    return max((count_members(m) for m in models), default=1)

@@ -47,7 +47,8 @@ class Finalist:
     ``accuracy`` is the test accuracy (what the winner rule ranks by), ``val_accuracy``
     the validation accuracy the search ranked it by (the first tie-breaker), ``params``
     and ``flops`` its cost (of all its ``members``: a finalist retrained as several averaged
-    models costs as much as all of them). ``kept_search_model``: other finalists were retrained
+    models costs as much as all of them; its ``flops`` count each of its test-time ``views``,
+    ``automl._views``). ``kept_search_model``: other finalists were retrained
     on train+validation but this one was not (it could not win on validation, or its
     retraining did not fit the time left), so it is compared with its search model (less data).
     """
@@ -59,6 +60,7 @@ class Finalist:
     flops: int
     kept_search_model: bool = False
     members: int = 1
+    views: int = 1
 
     @property
     def cost(self) -> tuple[int, int]:
@@ -67,10 +69,12 @@ class Finalist:
 
 
 def _note(finalist: Finalist, winner: bool) -> str:
-    """The last column of a finalist's row: winner, search model, averaged members."""
+    """The last column of a finalist's row: winner, search model, averaged members, test-time views."""
     notes = ["<- winner"] if winner else ["search model"] if finalist.kept_search_model else []
     if finalist.members > 1:
         notes.append(f"{finalist.members} averaged members (cost of all)")
+    if finalist.views > 1:
+        notes.append(f"{finalist.views} test-time views (FLOPs of all)")
     return "; ".join(notes)
 
 

@@ -51,6 +51,7 @@ def search(
     margin: float | None = None,
     final_training: bool | None = None,
     members: int | None = None,
+    views: int | None = None,
     sampler: str | None = None,
     pruner: str | None = None,
     objective: str | None = None,
@@ -93,6 +94,8 @@ def search(
             exporting them (default on).
         members: with a time budget, the likeliest winner is retrained as up to this many
             averaged models when the final window holds them (default 2; 1: one model).
+        views: a retrained finalist averages its predictions over up to this many test-time
+            views (``automl._views``; default 10; 1: the image only).
         top: how many of the best trials are compared with McNemar's test.
         no_export: compare the finalists but export nothing.
         create_only: create the study, its trial queue and its parent run, then return
@@ -135,6 +138,7 @@ def search(
         margin=margin,
         final_training=final_training,
         members=members,
+        views=views,
         sampler=sampler,
         pruner=pruner,
         objective=objective,

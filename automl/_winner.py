@@ -65,6 +65,7 @@ def build_card(
         "training": record.training.to_dict() if record.training else None,
         "trained_on": "train+validation (retrained after the search)" if retrained else "train (the search's model)",
         "members": finalist.get("members", 1),
+        "test_time_views": finalist.get("views", 1),
         "metrics": {
             "val_accuracy": record.val_accuracy,
             "test_accuracy": finalist.get("accuracy"),

@@ -158,7 +158,12 @@ def _finish(study_run: StudyRun, *, export: bool, plan: Plan, progress: Progress
     )
     final = (
         FinalTraining(
-            until=plan.final_until, members=config.members, max_params=config.max_params, max_flops=config.max_flops
+            until=plan.final_until,
+            members=config.members,
+            max_params=config.max_params,
+            max_flops=config.max_flops,
+            views=config.views,
+            views_until=plan.views_until,
         )
         if config.final_training
         else None

@@ -38,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     tracker = study_tracker(study, config)
-    final = FinalTraining(epochs=args.final_epochs, seeds=args.seeds) if args.final_epochs else None
+    final = (
+        FinalTraining(epochs=args.final_epochs, seeds=args.seeds, views=config.views, max_flops=config.max_flops)
+        if args.final_epochs
+        else None
+    )
     result = compare_study(
         study,
         config,

@@ -84,6 +84,14 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         help="with a time budget, retrain the likeliest winner as up to this many averaged models when the final "
         "window holds them (default 2; 1 exports a single model)",
     )
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=None,
+        help="the retrained winner averages its predictions over up to this many test-time views: the image, its "
+        "mirror image if it trained with flips, their one-pixel shifts if it trained with shifts (default 10; 1: "
+        "the image only)",
+    )
     parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default=None, help="default tpe")
     parser.add_argument(
         "--pruner",
@@ -110,7 +118,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 _STUDY_OPTIONS = (
     "config", "data", "image_size", "study_name", "trials", "timeout", "time_budget", "epochs", "margin",
-    "final_training", "members", "sampler", "pruner", "objective",
+    "final_training", "members", "views", "sampler", "pruner", "objective",
     "cost_metric", "max_params", "max_flops", "seed", "seed_architectures", "backend", "max_consecutive_failures",
     "isolate", "workers", "storage", "tracking_uri",
 )  # fmt: skip

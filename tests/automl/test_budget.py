@@ -72,6 +72,12 @@ def test_comparing_and_exporting_keep_15_s_or_a_fortieth_of_the_budget(budget, k
     assert plan.final_until == pytest.approx(budget - kept)
 
 
+def test_test_time_views_may_take_a_third_of_the_reserve():
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=100.0)
+    assert plan.final_until == pytest.approx(685.0) and plan.views_until == pytest.approx(690.0)
+    assert make_plan(StudyConfig(trials=3), started=0.0).views_until is None
+
+
 def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):
     result = automl.search(study_name="tiny", time_budget="1s", epochs=3, quiet=True)
 

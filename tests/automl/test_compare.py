@@ -17,6 +17,7 @@ from automl._compare import _candidate, _retrain, _search_model
 from automl._data import StudyData
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
+from automl._views import count_views
 
 _SHAPE = (8, 8, 1)
 
@@ -129,3 +130,35 @@ def test_without_time_for_a_second_member_the_first_is_kept(monkeypatch) -> None
     models = _compare._two_members(record, data, final, plan, 0, said.append, None)  # type: ignore[arg-type]
     assert len(models) == 1
     assert "no time left for its second member; it keeps one" in said[-1]
+
+
+_FLIPS_AND_SHIFTS = {**pipelines.AugmentPolicy.none().to_dict(), "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 1}
+
+
+def test_a_retrained_model_averages_the_views_that_fit() -> None:
+    """All its views without a deadline, none past it, as many as ``views`` or the cost budget allow."""
+    data = _study_data()
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    record = dataclasses.replace(_record(architecture), augmentation=_FLIPS_AND_SHIFTS, flops=1000)
+    model = _search_model_of(architecture, data, seed=0)
+    x = data.splits.test[0]
+    said: list[str] = []
+
+    def views(**final: object) -> int:
+        return count_views(_compare._with_fitting_views(model, record, x, _compare.FinalTraining(**final), said.append))
+
+    assert views(views=10) == 10
+    assert (
+        said[-1]
+        == "trial 7: its predictions average 10 test-time views (the image, its mirror image, one-pixel shifts)"
+    )
+    assert views(views=10, views_until=time.monotonic() + 3600.0) == 10
+    assert views(views=10, views_until=time.monotonic() - 1.0) == 1
+    assert views(views=2) == 2 and said[-1].endswith("(the image, its mirror image)")
+    assert views(views=10, max_flops=3500) == 3
+    assert views(views=1) == 1
+    no_flips = dataclasses.replace(record, augmentation={**_FLIPS_AND_SHIFTS, "hflip_p": 0.0})
+    assert (
+        count_views(_compare._with_fitting_views(model, no_flips, x, _compare.FinalTraining(views=10), said.append))
+        == 5
+    )

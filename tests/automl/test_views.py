@@ -1,0 +1,79 @@
+"""Test-time views: one plain Keras model averaging its predictions over shifted and flipped images."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import pipelines
+from automl._bundle import load_keras_file
+from automl._config import StudyConfig
+from automl._ensemble import average_models, count_members
+from automl._views import MAX_VIEWS, View, count_views, views_for, with_views
+
+
+def _model(seed: int = 0, shape: tuple[int, int, int] = (7, 9, 3)) -> keras.Model:
+    """A model that is not shift- or flip-invariant (its dense layer sees every pixel)."""
+    keras.utils.set_random_seed(seed)
+    image = keras.Input(shape)
+    hidden = keras.layers.Flatten()(keras.layers.Conv2D(2, 3, padding="same")(image))
+    return keras.Model(image, keras.layers.Dense(4, activation="softmax")(hidden), name="candidate")
+
+
+def _images(shape: tuple[int, int, int] = (7, 9, 3)) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 255, (5, *shape)).astype("float32")
+
+
+def _seen(x: np.ndarray, view: View) -> np.ndarray:
+    """``x`` as ``view`` shows it, in NumPy: moved with zero fill, then mirrored."""
+    out = np.zeros_like(x)
+    h, w = x.shape[1:3]
+    dy, dx = view.dy, view.dx
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out[:, :, ::-1] if view.flip else out
+
+
+ALL = views_for({**pipelines.AugmentPolicy.none().to_dict(), "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 2})
+
+
+def test_the_viewed_model_averages_the_model_over_its_views():
+    model, x = _model(), _images()
+    viewed = with_views(model, ALL)
+    expected = np.mean([model.predict(_seen(x, view), verbose=0) for view in ALL], axis=0)
+    np.testing.assert_allclose(viewed.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert count_views(viewed) == 10 and count_views(model) == 1
+    assert viewed.count_params() == model.count_params() + 9 * 9  # the mirror's fixed kernel, shared
+
+
+def test_views_follow_the_augmentation_the_model_was_trained_with():
+    none = pipelines.AugmentPolicy.none().to_dict()
+    assert views_for(None) == views_for(none) == (View(),)
+    assert views_for({**none, "hflip_p": 0.5}) == (View(), View(flip=True))
+    shifts = (View(), View(dy=1), View(dy=-1), View(dx=1), View(dx=-1))
+    assert views_for({**none, "pad_crop_p": 0.5, "pad_px": 1}) == shifts
+    assert views_for({**none, "affine_p": 0.3, "shift": 0.1}) == shifts
+    assert views_for({**none, "affine_p": 0.3, "shift": 0.0, "rotate": 10.0}) == (View(),)
+    assert ALL[:3] == (View(), View(flip=True), View(dy=1)) and ALL[-1] == View(dx=-1, flip=True)
+
+
+def test_one_view_is_the_model_itself_and_the_first_view_is_the_image():
+    model = _model()
+    assert with_views(model, (View(),)) is model
+    with pytest.raises(ValueError, match="the first view must be the image itself, got View"):
+        with_views(model, (View(dx=1), View()))
+
+
+def test_a_viewed_averaged_model_saves_and_loads_in_plain_keras(tmp_path):
+    viewed = with_views(average_models([_model(0), _model(1)]), ALL[:3])
+    viewed.save(tmp_path / "model.keras")
+    loaded = load_keras_file(tmp_path / "model.keras")
+    x = _images()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), viewed.predict(x, verbose=0), rtol=1e-6)
+    assert count_views(loaded) == 3 and count_members(loaded) == 2
+
+
+def test_a_study_averages_all_the_views_by_default():
+    assert StudyConfig().views == MAX_VIEWS == len(ALL)
