@@ -532,23 +532,31 @@ def _timed_predict(model: keras.Model, x: np.ndarray) -> float:
     return time.monotonic() - start
 
 
+def _views_that_fit(model: keras.Model, x: np.ndarray, until: float) -> int:
+    """How many views of ``x`` (at least 1) ``model`` predicts before ``until``: timed on a
+    slice of ``x``, once with the tracing the viewed model repeats, once without."""
+    if time.monotonic() >= until:
+        return 1
+    sample = x[:VIEWS_TIMING_IMAGES]
+    tracing = _timed_predict(model, sample)
+    steady = max(_timed_predict(model, sample), 1e-6)
+    per_view = steady * len(x) / max(len(sample), 1)
+    return max(int((until - time.monotonic() - max(tracing - steady, 0.0)) // per_view), 1)
+
+
 def _with_fitting_views(
     model: keras.Model, record: TrialRecord, x: np.ndarray, final: FinalTraining, progress: Callable[[str], None]
 ) -> keras.Model:
     """``model`` (``record``'s, retrained) averaging its predictions over the first of its
     test-time views (``views_for``): at most ``final.views``, with all of them within
-    ``final.max_flops``, and as many as predict ``x`` before ``final.views_until`` (timed on a
-    slice of ``x``: once with the tracing the viewed model repeats, once without)."""
+    ``final.max_flops``, and as many as predict ``x`` before ``final.views_until``
+    (``_views_that_fit``)."""
     views = views_for(record.augmentation)[: final.views]
     cost = count_members(model) * (record.flops or 0)
     if final.max_flops and cost:
         views = views[: max(final.max_flops // cost, 1)]
     if len(views) > 1 and final.views_until is not None:
-        sample = x[:VIEWS_TIMING_IMAGES]
-        tracing = _timed_predict(model, sample)
-        per_view = max(_timed_predict(model, sample), 1e-6) * len(x) / max(len(sample), 1)
-        left = final.views_until - time.monotonic() - max(tracing - per_view * len(sample) / len(x), 0.0)
-        views = views[: max(int(left // per_view), 1)]
+        views = views[: _views_that_fit(model, x, final.views_until)]
     if len(views) > 1:
         kinds = ["the image"] + ["its mirror image"] * any(v.flip for v in views)
         kinds += ["one-pixel shifts"] * any(v.dx or v.dy for v in views)
