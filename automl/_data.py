@@ -81,5 +81,5 @@ def value_map_note(dataset: pipelines.Dataset) -> str | None:
     low, factor = dataset.value_map
     return (
         f"note: the images' values ({low:.4g}..{low + 255 / factor:.4g}) are not pixels; they were mapped onto "
-        f"0..255 as (value - {low:.6g}) * {factor:.6g}, and the exported model takes them so mapped"
+        f"0..255 as {pipelines.value_map_formula(low, factor)}, and the exported model takes them so mapped"
     )

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import optuna
 
+import pipelines
 from automl._bundle import ExportResult, export_bundle
 from automl._compare import final_model_uri, load_final_model, load_trial_model
 from automl._config import StudyConfig, check_export_dir
@@ -85,7 +86,8 @@ def _input_contract(value_map: tuple[float, float] | None) -> str:
     if value_map is None:
         return pixels
     low, factor = value_map
-    return f"{pixels}; the training data's values were not pixels: map yours as (value - {low!r}) * {factor!r}"
+    formula = pipelines.value_map_formula(low, factor, digits=17)
+    return f"{pixels}; the training data's values were not pixels: map yours as {formula}"
 
 
 def export_winner(

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipelines._augment import AugmentPolicy, sample_augmentation
-from pipelines._dataset import Dataset
+from pipelines._dataset import Dataset, value_map_formula
 from pipelines._errors import DataError
 from pipelines._image import load_image
 from pipelines._normalization import Normalization
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DataError",
     "Dataset",
+    "value_map_formula",
     "load_dataset",
     "NAMED_SOURCES",
     "Splits",

@@ -9,13 +9,19 @@ import numpy as np
 
 from pipelines._errors import DataError
 
-__all__ = ["Dataset", "class_counts"]
+__all__ = ["Dataset", "class_counts", "value_map_formula"]
 
 
 def class_counts(y: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
     """Number of examples of each class, keyed by class name (every class listed, even at 0)."""
     counts = np.bincount(y, minlength=len(class_names))
     return {name: int(n) for name, n in zip(class_names, counts, strict=True)}
+
+
+def value_map_formula(low: float, factor: float, digits: int = 6) -> str:
+    """``Dataset.value_map`` as arithmetic on ``value``: ``(value + 4.494) * 25.64``."""
+    sign = "-" if low >= 0 else "+"
+    return f"(value {sign} {abs(low):.{digits}g}) * {factor:.{digits}g}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -103,7 +103,10 @@ def _mapped(value_map: dict[str, float] | None) -> str:
     """How the source's values became pixels, when they were not pixels ("" when they were)."""
     if value_map is None:
         return ""
-    return f" (mapped from the source's values as (value - {value_map['low']:.6g}) * {value_map['factor']:.6g})"
+    from pipelines import value_map_formula
+
+    formula = value_map_formula(value_map["low"], value_map["factor"])
+    return f" (mapped from the source's values as {formula})"
 
 
 def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split: dict[str, Any]) -> str:

@@ -29,4 +29,4 @@ def test_values_that_are_not_pixels_are_noted_with_their_map(tmp_path) -> None:
     low, factor = dataset.value_map
     assert low == x.min() and factor == 255 / (x.max() - x.min())
     note = value_map_note(dataset)
-    assert note is not None and f"({x.min():.4g}..{x.max():.4g})" in note and f"(value - {low:.6g})" in note
+    assert note is not None and f"({x.min():.4g}..{x.max():.4g})" in note and f"(value + {-low:.6g})" in note

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import NAMED_SOURCES, load_dataset, split_dataset
+from pipelines import NAMED_SOURCES, load_dataset, split_dataset, value_map_formula
 from tests.pipelines.datafiles import make_folder, write_image
 
 
@@ -139,6 +139,8 @@ def test_npz_of_standardized_floats_16_bit_integers_and_rgba(tmp_path) -> None:
         "low": low,
         "factor": 255 / (high - low),
     }
+
+    assert value_map_formula(-4.5, 2.0) == "(value + 4.5) * 2" and value_map_formula(3.0, 0.25) == "(value - 3) * 0.25"
 
     sixteen = np.array([0, 1000, 65535], np.uint16).repeat(4).reshape(3, 2, 2)
     np.savez(tmp_path / "u.npz", x_train=sixteen, y_train=np.array([0, 1, 1]))
