@@ -66,6 +66,9 @@ class FinalistsResult:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     final_models: dict[int, keras.Model] = field(default_factory=dict)
+    # The search models compared with their test-time views (finalists not retrained, under a
+    # final training): the model to export for such a winner.
+    search_models: dict[int, keras.Model] = field(default_factory=dict)
 
 
 def load_trial_model(record: TrialRecord, tracker: Tracker) -> keras.Model:
@@ -623,8 +626,13 @@ def compare_study(
     }
     predictions: dict[int, np.ndarray] = {}
     finalists = []
+    search_models: dict[int, keras.Model] = {}
     for record in records:
-        model = final_models.get(record.number) or load_trial_model(record, models_store)
+        model = final_models.get(record.number)
+        if model is None:
+            model = load_trial_model(record, models_store)
+            if final is not None:  # the search model is the final one: it has its views too
+                model = search_models[record.number] = _with_fitting_views(model, record, x_test, final, say)
         predictions[record.number] = _predict(model, x_test).argmax(axis=1)
         members, views = count_members(model), count_views(model)
         finalists.append(
@@ -649,6 +657,7 @@ def compare_study(
         y_test=y_test,
         class_names=data.class_names,
         final_models=final_models,
+        search_models={number: m for number, m in search_models.items() if count_views(m) > 1},
     )
     if tracker is not None and tracker.parent_run_id is not None:
         _log_comparison(tracker, result)

@@ -100,12 +100,15 @@ def export_winner(
     onnx: bool = False,
     data: StudyData | None = None,
     model: keras.Model | None = None,
+    search_model: keras.Model | None = None,
 ) -> Exported:
     """Export the winner (or ``trial``) to ``out_dir`` and register it as ``champion``.
 
     The exported model is the trial's model retrained on train+validation when the study
     has one (``model``, or the one its comparison logged), else the model of the search;
-    both are loaded from MLflow through the local cache. ``data`` is the study's data when
+    both are loaded from MLflow through the local cache. ``search_model`` is the latter as the
+    comparison used it (with its test-time views, ``automl._views``): exported instead, and
+    logged as the winner. ``data`` is the study's data when
     the caller already has it; ``tracker`` (attached to the study's parent run) registers the
     model's logged model as ``champion``; ``None`` skips the registry (models are then read
     from the study's MLflow store, opened from its settings).
@@ -114,15 +117,17 @@ def export_winner(
     record = _winner(study, trial)
     store = tracker or study_tracker(study, config)
     final = model if model is not None else load_final_model(study, record, store)
-    model = final if final is not None else load_trial_model(record, store)
+    model = final if final is not None else search_model or load_trial_model(record, store)
     data = data or load_study_data(config)
     card = build_card(study, record, config, data, retrained=final is not None)
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and tracker.parent_run_id is not None:
         uri = final_model_uri(study, record.number) if final is not None else record.model_uri
+        if final is None and search_model is not None:
+            uri = None  # the search model with its views: logged as the winner below
         tags = {STUDY_TAG: study.study_name, TRIAL_TAG: str(record.number), "trained_on": card["trained_on"]}
-        if uri is None or not is_logged(uri):  # a study from before models lived in MLflow
+        if uri is None or not is_logged(uri):  # viewed, or a study from before models lived in MLflow
             uri = log_model(
                 tracker,
                 model,

@@ -188,6 +188,12 @@ def _finish(study_run: StudyRun, *, export: bool, plan: Plan, progress: Progress
     out = Path(config.export_dir or Path("exports") / config.study_name)
     winner = finalists.comparison.winner
     exported = export_winner(
-        study, config, out, tracker=tracker, data=study_run.data, model=finalists.final_models.get(winner)
+        study,
+        config,
+        out,
+        tracker=tracker,
+        data=study_run.data,
+        model=finalists.final_models.get(winner),
+        search_model=finalists.search_models.get(winner),
     )
     return dataclasses.replace(result, export=exported.result, registered=exported.registered)

@@ -13,8 +13,10 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 import automl
+import automl._budget
 import pipelines
 from automl._budget import EXPORT_MIN_S, make_plan, rungs
+from automl._bundle import load_keras_file
 from automl._compare import (
     FinalTraining,
     _contenders,
@@ -33,6 +35,7 @@ from automl._driver import _deadline, _first_window, _time_left, _useful_epochs
 from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
+from automl._views import count_views
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1.5h", 5400), ("300", 300), (" 2M ", 120)])
@@ -95,6 +98,22 @@ def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):
     parent = next(r for r in runs if r.info.run_name == "tiny")
     plan = json.loads(open(client.download_artifacts(parent.info.run_id, "plan.json", str(workdir))).read())
     assert plan["budget_s"] == 1.0 and plan["rungs"] == [1]
+
+
+def test_a_search_model_exported_as_the_final_one_has_its_views(workdir, monkeypatch):
+    # As above, but with all the time in the world for the views' test predictions: the
+    # exported search model averages the digits warm start's 5 views (no flips), and that
+    # model, not the plain one logged by its trial, is registered as the champion.
+    monkeypatch.setattr(automl._budget, "VIEWS_SHARE", 1e6)
+    result = automl.search(study_name="viewed", time_budget="1s", epochs=3, quiet=True)
+
+    card = json.loads((result.export_dir / "model_card.json").read_text())
+    assert card["trained_on"].startswith("train (") and card["test_time_views"] == 5
+    assert count_views(load_keras_file(result.export_dir / "model.keras")) == 5
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("viewed-model", "champion")
+    assert result.registered.startswith("models:/viewed-model@champion")
+    assert client.get_logged_model(champion.source.removeprefix("models:/")).name == "winner"
 
 
 def _finalist(fit_seconds: float, epochs: int = 9) -> TrialRecord:
