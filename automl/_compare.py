@@ -393,9 +393,10 @@ class FinalTraining:
     whose expected retraining does not fit keeps its search model. Under a deadline, with
     ``members`` of 2 or more, the only contender is retrained as two averaged members when
     the window holds them and both together keep within ``max_params`` and ``max_flops``
-    (``_member_plan``). A retrained model averages its predictions over up to ``views`` of its
-    test-time views (``automl._views``), as many as keep within ``max_flops`` and, with
-    ``views_until``, as its test predictions take until then (``_with_fitting_views``).
+    (``_member_plan``). Each finalist's model (retrained, or else its search model) averages its
+    predictions over up to ``views`` of its test-time views (``automl._views``), as many as
+    keep within ``max_flops`` and, with ``views_until``, as its test predictions take until
+    then (``_with_fitting_views``; the retrained ones first).
     """
 
     epochs: int | None = None
@@ -600,7 +601,9 @@ def compare_study(
     validation takes the last place when it is not among them.
 
     With ``final``, the finalists are first retrained on train+validation (as time allows)
-    and those models are compared, logged to MLflow (linked to their trial's run) and exported.
+    and those models are compared, logged to MLflow (linked to their trial's run) and exported;
+    every compared model then has its test-time views (``FinalTraining``), and the search
+    models that have some are ``FinalistsResult.search_models``.
     Models are loaded from MLflow through the local cache; ``tracker`` (default: the study's,
     opened from its settings) is that MLflow store, and only a given one gets the comparison's
     report. ``data`` is the study's data when the caller already has it; ``progress`` is called
