@@ -47,7 +47,7 @@ from automl._training import (
     train_model,
     wrap_with_normalization,
 )
-from automl._views import count_views, views_for, with_views
+from automl._views import View, count_views, seen, views_for, with_views
 
 __all__ = [
     "compare_study",
@@ -396,7 +396,7 @@ class FinalTraining:
     (``_member_plan``). Each finalist's model (retrained, or else its search model) averages its
     predictions over up to ``views`` of its test-time views (``automl._views``), as many as
     keep within ``max_flops`` and, with ``views_until``, as its test predictions take until
-    then (``_with_fitting_views``; the retrained ones first).
+    then (``_fitting_views``; the retrained ones first).
     """
 
     epochs: int | None = None
@@ -548,13 +548,12 @@ def _views_that_fit(model: keras.Model, x: np.ndarray, until: float) -> int:
     return max(int((until - time.monotonic() - max(tracing - steady, 0.0)) // per_view), 1)
 
 
-def _with_fitting_views(
+def _fitting_views(
     model: keras.Model, record: TrialRecord, x: np.ndarray, final: FinalTraining, progress: Callable[[str], None]
-) -> keras.Model:
-    """``model`` (``record``'s, retrained) averaging its predictions over the first of its
-    test-time views (``views_for``): at most ``final.views``, with all of them within
-    ``final.max_flops``, and as many as predict ``x`` before ``final.views_until``
-    (``_views_that_fit``)."""
+) -> tuple[View, ...]:
+    """The first of the test-time views (``views_for``) of ``record``'s ``model`` that ``final``
+    allows: at most ``final.views``, with all of them within ``final.max_flops``, and as many as
+    predict ``x`` before ``final.views_until`` (``_views_that_fit``)."""
     views = views_for(record.augmentation)[: final.views]
     cost = count_members(model) * (record.flops or 0)
     if final.max_flops and cost:
@@ -565,21 +564,36 @@ def _with_fitting_views(
         kinds = ["the image"] + ["its mirror image"] * any(v.flip for v in views)
         kinds += ["one-pixel shifts"] * any(v.dx or v.dy for v in views)
         progress(f"trial {record.number}: its predictions average {len(views)} test-time views ({', '.join(kinds)})")
-    return with_views(model, views)
+    return views
 
 
-def _final_model(
-    models: list[keras.Model],
+def _predict_views(model: keras.Model, x: np.ndarray, views: tuple[View, ...]) -> np.ndarray:
+    """``model``'s probabilities averaged over ``views`` of ``x`` (``x`` itself without views):
+    what ``with_views(model, views)`` predicts, without tracing that larger model."""
+    return np.mean([_predict(model, seen(x, view)) for view in views or (View(),)], axis=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Compared:
+    """A finalist's model as the comparison sees it: its test-time views and its predicted classes."""
+
+    model: keras.Model
+    views: tuple[View, ...]
+    predicted: np.ndarray
+
+
+def _compared(
+    model: keras.Model,
     record: TrialRecord,
     x: np.ndarray,
     final: FinalTraining | None,
     progress: Callable[[str], None],
-) -> keras.Model:
-    """``record``'s retrained ``models`` as one model: averaged, with the test-time views that fit
-    (``_with_fitting_views``) unless ``final`` is None (a model an earlier comparison retrained
-    keeps what it has)."""
-    model = average_models(models)
-    return model if final is None else _with_fitting_views(model, record, x, final, progress)
+) -> _Compared:
+    """``record``'s ``model`` with the test-time views that fit (``_fitting_views``; none
+    without ``final``), and its classes predicted for ``x`` over them, at once: the next
+    model's views are timed after these predictions."""
+    views = _fitting_views(model, record, x, final, progress) if final is not None else ()
+    return _Compared(model=model, views=views, predicted=_predict_views(model, x, views).argmax(axis=1))
 
 
 def compare_study(
@@ -623,21 +637,21 @@ def compare_study(
     )
     x_test, y_test = data.splits.test
     runs = {record.number: record for record in records}
-    final_models = {
-        number: _final_model(models, runs[number], x_test, None if number in earlier else final, say)
+    # The retrained models first: they take their views' time first. A model an earlier
+    # comparison retrained has no more views than it has.
+    compared = {
+        number: _compared(average_models(models), runs[number], x_test, None if number in earlier else final, say)
         for number, models in retrained.items()
     }
-    predictions: dict[int, np.ndarray] = {}
-    finalists = []
-    search_models: dict[int, keras.Model] = {}
     for record in records:
-        model = final_models.get(record.number)
-        if model is None:
-            model = load_trial_model(record, models_store)
-            if final is not None:  # the search model is the final one: it has its views too
-                model = search_models[record.number] = _with_fitting_views(model, record, x_test, final, say)
-        predictions[record.number] = _predict(model, x_test).argmax(axis=1)
-        members, views = count_members(model), count_views(model)
+        if record.number not in compared:
+            compared[record.number] = _compared(load_trial_model(record, models_store), record, x_test, final, say)
+    viewed = {number: with_views(c.model, c.views) for number, c in compared.items()}
+    final_models = {number: viewed[number] for number in retrained}
+    predictions = {record.number: compared[record.number].predicted for record in records}
+    finalists = []
+    for record in records:
+        members, views = count_members(compared[record.number].model), count_views(viewed[record.number])
         finalists.append(
             Finalist(
                 trial=record.number,
@@ -660,7 +674,7 @@ def compare_study(
         y_test=y_test,
         class_names=data.class_names,
         final_models=final_models,
-        search_models={number: m for number, m in search_models.items() if count_views(m) > 1},
+        search_models={n: viewed[n] for n, c in compared.items() if n not in retrained and len(c.views) > 1},
     )
     if tracker is not None and tracker.parent_run_id is not None:
         _log_comparison(tracker, result)

@@ -26,7 +26,7 @@ import numpy as np
 
 import pipelines
 
-__all__ = ["View", "views_for", "with_views", "count_views", "MAX_VIEWS"]
+__all__ = ["View", "views_for", "with_views", "count_views", "seen", "MAX_VIEWS"]
 
 VIEW_PREFIX = "view_"
 
@@ -57,6 +57,22 @@ def views_for(augmentation: Mapping[str, Any] | None) -> tuple[View, ...]:
     plain = [View(flip=flip) for flip in flips]
     shifts = [View(dy=s.dy, dx=s.dx, flip=flip) for flip in flips for s in _SHIFTS] if shifted else []
     return tuple(plain + shifts)
+
+
+def seen(x: np.ndarray, view: View) -> np.ndarray:
+    """The images ``x`` ``(N, H, W, C)`` as ``view`` shows them, in NumPy: what the viewed model's
+    layers compute, so a model's predictions over views can be averaged without building (and
+    tracing) the viewed model, a graph as many times as large."""
+    if not (view.dy or view.dx):
+        moved = x
+    else:
+        moved = np.zeros_like(x)
+        height, width = x.shape[1:3]
+        dy, dx = view.dy, view.dx
+        moved[:, max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = x[
+            :, max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
+        ]
+    return moved[:, :, ::-1] if view.flip else moved
 
 
 def _viewed(image: Any, view: View, index: int, mirror: keras.layers.Layer) -> Any:

@@ -17,7 +17,7 @@ from automl._compare import _candidate, _retrain, _search_model
 from automl._data import StudyData
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
-from automl._views import count_views
+from automl._views import with_views
 
 _SHAPE = (8, 8, 1)
 
@@ -135,7 +135,7 @@ def test_without_time_for_a_second_member_the_first_is_kept(monkeypatch) -> None
 _FLIPS_AND_SHIFTS = {**pipelines.AugmentPolicy.none().to_dict(), "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 1}
 
 
-def test_a_retrained_model_averages_the_views_that_fit() -> None:
+def test_a_compared_model_has_the_views_that_fit() -> None:
     """All its views without a deadline, none past it, as many as ``views`` or the cost budget allow."""
     data = _study_data()
     architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
@@ -145,7 +145,7 @@ def test_a_retrained_model_averages_the_views_that_fit() -> None:
     said: list[str] = []
 
     def views(**final: object) -> int:
-        return count_views(_compare._with_fitting_views(model, record, x, _compare.FinalTraining(**final), said.append))
+        return len(_compare._fitting_views(model, record, x, _compare.FinalTraining(**final), said.append))
 
     assert views(views=10) == 10
     assert (
@@ -158,7 +158,16 @@ def test_a_retrained_model_averages_the_views_that_fit() -> None:
     assert views(views=10, max_flops=3500) == 3
     assert views(views=1) == 1
     no_flips = dataclasses.replace(record, augmentation={**_FLIPS_AND_SHIFTS, "hflip_p": 0.0})
-    assert (
-        count_views(_compare._with_fitting_views(model, no_flips, x, _compare.FinalTraining(views=10), said.append))
-        == 5
-    )
+    assert len(_compare._fitting_views(model, no_flips, x, _compare.FinalTraining(views=10), said.append)) == 5
+
+
+def test_the_comparison_predicts_what_the_exported_viewed_model_does() -> None:
+    data = _study_data()
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    record = dataclasses.replace(_record(architecture), augmentation=_FLIPS_AND_SHIFTS, flops=1000)
+    model, x = _search_model_of(architecture, data, seed=0), data.splits.test[0]
+    compared = _compare._compared(model, record, x, _compare.FinalTraining(views=10), lambda line: None)
+    exported = with_views(model, compared.views)
+    assert len(compared.views) == 10
+    np.testing.assert_array_equal(compared.predicted, exported.predict(x.astype("float32"), verbose=0).argmax(axis=1))
+    assert _compare._compared(model, record, x, None, lambda line: None).views == ()

@@ -10,7 +10,7 @@ import pipelines
 from automl._bundle import load_keras_file
 from automl._config import StudyConfig
 from automl._ensemble import average_models, count_members
-from automl._views import MAX_VIEWS, View, count_views, views_for, with_views
+from automl._views import MAX_VIEWS, View, count_views, seen, views_for, with_views
 
 
 def _model(seed: int = 0, shape: tuple[int, int, int] = (7, 9, 3)) -> keras.Model:
@@ -26,13 +26,13 @@ def _images(shape: tuple[int, int, int] = (7, 9, 3)) -> np.ndarray:
 
 
 def _seen(x: np.ndarray, view: View) -> np.ndarray:
-    """``x`` as ``view`` shows it, in NumPy: moved with zero fill, then mirrored."""
-    out = np.zeros_like(x)
-    h, w = x.shape[1:3]
-    dy, dx = view.dy, view.dx
-    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
-        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
-    ]
+    """``x`` as ``view`` shows it, in NumPy written another way: rolled, the wrapped rows and
+    columns zeroed, then mirrored."""
+    out = np.roll(x, (view.dy, view.dx), axis=(1, 2))
+    if view.dy:
+        out[:, 0 if view.dy > 0 else -1] = 0
+    if view.dx:
+        out[:, :, 0 if view.dx > 0 else -1] = 0
     return out[:, :, ::-1] if view.flip else out
 
 
@@ -46,6 +46,13 @@ def test_the_viewed_model_averages_the_model_over_its_views():
     np.testing.assert_allclose(viewed.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
     assert count_views(viewed) == 10 and count_views(model) == 1
     assert viewed.count_params() == model.count_params() + 9 * 9  # the mirror's fixed kernel, shared
+
+
+def test_seen_shows_the_images_as_the_viewed_model_does():
+    x = _images()
+    for view in ALL:
+        np.testing.assert_array_equal(seen(x, view), _seen(x, view))
+    assert seen(x, View()) is x
 
 
 def test_views_follow_the_augmentation_the_model_was_trained_with():
