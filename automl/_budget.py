@@ -28,7 +28,7 @@ ASHA_REDUCTION = 3
 FINAL_TRAINING_SHARE = 0.25
 EXPORT_SHARE = 0.025
 EXPORT_MIN_S = 15.0
-# Of that reserve, the share the retrained finalists' test-time views may take to predict the
+# Of that reserve, the share the finalists' test-time views may take to predict the
 # test split (automl._views; each view costs a prediction of the test split): 5 s of 15.
 VIEWS_SHARE = 1 / 3
 # The search ends early enough for the best trial to retrain for this many times its epochs,
@@ -86,7 +86,7 @@ class Plan:
 
     @property
     def views_until(self) -> float | None:
-        """When the retrained finalists' test predictions over their test-time views must end:
+        """When the finalists' test predictions over their test-time views must end:
         ``VIEWS_SHARE`` of the reserve after the final training."""
         if self.budget_s is None or self.final_until is None:
             return None

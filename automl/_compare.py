@@ -526,7 +526,7 @@ def _two_members(
     return [*members, scratch]
 
 
-# Test images whose prediction is timed, before a retrained model's test-time views are chosen.
+# Test images whose prediction is timed, before a compared model's test-time views are chosen.
 VIEWS_TIMING_IMAGES = 512
 
 
@@ -538,7 +538,9 @@ def _timed_predict(model: keras.Model, x: np.ndarray) -> float:
 
 def _views_that_fit(model: keras.Model, x: np.ndarray, until: float) -> int:
     """How many views of ``x`` (at least 1) ``model`` predicts before ``until``: timed on a
-    slice of ``x``, once with the tracing the viewed model repeats, once without."""
+    slice of ``x``, once with its tracing and once without; the tracing is counted once more,
+    as a margin (the views' own predictions reuse the traced step, though the test split's
+    last, shorter batch may trace again)."""
     if time.monotonic() >= until:
         return 1
     sample = x[:VIEWS_TIMING_IMAGES]

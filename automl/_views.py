@@ -41,16 +41,16 @@ class View:
 
 
 _SHIFTS = (View(dy=1), View(dy=-1), View(dx=1), View(dx=-1))
-# The views in the order they are given up when time or a cost budget is short: the image
-# itself, its mirror image (the largest gain where flips were trained), the four one-pixel
-# shifts, then the shifts of the mirror image.
+# The most views a model has: the image and its mirror image, each with its four shifts.
 MAX_VIEWS = 10
 
 
 def views_for(augmentation: Mapping[str, Any] | None) -> tuple[View, ...]:
     """The views of a model trained with ``augmentation`` (``AugmentPolicy.to_dict()``; None: none):
     the image, its mirror image if it was trained with flips, and its one-pixel shifts (of the
-    mirror image too) if it was trained with shifts."""
+    mirror image too) if it was trained with shifts. They come in the order they are given up
+    from the end when time or a cost budget is short: the image, its mirror image (the largest
+    gain where flips were trained), the four shifts, then the shifts of the mirror image."""
     policy = pipelines.AugmentPolicy.from_dict(dict(augmentation)) if augmentation else pipelines.AugmentPolicy.none()
     flips = (False, True) if policy.hflip_p > 0 else (False,)
     shifted = (policy.pad_crop_p > 0 and policy.pad_px > 0) or (policy.affine_p > 0 and policy.shift > 0)

@@ -123,9 +123,12 @@ def export_winner(
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and tracker.parent_run_id is not None:
-        uri = final_model_uri(study, record.number) if final is not None else record.model_uri
-        if final is None and search_model is not None:
+        if final is not None:
+            uri = final_model_uri(study, record.number)
+        elif search_model is not None:
             uri = None  # the search model with its views: logged as the winner below
+        else:
+            uri = record.model_uri
         tags = {STUDY_TAG: study.study_name, TRIAL_TAG: str(record.number), "trained_on": card["trained_on"]}
         if uri is None or not is_logged(uri):  # viewed, or a study from before models lived in MLflow
             uri = log_model(

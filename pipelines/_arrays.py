@@ -127,7 +127,9 @@ def _standard_factor(x: np.ndarray, low: float, high: float) -> float | None:
 def _spread(x: np.ndarray, source: str) -> tuple[float, float] | None:
     """``(low, factor)`` mapping the training images ``x`` linearly onto 0..255 as
     ``(x - low) * factor`` when their values are not of a standard range (``_standard_factor``):
-    standardized or 16-bit images. None for a standard range."""
+    standardized or 16-bit images. None for a standard range (bytes always are: not scanned)."""
+    if x.dtype == np.uint8:
+        return None
     low, high = _value_range(x, source, "training")
     return None if _standard_factor(x, low, high) is not None else (low, 255.0 / max(high - low, 1e-12))
 

@@ -88,7 +88,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "--views",
         type=int,
         default=None,
-        help="the retrained winner averages its predictions over up to this many test-time views: the image, its "
+        help="the final model averages its predictions over up to this many test-time views: the image, its "
         "mirror image if it trained with flips, their one-pixel shifts if it trained with shifts (default 10; 1: "
         "the image only)",
     )
