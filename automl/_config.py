@@ -54,6 +54,10 @@ class StudyConfig:
     study_name: str = "default"
     data: str | None = None
     image_size: tuple[int, int] | None = None
+    #: A CSV's columns of image paths and labels (``data`` a ``.csv``); when the CSV has no such
+    #: columns, they are found by their content.
+    path_column: str = "path"
+    label_column: str = "label"
     trials: int = 6
     timeout: float | None = None
     time_budget: float | None = None
@@ -225,7 +229,7 @@ _INTS = (
 _REQUIRED = ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers", "members", "views")
 _NUMBERS = ("timeout", "val_fraction", "test_fraction")
 _STRINGS = (
-    "study_name", "data", "sampler", "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",
+    "study_name", "data", "path_column", "label_column", "sampler", "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",
     "prefer", "export_dir",
 )  # fmt: skip
 

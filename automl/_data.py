@@ -38,7 +38,9 @@ class StudyData:
 
 def load_study_data(config: StudyConfig) -> StudyData:
     """Load and split the study's data (raises ``pipelines.DataError`` on bad input)."""
-    dataset = pipelines.load_dataset(config.data, image_size=config.image_size)
+    dataset = pipelines.load_dataset(
+        config.data, image_size=config.image_size, path_column=config.path_column, label_column=config.label_column
+    )
     splits = pipelines.split_dataset(
         dataset,
         val_fraction=config.val_fraction,

@@ -66,7 +66,7 @@ __all__ = [
 
 # Settings a resumed study keeps from its first run (they define what is searched).
 _FROZEN_ON_RESUME = (
-    "data", "image_size", "epochs", "sampler", "pruner", "objective", "cost_metric", "seed",
+    "data", "image_size", "path_column", "label_column", "epochs", "sampler", "pruner", "objective", "cost_metric", "seed",
     "val_fraction", "test_fraction", "max_val_images", "max_test_images", "space", "max_params", "max_flops",
 )  # fmt: skip
 

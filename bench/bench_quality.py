@@ -29,6 +29,8 @@ Besides the shared data sets, ``fashion_mnist_colour`` is Fashion-MNIST turned i
 colour scenes (random background and object colours, random position; see ``colourised``),
 generated with fixed seeds: a colour data set of 60,000 images, as CIFAR-10 is, for the
 colour path of all three approaches, while no colour data set can be fetched here.
+``mnist_colour`` is MNIST turned the same way: colour digits, as house numbers (SVHN) or
+traffic signs are, where a mirror image is not an image of the same class.
 
 It prints provenance, then one line per run and a table with ours − keras-tuner and ours −
 hand CNN in points of test accuracy, and the issue's targets marked met / not met. The load
@@ -132,7 +134,10 @@ def colourised(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # Data sets derived from a shared one: name -> (the shared one, how its images are turned).
-DERIVED_DATASETS = {"fashion_mnist_colour": ("fashion_mnist", colourised)}
+DERIVED_DATASETS = {
+    "fashion_mnist_colour": ("fashion_mnist", colourised),
+    "mnist_colour": ("mnist", colourised),
+}
 DATASETS = (*_common.IMAGE_DATASETS, *DERIVED_DATASETS)
 
 

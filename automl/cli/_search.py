@@ -45,6 +45,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "--data", default=None, help="digits (default), mnist, fashion_mnist, cifar10, cifar100, a folder, .npz or .csv"
     )
     parser.add_argument("--image-size", type=parse_size, default=None, help="resize images to H,W")
+    parser.add_argument("--path-column", default=None, help="a CSV's column of image paths (default: path)")
+    parser.add_argument("--label-column", default=None, help="a CSV's column of labels (default: label)")
     parser.add_argument("--study-name", default=None, help="study name (default 'default'); re-running resumes it")
     parser.add_argument(
         "--trials",
@@ -117,8 +119,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 
 _STUDY_OPTIONS = (
-    "config", "data", "image_size", "study_name", "trials", "timeout", "time_budget", "epochs", "margin",
-    "final_training", "members", "views", "sampler", "pruner", "objective",
+    "config", "data", "image_size", "path_column", "label_column", "study_name", "trials", "timeout", "time_budget",
+    "epochs", "margin", "final_training", "members", "views", "sampler", "pruner", "objective",
     "cost_metric", "max_params", "max_flops", "seed", "seed_architectures", "backend", "max_consecutive_failures",
     "isolate", "workers", "storage", "tracking_uri",
 )  # fmt: skip

@@ -1,11 +1,17 @@
-"""A study's data: its console line."""
+"""A study's data: its console line, and the options that say how to read it."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from automl._config import StudyConfig
 from automl._data import describe_data, load_study_data, value_map_note
+from automl.cli import build_parser
+from automl.cli._search import config_from_args
+from pipelines import DataError
+from tests.pipelines.datafiles import write_image
 
 
 def test_the_data_line_counts_the_images_and_marks_given_splits(tmp_path) -> None:
@@ -30,3 +36,20 @@ def test_values_that_are_not_pixels_are_noted_with_their_map(tmp_path) -> None:
     assert low == x.min() and factor == 255 / (x.max() - x.min())
     note = value_map_note(dataset)
     assert note is not None and f"({x.min():.4g}..{x.max():.4g})" in note and f"(value + {-low:.6g})" in note
+
+
+def test_a_csv_s_columns_are_named_by_the_search_options(tmp_path) -> None:
+    # Two columns besides the paths, neither named as a label: only the options can tell them.
+    for i in range(20):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    table = {"img": [f"{i}.png" for i in range(20)], "kind": ["cat", "dog"] * 10, "note": list("abcdefghij") * 2}
+    pd.DataFrame(table).to_csv(tmp_path / "x.csv", index=False)
+    data = str(tmp_path / "x.csv")
+    with pytest.raises(DataError, match="--path-column/--label-column"):
+        load_study_data(StudyConfig(data=data))
+    args = build_parser().parse_args(["search", "--data", data, "--path-column", "img", "--label-column", "kind"])
+    config = config_from_args(args)
+    assert (config.path_column, config.label_column) == ("img", "kind")
+    assert StudyConfig.from_json(config.to_json()).label_column == "kind"  # stored with the study
+    dataset = load_study_data(config).dataset
+    assert dataset.class_names == ("cat", "dog") and dataset.y.tolist() == [0, 1] * 10
