@@ -229,7 +229,8 @@ _INTS = (
 _REQUIRED = ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers", "members", "views")
 _NUMBERS = ("timeout", "val_fraction", "test_fraction")
 _STRINGS = (
-    "study_name", "data", "path_column", "label_column", "sampler", "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",
+    "study_name", "data", "path_column", "label_column", "sampler",
+    "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",
     "prefer", "export_dir",
 )  # fmt: skip
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pipelines
 from automl._config import StudyConfig
 
-__all__ = ["StudyData", "load_study_data", "skipped_note", "describe_data"]
+__all__ = ["StudyData", "load_study_data", "skipped_note", "describe_data", "value_map_note", "flips_line"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +35,18 @@ class StudyData:
     @property
     def class_names(self) -> tuple[str, ...]:
         return tuple(self.splits.class_names)
+
+    @cached_property
+    def mirror_asymmetry(self) -> float | None:
+        """How far the training images' classes are from looking the same in a mirror
+        (``pipelines.mirror_asymmetry``; ``None``: it cannot be told)."""
+        return pipelines.mirror_asymmetry(*self.splits.train)
+
+    @property
+    def flips(self) -> bool:
+        """Whether the search may flip the images (and the warm starts do): only where their
+        classes look the same in a mirror, as photographs of objects do and digits do not."""
+        return pipelines.may_flip(self.mirror_asymmetry)
 
 
 def load_study_data(config: StudyConfig) -> StudyData:
@@ -63,6 +76,22 @@ def describe_data(data: StudyData, seconds: float) -> str:
         for (name, label, _), size in zip(parts, sizes, strict=True)
     )
     return f"data: {sum(sizes):,} images of {h}x{w}x{c} in {data.num_classes} classes, read in {seconds:.1f}s; {split}"
+
+
+def flips_line(asymmetry: float | None) -> str:
+    """One line for the console: whether images of this ``mirror_asymmetry`` are flipped, and why."""
+    limit = pipelines.MIRROR_ASYMMETRY_LIMIT
+    if asymmetry is None:
+        return "flips: off; too few images of each class to tell whether the classes look the same in a mirror"
+    if pipelines.may_flip(asymmetry):
+        return (
+            f"flips: on; the classes look the same in a mirror (mirror asymmetry {asymmetry:.2f}, below {limit:g}), "
+            "so the search may flip the images"
+        )
+    return (
+        f"flips: off; the classes do not look the same in a mirror (mirror asymmetry {asymmetry:.2f}, {limit:g} or "
+        "more), as digits and text do not: no image is flipped"
+    )
 
 
 def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:

@@ -25,7 +25,7 @@ from automl._compare import (
     retrain_seconds,
 )
 from automl._config import StudyConfig
-from automl._data import StudyData, describe_data, load_study_data, skipped_note, value_map_note
+from automl._data import StudyData, describe_data, flips_line, load_study_data, skipped_note, value_map_note
 from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
 from automl._queue import claim_trial, heartbeat, retry_of
@@ -92,7 +92,14 @@ def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker,
 def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) -> None:
     parent = tracker.parent()
     settings = {k: v for k, v in config.to_dict(redacted=True).items() if k != "space"}
-    parent.log_params({**{f"study.{k}": v for k, v in settings.items()}, "data.source": data.dataset.source})
+    parent.log_params(
+        {
+            **{f"study.{k}": v for k, v in settings.items()},
+            "data.source": data.dataset.source,
+            "data.mirror_asymmetry": data.mirror_asymmetry,
+            "data.flips": data.flips,
+        }
+    )
     parent.set_tags({"git_commit": _git_commit() or "unknown", **{f"version.{k}": v for k, v in versions().items()}})
     tracker.log_json(parent.run_id, config.space.to_dict(), "search_space.json")
     tracker.log_json(parent.run_id, data.dataset.summary(), "data/summary.json")
@@ -140,6 +147,7 @@ def run_study(
     data = _load_data(study, config, created)
     if not worker and max_trials != 0:
         progress.message(describe_data(data, time.perf_counter() - reading))
+        progress.message(flips_line(data.mirror_asymmetry))
     if not worker:  # after loading the data: warm starts are tailored to the images
         enqueue_trials(study, config, data, lazy=plan.lazy_queue)
     if not worker and (note := skipped_note(data.dataset)):

@@ -40,6 +40,7 @@ __all__ = [
     "record_comparison",
     "record_oom",
     "record_final_model",
+    "record_viewed_model",
     "record_sampler_seed",
     "record_finish",
 ]
@@ -69,6 +70,7 @@ _PARENT_RUN = "mlflow_parent_run_id"
 _COMPARISON = "comparison"
 _OOM_DIGESTS = "oom_digests"
 _FINAL_MODELS = "final_models"
+_VIEWED_MODELS = "viewed_models"
 _SAMPLER_SEEDS = "sampler_seeds"
 _FINISH = "finish"
 
@@ -235,7 +237,8 @@ class StudyRecord:
     """What a study stores beside its trials: its settings (JSON), its MLflow parent run,
     the last comparison of its finalists, the configurations that ran out of memory, the
     finalists' models retrained on train+validation (trial number -> ``models:/`` URI, or a
-    local path in older studies), the sampler seed of each process that ran it (``host:pid``
+    local path in older studies), the search models exported with their test-time views
+    (trial number -> ``models:/`` URI), the sampler seed of each process that ran it (``host:pid``
     -> seed, as trials record their ``worker``) and which process compares and exports
     (``finish``)."""
 
@@ -244,6 +247,7 @@ class StudyRecord:
     comparison: Mapping[str, Any] | None = None
     oom_digests: Mapping[str, int] = field(default_factory=dict)
     final_models: Mapping[int, str] = field(default_factory=dict)
+    viewed_models: Mapping[int, str] = field(default_factory=dict)
     sampler_seeds: Mapping[str, int] = field(default_factory=dict)
     finish: Mapping[str, Any] | None = None
 
@@ -256,6 +260,7 @@ class StudyRecord:
             comparison=attrs.get(_COMPARISON),
             oom_digests=dict(attrs.get(_OOM_DIGESTS, {})),
             final_models={int(k): v for k, v in attrs.get(_FINAL_MODELS, {}).items()},
+            viewed_models={int(k): v for k, v in attrs.get(_VIEWED_MODELS, {}).items()},
             sampler_seeds=dict(attrs.get(_SAMPLER_SEEDS, {})),
             finish=attrs.get(_FINISH),
         )
@@ -280,8 +285,17 @@ def record_oom(study: optuna.Study, digest: str, number: int) -> None:
 
 def record_final_model(study: optuna.Study, number: int, uri: str) -> None:
     """Remember the logged model of trial ``number`` retrained on train+validation."""
-    known = {str(k): v for k, v in StudyRecord.of(study).final_models.items()}
-    study.set_user_attr(_FINAL_MODELS, {**known, str(number): uri})
+    _record_model(study, _FINAL_MODELS, number, uri)
+
+
+def record_viewed_model(study: optuna.Study, number: int, uri: str) -> None:
+    """Remember the logged model of trial ``number``'s search model with its test-time views
+    (``automl._views``): the winner exported where it was not retrained."""
+    _record_model(study, _VIEWED_MODELS, number, uri)
+
+
+def _record_model(study: optuna.Study, attr: str, number: int, uri: str) -> None:
+    study.set_user_attr(attr, {**study.user_attrs.get(attr, {}), str(number): uri})
 
 
 def record_sampler_seed(study: optuna.Study, process: str, seed: int) -> None:

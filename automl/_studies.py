@@ -66,8 +66,8 @@ __all__ = [
 
 # Settings a resumed study keeps from its first run (they define what is searched).
 _FROZEN_ON_RESUME = (
-    "data", "image_size", "path_column", "label_column", "epochs", "sampler", "pruner", "objective", "cost_metric", "seed",
-    "val_fraction", "test_fraction", "max_val_images", "max_test_images", "space", "max_params", "max_flops",
+    "data", "image_size", "path_column", "label_column", "epochs", "sampler", "pruner", "objective", "cost_metric",
+    "seed", "val_fraction", "test_fraction", "max_val_images", "max_test_images", "space", "max_params", "max_flops",
 )  # fmt: skip
 
 
@@ -375,6 +375,7 @@ def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, data: StudyDa
         data.num_classes,
         len(data.splits.train[1]),
         max_epochs=config.epochs,
+        flips=data.flips,
         space=config.space,
         max_params=config.max_params,
         max_flops=config.max_flops,

@@ -336,7 +336,9 @@ def _sample(
         )
     training = sample_training(trial, max_epochs=ctx.config.epochs, num_train=len(ctx.splits.train[1]), grid=grid)
     policy = (
-        pipelines.AugmentPolicy.none() if grid else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape)
+        pipelines.AugmentPolicy.none()
+        if grid
+        else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape, flips=ctx.data.flips)
     )
     record_sample(trial, spec, training, policy.to_dict())
     return spec, training, policy

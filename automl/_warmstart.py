@@ -34,16 +34,14 @@ __all__ = ["WARM_STARTS", "WarmStart", "WarmStartInput", "warm_start_configs", "
 
 @dataclass(frozen=True, kw_only=True)
 class WarmStartInput:
-    """What a warm start is tailored to: the images, the classes, the training split and the epochs."""
+    """What a warm start is tailored to: the images, the classes, the training split, the epochs,
+    and whether the images may be flipped (``StudyData.flips``)."""
 
     input_shape: tuple[int, int, int]
     num_classes: int
     num_train: int
     max_epochs: int
-
-    @property
-    def colour(self) -> bool:
-        return self.input_shape[2] == 3
+    flips: bool = False
 
     @property
     def batch_size(self) -> int:
@@ -116,12 +114,13 @@ def _four_stages(*stages: dict[str, Any], stem: int) -> dict[str, Any]:
 
 def _shifts(inputs: WarmStartInput) -> dict[str, Any]:
     """Pad-and-crop shifts of about 7% of the image side (2 pixels on 28x28, 1 on 8x8 to
-    16x16) on half of the images, and horizontal flips on colour images only, as for photos:
-    digits and text must not be flipped. No other augmentation."""
+    16x16) on half of the images, and horizontal flips where the images' classes look the same
+    in a mirror, as photos of objects do: digits and text must not be flipped. No other
+    augmentation."""
     return {
         "aug.pad_crop_p": 0.5,
         "aug.pad_px": max(1, round(min(inputs.input_shape[:2]) / 14)),
-        "aug.hflip_p": 0.5 if inputs.colour else 0.0,
+        "aug.hflip_p": 0.5 if inputs.flips else 0.0,
         "aug.affine_p": 0.0,
         "aug.color_p": 0.0,
         "aug.dropout_p": 0.0,
@@ -151,7 +150,7 @@ def convnet(inputs: WarmStartInput) -> dict[str, Any]:
 @_register("resnet")
 def resnet(inputs: WarmStartInput) -> dict[str, Any]:
     """A small residual net of four stages (24, 48, 64, 64 filters, residual blocks), AdamW,
-    small shifts (and flips on colour images).
+    small shifts (and flips where the images may be flipped).
 
     About twice the convnet's cost per epoch, for more capacity on harder data (photos,
     clothes).
@@ -179,6 +178,7 @@ def warm_start_configs(
     num_train: int,
     *,
     max_epochs: int,
+    flips: bool = False,
     space: searchspace.SearchSpace | None = None,
     max_params: int | None = None,
     max_flops: int | None = None,
@@ -193,6 +193,8 @@ def warm_start_configs(
         num_classes: the number of classes.
         num_train: images in the training split (the batch size depends on it).
         max_epochs: the study's epochs per trial; warm starts train for all of them.
+        flips: whether the images may be flipped (``StudyData.flips``): the warm starts flip
+            half of them if so.
         space: the study's search space (default: ``SearchSpace.default()``).
         max_params, max_flops: the study's cost budget (``None``: no limit).
 
@@ -211,6 +213,7 @@ def warm_start_configs(
         num_classes=num_classes,
         num_train=num_train,
         max_epochs=max_epochs,
+        flips=flips,
     )
     space = space or searchspace.SearchSpace.default()
     configs = [_resolve(name, builder(inputs), inputs, space) for name, builder in WARM_STARTS.items()]
@@ -227,7 +230,7 @@ def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: A
                 trial, space, input_shape=inputs.input_shape, num_classes=inputs.num_classes
             )
             training = sample_training(trial, max_epochs=inputs.max_epochs, num_train=inputs.num_train)
-            policy = pipelines.sample_augmentation(trial, input_shape=inputs.input_shape)
+            policy = pipelines.sample_augmentation(trial, input_shape=inputs.input_shape, flips=inputs.flips)
         except ValueError:  # a choice the space does not offer, or a missing parameter
             return None
     if not all(_contains(dist, trial.params[n]) for n, dist in trial.distributions.items()):

@@ -15,8 +15,8 @@ from automl._compare import final_model_uri, load_final_model, load_trial_model
 from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
-from automl._models import is_logged, log_model
-from automl._records import StudyRecord, TrialRecord
+from automl._models import is_logged, load_model, log_model
+from automl._records import StudyRecord, TrialRecord, record_viewed_model
 from automl._registry import register_champion
 from automl._studies import best_trials, study_tracker, trial_record, versions
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker
@@ -108,7 +108,8 @@ def export_winner(
     has one (``model``, or the one its comparison logged), else the model of the search;
     both are loaded from MLflow through the local cache. ``search_model`` is the latter as the
     comparison used it (with its test-time views, ``automl._views``): exported instead, and
-    logged as the winner. ``data`` is the study's data when
+    logged as the winner, which the study records so that a later export of the trial is
+    the same model (``_exported_model``). ``data`` is the study's data when
     the caller already has it; ``tracker`` (attached to the study's parent run) registers the
     model's logged model as ``champion``; ``None`` skips the registry (models are then read
     from the study's MLflow store, opened from its settings).
@@ -117,20 +118,14 @@ def export_winner(
     record = _winner(study, trial)
     store = tracker or study_tracker(study, config)
     final = model if model is not None else load_final_model(study, record, store)
-    model = final if final is not None else search_model or load_trial_model(record, store)
+    model, uri = _exported_model(study, record, store, final, search_model)
     data = data or load_study_data(config)
     card = build_card(study, record, config, data, retrained=final is not None)
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and tracker.parent_run_id is not None:
-        if final is not None:
-            uri = final_model_uri(study, record.number)
-        elif search_model is not None:
-            uri = None  # the search model with its views: logged as the winner below
-        else:
-            uri = record.model_uri
         tags = {STUDY_TAG: study.study_name, TRIAL_TAG: str(record.number), "trained_on": card["trained_on"]}
-        if uri is None or not is_logged(uri):  # viewed, or a study from before models lived in MLflow
+        if uri is None or not is_logged(uri):  # viewed just now, or a study from before models lived in MLflow
             uri = log_model(
                 tracker,
                 model,
@@ -141,5 +136,27 @@ def export_winner(
                 params={},
                 tags=tags,
             ).uri
+            if final is None and search_model is not None:  # a later export exports it again
+                record_viewed_model(study, record.number, uri)
         registered = register_champion(tracker, study.study_name, uri, tags=tags)
     return Exported(trial=record.number, result=result, registered=registered)
+
+
+def _exported_model(
+    study: optuna.Study,
+    record: TrialRecord,
+    store: Tracker,
+    final: keras.Model | None,
+    search_model: keras.Model | None,
+) -> tuple[keras.Model, str | None]:
+    """The model to export and its logged model's URI (``None``: not logged yet): the retrained
+    one, else the search model with its views (given, or as an earlier export logged it),
+    else the search model."""
+    if final is not None:
+        return final, final_model_uri(study, record.number)
+    if search_model is not None:
+        return search_model, None
+    viewed = StudyRecord.of(study).viewed_models.get(record.number)
+    if viewed is not None and is_logged(viewed):
+        return load_model(store, viewed), viewed
+    return load_trial_model(record, store), record.model_uri

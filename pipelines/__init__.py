@@ -34,6 +34,7 @@ from pipelines._normalization import Normalization
 from pipelines._preview import augmentation_preview
 from pipelines._sources import NAMED_SOURCES, load_dataset
 from pipelines._splits import MAX_HELD_OUT, Splits, split_dataset
+from pipelines._symmetry import MIRROR_ASYMMETRY_LIMIT, may_flip, mirror_asymmetry
 
 if TYPE_CHECKING:
     from pipelines._device_augment import DeviceAugmentation, device_augmentation, training_model
@@ -51,6 +52,9 @@ __all__ = [
     "Normalization",
     "AugmentPolicy",
     "sample_augmentation",
+    "mirror_asymmetry",
+    "may_flip",
+    "MIRROR_ASYMMETRY_LIMIT",
     "augmentation_preview",
     "load_image",
     "Feeder",

@@ -142,7 +142,9 @@ def augment_batch(
     return images
 
 
-def sample_augmentation(trial: optuna.trial.BaseTrial, *, input_shape: tuple[int, int, int]) -> AugmentPolicy:
+def sample_augmentation(
+    trial: optuna.trial.BaseTrial, *, input_shape: tuple[int, int, int], flips: bool = True
+) -> AugmentPolicy:
     """Draw a policy from the trial, define-by-run.
 
     Each transform's probability is drawn first (``aug.<field>``, 0 switches it off); its
@@ -157,6 +159,8 @@ def sample_augmentation(trial: optuna.trial.BaseTrial, *, input_shape: tuple[int
     Args:
         trial: the Optuna trial (or a ``FixedTrial`` to rebuild a policy from its params).
         input_shape: ``(H, W, C)`` of the images.
+        flips: offer horizontal flips (``aug.hflip_p``); ``False`` for images whose classes
+            do not look the same in a mirror (``mirror_asymmetry``), which are never flipped.
 
     Returns:
         The policy; an identity policy when every probability came out 0.
@@ -171,7 +175,8 @@ def sample_augmentation(trial: optuna.trial.BaseTrial, *, input_shape: tuple[int
 
     if draw_p("pad_crop_p"):
         values["pad_px"] = trial.suggest_int(PARAM_PREFIX + "pad_px", 1, max_pad)
-    draw_p("hflip_p", (0.0, 0.5))
+    if flips:
+        draw_p("hflip_p", (0.0, 0.5))
     if draw_p("affine_p"):
         values["shift"] = trial.suggest_float(PARAM_PREFIX + "shift", 0.0, min(0.125, max_pad / side))
         values["scale"] = trial.suggest_float(PARAM_PREFIX + "scale", 0.0, 0.15)

@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines import AugmentPolicy, load_dataset, split_dataset
+    from automl._data import flips_line
+    from pipelines import AugmentPolicy, load_dataset, mirror_asymmetry, split_dataset
 
     policy = _read_policy(args.policy) if args.policy else AugmentPolicy()
     dataset = load_dataset(
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     )
     splits = split_dataset(dataset, seed=args.seed)
     print(_describe(dataset.summary(), dataset.skipped, splits.summary()))
+    print(flips_line(mirror_asymmetry(*splits.train)))
     print(f"augmentation: {json.dumps(policy.to_dict())}")
     shown = _write_grid(splits.train, dataset.class_names, policy, args.seed, args.out)
     print(

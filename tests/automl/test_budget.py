@@ -35,7 +35,9 @@ from automl._driver import _deadline, _first_window, _time_left, _useful_epochs
 from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
+from automl._studies import load_existing
 from automl._views import count_views
+from automl._winner import export_winner
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1.5h", 5400), ("300", 300), (" 2M ", 120)])
@@ -114,6 +116,10 @@ def test_a_search_model_exported_as_the_final_one_has_its_views(workdir, monkeyp
     champion = client.get_model_version_by_alias("viewed-model", "champion")
     assert result.registered.startswith("models:/viewed-model@champion")
     assert client.get_logged_model(champion.source.removeprefix("models:/")).name == "winner"
+    # A later export of the study's winner is that viewed model too, not its trial's plain one.
+    study, config = load_existing("viewed", storage=None, tracking_uri=None)
+    again = export_winner(study, config, workdir / "exports" / "again")
+    assert count_views(load_keras_file(again.result.keras_path)) == 5
 
 
 def _finalist(fit_seconds: float, epochs: int = 9) -> TrialRecord:

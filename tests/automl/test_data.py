@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from automl._config import StudyConfig
-from automl._data import describe_data, load_study_data, value_map_note
+from automl._data import describe_data, flips_line, load_study_data, value_map_note
 from automl.cli import build_parser
 from automl.cli._search import config_from_args
 from pipelines import DataError
@@ -53,3 +53,15 @@ def test_a_csv_s_columns_are_named_by_the_search_options(tmp_path) -> None:
     assert StudyConfig.from_json(config.to_json()).label_column == "kind"  # stored with the study
     dataset = load_study_data(config).dataset
     assert dataset.class_names == ("cat", "dog") and dataset.y.tolist() == [0, 1] * 10
+
+
+def test_images_are_flipped_only_where_their_classes_look_the_same_in_a_mirror(tmp_path) -> None:
+    digits = load_study_data(StudyConfig())
+    assert not digits.flips
+    assert flips_line(digits.mirror_asymmetry).startswith("flips: off; the classes do not look the same")
+    x, y = digits.dataset.x, digits.dataset.y
+    mirrored = np.random.default_rng(0).random(len(x)) < 0.5
+    x = np.where(mirrored[:, None, None, None], x[:, :, ::-1], x)
+    np.savez(tmp_path / "mirrored.npz", x_train=x, y_train=y)
+    symmetric = load_study_data(StudyConfig(data=str(tmp_path / "mirrored.npz")))
+    assert symmetric.flips and flips_line(symmetric.mirror_asymmetry).startswith("flips: on; the classes look the same")

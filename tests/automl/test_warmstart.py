@@ -26,17 +26,20 @@ def _configs(shape, **kwargs):
     return warm_start_configs(shape, 10, 3_250, max_epochs=3, **kwargs)
 
 
+@pytest.mark.parametrize("flips", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", sorted(WARM_STARTS))
-def test_each_warm_start_is_a_feasible_trial_of_the_default_space(name: str, shape: tuple[int, int, int]) -> None:
-    config = {c.name: c for c in _configs(shape)}[name]
+def test_each_warm_start_is_a_feasible_trial_of_the_default_space(
+    name: str, shape: tuple[int, int, int], flips: bool
+) -> None:
+    config = {c.name: c for c in _configs(shape, flips=flips)}[name]
     spec = ss.ArchitectureSpec.from_dict(config.architecture)
     ss.analyze(spec, shape, 10)  # tiles the input
     assert all(block.batch_norm for _, _, block in spec.blocks() if hasattr(block, "batch_norm"))
     training = TrainingSpec.from_dict(config.training)
     assert training.epochs == 3 and training.schedule == "warmup_cosine"
     policy = pipelines.AugmentPolicy.from_dict(config.augmentation)
-    assert policy.hflip_p == 0 or shape[2] == 3  # digits and text are never flipped
+    assert policy.hflip_p == (0.5 if flips else 0.0)  # only images that look the same in a mirror
 
     # An Optuna trial with these parameters fixed samples exactly this configuration, every
     # value inside its distribution (Optuna would warn otherwise), and asks for no other.
@@ -47,7 +50,7 @@ def test_each_warm_start_is_a_feasible_trial_of_the_default_space(name: str, sha
         warnings.simplefilter("error")
         sampled = ss.sample_architecture(trial, ss.SearchSpace.default(), input_shape=shape, num_classes=10)
         assert sample_training(trial, max_epochs=3, num_train=3_250) == training
-        assert pipelines.sample_augmentation(trial, input_shape=shape) == policy
+        assert pipelines.sample_augmentation(trial, input_shape=shape, flips=flips) == policy
     assert sampled == spec
     assert trial.params == config.params
 

@@ -106,6 +106,13 @@ def test_dict_round_trip_and_strict_keys() -> None:
         AugmentPolicy.from_dict({**policy.to_dict(), "cval": 0})
 
 
+def test_images_that_may_not_be_flipped_are_offered_no_flips() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: sample_augmentation(t, input_shape=(28, 28, 1), flips=False).hflip_p, n_trials=20)
+    assert all(t.value == 0.0 and PARAM_PREFIX + "hflip_p" not in t.params for t in study.trials)
+    assert any(t.params[PARAM_PREFIX + "hflip_p"] > 0 for t in _sampled_study((28, 28, 1), trials=20).trials)
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("hflip_p", 1.5), ("pad_px", -1), ("pad_px", 1.5), ("rotate", 400.0), ("dropout_size", 1.0)]
 )

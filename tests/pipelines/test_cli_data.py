@@ -24,6 +24,7 @@ def test_inspect_prints_counts_splits_and_skipped_files_and_writes_a_grid(tmp_pa
     assert "skipped files: 1" in printed and str(bad) in printed
     # Per class: val = round(0.15 n), test = round(0.2 n), the rest trains.
     assert "train 13, val 3, test 4" in printed
+    assert "\nflips: " in printed  # whether a search would flip these images
     assert [line.split() for line in printed.splitlines() if line.startswith(("cat ", "dog "))] == [
         ["cat", "12", "8", "2", "2"],
         ["dog", "8", "5", "1", "2"],

@@ -1,0 +1,55 @@
+"""Mirror symmetry: a data set whose classes look the same in a mirror, and one whose do not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines import MIRROR_ASYMMETRY_LIMIT, load_dataset, mirror_asymmetry
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    ds = load_dataset(None)  # scikit-learn's 1,797 8x8 digits
+    return ds.x, ds.y
+
+
+def _mirrored_at_random(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    flipped = np.random.default_rng(seed).random(len(x)) < 0.5
+    out = x.copy()
+    out[flipped] = x[flipped][:, :, ::-1]
+    return out
+
+
+def test_digits_do_not_look_the_same_in_a_mirror(digits) -> None:
+    x, y = digits
+    asymmetry = mirror_asymmetry(x, y)
+    assert asymmetry is not None and asymmetry > 2 * MIRROR_ASYMMETRY_LIMIT
+
+
+def test_the_same_digits_mirrored_at_random_do(digits) -> None:
+    x, y = digits
+    asymmetry = mirror_asymmetry(_mirrored_at_random(x), y)
+    assert asymmetry is not None and abs(asymmetry) < MIRROR_ASYMMETRY_LIMIT / 2
+
+
+def test_colours_and_contrast_that_vary_do_not_hide_the_shapes(digits) -> None:
+    # Bright digits on dark and dark on bright, in random colours: their mean images cancel
+    # out, their edges do not.
+    x, y = digits
+    rng = np.random.default_rng(1)
+    grey = x[..., 0].astype(np.float32) / 16
+    inverted = rng.random(len(x)) < 0.5
+    grey[inverted] = 1 - grey[inverted]
+    colour = (grey[..., None] * rng.uniform(0, 255, (len(x), 1, 1, 3))).astype(np.uint8)
+    assert mirror_asymmetry(colour, y) > 2 * MIRROR_ASYMMETRY_LIMIT
+    assert abs(mirror_asymmetry(_mirrored_at_random(colour), y)) < MIRROR_ASYMMETRY_LIMIT / 2
+
+
+def test_what_cannot_be_told_is_none(digits) -> None:
+    x, y = digits
+    lonely = y.copy()
+    lonely[0] = 99  # a class of one image is missing from one of the halves
+    assert mirror_asymmetry(x, lonely) is None
+    assert mirror_asymmetry(x[:, :, :1], y) is None  # one pixel wide
+    assert mirror_asymmetry(np.zeros_like(x), y) is None  # no class differs
