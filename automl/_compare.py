@@ -466,7 +466,8 @@ def _final_models(
         start = _search_model(record, tracker, progress)
         origin = "from its search model" if start is not None else "from scratch"
         progress(
-            f"trial {record.number}: retraining on train+validation for {epochs} epochs, {origin} (~{expected:.0f}s)"
+            f"trial {record.number}: retraining on train+validation for {epochs} epoch{'s' * (epochs != 1)}, {origin} "
+            f"(~{expected:.0f}s)"
         )
         models[record.number] = [
             _retrain(
