@@ -40,6 +40,8 @@ __all__ = [
     "continue_replanned",
     "fit_looking_halfway",
     "FinalWindow",
+    "FirstEpochCut",
+    "continue_cut",
     "EpochResult",
     "is_out_of_memory",
     "on_accelerator",
@@ -209,6 +211,31 @@ class EpochResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FirstEpochCut:
+    """The study's first training, stopped in its first epoch because the epoch would end past
+    ``until`` (a ``time.monotonic()`` value): ``steps_done`` of its ``steps``, each later step
+    taking ``step_s`` seconds, its first ``tracing_s`` more, and the validation after the stop
+    ``validation_s``."""
+
+    steps_done: int
+    steps: int
+    step_s: float
+    tracing_s: float
+    validation_s: float
+    until: float
+
+    def steps_left(self) -> int:
+        """The steps that fit before ``until`` after another tracing and a validation."""
+        left = self.until - time.monotonic() - self.tracing_s - self.validation_s
+        return max(int(left // max(self.step_s, 1e-9)), 0)
+
+
+# The study's first training looks at its first epoch's pace after this many steps past the
+# first one (which traces the step): enough to time a step, early enough to re-plan the rest.
+FIRST_LOOK_STEPS = 20
+
+
+@dataclass(frozen=True, kw_only=True)
 class FinalWindow:
     """The end of a time budget's final training, offered to a study's first trial.
 
@@ -273,6 +300,13 @@ class TrialCallback(EpochClock):
     to ``k``, so that the caller continues with a schedule that ends at epoch ``k`` instead
     of one the deadline cuts at its high rates; if no second epoch fits, training stops
     after the first (``out_of_time``).
+
+    The study's first training (``min_epochs`` 1) may not stop before its first epoch ends; on
+    large data under a short budget that epoch alone may end past the budget, at the high
+    rates of a schedule planned for many epochs. ``FIRST_LOOK_STEPS`` steps into it, if the
+    epoch would end past the window's end (the deadline without a window), training stops at
+    once and ``cut`` is set (``FirstEpochCut``): the caller continues on a schedule of its own
+    that ends then (``continue_cut``).
     """
 
     report: Callable[[EpochResult], bool]
@@ -286,6 +320,9 @@ class TrialCallback(EpochClock):
     out_of_time: bool = False
     fits: int | None = None
     through_window: bool = False
+    cut: FirstEpochCut | None = None
+    _first_step: int | None = field(default=None, init=False, repr=False)
+    _cutting: tuple[float, int, float] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -299,6 +336,8 @@ class TrialCallback(EpochClock):
         logs = logs if logs is not None else {}
         if self.fault:
             FAULTS[self.fault](logs)
+        if self.min_epochs and not self.epochs and self.deadline is not None:
+            self._look_at_first_epoch(batch)
         if self.deadline is not None and time.monotonic() > self.deadline and len(self.epochs) >= self.min_epochs:
             self.out_of_time = True
             self.model.stop_training = True
@@ -319,11 +358,45 @@ class TrialCallback(EpochClock):
             seconds=self.epoch_seconds(),
         )
         self.epochs.append(result)
-        if self.report(result):
+        if self._cutting is not None and self.cut is None:
+            self.cut = self._cut(*self._cutting)
+        # A cut epoch is not judged: it ended early for the budget, not for its accuracy.
+        if self.report(result) and self.cut is None:
             self.pruned_at = epoch
             self.model.stop_training = True
-        elif len(self.epochs) == 1 and self.deadline is not None and self.planned > 1:
+        elif len(self.epochs) == 1 and self.deadline is not None and self.planned > 1 and self.cut is None:
             self._fit_to_deadline(self.deadline)
+
+    def _look_at_first_epoch(self, batch: int) -> None:
+        """From ``FIRST_LOOK_STEPS`` steps after the first one on: stop now if the first epoch
+        would end past the window's end (the deadline without a window)."""
+        if self._first_step is None:
+            self._first_step = batch
+        done = batch - self._first_step
+        if done < FIRST_LOOK_STEPS or self._first_batch_end is None or self._cutting is not None:
+            return
+        assert self.deadline is not None  # checked by the caller
+        step_s = (time.perf_counter() - self._first_batch_end) / done
+        steps = (self.params or {}).get("steps") or 0
+        until = self.window.until if self.window is not None else self.deadline
+        if time.monotonic() + (steps - batch - 1) * step_s <= until:
+            return
+        self.model.stop_training = True
+        self._cutting = (time.monotonic(), batch + 1, step_s)
+        self.deadline, self.through_window = until, self.window is not None
+
+    def _cut(self, stopped: float, steps_done: int, step_s: float) -> FirstEpochCut:
+        """The cut, once its validation (from ``stopped`` to now) has run."""
+        assert self.deadline is not None and self._first_batch_end is not None  # set by the look
+        first_s = self._first_batch_end - self._epoch_start
+        return FirstEpochCut(
+            steps_done=steps_done,
+            steps=(self.params or {}).get("steps") or steps_done,
+            step_s=step_s,
+            tracing_s=max(first_s - step_s, 0.0),
+            validation_s=time.monotonic() - stopped,
+            until=self.deadline,
+        )
 
     def _fit_to_deadline(self, deadline: float) -> None:
         """After the first epoch: stop if the planned epochs do not fit before ``deadline``
@@ -493,6 +566,28 @@ def continue_replanned(
     )
 
 
+def continue_cut(
+    model: keras.Model,
+    training: TrainingSpec,
+    cut: FirstEpochCut,
+    num_classes: int,
+    fit: Callable[..., None],
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> int:
+    """Continue a training whose first epoch was ``cut``: the recipe's warm-up and cosine over
+    the steps that fit before ``cut.until`` (a fresh optimizer, as ``continue_replanned``),
+    as a second epoch of that many steps. ``fit`` is ``train_model`` with the model and data
+    bound; returns the steps it planned (0: none fit, nothing is trained).
+    """
+    steps = cut.steps_left()
+    if steps < 1:
+        return 0
+    schedule = dataclasses.replace(training, epochs=1, steps_per_epoch=steps)
+    compile_model(model, schedule, num_classes)
+    fit(training=dataclasses.replace(schedule, epochs=2), initial_epoch=1, steps=steps, callbacks=list(callbacks))
+    return steps
+
+
 def fit_looking_halfway(
     model: keras.Model,
     training: TrainingSpec,
@@ -605,12 +700,14 @@ def train_model(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     epochs: int | None = None,
     initial_epoch: int = 0,
+    steps: int | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> None:
     """Fit a compiled ``model`` on raw ``train`` images: the one training loop of the project.
 
     ``initial_epoch`` continues a training that stopped after that many epochs (Keras'
     ``fit`` runs epochs ``initial_epoch`` to ``epochs - 1``; augmentation follows them).
+    ``steps`` limits each epoch to that many batches (default: all of ``train``).
 
     Trials (with validation, pruning callbacks and their augmentation ``policy``) and the
     retraining of finalists call it. Without augmentation, plain arrays are the fastest
@@ -620,6 +717,8 @@ def train_model(
     x, y = train
     epochs = epochs or training.epochs
     fit_options: dict = {"epochs": epochs, "initial_epoch": initial_epoch, "callbacks": list(callbacks), "verbose": 0}
+    if steps is not None:
+        fit_options["steps_per_epoch"] = steps
     if validation is not None:
         fit_options["validation_data"] = (validation[0].astype("float32"), validation[1])
         fit_options["validation_batch_size"] = inference_batch_size(training.batch_size, x.shape[1:])

@@ -53,6 +53,7 @@ from automl._training import (
     as_trial_failure,
     augmentation_target,
     compile_model,
+    continue_cut,
     continue_replanned,
     on_accelerator,
     train_model,
@@ -243,7 +244,12 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     )
     with _timed(timings, "fit"):
         fit(training=training, callbacks=[callback])
-        if callback.fits is not None:
+        if callback.cut is not None:
+            # Its first epoch would have ended past the budget: the rest of the time goes to a
+            # schedule that ends with it, and the trial counts as one epoch of its recipe.
+            cut_steps = continue_cut(fit_model, training, callback.cut, ctx.num_classes, fit, [callback])
+            training = dataclasses.replace(training, epochs=1)
+        elif callback.fits is not None:
             # Only ``fits`` epochs fit before the deadline (or the window's end): the trial
             # continues with a schedule that ends with them, and records that recipe (again
             # if it is re-planned half-way).
@@ -271,7 +277,16 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     with _timed(timings, "save"):
         _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
         run.log_text(_summary(model), "model_summary.txt")
-    if callback.out_of_time:
+    if callback.cut is not None:
+        record_sample(trial, spec, training, policy.to_dict())
+        cut = callback.cut
+        through = ", through the final window" if callback.through_window else ""
+        rest = f"then {cut_steps} on a schedule that ends with the budget" if cut_steps else "no time left for more"
+        outcome.note = (
+            f"stopped by the time budget in its first epoch, which would have ended past it: {cut.steps_done} of "
+            f"{cut.steps} steps, {rest} (val_accuracy {val_accuracy:.4f}{through})"
+        )
+    elif callback.out_of_time:
         # Kept with the epochs it had: it may be the best model yet (and the study's first
         # model must exist however short the budget). Its record says the epochs it trained,
         # so that its retraining is timed and scheduled by what it ran.

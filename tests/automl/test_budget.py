@@ -86,10 +86,13 @@ def test_test_time_views_may_take_a_third_of_the_reserve():
 def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):
     result = automl.search(study_name="tiny", time_budget="1s", epochs=3, quiet=True)
 
-    # The first trial always finishes, after one epoch of its three; the search's time was
-    # then long gone, so it stopped, and no finalist could be retrained: the search's own
-    # model is exported. The trial's record says the one epoch it trained.
+    # The first trial always finishes, but its first epoch would end past the budget: it is
+    # cut after 21 of its steps. The search's time was then long gone, so it stopped, and no
+    # finalist could be retrained: the search's own model is exported. The trial's record
+    # says the one epoch of its three it counts as.
     assert len(result.trials) == 1 and result.trials["state"][0] == "complete"
+    assert result.trials["reason"][0].startswith("stopped by the time budget in its first epoch")
+    assert "21 of 37 steps, no time left for more" in result.trials["reason"][0]
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}")
     assert TrialRecord.of(study.trials[0]).epochs == 1
     assert result.stopped_early == "time budget's search time reached"

@@ -17,10 +17,12 @@ from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_setting
 from automl._training import (
     CosineTail,
     FinalWindow,
+    FirstEpochCut,
     FitToDeadline,
     TrialCallback,
     augment_processes,
     compile_model,
+    continue_cut,
     continue_replanned,
     cosine_phase,
     default_augment_processes,
@@ -418,6 +420,71 @@ def test_a_training_planned_to_a_deadline_is_looked_at_half_way_too(
     assert clock.now <= deadline
     assert _steps(model) == epochs * 4
     assert _rate(model) == pytest.approx(0.0, abs=1e-6)
+    keras.backend.clear_session()
+
+
+def _long_first_epoch(
+    monkeypatch: pytest.MonkeyPatch, deadline: float, window: FinalWindow | None, first_batch_s: float = 1.0
+) -> tuple[_Clock, TrialCallback, _EpochCount, TrainingSpec, Callable[..., None]]:
+    """The study's first trial (``min_epochs`` 1), planned for 9 epochs of 32 batches of
+    1 s on a warm-up and cosine (its first epoch ends at 32 s), fitted until it stops; and
+    ``fit`` to continue it with."""
+    clock = _Clock()
+    monkeypatch.setattr("automl._training.time", clock)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=8, epochs=9, schedule="warmup_cosine", warmup=0.1, steps_per_epoch=32)
+    compile_model(model, spec, num_classes=3)
+    callback = TrialCallback(report=lambda epoch: True, deadline=deadline, min_epochs=1, planned=9, window=window)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 255, (256, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 256)
+    counted = _EpochCount()
+    fit = lambda **kw: train_model(model, data, seed=0, validation=(data[0][:16], data[1][:16]), **kw)  # noqa: E731
+    fit(training=spec, callbacks=[_Tick(clock, first_batch_s), callback, counted])
+    return clock, callback, counted, spec, fit
+
+
+@pytest.mark.parametrize(
+    ("deadline", "until", "first_batch_s", "cut_at", "left"),
+    [
+        # 20 steps after the first, at 21 s, the epoch would end at 32 s: past the deadline.
+        (25.0, None, 1.0, 21, 4),  # cut at once; 4 steps of 1 s fit before the deadline
+        (25.0, 30.0, 1.0, 21, 9),  # with a final window, the rest runs through it
+        (30.0, None, 5.0, 21, 1),  # the first batch traced for 4 s: a second tracing is kept aside
+        (21.0, None, 1.0, 21, 0),  # no step fits: nothing more is trained
+        (32.0, None, 1.0, None, 0),  # the epoch ends by the deadline: not cut
+    ],
+)
+def test_a_first_trial_whose_first_epoch_would_end_past_the_budget_is_cut_and_continued_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+    deadline: float,
+    until: float | None,
+    first_batch_s: float,
+    cut_at: int | None,
+    left: int,
+) -> None:
+    window = None if until is None else FinalWindow(until=until, retrain_cost=1.25, max_stretch=3.0)
+    clock, callback, counted, spec, fit = _long_first_epoch(monkeypatch, deadline, window, first_batch_s)
+    if cut_at is None:
+        assert callback.cut is None and counted.epochs == 1 and clock.now == 32 + first_batch_s - 1
+        keras.backend.clear_session()
+        return
+    end = until if until is not None else deadline
+    assert callback.cut == FirstEpochCut(
+        steps_done=cut_at,
+        steps=32,
+        step_s=1.0,
+        tracing_s=first_batch_s - 1.0,
+        validation_s=0.0,  # the clock moves only with training batches
+        until=end,
+    )
+    # The cut epoch is reported, but not pruned though ``report`` says so: it ended for the budget.
+    assert callback.pruned_at is None and counted.epochs == 1 and callback.through_window == (until is not None)
+    model = callback.model
+    assert continue_cut(model, spec, callback.cut, 3, fit, [_Tick(clock), callback, counted]) == left
+    assert counted.epochs == (2 if left else 1) and clock.now <= end
+    if left:  # a fresh schedule over the steps left, which ends at the last one
+        assert _steps(model) == left
+        assert _rate(model) == pytest.approx(0.0, abs=1e-6)
     keras.backend.clear_session()
 
 
