@@ -212,10 +212,10 @@ class EpochResult:
 
 @dataclass(frozen=True, kw_only=True)
 class FirstEpochCut:
-    """The study's first training, stopped in its first epoch because the epoch would end past
-    ``until`` (a ``time.monotonic()`` value): ``steps_done`` of its ``steps``, each later step
-    taking ``step_s`` seconds, its first ``tracing_s`` more, and the validation after the stop
-    ``validation_s``."""
+    """The study's first training, stopped in its first epoch because it would end past
+    ``until`` (a ``time.monotonic()`` value) or, if ``epoch_fits``, no second epoch would fit
+    before it: ``steps_done`` of its ``steps``, each later step taking ``step_s`` seconds, its
+    first ``tracing_s`` more, and the validation after the stop ``validation_s``."""
 
     steps_done: int
     steps: int
@@ -223,11 +223,21 @@ class FirstEpochCut:
     tracing_s: float
     validation_s: float
     until: float
+    epoch_fits: bool = False
 
-    def steps_left(self) -> int:
-        """The steps that fit before ``until`` after another tracing and a validation."""
-        left = self.until - time.monotonic() - self.tracing_s - self.validation_s
-        return max(int(left // max(self.step_s, 1e-9)), 0)
+    def plan_rest(self) -> tuple[int, int]:
+        """The rest as ``(epochs, steps)``: epochs of ``steps`` each (at most an epoch of the
+        data) that end before ``until``, after another tracing and a validation after each;
+        ``(0, 0)`` when no step fits."""
+        left = self.until - time.monotonic() - self.tracing_s
+        epochs = 1
+        while True:
+            fit = int((left - epochs * self.validation_s) // max(self.step_s, 1e-9))
+            if fit < epochs:
+                return (0, 0) if epochs == 1 else (epochs - 1, self.steps)
+            if fit <= epochs * self.steps:
+                return epochs, fit // epochs
+            epochs += 1
 
 
 # The study's first training looks at its first epoch's pace after this many steps past the
@@ -302,11 +312,13 @@ class TrialCallback(EpochClock):
     after the first (``out_of_time``).
 
     The study's first training (``min_epochs`` 1) may not stop before its first epoch ends; on
-    large data under a short budget that epoch alone may end past the budget, at the high
-    rates of a schedule planned for many epochs. ``FIRST_LOOK_STEPS`` steps into it, if the
-    epoch would end past the window's end (the deadline without a window), training stops at
-    once and ``cut`` is set (``FirstEpochCut``): the caller continues on a schedule of its own
-    that ends then (``continue_cut``).
+    large data under a short budget that epoch alone may end past the budget, or end with no
+    time for a second, at the high rates of a schedule planned for many epochs.
+    ``FIRST_LOOK_STEPS`` steps into it, the steps so far time what the first epoch's end
+    would decide; if it would end past its deadline (the window's end when it would train
+    through the window), or no second epoch would fit, training stops at once and ``cut`` is
+    set (``FirstEpochCut``): the caller continues on a schedule of its own that ends at that
+    deadline (``continue_cut``).
     """
 
     report: Callable[[EpochResult], bool]
@@ -322,7 +334,8 @@ class TrialCallback(EpochClock):
     through_window: bool = False
     cut: FirstEpochCut | None = None
     _first_step: int | None = field(default=None, init=False, repr=False)
-    _cutting: tuple[float, int, float] | None = field(default=None, init=False, repr=False)
+    _looked: bool = field(default=False, init=False, repr=False)
+    _cutting: tuple[float, int, float, bool] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -368,24 +381,28 @@ class TrialCallback(EpochClock):
             self._fit_to_deadline(self.deadline)
 
     def _look_at_first_epoch(self, batch: int) -> None:
-        """From ``FIRST_LOOK_STEPS`` steps after the first one on: stop now if the first epoch
-        would end past the window's end (the deadline without a window)."""
+        """``FIRST_LOOK_STEPS`` steps after the first one: stop now if the first epoch would
+        end past the deadline it would then train to, or with no time for a second epoch."""
         if self._first_step is None:
             self._first_step = batch
         done = batch - self._first_step
-        if done < FIRST_LOOK_STEPS or self._first_batch_end is None or self._cutting is not None:
+        if done < FIRST_LOOK_STEPS or self._first_batch_end is None or self._looked:
             return
+        self._looked = True
         assert self.deadline is not None  # checked by the caller
-        step_s = (time.perf_counter() - self._first_batch_end) / done
         steps = (self.params or {}).get("steps") or 0
-        until = self.window.until if self.window is not None else self.deadline
-        if time.monotonic() + (steps - batch - 1) * step_s <= until:
+        step_s = (time.perf_counter() - self._first_batch_end) / done
+        end = time.monotonic() + (steps - batch - 1) * step_s
+        epoch_s = max(steps * step_s, 1e-9)
+        first_s = (self._first_batch_end - self._epoch_start) - step_s + epoch_s
+        fit, until, through = self._after_first_epoch(end, first_s, epoch_s)
+        if end <= until and (fit >= 2 or self.planned < 2):
             return
         self.model.stop_training = True
-        self._cutting = (time.monotonic(), batch + 1, step_s)
-        self.deadline, self.through_window = until, self.window is not None
+        self._cutting = (time.monotonic(), batch + 1, step_s, end <= until)
+        self.deadline, self.through_window = until, through
 
-    def _cut(self, stopped: float, steps_done: int, step_s: float) -> FirstEpochCut:
+    def _cut(self, stopped: float, steps_done: int, step_s: float, epoch_fits: bool) -> FirstEpochCut:
         """The cut, once its validation (from ``stopped`` to now) has run."""
         assert self.deadline is not None and self._first_batch_end is not None  # set by the look
         first_s = self._first_batch_end - self._epoch_start
@@ -396,18 +413,16 @@ class TrialCallback(EpochClock):
             tracing_s=max(first_s - step_s, 0.0),
             validation_s=time.monotonic() - stopped,
             until=self.deadline,
+            epoch_fits=epoch_fits,
         )
 
     def _fit_to_deadline(self, deadline: float) -> None:
         """After the first epoch: stop if the planned epochs do not fit before ``deadline``
         (or, through the final window, if more fit before its end)."""
-        first_s = self.epoch_seconds()
         epoch_s = max(self.steady_epoch_seconds(), 1e-9)
-        fit = self.epochs_by(deadline, epoch_s)
-        window = self.window
-        if window is not None and self._retraining_misses(window, min(fit, self.planned), first_s, epoch_s):
-            self.deadline, self.through_window = window.until, True
-            fit = min(self.most, self.epochs_by(window.until, epoch_s))
+        fit, self.deadline, self.through_window = self._after_first_epoch(
+            time.monotonic(), self.epoch_seconds(), epoch_s, deadline
+        )
         if fit == self.planned or (fit > self.planned and not self.through_window):
             return
         self.model.stop_training = True
@@ -421,17 +436,35 @@ class TrialCallback(EpochClock):
         """The most epochs it may train: up to ``window.max_stretch`` times the planned ones
         through the final window, the planned ones otherwise."""
         if self.through_window and self.window is not None:
-            return max(self.planned, int(self.window.max_stretch * self.planned))
+            return self._stretched(self.window)
         return self.planned
 
+    def _stretched(self, window: FinalWindow) -> int:
+        return max(self.planned, int(window.max_stretch * self.planned))
+
+    def _after_first_epoch(
+        self, end: float, first_s: float, epoch_s: float, deadline: float | None = None
+    ) -> tuple[int, float, bool]:
+        """For a first epoch that ends at ``end`` (``first_s`` long, later ones ``epoch_s``):
+        the epochs that fit before ``deadline`` (default: the trial's), or before the window's
+        end when retraining them would not fit in the window; that deadline; and whether it is
+        the window's end."""
+        deadline = deadline if deadline is not None else self.deadline
+        assert deadline is not None  # only called with a deadline
+        fit = 1 + int(max(deadline - end, 0.0) // epoch_s)
+        window = self.window
+        if window is None or not self._retraining_misses(window, min(fit, self.planned), end, first_s, epoch_s):
+            return fit, deadline, False
+        return min(self._stretched(window), 1 + int(max(window.until - end, 0.0) // epoch_s)), window.until, True
+
     @staticmethod
-    def _retraining_misses(window: FinalWindow, epochs: int, first_s: float, epoch_s: float) -> bool:
+    def _retraining_misses(window: FinalWindow, epochs: int, end: float, first_s: float, epoch_s: float) -> bool:
         """Whether retraining on train+validation for ``epochs`` would end past the window, after
-        this trial has run its ``epochs`` (timed as the retraining will be: with a first epoch
-        that traces)."""
-        end = time.monotonic() + (epochs - 1) * epoch_s
+        this trial has run its ``epochs`` from its first epoch's ``end`` (timed as the
+        retraining will be: with a first epoch that traces)."""
+        trial_end = end + (epochs - 1) * epoch_s
         retraining = (first_s + (epochs - 1) * epoch_s) * window.retrain_cost
-        return end + retraining > window.until
+        return trial_end + retraining > window.until
 
 
 class FitToDeadline(EpochClock):
@@ -575,17 +608,28 @@ def continue_cut(
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> int:
     """Continue a training whose first epoch was ``cut``: the recipe's warm-up and cosine over
-    the steps that fit before ``cut.until`` (a fresh optimizer, as ``continue_replanned``),
-    as a second epoch of that many steps. ``fit`` is ``train_model`` with the model and data
-    bound; returns the steps it planned (0: none fit, nothing is trained).
+    the steps that fit before ``cut.until`` (a fresh optimizer, as ``continue_replanned``), as
+    epochs of at most the data's steps after the cut one. ``fit`` is ``train_model`` with the
+    model and data bound; returns the steps it planned (0: none fit, nothing is trained).
     """
-    steps = cut.steps_left()
-    if steps < 1:
+    epochs, steps = cut.plan_rest()
+    if not epochs:
         return 0
-    schedule = dataclasses.replace(training, epochs=1, steps_per_epoch=steps)
+    schedule = dataclasses.replace(training, epochs=epochs, steps_per_epoch=steps)
     compile_model(model, schedule, num_classes)
-    fit(training=dataclasses.replace(schedule, epochs=2), initial_epoch=1, steps=steps, callbacks=list(callbacks))
-    return steps
+    # A fit each: within one, Keras' epochs of fewer steps than the data's run on one pass of
+    # it, and the one that reaches its end stops there.
+    for epoch in range(1, 1 + epochs):
+        if time.monotonic() >= cut.until:
+            break
+        fit(
+            training=dataclasses.replace(schedule, epochs=1 + epochs),
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            steps=steps,
+            callbacks=list(callbacks),
+        )
+    return epochs * steps
 
 
 def fit_looking_halfway(

@@ -245,10 +245,12 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     with _timed(timings, "fit"):
         fit(training=training, callbacks=[callback])
         if callback.cut is not None:
-            # Its first epoch would have ended past the budget: the rest of the time goes to a
-            # schedule that ends with it, and the trial counts as one epoch of its recipe.
-            cut_steps = continue_cut(fit_model, training, callback.cut, ctx.num_classes, fit, [callback])
-            training = dataclasses.replace(training, epochs=1)
+            # Its first epoch would have ended past the budget, or with no time for a second:
+            # the rest of the time goes to a schedule that ends with it, and the trial counts
+            # as the epochs of its recipe that its steps make.
+            cut = callback.cut
+            cut_steps = continue_cut(fit_model, training, cut, ctx.num_classes, fit, [callback])
+            training = dataclasses.replace(training, epochs=max(round((cut.steps_done + cut_steps) / cut.steps), 1))
         elif callback.fits is not None:
             # Only ``fits`` epochs fit before the deadline (or the window's end): the trial
             # continues with a schedule that ends with them, and records that recipe (again
@@ -279,12 +281,12 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.log_text(_summary(model), "model_summary.txt")
     if callback.cut is not None:
         record_sample(trial, spec, training, policy.to_dict())
-        cut = callback.cut
+        why = "with no time for a second" if cut.epoch_fits else "which would have ended past it"
         through = ", through the final window" if callback.through_window else ""
         rest = f"then {cut_steps} on a schedule that ends with the budget" if cut_steps else "no time left for more"
         outcome.note = (
-            f"stopped by the time budget in its first epoch, which would have ended past it: {cut.steps_done} of "
-            f"{cut.steps} steps, {rest} (val_accuracy {val_accuracy:.4f}{through})"
+            f"stopped by the time budget in its first epoch, {why}: {cut.steps_done} of {cut.steps} steps, "
+            f"{rest} (val_accuracy {val_accuracy:.4f}{through})"
         )
     elif callback.out_of_time:
         # Kept with the epochs it had: it may be the best model yet (and the study's first

@@ -444,46 +444,54 @@ def _long_first_epoch(
 
 
 @pytest.mark.parametrize(
-    ("deadline", "until", "first_batch_s", "cut_at", "left"),
+    ("deadline", "until", "first_batch_s", "epoch_fits", "through", "rest"),
     [
-        # 20 steps after the first, at 21 s, the epoch would end at 32 s: past the deadline.
-        (25.0, None, 1.0, 21, 4),  # cut at once; 4 steps of 1 s fit before the deadline
-        (25.0, 30.0, 1.0, 21, 9),  # with a final window, the rest runs through it
-        (30.0, None, 5.0, 21, 1),  # the first batch traced for 4 s: a second tracing is kept aside
-        (21.0, None, 1.0, 21, 0),  # no step fits: nothing more is trained
-        (32.0, None, 1.0, None, 0),  # the epoch ends by the deadline: not cut
+        # 20 steps after the first, at 21 s, the epoch would end at 32 s: past a deadline at
+        # 25 s. Cut at once; the rest is ``rest``: epochs of that many steps of 1 s.
+        (25.0, None, 1.0, False, False, [4]),  # 4 steps fit before the deadline
+        (25.0, 30.0, 1.0, False, True, [9]),  # its retraining would miss the window: through it
+        (25.0, 75.0, 1.0, False, False, [4]),  # it would fit the window: to the deadline
+        (30.0, None, 5.0, False, False, [1]),  # the first batch traced for 4 s: another is kept aside
+        (21.0, None, 1.0, False, False, []),  # no step fits: nothing more is trained
+        # The epoch would end in time, but with no time for a second: cut to the deadline.
+        (50.0, None, 1.0, True, False, [29]),
+        (60.0, None, 1.0, True, False, [19, 19]),  # 39 steps: two epochs, each within the data's
+        (80.0, None, 1.0, None, False, []),  # a second epoch fits: not cut
     ],
 )
-def test_a_first_trial_whose_first_epoch_would_end_past_the_budget_is_cut_and_continued_to_it(
+def test_a_first_trial_with_no_time_for_its_first_two_epochs_is_cut_and_continued_to_its_deadline(
     monkeypatch: pytest.MonkeyPatch,
     deadline: float,
     until: float | None,
     first_batch_s: float,
-    cut_at: int | None,
-    left: int,
+    epoch_fits: bool | None,
+    through: bool,
+    rest: list[int],
 ) -> None:
     window = None if until is None else FinalWindow(until=until, retrain_cost=1.25, max_stretch=3.0)
     clock, callback, counted, spec, fit = _long_first_epoch(monkeypatch, deadline, window, first_batch_s)
-    if cut_at is None:
-        assert callback.cut is None and counted.epochs == 1 and clock.now == 32 + first_batch_s - 1
+    if epoch_fits is None:
+        # Judged as any epoch: ``report`` prunes it.
+        assert callback.cut is None and callback.pruned_at == 0 and counted.epochs == 1 and clock.now == 32
         keras.backend.clear_session()
         return
-    end = until if until is not None else deadline
+    end = until if through else deadline
     assert callback.cut == FirstEpochCut(
-        steps_done=cut_at,
+        steps_done=21,
         steps=32,
         step_s=1.0,
         tracing_s=first_batch_s - 1.0,
         validation_s=0.0,  # the clock moves only with training batches
         until=end,
+        epoch_fits=epoch_fits,
     )
     # The cut epoch is reported, but not pruned though ``report`` says so: it ended for the budget.
-    assert callback.pruned_at is None and counted.epochs == 1 and callback.through_window == (until is not None)
+    assert callback.pruned_at is None and counted.epochs == 1 and callback.through_window == through
     model = callback.model
-    assert continue_cut(model, spec, callback.cut, 3, fit, [_Tick(clock), callback, counted]) == left
-    assert counted.epochs == (2 if left else 1) and clock.now <= end
-    if left:  # a fresh schedule over the steps left, which ends at the last one
-        assert _steps(model) == left
+    assert continue_cut(model, spec, callback.cut, 3, fit, [_Tick(clock), callback, counted]) == sum(rest)
+    assert counted.epochs == 1 + len(rest) and clock.now <= end
+    if rest:  # a fresh schedule over the steps left, which ends at the last one
+        assert _steps(model) == sum(rest)
         assert _rate(model) == pytest.approx(0.0, abs=1e-6)
     keras.backend.clear_session()
 
