@@ -289,10 +289,13 @@ class EpochClock(keras.callbacks.Callback):
         return (time.perf_counter() - self._first_batch_end) * steps / (steps - 1)
 
     @staticmethod
-    def epochs_by(deadline: float, epoch_s: float, extra_s: float = 0.0, *, done: int = 1) -> int:
-        """Called when epoch ``done`` ends: the epochs trained by ``deadline``, those done and
-        the later ones of ``epoch_s`` seconds that fit after ``extra_s`` seconds more."""
-        return done + int(max(deadline - time.monotonic() - extra_s, 0.0) // epoch_s)
+    def epochs_by(
+        deadline: float, epoch_s: float, extra_s: float = 0.0, *, done: int = 1, ended: float | None = None
+    ) -> int:
+        """When epoch ``done`` ends (now, or at ``ended``): the epochs trained by ``deadline``,
+        those done and the later ones of ``epoch_s`` seconds that fit after ``extra_s`` more."""
+        ended = time.monotonic() if ended is None else ended
+        return done + int(max(deadline - ended - extra_s, 0.0) // epoch_s)
 
 
 @dataclass
@@ -335,7 +338,8 @@ class TrialCallback(EpochClock):
     cut: FirstEpochCut | None = None
     _first_step: int | None = field(default=None, init=False, repr=False)
     _looked: bool = field(default=False, init=False, repr=False)
-    _cutting: tuple[float, int, float, bool] | None = field(default=None, init=False, repr=False)
+    # Set by the look that cuts: when it stopped the epoch, and the cut but for its validation.
+    _cutting: tuple[float, FirstEpochCut] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -372,7 +376,8 @@ class TrialCallback(EpochClock):
         )
         self.epochs.append(result)
         if self._cutting is not None and self.cut is None:
-            self.cut = self._cut(*self._cutting)
+            stopped, cut = self._cutting
+            self.cut = dataclasses.replace(cut, validation_s=time.monotonic() - stopped)
         # A cut epoch is not judged: it ended early for the budget, not for its accuracy.
         if self.report(result) and self.cut is None:
             self.pruned_at = epoch
@@ -394,27 +399,22 @@ class TrialCallback(EpochClock):
         step_s = (time.perf_counter() - self._first_batch_end) / done
         end = time.monotonic() + (steps - batch - 1) * step_s
         epoch_s = max(steps * step_s, 1e-9)
-        first_s = (self._first_batch_end - self._epoch_start) - step_s + epoch_s
-        fit, until, through = self._after_first_epoch(end, first_s, epoch_s)
+        tracing_s = (self._first_batch_end - self._epoch_start) - step_s
+        fit, until, through = self._after_first_epoch(end, tracing_s + epoch_s, epoch_s)
         if end <= until and (fit >= 2 or self.planned < 2):
             return
         self.model.stop_training = True
-        self._cutting = (time.monotonic(), batch + 1, step_s, end <= until)
         self.deadline, self.through_window = until, through
-
-    def _cut(self, stopped: float, steps_done: int, step_s: float, epoch_fits: bool) -> FirstEpochCut:
-        """The cut, once its validation (from ``stopped`` to now) has run."""
-        assert self.deadline is not None and self._first_batch_end is not None  # set by the look
-        first_s = self._first_batch_end - self._epoch_start
-        return FirstEpochCut(
-            steps_done=steps_done,
-            steps=(self.params or {}).get("steps") or steps_done,
+        cut = FirstEpochCut(
+            steps_done=batch + 1,
+            steps=steps or batch + 1,
             step_s=step_s,
-            tracing_s=max(first_s - step_s, 0.0),
-            validation_s=time.monotonic() - stopped,
-            until=self.deadline,
-            epoch_fits=epoch_fits,
+            tracing_s=max(tracing_s, 0.0),
+            validation_s=0.0,  # measured when the epoch ends
+            until=until,
+            epoch_fits=end <= until,
         )
+        self._cutting = (time.monotonic(), cut)
 
     def _fit_to_deadline(self, deadline: float) -> None:
         """After the first epoch: stop if the planned epochs do not fit before ``deadline``
@@ -451,11 +451,11 @@ class TrialCallback(EpochClock):
         the window's end."""
         deadline = deadline if deadline is not None else self.deadline
         assert deadline is not None  # only called with a deadline
-        fit = 1 + int(max(deadline - end, 0.0) // epoch_s)
+        fit = self.epochs_by(deadline, epoch_s, ended=end)
         window = self.window
         if window is None or not self._retraining_misses(window, min(fit, self.planned), end, first_s, epoch_s):
             return fit, deadline, False
-        return min(self._stretched(window), 1 + int(max(window.until - end, 0.0) // epoch_s)), window.until, True
+        return min(self._stretched(window), self.epochs_by(window.until, epoch_s, ended=end)), window.until, True
 
     @staticmethod
     def _retraining_misses(window: FinalWindow, epochs: int, end: float, first_s: float, epoch_s: float) -> bool:
