@@ -310,8 +310,9 @@ def _deadline(
 
 def _first_window(study: optuna.Study, data: StudyData, plan: Plan) -> FinalWindow | None:
     """The final window offered to the study's first model (none once a trial has completed):
-    when that model's retraining would not fit in the window, it is the final model and
-    trains through it (large data or a short budget leave no time for anything else)."""
+    when that model's retraining would not fit in the window, or its planned epochs do not
+    fit before the search's deadline, it is the final model and trains through it (large
+    data or a short budget leave no time for anything else)."""
     if plan.final_until is None or plan.final_until == plan.search_until:
         return None
     if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):

@@ -251,8 +251,11 @@ class FinalWindow:
 
     Its retraining on train+validation costs ``retrain_cost`` times its own epochs' time.
     When that retraining would not fit between the trial's end and ``until``, the window
-    would go unused (large data or a short budget): the trial trains through it instead,
-    for up to ``max_stretch`` times its planned epochs, and its own model is the final one.
+    would go unused (large data or a short budget); when the trial's planned epochs do not
+    fit before the search's deadline, it takes the whole search time and no retraining in
+    the window could train it as long as going on through it. Either way the trial trains
+    through the window, for up to ``max_stretch`` times its planned epochs, and its own
+    model is the final one.
     """
 
     until: float
@@ -312,7 +315,8 @@ class TrialCallback(EpochClock):
     if only ``k`` do (``k >= 2``), training stops after the first one and ``fits`` is set
     to ``k``, so that the caller continues with a schedule that ends at epoch ``k`` instead
     of one the deadline cuts at its high rates; if no second epoch fits, training stops
-    after the first (``out_of_time``).
+    after the first (``out_of_time``). Given the final ``window`` (the study's first trial),
+    that deadline is the window's end when the trial trains through it (``FinalWindow``).
 
     The study's first training (``min_epochs`` 1) may not stop before its first epoch ends; on
     large data under a short budget that epoch alone may end past the budget, or end with no
@@ -447,13 +451,20 @@ class TrialCallback(EpochClock):
     ) -> tuple[int, float, bool]:
         """For a first epoch that ends at ``end`` (``first_s`` long, later ones ``epoch_s``):
         the epochs that fit before ``deadline`` (default: the trial's), or before the window's
-        end when retraining them would not fit in the window; that deadline; and whether it is
-        the window's end."""
+        end when the trial would train through it; that deadline; and whether it is the
+        window's end.
+
+        It trains through the window when its planned epochs do not fit before the deadline
+        (it then takes the search's whole time, and its retraining could train no longer than
+        the window, while it can train on through it), or when retraining them would not fit
+        in the window."""
         deadline = deadline if deadline is not None else self.deadline
         assert deadline is not None  # only called with a deadline
         fit = self.epochs_by(deadline, epoch_s, ended=end)
         window = self.window
-        if window is None or not self._retraining_misses(window, min(fit, self.planned), end, first_s, epoch_s):
+        if window is None or (
+            fit >= self.planned and not self._retraining_misses(window, self.planned, end, first_s, epoch_s)
+        ):
             return fit, deadline, False
         return min(self._stretched(window), self.epochs_by(window.until, epoch_s, ended=end)), window.until, True
 

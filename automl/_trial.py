@@ -121,7 +121,8 @@ def run_trial(
 
     Past ``deadline`` (a ``time.monotonic()`` value: a time budget) its training stops and
     it completes with the epochs it had. Given the budget's final ``window``, a trial whose
-    retraining would not fit in it trains through it instead (``TrialCallback``).
+    retraining would not fit in it, or whose planned epochs do not fit before ``deadline``,
+    trains through it instead (``TrialCallback``).
     """
     outcome = Outcome(state=TrialState.FAIL)
     free_memory = on_accelerator()
@@ -304,8 +305,8 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         raise optuna.TrialPruned(outcome.note)
     elif callback.through_window:
         outcome.note = (
-            f"{len(callback.epochs)} epochs (planned {planned}) through the final window: its retraining on "
-            "train+validation would not fit, so its own model is the final one"
+            f"{len(callback.epochs)} epochs (planned {planned}) through the final window: it trains longer there "
+            "than its retraining on train+validation could, so its own model is the final one"
         )
     elif callback.fits is not None:
         outcome.note = f"{training.epochs} of {planned} epochs, to fit the time budget"

@@ -205,9 +205,11 @@ def test_a_trial_stops_after_its_first_epoch_when_its_planned_epochs_do_not_fit(
         (100.0, 200.0, 3.0, None, 9),  # it fits the window: trained as planned, retrained later
         (100.0, 60.0, 3.0, 15, 1),  # it does not: 15 epochs of 4 s fit before the window ends
         (100.0, 80.0, 2.0, 18, 1),  # 20 would fit; at most twice the planned 9
-        # 3 epochs fit the deadline (12 s) and their retraining (15 s) the window (27 s)...
-        (14.0, 40.0, 3.0, 3, 1),
-        (14.0, 25.0, 3.0, 6, 1),  # ...or not: 6 epochs fit before the window ends
+        # Only 3 of the 9 fit the deadline (12 s): the trial takes the search's whole time.
+        # Their retraining (15 s) would fit the window (27 s), but the trial trains on
+        # through it instead, to 10 epochs...
+        (14.0, 40.0, 3.0, 10, 1),
+        (14.0, 25.0, 3.0, 6, 1),  # ...or 6 when the window ends sooner
     ],
 )
 def test_a_first_trial_whose_retraining_would_not_fit_trains_through_the_final_window(
@@ -450,7 +452,10 @@ def _long_first_epoch(
         # 25 s. Cut at once; the rest is ``rest``: epochs of that many steps of 1 s.
         (25.0, None, 1.0, False, False, [4]),  # 4 steps fit before the deadline
         (25.0, 30.0, 1.0, False, True, [9]),  # its retraining would miss the window: through it
-        (25.0, 75.0, 1.0, False, False, [4]),  # it would fit the window: to the deadline
+        # Its retraining (40 s) would fit a window that ends at 75 s; but the trial takes the
+        # search's whole time, and trained on through the window it has time for a second
+        # epoch: not cut.
+        (25.0, 75.0, 1.0, None, False, []),
         (30.0, None, 5.0, False, False, [1]),  # the first batch traced for 4 s: another is kept aside
         (21.0, None, 1.0, False, False, []),  # no step fits: nothing more is trained
         # The epoch would end in time, but with no time for a second: cut to the deadline.
