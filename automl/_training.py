@@ -215,7 +215,11 @@ class FirstEpochCut:
     """The study's first training, stopped in its first epoch because it would end past
     ``until`` (a ``time.monotonic()`` value) or, if ``epoch_fits``, no second epoch would fit
     before it: ``steps_done`` of its ``steps``, each later step taking ``step_s`` seconds, its
-    first ``tracing_s`` more, and the validation after the stop ``validation_s``."""
+    first ``tracing_s`` more, and the validation after the stop ``validation_s``.
+
+    ``steps_done == steps``: stopped after its whole first epoch, with time for only a few
+    more (``SHORT_REST_EPOCHS``), whose steps then fill the time to ``until`` instead of
+    whole epochs that leave up to one unused."""
 
     steps_done: int
     steps: int
@@ -243,6 +247,12 @@ class FirstEpochCut:
 # The study's first training looks at its first epoch's pace after this many steps past the
 # first one (which traces the step): enough to time a step, early enough to re-plan the rest.
 FIRST_LOOK_STEPS = 20
+
+# When at most this many epochs in all fit, the study's first training continues after its
+# first epoch with the steps that fit (``FirstEpochCut``), not whole epochs: rounding down
+# to whole epochs would leave up to a third of its time unused. Longer rests keep whole
+# epochs, which are looked at again half-way (``HalfwayReplan``).
+SHORT_REST_EPOCHS = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,7 +335,9 @@ class TrialCallback(EpochClock):
     would decide; if it would end past its deadline (the window's end when it would train
     through the window), or no second epoch would fit, training stops at once and ``cut`` is
     set (``FirstEpochCut``): the caller continues on a schedule of its own that ends at that
-    deadline (``continue_cut``).
+    deadline (``continue_cut``). When its whole first epoch leaves time for only a few more
+    (``SHORT_REST_EPOCHS`` in all), ``cut`` is set the same way after it, all its steps
+    done: the rest is the steps that fit, not whole epochs.
     """
 
     report: Callable[[EpochResult], bool]
@@ -341,6 +353,7 @@ class TrialCallback(EpochClock):
     through_window: bool = False
     cut: FirstEpochCut | None = None
     _first_step: int | None = field(default=None, init=False, repr=False)
+    _last_batch_end: float | None = field(default=None, init=False, repr=False)
     _looked: bool = field(default=False, init=False, repr=False)
     # Set by the look that cuts: when it stopped the epoch, and the cut but for its validation.
     _cutting: tuple[float, FirstEpochCut] | None = field(default=None, init=False, repr=False)
@@ -354,6 +367,7 @@ class TrialCallback(EpochClock):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         super().on_train_batch_end(batch, logs)
+        self._last_batch_end = time.perf_counter()
         logs = logs if logs is not None else {}
         if self.fault:
             FAULTS[self.fault](logs)
@@ -430,10 +444,29 @@ class TrialCallback(EpochClock):
         if fit == self.planned or (fit > self.planned and not self.through_window):
             return
         self.model.stop_training = True
-        if fit >= 2:
-            self.fits = fit
-        else:
+        if fit < 2:
             self.out_of_time = True
+        elif self.min_epochs and fit <= SHORT_REST_EPOCHS and (rest := self._rest_in_steps()) is not None:
+            self.cut = rest
+        else:
+            self.fits = fit
+
+    def _rest_in_steps(self) -> FirstEpochCut | None:
+        """After a whole first epoch, timed by its batches: the rest as steps that fill the
+        time to the deadline (``FirstEpochCut`` with all its steps done)."""
+        steps = (self.params or {}).get("steps") or 0
+        if self._first_batch_end is None or self._last_batch_end is None or steps < 2 or self.deadline is None:
+            return None
+        step_s = max((self._last_batch_end - self._first_batch_end) / (steps - 1), 1e-9)
+        return FirstEpochCut(
+            steps_done=steps,
+            steps=steps,
+            step_s=step_s,
+            tracing_s=max(self._first_batch_end - self._epoch_start - step_s, 0.0),
+            validation_s=max(time.perf_counter() - self._last_batch_end, 0.0),
+            until=self.deadline,
+            epoch_fits=True,
+        )
 
     @property
     def most(self) -> int:

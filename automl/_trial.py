@@ -49,6 +49,7 @@ from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, TrialRun
 from automl._training import (
     EpochResult,
     FinalWindow,
+    FirstEpochCut,
     TrialCallback,
     as_trial_failure,
     augmentation_target,
@@ -246,9 +247,10 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     with _timed(timings, "fit"):
         fit(training=training, callbacks=[callback])
         if callback.cut is not None:
-            # Its first epoch would have ended past the budget, or with no time for a second:
-            # the rest of the time goes to a schedule that ends with it, and the trial counts
-            # as the epochs of its recipe that its steps make.
+            # Its first epoch would have ended past the budget, or with no time for a second
+            # (or it ended with time for only a few more): the rest of the time goes to a
+            # schedule that ends with it, and the trial counts as the epochs of its recipe
+            # that its steps make.
             cut = callback.cut
             cut_steps = continue_cut(fit_model, training, cut, ctx.num_classes, fit, [callback])
             training = dataclasses.replace(training, epochs=max(round((cut.steps_done + cut_steps) / cut.steps), 1))
@@ -282,13 +284,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.log_text(_summary(model), "model_summary.txt")
     if callback.cut is not None:
         record_sample(trial, spec, training, policy.to_dict())
-        why = "with no time for a second" if cut.epoch_fits else "which would have ended past it"
-        through = ", through the final window" if callback.through_window else ""
-        rest = f"then {cut_steps} on a schedule that ends with the budget" if cut_steps else "no time left for more"
-        outcome.note = (
-            f"stopped by the time budget in its first epoch, {why}: {cut.steps_done} of {cut.steps} steps, "
-            f"{rest} (val_accuracy {val_accuracy:.4f}{through})"
-        )
+        outcome.note = _cut_note(cut, cut_steps, val_accuracy, planned=planned, through=callback.through_window)
     elif callback.out_of_time:
         # Kept with the epochs it had: it may be the best model yet (and the study's first
         # model must exist however short the budget). Its record says the epochs it trained,
@@ -313,6 +309,22 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
     outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]
+
+
+def _cut_note(cut: FirstEpochCut, rest_steps: int, val_accuracy: float, *, planned: int, through: bool) -> str:
+    """The note of a first trial continued in steps (``FirstEpochCut``)."""
+    window = ", through the final window" if through else ""
+    rest = f"then {rest_steps} on a schedule that ends with the budget" if rest_steps else "no time left for more"
+    if cut.steps_done == cut.steps:
+        return (
+            f"{rest_steps / cut.steps + 1:.1f} epochs (planned {planned}): after its first epoch of "
+            f"{cut.steps} steps, {rest} (val_accuracy {val_accuracy:.4f}{window})"
+        )
+    why = "with no time for a second" if cut.epoch_fits else "which would have ended past it"
+    return (
+        f"stopped by the time budget in its first epoch, {why}: {cut.steps_done} of {cut.steps} steps, "
+        f"{rest} (val_accuracy {val_accuracy:.4f}{window})"
+    )
 
 
 def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, model: keras.Model, epochs: int) -> None:

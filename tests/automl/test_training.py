@@ -426,17 +426,22 @@ def test_a_training_planned_to_a_deadline_is_looked_at_half_way_too(
 
 
 def _long_first_epoch(
-    monkeypatch: pytest.MonkeyPatch, deadline: float, window: FinalWindow | None, first_batch_s: float = 1.0
+    monkeypatch: pytest.MonkeyPatch,
+    deadline: float,
+    window: FinalWindow | None,
+    first_batch_s: float = 1.0,
+    *,
+    prune: bool = True,
 ) -> tuple[_Clock, TrialCallback, _EpochCount, TrainingSpec, Callable[..., None]]:
     """The study's first trial (``min_epochs`` 1), planned for 9 epochs of 32 batches of
     1 s on a warm-up and cosine (its first epoch ends at 32 s), fitted until it stops; and
-    ``fit`` to continue it with."""
+    ``fit`` to continue it with. Its pruner prunes every epoch it judges, if ``prune``."""
     clock = _Clock()
     monkeypatch.setattr("automl._training.time", clock)
     model = _small_model()
     spec = TrainingSpec(batch_size=8, epochs=9, schedule="warmup_cosine", warmup=0.1, steps_per_epoch=32)
     compile_model(model, spec, num_classes=3)
-    callback = TrialCallback(report=lambda epoch: True, deadline=deadline, min_epochs=1, planned=9, window=window)
+    callback = TrialCallback(report=lambda epoch: prune, deadline=deadline, min_epochs=1, planned=9, window=window)
     rng = np.random.default_rng(0)
     data = rng.integers(0, 255, (256, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 256)
     counted = _EpochCount()
@@ -498,6 +503,45 @@ def test_a_first_trial_with_no_time_for_its_first_two_epochs_is_cut_and_continue
     if rest:  # a fresh schedule over the steps left, which ends at the last one
         assert _steps(model) == sum(rest)
         assert _rate(model) == pytest.approx(0.0, abs=1e-6)
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(
+    ("deadline", "until", "through", "rest", "fits"),
+    [
+        # After its whole first epoch (32 s), one more epoch fits a deadline at 80 s, with
+        # 16 s to spare: the rest is 48 steps, as two epochs of 24, to the deadline.
+        (80.0, None, False, [24, 24], None),
+        # Only one epoch fits a deadline at 50 s, 3 through a window that ends at 110 s: the
+        # rest is 78 steps, to the window's end.
+        (50.0, 110.0, True, [26, 26, 26], None),
+        (200.0, None, False, [], 6),  # 6 whole epochs fit: whole epochs, looked at half-way
+    ],
+)
+def test_a_first_trial_with_time_for_a_few_epochs_fills_it_with_steps(
+    monkeypatch: pytest.MonkeyPatch,
+    deadline: float,
+    until: float | None,
+    through: bool,
+    rest: list[int],
+    fits: int | None,
+) -> None:
+    window = None if until is None else FinalWindow(until=until, retrain_cost=1.25, max_stretch=3.0)
+    clock, callback, counted, spec, fit = _long_first_epoch(monkeypatch, deadline, window, prune=False)
+    assert counted.epochs == 1 and clock.now == 32 and callback.fits == fits
+    if fits is not None:
+        assert callback.cut is None
+        keras.backend.clear_session()
+        return
+    end = until if through else deadline
+    assert callback.cut == FirstEpochCut(
+        steps_done=32, steps=32, step_s=1.0, tracing_s=0.0, validation_s=0.0, until=end, epoch_fits=True
+    )
+    assert callback.through_window == through
+    model = callback.model
+    assert continue_cut(model, spec, callback.cut, 3, fit, [_Tick(clock), callback, counted]) == sum(rest)
+    assert counted.epochs == 1 + len(rest) and clock.now == end
+    assert _steps(model) == sum(rest) and _rate(model) == pytest.approx(0.0, abs=1e-6)
     keras.backend.clear_session()
 
 
