@@ -250,8 +250,9 @@ FIRST_LOOK_STEPS = 20
 
 # When at most this many epochs in all fit, the study's first training continues after its
 # first epoch with the steps that fit (``FirstEpochCut``), not whole epochs: rounding down
-# to whole epochs would leave up to a third of its time unused. Longer rests keep whole
-# epochs, which are looked at again half-way (``HalfwayReplan``).
+# to whole epochs would leave up to a third of its time unused, or all of it when no whole
+# second epoch fits (the first epoch ran slower than its look foresaw). Longer rests keep
+# whole epochs, which are looked at again half-way (``HalfwayReplan``).
 SHORT_REST_EPOCHS = 4
 
 
@@ -336,8 +337,8 @@ class TrialCallback(EpochClock):
     through the window), or no second epoch would fit, training stops at once and ``cut`` is
     set (``FirstEpochCut``): the caller continues on a schedule of its own that ends at that
     deadline (``continue_cut``). When its whole first epoch leaves time for only a few more
-    (``SHORT_REST_EPOCHS`` in all), ``cut`` is set the same way after it, all its steps
-    done: the rest is the steps that fit, not whole epochs.
+    (``SHORT_REST_EPOCHS`` in all) or for no whole one, ``cut`` is set the same way after
+    it, all its steps done: the rest is the steps that fit, not whole epochs.
     """
 
     report: Callable[[EpochResult], bool]
@@ -444,10 +445,10 @@ class TrialCallback(EpochClock):
         if fit == self.planned or (fit > self.planned and not self.through_window):
             return
         self.model.stop_training = True
-        if fit < 2:
+        if self.min_epochs and fit <= SHORT_REST_EPOCHS and (rest := self._rest_in_steps()) is not None:
+            self.cut = rest  # the steps that fit, even when no whole second epoch does
+        elif fit < 2:
             self.out_of_time = True
-        elif self.min_epochs and fit <= SHORT_REST_EPOCHS and (rest := self._rest_in_steps()) is not None:
-            self.cut = rest
         else:
             self.fits = fit
 

@@ -162,6 +162,14 @@ class _Tick(keras.callbacks.Callback):
         self.clock.now += self.first_batch_s if self.clock.now == 0.0 else 1.0
 
 
+class _SlowingTick(_Tick):
+    """As ``_Tick``, but the batches after the 21st take 2 s."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        super().on_train_batch_end(batch, logs)
+        self.clock.now += 1.0 if batch > 20 else 0.0
+
+
 def _first_fit(
     monkeypatch: pytest.MonkeyPatch, deadline: float, window: FinalWindow | None = None
 ) -> tuple[TrialCallback, keras.Model, tuple[np.ndarray, np.ndarray]]:
@@ -432,10 +440,12 @@ def _long_first_epoch(
     first_batch_s: float = 1.0,
     *,
     prune: bool = True,
+    slower: bool = False,
 ) -> tuple[_Clock, TrialCallback, _EpochCount, TrainingSpec, Callable[..., None]]:
     """The study's first trial (``min_epochs`` 1), planned for 9 epochs of 32 batches of
     1 s on a warm-up and cosine (its first epoch ends at 32 s), fitted until it stops; and
-    ``fit`` to continue it with. Its pruner prunes every epoch it judges, if ``prune``."""
+    ``fit`` to continue it with. Its pruner prunes every epoch it judges, if ``prune``;
+    ``slower``: its batches after the 21st take 2 s (the epoch ends at 43 s)."""
     clock = _Clock()
     monkeypatch.setattr("automl._training.time", clock)
     model = _small_model()
@@ -446,7 +456,8 @@ def _long_first_epoch(
     data = rng.integers(0, 255, (256, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 256)
     counted = _EpochCount()
     fit = lambda **kw: train_model(model, data, seed=0, validation=(data[0][:16], data[1][:16]), **kw)  # noqa: E731
-    fit(training=spec, callbacks=[_Tick(clock, first_batch_s), callback, counted])
+    tick = (_SlowingTick if slower else _Tick)(clock, first_batch_s)
+    fit(training=spec, callbacks=[tick, callback, counted])
     return clock, callback, counted, spec, fit
 
 
@@ -516,6 +527,10 @@ def test_a_first_trial_with_no_time_for_its_first_two_epochs_is_cut_and_continue
         # rest is 78 steps, to the window's end.
         (50.0, 110.0, True, [26, 26, 26], None),
         (200.0, None, False, [], 6),  # 6 whole epochs fit: whole epochs, looked at half-way
+        # Its look (at 21 s) foresaw a second epoch by 70 s, but its later batches took 2 s:
+        # the epoch ended at 43 s, with no time for a whole second one. The 19 steps of
+        # 1.35 s that fit (the epoch's pace) are trained.
+        (70.0, None, False, [19], None),
     ],
 )
 def test_a_first_trial_with_time_for_a_few_epochs_fills_it_with_steps(
@@ -527,20 +542,22 @@ def test_a_first_trial_with_time_for_a_few_epochs_fills_it_with_steps(
     fits: int | None,
 ) -> None:
     window = None if until is None else FinalWindow(until=until, retrain_cost=1.25, max_stretch=3.0)
-    clock, callback, counted, spec, fit = _long_first_epoch(monkeypatch, deadline, window, prune=False)
-    assert counted.epochs == 1 and clock.now == 32 and callback.fits == fits
+    slower = deadline == 70.0
+    clock, callback, counted, spec, fit = _long_first_epoch(monkeypatch, deadline, window, prune=False, slower=slower)
+    assert counted.epochs == 1 and clock.now == (43 if slower else 32) and callback.fits == fits
     if fits is not None:
         assert callback.cut is None
         keras.backend.clear_session()
         return
     end = until if through else deadline
+    step_s = 42 / 31 if slower else 1.0  # the epoch's batches after its first
     assert callback.cut == FirstEpochCut(
-        steps_done=32, steps=32, step_s=1.0, tracing_s=0.0, validation_s=0.0, until=end, epoch_fits=True
+        steps_done=32, steps=32, step_s=step_s, tracing_s=0.0, validation_s=0.0, until=end, epoch_fits=True
     )
-    assert callback.through_window == through
+    assert callback.through_window == through and not callback.out_of_time
     model = callback.model
     assert continue_cut(model, spec, callback.cut, 3, fit, [_Tick(clock), callback, counted]) == sum(rest)
-    assert counted.epochs == 1 + len(rest) and clock.now == end
+    assert counted.epochs == 1 + len(rest) and clock.now == (62 if slower else end)
     assert _steps(model) == sum(rest) and _rate(model) == pytest.approx(0.0, abs=1e-6)
     keras.backend.clear_session()
 
