@@ -456,8 +456,10 @@ class TrialCallback(EpochClock):
         """After a whole first epoch, timed by its batches: the rest as steps that fill the
         time to the deadline (``FirstEpochCut`` with all its steps done)."""
         steps = (self.params or {}).get("steps") or 0
-        if self._first_batch_end is None or self._last_batch_end is None or steps < 2 or self.deadline is None:
+        if steps < 2:  # no batch after the first to time a step by
             return None
+        # A whole epoch has ended, after ``_fit_to_deadline`` set the deadline.
+        assert self._first_batch_end is not None and self._last_batch_end is not None and self.deadline is not None
         step_s = max((self._last_batch_end - self._first_batch_end) / (steps - 1), 1e-9)
         return FirstEpochCut(
             steps_done=steps,

@@ -518,31 +518,31 @@ def test_a_first_trial_with_no_time_for_its_first_two_epochs_is_cut_and_continue
 
 
 @pytest.mark.parametrize(
-    ("deadline", "until", "through", "rest", "fits"),
+    ("deadline", "until", "slower", "through", "rest", "fits"),
     [
         # After its whole first epoch (32 s), one more epoch fits a deadline at 80 s, with
         # 16 s to spare: the rest is 48 steps, as two epochs of 24, to the deadline.
-        (80.0, None, False, [24, 24], None),
+        (80.0, None, False, False, [24, 24], None),
         # Only one epoch fits a deadline at 50 s, 3 through a window that ends at 110 s: the
         # rest is 78 steps, to the window's end.
-        (50.0, 110.0, True, [26, 26, 26], None),
-        (200.0, None, False, [], 6),  # 6 whole epochs fit: whole epochs, looked at half-way
+        (50.0, 110.0, False, True, [26, 26, 26], None),
+        (200.0, None, False, False, [], 6),  # 6 whole epochs fit: whole epochs, looked at half-way
         # Its look (at 21 s) foresaw a second epoch by 70 s, but its later batches took 2 s:
         # the epoch ended at 43 s, with no time for a whole second one. The 19 steps of
         # 1.35 s that fit (the epoch's pace) are trained.
-        (70.0, None, False, [19], None),
+        (70.0, None, True, False, [19], None),
     ],
 )
 def test_a_first_trial_with_time_for_a_few_epochs_fills_it_with_steps(
     monkeypatch: pytest.MonkeyPatch,
     deadline: float,
     until: float | None,
+    slower: bool,
     through: bool,
     rest: list[int],
     fits: int | None,
 ) -> None:
     window = None if until is None else FinalWindow(until=until, retrain_cost=1.25, max_stretch=3.0)
-    slower = deadline == 70.0
     clock, callback, counted, spec, fit = _long_first_epoch(monkeypatch, deadline, window, prune=False, slower=slower)
     assert counted.epochs == 1 and clock.now == (43 if slower else 32) and callback.fits == fits
     if fits is not None:
