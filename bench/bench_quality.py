@@ -31,6 +31,9 @@ generated with fixed seeds: a colour data set of 60,000 images, as CIFAR-10 is, 
 colour path of all three approaches, while no colour data set can be fetched here.
 ``mnist_colour`` is MNIST turned the same way: colour digits, as house numbers (SVHN) or
 traffic signs are, where a mirror image is not an image of the same class.
+``fashion_mnist_colour64`` is the colour scenes at 64×64×3 with the objects enlarged twice
+(larger images, as EuroSAT or STL-10 have), and ``mnist_fashion20`` is MNIST and
+Fashion-MNIST pooled, 20 classes (digits 0-9, clothes 10-19), 120,000 training images.
 
 It prints provenance, then one line per run and a table with ours − keras-tuner and ours −
 hand CNN in points of test accuracy, and the issue's targets marked met / not met. The load
@@ -57,6 +60,7 @@ from typing import Any
 
 import _common
 import numpy as np
+import scipy.ndimage
 
 KT_EPOCHS = 5
 KT_VALIDATION = 0.15
@@ -111,16 +115,25 @@ def budget_label(seconds: float) -> str:
     return f"{seconds / 60:g}m" if seconds % 60 == 0 else f"{seconds:g}s"
 
 
-def colourised(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Grey ``(N, 28, 28)`` images as ``(N, 32, 32, 3)`` colour scenes in which colour tells nothing.
+def colourised(
+    grey: np.ndarray, rng: np.random.Generator, *, size: int = 32, zoom: int = 1, chunk: int | None = None
+) -> np.ndarray:
+    """Grey ``(N, 28, 28)`` images as ``(N, size, size, 3)`` colour scenes in which colour tells nothing.
 
     Each image gets its own background colour with pixel noise, its own object colour (kept at
     least 96 levels away from the background's in some channel, so the object stays visible),
     and a random position on the larger canvas: a colour data set that needs translation
-    invariance and must learn to ignore colour, like natural photographs of objects.
+    invariance and must learn to ignore colour, like natural photographs of objects. ``zoom``
+    enlarges the object first (bilinear), for scenes of larger images; ``chunk`` makes them so
+    many images at a time, so that large canvases stay within memory (other random draws, so
+    other scenes, than in one go).
     """
+    if chunk is not None and len(grey) > chunk:
+        pieces = [colourised(grey[i : i + chunk], rng, size=size, zoom=zoom) for i in range(0, len(grey), chunk)]
+        return np.concatenate(pieces)
+    if zoom != 1:
+        grey = scipy.ndimage.zoom(grey, (1, zoom, zoom), order=1)
     n, height, width = grey.shape
-    size = 32
     background = rng.uniform(0, 255, (n, 1, 1, 3))
     colour = rng.uniform(0, 255, (n, 1, 1, 3))
     faint = np.abs(colour - background).max(axis=-1, keepdims=True) < 96
@@ -133,28 +146,38 @@ def colourised(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(canvas * (1 - mask) + colour * mask, 0, 255).astype(np.uint8)
 
 
-# Data sets derived from a shared one: name -> (the shared one, how its images are turned).
-DERIVED_DATASETS = {
-    "fashion_mnist_colour": ("fashion_mnist", colourised),
-    "mnist_colour": ("mnist", colourised),
+# Data sets derived from shared ones: name -> (the shared ones, how their images are turned).
+# With several shared ones, their images are pooled and each keeps its own classes: the
+# second's labels follow the first's.
+DERIVED_DATASETS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "fashion_mnist_colour": (("fashion_mnist",), colourised),
+    "mnist_colour": (("mnist",), colourised),
+    "fashion_mnist_colour64": (("fashion_mnist",), functools.partial(colourised, size=64, zoom=2, chunk=5000)),
+    "mnist_fashion20": (("mnist", "fashion_mnist"), None),
 }
 DATASETS = (*_common.IMAGE_DATASETS, *DERIVED_DATASETS)
 
 
-def shared_file(name: str) -> Path:
-    """The ``.npz`` in ``../shared/datasets`` that data set ``name`` is, or is derived from."""
-    base = DERIVED_DATASETS[name][0] if name in DERIVED_DATASETS else name
-    return _common.SHARED_DATASETS / f"{base}.npz"
+def shared_files(name: str) -> tuple[Path, ...]:
+    """The ``.npz`` files in ``../shared/datasets`` that data set ``name`` is, or is derived from."""
+    bases = DERIVED_DATASETS[name][0] if name in DERIVED_DATASETS else (name,)
+    return tuple(_common.SHARED_DATASETS / f"{base}.npz" for base in bases)
 
 
 @functools.cache
 def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(x_train, y_train, x_test, y_test)`` of a shared data set, or of one derived from it
-    (derived with a fixed seed, so every run and every approach sees the same images). Loaded
-    once per process: every run of the data set reads these arrays and copies what it changes."""
+    """``(x_train, y_train, x_test, y_test)`` of a shared data set, or of one derived from
+    shared ones (derived with a fixed seed, so every run and every approach sees the same
+    images). Loaded once per process: every run of the data set reads these arrays and copies
+    what it changes."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    for path in shared_files(name):
+        with np.load(path) as data:
+            x_train, y_train, x_test, y_test = (data[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        offset = sum(int(part[1].max()) + 1 for part in parts)
+        parts.append((x_train, y_train.astype(np.int64) + offset, x_test, y_test.astype(np.int64) + offset))
+    x_train, y_train, x_test, y_test = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
     turn = DERIVED_DATASETS[name][1] if name in DERIVED_DATASETS else None
-    with np.load(shared_file(name)) as data:
-        x_train, y_train, x_test, y_test = (data[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     if turn is not None:
         x_train, x_test = turn(x_train, np.random.default_rng(1)), turn(x_test, np.random.default_rng(2))
     return x_train, y_train, x_test, y_test
@@ -462,8 +485,9 @@ def main() -> None:
     for dataset in datasets:
         if dataset not in DATASETS:
             parser.error(f"--datasets: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
-        if not shared_file(dataset).is_file():
-            parser.error(f"--datasets: {_common.SHARED_DATASETS} has no {shared_file(dataset).name}")
+        for path in shared_files(dataset):
+            if not path.is_file():
+                parser.error(f"--datasets: {_common.SHARED_DATASETS} has no {path.name}")
     sizes = [s for s in args.sizes.split(",") if s]
     for size in sizes:
         if size != "full" and not (size.isdigit() and int(size) > 0):
