@@ -396,7 +396,7 @@ class FinalTraining:
     (``_member_plan``). Each finalist's model (retrained, or else its search model) averages its
     predictions over up to ``views`` of its test-time views (``automl._views``), as many as
     keep within ``max_flops`` and, with ``views_until``, as its test predictions take until
-    then (``_fitting_views``; the retrained ones first).
+    then (``_predict_views``; the retrained ones first).
     """
 
     epochs: int | None = None
@@ -527,53 +527,39 @@ def _two_members(
     return [*members, scratch]
 
 
-# Test images whose prediction is timed, before a compared model's test-time views are chosen.
-VIEWS_TIMING_IMAGES = 512
-
-
-def _timed_predict(model: keras.Model, x: np.ndarray) -> float:
-    start = time.monotonic()
-    _predict(model, x)
-    return time.monotonic() - start
-
-
-def _views_that_fit(model: keras.Model, x: np.ndarray, until: float) -> int:
-    """How many views of ``x`` (at least 1) ``model`` predicts before ``until``: timed on a
-    slice of ``x``, once with its tracing and once without; the tracing is counted once more,
-    as a margin (the views' own predictions reuse the traced step, though the test split's
-    last, shorter batch may trace again)."""
-    if time.monotonic() >= until:
-        return 1
-    sample = x[:VIEWS_TIMING_IMAGES]
-    tracing = _timed_predict(model, sample)
-    steady = max(_timed_predict(model, sample), 1e-6)
-    per_view = steady * len(x) / max(len(sample), 1)
-    return max(int((until - time.monotonic() - max(tracing - steady, 0.0)) // per_view), 1)
-
-
-def _fitting_views(
-    model: keras.Model, record: TrialRecord, x: np.ndarray, final: FinalTraining, progress: Callable[[str], None]
-) -> tuple[View, ...]:
+def _allowed_views(model: keras.Model, record: TrialRecord, final: FinalTraining) -> tuple[View, ...]:
     """The first of the test-time views (``views_for``) of ``record``'s ``model`` that ``final``
-    allows: at most ``final.views``, with all of them within ``final.max_flops``, and as many as
-    predict ``x`` before ``final.views_until`` (``_views_that_fit``)."""
+    allows: at most ``final.views``, with all of them within ``final.max_flops``."""
     views = views_for(record.augmentation)[: final.views]
     cost = count_members(model) * (record.flops or 0)
     if final.max_flops and cost:
         views = views[: max(final.max_flops // cost, 1)]
-    if len(views) > 1 and final.views_until is not None:
-        views = views[: _views_that_fit(model, x, final.views_until)]
-    if len(views) > 1:
-        kinds = ["the image"] + ["its mirror image"] * any(v.flip for v in views)
-        kinds += ["one-pixel shifts"] * any(v.dx or v.dy for v in views)
-        progress(f"trial {record.number}: its predictions average {len(views)} test-time views ({', '.join(kinds)})")
     return views
 
 
-def _predict_views(model: keras.Model, x: np.ndarray, views: tuple[View, ...]) -> np.ndarray:
-    """``model``'s probabilities averaged over ``views`` of ``x`` (``x`` itself without views):
-    what ``with_views(model, views)`` predicts, without tracing that larger model."""
-    return np.mean([_predict(model, seen(x, view)) for view in views or (View(),)], axis=0)
+def _predict_views(
+    model: keras.Model, x: np.ndarray, views: tuple[View, ...], until: float | None = None
+) -> tuple[tuple[View, ...], np.ndarray]:
+    """``model``'s probabilities for ``x`` averaged over the first of ``views`` (``x`` itself
+    without views) that it predicts by ``until``, and those views: what ``with_views(model,
+    views)`` predicts, without tracing that larger model.
+
+    The views are predicted in their order, each while the last one's time (the first one's
+    counts the tracing: a margin) still ends by ``until``; the first is always predicted.
+    """
+    done: list[View] = []
+    total: np.ndarray | None = None
+    last_s = 0.0
+    for view in views or (View(),):
+        if done and until is not None and time.monotonic() + last_s > until:
+            break
+        start = time.monotonic()
+        probabilities = _predict(model, seen(x, view))
+        last_s = time.monotonic() - start
+        total = probabilities if total is None else total + probabilities
+        done.append(view)
+    assert total is not None  # at least one view is predicted
+    return (tuple(done) if views else ()), total / len(done)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -592,11 +578,17 @@ def _compared(
     final: FinalTraining | None,
     progress: Callable[[str], None],
 ) -> _Compared:
-    """``record``'s ``model`` with the test-time views that fit (``_fitting_views``; none
-    without ``final``), and its classes predicted for ``x`` over them, at once: the next
-    model's views are timed after these predictions."""
-    views = _fitting_views(model, record, x, final, progress) if final is not None else ()
-    return _Compared(model=model, views=views, predicted=_predict_views(model, x, views).argmax(axis=1))
+    """``record``'s ``model`` with the test-time views that ``final`` allows (``_allowed_views``;
+    none without ``final``) and that it predicts for ``x`` by ``final.views_until``
+    (``_predict_views``), and its classes predicted over them: the next model's views take
+    the time left after these."""
+    allowed = _allowed_views(model, record, final) if final is not None else ()
+    views, probabilities = _predict_views(model, x, allowed, final.views_until if final is not None else None)
+    if len(views) > 1:
+        kinds = ["the image"] + ["its mirror image"] * any(v.flip for v in views)
+        kinds += ["one-pixel shifts"] * any(v.dx or v.dy for v in views)
+        progress(f"trial {record.number}: its predictions average {len(views)} test-time views ({', '.join(kinds)})")
+    return _Compared(model=model, views=views, predicted=probabilities.argmax(axis=1))
 
 
 def compare_study(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from typing import Any
 
 import keras
 import numpy as np
+import pytest
 from optuna.trial import TrialState
 
 import pipelines
@@ -136,7 +138,7 @@ _FLIPS_AND_SHIFTS = {**pipelines.AugmentPolicy.none().to_dict(), "hflip_p": 0.5,
 
 
 def test_a_compared_model_has_the_views_that_fit() -> None:
-    """All its views without a deadline, none past it, as many as ``views`` or the cost budget allow."""
+    """All its views without a deadline, only the image past it, as many as ``views`` or the cost budget allow."""
     data = _study_data()
     architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
     record = dataclasses.replace(_record(architecture), augmentation=_FLIPS_AND_SHIFTS, flops=1000)
@@ -145,7 +147,7 @@ def test_a_compared_model_has_the_views_that_fit() -> None:
     said: list[str] = []
 
     def views(**final: object) -> int:
-        return len(_compare._fitting_views(model, record, x, _compare.FinalTraining(**final), said.append))
+        return len(_compare._compared(model, record, x, _compare.FinalTraining(**final), said.append).views)
 
     assert views(views=10) == 10
     assert (
@@ -158,7 +160,57 @@ def test_a_compared_model_has_the_views_that_fit() -> None:
     assert views(views=10, max_flops=3500) == 3
     assert views(views=1) == 1
     no_flips = dataclasses.replace(record, augmentation={**_FLIPS_AND_SHIFTS, "hflip_p": 0.0})
-    assert len(_compare._fitting_views(model, no_flips, x, _compare.FinalTraining(views=10), said.append)) == 5
+    assert len(_compare._compared(model, no_flips, x, _compare.FinalTraining(views=10), said.append).views) == 5
+    assert _compare._compared(model, record, x, None, said.append).views == ()
+
+
+class _ViewClock:
+    """A clock for ``automl._compare`` on which each prediction takes ``seconds[i]`` (the first
+    one traces), so that the views that fit a deadline do not depend on this machine."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        self.now, self.seconds = 0.0, list(seconds)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def predicted(self, real: Any) -> Any:
+        def predict(*args: Any) -> Any:
+            self.now += self.seconds.pop(0)
+            return real(*args)
+
+        return predict
+
+
+@pytest.mark.parametrize(
+    ("seconds", "until", "expected"),
+    [
+        # Each view is expected to take what the last one took: the first, 2 s with its
+        # tracing, leaves time for a second by 5 s; then 1 s each: the fourth ends at 5 s.
+        ([2.0, 1.0, 1.0, 1.0, 1.0], 5.0, 4),
+        ([2.0, 1.0, 1.0, 1.0, 1.0], 4.5, 3),
+        # A first view that ends past the deadline is the only one.
+        ([6.0, 1.0], 5.0, 1),
+        # Views that slow down: the third took 3 s, so a fourth is expected to end at 8 s.
+        ([1.0, 1.0, 3.0, 1.0], 7.5, 3),
+    ],
+)
+def test_test_time_views_are_predicted_while_the_next_one_fits_the_deadline(monkeypatch, seconds, until, expected):
+    data = _study_data()
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    record = dataclasses.replace(_record(architecture), augmentation=_FLIPS_AND_SHIFTS, flops=1000)
+    model, x = _search_model_of(architecture, data, seed=0), data.splits.test[0]
+    clock = _ViewClock(seconds)
+    monkeypatch.setattr(_compare, "time", clock)
+    monkeypatch.setattr(_compare, "_predict", clock.predicted(_compare._predict))
+
+    compared = _compare._compared(model, record, x, _compare.FinalTraining(views=10, views_until=until), print)
+
+    assert len(compared.views) == expected and clock.now <= max(until, seconds[0])
+    # The classes are those of the viewed model that the comparison reports on.
+    exported = with_views(model, compared.views)
+    expected_classes = np.asarray(exported.predict(x.astype("float32"), verbose=0)).argmax(axis=1)
+    assert np.mean(compared.predicted == expected_classes) > 0.99
 
 
 def test_the_comparison_predicts_what_the_exported_viewed_model_does() -> None:
