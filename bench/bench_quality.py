@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,8 @@ def colourised(
 # Data sets derived from shared ones: name -> (the shared ones, how their images are turned).
 # With several shared ones, their images are pooled and each keeps its own classes: the
 # second's labels follow the first's.
-DERIVED_DATASETS: dict[str, tuple[tuple[str, ...], Any]] = {
+Turn = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # images, seeded generator -> images
+DERIVED_DATASETS: dict[str, tuple[tuple[str, ...], Turn | None]] = {
     "fashion_mnist_colour": (("fashion_mnist",), colourised),
     "mnist_colour": (("mnist",), colourised),
     "fashion_mnist_colour64": (("fashion_mnist",), functools.partial(colourised, size=64, zoom=2, chunk=5000)),
