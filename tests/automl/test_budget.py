@@ -241,8 +241,8 @@ def test_the_only_contender_is_retrained_as_two_members_when_the_window_holds_th
     best = dataclasses.replace(_contender(0, 0.9), params=100, flops=1000)
     window = FinalTraining(until=1132.0, members=2)  # 33 epochs: 12 continued, then 21 from scratch
     assert _member_plan([best], data, window) == _MemberPlan(epochs=12, first_until=1048.0, scratch_epochs=21)
-    wide = FinalTraining(until=2000.0, members=2)  # the continued member still stops at 3 x 9 epochs
-    assert _member_plan([best], data, wide) == _MemberPlan(epochs=27, first_until=1856.0, scratch_epochs=36)
+    wide = FinalTraining(until=2000.0, members=2)  # the continued member still stops at 6 x 9 epochs
+    assert _member_plan([best], data, wide) == _MemberPlan(epochs=54, first_until=1748.0, scratch_epochs=63)
     assert _member_plan([best], data, FinalTraining(until=1132.0, members=2, max_params=200, max_flops=2000))
     for final, contenders in (
         (FinalTraining(until=1131.0, members=2), [best]),  # 4/3 + 7/3 of the trial's 36 s do not fit
@@ -279,7 +279,7 @@ def test_the_final_window_stretches_the_retraining_of_the_contenders(monkeypatch
     assert _stretch([one], data, FinalTraining(until=1072.0)) == 2.0
     assert _stretch([one, two], data, FinalTraining(until=1072.0)) == 1.0
     assert _stretch([one], data, FinalTraining(until=1054.0)) == 1.5
-    assert _stretch([one], data, FinalTraining(until=5000.0)) == 3.0  # at most MAX_STRETCH
+    assert _stretch([one], data, FinalTraining(until=5000.0)) == 6.0  # at most MAX_STRETCH
     assert _stretch([one], data, FinalTraining(until=1010.0)) == 1.0  # fewer epochs: _fitting_epochs
     assert _stretch([one], data, FinalTraining(until=None)) == 1.0
     assert _stretch([one], data, FinalTraining(until=5000.0, epochs=4)) == 1.0
@@ -348,7 +348,7 @@ def test_only_the_first_trial_of_a_study_with_a_final_window_may_train_through_i
     plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=0.0)
     window = _first_window(study, data, plan)
     assert window is not None and window.until == plan.final_until == 585.0
-    assert window.retrain_cost == 400 / 300 and window.max_stretch == 3
+    assert window.retrain_cost == 400 / 300 and window.max_stretch == 6
     no_final = make_plan(StudyConfig(time_budget=600, final_training=False), started=0.0)
     assert _first_window(study, data, no_final) is None
     assert _first_window(study, data, make_plan(StudyConfig(), started=0.0)) is None
