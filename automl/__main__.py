@@ -1,7 +1,5 @@
 """``python -m automl`` runs the command line."""
 
-import sys
+from automl.cli import run
 
-from automl.cli import main
-
-sys.exit(main())
+run()
