@@ -29,6 +29,8 @@ def test_default_search_end_to_end(workdir):
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Results" in out and "McNemar" in out and "automl ui" in out
+    # Its exit closed the Optuna store: the database file alone holds the study, no write-ahead log is left.
+    assert sorted(p.name for p in (workdir / "mlruns").glob("optuna.db*")) == ["optuna.db", "optuna.db.lock"]
     splits = load_study_data(StudyConfig()).splits  # the default study's data: the digits
     train, val, test = (len(y) for _, y in (splits.train, splits.val, splits.test))
     read = (
