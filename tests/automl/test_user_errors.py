@@ -133,9 +133,9 @@ def test_status_reads_a_read_only_store_without_writing(workdir):
         folder.chmod(0o755)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["waiting"] == 2
-    # Not a byte written, no file added: the search's exit folded its write-ahead log into
-    # optuna.db, and SQLite's read-only reader opens an empty one where the folder lets it
-    # (root ignores the modes; another user's reader adds none).
+    # Not a byte written, and no file added but an empty write-ahead log: the search's exit
+    # folded its own into optuna.db, and SQLite's read-only reader opens an empty one where
+    # the folder lets it (root ignores the modes; another user's reader adds none).
     assert {name: after[name] for name in before} == before
     added = set(after) - set(before)
     assert added <= {"optuna.db-wal"} and not any(after[name] for name in added)
