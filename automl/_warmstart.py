@@ -135,7 +135,7 @@ def convnet(inputs: WarmStartInput) -> dict[str, Any]:
     two 64-filter blocks at a quarter of it (6.8 MFLOPs on 28x28). Against the 24, 48, 64,
     64 net it replaced (8.0 MFLOPs), it was 0.3-2.1 points more accurate after 9 epochs on
     5,000 images of four data sets, 1.2 points after 3 epochs on 50,000 colour images, and
-    0.85 points on average in six two-minute searches (see ``bench/RESULTS.md``).
+    0.92 points on average in ten two-minute searches (see ``bench/RESULTS.md``).
     """
     return {
         **_four_stages(
