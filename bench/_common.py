@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+SHARED_DATASETS = Path(os.environ.get("BENCH_DATASETS") or ROOT.parent / "shared" / "datasets")
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "usps")
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -31,7 +31,17 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-_VERSIONED = ("keras", "tensorflow", "jax", "keras-tuner", "optuna", "mlflow", "albumentations", "numpy")
+_VERSIONED = (
+    "keras",
+    "tensorflow",
+    "jax",
+    "keras-tuner",
+    "optuna",
+    "mlflow",
+    "mlflow-skinny",
+    "albumentations",
+    "numpy",
+)
 
 __all__ = [
     "ROOT",
