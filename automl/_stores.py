@@ -13,7 +13,9 @@ import atexit
 import contextlib
 import fcntl
 import importlib.util
+import os
 import re
+import sqlite3
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -253,6 +255,8 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 
 # The SQLite engines open in this process, closed at its exit (``_close_sqlite_engines``).
 _SQLITE_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
+# The SQLite files opened read-only in this process, tidied at its exit (``_tidy_after_reader``).
+_READ_ONLY_FILES: set[Path] = set()
 
 
 @atexit.register
@@ -262,6 +266,20 @@ def _close_sqlite_engines() -> None:
     ``-shm``, so the database file alone holds the study (a copy of it lacks nothing)."""
     for engine in list(_SQLITE_ENGINES):
         engine.dispose()
+    for path in sorted(_READ_ONLY_FILES):
+        _tidy_after_reader(path)
+
+
+def _tidy_after_reader(path: Path) -> None:
+    """Remove the empty write-ahead log and shared-memory index that a read-only reader
+    (``automl status``) made SQLite open beside ``path``, which a read-only connection cannot
+    remove itself: a writable connection that reads and closes does, if it is the last one
+    open. While another process has the store open (a search), SQLite keeps both files, and
+    where the store or its folder is read-only, nothing is tried."""
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return
+    with contextlib.suppress(sqlite3.Error, OSError), contextlib.closing(sqlite3.connect(path, timeout=1)) as reader:
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
 
 def _use_wal(engine: Any) -> None:
@@ -318,7 +336,10 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
         return JournalStorage(JournalFileBackend(url))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if read_only and local is not None and url.startswith("sqlite"):
-        return _rdb_storage(f"sqlite:///file:{local.resolve()}?mode=ro&uri=true", url, read_only=True)
+        storage = _rdb_storage(f"sqlite:///file:{local.resolve()}?mode=ro&uri=true", url, read_only=True)
+        _SQLITE_ENGINES.add(storage.engine)
+        _READ_ONLY_FILES.add(local.resolve())
+        return storage
     with store_lock(ensure_sqlite_folder(url)):  # two processes must not both create the tables
         storage = _rdb_storage(url, url, read_only=False)
     if url.startswith("sqlite"):

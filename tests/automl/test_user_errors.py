@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import zipfile
 from collections.abc import Callable
@@ -135,10 +136,48 @@ def test_status_reads_a_read_only_store_without_writing(workdir):
     assert json.loads(result.stdout)["waiting"] == 2
     # Not a byte written, and no file added but an empty write-ahead log: the search's exit
     # folded its own into optuna.db, and SQLite's read-only reader opens an empty one where
-    # the folder lets it (root ignores the modes; another user's reader adds none).
+    # the folder lets it (root ignores the modes, and its exit tidies the log away again;
+    # another user's reader adds none).
     assert {name: after[name] for name in before} == before
     added = set(after) - set(before)
     assert added <= {"optuna.db-wal"} and not any(after[name] for name in added)
+
+
+def test_status_leaves_a_writable_store_as_it_found_it(workdir):
+    created = run_cli(["search", "--study-name", "st", "--trials", "2", "--create-only"], workdir)
+    assert created.returncode == 0, created.stderr
+    folder = workdir / "mlruns"
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+    result = run_cli(["status", "--study", "st", "--json"], workdir)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["waiting"] == 2
+    # No write-ahead log or shared-memory index left beside optuna.db, and not a byte changed.
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_status_beside_an_open_writer_keeps_its_write_ahead_log(workdir):
+    created = run_cli(["search", "--study-name", "st", "--trials", "1", "--create-only"], workdir)
+    assert created.returncode == 0, created.stderr
+    database = workdir / "mlruns" / "optuna.db"
+    wal = database.with_name("optuna.db-wal")
+    writer = sqlite3.connect(database)  # in WAL mode: the store's journal mode is kept in the file
+    try:
+        writer.execute("CREATE TABLE probe (x)")
+        writer.execute("INSERT INTO probe VALUES (1)")
+        writer.commit()
+        logged = wal.read_bytes()
+        assert logged  # the commit is in the log, not yet in optuna.db
+
+        result = run_cli(["status", "--study", "st", "--json"], workdir)
+
+        assert result.returncode == 0, result.stderr
+        assert wal.read_bytes() == logged  # the reader's exit left a log in use alone
+        assert writer.execute("SELECT x FROM probe").fetchall() == [(1,)]
+    finally:
+        writer.close()
+    assert not wal.exists()  # the last connection to close folded it in
 
 
 def test_status_on_a_missing_store_creates_nothing(workdir):
