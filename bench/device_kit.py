@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import tempfile
 from pathlib import Path
 
 import _common
+from bench_quality import shared_files
+from packaging.utils import parse_wheel_filename
 
 DATASETS = ("fashion_mnist",)
 PACKAGES = {"keras": "keras", "optuna": "optuna", "mlflow-skinny": "mlflow", "albumentations": "albumentations"}
@@ -71,11 +72,6 @@ DEVICE_HAS = frozenset(
 """The nvidia-h200 image's Python packages (``/work/.library/device/KINDS.md``)."""
 
 
-def distribution(wheel: str) -> str:
-    """A wheel file's distribution name, normalised (``Mlflow_Skinny-3.17.2-...`` -> ``mlflow-skinny``)."""
-    return re.sub(r"[-_.]+", "-", wheel.split("-")[0]).lower()
-
-
 def pins() -> list[str]:
     """``NAME==VERSION`` of each of ``PACKAGES``, at the versions installed here."""
     return [f"{wheel}=={importlib.metadata.version(installed)}" for wheel, installed in PACKAGES.items()]
@@ -97,17 +93,17 @@ def pack(wheels: list[Path], out: Path) -> list[Path]:
     """Copy into ``out`` (emptied first) the wheels whose distribution the device lacks."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    kept = [wheel for wheel in wheels if distribution(wheel.name) not in DEVICE_HAS]
+    kept = [wheel for wheel in wheels if parse_wheel_filename(wheel.name)[0] not in DEVICE_HAS]
     for wheel in kept:
         shutil.copy2(wheel, out / wheel.name)
     return [out / wheel.name for wheel in kept]
 
 
 def copy_datasets(out: Path) -> list[Path]:
+    """Copy into ``out`` the shared files that ``DATASETS`` are made from."""
     out.mkdir(parents=True, exist_ok=True)
     copied = []
-    for name in DATASETS:
-        source = _common.SHARED_DATASETS / f"{name}.npz"
+    for source in (path for name in DATASETS for path in shared_files(name)):
         if not source.is_file():
             raise SystemExit(f"device_kit: no {source}; the kit needs ../shared/datasets")
         copied.append(Path(shutil.copy2(source, out / source.name)))
