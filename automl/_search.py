@@ -18,6 +18,7 @@ from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
 from automl._progress import Progress
 from automl._settings import RuntimeSettings, use_settings
+from pipelines import check_source
 
 if TYPE_CHECKING:
     from automl._workflow import SearchResult
@@ -162,6 +163,7 @@ def search(
     )
     if study.time_budget is not None and trials is None and "trials" not in (load_study_file(config) if config else {}):
         study = study.replace(trials=BUDGET_TRIALS_CAP)  # the budget ends the search
+    check_source(study.data)  # a mistyped --data fails here: before a store is made or Keras imported
     select_backend(study.backend)
     quiet_console(verbose=verbose)
     import_keras_quietly(verbose=verbose)

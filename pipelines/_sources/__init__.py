@@ -18,7 +18,7 @@ from pipelines._sources.keras_datasets import KERAS_CLASS_NAMES, load_keras_data
 from pipelines._sources.npz import load_npz
 from pipelines._sources.split_folder import is_split_folder, load_split_folder
 
-__all__ = ["load_dataset", "NAMED_SOURCES", "DEFAULT_SOURCE"]
+__all__ = ["load_dataset", "check_source", "NAMED_SOURCES", "DEFAULT_SOURCE"]
 
 DEFAULT_SOURCE = "digits"
 
@@ -128,7 +128,21 @@ def load_dataset(
     return dataset
 
 
-def _load_path(path: Path, options: _Options) -> Dataset:
+def check_source(source: str | None) -> None:
+    """Fail fast, reading no image, if ``load_dataset(source)`` cannot even start.
+
+    A command checks its ``--data`` with this before it creates a study or imports Keras,
+    so a mistyped path costs a second and leaves no store behind.
+
+    Raises:
+        DataError: ``source`` is neither a known name nor a path of a kind that is read.
+    """
+    if source is None or source in NAMED_SOURCES:
+        return
+    _path_kind(Path(source).expanduser())
+
+
+def _path_kind(path: Path) -> _PathKind:
     kinds = ", ".join(kind.name for kind in _PATH_KINDS)
     if not path.exists():
         raise DataError(
@@ -136,5 +150,9 @@ def _load_path(path: Path, options: _Options) -> Dataset:
         )
     for kind in _PATH_KINDS:
         if kind.matches(path):
-            return kind.load(path, options)
+            return kind
     raise DataError(f"cannot tell how to read '{path}'; give {kinds}")
+
+
+def _load_path(path: Path, options: _Options) -> Dataset:
+    return _path_kind(path).load(path, options)

@@ -186,6 +186,21 @@ def test_status_on_a_missing_store_creates_nothing(workdir):
     assert not (workdir / "mlruns").exists()
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [("nowhere.npz", "no such file or folder: 'nowhere.npz'"), ("notes.txt", "cannot tell how to read 'notes.txt'")],
+)
+def test_search_on_unreadable_data_fails_before_making_a_store(workdir, capsys, data, expected):
+    (workdir / "notes.txt").write_text("not images")
+
+    code = main(["search", "--data", data, "--trials", "1"])
+
+    out, err = capsys.readouterr()
+    assert code == 2 and expected in err, err
+    assert "New study" not in out and "plan for" not in out  # refused before the study was described
+    assert not (workdir / "mlruns").exists()
+
+
 def test_resume_notes_compare_with_the_stored_values(workdir):
     config = stores(workdir)
     first = run_cli(["search", "--study-name", "n", "--trials", "1", "--epochs", "1", "--create-only"], workdir)
