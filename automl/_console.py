@@ -9,6 +9,7 @@ temporary file, whose text is shown only if the import fails, and the level is s
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -34,7 +35,12 @@ def quiet_console(*, verbose: bool) -> None:
 
 
 def import_keras_quietly(*, verbose: bool) -> None:
-    """Import Keras (and its backend) with the native start-up lines hidden unless ``verbose``."""
+    """Import Keras (and its backend) with the native start-up lines hidden unless ``verbose``.
+
+    Under another backend, TensorFlow is imported with it where it is installed: Keras imports
+    it anyway, later (``keras.utils.set_random_seed`` seeds it, the SavedModel export uses
+    it), and its start-up lines would then appear in the middle of a search's output.
+    """
     if verbose or "keras" in sys.modules:
         import keras  # noqa: F401
 
@@ -44,7 +50,10 @@ def import_keras_quietly(*, verbose: bool) -> None:
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras  # noqa: F401
+            import keras
+
+            if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow") is not None:
+                import tensorflow  # noqa: F401
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)

@@ -65,10 +65,13 @@ def test_options_come_from_a_study_file_and_the_given_ones_win(workdir):
     assert (config.study_name, config.trials, config.margin, config.time_budget) == ("from-file", 2, 0.02, 120.0)
 
 
-def test_search_prints_no_library_noise(workdir):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_search_prints_no_library_noise(workdir, backend):
+    pytest.importorskip(backend)
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL")}
+    command = ["search", "--study-name", "quiet", "--trials", "2", "--epochs", "1", "--backend", backend]
     result = subprocess.run(
-        [sys.executable, "-m", "automl", "search", "--study-name", "quiet", "--trials", "2", "--epochs", "1"],
+        [sys.executable, "-m", "automl", *command],
         cwd=workdir,
         env=env,
         capture_output=True,
