@@ -291,7 +291,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         # so that its retraining is timed and scheduled by what it ran.
         epochs = len(callback.epochs)
         record_sample(trial, spec, dataclasses.replace(training, epochs=epochs), policy.to_dict())
-        replanned = f", re-planned to {training.epochs} of {planned} epochs" if callback.fits else ""
+        replanned = f", re-planned from {planned} to {training.epochs} epochs" if callback.fits else ""
         through = ", through the final window" if callback.through_window else ""
         outcome.note = (
             f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned}{through})"
