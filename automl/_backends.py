@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from automl._errors import UserError
 
-__all__ = ["tune_backend", "select_backend"]
+__all__ = ["tune_backend", "select_backend", "list_devices"]
 
 
 def _tensorflow(accelerated: bool) -> dict[str, str]:
@@ -32,6 +32,29 @@ def _tensorflow(accelerated: bool) -> dict[str, str]:
 
 
 _TUNERS: dict[str, Callable[[bool], dict[str, str]]] = {"tensorflow": _tensorflow}
+
+
+def _torch_devices() -> list[str]:
+    """PyTorch's devices: Keras' ``list_devices`` has no torch implementation (Keras 3.15)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        return ["mps:0"]
+    return ["cpu:0"]
+
+
+# Backends whose devices ``keras.distribution.list_devices`` cannot list.
+_DEVICE_LISTS: dict[str, Callable[[], list[str]]] = {"torch": _torch_devices}
+
+
+def list_devices() -> list[str]:
+    """The devices Keras' backend computes on, as ``"cpu:0"``, ``"cuda:0"``... (any backend)."""
+    import keras
+
+    lister = _DEVICE_LISTS.get(keras.backend.backend(), keras.distribution.list_devices)
+    return list(lister())
 
 
 def tune_backend(backend: str, *, accelerated: bool) -> dict[str, str]:

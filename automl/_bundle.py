@@ -347,7 +347,10 @@ def _export_saved_model(model: keras.Model, target: Path, notes: list[str]) -> P
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        notes.append(f"SavedModel skipped: it needs the TensorFlow backend, not {keras.backend.backend()!r}.")
+        notes.append(
+            f"SavedModel skipped: it needs the TensorFlow backend, not {keras.backend.backend()!r}"
+            " ('automl export' under the TensorFlow backend writes it from the same study)."
+        )
         return None
     return write_atomically(target, lambda p: model.export(p, format="tf_saved_model", verbose=False))
 

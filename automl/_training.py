@@ -20,7 +20,7 @@ import numpy as np
 from keras import ops
 
 import pipelines
-from automl._backends import tune_backend
+from automl._backends import list_devices, tune_backend
 from automl._errors import NonFiniteLoss, OutOfMemory, TrialFailed
 from automl._hparams import TrainingSpec
 from automl._settings import runtime_settings
@@ -92,7 +92,7 @@ WARMUP_START = 0.1  # a warm-up starts at this fraction of the peak rate: its fi
 
 def on_accelerator() -> bool:
     """Whether Keras sees a GPU or TPU (backend-agnostic)."""
-    return any(not d.lower().startswith("cpu") for d in keras.distribution.list_devices())
+    return any(not d.lower().startswith("cpu") for d in list_devices())
 
 
 def augment_processes() -> int:
@@ -121,7 +121,7 @@ def configure_runtime() -> dict[str, str]:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     return {
         "backend": keras.backend.backend(),
-        "devices": ",".join(keras.distribution.list_devices()),
+        "devices": ",".join(list_devices()),
         "mixed_precision": keras.mixed_precision.global_policy().name,
         "jit_compile": "auto",
         "augment_processes": str(augment_processes()),

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 
 from pipelines._augment import _TRANSFORMS, AugmentPolicy
 from pipelines._device_layers import (
@@ -85,7 +86,7 @@ def device_augmentation(policy: AugmentPolicy, input_shape: Shape, *, seed: int 
     """
     if len(input_shape) != 3 or not all(isinstance(n, int) and n > 0 for n in input_shape):
         raise ValueError(f"input_shape must be three positive sizes (H, W, C), got {input_shape!r}")
-    seeds: Seeds = itertools.count(seed) if seed is not None else itertools.repeat(None)
+    seeds: Seeds = _spread_seeds(seed) if seed is not None else itertools.repeat(None)
     on_device = tuple(name for name in policy.transforms if name in _DEVICE_BUILDERS)
     layers = [
         RandomApply(
@@ -101,6 +102,19 @@ def device_augmentation(policy: AugmentPolicy, input_shape: Shape, *, seed: int 
     host = policy.without(on_device)
     height, width, channels = input_shape
     return DeviceAugmentation(layer=layer, input_shape=(height, width, channels), on_device=on_device, host_policy=host)
+
+
+def _spread_seeds(seed: int) -> Iterator[int]:
+    """Layer seeds derived from ``seed``, far apart.
+
+    Not consecutive integers: the PyTorch backend seeds each draw with the layer's seed plus
+    its draw counter, so layers seeded ``s`` and ``s + 1`` share their draws one step apart.
+    With ``RandomApply`` drawing from the same numbers as its transform, brightness only
+    darkened (``tests/pipelines/test_device_augment.py`` under torch).
+    """
+    rng = np.random.default_rng(seed)
+    while True:
+        yield int(rng.integers(1, 2**31))
 
 
 def training_model(model: keras.Model, augmentation: DeviceAugmentation) -> keras.Model:

@@ -192,6 +192,8 @@ def print_result(result: SearchResult) -> None:
     if result.export is not None:
         print(f"\nexported the winner (trial {result.winner}) to {shown_path(result.export.out_dir)}/")
         print(f"  model: {shown_path(result.export.keras_path)}")
+        for note in result.export.notes:
+            print(f"  note: {note}")
     print("\nTo browse the runs in the MLflow UI:")
     print(f"  {ui_command(result.config.tracking_uri)}")
 
