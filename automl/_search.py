@@ -6,6 +6,7 @@ the Keras backend before Keras is imported, then runs ``automl._workflow.run_sea
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
 from automl._progress import Progress
 from automl._settings import RuntimeSettings, use_settings
-from pipelines import check_source
+from pipelines import ArrayData, check_source, save_arrays
 
 if TYPE_CHECKING:
     from automl._workflow import SearchResult
@@ -42,7 +43,7 @@ def study_config(config: str | Path | None = None, **options: Any) -> StudyConfi
 def search(
     *,
     config: str | Path | None = None,
-    data: str | None = None,
+    data: str | os.PathLike[str] | ArrayData | None = None,
     image_size: tuple[int, int] | None = None,
     path_column: str | None = None,
     label_column: str | None = None,
@@ -88,6 +89,13 @@ def search(
 
     Args:
         config: a study file (TOML or YAML) whose keys are these option names.
+        data: what ``--data`` takes (a path or a data set name), or arrays in memory:
+            ``(x, y)``, ``(x, y, x_test, y_test)``, ``keras.datasets.*.load_data()``'s
+            ``((x, y), (x_test, y_test))``, or a dict keyed as an ``.npz`` file
+            (``x_train``, ``y_train``, ``x_val``, ...). Arrays are checked, then saved once as
+            ``<home>/data/arrays-<digest>.npz`` (``home``: ``settings.home``, ``mlruns/`` by
+            default), so the study can resume and workers can read them: the same arrays
+            given again resume the same study.
         time_budget: the whole call's wall time in seconds, or a duration such as
             ``"10m"``: the search, the final training of the finalists, their comparison
             and the export end within it.
@@ -127,11 +135,14 @@ def search(
         result = automl.search(study_name="api", trials=3, epochs=1)
         print(result.winner, result.export_dir)
     """
+    if data is not None and not isinstance(data, str | os.PathLike):
+        with use_settings(settings) as in_force:
+            data = save_arrays(data, in_force.home / "data")  # checked before anything else is made
     if isinstance(seed_architectures, str):
         seed_architectures = [s.strip() for s in seed_architectures.split(",") if s.strip()]
     study = study_config(
         config,
-        data=data,
+        data=None if data is None else os.fspath(data),
         image_size=tuple(image_size) if image_size else None,
         path_column=path_column,
         label_column=label_column,

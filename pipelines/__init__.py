@@ -32,7 +32,7 @@ from pipelines._errors import DataError
 from pipelines._image import load_image
 from pipelines._normalization import Normalization
 from pipelines._preview import augmentation_preview
-from pipelines._sources import NAMED_SOURCES, check_source, load_dataset
+from pipelines._sources import NAMED_SOURCES, ArrayData, check_source, load_dataset, save_arrays
 from pipelines._splits import MAX_HELD_OUT, Splits, split_dataset
 from pipelines._symmetry import MIRROR_ASYMMETRY_LIMIT, may_flip, mirror_asymmetry
 
@@ -46,6 +46,8 @@ __all__ = [
     "value_map_formula",
     "load_dataset",
     "check_source",
+    "save_arrays",
+    "ArrayData",
     "NAMED_SOURCES",
     "Splits",
     "split_dataset",

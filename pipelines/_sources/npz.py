@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
 
-__all__ = ["load_npz", "NAMINGS"]
+__all__ = ["load_npz", "dataset_from_named_arrays", "NAMINGS"]
 
 Pair = tuple[str, str]
 
@@ -79,12 +80,24 @@ def load_npz(path: Path) -> Dataset:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read '{path}' as .npz: {one_line(exc)}; save it with numpy.savez") from exc
-    naming = _naming(path, arrays)
+    return dataset_from_named_arrays(arrays, source=f"npz '{path}'")
+
+
+def dataset_from_named_arrays(arrays: Mapping[str, np.ndarray], *, source: str) -> Dataset:
+    """The data set in ``arrays``, keyed as an ``.npz`` file's arrays are (``NAMINGS``).
+
+    ``source`` names where they are (``npz 'PATH'``, or a description) in every error.
+
+    Raises:
+        DataError: no training images and labels under any accepted name, only one of a
+            given pair, or anything ``dataset_from_arrays`` rejects.
+    """
+    naming = _naming(source, arrays)
     for pair in (naming.val, naming.test):
         present = [key for key in pair if key in arrays]
         if len(present) == 1:
             raise DataError(
-                f"'{path}' has {present[0]} but not its partner; save both {pair[0]} and {pair[1]}, or neither"
+                f"{source} has {present[0]} but not its partner; save both {pair[0]} and {pair[1]}, or neither"
             )
     (x, y), (x_val, y_val), (x_test, y_test) = naming.train, naming.val, naming.test
     return dataset_from_arrays(
@@ -94,17 +107,17 @@ def load_npz(path: Path) -> Dataset:
         arrays.get(y_test),
         x_val=arrays.get(x_val),
         y_val=arrays.get(y_val),
-        source=f"npz '{path}'",
+        source=source,
     )
 
 
-def _naming(path: Path, arrays: dict[str, np.ndarray]) -> Naming:
+def _naming(source: str, arrays: Mapping[str, np.ndarray]) -> Naming:
     """The first of ``NAMINGS`` whose training images and labels are both in ``arrays``."""
     for naming in NAMINGS:
         if all(key in arrays for key in naming.train):
             return naming
     accepted = ", ".join("/".join(naming.train) for naming in NAMINGS)
     raise DataError(
-        f"'{path}' has no training images and labels (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
+        f"{source} has no training images and labels (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
         f"save them as one of these pairs: {accepted}"
     )

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 import automl
 from automl._errors import StudyStopped
 from automl._settings import RuntimeSettings
+from pipelines import DataError
 from tests.automl.helpers import run_cli
 
 NOISE = ("oneDNN", "cuInit", "absl::", "cudart_stub", "model signature", "Skipping variable loading")
@@ -91,3 +92,38 @@ def test_verbose_shows_what_is_hidden(workdir):
     result = run_cli(["search", "--study-name", "loud", "--trials", "1", "--epochs", "1", "--verbose"], workdir)
     assert result.returncode == 0, result.stderr
     assert "oneDNN" in result.stderr or "cudart_stub" in result.stderr
+
+
+def _digits() -> tuple:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = (digits.images * 16).clip(0, 255).astype("uint8"), digits.target
+    return (x[:1400], y[:1400]), (x[1400:], y[1400:])
+
+
+def test_search_on_arrays_in_memory_saves_them_once_and_resumes_on_them(workdir):
+    (x, y), (x_test, y_test) = _digits()
+    first = automl.search(data=((x, y), (x_test, y_test)), study_name="arrays", trials=2, epochs=1, quiet=True)
+
+    saved = list((workdir / "mlruns" / "data").iterdir())
+    assert len(saved) == 1 and first.config.data == str(saved[0])
+    assert (first.export_dir / "model.keras").is_file()
+    parent = next(run for run in _runs(workdir, "arrays") if run.info.run_name == "arrays")
+    assert parent.data.params["data.source"] == f"npz '{saved[0]}'"
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}")
+    splits = json.loads(Path(client.download_artifacts(parent.info.run_id, "data/splits.json")).read_text())
+    assert splits["test_given"] and splits["sizes"]["test"] == len(x_test), splits  # the given test split
+
+    again = automl.search(
+        data=(x.copy(), y.copy(), x_test, y_test), study_name="arrays", trials=3, epochs=1, quiet=True
+    )
+    assert list(again.trials["trial"]) == [0, 1, 2]  # resumed: one more trial
+    assert list((workdir / "mlruns" / "data").iterdir()) == saved
+
+
+def test_search_refuses_bad_arrays_before_making_a_store(workdir):
+    (x, y), _ = _digits()
+    with pytest.raises(DataError, match="1400 training images but 10 training labels"):
+        automl.search(data=(x, y[:10]), trials=1, epochs=1, quiet=True)
+    assert not (workdir / "mlruns").exists()

@@ -1,0 +1,73 @@
+"""Arrays given in memory: checked, saved once under their digest, read back as an ``.npz``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines import DataError, load_dataset, save_arrays
+
+RNG = np.random.default_rng(0)
+X = RNG.integers(0, 256, size=(60, 8, 8, 1), dtype=np.uint8)
+Y = np.arange(60) % 3
+X_TEST, Y_TEST = X[:12], Y[:12]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        (X, Y, X_TEST, Y_TEST),
+        ((X, Y), (X_TEST, Y_TEST)),  # what keras.datasets.*.load_data() returns
+        [X, Y, X_TEST, Y_TEST],
+        {"x_train": X, "y_train": Y, "x_test": X_TEST, "y_test": Y_TEST},
+    ],
+    ids=["flat", "keras-pairs", "list", "dict"],
+)
+def test_each_accepted_shape_reads_back_as_the_arrays(tmp_path, data) -> None:
+    ds = load_dataset(str(save_arrays(data, tmp_path)))
+    assert np.array_equal(ds.x, X) and np.array_equal(ds.y, Y)
+    assert ds.x_test is not None and ds.y_test is not None
+    assert np.array_equal(ds.x_test, X_TEST) and np.array_equal(ds.y_test, Y_TEST)
+
+
+def test_training_arrays_alone_and_a_given_validation_split(tmp_path) -> None:
+    alone = load_dataset(str(save_arrays((X, Y), tmp_path)))
+    assert alone.x_test is None and alone.x_val is None and len(alone.x) == 60
+    given = load_dataset(str(save_arrays({"x": X, "y": Y, "x_val": X[:6], "y_val": Y[:6]}, tmp_path)))
+    assert given.x_val is not None and len(given.x_val) == 6 and given.x_test is None
+
+
+def test_string_labels_in_a_list_become_the_classes(tmp_path) -> None:
+    names = [("cat", "dog", "emu")[i] for i in Y]  # a list of str, np.asarray of it is fine
+    ds = load_dataset(str(save_arrays((X, np.array(names, dtype=object)), tmp_path)))
+    assert ds.class_names == ("cat", "dog", "emu") and np.array_equal(ds.y, Y)
+
+
+def test_the_same_contents_name_the_same_file_and_are_written_once(tmp_path) -> None:
+    first = save_arrays((X, Y), tmp_path / "data")
+    written = first.stat().st_mtime_ns
+    assert save_arrays((X.copy(), Y.copy()), tmp_path / "data") == first
+    assert first.stat().st_mtime_ns == written and first.is_absolute()
+    assert first.name.startswith("arrays-") and first.suffix == ".npz"
+    other = save_arrays((X, (Y + 1) % 3), tmp_path / "data")
+    assert other != first
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == sorted([first.name, other.name])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ((X, Y[:5]), "data (in memory): 60 training images but 5 training labels"),
+        ((X,), "must be (x, y), (x, y, x_test, y_test), ((x, y), (x_test, y_test)) or a dict"),
+        (7, "data must be a path, a data set name, or (x, y)"),
+        ({"pixels": X, "y": Y}, "data (in memory) has no training images and labels (it has: pixels, y)"),
+        ({"x": X, "y": Y, "x_test": X_TEST}, "x_test but not its partner"),
+        ((X, np.array([object(), 1] * 30, dtype=object)), "'y_train' holds Python objects of mixed types"),
+    ],
+    ids=["lengths", "one-array", "not-arrays", "unknown-names", "half-a-split", "objects"],
+)
+def test_bad_arrays_are_refused_before_anything_is_written(tmp_path, data, message) -> None:
+    with pytest.raises(DataError) as error:
+        save_arrays(data, tmp_path / "data")
+    assert message in str(error.value)
+    assert not (tmp_path / "data").exists()
