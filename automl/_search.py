@@ -135,6 +135,7 @@ def search(
         result = automl.search(study_name="api", trials=3, epochs=1)
         print(result.winner, result.export_dir)
     """
+    started = time.monotonic() if started is None else started  # the budget counts saving arrays too
     if data is not None and not isinstance(data, str | os.PathLike):
         with use_settings(settings) as in_force:
             data = save_arrays(data, in_force.home / "data")  # checked before anything else is made
@@ -186,7 +187,7 @@ def search(
             progress=progress or Progress(total=study.trials, quiet=quiet),
             export=not no_export,
             create_only=create_only,
-            started=time.monotonic() if started is None else started,
+            started=started,
         )
 
 
