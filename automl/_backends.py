@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from automl._errors import UserError
 
-__all__ = ["tune_backend", "select_backend", "list_devices"]
+__all__ = ["tune_backend", "select_backend", "list_devices", "steps_per_execution"]
 
 
 def _tensorflow(accelerated: bool) -> dict[str, str]:
@@ -55,6 +55,18 @@ def list_devices() -> list[str]:
 
     lister = _DEVICE_LISTS.get(keras.backend.backend(), keras.distribution.list_devices)
     return list(lister())
+
+
+# Backends whose trainer runs at most this many steps per call: Keras 3.15 refuses
+# ``steps_per_execution`` above 1 under PyTorch ("must be 1 with the PyTorch backend").
+_MAX_STEPS_PER_EXECUTION: dict[str, int] = {"torch": 1}
+
+
+def steps_per_execution(wanted: int) -> int:
+    """``wanted`` steps per compiled call, or fewer where the backend allows no more."""
+    import keras
+
+    return min(wanted, _MAX_STEPS_PER_EXECUTION.get(keras.backend.backend(), wanted))
 
 
 def tune_backend(backend: str, *, accelerated: bool) -> dict[str, str]:

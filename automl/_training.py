@@ -20,7 +20,7 @@ import numpy as np
 from keras import ops
 
 import pipelines
-from automl._backends import list_devices, tune_backend
+from automl._backends import list_devices, steps_per_execution, tune_backend
 from automl._errors import NonFiniteLoss, OutOfMemory, TrialFailed
 from automl._hparams import TrainingSpec
 from automl._settings import runtime_settings
@@ -194,7 +194,7 @@ def compile_model(model: keras.Model, training: TrainingSpec, num_classes: int) 
         jit_compile="auto",
         # Small models on an accelerator are limited by dispatch: several steps per call
         # measured 1.03-1.26x the images/s on an H100 (bench/RESULTS.md, "The GPU path").
-        steps_per_execution=ACCELERATOR_STEPS_PER_EXECUTION if on_accelerator() else 1,
+        steps_per_execution=steps_per_execution(ACCELERATOR_STEPS_PER_EXECUTION) if on_accelerator() else 1,
     )
     # Likewise for the optimizer's slots: created now, they stay out of the traced step.
     model.optimizer.build(model.trainable_variables)

@@ -1,0 +1,50 @@
+"""Per-backend settings (``automl._backends``), each checked in a process of its backend.
+
+``KERAS_BACKEND`` is read once, at import, so every backend runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from automl._training import ACCELERATOR_STEPS_PER_EXECUTION
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The compile an accelerator gets (on_accelerator forced true), then one epoch of fit.
+_ACCELERATOR_COMPILE = """
+import json
+import numpy as np
+import keras
+import automl._training as training
+from automl._backends import list_devices
+from automl._hparams import TrainingSpec
+
+training.on_accelerator = lambda: True
+model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+training.compile_model(model, TrainingSpec(batch_size=8, epochs=1), num_classes=3)
+model.fit(np.zeros((32, 8, 8, 1), "float32"), np.zeros(32, "int64"), batch_size=8, epochs=1, verbose=0)
+print(json.dumps({"steps_per_execution": model.steps_per_execution, "devices": list_devices()}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_the_accelerator_compile_trains_under_each_backend(backend: str) -> None:
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (pip install .[{backend}])")
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", _ACCELERATOR_COMPILE], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = json.loads(done.stdout.strip().splitlines()[-1])
+    # Keras 3.15 refuses more than one step per call under PyTorch; the others take several.
+    assert shown["steps_per_execution"] == (1 if backend == "torch" else ACCELERATOR_STEPS_PER_EXECUTION)
+    assert shown["devices"] and all(device.lower().startswith("cpu") for device in shown["devices"]), shown
