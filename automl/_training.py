@@ -45,6 +45,7 @@ __all__ = [
     "EpochResult",
     "is_out_of_memory",
     "on_accelerator",
+    "steps_per_call",
     "configure_runtime",
     "train_model",
     "augmentation_target",
@@ -93,6 +94,12 @@ WARMUP_START = 0.1  # a warm-up starts at this fraction of the peak rate: its fi
 def on_accelerator() -> bool:
     """Whether Keras sees a GPU or TPU (backend-agnostic)."""
     return any(not d.lower().startswith("cpu") for d in list_devices())
+
+
+def steps_per_call() -> int:
+    """Training steps per compiled call: ``ACCELERATOR_STEPS_PER_EXECUTION`` on an
+    accelerator, as many of them as the backend allows; 1 on a CPU."""
+    return steps_per_execution(ACCELERATOR_STEPS_PER_EXECUTION) if on_accelerator() else 1
 
 
 def augment_processes() -> int:
@@ -194,7 +201,7 @@ def compile_model(model: keras.Model, training: TrainingSpec, num_classes: int) 
         jit_compile="auto",
         # Small models on an accelerator are limited by dispatch: several steps per call
         # measured 1.03-1.26x the images/s on an H100 (bench/RESULTS.md, "The GPU path").
-        steps_per_execution=steps_per_execution(ACCELERATOR_STEPS_PER_EXECUTION) if on_accelerator() else 1,
+        steps_per_execution=steps_per_call(),
     )
     # Likewise for the optimizer's slots: created now, they stay out of the traced step.
     model.optimizer.build(model.trainable_variables)

@@ -229,12 +229,9 @@ def measure_driver_path(spec: Any, shape: tuple[int, int, int], arrays: tuple, a
 
 def driver_settings() -> tuple[str, int]:
     """The precision and ``steps_per_execution`` the driver trains with on this machine."""
-    from automl._backends import steps_per_execution
-    from automl._training import ACCELERATOR_STEPS_PER_EXECUTION, on_accelerator
+    from automl._training import on_accelerator, steps_per_call
 
-    return (
-        ("mixed_bfloat16", steps_per_execution(ACCELERATOR_STEPS_PER_EXECUTION)) if on_accelerator() else ("float32", 1)
-    )
+    return ("mixed_bfloat16" if on_accelerator() else "float32", steps_per_call())
 
 
 def build_augmented(spec: Any, shape: tuple[int, int, int], augmented: bool, seed: int) -> tuple[Any, Any]:

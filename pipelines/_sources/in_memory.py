@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 import numpy as np
 
@@ -40,7 +40,7 @@ def named_arrays(data: ArrayData) -> dict[str, np.ndarray]:
     """
     if isinstance(data, Mapping):
         given = {str(key): value for key, value in data.items()}
-    elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+    elif _is_sequence(data):
         parts = list(data)
         if len(parts) == 2 and all(_is_pair(part) for part in parts):
             parts = [*parts[0], *parts[1]]  # keras.datasets' ((x, y), (x_test, y_test))
@@ -56,15 +56,15 @@ def save_arrays(data: ArrayData, folder: str | os.PathLike[str]) -> Path:
     """Check ``data`` and save it as ``folder/arrays-<digest>.npz``; returns the file's absolute path.
 
     The arrays are checked as a data set first, so bad ones are refused before anything is
-    written. A file of the same contents is reused as it is.
+    written. A file of the same contents is reused as it is: it was checked when written.
 
     Raises:
         DataError: ``data`` is not of an accepted shape, or not a usable data set (naming why).
     """
     arrays = named_arrays(data)
-    dataset_from_named_arrays(arrays, source="data (in memory)")
     path = Path(folder).expanduser().resolve() / f"arrays-{_digest(arrays)}.npz"
     if not path.exists():
+        dataset_from_named_arrays(arrays, source="data (in memory)")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")  # savez keeps a .npz suffix
         np.savez(partial, **arrays)  # type: ignore[arg-type]  # numpy types **kwds as allow_pickle
@@ -72,8 +72,12 @@ def save_arrays(data: ArrayData, folder: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _is_sequence(data: object) -> TypeGuard[Sequence[Any]]:
+    return isinstance(data, Sequence) and not isinstance(data, (str, bytes))
+
+
 def _is_pair(part: object) -> bool:
-    return isinstance(part, Sequence) and not isinstance(part, (str, bytes)) and len(part) == 2
+    return _is_sequence(part) and len(part) == 2
 
 
 def _plain_array(key: str, value: object) -> np.ndarray:
