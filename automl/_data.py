@@ -8,7 +8,15 @@ from functools import cached_property
 import pipelines
 from automl._config import StudyConfig
 
-__all__ = ["StudyData", "load_study_data", "skipped_note", "describe_data", "value_map_note", "flips_line"]
+__all__ = [
+    "StudyData",
+    "load_study_data",
+    "skipped_note",
+    "describe_data",
+    "value_map_note",
+    "conversions_note",
+    "flips_line",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,4 +121,14 @@ def value_map_note(dataset: pipelines.Dataset) -> str | None:
     return (
         f"note: the images' values ({low:.4g}..{low + 255 / factor:.4g}) are not pixels; they were mapped onto "
         f"0..255 as {pipelines.value_map_formula(low, factor)}, and the exported model takes them so mapped"
+    )
+
+
+def conversions_note(dataset: pipelines.Dataset) -> str | None:
+    """One line saying how arrays in another layout were read (None if none had to be)."""
+    if not dataset.conversions:
+        return None
+    return (
+        f"note: read {'; '.join(dataset.conversions)}. The exported model takes images of shape "
+        f"(batch, {', '.join(map(str, dataset.input_shape))}) and gives one probability per class"
     )

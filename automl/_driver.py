@@ -25,7 +25,15 @@ from automl._compare import (
     retrain_seconds,
 )
 from automl._config import StudyConfig
-from automl._data import StudyData, describe_data, flips_line, load_study_data, skipped_note, value_map_note
+from automl._data import (
+    StudyData,
+    conversions_note,
+    describe_data,
+    flips_line,
+    load_study_data,
+    skipped_note,
+    value_map_note,
+)
 from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
 from automl._queue import claim_trial, heartbeat, retry_of
@@ -45,6 +53,7 @@ from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, run_trial
 from automl._workers import worker_command, worker_env
+from pipelines import Dataset
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
 
@@ -118,6 +127,14 @@ def _load_data(study: optuna.Study, config: StudyConfig, created: bool) -> Study
         raise
 
 
+def _print_data_notes(dataset: Dataset) -> None:
+    """Files left out, values mapped and arrays read in another layout; printed even with
+    ``--quiet``: what is searched and what the exported model takes depend on them."""
+    for note in (skipped_note(dataset), value_map_note(dataset), conversions_note(dataset)):
+        if note:
+            print(note, file=sys.stderr)
+
+
 def run_study(
     config: StudyConfig,
     *,
@@ -150,10 +167,8 @@ def run_study(
         progress.message(flips_line(data.mirror_asymmetry))
     if not worker:  # after loading the data: warm starts are tailored to the images
         enqueue_trials(study, config, data, lazy=plan.lazy_queue)
-    if not worker and (note := skipped_note(data.dataset)):
-        print(note, file=sys.stderr)  # even with --quiet: data left out changes what is searched
-    if not worker and (note := value_map_note(data.dataset)):
-        print(note, file=sys.stderr)  # even with --quiet: the exported model's input depends on it
+    if not worker:
+        _print_data_notes(data.dataset)
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)

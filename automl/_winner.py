@@ -60,6 +60,7 @@ def build_card(
         "input_shape": list(data.input_shape),
         "preprocessing": {
             "input": _input_contract(data.dataset.value_map),
+            "conversions": list(data.dataset.conversions),
             "normalization": {**data.normalization.to_dict(), "inside_model": True},
         },
         "architecture": record.row()["architecture"],

@@ -29,10 +29,12 @@ def dataset_from_arrays(
             with an alpha channel, dropped); uint8, integers in 0..255, floats in 0..1 (scaled
             by 255) or 0..255, or numbers of any other range (standardized, 16-bit), mapped
             linearly onto 0..255 from the training images' least and greatest values
-            (``_spread``), and the given splits the same way. ``x_test``/``x_val`` are a
+            (``_spread``), and the given splits the same way. Channels-first ``(N, C, H, W)``
+            when C is 1-4 and W is not (``_Reading.images``). ``x_test``/``x_val`` are a
             given test or validation split, or ``None``.
-        y, y_test, y_val: labels of any kind (``(N,)`` or ``(N, 1)``); the classes are those of
-            ``y``, and a test or validation label that is not one of them is an error.
+        y, y_test, y_val: labels of any kind (``(N,)`` or ``(N, 1)``), or one-hot ``(N, K)``;
+            the classes are those of ``y``, and a test or validation label that is not one of
+            them is an error.
         source: where the arrays came from, used in every error message.
         class_names: names of labels ``0..K-1`` when ``y`` already holds those integers;
             ``None`` to take the sorted distinct values of ``y`` as the classes.
@@ -42,7 +44,12 @@ def dataset_from_arrays(
         DataError: images of an unusable shape or value range, test or validation labels
             that are not training classes, or anything ``Dataset`` rejects; naming ``source``.
     """
-    y, y_val, y_test = _flat_labels(y), _flat_or_none(y_val), _flat_or_none(y_test)
+    read = _Reading(source)
+    x, y = read.images(x, "training"), read.labels(y, "training")
+    if x_val is not None and y_val is not None:
+        x_val, y_val = read.images(x_val, "validation"), read.labels(y_val, "validation")
+    if x_test is not None and y_test is not None:
+        x_test, y_test = read.images(x_test, "test"), read.labels(y_test, "test")
     if class_names is None:
         y, class_names = encode_labels(y)
         y_val = None if y_val is None else _encode_as(y_val, class_names, source, "validation")
@@ -59,6 +66,7 @@ def dataset_from_arrays(
         source=source,
         skipped=skipped,
         value_map=spread,
+        conversions=read.conversions,
     )
 
 
@@ -87,13 +95,55 @@ def _comparable(values: np.ndarray) -> np.ndarray:
     return values.astype(str) if values.dtype == object else values
 
 
-def _flat_labels(y: np.ndarray) -> np.ndarray:
-    y = np.asarray(y)
-    return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+class _Reading:
+    """Arrays as Keras and PyTorch users hold them, read into labels ``(N,)`` and images
+    ``(N, H, W[, C])``; ``conversions`` says, for people, what had to change."""
+
+    ONE_HOT = "one-hot labels as the class of each row's largest column"
+    CHANNELS_FIRST = "channels-first images (N, C, H, W) moved to channels-last (N, H, W, C)"
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._converted: dict[str, list[str]] = {}
+
+    @property
+    def conversions(self) -> tuple[str, ...]:
+        """One line per kind of conversion, naming the splits and their shapes as given."""
+        return tuple(f"{kind}: {', '.join(arrays)}" for kind, arrays in self._converted.items())
+
+    def labels(self, y: np.ndarray, split: str) -> np.ndarray:
+        """``(N,)`` labels: ``(N, 1)`` flattened, one-hot ``(N, K)`` rows (``to_categorical``,
+        smoothed or soft labels too) read as their most likely class, the column index."""
+        y = np.asarray(y)
+        if y.ndim != 2 or y.shape[1] == 1:
+            return y.reshape(-1) if y.ndim == 2 else y
+        if not _one_hot(y):
+            raise DataError(
+                f"{self.source}: {split} labels of shape {y.shape} must be one-hot (non-negative rows "
+                f"summing to 1) or one label per image; several labels per image are not supported"
+            )
+        self._note(self.ONE_HOT, split, y.shape)
+        return np.argmax(y, axis=1)
+
+    def images(self, x: np.ndarray, split: str) -> np.ndarray:
+        """Channels-first ``(N, C, H, W)`` images (PyTorch's layout) moved to channels-last,
+        when the layout is unmistakable: C is a channel count and W is not."""
+        x = np.asarray(x)
+        if x.ndim != 4 or x.shape[1] not in _KEPT_CHANNELS or x.shape[-1] in _KEPT_CHANNELS:
+            return x
+        self._note(self.CHANNELS_FIRST, split, x.shape)
+        return np.moveaxis(x, 1, -1)
+
+    def _note(self, kind: str, split: str, shape: tuple[int, ...]) -> None:
+        self._converted.setdefault(kind, []).append(f"{split} {shape}")
 
 
-def _flat_or_none(y: np.ndarray | None) -> np.ndarray | None:
-    return None if y is None else _flat_labels(y)
+def _one_hot(y: np.ndarray) -> bool:
+    """Rows of non-negative numbers that each sum to 1 (within float32 rounding)."""
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating) or y.dtype == np.bool_):
+        return False
+    y = y.astype(np.float64)
+    return bool(np.all(y >= 0) and np.allclose(y.sum(axis=1), 1.0, atol=1e-4))
 
 
 def _as_int64(y: np.ndarray, source: str) -> np.ndarray:

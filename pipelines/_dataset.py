@@ -41,6 +41,8 @@ class Dataset:
         value_map: ``(low, factor)`` when the source's values were not pixels (standardized or
             16-bit arrays) and became ``x`` as ``(value - low) * factor``, clipped to 0..255;
             None when they were pixels already.
+        conversions: what was changed in the arrays as given to read them, for people
+            (one-hot labels, channels-first images); empty when nothing was.
 
     Raises:
         DataError: when the arrays do not fit together (dtypes, shapes, lengths, labels),
@@ -57,6 +59,7 @@ class Dataset:
     source: str
     skipped: tuple[tuple[str, str], ...] = ()
     value_map: tuple[float, float] | None = None
+    conversions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_pair(self.x, self.y, self.class_names, self.source, "training")
@@ -118,6 +121,7 @@ class Dataset:
             "value_range": [int(self.x.min()), int(self.x.max())],
             "skipped": len(self.skipped),
             "value_map": None if self.value_map is None else dict(zip(("low", "factor"), self.value_map, strict=True)),
+            "conversions": list(self.conversions),
         }
 
 

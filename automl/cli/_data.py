@@ -127,6 +127,7 @@ def _describe(data: dict[str, Any], skipped: tuple[tuple[str, str], ...], split:
         f"source: {data['source']}",
         f"images: {data['num_images']}{given}; shape {h}x{w}x{c} uint8; values {low}..{high}"
         + _mapped(data["value_map"]),
+        *(f"read {conversion}" for conversion in data["conversions"]),
         f"skipped files: {len(skipped)}",
         *(f"  {path}: {reason}" for path, reason in skipped),
         f"split (seed {split['seed']}, val_fraction {fractions['val']}, test_fraction {fractions['test']}): "

@@ -127,3 +127,19 @@ def test_search_refuses_bad_arrays_before_making_a_store(workdir):
     with pytest.raises(DataError, match="1400 training images but 10 training labels"):
         automl.search(data=(x, y[:10]), trials=1, epochs=1, quiet=True)
     assert not (workdir / "mlruns").exists()
+
+
+def test_search_on_arrays_as_pytorch_and_to_categorical_leave_them(workdir, capsys):
+    import keras
+    import numpy as np
+
+    (x, y), (x_test, y_test) = _digits()
+    data = (x[:, None], keras.utils.to_categorical(y), x_test[:, None], keras.utils.to_categorical(y_test))
+    result = automl.search(data=data, study_name="layouts", trials=1, epochs=1, views=1, quiet=True)
+
+    assert "note: read channels-first images (N, C, H, W) moved to channels-last" in capsys.readouterr().err
+    card = json.loads((result.export_dir / "model_card.json").read_text())
+    assert card["input_shape"] == [8, 8, 1] and len(card["preprocessing"]["conversions"]) == 2
+    model = keras.saving.load_model(result.export_dir / "model.keras")
+    predicted = np.argmax(model.predict(x_test[..., None].astype("float32"), verbose=0), axis=1)
+    assert np.mean(predicted == y_test) > 0.5  # channels-last images, classes in label order

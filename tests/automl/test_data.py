@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from automl._config import StudyConfig
-from automl._data import describe_data, flips_line, load_study_data, value_map_note
+from automl._data import conversions_note, describe_data, flips_line, load_study_data, value_map_note
 from automl.cli import build_parser
 from automl.cli._search import config_from_args
 from pipelines import DataError
@@ -36,6 +36,19 @@ def test_values_that_are_not_pixels_are_noted_with_their_map(tmp_path) -> None:
     assert low == x.min() and factor == 255 / (x.max() - x.min())
     note = value_map_note(dataset)
     assert note is not None and f"({x.min():.4g}..{x.max():.4g})" in note and f"(value + {-low:.6g})" in note
+
+
+def test_arrays_read_in_another_layout_are_noted_with_the_exported_model_s_input(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 256, (40, 1, 6, 5), dtype=np.uint8), np.repeat(np.arange(2), 20)
+    np.savez(tmp_path / "cf.npz", x_train=x, y_train=y)
+    np.savez(tmp_path / "cl.npz", x_train=x[:, 0], y_train=y)
+    assert conversions_note(load_study_data(StudyConfig(data=str(tmp_path / "cl.npz"))).dataset) is None
+    note = conversions_note(load_study_data(StudyConfig(data=str(tmp_path / "cf.npz"))).dataset)
+    assert note == (
+        "note: read channels-first images (N, C, H, W) moved to channels-last (N, H, W, C): training (40, 1, 6, 5). "
+        "The exported model takes images of shape (batch, 6, 5, 1) and gives one probability per class"
+    )
 
 
 def test_a_csv_s_columns_are_named_by_the_search_options(tmp_path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import NAMED_SOURCES, load_dataset, split_dataset, value_map_formula
+from pipelines import NAMED_SOURCES, DataError, load_dataset, split_dataset, value_map_formula
 from tests.pipelines.datafiles import make_folder, write_image
 
 
@@ -147,6 +147,35 @@ def test_npz_of_standardized_floats_16_bit_integers_and_rgba(tmp_path) -> None:
     assert load_dataset(str(tmp_path / "u.npz")).x[:, 0, 0, 0].tolist() == [0, 4, 255]
     assert load_dataset(str(tmp_path / "u.npz")).value_map == (0.0, 255 / 65535)
     assert load_dataset(str(tmp_path / "z.npz")).summary()["value_range"] == [0, 255]
+
+
+def test_npz_of_one_hot_labels_and_channels_first_images(tmp_path) -> None:
+    # As keras.utils.to_categorical and PyTorch leave them: read, and said so.
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, size=(12, 3, 5, 7), dtype=np.uint8)
+    y = np.array([0, 2, 3] * 4)  # column 1 never occurs: not a class, as with integer labels
+    smoothed = np.eye(4)[y[:6]] * 0.9 + 0.025  # label smoothing keeps the largest column
+    np.savez(tmp_path / "t.npz", x_train=x, y_train=np.eye(4, dtype=np.float32)[y], x_test=x[:6], y_test=smoothed)
+    ds = load_dataset(str(tmp_path / "t.npz"))
+    np.testing.assert_array_equal(ds.x, x.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(ds.x_test, ds.x[:6])
+    assert ds.class_names == ("0", "2", "3") and ds.y.tolist() == [0, 1, 2] * 4 and ds.y_test.tolist() == [0, 1, 2] * 2
+    assert ds.conversions == (
+        "channels-first images (N, C, H, W) moved to channels-last (N, H, W, C): "
+        "training (12, 3, 5, 7), test (6, 3, 5, 7)",
+        "one-hot labels as the class of each row's largest column: training (12, 4), test (6, 4)",
+    )
+    assert ds.summary()["conversions"] == list(ds.conversions)
+
+    # Channels-last images whose width is a channel count too stay as they are; nothing is said.
+    np.savez(tmp_path / "l.npz", x_train=x.transpose(0, 2, 3, 1)[..., :1].repeat(3, -1), y_train=y)
+    plain = load_dataset(str(tmp_path / "l.npz"))
+    assert plain.x.shape == (12, 5, 7, 3) and plain.conversions == () and plain.summary()["conversions"] == []
+
+    multi = np.eye(4)[y] + np.eye(4)[(y + 1) % 4]  # two labels per image
+    np.savez(tmp_path / "m.npz", x_train=x, y_train=multi)
+    with pytest.raises(DataError, match=r"training labels of shape \(12, 4\) must be one-hot"):
+        load_dataset(str(tmp_path / "m.npz"))
 
 
 def test_npz_keras_names_are_read_first(tmp_path) -> None:
