@@ -147,7 +147,10 @@ class StudyConfig:
     def from_json(cls, text: str) -> StudyConfig:
         """The settings stored with a study. A setting added since it was stored takes the
         value that keeps the study as it was (``_BEFORE_ADDED``), not today's default."""
-        return cls.from_dict(_BEFORE_ADDED | json.loads(text))
+        data = _BEFORE_ADDED | json.loads(text)
+        if isinstance(data.get("space"), Mapping):
+            data["space"] = _SPACE_BEFORE_ADDED | data["space"]
+        return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
@@ -218,6 +221,8 @@ def check_export_dir(path: str | Path) -> Path:
 # stored without them did: its held-out splits were not capped, and its final models had no
 # test-time views.
 _BEFORE_ADDED: dict[str, Any] = {"max_val_images": None, "max_test_images": None, "views": 1}
+# The same for the search space: its stage widths could fall.
+_SPACE_BEFORE_ADDED: dict[str, Any] = {"rising_widths": False}
 
 # The type each setting must have: bool is no int here, and float only where a fraction or
 # a duration belongs (a study file's ``trials = true`` or ``epochs = 1.5`` is an error).

@@ -11,7 +11,9 @@ Sampling adapts to the input: the stem halves inputs larger than ``stem_max_size
 (56 by default) until they fit it, a stage downsamples only while the map is at least 2 pixels
 wide (so 8x8 images allow 3 halvings, 28x28 4 and 32x32 5), a conv offers 'valid' padding
 only where its kernel fits, a pool uses 'valid' padding only where its window fits, and the
-head offers flattening only for small maps.
+head offers flattening only for small maps. With ``SearchSpace.rising_widths`` (the default)
+a stage is at least as wide as the one before it: ``arch.s3.filters`` of 16 after a
+48-filter stage 2 gives a 48-filter stage 3.
 """
 
 from __future__ import annotations
@@ -92,8 +94,11 @@ def sample_architecture(
     while builder.size > space.stem_max_size:
         builder.add(PoolBlock.fitting(kind="max", size=2, map_size=builder.size))
     builder.end_stem()
+    width = 0  # the previous stage's, with rising widths
     for i in range(1, space.stages.suggest(trial, "arch.stages") + 1):
-        stage = context(f"arch.s{i}", space.filters.suggest(trial, f"arch.s{i}.filters"))
+        filters = space.filters.suggest(trial, f"arch.s{i}.filters")
+        width = max(filters, width) if space.rising_widths else filters
+        stage = context(f"arch.s{i}", width)
         if i > 1 and builder.size >= 2:
             builder.add(_DOWNSAMPLERS[stage.suggest("downsample", space.downsample)](stage))
         for j in range(1, stage.suggest("blocks", space.blocks_per_stage) + 1):

@@ -18,6 +18,7 @@ from searchspace._checks import (
     PADDINGS,
     POOL_KINDS,
     POOL_SIZES,
+    check_bool,
     check_choice,
     check_int,
     check_rate,
@@ -78,6 +79,11 @@ class SearchSpace:
         stem_filters, stem_kernel_sizes: the stem conv's width and kernel.
         stages, blocks_per_stage: how many stages, and blocks in each.
         filters: the width of each stage (sampled per stage).
+        rising_widths: a stage is at least as wide as the stage before it: its width is the
+            larger of its sampled ``filters`` and the previous stage's width, as VGG's and
+            ResNet's widths rise while their maps shrink. Off, a late stage may be narrower
+            than an early one (64, 48, 8 filters: the head sees 8 features). The parameters
+            sampled are the same either way.
         block_types: the ``BLOCKS`` names a stage's blocks are drawn from.
         kernel_sizes: kernels of conv, residual and bottleneck blocks.
         paddings: a conv block's padding; 'valid' is only offered where the kernel fits.
@@ -103,6 +109,7 @@ class SearchSpace:
     stages: IntRange = IntRange(low=3, high=4)
     blocks_per_stage: IntRange = IntRange(low=1, high=2)
     filters: IntRange = IntRange(low=8, high=64, log=True)
+    rising_widths: bool = True
     block_types: Choice = Choice(choices=("conv", "residual", "bottleneck", "inception"))
     kernel_sizes: Choice = Choice(choices=(3, 5))
     paddings: Choice = Choice(choices=("same", "valid"))
@@ -126,6 +133,8 @@ class SearchSpace:
             try:
                 if field_type is int:
                     check_int(label, value, minimum=1)
+                elif field_type is bool:
+                    check_bool(label, value)
                 elif not isinstance(value, field_type):
                     raise ValueError(f"{label} must be of type {field_type.__name__}, got {value!r}")
                 else:
@@ -155,7 +164,8 @@ class SearchSpace:
         for name, value in data.items():
             field_type = _FIELD_TYPES[name]
             try:
-                kwargs[name] = value if field_type is int else field_type.from_data(value, label=f"space.{name}")
+                plain = field_type in (int, bool)
+                kwargs[name] = value if plain else field_type.from_data(value, label=f"space.{name}")
             except ValueError as exc:
                 raise SearchSpaceError(str(exc)) from None
         return cls(**kwargs)

@@ -86,6 +86,14 @@ def test_a_study_stored_before_the_caps_keeps_its_uncapped_split():
     assert config.max_val_images is None and config.max_test_images is None
 
 
+def test_a_study_stored_before_rising_widths_keeps_its_widths_as_sampled():
+    stored = json.loads(StudyConfig(study_name="old").to_json())
+    assert stored["space"]["rising_widths"] is True  # stored since: kept as stored
+    del stored["space"]["rising_widths"]
+    assert StudyConfig.from_json(json.dumps(stored)).space.rising_widths is False
+    assert StudyConfig.from_dict({"space": {}}).space.rising_widths is True  # a study file's [space]: today's default
+
+
 def test_unknown_seed_architecture_is_a_clear_error(workdir):
     result = run_cli(["search", "--seed-architectures", "lenet,googlenet9", "--trials", "1"], workdir)
     assert result.returncode == 2

@@ -150,3 +150,22 @@ def test_stem_max_size_is_a_space_setting():
     assert ss.SearchSpace.from_dict({"stem_max_size": 16}) == small
     with pytest.raises(ss.SearchSpaceError, match="stem_max_size"):
         ss.SearchSpace(stem_max_size=0)
+
+
+@pytest.mark.parametrize("rising", [True, False])
+def test_stage_widths_rise_unless_the_space_lets_them_fall(rising):
+    space = ss.SearchSpace(rising_widths=rising)
+    fell = 0
+    for trial, spec in _samples(60, (28, 28, 1), space):
+        sampled = [trial.params[f"arch.s{i}.filters"] for i in range(1, len(spec.stages) + 1)]
+        widest = list(itertools.accumulate(sampled, max))
+        fell += sampled != widest
+        for stage, width in zip(spec.stages, widest if rising else sampled, strict=True):
+            assert {block.filters for block in stage.blocks if hasattr(block, "filters")} <= {width}
+    assert fell > 10  # the space samples falling widths: the setting decides what they build
+    assert ss.SearchSpace.from_dict({"rising_widths": rising}) == space
+
+
+def test_rising_widths_must_be_true_or_false():
+    with pytest.raises(ss.SearchSpaceError, match="space.rising_widths must be true or false, got 'yes'"):
+        ss.SearchSpace.from_dict({"rising_widths": "yes"})
