@@ -13,8 +13,9 @@ register it in MLflow. Its keyword arguments are the command's long options::
     print(result.winner, result.export_dir)  # e.g. 1 exports/api
 
 The pieces are public too: ``open_study``/``load_existing`` (a study and its settings),
-``compare_study``, ``export_winner``, ``export_bundle``/``load_bundle``/``predict_files``,
-and ``RuntimeSettings`` for where the local stores live.
+``list_studies``/``delete_study`` (the studies of a store), ``compare_study``,
+``export_winner``, ``export_bundle``/``load_bundle``/``predict_files``, and
+``RuntimeSettings`` for where the local stores live.
 
 Names are imported on first use, so ``import automl`` (and ``automl --help``) stays fast,
 and the Keras backend can still be chosen by ``search(backend=...)``.
@@ -34,6 +35,8 @@ _EXPORTS = {
     "RuntimeSettings": "automl._settings",
     "load_existing": "automl._studies",
     "open_study": "automl._studies",
+    "list_studies": "automl._catalog",
+    "delete_study": "automl._catalog",
     "run_study": "automl._driver",
     "compare_study": "automl._compare",
     "export_winner": "automl._winner",

@@ -62,6 +62,7 @@ __all__ = [
     "claim_finish",
     "FinishClaim",
     "release_finish",
+    "study_names",
 ]
 
 # Settings a resumed study keeps from its first run (they define what is searched).
@@ -131,7 +132,7 @@ def open_study(
         if study is None:
             if not create:
                 shown = redact(config.storage or default_storage())
-                raise UserError(f"no study named {config.study_name!r} in {shown}")
+                raise UserError(f"no study named {config.study_name!r} in {shown}{_names_note(storage)}")
             study = _create(config, storage)
             if study is not None:
                 return study, config, True
@@ -153,6 +154,20 @@ def _load(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study | Non
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The names of the storage's studies, oldest first."""
+    return optuna.get_all_study_names(storage)
+
+
+def _names_note(storage: optuna.storages.BaseStorage, shown: int = 5) -> str:
+    """What the storage holds instead, for the error that names a missing study."""
+    names = study_names(storage)
+    if not names:
+        return " (it holds no study yet)"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"; it holds {', '.join(map(repr, names[:shown]))}{more} (automl studies lists them)"
 
 
 def _create(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study | None:

@@ -150,6 +150,14 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         experiment = self._client.get_experiment_by_name(name)
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            number = experiment.experiment_id
+            raise UserError(
+                f"the study's MLflow experiment {name!r} (id {number}) is deleted (e.g. in the MLflow UI): "
+                f"restore it to go on with the study (MLFLOW_TRACKING_URI={redact(self.tracking_uri)} "
+                f"mlflow experiments restore --experiment-id {number}), or delete the study to start afresh "
+                f"(automl studies --delete {name} --yes)"
+            )
         if experiment is not None:
             return str(experiment.experiment_id)
         location = artifact_root() if self._is_local() else None
@@ -160,6 +168,23 @@ class Tracker:
             if experiment is None:
                 raise exc from None
             return str(experiment.experiment_id)
+
+    def retire_experiment(self, name: str) -> tuple[str, str] | None:
+        """Move the experiment ``name`` to MLflow's trash under a dated name, so that a new
+        study can take the name; returns its id and new name (None if there is none).
+
+        An experiment already in the trash (deleted in the MLflow UI) is renamed there too.
+        """
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is None:
+            return None
+        number = str(experiment.experiment_id)
+        if experiment.lifecycle_stage == "deleted":  # MLflow renames active experiments only
+            self._client.restore_experiment(number)
+        retired = f"{name}.deleted-{time.strftime('%Y%m%dT%H%M%S')}-{number}"  # unique: the id is
+        self._client.rename_experiment(number, retired)
+        self._client.delete_experiment(number)
+        return number, retired
 
     def _is_local(self) -> bool:
         return self.tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.tracking_uri

@@ -25,6 +25,7 @@ __all__ = ["main", "run", "build_parser", "COMMANDS"]
 COMMANDS: dict[str, str] = {
     "search": "._search",
     "status": "._status",
+    "studies": "._studies",
     "compare": "._compare",
     "export": "._export",
     "predict": "._predict",

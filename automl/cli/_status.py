@@ -13,8 +13,6 @@ EXAMPLES = """
   automl status --study shared --storage postgresql://automl@db-host/automl
 """
 
-STATES = ("complete", "pruned", "fail", "running", "waiting")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(subparsers, "status", "Show a study's trial counts and its best trial.", EXAMPLES)
@@ -24,31 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def study_status(study) -> dict:  # study: optuna.Study
-    """Counts by state (retried failures excluded, counted apart) and the best completed trial."""
-    from automl._queue import RETRY_ATTR, effective_trials
-    from automl._studies import best_trials
-
-    counts = dict.fromkeys(STATES, 0)
-    for trial in effective_trials(study):
-        counts[trial.state.name.lower()] += 1
-    retried = sum(RETRY_ATTR in t.system_attrs for t in study.get_trials(deepcopy=False))
-    best = best_trials(study, 1)
-    best_row = None
-    if best:
-        record = best[0]
-        best_row = {
-            "trial": record.number,
-            "val_accuracy": record.val_accuracy,
-            "params": record.params,
-            "flops": record.flops,
-            "params_sampled": dict(record.params_sampled),
-        }
-    total = sum(counts.values())
-    return {"study": study.study_name, **counts, "retried": retried, "total": total, "best": best_row}
-
-
 def run(args: argparse.Namespace) -> int:
+    from automl._catalog import STATES, study_status
     from automl._studies import load_existing
 
     study, _ = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri, read_only=True)

@@ -328,6 +328,8 @@ def test_a_password_in_the_urls_never_leaves_the_process(postgres, workdir, spaw
         ["status", "--study", "pw", "--storage", storage],
         ["status", "--study", "nope", "--storage", storage],
         ["worker", "--study", "nope", "--storage", storage],
+        ["studies", "--storage", storage],
+        ["studies", "--delete", "nope", "--yes", "--storage", storage, "--tracking-uri", tracking],
         ["ui", "--dry-run", "--tracking-uri", tracking],
     ):
         result = run_cli(args, workdir)
@@ -361,3 +363,13 @@ def test_a_password_in_the_urls_never_leaves_the_process(postgres, workdir, spaw
         assert not path.is_file() or PASSWORD.encode() not in path.read_bytes(), path
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     assert parent.data.params["study.storage"] == storage.replace(PASSWORD, "***")
+
+    # Deleting the study, on PostgreSQL: its experiment goes to the trash, and no password shows.
+    deleted = run_cli(
+        ["studies", "--delete", "pw", "--yes"], workdir, AUTOML_STORAGE=storage, AUTOML_TRACKING_URI=tracking
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.startswith("deleted study 'pw' (2 trials) from postgresql://secret_user:***@"), deleted.stdout
+    assert PASSWORD not in deleted.stdout + deleted.stderr
+    assert client.get_experiment_by_name("pw") is None
+    assert client.get_experiment(experiment.experiment_id).lifecycle_stage == "deleted"

@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from automl._catalog import study_status
 from automl._config import StudyConfig
 from automl._errors import UserError
 from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, retry_of
@@ -21,7 +22,6 @@ from automl._records import StudyRecord, TrialRecord
 from automl._settings import RuntimeSettings
 from automl._stores import open_storage
 from automl._workers import join_command, worker_command, worker_env
-from automl.cli._status import study_status
 from tests.automl.helpers import run_cli, stores
 
 FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "2"}

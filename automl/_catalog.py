@@ -1,0 +1,160 @@
+"""The studies of a store: what each one holds (``automl status``, ``automl studies``), and
+deleting one with what belongs to it alone.
+
+A study's trials live in the Optuna storage, its runs in an MLflow experiment of the same
+name, and arrays given in memory in ``<home>/data/arrays-<digest>.npz``. Deleting a study
+removes it from the storage, moves its experiment to MLflow's trash under a dated name (so
+the name is free for a new study, and the runs can still be restored) and deletes its saved
+arrays when no other study of the store reads them. Its registered model and exported
+folders are the user's and stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from automl._config import StudyConfig
+from automl._queue import RETRY_ATTR, effective_trials
+from automl._records import StudyRecord
+from automl._settings import runtime_settings
+from automl._stores import default_storage, open_storage, redact, store_lock
+from automl._studies import best_trials, load_existing, study_names
+from automl._tracking import Tracker
+
+__all__ = ["STATES", "study_status", "StudySummary", "list_studies", "DeletedStudy", "delete_study"]
+
+STATES = ("complete", "pruned", "fail", "running", "waiting")
+
+
+def study_status(study: optuna.Study) -> dict[str, Any]:
+    """Counts by state (retried failures excluded, counted apart) and the best completed trial."""
+    counts = dict.fromkeys(STATES, 0)
+    for trial in effective_trials(study):
+        counts[trial.state.name.lower()] += 1
+    retried = sum(RETRY_ATTR in t.system_attrs for t in study.get_trials(deepcopy=False))
+    best = best_trials(study, 1)
+    best_row = None
+    if best:
+        record = best[0]
+        best_row = {
+            "trial": record.number,
+            "val_accuracy": record.val_accuracy,
+            "params": record.params,
+            "flops": record.flops,
+            "params_sampled": dict(record.params_sampled),
+        }
+    total = sum(counts.values())
+    return {"study": study.study_name, **counts, "retried": retried, "total": total, "best": best_row}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudySummary:
+    """One study of a store, as ``automl studies`` lists it.
+
+    ``data`` is None for a study automl did not create (it has no stored settings);
+    ``started`` is when its first trial started (None before any did); ``status`` is
+    ``study_status``; ``winner`` and ``test_accuracy`` come from its last comparison.
+    """
+
+    name: str
+    data: str | None
+    started: datetime | None
+    status: dict[str, Any]
+    winner: int | None
+    test_accuracy: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.status,
+            "data": self.data,
+            "started": self.started.isoformat(timespec="seconds") if self.started else None,
+            "winner": self.winner,
+            "test_accuracy": self.test_accuracy,
+        }
+
+
+def list_studies(storage: str | None = None) -> list[StudySummary]:
+    """Every study of the Optuna storage (default: ``mlruns/optuna.db``), oldest first.
+
+    Raises:
+        UserError: there is no such storage, or it cannot be opened.
+    """
+    opened = open_storage(storage, create=False, read_only=True)
+    found = optuna.get_all_study_summaries(opened, include_best_trial=False)
+    return [_summary(optuna.load_study(study_name=s.study_name, storage=opened), s.datetime_start) for s in found]
+
+
+def _summary(study: optuna.Study, started: datetime | None) -> StudySummary:
+    record = StudyRecord.of(study)
+    data = None if record.config_json is None else (StudyConfig.from_json(record.config_json).data or "digits")
+    comparison = record.comparison or {}
+    winner = comparison.get("winner")
+    accuracy = next((f["accuracy"] for f in comparison.get("finalists", ()) if f["trial"] == winner), None)
+    return StudySummary(
+        name=study.study_name,
+        data=data,
+        started=started,
+        status=study_status(study),
+        winner=winner,
+        test_accuracy=accuracy,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeletedStudy:
+    """What ``delete_study`` removed: the study and its trial count, the storage (redacted),
+    its MLflow experiment's id and name in the trash (None if it had none) and the saved
+    arrays file deleted with it (None if none was)."""
+
+    name: str
+    trials: int
+    storage: str
+    experiment: tuple[str, str] | None
+    arrays: Path | None
+
+
+def delete_study(name: str, *, storage: str | None = None, tracking_uri: str | None = None) -> DeletedStudy:
+    """Delete the automl study ``name``: its trials, its MLflow experiment (to the trash, renamed)
+    and the arrays saved for it alone; its registered model and exports stay.
+
+    The experiment goes first: if the storage then fails, deleting again finishes the job,
+    and no new study of the same name meanwhile logs into the old experiment.
+
+    Raises:
+        UserError: there is no such study, it was not created by automl, or a store cannot be opened.
+    """
+    study, config = load_existing(name, storage=storage, tracking_uri=tracking_uri)
+    trials = len(study.get_trials(deepcopy=False))
+    experiment = Tracker(config.tracking_uri, experiment_name=None).retire_experiment(name)
+    with store_lock(config.storage):
+        optuna.delete_study(study_name=name, storage=study._storage)
+        arrays = _saved_arrays(config)
+        if arrays is not None and config.data in {_data_of(study._storage, n) for n in study_names(study._storage)}:
+            arrays = None  # another study reads them
+    if arrays is not None:
+        with contextlib.suppress(FileNotFoundError):
+            arrays.unlink()
+    shown = redact(config.storage or default_storage())
+    return DeletedStudy(name=name, trials=trials, storage=shown, experiment=experiment, arrays=arrays)
+
+
+def _saved_arrays(config: StudyConfig) -> Path | None:
+    """The file ``automl.search(data=arrays)`` saved for this study, if its data is one."""
+    if config.data is None:
+        return None
+    path = Path(config.data)
+    folder = (runtime_settings().home / "data").resolve()
+    if path.parent != folder or not (path.name.startswith("arrays-") and path.suffix == ".npz"):
+        return None
+    return path
+
+
+def _data_of(storage: optuna.storages.BaseStorage, name: str) -> str | None:
+    stored = StudyRecord.of(optuna.load_study(study_name=name, storage=storage)).config_json
+    return None if stored is None else StudyConfig.from_json(stored).data

@@ -1,0 +1,153 @@
+"""The studies of a store: ``automl studies`` lists them, ``--delete`` removes one and what
+is its alone, and a study whose MLflow experiment was deleted says how to go on."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+import automl
+from automl._errors import UserError
+from tests.automl.helpers import cli_env, run_cli, stores
+
+
+def _client(workdir) -> MlflowClient:
+    return MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
+
+
+def _dump(workdir) -> list[str]:
+    """The Optuna store's contents, as SQL."""
+    with contextlib.closing(sqlite3.connect(workdir / "mlruns" / "optuna.db")) as connection:
+        return list(connection.iterdump())
+
+
+def _create(name: str, trials: int = 1, **options) -> None:
+    """A study with its queue and its parent run, and no trial run (``--create-only``)."""
+    automl.search(study_name=name, trials=trials, create_only=True, quiet=True, **options)
+
+
+def test_studies_lists_each_study_with_its_counts_and_winner(workdir):
+    missing = run_cli(["studies"], workdir)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert not (workdir / "mlruns").exists()  # looking created nothing
+
+    searched = automl.search(study_name="searched", trials=2, epochs=1, views=1, quiet=True)
+    _create("queued", trials=3)
+    optuna.create_study(study_name="foreign", storage=stores(workdir)["storage"])
+    before = _dump(workdir)
+
+    listed = run_cli(["studies", "--json"], workdir)
+
+    assert listed.returncode == 0, listed.stderr
+    assert _dump(workdir) == before  # listing writes nothing
+    rows = {row["study"]: row for row in map(json.loads, listed.stdout.splitlines())}
+    assert list(rows) == ["searched", "queued", "foreign"]  # oldest first
+    done = rows["searched"]
+    assert done["data"] == "digits" and done["total"] == 2 and done["complete"] + done["pruned"] + done["fail"] == 2
+    winner = searched.comparison.winner
+    assert done["winner"] == winner and done["started"] is not None
+    expected = next(f.accuracy for f in searched.comparison.finalists if f.trial == winner)
+    assert done["test_accuracy"] == pytest.approx(expected)
+    assert done["best"]["val_accuracy"] == pytest.approx(searched.trials["val_accuracy"].max())
+    assert rows["queued"]["waiting"] == 3 and rows["queued"]["winner"] is None and rows["queued"]["started"] is None
+    assert rows["foreign"]["data"] is None and rows["foreign"]["total"] == 0
+
+    table = run_cli(["studies"], workdir)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("3 studies in sqlite:///")
+    assert lines[1].split()[:4] == ["study", "data", "started", "trials"]
+    assert lines[3].split()[:2] == ["searched", "digits"] and lines[3].endswith(f"{winner}    {expected:.4f}")
+    assert "(not an automl study)" in lines[5]
+
+    unknown = run_cli(["status", "--study", "nope"], workdir)
+    assert unknown.returncode == 2
+    assert "it holds 'searched', 'queued', 'foreign' (automl studies lists them)" in unknown.stderr
+
+
+def test_deleting_a_study_frees_its_name_and_keeps_its_runs_in_mlflow_s_trash(workdir):
+    _create("old")
+    client = _client(workdir)
+    experiment = client.get_experiment_by_name("old")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1  # the parent run
+
+    refused = run_cli(["studies", "--delete", "old"], workdir)  # no terminal to ask on
+    assert refused.returncode == 2 and "add --yes to delete study 'old' (1 trials)" in refused.stderr
+    assert optuna.get_all_study_names(stores(workdir)["storage"]) == ["old"]
+
+    deleted = run_cli(["studies", "--delete", "old", "--yes"], workdir)
+
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.startswith("deleted study 'old' (1 trials) from sqlite:///")
+    assert optuna.get_all_study_names(stores(workdir)["storage"]) == []
+    assert client.get_experiment_by_name("old") is None
+    trashed = client.get_experiment(experiment.experiment_id)
+    assert trashed.lifecycle_stage == "deleted" and trashed.name.startswith("old.deleted-")
+    assert f"restore --experiment-id {experiment.experiment_id}" in deleted.stdout
+    kept = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
+    assert [run.info.run_id for run in kept] == [runs[0].info.run_id]
+
+    _create("old")  # the name is free: a new study gets a new experiment
+    again = client.get_experiment_by_name("old")
+    assert again.lifecycle_stage == "active" and again.experiment_id != experiment.experiment_id
+    assert len(client.search_runs([again.experiment_id])) == 1
+    second = automl.delete_study("old")  # at once, maybe in the same second: a name of its own in the trash
+    assert second.experiment == (again.experiment_id, client.get_experiment(again.experiment_id).name)
+    assert second.experiment[1] != trashed.name
+
+    gone = run_cli(["studies", "--delete", "never", "--yes"], workdir)
+    assert gone.returncode == 2 and "no study named 'never'" in gone.stderr and "(it holds no study yet)" in gone.stderr
+
+
+def test_a_study_whose_experiment_was_deleted_says_how_to_restore_it(workdir):
+    _create("kept", trials=2)
+    client = _client(workdir)
+    number = client.get_experiment_by_name("kept").experiment_id
+    client.delete_experiment(number)  # as the MLflow UI's delete does
+
+    with pytest.raises(UserError, match=r"experiment 'kept' \(id \d+\) is deleted") as error:
+        _create("kept", trials=2)
+    message = str(error.value)
+    assert "automl studies --delete kept --yes" in message
+
+    # The advice works as given: restore it, and the study goes on in its experiment.
+    restore = message.split("(MLFLOW_TRACKING_URI=")[1].split(")")[0]
+    uri, command = restore.split(" ", 1)
+    assert command == f"mlflow experiments restore --experiment-id {number}"
+    subprocess.run(
+        [sys.executable, "-m", *command.split()], env=cli_env(MLFLOW_TRACKING_URI=uri), check=True, capture_output=True
+    )
+    _create("kept", trials=2)
+    assert client.get_experiment(number).lifecycle_stage == "active"
+
+    # Deleted again, in MLflow: deleting the study renames it in the trash all the same.
+    client.delete_experiment(number)
+    automl.delete_study("kept")
+    assert client.get_experiment(number).name.startswith("kept.deleted-")
+    assert client.get_experiment(number).lifecycle_stage == "deleted"
+
+
+def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir):
+    rng = np.random.default_rng(0)
+    data = (rng.integers(0, 256, (90, 8, 8), dtype=np.uint8), np.repeat(np.arange(3), 30))
+    _create("first", data=data)
+    _create("second", data=data)
+    saved = list((workdir / "mlruns" / "data").iterdir())
+    assert len(saved) == 1  # one file for both
+
+    first = automl.delete_study("first")
+    assert first.arrays is None and saved[0].is_file()  # "second" still reads them
+
+    second = automl.delete_study("second")
+    assert second.arrays == saved[0] and not saved[0].exists()
+    assert second.trials == 1 and second.experiment is not None
