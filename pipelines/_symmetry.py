@@ -41,8 +41,9 @@ def mirror_asymmetry(x: np.ndarray, y: np.ndarray, *, seed: int = 0, sample: int
 
     Returns:
         The asymmetry, about 0 to 1 (noise can take it a little below 0), or ``None`` when it
-        cannot be told: a class missing from one of the halves, images one pixel wide or high,
-        or class means that do not differ.
+        cannot be told: fewer than two classes with images in both halves (a class missing
+        from either half is left out, so that one rare class does not hide the others' symmetry),
+        images one pixel wide or high, or class means that do not differ.
     """
     if x.ndim != 4 or min(x.shape[1:3]) < 2 or len(x) != len(y):
         return None
@@ -55,9 +56,10 @@ def mirror_asymmetry(x: np.ndarray, y: np.ndarray, *, seed: int = 0, sample: int
         half = np.arange(start, start + len(rows)) % 2  # the order is random: alternate rows halve it
         np.add.at(sums, (half, labels[rows]), _edges(x[rows]))
         np.add.at(counts, (half, labels[rows]), 1)
-    if (counts == 0).any():
+    told = (counts > 0).all(axis=0)  # a class of an image or two (or none in the sample) is left out
+    if told.sum() < 2:
         return None
-    means = sums / counts[..., None, None]
+    means = sums[:, told] / counts[:, told, None, None]
     centred = means - means.mean(axis=1, keepdims=True)
     reversed_part = (centred - centred[..., ::-1]) / 2
     total = float(np.sum(centred[0] * centred[1]))
