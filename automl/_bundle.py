@@ -265,31 +265,44 @@ def _read_card(card_path: Path) -> dict[str, Any]:
 def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Classify image files with a bundle; one ``{"file", "class", "index", "probability"}`` each.
 
-    Each image is decoded, resized to the model's input height and width and converted
-    to its channels (1: grayscale, 3: RGB) by ``pipelines.load_image``; the model does
-    its own normalisation. All files are decoded before any prediction, so a bad file
-    fails fast.
+    A folder among ``files`` stands for the image files at any depth below it, sorted (as
+    an image folder is read: hidden files and other suffixes are left out). Each image is
+    decoded, resized to the model's input height and width and converted to its channels
+    (1: grayscale, 3: RGB) by ``pipelines.load_image``; the model does its own
+    normalisation. Every file's header is read before any prediction, so a missing file or
+    one that is not an image fails fast; the images are then decoded and classified
+    ``PREDICT_CHUNK`` at a time.
 
     Raises:
-        pipelines.DataError: a file is missing, corrupt or not an image (names the file).
+        pipelines.DataError: a file is missing, corrupt or not an image, or a folder holds
+            no image (names it).
         FileNotFoundError, ValueError: see ``load_bundle``.
     """
     model, card = load_bundle(bundle_dir)
     return classify_files(model, list(card["class_names"]), files)
 
 
+PREDICT_CHUNK = 256
+"""Images decoded and classified at a time, so that a folder of large photos need not fit in memory."""
+
+
 def classify_files(model: keras.Model, class_names: Sequence[str], files: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Classify image files with ``model`` (raw images in, probabilities out), as ``predict_files`` does."""
+    """Classify image files and folders with ``model`` (raw images in, probabilities out), as
+    ``predict_files`` does."""
     height, width, channels = model.input_shape[1:]
-    images = [pipelines.load_image(path, image_size=(height, width), channels=channels) for path in files]
-    if not images:
-        return []
-    probabilities = np.asarray(model.predict(np.stack(images).astype("float32"), verbose=0))
-    indices = probabilities.argmax(axis=1)
-    return [
-        {"file": str(path), "class": class_names[i], "index": int(i), "probability": float(row[i])}
-        for path, i, row in zip(files, indices, probabilities, strict=True)
-    ]
+    paths = pipelines.image_paths(files)
+    for path in paths:  # every header first: a missing or foreign file fails before any work
+        pipelines.probe_image(path)
+    rows = []
+    for start in range(0, len(paths), PREDICT_CHUNK):
+        chunk = paths[start : start + PREDICT_CHUNK]
+        images = np.stack([pipelines.load_image(p, image_size=(height, width), channels=channels) for p in chunk])
+        probabilities = np.asarray(model.predict(images.astype("float32"), verbose=0))
+        rows += [
+            {"file": str(path), "class": class_names[i], "index": int(i), "probability": float(row[i])}
+            for path, i, row in zip(chunk, probabilities.argmax(axis=1), probabilities, strict=True)
+        ]
+    return rows
 
 
 def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:

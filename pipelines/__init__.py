@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from pipelines._augment import AugmentPolicy, sample_augmentation
 from pipelines._dataset import Dataset, value_map_formula
 from pipelines._errors import DataError
-from pipelines._image import load_image
+from pipelines._image import load_image, probe_image
 from pipelines._normalization import Normalization
 from pipelines._preview import augmentation_preview
-from pipelines._sources import NAMED_SOURCES, ArrayData, check_source, load_dataset, save_arrays
+from pipelines._sources import NAMED_SOURCES, ArrayData, check_source, image_paths, load_dataset, save_arrays
 from pipelines._splits import MAX_HELD_OUT, Splits, split_dataset
 from pipelines._symmetry import MIRROR_ASYMMETRY_LIMIT, may_flip, mirror_asymmetry
 
@@ -60,6 +60,8 @@ __all__ = [
     "MIRROR_ASYMMETRY_LIMIT",
     "augmentation_preview",
     "load_image",
+    "probe_image",
+    "image_paths",
     "Feeder",
     "DeviceAugmentation",
     "device_augmentation",

@@ -13,6 +13,7 @@ from automl.cli._common import add_parser
 EXAMPLES = """
   automl predict --model exports/mnist digit1.png digit2.png
   automl predict --model exports/mnist --json photos/*.jpg
+  automl predict --model exports/mnist photos/ more_photos/   # every image below each folder
   automl predict --model models:/mnist-model@champion --tracking-uri http://mlflow-host:5000 digit1.png
 """
 
@@ -21,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(
         subparsers,
         "predict",
-        "Classify image files with an exported model: prints class and probability per file.",
+        "Classify image files or folders with an exported model: prints class and probability per file.",
         EXAMPLES,
     )
     parser.add_argument(
@@ -37,7 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get(TRACKING_URI_ENV) or None,
         help=f"MLflow store of a models:/ URI (default: ${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db)",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="image files (PNG, JPEG, ...), or folders: the image files at any depth below them, sorted",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.set_defaults(handler=run, uses_keras=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ from pipelines._errors import DataError
 from pipelines._image import IMAGE_SUFFIXES
 from pipelines._sources.files import load_image_files
 
-__all__ = ["load_folder", "class_folders", "class_images"]
+__all__ = ["load_folder", "class_folders", "class_images", "image_files", "image_paths"]
 
 
 def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:
@@ -49,19 +51,42 @@ def class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files (``IMAGE_SUFFIXES``) at any depth below ``folder`` (not hidden), sorted."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def image_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    """``paths`` as given, with each folder among them replaced by its ``image_files``.
+
+    Raises:
+        DataError: a folder holds no image file, naming it.
+    """
+    found: list[str | os.PathLike[str]] = []
+    for path in paths:
+        if not Path(path).is_dir():
+            found.append(path)
+            continue
+        files = image_files(Path(path))
+        if not files:
+            raise DataError(f"folder '{path}' contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        found.extend(files)
+    return found
+
+
 def class_images(class_dir: Path) -> list[Path]:
-    """The image files (``IMAGE_SUFFIXES``) at any depth below ``class_dir`` (not hidden), sorted.
+    """``image_files(class_dir)``.
 
     Raises:
         DataError: there are none, naming the folder.
     """
-    files = sorted(
-        p
-        for p in class_dir.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
-    )
+    files = image_files(class_dir)
     if not files:
         raise DataError(
             f"class folder '{class_dir}' contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "

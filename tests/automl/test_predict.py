@@ -11,8 +11,10 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from automl import _bundle as bundle
 from automl._bundle import export_bundle, predict_files
 from automl.cli import main
+from pipelines import DataError
 
 CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -75,6 +77,40 @@ def test_gray_files_are_converted_to_the_model_channels(rgb_model, bundle_dir: P
     files = _write_pngs(images[:10, :, :, :1], tmp_path)  # single-channel PNGs for an RGB model
     rows = predict_files(bundle_dir, files)
     assert [row["index"] for row in rows] == _model_classes(model, images[:10]).tolist()
+
+
+def test_a_folder_stands_for_the_images_below_it(rgb_model, bundle_dir: Path, tmp_path, monkeypatch) -> None:
+    model, images = rgb_model
+    monkeypatch.setattr(bundle, "PREDICT_CHUNK", 4)  # 12 images in three chunks
+    nested = _write_pngs(images[:5], tmp_path / "photos") + _write_pngs(images[5:9], tmp_path / "photos" / "more")
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")  # other suffixes and hidden files are left out
+    Image.fromarray(images[0]).save(tmp_path / "photos" / ".hidden.png")
+    single = _write_pngs(images[9:12], tmp_path / "single")
+
+    expected = _model_classes(model, images[:12]).tolist()
+    chunks = []
+    predict = keras.Model.predict
+    monkeypatch.setattr(keras.Model, "predict", lambda self, x, **kw: chunks.append(len(x)) or predict(self, x, **kw))
+
+    rows = predict_files(bundle_dir, [tmp_path / "photos", *single])
+
+    assert [row["file"] for row in rows] == [str(f) for f in nested + single]  # photos/image_*, then photos/more/
+    assert [row["index"] for row in rows] == expected
+    assert chunks == [4, 4, 4]
+    with pytest.raises(DataError, match=r"folder '.*empty' contains no image files"):
+        (tmp_path / "empty").mkdir()
+        predict_files(bundle_dir, [tmp_path / "empty"])
+
+
+def test_a_bad_file_fails_before_any_image_is_classified(rgb_model, bundle_dir: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(bundle, "PREDICT_CHUNK", 2)
+    files = _write_pngs(rgb_model[1][:4], tmp_path)
+    (tmp_path / "z_broken.png").write_bytes(b"not an image at all")
+    classified = []
+    monkeypatch.setattr(keras.Model, "predict", lambda self, x, **kw: classified.append(len(x)))
+    with pytest.raises(DataError, match="z_broken.png"):
+        predict_files(bundle_dir, [*files, tmp_path / "z_broken.png"])
+    assert classified == []
 
 
 def test_no_files_gives_no_predictions(bundle_dir: Path) -> None:
