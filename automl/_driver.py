@@ -6,6 +6,7 @@ call. The whole search workflow (report, comparison, export) is ``automl._search
 
 from __future__ import annotations
 
+import functools
 import gc
 import subprocess
 import sys
@@ -51,7 +52,7 @@ from automl._studies import (
 )
 from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
-from automl._trial import Outcome, StudyContext, run_trial
+from automl._trial import Outcome, StudyContext, config_key_of, run_trial
 from automl._workers import worker_command, worker_env
 from pipelines import Dataset
 
@@ -248,7 +249,7 @@ def _run_in_process(
     while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
-            top_up(study, ctx.config)
+            top_up(study, ctx.config, config_key=functools.partial(config_key_of, ctx=ctx))
         trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break

@@ -25,6 +25,8 @@ __all__ = [
     "record_claim",
     "record_run",
     "record_sample",
+    "config_key",
+    "recorded_config_key",
     "record_analysis",
     "record_result",
     "record_model",
@@ -161,7 +163,7 @@ class TrialRecord:
         }
 
 
-def seed_architecture_of(trial: FrozenTrial | optuna.Trial) -> str | None:
+def seed_architecture_of(trial: FrozenTrial | optuna.trial.BaseTrial) -> str | None:
     """The classic architecture the trial was enqueued to run, if any."""
     return trial.user_attrs.get(_SEED_ARCHITECTURE)
 
@@ -202,6 +204,20 @@ def record_sample(
     trial.set_user_attr(_ARCHITECTURE, spec.to_json())
     trial.set_user_attr(_TRAINING, training.to_dict())
     trial.set_user_attr(_AUGMENTATION, dict(augmentation))
+
+
+def config_key(architecture_json: str, training: Mapping[str, Any], augmentation: Mapping[str, Any]) -> str:
+    """One string for what a trial trains: two trials with the same key train the same model
+    (up to their seeds), however their parameters differ (a narrower stage widened again)."""
+    return json.dumps([architecture_json, dict(training), dict(augmentation)], sort_keys=True)
+
+
+def recorded_config_key(trial: FrozenTrial) -> str | None:
+    """``config_key`` of what ``trial`` trained or trains (None before it sampled it)."""
+    attrs = trial.user_attrs
+    if _ARCHITECTURE not in attrs:
+        return None
+    return config_key(attrs[_ARCHITECTURE], attrs.get(_TRAINING, {}), attrs.get(_AUGMENTATION, {}))
 
 
 def record_analysis(trial: optuna.Trial, *, params: int, flops: int, config_digest: str) -> None:

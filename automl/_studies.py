@@ -38,6 +38,7 @@ from automl._records import (
     record_finish,
     record_sampler_seed,
     record_study_config,
+    recorded_config_key,
     with_neighbour_of,
     with_seed_architecture,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "FinishClaim",
     "release_finish",
     "study_names",
+    "NEIGHBOUR_DRAWS",
 ]
 
 # Settings a resumed study keeps from its first run (they define what is searched).
@@ -357,11 +359,21 @@ def enqueue_trials(study: optuna.Study, config: StudyConfig, data: StudyData, *,
             study.enqueue_trial(points[index % len(points)], skip_if_exists=False)
 
 
-def top_up(study: optuna.Study, config: StudyConfig) -> None:
+NEIGHBOUR_DRAWS = 8
+"""Neighbours drawn, one after another, for one that trains what no trial of the study has."""
+
+
+def top_up(
+    study: optuna.Study, config: StudyConfig, *, config_key: Callable[[dict[str, Any]], str | None] | None = None
+) -> None:
     """Queue one more trial when none is waiting, up to ``config.trials`` in all (time budgets).
 
     In a TPE search for accuracy, every other one (even trial numbers) is a neighbour of the
     best completed trial (``automl._neighbours``), seeded by the study's seed and its number.
+    With ``config_key`` (fixed parameters -> ``automl._records.config_key``, None where they
+    do not fix one), a neighbour that would train what a trial of the study trained already
+    (the same move drawn twice, or a stage narrowed below the one before, which rising
+    widths undo) is drawn again; after ``NEIGHBOUR_DRAWS`` such draws the sampler picks.
     """
     if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         return
@@ -370,11 +382,31 @@ def top_up(study: optuna.Study, config: StudyConfig) -> None:
         return
     neighbours = config.sampler == "tpe" and config.objective == "accuracy" and total % 2 == 0
     best = incumbent(study) if neighbours else None
-    if best is None:
+    params = (
+        None if best is None else _new_neighbour(study, best, np.random.default_rng([config.seed, total]), config_key)
+    )
+    if best is None or params is None:
         enqueue_up_to(study, total + 1)
         return
-    params = neighbour_params(best, np.random.default_rng([config.seed, total]))
     study.enqueue_trial(params, user_attrs=with_neighbour_of(best.number), skip_if_exists=False)
+
+
+def _new_neighbour(
+    study: optuna.Study,
+    best: FrozenTrial,
+    rng: np.random.Generator,
+    config_key: Callable[[dict[str, Any]], str | None] | None,
+) -> dict[str, Any] | None:
+    """The first of up to ``NEIGHBOUR_DRAWS`` neighbours of ``best`` that trains something new, or None."""
+    if config_key is None:
+        return neighbour_params(best, rng)
+    trained = {recorded_config_key(t) for t in study.get_trials(deepcopy=False)}
+    for _ in range(NEIGHBOUR_DRAWS):
+        params = neighbour_params(best, rng)
+        key = config_key(params)
+        if key is None or key not in trained:
+            return params
+    return None
 
 
 def _seed_attrs(config: StudyConfig) -> list[dict[str, str]]:

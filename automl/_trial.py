@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 import keras
 import numpy as np
@@ -34,6 +35,7 @@ from automl._progress import Progress
 from automl._records import (
     StudyRecord,
     TrialRecord,
+    config_key,
     origin_of,
     record_analysis,
     record_model,
@@ -61,7 +63,7 @@ from automl._training import (
     wrap_with_normalization,
 )
 
-__all__ = ["StudyContext", "Outcome", "run_trial"]
+__all__ = ["StudyContext", "Outcome", "run_trial", "config_key_of"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -354,6 +356,24 @@ def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, mode
 def _sample(
     trial: optuna.Trial, ctx: StudyContext
 ) -> tuple[searchspace.ArchitectureSpec, TrainingSpec, pipelines.AugmentPolicy]:
+    spec, training, policy = _draw(trial, ctx)
+    record_sample(trial, spec, training, policy.to_dict())
+    return spec, training, policy
+
+
+def config_key_of(params: dict[str, Any], ctx: StudyContext) -> str | None:
+    """``config_key`` of the trial that these fixed ``params`` make, or None where they do not
+    make one alone (a parameter left to the sampler, or an architecture that cannot be)."""
+    try:
+        spec, training, policy = _draw(optuna.trial.FixedTrial(dict(params)), ctx)
+    except ValueError:
+        return None
+    return config_key(spec.to_json(), training.to_dict(), policy.to_dict())
+
+
+def _draw(
+    trial: optuna.trial.BaseTrial, ctx: StudyContext
+) -> tuple[searchspace.ArchitectureSpec, TrainingSpec, pipelines.AugmentPolicy]:
     grid = ctx.config.sampler == "grid"
     seed_name = seed_architecture_of(trial)
     if grid:
@@ -370,7 +390,6 @@ def _sample(
         if grid
         else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape, flips=ctx.data.flips)
     )
-    record_sample(trial, spec, training, policy.to_dict())
     return spec, training, policy
 
 

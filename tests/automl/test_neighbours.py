@@ -3,8 +3,10 @@ space, and every other trial of a time-budgeted TPE search."""
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -17,8 +19,9 @@ import searchspace as ss
 from automl._config import StudyConfig
 from automl._hparams import sample_training
 from automl._neighbours import LINEAR_SHARE, LOG_FACTOR, incumbent, move, neighbour_params
-from automl._records import TrialRecord, with_seed_architecture
-from automl._studies import top_up
+from automl._records import TrialRecord, record_sample, recorded_config_key, with_seed_architecture
+from automl._studies import NEIGHBOUR_DRAWS, top_up
+from automl._trial import config_key_of
 from automl._warmstart import warm_start_configs
 
 SHAPE = (28, 28, 1)
@@ -176,3 +179,77 @@ def test_without_a_complete_trial_or_past_the_cap_nothing_is_a_neighbour():
     assert TrialRecord.of(_top_up_once(study, StudyConfig(trials=10))).neighbour_of is None
     top_up(study, StudyConfig(trials=3))
     assert not study.get_trials(states=(TrialState.WAITING,))
+
+
+def _context(config: StudyConfig) -> SimpleNamespace:
+    """What ``config_key_of`` reads of a study's context, for ``SHAPE`` images as ``_sample_all`` asks."""
+    splits = SimpleNamespace(train=(np.zeros((3_250, *SHAPE), np.uint8), np.zeros(3_250, np.int64)))
+    return SimpleNamespace(
+        config=config, input_shape=SHAPE, num_classes=10, splits=splits, data=SimpleNamespace(flips=True)
+    )
+
+
+def _trained(study: optuna.Study, params: dict, value: float) -> optuna.trial.FrozenTrial:
+    """A complete trial that sampled ``params`` and recorded what it trained, as a trial does."""
+    study.enqueue_trial(params)
+    trial = study.ask()
+    spec, training, policy = _sample_all(trial)
+    record_sample(trial, spec, training, policy.to_dict())
+    study.tell(trial, value)
+    return study.trials[-1]
+
+
+def test_a_trial_s_parameters_give_the_key_of_what_it_recorded_and_rising_widths_undo_a_narrowing():
+    ctx = _context(StudyConfig(epochs=3))
+    study = optuna.create_study(direction="maximize")
+    params = _warm_start_params()
+    best = _trained(study, params, 0.9)
+
+    key = config_key_of(best.params, ctx)
+    assert key is not None and key == recorded_config_key(best)
+    last = f"arch.s{params['arch.stages']}.filters"
+    assert params[last] > params["arch.s1.filters"]
+    narrowed = {**params, last: params["arch.s1.filters"]}  # below the stage before it: widened again
+    assert config_key_of(narrowed, ctx) == key
+    assert config_key_of({**params, "train.learning_rate": params["train.learning_rate"] / 2}, ctx) != key
+    assert config_key_of({k: v for k, v in params.items() if k != last}, ctx) is None  # left to the sampler
+
+
+def test_a_neighbour_that_would_train_what_a_trial_trained_is_drawn_again():
+    ctx = _context(StudyConfig(epochs=3))
+    config = StudyConfig(time_budget=60, trials=10, epochs=3)
+    study = optuna.create_study(direction="maximize")
+    best = _trained(study, _warm_start_params(), 0.9)
+    rng = np.random.default_rng([config.seed, 2])  # what trial 2's neighbour draws
+    first, second = neighbour_params(best, rng), neighbour_params(best, rng)
+    assert len({config_key_of(p, ctx) for p in (best.params, first, second)}) == 3
+    _trained(study, first, 0.7)  # trial 1 trained the first draw already
+
+    top_up(study, config, config_key=functools.partial(config_key_of, ctx=ctx))
+
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
+    assert TrialRecord.of(waiting).neighbour_of == 0 and waiting.system_attrs["fixed_params"] == second
+    # Without the keys, it would have run the first draw again.
+    again = optuna.create_study(direction="maximize")
+    _trained(again, _warm_start_params(), 0.9)
+    _trained(again, first, 0.7)
+    top_up(again, config)
+    assert again.get_trials(states=(TrialState.WAITING,))[0].system_attrs["fixed_params"] == first
+
+
+def test_when_every_neighbour_drawn_was_trained_the_sampler_picks():
+    config = StudyConfig(time_budget=60, trials=10, epochs=3)
+    study = optuna.create_study(direction="maximize")
+    best = _trained(study, _warm_start_params(), 0.9)
+    _trained(study, _warm_start_params(), 0.7)
+    drawn = []
+
+    def trained_already(params):
+        drawn.append(params)
+        return recorded_config_key(best)
+
+    top_up(study, config, config_key=trained_already)
+
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
+    assert TrialRecord.of(waiting).neighbour_of is None and not waiting.system_attrs.get("fixed_params")
+    assert len(drawn) == NEIGHBOUR_DRAWS
