@@ -76,7 +76,7 @@ def _repeats(seed: int, neighbours: int, checked: bool) -> int:
         data=SimpleNamespace(flips=True),
     )
     key = functools.partial(config_key_of, ctx=ctx) if checked else None
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
 
     def run(value: float) -> None:
         trial = study.ask()
