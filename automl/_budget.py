@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from automl._config import StudyConfig
+from automl._config import EXPORT_RESERVE, StudyConfig
 
 __all__ = ["Plan", "make_plan", "ASHA_REDUCTION", "rungs", "BUDGET_TRIALS_CAP", "FINAL_STRETCH", "VIEWS_SHARE"]
 
@@ -29,7 +29,7 @@ ASHA_REDUCTION = 3
 # whose models and data may be larger.
 FINAL_TRAINING_SHARE = 0.25
 EXPORT_SHARE = 0.025
-EXPORT_MIN_S = 10.0
+EXPORT_MIN_S = EXPORT_RESERVE
 # Of that reserve, the share the finalists' test-time views may take to predict the
 # test split (automl._views; each view costs a prediction of the test split): 5 s of 10.
 VIEWS_SHARE = 1 / 2

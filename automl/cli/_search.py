@@ -57,7 +57,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-budget",
         default=None,
-        help="the whole command's wall time, e.g. 90s, 10m, 1h: search, final training, comparison and export",
+        help="the whole command's wall time, e.g. 90s, 10m, 1h (20s at least; a bare number is seconds): "
+        "search, final training, comparison and export",
     )
     parser.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds for the trials")
     parser.add_argument(

@@ -80,6 +80,8 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("worker-missing-store", ["worker", "--study", "x", "--storage", MISSING_STORE], "does not exist"),
     ("unknown-study", ["status", "--study", "nope", "--storage", "sqlite:///{workdir}/o.db"], "no study named 'nope'"),
     ("unknown-seed-architecture", ["search", "--seed-architectures", "lenet,nonet"], "'nonet'"),
+    ("time-budget-in-minutes-meant", ["search", "--time-budget", "10"], "at least 20s (the start-up, a first"),
+    ("time-budget-too-short", _study_file('time_budget = "15s"\n'), "got 15s; a number without a unit is seconds"),
     ("storage-bad-scheme", ["status", "--storage", f"nosuch://u:{PASSWORD}@h/db"], "nosuch://u:***@h/db"),
 ]
 
