@@ -160,6 +160,11 @@ class StudyConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    @property
+    def export_path(self) -> Path:
+        """Where the study's winner is exported: ``export_dir``, else ``exports/STUDY``."""
+        return Path(self.export_dir) if self.export_dir else Path("exports") / self.study_name
+
     @classmethod
     def from_json(cls, text: str) -> StudyConfig:
         """The settings stored with a study. A setting added since it was stored takes the

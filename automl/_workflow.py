@@ -185,7 +185,7 @@ def _finish(study_run: StudyRun, *, export: bool, plan: Plan, progress: Progress
     result = dataclasses.replace(result, comparison=finalists.comparison)
     if not export:
         return result
-    out = Path(config.export_dir or Path("exports") / config.study_name)
+    out = config.export_path
     winner = finalists.comparison.winner
     exported = export_winner(
         study,

@@ -7,7 +7,7 @@ import argparse
 from automl.cli._common import add_parser, add_store_options, add_study_option, shown_path
 
 EXAMPLES = """
-  automl export --study default --out exports/default
+  automl export --study default                       # to exports/default, as the search does
   automl export --study default --trial 4 --out exports/trial4
   automl export --study default --out exports/default --onnx   # needs pip install '.[onnx]'
 """
@@ -16,7 +16,11 @@ EXAMPLES = """
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(subparsers, "export", "Export a study's winner (or a chosen trial).", EXAMPLES)
     add_study_option(parser)
-    parser.add_argument("--out", required=True, help="bundle directory; nothing is written outside it")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="bundle directory; nothing is written outside it (default: where the search exports, exports/STUDY)",
+    )
     parser.add_argument("--trial", type=int, default=None, help="export this trial instead of the winner")
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx")
     parser.add_argument("--no-register", action="store_true", help="skip the MLflow model registry")
@@ -30,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     tracker = None if args.no_register else study_tracker(study, config)
-    exported = export_winner(study, config, args.out, trial=args.trial, tracker=tracker, onnx=args.onnx)
+    out = args.out or config.export_path
+    exported = export_winner(study, config, out, trial=args.trial, tracker=tracker, onnx=args.onnx)
     result = exported.result
     print(f"exported trial {exported.trial} to {shown_path(result.out_dir)}/")
     for path in (result.keras_path, result.saved_model_dir, result.onnx_path, result.card_json, result.card_md):

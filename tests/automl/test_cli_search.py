@@ -101,10 +101,10 @@ def test_default_search_end_to_end(workdir):
     # The models come from MLflow: no local copy is needed.
     shutil.rmtree(workdir / "mlruns" / "models")
     shutil.rmtree(workdir / "exports")
-    exported = run_cli(["export", "--study", "default", "--out", "exports/again"], workdir)
+    exported = run_cli(["export", "--study", "default"], workdir)  # where the search exports
     assert exported.returncode == 0, exported.stderr
-    assert "to exports/again/\n  exports/again/model.keras" in exported.stdout
-    assert (workdir / "exports" / "again" / "saved_model").is_dir()
+    assert "to exports/default/\n  exports/default/model.keras" in exported.stdout
+    assert (workdir / "exports" / "default" / "saved_model").is_dir()
     assert client.get_model_version_by_alias("default-model", "champion").version != version.version
 
 
