@@ -382,9 +382,8 @@ def top_up(
         return
     neighbours = config.sampler == "tpe" and config.objective == "accuracy" and total % 2 == 0
     best = incumbent(study) if neighbours else None
-    params = (
-        None if best is None else _new_neighbour(study, best, np.random.default_rng([config.seed, total]), config_key)
-    )
+    rng = np.random.default_rng([config.seed, total])
+    params = None if best is None else _new_neighbour(study, best, rng, config_key)
     if best is None or params is None:
         enqueue_up_to(study, total + 1)
         return
