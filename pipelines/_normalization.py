@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["Normalization"]
 
-_CHUNK = 4096  # images per step when accumulating statistics, to bound float64 temporaries
+_CHUNK_VALUES = 1 << 24  # pixel values per step when accumulating statistics (128 MB of float64 at most)
 _MIN_STD = 1e-3  # a constant channel is left unscaled instead of divided by ~0
 
 
@@ -32,15 +32,25 @@ class Normalization:
 
     @classmethod
     def fit(cls, x_train: np.ndarray) -> Normalization:
-        """Per-channel mean and standard deviation of uint8 images ``(N, H, W, C)``."""
+        """Per-channel mean and standard deviation of images ``(N, H, W, C)`` (uint8, or any
+        real type), accumulated a bounded number of pixel values at a time."""
         if x_train.ndim != 4 or len(x_train) == 0:
             raise ValueError(f"x_train must be a non-empty (N, H, W, C) array, got shape {x_train.shape}")
         channels = x_train.shape[-1]
+        rows = max(1, _CHUNK_VALUES // (x_train[0].size or 1))  # a chunk's size bounded in values, not images
+        chunks = (x_train[start : start + rows].reshape(-1, channels) for start in range(0, len(x_train), rows))
         total, total_sq = np.zeros(channels), np.zeros(channels)
-        for start in range(0, len(x_train), _CHUNK):
-            chunk = x_train[start : start + _CHUNK].reshape(-1, channels).astype(np.float64)
-            total += chunk.sum(axis=0)
-            total_sq += np.square(chunk).sum(axis=0)
+        if x_train.dtype == np.uint8:  # exact and fast: how often each of the 256 values occurs
+            values = np.arange(256, dtype=np.float64)
+            for chunk in chunks:
+                counts = np.stack([np.bincount(chunk[:, c], minlength=256) for c in range(channels)])
+                total += counts @ values
+                total_sq += counts @ np.square(values)
+        else:
+            for chunk in chunks:
+                wide = chunk.astype(np.float64)
+                total += wide.sum(axis=0)
+                total_sq += np.square(wide).sum(axis=0)
         count = x_train.size // channels
         mean = total / count
         std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))

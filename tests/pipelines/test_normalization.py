@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 
 from pipelines import Normalization
+from pipelines import _normalization as normalization
 
 
-def test_fit_matches_numpy_statistics_across_chunks() -> None:
-    x = np.random.default_rng(0).integers(0, 256, size=(5000, 3, 3, 3), dtype=np.uint8)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("chunk_values", [1000, 10, 1 << 24])  # 37 images a chunk, one, all
+def test_fit_matches_numpy_statistics_across_chunks(monkeypatch, dtype, chunk_values) -> None:
+    monkeypatch.setattr(normalization, "_CHUNK_VALUES", chunk_values)
+    x = np.random.default_rng(0).integers(0, 256, size=(500, 3, 3, 3), dtype=np.uint8)
     x[..., 2] //= 4  # give channels different statistics
-    norm = Normalization.fit(x)
+    norm = Normalization.fit(x.astype(dtype))
     np.testing.assert_allclose(norm.mean, x.astype(np.float64).mean(axis=(0, 1, 2)), rtol=1e-9)
     np.testing.assert_allclose(norm.std, x.astype(np.float64).std(axis=(0, 1, 2)), rtol=1e-6)
 
