@@ -289,6 +289,8 @@ PREDICT_CHUNK = 256
 def classify_files(model: keras.Model, class_names: Sequence[str], files: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Classify image files and folders with ``model`` (raw images in, probabilities out), as
     ``predict_files`` does."""
+    from automl._training import predict_batches
+
     height, width, channels = model.input_shape[1:]
     paths = pipelines.image_paths(files)
     for path in paths:  # every header first: a missing or foreign file fails before any work
@@ -297,7 +299,7 @@ def classify_files(model: keras.Model, class_names: Sequence[str], files: Sequen
     for start in range(0, len(paths), PREDICT_CHUNK):
         chunk = paths[start : start + PREDICT_CHUNK]
         images = np.stack([pipelines.load_image(p, image_size=(height, width), channels=channels) for p in chunk])
-        probabilities = np.asarray(model.predict(images.astype("float32"), verbose=0))
+        probabilities = predict_batches(model, images)
         rows += [
             {"file": str(path), "class": class_names[i], "index": int(i), "probability": float(row[i])}
             for path, i, row in zip(chunk, probabilities.argmax(axis=1), probabilities, strict=True)

@@ -43,7 +43,7 @@ from automl._training import (
     compile_model,
     continue_replanned,
     fit_looking_halfway,
-    inference_batch_size,
+    predict_batches,
     train_model,
     wrap_with_normalization,
 )
@@ -95,11 +95,6 @@ def load_final_model(study: optuna.Study, record: TrialRecord, tracker: Tracker)
     """The trial's model retrained on train+validation, if the study has one."""
     ref = final_model_uri(study, record.number)
     return load_model(tracker, ref) if ref is not None else None
-
-
-def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    batch_size = inference_batch_size(1, x.shape[1:])
-    return np.asarray(model.predict(x.astype("float32"), batch_size=batch_size, verbose=0))
 
 
 def _candidate(record: TrialRecord, data: StudyData) -> keras.Model:
@@ -558,7 +553,7 @@ def _predict_views(
         if done and until is not None and time.monotonic() + last_s > until:
             break
         start = time.monotonic()
-        probabilities = _predict(model, seen(x, view))
+        probabilities = predict_batches(model, seen(x, view))
         last_s = time.monotonic() - start
         total = probabilities if total is None else total + probabilities
         done.append(view)

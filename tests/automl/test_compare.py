@@ -202,7 +202,7 @@ def test_test_time_views_are_predicted_while_the_next_one_fits_the_deadline(monk
     model, x = _search_model_of(architecture, data, seed=0), data.splits.test[0]
     clock = _ViewClock(seconds)
     monkeypatch.setattr(_compare, "time", clock)
-    monkeypatch.setattr(_compare, "_predict", clock.predicted(_compare._predict))
+    monkeypatch.setattr(_compare, "predict_batches", clock.predicted(_compare.predict_batches))
 
     compared = _compare._compared(model, record, x, _compare.FinalTraining(views=10, views_until=until), print)
 
