@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import pipelines
+from automl._inference import predict_batches
 
 if TYPE_CHECKING:
     import keras
@@ -289,8 +290,6 @@ PREDICT_CHUNK = 256
 def classify_files(model: keras.Model, class_names: Sequence[str], files: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Classify image files and folders with ``model`` (raw images in, probabilities out), as
     ``predict_files`` does."""
-    from automl._training import predict_batches
-
     height, width, channels = model.input_shape[1:]
     paths = pipelines.image_paths(files)
     for path in paths:  # every header first: a missing or foreign file fails before any work

@@ -30,6 +30,7 @@ from automl._data import StudyData, load_study_data
 from automl._ensemble import average_models, count_members
 from automl._errors import UserError
 from automl._hparams import TrainingSpec, steps_per_epoch
+from automl._inference import predict_batches
 from automl._mcnemar import DEFAULT_MARGIN, Comparison, Finalist, compare_finalists
 from automl._models import is_logged, load_model, log_model
 from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
@@ -43,7 +44,6 @@ from automl._training import (
     compile_model,
     continue_replanned,
     fit_looking_halfway,
-    predict_batches,
     train_model,
     wrap_with_normalization,
 )

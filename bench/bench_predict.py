@@ -1,4 +1,4 @@
-"""Test-split predictions: ``automl._training.predict_batches`` (a batch at a time) against
+"""Test-split predictions: ``automl._inference.predict_batches`` (a batch at a time) against
 Keras' ``model.predict`` on the whole array, as the comparison of finalists did until
 2026-12-05.
 
@@ -43,7 +43,7 @@ def _timings(shape: tuple[int, int, int], count: int) -> tuple[float, float]:
     import keras
 
     import searchspace
-    from automl._training import inference_batch_size, predict_batches
+    from automl._inference import inference_batch_size, predict_batches
     from automl._warmstart import warm_start_configs
 
     config = warm_start_configs(shape, 10, 5_000, max_epochs=9, flips=False)[0]

@@ -12,7 +12,6 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from automl import _bundle as bundle
-from automl import _training as training
 from automl._bundle import export_bundle, predict_files
 from automl.cli import main
 from pipelines import DataError
@@ -90,8 +89,8 @@ def test_a_folder_stands_for_the_images_below_it(rgb_model, bundle_dir: Path, tm
 
     expected = _model_classes(model, images[:12]).tolist()
     chunks = []
-    predict = training.predict_batches
-    monkeypatch.setattr(training, "predict_batches", lambda model, x: chunks.append(len(x)) or predict(model, x))
+    predict = bundle.predict_batches
+    monkeypatch.setattr(bundle, "predict_batches", lambda model, x: chunks.append(len(x)) or predict(model, x))
 
     rows = predict_files(bundle_dir, [tmp_path / "photos", *single])
 
@@ -108,7 +107,7 @@ def test_a_bad_file_fails_before_any_image_is_classified(rgb_model, bundle_dir: 
     files = _write_pngs(rgb_model[1][:4], tmp_path)
     (tmp_path / "z_broken.png").write_bytes(b"not an image at all")
     classified = []
-    monkeypatch.setattr(training, "predict_batches", lambda model, x: classified.append(len(x)))
+    monkeypatch.setattr(bundle, "predict_batches", lambda model, x: classified.append(len(x)))
     with pytest.raises(DataError, match="z_broken.png"):
         predict_files(bundle_dir, [*files, tmp_path / "z_broken.png"])
     assert classified == []

@@ -30,7 +30,6 @@ from automl._training import (
     inference_batch_size,
     learning_rate_schedule,
     make_optimizer,
-    predict_batches,
     train_model,
 )
 
@@ -576,17 +575,3 @@ def test_a_cosine_tail_continues_the_cosine_from_where_it_was() -> None:
     assert _rates(tail, [120]) == pytest.approx([0.005 * (1 + math.cos(math.pi * (phase + (1 - phase) / 2)))], rel=1e-5)
     assert CosineTail.from_config(tail.get_config()).get_config() == tail.get_config()
     assert cosine_phase(spec, 0) == 0.0 and cosine_phase(spec, 100) == 1.0
-
-
-def test_predictions_a_batch_at_a_time_are_the_model_s_for_any_count_of_images():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(5)]
-    )
-    x = np.random.default_rng(0).integers(0, 256, (10, 6, 6, 3), dtype=np.uint8)
-    expected = model.predict(x.astype("float32"), verbose=0)
-    for batch_size in (4, 5, 16):  # a last batch padded, none, one padded batch
-        np.testing.assert_allclose(predict_batches(model, x, batch_size), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(predict_batches(model, x), expected, rtol=1e-5, atol=1e-5)  # inference_batch_size
-    with pytest.raises(ValueError, match=r"no images to predict: x has shape \(0, 6, 6, 3\)"):
-        predict_batches(model, x[:0])
