@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 
+import pipelines
 from automl._config import StudyConfig
 from automl._queue import RETRY_ATTR, effective_trials
 from automl._records import StudyRecord
@@ -146,13 +147,9 @@ def delete_study(name: str, *, storage: str | None = None, tracking_uri: str | N
 
 def _saved_arrays(config: StudyConfig) -> Path | None:
     """The file ``automl.search(data=arrays)`` saved for this study, if its data is one."""
-    if config.data is None:
+    if config.data is None or not pipelines.is_saved_arrays(config.data, runtime_settings().arrays_folder):
         return None
-    path = Path(config.data)
-    folder = (runtime_settings().home / "data").resolve()
-    if path.parent != folder or not (path.name.startswith("arrays-") and path.suffix == ".npz"):
-        return None
-    return path
+    return Path(config.data)
 
 
 def _data_of(storage: optuna.storages.BaseStorage, name: str) -> str | None:

@@ -138,7 +138,7 @@ def search(
     started = time.monotonic() if started is None else started  # the budget counts saving arrays too
     if data is not None and not isinstance(data, str | os.PathLike):
         with use_settings(settings) as in_force:
-            data = save_arrays(data, in_force.home / "data")  # checked before anything else is made
+            data = save_arrays(data, in_force.arrays_folder)  # checked before anything else is made
     if isinstance(seed_architectures, str):
         seed_architectures = [s.strip() for s in seed_architectures.split(",") if s.strip()]
     study = study_config(

@@ -81,6 +81,11 @@ class RuntimeSettings:
             if kind not in FAULT_KINDS:
                 raise UserError(f"unknown fault {kind!r} for trial {number}; use one of {list(FAULT_KINDS)}")
 
+    @property
+    def arrays_folder(self) -> Path:
+        """Where ``automl.search(data=arrays)`` saves arrays given in memory."""
+        return self.home / "data"
+
     def replace(self, **changes: object) -> RuntimeSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 

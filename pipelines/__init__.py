@@ -32,7 +32,15 @@ from pipelines._errors import DataError
 from pipelines._image import load_image, probe_image
 from pipelines._normalization import Normalization
 from pipelines._preview import augmentation_preview
-from pipelines._sources import NAMED_SOURCES, ArrayData, check_source, image_paths, load_dataset, save_arrays
+from pipelines._sources import (
+    NAMED_SOURCES,
+    ArrayData,
+    check_source,
+    image_paths,
+    is_saved_arrays,
+    load_dataset,
+    save_arrays,
+)
 from pipelines._splits import MAX_HELD_OUT, Splits, split_dataset
 from pipelines._symmetry import MIRROR_ASYMMETRY_LIMIT, may_flip, mirror_asymmetry
 
@@ -47,6 +55,7 @@ __all__ = [
     "load_dataset",
     "check_source",
     "save_arrays",
+    "is_saved_arrays",
     "ArrayData",
     "NAMED_SOURCES",
     "Splits",

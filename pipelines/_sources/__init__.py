@@ -14,12 +14,21 @@ from pipelines._image import check_image_size, resize_images
 from pipelines._sources.csv import load_csv
 from pipelines._sources.digits import load_digits
 from pipelines._sources.folder import image_paths, load_folder
-from pipelines._sources.in_memory import ArrayData, save_arrays
+from pipelines._sources.in_memory import ArrayData, is_saved_arrays, save_arrays
 from pipelines._sources.keras_datasets import KERAS_CLASS_NAMES, load_keras_dataset
 from pipelines._sources.npz import load_npz
 from pipelines._sources.split_folder import is_split_folder, load_split_folder
 
-__all__ = ["load_dataset", "check_source", "save_arrays", "ArrayData", "NAMED_SOURCES", "DEFAULT_SOURCE", "image_paths"]
+__all__ = [
+    "load_dataset",
+    "check_source",
+    "save_arrays",
+    "is_saved_arrays",
+    "ArrayData",
+    "NAMED_SOURCES",
+    "DEFAULT_SOURCE",
+    "image_paths",
+]
 
 DEFAULT_SOURCE = "digits"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, TypeGuard
@@ -19,7 +20,10 @@ import numpy as np
 from pipelines._errors import DataError
 from pipelines._sources.npz import dataset_from_named_arrays
 
-__all__ = ["ArrayData", "save_arrays", "named_arrays"]
+__all__ = ["ArrayData", "save_arrays", "is_saved_arrays", "named_arrays"]
+
+_SAVED_PREFIX = "arrays-"
+_SAVED_NAME = rf"{_SAVED_PREFIX}[0-9a-f]+\.npz"  # what save_arrays names a file
 
 ArrayData: TypeAlias = Sequence[Any] | Mapping[str, Any]
 """``(x, y)``, ``(x, y, x_test, y_test)``, ``((x, y), (x_test, y_test))`` as
@@ -62,7 +66,7 @@ def save_arrays(data: ArrayData, folder: str | os.PathLike[str]) -> Path:
         DataError: ``data`` is not of an accepted shape, or not a usable data set (naming why).
     """
     arrays = named_arrays(data)
-    path = Path(folder).expanduser().resolve() / f"arrays-{_digest(arrays)}.npz"
+    path = Path(folder).expanduser().resolve() / f"{_SAVED_PREFIX}{_digest(arrays)}.npz"
     if not path.exists():
         dataset_from_named_arrays(arrays, source="data (in memory)")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +74,12 @@ def save_arrays(data: ArrayData, folder: str | os.PathLike[str]) -> Path:
         np.savez(partial, **arrays)  # type: ignore[arg-type]  # numpy types **kwds as allow_pickle
         os.replace(partial, path)  # whole or absent, even with two processes saving at once
     return path
+
+
+def is_saved_arrays(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a file that ``save_arrays`` writes into ``folder`` (by its name)."""
+    path = Path(path)
+    return path.parent == Path(folder).expanduser().resolve() and re.fullmatch(_SAVED_NAME, path.name) is not None
 
 
 def _is_sequence(data: object) -> TypeGuard[Sequence[Any]]:
