@@ -175,7 +175,8 @@ def search(
     )
     if study.time_budget is not None and trials is None and "trials" not in (load_study_file(config) if config else {}):
         study = study.replace(trials=BUDGET_TRIALS_CAP)  # the budget ends the search
-    check_source(study.data)  # a mistyped --data fails here: before a store is made or Keras imported
+    # A mistyped --data, or a file of the wrong kind, fails here: before a store is made or Keras imported.
+    check_source(study.data, path_column=study.path_column, label_column=study.label_column)
     select_backend(study.backend)
     quiet_console(verbose=verbose)
     import_keras_quietly(verbose=verbose)

@@ -11,12 +11,12 @@ from pathlib import Path
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError
 from pipelines._image import check_image_size, resize_images
-from pipelines._sources.csv import load_csv
+from pipelines._sources.csv import check_csv, load_csv
 from pipelines._sources.digits import load_digits
 from pipelines._sources.folder import image_paths, load_folder
 from pipelines._sources.in_memory import ArrayData, is_saved_arrays, save_arrays
 from pipelines._sources.keras_datasets import KERAS_CLASS_NAMES, load_keras_dataset
-from pipelines._sources.npz import load_npz
+from pipelines._sources.npz import check_npz, load_npz
 from pipelines._sources.split_folder import is_split_folder, load_split_folder
 
 __all__ = [
@@ -45,11 +45,13 @@ class _Options:
 
 @dataclass(frozen=True, kw_only=True)
 class _PathKind:
-    """A kind of path a source reads: how to recognise it and how to load it."""
+    """A kind of path a source reads: how to recognise it, how to load it, and how to check
+    it cheaply (reading no image) before anything else is done."""
 
     name: str
     matches: Callable[[Path], bool]
     load: Callable[[Path, _Options], Dataset]
+    check: Callable[[Path, _Options], None] = lambda path, options: None
 
 
 # Name -> loader of a data set known by name.
@@ -70,7 +72,12 @@ _PATH_KINDS = (
         matches=Path.is_dir,
         load=lambda path, o: load_folder(path, image_size=o.image_size, strict=o.strict),
     ),
-    _PathKind(name="a .npz file", matches=lambda p: p.suffix.lower() == ".npz", load=lambda path, o: load_npz(path)),
+    _PathKind(
+        name="a .npz file",
+        matches=lambda p: p.suffix.lower() == ".npz",
+        load=lambda path, o: load_npz(path),
+        check=lambda path, o: check_npz(path),
+    ),
     _PathKind(
         name="a .csv file",
         matches=lambda p: p.suffix.lower() == ".csv",
@@ -81,6 +88,7 @@ _PATH_KINDS = (
             path_column=o.path_column,
             label_column=o.label_column,
         ),
+        check=lambda path, o: check_csv(path, path_column=o.path_column, label_column=o.label_column),
     ),
 )
 
@@ -138,18 +146,22 @@ def load_dataset(
     return dataset
 
 
-def check_source(source: str | None) -> None:
-    """Fail fast, reading no image, if ``load_dataset(source)`` cannot even start.
+def check_source(source: str | None, *, path_column: str = "path", label_column: str = "label") -> None:
+    """Fail fast, reading no image, if ``load_dataset(source, ...)`` cannot even start.
 
     A command checks its ``--data`` with this before it creates a study or imports Keras,
-    so a mistyped path costs a second and leaves no store behind.
+    so a mistyped path or a file of the wrong kind costs a second and leaves no store behind.
 
     Raises:
-        DataError: ``source`` is neither a known name nor a path of a kind that is read.
+        DataError: ``source`` is neither a known name nor a path of a kind that is read; or
+            it is a ``.npz`` that is not one or lacks the arrays' names, or a CSV that does
+            not parse, lacks its columns or lists missing files.
     """
     if source is None or source in NAMED_SOURCES:
         return
-    _path_kind(Path(source).expanduser())
+    path = Path(source).expanduser()
+    options = _Options(image_size=None, strict=False, path_column=path_column, label_column=label_column)
+    _path_kind(path).check(path, options)
 
 
 def _path_kind(path: Path) -> _PathKind:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
 from pipelines._image import IMAGE_SUFFIXES
@@ -13,7 +15,7 @@ from pipelines._sources.files import load_image_files
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_csv"]
+__all__ = ["load_csv", "check_csv"]
 
 
 def load_csv(
@@ -35,6 +37,22 @@ def load_csv(
         DataError: the CSV cannot be parsed, lacks a column, has empty cells in them, or
             lists files that do not exist.
     """
+    files, labels = _listing(path, path_column=path_column, label_column=label_column)
+    return load_image_files(files, labels, source=f"CSV '{path}'", image_size=image_size, strict=strict)
+
+
+def check_csv(path: Path, *, path_column: str, label_column: str) -> None:
+    """Fail as ``load_csv`` would on a CSV that does not parse, lacks its columns or lists
+    missing files, reading no image.
+
+    Raises:
+        DataError: what ``load_csv`` raises for those.
+    """
+    _listing(path, path_column=path_column, label_column=label_column)
+
+
+def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[Path], np.ndarray]:
+    """The image files the CSV lists, resolved, and their labels."""
     import pandas as pd
 
     try:
@@ -62,9 +80,7 @@ def load_csv(
             f"CSV '{path}' lists files that do not exist ({len(absent)}, first: '{absent[0]}'); "
             "fix the paths (relative paths are read from the CSV's folder)"
         )
-    return load_image_files(
-        files, table[label_column].to_numpy(), source=f"CSV '{path}'", image_size=image_size, strict=strict
-    )
+    return files, table[label_column].to_numpy()
 
 
 def _resolve(folder: Path, image_path: str) -> Path:

@@ -8,19 +8,21 @@ as in the convention they come from): ``NAMINGS``, tried in that order.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
 
-__all__ = ["load_npz", "dataset_from_named_arrays", "NAMINGS"]
+__all__ = ["load_npz", "check_npz", "dataset_from_named_arrays", "NAMINGS"]
 
 Pair = tuple[str, str]
 
@@ -73,14 +75,34 @@ def load_npz(path: Path) -> Dataset:
             under any accepted name, has only one of a given pair, or a given split has a
             label the training split lacks.
     """
+    with _opened(path) as archive:
+        try:
+            arrays = {key: archive[key] for key in archive.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise DataError(f"cannot read '{path}' as .npz: {one_line(exc)}; save it with numpy.savez") from exc
+    return dataset_from_named_arrays(arrays, source=f"npz '{path}'")
+
+
+def check_npz(path: Path) -> None:
+    """Fail as ``load_npz`` would on a file that is no ``.npz`` or lacks the arrays' names, reading no array.
+
+    Raises:
+        DataError: what ``load_npz`` raises for those.
+    """
+    with _opened(path) as archive:
+        _naming(f"npz '{path}'", archive.files)
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[NpzFile]:
     if not zipfile.is_zipfile(path):
         raise DataError(f"'{path}' is not a .npz file (not a zip archive); save the arrays with numpy.savez")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read '{path}' as .npz: {one_line(exc)}; save it with numpy.savez") from exc
-    return dataset_from_named_arrays(arrays, source=f"npz '{path}'")
+    with archive:
+        yield archive
 
 
 def dataset_from_named_arrays(arrays: Mapping[str, np.ndarray], *, source: str) -> Dataset:
@@ -93,12 +115,6 @@ def dataset_from_named_arrays(arrays: Mapping[str, np.ndarray], *, source: str) 
             given pair, or anything ``dataset_from_arrays`` rejects.
     """
     naming = _naming(source, arrays)
-    for pair in (naming.val, naming.test):
-        present = [key for key in pair if key in arrays]
-        if len(present) == 1:
-            raise DataError(
-                f"{source} has {present[0]} but not its partner; save both {pair[0]} and {pair[1]}, or neither"
-            )
     (x, y), (x_val, y_val), (x_test, y_test) = naming.train, naming.val, naming.test
     return dataset_from_arrays(
         arrays[x],
@@ -111,13 +127,25 @@ def dataset_from_named_arrays(arrays: Mapping[str, np.ndarray], *, source: str) 
     )
 
 
-def _naming(source: str, arrays: Mapping[str, np.ndarray]) -> Naming:
-    """The first of ``NAMINGS`` whose training images and labels are both in ``arrays``."""
+def _naming(source: str, names: Collection[str]) -> Naming:
+    """The first of ``NAMINGS`` whose training images and labels are both among ``names``.
+
+    Raises:
+        DataError: none is, or the naming's validation or test pair has one array without the other.
+    """
     for naming in NAMINGS:
-        if all(key in arrays for key in naming.train):
-            return naming
-    accepted = ", ".join("/".join(naming.train) for naming in NAMINGS)
-    raise DataError(
-        f"{source} has no training images and labels (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
-        f"save them as one of these pairs: {accepted}"
-    )
+        if all(key in names for key in naming.train):
+            break
+    else:
+        accepted = ", ".join("/".join(naming.train) for naming in NAMINGS)
+        raise DataError(
+            f"{source} has no training images and labels (it has: {', '.join(sorted(names)) or 'nothing'}); "
+            f"save them as one of these pairs: {accepted}"
+        )
+    for pair in (naming.val, naming.test):
+        present = [key for key in pair if key in names]
+        if len(present) == 1:
+            raise DataError(
+                f"{source} has {present[0]} but not its partner; save both {pair[0]} and {pair[1]}, or neither"
+            )
+    return naming

@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
@@ -190,16 +191,31 @@ def test_status_on_a_missing_store_creates_nothing(workdir):
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [("nowhere.npz", "no such file or folder: 'nowhere.npz'"), ("notes.txt", "cannot tell how to read 'notes.txt'")],
+    [
+        ("nowhere.npz", "no such file or folder: 'nowhere.npz'"),
+        ("notes.txt", "cannot tell how to read 'notes.txt'"),
+        ("garbage.npz", "'garbage.npz' is not a .npz file (not a zip archive)"),
+        ("unnamed.npz", "npz 'unnamed.npz' has no training images and labels (it has: a, b)"),
+        ("half.npz", "npz 'half.npz' has x_test but not its partner"),
+        ("columns.csv", "CSV 'columns.csv' has no column 'path' or 'label' (it has: 'a', 'b')"),
+        ("absent.csv", "CSV 'absent.csv' lists files that do not exist (1, first:"),
+    ],
 )
 def test_search_on_unreadable_data_fails_before_making_a_store(workdir, capsys, data, expected):
+    """What can be told without reading an image fails before the study is described or a store made."""
     (workdir / "notes.txt").write_text("not images")
+    (workdir / "garbage.npz").write_bytes(b"not a zip archive")
+    images = np.zeros((4, 8, 8, 1), np.uint8)
+    np.savez(workdir / "unnamed.npz", a=images, b=np.arange(4))
+    np.savez(workdir / "half.npz", x=images, y=np.arange(4), x_test=images)
+    (workdir / "columns.csv").write_text("a,b\n1,2\n")
+    (workdir / "absent.csv").write_text("path,label\nnowhere.png,cat\n")
 
     code = main(["search", "--data", data, "--trials", "1"])
 
     out, err = capsys.readouterr()
     assert code == 2 and expected in err, err
-    assert "New study" not in out and "plan for" not in out  # refused before the study was described
+    assert "new study" not in out and "plan:" not in out  # refused before the study was described
     assert not (workdir / "mlruns").exists()
 
 
