@@ -6,7 +6,8 @@ name, and arrays given in memory in ``<home>/data/arrays-<digest>.npz``. Deletin
 removes it from the storage, moves its experiment to MLflow's trash under a dated name (so
 the name is free for a new study, and the runs can still be restored) and deletes its saved
 arrays when no other study of the store reads them. Its registered model and exported
-folders are the user's and stay.
+folders are the user's and stay. A study that a live process runs or exports is not deleted
+(``users``).
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 import pipelines
 from automl._config import StudyConfig
+from automl._errors import UserError
 from automl._queue import RETRY_ATTR, effective_trials
-from automl._records import StudyRecord
+from automl._records import StudyRecord, TrialRecord
 from automl._settings import runtime_settings
 from automl._stores import default_storage, open_storage, redact, store_lock
-from automl._studies import best_trials, load_existing, study_names
+from automl._studies import best_trials, load_existing, process_alive, study_names
 from automl._tracking import Tracker
 
-__all__ = ["STATES", "study_status", "StudySummary", "list_studies", "DeletedStudy", "delete_study"]
+__all__ = ["STATES", "study_status", "StudySummary", "list_studies", "DeletedStudy", "delete_study", "users"]
 
 STATES = ("complete", "pruned", "fail", "running", "waiting")
 
@@ -120,17 +123,31 @@ class DeletedStudy:
     arrays: Path | None
 
 
-def delete_study(name: str, *, storage: str | None = None, tracking_uri: str | None = None) -> DeletedStudy:
+def delete_study(
+    name: str, *, storage: str | None = None, tracking_uri: str | None = None, force: bool = False
+) -> DeletedStudy:
     """Delete the automl study ``name``: its trials, its MLflow experiment (to the trash, renamed)
     and the arrays saved for it alone; its registered model and exports stay.
+
+    A study in use (``users``: a process runs one of its trials, or compares and exports its
+    results) is refused unless ``force``: for a process on another host whose store keeps no
+    heartbeats (a journal file), whether it is gone cannot be told here.
 
     The experiment goes first: if the storage then fails, deleting again finishes the job,
     and no new study of the same name meanwhile logs into the old experiment.
 
     Raises:
-        UserError: there is no such study, it was not created by automl, or a store cannot be opened.
+        UserError: there is no such study, it was not created by automl, it is in use, or a
+            store cannot be opened.
     """
     study, config = load_existing(name, storage=storage, tracking_uri=tracking_uri)
+    in_use = [] if force else users(study)
+    if in_use:
+        more = f" and {len(in_use) - 1} more" if len(in_use) > 1 else ""
+        raise UserError(
+            f"study {name!r} is in use: {in_use[0]}{more}; stop that first, "
+            "or add --force (force=True) if the process is gone"
+        )
     trials = len(study.get_trials(deepcopy=False))
     experiment = Tracker(config.tracking_uri, experiment_name=None).retire_experiment(name)
     with store_lock(config.storage):
@@ -143,6 +160,26 @@ def delete_study(name: str, *, storage: str | None = None, tracking_uri: str | N
             arrays.unlink()
     shown = redact(config.storage or default_storage())
     return DeletedStudy(name=name, trials=trials, storage=shown, experiment=experiment, arrays=arrays)
+
+
+def users(study: optuna.Study) -> list[str]:
+    """What uses the study now: its running trials and its comparison, each with the
+    process (``host:pid``) that runs it, if that process may still run.
+
+    A trial's process on this host is looked up; on another host it counts as alive unless
+    the store's heartbeats tell it is gone (Optuna then fails the trial as stale, as any
+    worker of the study would).
+    """
+    optuna.storages.fail_stale_trials(study)  # a store without heartbeats is left as it is
+    found = [
+        f"trial {record.number} runs in process {record.worker}"
+        for record in map(TrialRecord.of, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if record.worker is not None and process_alive(record.worker)
+    ]
+    finish = StudyRecord.of(study).finish
+    if finish and finish.get("open") and process_alive(str(finish.get("by"))):
+        found.append(f"process {finish['by']} compares and exports its trials")
+    return found
 
 
 def _saved_arrays(config: StudyConfig) -> Path | None:

@@ -242,7 +242,7 @@ def claim_finish(study: optuna.Study, config: StudyConfig) -> FinishClaim:
             if not comparing:
                 reason = f"its {done} finished trials were already compared and exported (by process {by})"
                 return FinishClaim(elected=False, reason=reason)
-            if _alive(by):
+            if process_alive(by):
                 reason = f"process {by} compares and exports them"
                 return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)
         record_finish(study, {"by": me, "trials": done, "open": True})
@@ -257,8 +257,8 @@ def release_finish(study: optuna.Study, config: StudyConfig) -> None:
             record_finish(study, {**claim, "open": False})
 
 
-def _alive(process: str) -> bool:
-    """Whether ``host:pid`` may still run (a process on another host is assumed alive)."""
+def process_alive(process: str) -> bool:
+    """Whether ``host:pid`` (``process_identity``) may still run (a process on another host is assumed alive)."""
     host, _, pid = process.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True

@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "saved for it alone; its registered model and exports stay",
     )
     parser.add_argument("--yes", action="store_true", help="delete without asking")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="delete even when a process seems to run one of its trials or export it (a process gone "
+        "without a trace, e.g. on another host with a journal store)",
+    )
     add_store_options(parser)
     parser.set_defaults(handler=run)
 
@@ -93,7 +99,7 @@ def _delete(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in {"y", "yes"}:
             print("nothing deleted")
             return 1
-    deleted = delete_study(name, storage=args.storage, tracking_uri=args.tracking_uri)
+    deleted = delete_study(name, storage=args.storage, tracking_uri=args.tracking_uri, force=args.force)
     print(f"deleted study {deleted.name!r} ({deleted.trials} trials) from {deleted.storage}")
     if deleted.experiment is not None:
         number, retired = deleted.experiment

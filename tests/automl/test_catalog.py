@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from mlflow.entities import ViewType
 
 import automl
 from automl._errors import UserError
+from automl._records import record_claim, record_finish
 from tests.automl.helpers import cli_env, run_cli, stores
 
 
@@ -107,6 +110,46 @@ def test_deleting_a_study_frees_its_name_and_keeps_its_runs_in_mlflow_s_trash(wo
 
     gone = run_cli(["studies", "--delete", "never", "--yes"], workdir)
     assert gone.returncode == 2 and "no study named 'never'" in gone.stderr and "(it holds no study yet)" in gone.stderr
+
+
+def test_a_study_in_use_is_deleted_only_once_its_process_is_gone_or_with_force(workdir):
+    _create("busy", trials=2)
+    study = optuna.load_study(study_name="busy", storage=stores(workdir)["storage"])
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        record_claim(study.ask(), f"{socket.gethostname()}:{worker.pid}")  # a live process runs trial 0
+
+        refused = run_cli(["studies", "--delete", "busy", "--yes"], workdir)
+
+        assert refused.returncode == 2
+        assert f"study 'busy' is in use: trial 0 runs in process {socket.gethostname()}:{worker.pid};" in (
+            refused.stderr
+        )
+        assert optuna.get_all_study_names(stores(workdir)["storage"]) == ["busy"]
+        assert _client(workdir).get_experiment_by_name("busy") is not None  # nothing was touched
+    finally:
+        worker.kill()
+        worker.wait()
+
+    assert automl.delete_study("busy").trials == 2  # its process is gone
+
+    _create("remote")
+    study = optuna.load_study(study_name="remote", storage=stores(workdir)["storage"])
+    record_claim(study.ask(), "another-host:1")  # cannot be looked up from here
+    with pytest.raises(UserError, match="trial 0 runs in process another-host:1; .* add --force"):
+        automl.delete_study("remote")
+    forced = run_cli(["studies", "--delete", "remote", "--yes", "--force"], workdir)
+    assert forced.returncode == 0, forced.stderr
+    assert optuna.get_all_study_names(stores(workdir)["storage"]) == []
+
+    _create("exporting")
+    study = optuna.load_study(study_name="exporting", storage=stores(workdir)["storage"])
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    record_finish(study, {"by": me, "trials": 0, "open": True})  # this process compares and exports it
+    with pytest.raises(UserError, match=f"process {me} compares and exports its trials"):
+        automl.delete_study("exporting")
+    record_finish(study, {"by": me, "trials": 0, "open": False})  # done
+    assert automl.delete_study("exporting").name == "exporting"
 
 
 def test_a_study_whose_experiment_was_deleted_says_how_to_restore_it(workdir):
