@@ -31,7 +31,16 @@ from automl._stores import default_storage, open_storage, redact, store_lock
 from automl._studies import best_trials, load_existing, process_alive, study_names
 from automl._tracking import Tracker
 
-__all__ = ["STATES", "study_status", "StudySummary", "list_studies", "DeletedStudy", "delete_study", "users"]
+__all__ = [
+    "STATES",
+    "study_status",
+    "StudySummary",
+    "list_studies",
+    "DeletedStudy",
+    "delete_study",
+    "refuse_in_use",
+    "users",
+]
 
 STATES = ("complete", "pruned", "fail", "running", "waiting")
 
@@ -141,13 +150,8 @@ def delete_study(
             store cannot be opened.
     """
     study, config = load_existing(name, storage=storage, tracking_uri=tracking_uri)
-    in_use = [] if force else users(study)
-    if in_use:
-        more = f" and {len(in_use) - 1} more" if len(in_use) > 1 else ""
-        raise UserError(
-            f"study {name!r} is in use: {in_use[0]}{more}; stop that first, "
-            "or add --force (force=True) if the process is gone"
-        )
+    if not force:
+        refuse_in_use(study)
     trials = len(study.get_trials(deepcopy=False))
     experiment = Tracker(config.tracking_uri, experiment_name=None).retire_experiment(name)
     with store_lock(config.storage):
@@ -160,6 +164,21 @@ def delete_study(
             arrays.unlink()
     shown = redact(config.storage or default_storage())
     return DeletedStudy(name=name, trials=trials, storage=shown, experiment=experiment, arrays=arrays)
+
+
+def refuse_in_use(study: optuna.Study) -> None:
+    """Raise if the study is in use (``users``), naming the first use.
+
+    Raises:
+        UserError: a live process runs one of its trials, or compares and exports them.
+    """
+    in_use = users(study)
+    if in_use:
+        more = f" and {len(in_use) - 1} more" if len(in_use) > 1 else ""
+        raise UserError(
+            f"study {study.study_name!r} is in use: {in_use[0]}{more}; stop that first, "
+            "or add --force (force=True) if the process is gone"
+        )
 
 
 def users(study: optuna.Study) -> list[str]:

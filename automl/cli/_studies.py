@@ -84,14 +84,16 @@ def _shown_data(data: str | None) -> str:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from automl._catalog import delete_study
+    from automl._catalog import delete_study, refuse_in_use
     from automl._errors import UserError
     from automl._registry import registered_name
     from automl._studies import load_existing
 
     name = args.delete
     if not args.yes:
-        study, _ = load_existing(name, storage=args.storage, tracking_uri=args.tracking_uri, read_only=True)
+        study, _ = load_existing(name, storage=args.storage, tracking_uri=args.tracking_uri)
+        if not args.force:
+            refuse_in_use(study)  # before asking, not after
         what = f"study {name!r} ({len(study.get_trials(deepcopy=False))} trials)"
         if not sys.stdin.isatty():
             raise UserError(f"add --yes to delete {what}: its trials go, and its MLflow experiment to the trash")

@@ -119,12 +119,13 @@ def test_a_study_in_use_is_deleted_only_once_its_process_is_gone_or_with_force(w
     try:
         record_claim(study.ask(), f"{socket.gethostname()}:{worker.pid}")  # a live process runs trial 0
 
-        refused = run_cli(["studies", "--delete", "busy", "--yes"], workdir)
+        for confirm in (["--yes"], []):  # told so before being asked
+            refused = run_cli(["studies", "--delete", "busy", *confirm], workdir)
 
-        assert refused.returncode == 2
-        assert f"study 'busy' is in use: trial 0 runs in process {socket.gethostname()}:{worker.pid};" in (
-            refused.stderr
-        )
+            assert refused.returncode == 2
+            assert f"study 'busy' is in use: trial 0 runs in process {socket.gethostname()}:{worker.pid};" in (
+                refused.stderr
+            )
         assert optuna.get_all_study_names(stores(workdir)["storage"]) == ["busy"]
         assert _client(workdir).get_experiment_by_name("busy") is not None  # nothing was touched
     finally:
