@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from pipelines._errors import DataError
 
-__all__ = ["Dataset", "class_counts", "value_map_formula"]
+__all__ = ["Dataset", "check_classes", "class_counts", "value_map_formula"]
 
 
 def class_counts(y: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
@@ -65,11 +66,7 @@ class Dataset:
         _check_pair(self.x, self.y, self.class_names, self.source, "training")
         self._check_given("validation", self.x_val, self.y_val)
         self._check_given("test", self.x_test, self.y_test)
-        if len(self.class_names) < 2:
-            raise DataError(
-                f"{self.source}: found only one class ({', '.join(map(repr, self.class_names))}); "
-                "a classifier needs at least two classes"
-            )
+        check_classes(self.class_names, self.source)
 
     def _check_given(self, split: str, x: np.ndarray | None, y: np.ndarray | None) -> None:
         """A given split holds images and labels like the training ones, or neither."""
@@ -141,4 +138,17 @@ def _check_pair(x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...], sour
     if y.min() < 0 or y.max() >= len(class_names):
         raise DataError(
             f"{source}: {split} labels must be in 0..{len(class_names) - 1}, got values from {y.min()} to {y.max()}"
+        )
+
+
+def check_classes(class_names: Sequence[str], source: str) -> None:
+    """Raise unless there are two classes or more (``source`` names the data in the error).
+
+    Raises:
+        DataError: fewer than two classes, quoted.
+    """
+    if len(class_names) < 2:
+        raise DataError(
+            f"{source}: found only one class ({', '.join(map(repr, class_names)) or 'none'}); "
+            "a classifier needs at least two classes"
         )

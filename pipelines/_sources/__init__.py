@@ -13,7 +13,7 @@ from pipelines._errors import DataError
 from pipelines._image import check_image_size, resize_images
 from pipelines._sources.csv import check_csv, load_csv
 from pipelines._sources.digits import load_digits
-from pipelines._sources.folder import image_paths, load_folder
+from pipelines._sources.folder import check_folder, image_paths, load_folder
 from pipelines._sources.in_memory import ArrayData, is_saved_arrays, save_arrays
 from pipelines._sources.keras_datasets import KERAS_CLASS_NAMES, load_keras_dataset
 from pipelines._sources.npz import check_npz, load_npz
@@ -71,6 +71,7 @@ _PATH_KINDS = (
         name="an image folder",
         matches=Path.is_dir,
         load=lambda path, o: load_folder(path, image_size=o.image_size, strict=o.strict),
+        check=lambda path, o: check_folder(path),
     ),
     _PathKind(
         name="a .npz file",
@@ -154,8 +155,9 @@ def check_source(source: str | None, *, path_column: str = "path", label_column:
 
     Raises:
         DataError: ``source`` is neither a known name nor a path of a kind that is read; or
-            it is a ``.npz`` that is not one or lacks the arrays' names, or a CSV that does
-            not parse, lacks its columns or lists missing files.
+            it is an image folder without two class folders of images, a ``.npz`` that is
+            not one or lacks the arrays' names, or a CSV that does not parse, lacks its
+            columns or lists missing files.
     """
     if source is None or source in NAMED_SOURCES:
         return

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from pipelines._dataset import Dataset
+from pipelines._dataset import Dataset, check_classes
 from pipelines._errors import DataError
 from pipelines._image import IMAGE_SUFFIXES
 from pipelines._sources.files import load_image_files
 
-__all__ = ["load_folder", "class_folders", "class_images", "image_files", "image_paths"]
+__all__ = ["load_folder", "check_folder", "class_folders", "class_images", "image_files", "image_paths"]
 
 
 def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:
@@ -24,12 +24,7 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
     Raises:
         DataError: the folder has no class sub-folders, or a class folder has no images.
     """
-    class_dirs = class_folders(folder)
-    if not class_dirs:
-        raise DataError(
-            f"image folder '{folder}' has no class sub-folders; put each class's PNG/JPEG images "
-            "in a sub-folder named after the class"
-        )
+    class_dirs = _class_dirs(folder)
     paths: list[Path] = []
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
@@ -46,6 +41,30 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
     )
 
 
+def check_folder(folder: Path) -> None:
+    """Fail as ``load_folder`` would on a folder without two class folders of images, reading
+    no image and listing no more files than it takes to find one in each class.
+
+    Raises:
+        DataError: what ``load_folder`` raises for those.
+    """
+    class_dirs = _class_dirs(folder)
+    for class_dir in class_dirs:
+        if next(_image_files_below(class_dir), None) is None:
+            raise _no_images(class_dir)
+    check_classes([d.name for d in class_dirs], f"image folder '{folder}'")
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    class_dirs = class_folders(folder)
+    if not class_dirs:
+        raise DataError(
+            f"image folder '{folder}' has no class sub-folders; put each class's PNG/JPEG images "
+            "in a sub-folder named after the class"
+        )
+    return class_dirs
+
+
 def class_folders(folder: Path) -> list[Path]:
     """The sub-folders of ``folder`` that are not hidden, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -53,7 +72,11 @@ def class_folders(folder: Path) -> list[Path]:
 
 def image_files(folder: Path) -> list[Path]:
     """The image files (``IMAGE_SUFFIXES``) at any depth below ``folder`` (not hidden), sorted."""
-    return sorted(
+    return sorted(_image_files_below(folder))
+
+
+def _image_files_below(folder: Path) -> Iterator[Path]:
+    return (
         p
         for p in folder.rglob("*")
         if p.suffix.lower() in IMAGE_SUFFIXES
@@ -88,8 +111,12 @@ def class_images(class_dir: Path) -> list[Path]:
     """
     files = image_files(class_dir)
     if not files:
-        raise DataError(
-            f"class folder '{class_dir}' contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-            "add images or remove the folder"
-        )
+        raise _no_images(class_dir)
     return files
+
+
+def _no_images(class_dir: Path) -> DataError:
+    return DataError(
+        f"class folder '{class_dir}' contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+        "add images or remove the folder"
+    )

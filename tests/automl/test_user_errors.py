@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from PIL import Image
 
 from automl.cli import main
 from tests.automl.helpers import run_cli, stores
@@ -199,6 +200,9 @@ def test_status_on_a_missing_store_creates_nothing(workdir):
         ("half.npz", "npz 'half.npz' has x_test but not its partner"),
         ("columns.csv", "CSV 'columns.csv' has no column 'path' or 'label' (it has: 'a', 'b')"),
         ("absent.csv", "CSV 'absent.csv' lists files that do not exist (1, first:"),
+        ("empty", "image folder 'empty' has no class sub-folders"),
+        ("texts", "class folder 'texts/b' contains no image files"),
+        ("one", "image folder 'one': found only one class ('a')"),
     ],
 )
 def test_search_on_unreadable_data_fails_before_making_a_store(workdir, capsys, data, expected):
@@ -210,6 +214,11 @@ def test_search_on_unreadable_data_fails_before_making_a_store(workdir, capsys, 
     np.savez(workdir / "half.npz", x=images, y=np.arange(4), x_test=images)
     (workdir / "columns.csv").write_text("a,b\n1,2\n")
     (workdir / "absent.csv").write_text("path,label\nnowhere.png,cat\n")
+    for folder in ("empty", "texts/a", "texts/b", "one/a"):
+        (workdir / folder).mkdir(parents=True)
+    for image in ("texts/a/0.png", "one/a/0.png"):
+        Image.fromarray(images[0, ..., 0]).save(workdir / image)
+    (workdir / "texts" / "b" / "notes.txt").write_text("not an image")
 
     code = main(["search", "--data", data, "--trials", "1"])
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import DataError, load_dataset, load_image
+from pipelines import DataError, check_source, load_dataset, load_image
 from pipelines._sources import files
 from pipelines._sources.files import read_image_files
 from tests.pipelines.datafiles import make_folder, make_split_folder, write_corrupt, write_image
@@ -199,6 +199,40 @@ def test_bad_input_is_one_line_naming_it(case: str, tmp_path: Path) -> None:
         load_dataset(str(tmp_path / source))
     message = str(info.value)
     assert "\n" not in message and named in message and says in message, message
+
+
+# The cases ``check_source`` tells without reading an image; it lets the others through to the loader.
+CHECKED = {
+    "missing path",
+    "empty folder",
+    "images but no class folders",
+    "empty class folder",
+    "one class",
+    "npz without training labels",
+    "npz x_test without y_test",
+    "npz x_val without y_val",
+    "not an npz",
+    "csv missing column",
+    "csv points at a missing file",
+    "csv blank label",
+    "csv empty",
+    "unknown kind of file",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_check_source_fails_as_loading_would_or_lets_the_loader_tell(case: str, tmp_path: Path) -> None:
+    write, source, _ = CASES[case]
+    write(tmp_path)
+    path = str(tmp_path / source)
+    with pytest.raises(DataError) as loading:
+        load_dataset(path)
+    if case not in CHECKED:
+        check_source(path)  # only reading the images tells
+        return
+    with pytest.raises(DataError) as checking:
+        check_source(path)
+    assert str(checking.value) == str(loading.value)
 
 
 def test_corrupt_image_is_skipped_and_reported_or_fatal_in_strict_mode(tmp_path: Path) -> None:
