@@ -162,7 +162,12 @@ def run_study(
         progress.message(plan.describe())
     seed_sampler(study, config)  # each process its own seed: processes sharing a study sample distinct candidates
     reading = time.perf_counter()
-    data = _load_data(study, config, created)
+    if not worker and max_trials != 0:
+        progress.status(f"data: reading {config.data or 'digits'} ...")  # a large folder takes a minute
+    try:
+        data = _load_data(study, config, created)
+    finally:
+        progress.clear_status()
     if not worker and max_trials != 0:
         progress.message(describe_data(data, time.perf_counter() - reading))
         progress.message(flips_line(data.mirror_asymmetry))

@@ -19,10 +19,25 @@ class Progress:
     quiet: bool = False
     best: float | None = None
     _start: float = 0.0
+    _status: int = 0  # the length of the status line shown
 
     @property
     def live(self) -> bool:
         return self.stream.isatty() and not self.quiet
+
+    def status(self, text: str) -> None:
+        """Show ``text`` on a terminal only, until ``clear_status`` (e.g. while data is read)."""
+        if self.live:
+            self.stream.write("\r" + text)
+            self.stream.flush()
+            self._status = len(text)
+
+    def clear_status(self) -> None:
+        """Erase the status line, if one is shown, so the next line or error starts clean."""
+        if self._status:
+            self.stream.write("\r" + " " * self._status + "\r")
+            self.stream.flush()
+            self._status = 0
 
     def trial_started(self, number: int) -> None:
         self._start = time.perf_counter()
