@@ -157,18 +157,19 @@ def run_study(
     study, config, created = open_study(config, create=not worker)
     plan = plan or make_plan(config, started=time.monotonic())
     progress = progress or Progress(total=config.trials)
-    if not worker and max_trials != 0:
+    describing = not worker and max_trials != 0  # the process that runs the study says what it runs
+    if describing:
         progress.message(header(config, created, study))
         progress.message(plan.describe())
     seed_sampler(study, config)  # each process its own seed: processes sharing a study sample distinct candidates
     reading = time.perf_counter()
-    if not worker and max_trials != 0:
+    if describing:
         progress.status(f"data: reading {config.data or 'digits'} ...")  # a large folder takes a minute
     try:
         data = _load_data(study, config, created)
     finally:
         progress.clear_status()
-    if not worker and max_trials != 0:
+    if describing:
         progress.message(describe_data(data, time.perf_counter() - reading))
         progress.message(flips_line(data.mirror_asymmetry))
     if not worker:  # after loading the data: warm starts are tailored to the images

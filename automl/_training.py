@@ -23,7 +23,7 @@ import pipelines
 from automl._backends import list_devices, steps_per_execution, tune_backend
 from automl._errors import NonFiniteLoss, OutOfMemory, TrialFailed
 from automl._hparams import TrainingSpec
-from automl._inference import inference_batch_size, predict_batches
+from automl._inference import inference_batch_size
 from automl._settings import runtime_settings
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "learning_rate_schedule",
     "make_loss",
     "inference_batch_size",
-    "predict_batches",
     "TrialCallback",
     "EpochClock",
     "FitToDeadline",

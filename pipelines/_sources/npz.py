@@ -64,6 +64,10 @@ NAMINGS: tuple[Naming, ...] = (
 """The accepted names, in the order they are tried: the first whose training pair is in the file is used."""
 
 
+# What NumPy raises on a zip archive that is not a readable .npz, opened or read.
+_UNREADABLE = (OSError, ValueError, zipfile.BadZipFile)
+
+
 def load_npz(path: Path) -> Dataset:
     """Labels may be any values (their sorted distinct training values become the classes).
 
@@ -78,8 +82,8 @@ def load_npz(path: Path) -> Dataset:
     with _opened(path) as archive:
         try:
             arrays = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise DataError(f"cannot read '{path}' as .npz: {one_line(exc)}; save it with numpy.savez") from exc
+        except _UNREADABLE as exc:
+            raise _unreadable(path, exc) from exc
     return dataset_from_named_arrays(arrays, source=f"npz '{path}'")
 
 
@@ -99,10 +103,14 @@ def _opened(path: Path) -> Iterator[NpzFile]:
         raise DataError(f"'{path}' is not a .npz file (not a zip archive); save the arrays with numpy.savez")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"cannot read '{path}' as .npz: {one_line(exc)}; save it with numpy.savez") from exc
+    except _UNREADABLE as exc:
+        raise _unreadable(path, exc) from exc
     with archive:
         yield archive
+
+
+def _unreadable(path: Path, exc: BaseException) -> DataError:
+    return DataError(f"cannot read '{path}' as .npz: {one_line(exc)}; save it with numpy.savez")
 
 
 def dataset_from_named_arrays(arrays: Mapping[str, np.ndarray], *, source: str) -> Dataset:
