@@ -799,6 +799,10 @@ def train_model(
     retraining of finalists call it. Without augmentation, plain arrays are the fastest
     path into every backend; with it, ``pipelines.Feeder`` augments batches reproducibly
     from ``seed`` (per epoch and image), so Keras must not reshuffle them.
+
+    Images go in as they are, uint8: the model's float32 ``Input`` casts each batch inside
+    the compiled step. A float32 copy of the arrays took four times their memory and, on
+    TensorFlow, seconds of every ``fit`` to become a dataset (``bench/bench_fit_input.py``).
     """
     x, y = train
     epochs = epochs or training.epochs
@@ -806,10 +810,10 @@ def train_model(
     if steps is not None:
         fit_options["steps_per_epoch"] = steps
     if validation is not None:
-        fit_options["validation_data"] = (validation[0].astype("float32"), validation[1])
+        fit_options["validation_data"] = validation
         fit_options["validation_batch_size"] = inference_batch_size(training.batch_size, x.shape[1:])
     if policy is None or policy.is_identity:
-        model.fit(x.astype("float32"), y, batch_size=training.batch_size, shuffle=True, **fit_options)
+        model.fit(x, y, batch_size=training.batch_size, shuffle=True, **fit_options)
         return
     feeder = pipelines.Feeder(
         x,

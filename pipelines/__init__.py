@@ -15,7 +15,7 @@ Beside an accelerator, the policy runs on the device instead, inside the trainin
 
     augmentation = device_augmentation(policy, input_shape, seed=0)
     fit_model = training_model(model, augmentation)    # compile and fit this one
-    fit_model.fit(x_train.astype("float32"), y_train, ...)   # or a Feeder of augmentation.host_policy
+    fit_model.fit(x_train, y_train, ...)               # uint8; or a Feeder of augmentation.host_policy
     model.save("model.keras")                          # no augmentation layer in the export
 
 ``Feeder`` and the device augmentation import Keras, so they are loaded on first use and

@@ -575,3 +575,46 @@ def test_a_cosine_tail_continues_the_cosine_from_where_it_was() -> None:
     assert _rates(tail, [120]) == pytest.approx([0.005 * (1 + math.cos(math.pi * (phase + (1 - phase) / 2)))], rel=1e-5)
     assert CosineTail.from_config(tail.get_config()).get_config() == tail.get_config()
     assert cosine_phase(spec, 0) == 0.0 and cosine_phase(spec, 100) == 1.0
+
+
+def _trained_weights(x: np.ndarray, y: np.ndarray, validation: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    keras.utils.set_random_seed(0)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=8, epochs=2)
+    compile_model(model, spec, num_classes=3)
+    keras.utils.set_random_seed(1)
+    train_model(model, (x, y), training=spec, seed=0, validation=validation)
+    weights = [np.asarray(w) for w in model.get_weights()]
+    keras.backend.clear_session()
+    return weights
+
+
+def test_uint8_images_train_the_model_exactly_as_their_float32_copy_would() -> None:
+    """``train_model`` hands Keras the uint8 images: the model's float32 ``Input`` casts them."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (64, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 64)
+    as_bytes = _trained_weights(x, y, (x[:16], y[:16]))
+    as_floats = _trained_weights(x.astype("float32"), y, (x[:16].astype("float32"), y[:16]))
+    assert len(as_bytes) == len(as_floats) and not np.allclose(as_bytes[0], _small_model().get_weights()[0])
+    for got, expected in zip(as_bytes, as_floats, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_training_from_arrays_makes_no_float32_copy_of_them() -> None:
+    """A float32 copy of the training and validation images took four times their memory."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (60_000, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 60_000)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=64, epochs=1)
+    compile_model(model, spec, num_classes=3)
+    train_model(model, (x[:64], y[:64]), training=spec, seed=0, steps=1)  # traced before measuring
+    tracemalloc.start()
+    try:
+        train_model(model, (x, y), training=spec, seed=0, validation=(x[:6_000], y[:6_000]), steps=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    keras.backend.clear_session()
+    assert peak < 3 * x.nbytes, f"fit allocated {peak:,} bytes for {x.nbytes:,} bytes of images"

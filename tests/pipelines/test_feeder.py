@@ -28,13 +28,14 @@ def _epoch_order(feeder: Feeder) -> np.ndarray:
     return np.concatenate([feeder[i][0][:, 0, 0, 0] for i in range(len(feeder))]).astype(int)
 
 
-def test_an_epoch_yields_every_example_once_as_float32_and_int64() -> None:
+def test_an_epoch_yields_every_example_once_as_uint8_or_normalised_float32_and_int64() -> None:
     x, y = _data()
     feeder = _feeder(x, y)
     assert len(feeder) == 7
     batches = [feeder[i] for i in range(len(feeder))]
     assert [len(b[1]) for b in batches] == [8] * 6 + [2]
-    assert all(b[0].dtype == np.float32 and b[1].dtype == np.int64 for b in batches)
+    assert all(b[0].dtype == np.uint8 and b[1].dtype == np.int64 for b in batches)
+    assert _feeder(x, y, normalization=Normalization.fit(x))[0][0].dtype == np.float32
     order = _epoch_order(feeder)
     assert sorted(order) == list(range(50))
     assert np.array_equal(np.concatenate([b[1] for b in batches]), y[order])
@@ -59,7 +60,7 @@ def test_identity_policy_gives_exactly_the_normalised_images() -> None:
     norm = Normalization.fit(x)
     feeder = _feeder(x, y, normalization=norm, shuffle=False)
     np.testing.assert_array_equal(feeder[1][0], norm.apply(x[8:16]))
-    np.testing.assert_array_equal(_feeder(x, y, shuffle=False)[1][0], x[8:16].astype(np.float32))
+    np.testing.assert_array_equal(_feeder(x, y, shuffle=False)[1][0], x[8:16])
 
 
 def test_augmented_batches_do_not_depend_on_the_thread_or_order() -> None:
