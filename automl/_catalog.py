@@ -105,7 +105,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
 
 def _summary(study: optuna.Study, started: datetime | None) -> StudySummary:
     record = StudyRecord.of(study)
-    data = None if record.config_json is None else (StudyConfig.from_json(record.config_json).data or "digits")
+    data = None if record.config_json is None else StudyConfig.from_json(record.config_json).data_name
     comparison = record.comparison or {}
     winner = comparison.get("winner")
     accuracy = next((f["accuracy"] for f in comparison.get("finalists", ()) if f["trial"] == winner), None)

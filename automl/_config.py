@@ -161,6 +161,11 @@ class StudyConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @property
+    def data_name(self) -> str:
+        """The data as a user names it: ``data``, else the built-in default (digits)."""
+        return self.data or pipelines.DEFAULT_SOURCE
+
+    @property
     def export_path(self) -> Path:
         """Where the study's winner is exported: ``export_dir``, else ``exports/STUDY``."""
         return Path(self.export_dir) if self.export_dir else Path("exports") / self.study_name

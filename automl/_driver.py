@@ -164,7 +164,7 @@ def run_study(
     seed_sampler(study, config)  # each process its own seed: processes sharing a study sample distinct candidates
     reading = time.perf_counter()
     if describing:
-        progress.status(f"data: reading {config.data or 'digits'} ...")  # a large folder takes a minute
+        progress.status(f"data: reading {config.data_name} ...")  # a large folder takes a minute
     try:
         data = _load_data(study, config, created)
     finally:

@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+import pipelines
 import searchspace
 from automl._budget import ASHA_REDUCTION, BUDGET_TRIALS_CAP
 from automl._config import StudyConfig
@@ -322,7 +323,7 @@ def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
 def _comparable(name: str, value: Any) -> Any:
     """A setting as the user names it: no data is the built-in digits; a space as its dict."""
     if name == "data":
-        return value or "digits"
+        return value or pipelines.DEFAULT_SOURCE
     if name == "space":
         return value.to_dict()
     return value
@@ -437,7 +438,7 @@ def header(config: StudyConfig, created: bool, study: optuna.Study) -> str:
     finished = f"{done} trials finished" if budgeted else f"{done} of {config.trials} trials finished"
     verb = "new study" if created else f"resuming study ({finished})"
     return (
-        f"{verb} {config.study_name!r}: data {config.data or 'digits'}, {total}, "
+        f"{verb} {config.study_name!r}: data {config.data_name}, {total}, "
         f"up to {config.epochs} epochs each, sampler {config.sampler}, pruner {config.pruner}, "
         f"objective {config.objective}"
     )

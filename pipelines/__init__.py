@@ -33,6 +33,7 @@ from pipelines._image import load_image, probe_image
 from pipelines._normalization import Normalization
 from pipelines._preview import augmentation_preview
 from pipelines._sources import (
+    DEFAULT_SOURCE,
     NAMED_SOURCES,
     ArrayData,
     check_source,
@@ -58,6 +59,7 @@ __all__ = [
     "is_saved_arrays",
     "ArrayData",
     "NAMED_SOURCES",
+    "DEFAULT_SOURCE",
     "Splits",
     "split_dataset",
     "MAX_HELD_OUT",
