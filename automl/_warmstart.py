@@ -113,12 +113,13 @@ def _four_stages(*stages: dict[str, Any], stem: int) -> dict[str, Any]:
 
 def _shifts(inputs: WarmStartInput) -> dict[str, Any]:
     """Pad-and-crop shifts of about 7% of the image side (2 pixels on 28x28, 1 on 8x8 to
-    16x16) on half of the images, and horizontal flips where the images' classes look the same
-    in a mirror, as photos of objects do: digits and text must not be flipped. No other
-    augmentation."""
+    16x16, 34 on 480x640; within ``pipelines.max_pad_px``) on half of the images, and
+    horizontal flips where the images' classes look the same in a mirror, as photos of
+    objects do: digits and text must not be flipped. No other augmentation."""
+    pad = max(1, round(min(inputs.input_shape[:2]) / 14))
     return {
         "aug.pad_crop_p": 0.5,
-        "aug.pad_px": max(1, round(min(inputs.input_shape[:2]) / 14)),
+        "aug.pad_px": min(pad, pipelines.max_pad_px(inputs.input_shape)),
         "aug.hflip_p": 0.5 if inputs.flips else 0.0,
         "aug.affine_p": 0.0,
         "aug.color_p": 0.0,

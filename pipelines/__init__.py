@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipelines._augment import AugmentPolicy, sample_augmentation
+from pipelines._augment import AugmentPolicy, max_pad_px, sample_augmentation
 from pipelines._dataset import Dataset, value_map_formula
 from pipelines._errors import DataError
 from pipelines._image import load_image, probe_image
@@ -53,6 +53,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "value_map_formula",
+    "max_pad_px",
     "load_dataset",
     "check_source",
     "save_arrays",

@@ -18,10 +18,21 @@ if TYPE_CHECKING:
     import albumentations
     import optuna
 
-__all__ = ["AugmentPolicy", "sample_augmentation", "augment_example", "augment_batch", "PARAM_PREFIX"]
+__all__ = [
+    "AugmentPolicy",
+    "sample_augmentation",
+    "augment_example",
+    "augment_batch",
+    "max_pad_px",
+    "PARAM_PREFIX",
+    "MAX_PAD_PX",
+]
 
 PARAM_PREFIX = "aug."
+#: The largest pad-and-crop shift a policy takes: an eighth of a 2,048-pixel side.
+MAX_PAD_PX = 256
 _MAX_HOLE = 0.25  # largest searched cut-out side, as a fraction of the image side
+_MIN_HOLE = 0.01  # smallest cut-out side a policy takes (albumentations reads sizes >= 1 as pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +153,12 @@ def augment_batch(
     return images
 
 
+def max_pad_px(input_shape: tuple[int, ...]) -> int:
+    """The largest pad-and-crop shift offered for images of ``input_shape`` ``(H, W, ...)``:
+    an eighth of the smaller side, at least 1 pixel and at most ``MAX_PAD_PX``."""
+    return min(MAX_PAD_PX, max(1, min(input_shape[:2]) // 8))
+
+
 def sample_augmentation(
     trial: optuna.trial.BaseTrial, *, input_shape: tuple[int, int, int], flips: bool = True
 ) -> AugmentPolicy:
@@ -150,7 +167,8 @@ def sample_augmentation(
     Each transform's probability is drawn first (``aug.<field>``, 0 switches it off); its
     magnitudes are drawn only when it is on. Ranges depend only on ``input_shape``, so a
     parameter's distribution is the same in every trial of a study. Shifts and pads grow
-    with the image side (at most 1 pixel for 8x8 digits, 3 for 28x28, 4 for 32x32) and
+    with the image side (``max_pad_px``: 1 pixel for 8x8 digits, 3 for 28x28, 4 for 32x32,
+    60 for 480x640) and
     cut-out squares are at least 1 pixel wide.
 
     Trials train for a few epochs, so the strongest transforms are kept mild: cut-outs on
@@ -166,7 +184,7 @@ def sample_augmentation(
         The policy; an identity policy when every probability came out 0.
     """
     side = min(input_shape[:2])
-    max_pad = max(1, side // 8)
+    max_pad = max_pad_px(input_shape)
     values = AugmentPolicy.none().to_dict()
 
     def draw_p(name: str, choices: tuple[float, ...] = (0.0, 0.25, 0.5)) -> bool:
@@ -186,10 +204,10 @@ def sample_augmentation(
         values["contrast"] = trial.suggest_float(PARAM_PREFIX + "contrast", 0.0, 0.3)
     if draw_p("dropout_p", (0.0, 0.25)):
         values["dropout_holes"] = trial.suggest_int(PARAM_PREFIX + "dropout_holes", 1, 3)
-        # Holes of at least one pixel (albumentations truncates side * fraction) up to a quarter side.
-        values["dropout_size"] = trial.suggest_float(
-            PARAM_PREFIX + "dropout_size", min(1.5 / side, _MAX_HOLE), _MAX_HOLE
-        )
+        # Holes of at least one pixel (albumentations truncates side * fraction) and of the
+        # smallest size a policy takes (a hundredth of the side, over 150 pixels), up to a quarter side.
+        smallest = min(max(1.5 / side, _MIN_HOLE), _MAX_HOLE)
+        values["dropout_size"] = trial.suggest_float(PARAM_PREFIX + "dropout_size", smallest, _MAX_HOLE)
     return AugmentPolicy(**values)
 
 
@@ -240,12 +258,12 @@ _PROBABILITIES = tuple(p_field for p_field, _, _ in _TRANSFORMS.values())
 # Field -> inclusive bounds, checked in ``AugmentPolicy.__post_init__``.
 _BOUNDS: dict[str, tuple[float, float]] = {
     **{name: (0.0, 1.0) for name in _PROBABILITIES},
-    "pad_px": (0, 16),
+    "pad_px": (0, MAX_PAD_PX),
     "shift": (0.0, 0.5),
     "scale": (0.0, 0.5),
     "rotate": (0.0, 180.0),
     "brightness": (0.0, 1.0),
     "contrast": (0.0, 1.0),
     "dropout_holes": (1, 16),
-    "dropout_size": (0.01, 0.99),  # albumentations reads sizes >= 1 as pixels
+    "dropout_size": (_MIN_HOLE, 0.99),
 }

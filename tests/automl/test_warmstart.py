@@ -19,7 +19,7 @@ from automl._records import TrialRecord
 from automl._warmstart import WARM_STARTS, enqueue_warm_starts, warm_start_configs
 from tests.automl.helpers import stores
 
-SHAPES = [(8, 8, 1), (16, 16, 1), (28, 28, 1), (32, 32, 3)]
+SHAPES = [(8, 8, 1), (16, 16, 1), (28, 28, 1), (32, 32, 3), (480, 640, 3)]
 
 
 def _configs(shape, **kwargs):

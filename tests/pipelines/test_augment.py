@@ -14,7 +14,7 @@ from pipelines._augment import _TRANSFORMS, PARAM_PREFIX, augment_example
 
 pytestmark = pytest.mark.usefixtures("albumentations_warnings_are_errors")
 
-SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3)]
+SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3), (480, 640, 3)]  # the last: an eighth of its side is over 16 pixels
 
 
 def _only(p_field: str, **magnitudes: float) -> AugmentPolicy:
