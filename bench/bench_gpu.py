@@ -185,16 +185,15 @@ def measure_driver_path(spec: Any, shape: tuple[int, int, int], arrays: tuple, a
     import pipelines
     from automl._training import TrialCallback
 
-    x, y = arrays
+    x, y = arrays  # uint8 images, as the driver hands them to fit (the model casts them)
     n = args.steps * args.batch_size
-    floats = (x.astype("float32"), y)
     model = build(spec, shape, "float32", "auto")
-    rates = {"fit from arrays (float32, jit auto, as the driver)": images_per_second(model, floats, args)}
+    rates = {"fit from arrays (uint8 in, float32, jit auto, as the driver)": images_per_second(model, arrays, args)}
     rates["  + the driver's TrialCallback"] = images_per_second(
-        model, floats, args, callbacks=[TrialCallback(report=lambda epoch: False)]
+        model, arrays, args, callbacks=[TrialCallback(report=lambda epoch: False)]
     )
     spe = build(spec, shape, "float32", "auto", steps_per_execution=args.steps_per_execution)
-    rates[f"  with steps_per_execution={args.steps_per_execution}"] = images_per_second(spe, floats, args)
+    rates[f"  with steps_per_execution={args.steps_per_execution}"] = images_per_second(spe, arrays, args)
     policies = {"default augmentation": pipelines.AugmentPolicy(), "no augmentation": pipelines.AugmentPolicy.none()}
     for name, policy in policies.items():
         feeder = pipelines.Feeder(x[:n], y[:n], batch_size=args.batch_size, normalization=None, policy=policy, seed=0)
@@ -249,11 +248,11 @@ def build_augmented(spec: Any, shape: tuple[int, int, int], augmented: bool, see
     return model, fit_model
 
 
-def compile_seconds(spec: Any, shape: tuple[int, int, int], floats: tuple, augmented: bool, args: Any) -> float:
+def compile_seconds(spec: Any, shape: tuple[int, int, int], arrays: tuple, augmented: bool, args: Any) -> float:
     """The first ``fit`` of ``--warmup`` steps less a second one of as many: tracing and compiling."""
     _, fit_model = build_augmented(spec, shape, augmented, args.seed)
-    first = timed_fit(fit_model, floats, steps=args.warmup, batch_size=args.batch_size)
-    return first - timed_fit(fit_model, floats, steps=args.warmup, batch_size=args.batch_size)
+    first = timed_fit(fit_model, arrays, steps=args.warmup, batch_size=args.batch_size)
+    return first - timed_fit(fit_model, arrays, steps=args.warmup, batch_size=args.batch_size)
 
 
 def time_trial(spec: Any, shape: tuple[int, int, int], args: argparse.Namespace) -> dict[str, float]:
@@ -261,7 +260,7 @@ def time_trial(spec: Any, shape: tuple[int, int, int], args: argparse.Namespace)
     import keras
 
     rng = np.random.default_rng(args.seed + 1)
-    x = rng.integers(0, 256, (args.trial_images, *shape), dtype=np.uint8).astype("float32")
+    x = rng.integers(0, 256, (args.trial_images, *shape), dtype=np.uint8)  # as the driver hands them to fit
     y = rng.integers(0, 10, args.trial_images).astype(np.int64)
     val = (x[: max(1, len(x) // 5)], y[: max(1, len(x) // 5)])
     phases = {}
@@ -284,15 +283,13 @@ def time_trial(spec: Any, shape: tuple[int, int, int], args: argparse.Namespace)
 
 def measure_device_augmentation(spec: Any, shape: tuple[int, int, int], arrays: tuple, args: Any) -> None:
     """Print on-device augmentation against arrays, compile time per candidate and one trial's overhead."""
-    x, y = arrays
-    floats = (x.astype("float32"), y)
     precision, steps_per_execution = driver_settings()
     print(f"on-device augmentation, default policy ({precision}, steps_per_execution={steps_per_execution}, "
           f"jit_compile auto):")  # fmt: skip
     rates = {}
     for name, augmented in (("fit from arrays, no augmentation", False), ("fit with on-device augmentation", True)):
         _, fit_model = build_augmented(spec, shape, augmented, args.seed)
-        rates[name] = images_per_second(fit_model, floats, args)
+        rates[name] = images_per_second(fit_model, arrays, args)
     reference, augmented_rate = rates.values()
     rows = [[name, f"{rate:,.0f}", f"{rate / reference:.2f}"] for name, rate in rates.items()]
     print(_common.format_table(["fit", "images/s", "vs arrays"], rows))
@@ -302,7 +299,7 @@ def measure_device_augmentation(spec: Any, shape: tuple[int, int, int], arrays: 
     specs = [spec, *pick_architectures(shape, args.compile_candidates - 1, args.seed + 1)]
     rows = []
     for candidate in specs:
-        plain, augmented = (compile_seconds(candidate, shape, floats, a, args) for a in (False, True))
+        plain, augmented = (compile_seconds(candidate, shape, arrays, a, args) for a in (False, True))
         rows.append([candidate.digest()[:12], f"{plain:.2f}", f"{augmented:.2f}"])
     print(_common.format_table(["candidate", "compile s, arrays", "compile s, on-device aug."], rows))
 
