@@ -32,7 +32,7 @@ PARAM_PREFIX = "aug."
 #: The largest pad-and-crop shift a policy takes: an eighth of a 2,048-pixel side.
 MAX_PAD_PX = 256
 _MAX_HOLE = 0.25  # largest searched cut-out side, as a fraction of the image side
-_MIN_HOLE = 0.01  # smallest cut-out side a policy takes (albumentations reads sizes >= 1 as pixels)
+_MIN_HOLE = 0.01  # smallest cut-out side a policy takes, as a fraction of the image side
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,8 +168,8 @@ def sample_augmentation(
     magnitudes are drawn only when it is on. Ranges depend only on ``input_shape``, so a
     parameter's distribution is the same in every trial of a study. Shifts and pads grow
     with the image side (``max_pad_px``: 1 pixel for 8x8 digits, 3 for 28x28, 4 for 32x32,
-    60 for 480x640) and
-    cut-out squares are at least 1 pixel wide.
+    60 for 480x640) and cut-out squares are at least 1 pixel wide (and a hundredth of the
+    side).
 
     Trials train for a few epochs, so the strongest transforms are kept mild: cut-outs on
     at most a quarter of the images, rotations up to 15 degrees and zooms up to 15%.
@@ -204,8 +204,8 @@ def sample_augmentation(
         values["contrast"] = trial.suggest_float(PARAM_PREFIX + "contrast", 0.0, 0.3)
     if draw_p("dropout_p", (0.0, 0.25)):
         values["dropout_holes"] = trial.suggest_int(PARAM_PREFIX + "dropout_holes", 1, 3)
-        # Holes of at least one pixel (albumentations truncates side * fraction) and of the
-        # smallest size a policy takes (a hundredth of the side, over 150 pixels), up to a quarter side.
+        # Holes of at least one pixel (albumentations truncates side * fraction) and at least
+        # _MIN_HOLE of the side (the larger from 150 pixels up), up to a quarter side.
         smallest = min(max(1.5 / side, _MIN_HOLE), _MAX_HOLE)
         values["dropout_size"] = trial.suggest_float(PARAM_PREFIX + "dropout_size", smallest, _MAX_HOLE)
     return AugmentPolicy(**values)
@@ -265,5 +265,5 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "brightness": (0.0, 1.0),
     "contrast": (0.0, 1.0),
     "dropout_holes": (1, 16),
-    "dropout_size": (_MIN_HOLE, 0.99),
+    "dropout_size": (_MIN_HOLE, 0.99),  # albumentations reads sizes >= 1 as pixels
 }
