@@ -45,7 +45,7 @@ from automl._records import (
 )
 from automl._stores import default_storage, open_storage, redact, store_lock
 from automl._tracking import Tracker
-from automl._warmstart import enqueue_warm_starts, warm_start_configs
+from automl._warmstart import enqueue_warm_starts, resolve_warm_starts
 
 __all__ = [
     "open_study",
@@ -417,7 +417,8 @@ def _seed_attrs(config: StudyConfig) -> list[dict[str, str]]:
 
 
 def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, data: StudyData) -> None:
-    configs = warm_start_configs(
+    """Enqueue the warm starts a new study can run; say which it cannot, and why."""
+    configs, left_out = resolve_warm_starts(
         data.input_shape,
         data.num_classes,
         len(data.splits.train[1]),
@@ -428,6 +429,8 @@ def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, data: StudyDa
         max_flops=config.max_flops,
     )
     enqueue_warm_starts(study, configs, limit=config.trials - len(study.trials))
+    for skipped in left_out:
+        print(f"note: warm start {skipped.name!r} left out: {skipped.reason}", file=sys.stderr)
 
 
 def header(config: StudyConfig, created: bool, study: optuna.Study) -> str:

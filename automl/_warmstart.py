@@ -28,7 +28,15 @@ import searchspace
 from automl._hparams import batch_sizes, sample_training
 from automl._records import with_warm_start
 
-__all__ = ["WARM_STARTS", "WarmStart", "WarmStartInput", "warm_start_configs", "enqueue_warm_starts"]
+__all__ = [
+    "WARM_STARTS",
+    "WarmStart",
+    "WarmStartInput",
+    "LeftOut",
+    "warm_start_configs",
+    "resolve_warm_starts",
+    "enqueue_warm_starts",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +74,18 @@ class WarmStart:
     architecture: dict[str, Any]
     training: dict[str, Any]
     augmentation: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeftOut:
+    """A warm start the study cannot run, and why (its space or its cost budget)."""
+
+    name: str
+    reason: str
+
+
+class _Unfit(Exception):
+    """Why a warm start is left out (``LeftOut.reason``)."""
 
 
 ParamsBuilder = Callable[[WarmStartInput], dict[str, Any]]
@@ -175,7 +195,13 @@ def resnet(inputs: WarmStartInput) -> dict[str, Any]:
     }
 
 
-def warm_start_configs(
+def warm_start_configs(*args: Any, **kwargs: Any) -> list[WarmStart]:
+    """The warm starts a study with these images and settings runs, in order: the first
+    of ``resolve_warm_starts`` (the same arguments)."""
+    return resolve_warm_starts(*args, **kwargs)[0]
+
+
+def resolve_warm_starts(
     input_shape: tuple[int, int, int],
     num_classes: int,
     num_train: int,
@@ -185,11 +211,11 @@ def warm_start_configs(
     space: searchspace.SearchSpace | None = None,
     max_params: int | None = None,
     max_flops: int | None = None,
-) -> list[WarmStart]:
-    """The warm starts for ``input_shape`` images, in the order they run.
+) -> tuple[list[WarmStart], list[LeftOut]]:
+    """The warm starts for ``input_shape`` images, in the order they run, and those left out.
 
-    Those the study could not run as they are are left out: a configuration its search
-    space cannot express (a study file may narrow the space), or one over its cost budget.
+    A study cannot run a configuration its search space cannot express (a study file may
+    narrow the space), or one over its cost budget: each such is a ``LeftOut`` with why.
 
     Args:
         input_shape: ``(H, W, C)`` of the images.
@@ -219,12 +245,20 @@ def warm_start_configs(
         flips=flips,
     )
     space = space or searchspace.SearchSpace.default()
-    configs = [_resolve(name, builder(inputs), inputs, space) for name, builder in WARM_STARTS.items()]
-    return [c for c in configs if c is not None and _within_budget(c, inputs, max_params, max_flops)]
+    configs, left_out = [], []
+    for name, builder in WARM_STARTS.items():
+        try:
+            config = _resolve(name, builder(inputs), inputs, space)
+            _check_budget(config, inputs, max_params, max_flops)
+        except _Unfit as exc:
+            left_out.append(LeftOut(name=name, reason=str(exc)))
+        else:
+            configs.append(config)
+    return configs, left_out
 
 
-def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: Any) -> WarmStart | None:
-    """Run the samplers on ``params``: the configuration, or None if ``space`` cannot express it."""
+def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: Any) -> WarmStart:
+    """Run the samplers on ``params``: the configuration; ``_Unfit`` if ``space`` cannot express it."""
     trial = optuna.trial.FixedTrial(params)
     with warnings.catch_warnings():  # out-of-range values are detected below, not warned about
         warnings.simplefilter("ignore")
@@ -234,10 +268,11 @@ def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: A
             )
             training = sample_training(trial, max_epochs=inputs.max_epochs, num_train=inputs.num_train)
             policy = pipelines.sample_augmentation(trial, input_shape=inputs.input_shape, flips=inputs.flips)
-        except ValueError:  # a choice the space does not offer, or a missing parameter
-            return None
-    if not all(_contains(dist, trial.params[n]) for n, dist in trial.distributions.items()):
-        return None
+        except ValueError as exc:  # a choice the space does not offer, or a missing parameter
+            raise _Unfit(f"the search space does not offer one of its values ({str(exc).rstrip('.')})") from exc
+    outside = [f"{n}={v!r}" for n, v in trial.params.items() if not _contains(trial.distributions[n], v)]
+    if outside:
+        raise _Unfit(f"the search space does not offer {', '.join(outside)}")
     return WarmStart(
         name=name,
         params=dict(trial.params),  # only what the samplers asked for
@@ -254,14 +289,14 @@ def _contains(distribution: optuna.distributions.BaseDistribution, value: Any) -
         return False
 
 
-def _within_budget(config: WarmStart, inputs: WarmStartInput, max_params: int | None, max_flops: int | None) -> bool:
+def _check_budget(config: WarmStart, inputs: WarmStartInput, max_params: int | None, max_flops: int | None) -> None:
+    """``_Unfit`` if ``config`` is over the study's cost budget (or, never expected, does not tile)."""
     spec = searchspace.ArchitectureSpec.from_dict(config.architecture)
     try:
         analysis = searchspace.analyze(spec, input_shape=inputs.input_shape, num_classes=inputs.num_classes)
         searchspace.check_budget(analysis, max_params=max_params, max_flops=max_flops)
-    except searchspace.InfeasibleArchitecture:  # over budget (or, never expected, not tiling)
-        return False
-    return True
+    except searchspace.InfeasibleArchitecture as exc:
+        raise _Unfit(str(exc)) from exc
 
 
 def enqueue_warm_starts(study: optuna.Study, configs: list[WarmStart], *, limit: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import optuna
@@ -16,7 +17,8 @@ from automl._driver import run_study
 from automl._hparams import TrainingSpec, sample_training
 from automl._progress import Progress
 from automl._records import TrialRecord
-from automl._warmstart import WARM_STARTS, enqueue_warm_starts, warm_start_configs
+from automl._studies import enqueue_trials
+from automl._warmstart import WARM_STARTS, LeftOut, enqueue_warm_starts, resolve_warm_starts, warm_start_configs
 from tests.automl.helpers import stores
 
 SHAPES = [(8, 8, 1), (16, 16, 1), (28, 28, 1), (32, 32, 3), (480, 640, 3)]
@@ -55,11 +57,18 @@ def test_each_warm_start_is_a_feasible_trial_of_the_default_space(
     assert trial.params == config.params
 
 
-def test_warm_starts_the_space_cannot_express_are_left_out() -> None:
+def test_warm_starts_the_space_cannot_express_are_left_out_with_the_reason() -> None:
     residual_only = ss.SearchSpace(block_types=ss.Choice(choices=("residual",)))
     assert [c.name for c in _configs((28, 28, 1), space=residual_only)] == ["resnet"]
     no_batch_norm = ss.SearchSpace(batch_norm=ss.Choice(choices=(False,)))
     assert _configs((28, 28, 1), space=no_batch_norm) == []
+    _, left_out = resolve_warm_starts((28, 28, 1), 10, 3_250, max_epochs=3, space=residual_only)
+    reason = "the search space does not offer one of its values ('conv' not in ('residual',))"
+    assert left_out == [LeftOut(name="convnet", reason=reason)]
+    narrow = ss.SearchSpace(filters=ss.IntRange(low=8, high=32, log=True))
+    _, left_out = resolve_warm_starts((28, 28, 1), 10, 3_250, max_epochs=3, space=narrow)
+    assert [x.name for x in left_out] == ["convnet", "resnet"]
+    assert all(x.reason.startswith("the search space does not offer arch.s2.filters=48") for x in left_out)
 
 
 def test_warm_starts_over_the_budget_are_left_out() -> None:
@@ -69,6 +78,21 @@ def test_warm_starts_over_the_budget_are_left_out() -> None:
     )
     assert len(_configs((28, 28, 1), max_params=smallest)) == 1
     assert _configs((28, 28, 1), max_flops=1_000) == []
+    _, left_out = resolve_warm_starts((28, 28, 1), 10, 3_250, max_epochs=3, max_flops=1_000)
+    assert [x.name for x in left_out] == list(WARM_STARTS)
+    assert all(x.reason.endswith("FLOPs (multiply-accumulates) exceed --max-flops 1,000") for x in left_out)
+
+
+def test_a_new_study_says_which_warm_starts_it_left_out_and_why(workdir, capsys: pytest.CaptureFixture) -> None:
+    config = StudyConfig(study_name="w", trials=4, epochs=1, max_params=150_000, **stores(workdir))
+    study = optuna.create_study()
+    enqueue_trials(study, config, load_study_data(config))
+    assert [TrialRecord.of(t).warm_start for t in study.trials] == ["convnet", None, None, None]
+    assert re.search(
+        r"^note: warm start 'resnet' left out: [\d,]+ parameters exceed --max-params 150,000$",
+        capsys.readouterr().err,
+        re.MULTILINE,
+    )
 
 
 def test_the_batch_size_follows_the_training_split() -> None:
