@@ -71,8 +71,9 @@ def main() -> None:
 
 
 def _run_one(name: str, path: str, dtype: str, args: argparse.Namespace) -> tuple[float, float]:
-    command = [sys.executable, __file__, "--one", name, path, dtype, "--steps", str(args.steps)]
-    out = subprocess.run([*command, "--fits", str(args.fits)], capture_output=True, text=True, check=True)
+    options = ["--steps", str(args.steps), "--fits", str(args.fits)]
+    command = [sys.executable, __file__, "--one", name, path, dtype, *options]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result["seconds"], result["megabytes"]
 

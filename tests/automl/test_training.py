@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tracemalloc
 from collections.abc import Callable
 
 import keras
@@ -602,8 +603,6 @@ def test_uint8_images_train_the_model_exactly_as_their_float32_copy_would() -> N
 
 def test_training_from_arrays_makes_no_float32_copy_of_them() -> None:
     """A float32 copy of the training and validation images took four times their memory."""
-    import tracemalloc
-
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (60_000, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 60_000)
     model = _small_model()
