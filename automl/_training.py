@@ -825,4 +825,7 @@ def train_model(
         processes=augment_processes(),
     )
     feeder.set_epoch(initial_epoch)
-    model.fit(feeder, shuffle=False, **fit_options)
+    try:
+        model.fit(feeder, shuffle=False, **fit_options)
+    finally:
+        feeder.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -18,22 +19,34 @@ __all__ = ["Feeder"]
 # Keeps a batch's NumPy draws apart from the per-image streams of ``(seed, epoch, index)``.
 _BATCH_STREAM = 1
 
+# Backends whose Keras trainer never asks for a batch outside an epoch (Keras 3.15): there
+# Keras' worker threads build the batches; under the others the feeder's own threads do.
+_KERAS_BUILDS_AHEAD = frozenset({"tensorflow"})
+
 
 class Feeder(keras.utils.PyDataset):
-    """Batches ``(x, y int64)`` for ``model.fit``, prepared in worker threads.
+    """Batches ``(x, y int64)`` for ``model.fit``, prepared ahead in worker threads.
 
-    Keras runs ``__getitem__`` for upcoming batches in ``workers`` threads while the model
-    trains, so augmentation overlaps training on every backend (threads, never forked
-    processes, which are unsafe with JAX). The policy's leading transforms that NumPy does
-    on whole batches (shifts, flips, brightness and contrast, cut-outs) run so, drawn from
-    ``(seed, epoch, batch)`` (``pipelines._batch_augment``); the rest run per image in
-    albumentations, each example from ``(seed, epoch, index)``. With ``processes`` the
-    threads hand that per-image part to that many worker processes, which scale past the
-    one core that albumentations' Python loop holds (see ``pipelines._processes``). The
-    order of examples is a permutation drawn from ``(seed, epoch)``, so batches are the
-    same whichever thread or process builds them. Pass ``shuffle=False`` to ``fit`` as
-    well: Keras would otherwise also shuffle the order of whole batches, from Python's
-    global random state.
+    The next batches are built in ``workers`` threads while the model trains, so
+    augmentation overlaps training on every backend (threads, never forked processes, which
+    are unsafe with JAX). Under JAX and torch the threads are the feeder's own: Keras asks
+    for one batch after another, and a batch built ahead is handed out only in the epoch it
+    was built for. (Keras' worker threads keep what they have built when an epoch ends and
+    serve it first in the next one, and under these backends the first ``fit`` of a model
+    peeks at a batch before its first epoch: with them, every epoch of that ``fit`` began
+    with batches of the one before and missed as many of its own.) Under TensorFlow, which
+    does not peek, Keras' threads build the batches (without them its ``tf.data`` prefetch
+    stalled up to a second at the end of a ``fit``).
+
+    The policy's leading transforms that NumPy does on whole batches (shifts, flips,
+    brightness and contrast, cut-outs) run so, drawn from ``(seed, epoch, batch)``
+    (``pipelines._batch_augment``); the rest run per image in albumentations, each example
+    from ``(seed, epoch, index)``. With ``processes`` the threads hand that per-image part
+    to that many worker processes, which scale past the one core that albumentations'
+    Python loop holds (see ``pipelines._processes``). The order of examples is a
+    permutation drawn from ``(seed, epoch)``, so batches are the same whichever thread or
+    process builds them. Pass ``shuffle=False`` to ``fit`` as well: Keras would otherwise
+    also shuffle the order of whole batches, from Python's global random state.
 
     Keras' ``fit`` calls ``on_epoch_end`` once before its first epoch, so Keras epoch ``k``
     gets epoch ``k + 1`` of the feeder; to resume at Keras epoch ``k`` with the same
@@ -52,6 +65,9 @@ class Feeder(keras.utils.PyDataset):
         workers: threads preparing batches (1 prepares them in the training loop).
         processes: augment in this many processes (0: in the threads); at least as many
             threads as processes are started, to keep every process busy.
+
+    The feeder's own threads build two batches each ahead of the one asked for; ``close()``
+    stops them (they also end when the feeder is collected).
 
     Raises:
         ValueError: mismatched or malformed arrays, a non-positive ``batch_size`` or
@@ -77,7 +93,10 @@ class Feeder(keras.utils.PyDataset):
                 f"batch_size and workers must be positive and processes >= 0, "
                 f"got {batch_size!r}, {workers!r} and {processes!r}"
             )
-        super().__init__(workers=max(workers, processes), use_multiprocessing=False)
+        self.threads = max(workers, processes)
+        keras_builds = keras.backend.backend() in _KERAS_BUILDS_AHEAD
+        super().__init__(workers=self.threads if keras_builds else 1, use_multiprocessing=False)
+        self._builds_ahead = self.threads > 1 and not keras_builds
         self.processes = processes
         self.x, self.y = x, y
         self.batch_size = batch_size
@@ -87,6 +106,9 @@ class Feeder(keras.utils.PyDataset):
         self.seed = seed
         self.shuffle = shuffle
         self._pipelines = threading.local()  # one albumentations pipeline per thread
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: dict[int, Future] = {}  # batch -> its build for the current epoch
         self.set_epoch(0)
 
     @property
@@ -96,15 +118,24 @@ class Feeder(keras.utils.PyDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Follow ``epoch``'s order and augmentation (to resume a run at that epoch)."""
-        self._epoch = epoch
         if self.shuffle:
-            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
         else:
-            self._order = np.arange(len(self.x))
+            order = np.arange(len(self.x))
+        with self._lock:
+            self._epoch, self._order = epoch, order
+            self._drop_ahead()
 
     def on_epoch_end(self) -> None:
-        # Keras calls this after its workers have stopped, so no batch mixes two epochs.
         self.set_epoch(self._epoch + 1)
+
+    def close(self) -> None:
+        """Drop the batches built ahead and stop the threads (the feeder stays usable)."""
+        with self._lock:
+            self._drop_ahead()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
@@ -112,26 +143,49 @@ class Feeder(keras.utils.PyDataset):
     def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= batch < len(self):
             raise IndexError(f"batch {batch} out of range for {len(self)} batches")
-        indices = self._order[batch * self.batch_size : (batch + 1) * self.batch_size]
+        if self._builds_ahead:
+            return self._build_ahead(batch).result()
+        with self._lock:
+            epoch, order = self._epoch, self._order
+        return self._build(epoch, order, batch)
+
+    def _build_ahead(self, batch: int) -> Future:
+        """``batch``'s build in the current epoch, the next ones' started in the threads."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="feeder")
+            for ahead in range(batch, min(len(self), batch + 1 + 2 * self.threads)):
+                if ahead not in self._ahead:
+                    self._ahead[ahead] = self._pool.submit(self._build, self._epoch, self._order, ahead)
+            return self._ahead.pop(batch)
+
+    def _drop_ahead(self) -> None:
+        """Cancel the builds ahead (of an epoch that ended); those running finish unseen."""
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
+
+    def _build(self, epoch: int, order: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        indices = order[batch * self.batch_size : (batch + 1) * self.batch_size]
         images = self.x[indices]
         if not self.policy.is_identity:
-            images = self._augment(images, indices, batch)
+            images = self._augment(images, indices, epoch, batch)
         x = images if self.normalization is None else self.normalization.apply(images)
         return x, self.y[indices].astype(np.int64, copy=False)
 
-    def _augment(self, images: np.ndarray, indices: np.ndarray, batch: int) -> np.ndarray:
+    def _augment(self, images: np.ndarray, indices: np.ndarray, epoch: int, batch: int) -> np.ndarray:
         """Augment batch number ``batch``: its NumPy part, then each image from its own stream."""
-        rng = np.random.default_rng([self.seed, self._epoch, batch, _BATCH_STREAM])
+        rng = np.random.default_rng([self.seed, epoch, batch, _BATCH_STREAM])
         images = self._split.apply(images, rng)
         rest = self._split.rest
         if rest.is_identity:
             return images
         if self.processes:
-            return augment_in_processes(self.processes, rest, images, indices, seed=self.seed, epoch=self._epoch)
+            return augment_in_processes(self.processes, rest, images, indices, seed=self.seed, epoch=epoch)
         pipeline = getattr(self._pipelines, "pipeline", None)
         if pipeline is None:
             pipeline = self._pipelines.pipeline = rest.build()
-        return augment_batch(pipeline, images, indices, seed=self.seed, epoch=self._epoch)
+        return augment_batch(pipeline, images, indices, seed=self.seed, epoch=epoch)
 
 
 def _check_arrays(x: np.ndarray, y: np.ndarray) -> None:

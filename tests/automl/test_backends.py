@@ -5,18 +5,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from automl._training import ACCELERATOR_STEPS_PER_EXECUTION
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.backends import run_under_backend
 
 # The compile an accelerator gets (on_accelerator forced true), then one epoch of fit.
 _ACCELERATOR_COMPILE = """
@@ -37,12 +31,7 @@ print(json.dumps({"steps_per_execution": model.steps_per_execution, "devices": l
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_the_accelerator_compile_trains_under_each_backend(backend: str) -> None:
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (pip install .[{backend}])")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", _ACCELERATOR_COMPILE], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+    done = run_under_backend(backend, ["-c", _ACCELERATOR_COMPILE])
     assert done.returncode == 0, done.stderr[-3000:]
     shown = json.loads(done.stdout.strip().splitlines()[-1])
     # Keras 3.15 refuses more than one step per call under PyTorch; the others take several.

@@ -25,11 +25,8 @@ Tolerances, for ``N = 1000`` images per executor:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
-import os
 import re
-import subprocess
 import sys
 import warnings
 from collections.abc import Callable
@@ -41,8 +38,8 @@ import pytest
 
 from pipelines import AugmentPolicy
 from pipelines._augment import _TRANSFORMS, augment_example
+from tests.backends import run_under_backend
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 1000  # images per executor and case
 SEED = 1234
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -153,17 +150,12 @@ def executor(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     backend = request.param
     if backend == "numpy":
         return {name: out.astype(np.float64) for name, out in batch_outputs().items()}
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed")
     import keras
 
     if keras.backend.backend() == backend:
         return device_outputs_here()
     path = tmp_path_factory.mktemp(f"device-{backend}") / "outputs.npz"
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, __file__, str(path)], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+    done = run_under_backend(backend, [__file__, str(path)], timeout=600)
     assert done.returncode == 0, f"the {backend} executor failed:\n{done.stderr[-3000:]}"
     with np.load(path) as data:
         return {name: data[name] for name in data.files}

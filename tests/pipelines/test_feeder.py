@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from pipelines import AugmentPolicy, Feeder, Normalization
+from pipelines import _feeder as feeder_module
+from tests.backends import run_under_backend
 
 pytestmark = pytest.mark.usefixtures("albumentations_warnings_are_errors")
 
@@ -86,7 +89,7 @@ def test_batches_augmented_in_processes_equal_those_augmented_in_threads() -> No
     policy = AugmentPolicy(hflip_p=0.5, dropout_p=0.5)
     in_threads = _feeder(x, y, policy=policy, seed=3)
     in_processes = _feeder(x, y, policy=policy, seed=3, processes=2)
-    assert in_processes.workers == 2  # a thread per process keeps each one busy
+    assert in_processes.threads == 2  # a thread per process keeps each one busy
     for feeder in (in_threads, in_processes):
         feeder.set_epoch(2)
     with ThreadPoolExecutor(2) as pool:
@@ -159,3 +162,51 @@ def test_fit_trains_on_whole_epochs_of_the_feeder(workers: int) -> None:
         assert sorted(b for e, b in train.built if e == epoch) == list(range(len(train)))
     assert {e for e, _ in train.built} <= {0, 1, 2, 3}
     assert history.history["val_accuracy"][-1] > 0.8  # a linear model learns digits in three epochs
+
+
+def test_a_batch_the_feeder_built_ahead_for_an_epoch_that_ended_is_not_handed_out(monkeypatch) -> None:
+    monkeypatch.setattr(feeder_module, "_KERAS_BUILDS_AHEAD", frozenset())  # as under JAX and torch
+    x, y = _data(64, (12, 12, 3))
+    feeder = _feeder(x, y, policy=AugmentPolicy(), workers=2)
+    assert feeder.workers == 1  # Keras asks for the batches in its training loop
+    feeder[0]  # builds the next batches of epoch 0 ahead
+    feeder.on_epoch_end()
+    fresh = _feeder(x, y, policy=AugmentPolicy(), workers=1)
+    fresh.set_epoch(1)
+    for batch in range(len(feeder)):
+        np.testing.assert_array_equal(feeder[batch][0], fresh[batch][0])
+    feeder.close()
+    np.testing.assert_array_equal(feeder[2][0], fresh[2][0])  # closed, it still works, in threads anew
+
+
+# A weight per example, which plain SGD on the mean output moves by 1/batch each time the
+# example is trained on: the fit's epochs, as the model saw them, in counts per example.
+_COUNT_EXAMPLES_PER_EPOCH = """
+import json
+import keras
+import numpy as np
+from pipelines import AugmentPolicy, Feeder
+
+n, batch = 400, 8  # more batches than Keras keeps ahead
+x = np.zeros((n, 1, 1, n), np.uint8)
+x[np.arange(n), 0, 0, np.arange(n)] = 1
+feeder = Feeder(x, np.zeros(n, np.int64), batch_size=batch, normalization=None, policy=AugmentPolicy.none(), seed=0)
+w = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")
+model = keras.Sequential([keras.Input((1, 1, n)), keras.layers.Flatten(), w])
+model.compile(optimizer=keras.optimizers.SGD(1.0), loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
+totals = []
+record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: totals.append(-batch * w.kernel.numpy()[:, 0]))
+model.fit(feeder, epochs=3, shuffle=False, verbose=0, callbacks=[record])
+print(json.dumps(np.diff(np.stack([np.zeros(n), *totals]), axis=0).round(3).tolist()))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_each_epoch_of_fit_trains_on_every_example_once_under_each_backend(backend: str) -> None:
+    # With Keras' worker threads, under JAX and torch, each epoch here began with the 12 batches
+    # they had built for the epoch before: 61 to 71 of the 400 examples were trained on twice
+    # in it, and as many not at all.
+    done = run_under_backend(backend, ["-c", _COUNT_EXAMPLES_PER_EPOCH])
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
+    np.testing.assert_array_equal(counts, np.ones((3, 400)))
