@@ -15,11 +15,7 @@ runs eagerly, and its 20 samples take about as long as TensorFlow's.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -27,6 +23,7 @@ import numpy as np
 import pytest
 
 import searchspace as ss
+from tests.backends import run_under_backend
 from tests.searchspace.helpers import SHAPES, build_and_compare, random_trials, train_one_step
 
 SAMPLES = 200
@@ -71,14 +68,8 @@ def test_every_block_type_in_sampled_models():
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_under_another_backend(backend):
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (pip install .[{backend}])")
     if keras.backend.backend() == backend:
         pytest.skip(f"already running under {backend}")
-    root = Path(__file__).resolve().parents[2]
     test = f"{Path(__file__).resolve()}::test_every_block_type_in_sampled_models"
-    command = [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider"]
-    result = subprocess.run(
-        command, cwd=root, env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True
-    )
+    result = run_under_backend(backend, ["-m", "pytest", test, "-q", "-p", "no:cacheprovider"], timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
