@@ -24,7 +24,6 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-import pipelines
 import searchspace
 from automl._budget import ASHA_REDUCTION, BUDGET_TRIALS_CAP
 from automl._config import StudyConfig
@@ -305,7 +304,7 @@ def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
     # setting that is not the default counts as given.
     named = given.given or {n for n in _FROZEN_ON_RESUME if getattr(given, n) != getattr(defaults, n)}
     for name in _FROZEN_ON_RESUME:
-        value, kept = _comparable(name, getattr(given, name)), _comparable(name, getattr(stored, name))
+        value, kept = _comparable(given, name), _comparable(stored, name)
         if name in named and value != kept:
             print(
                 f"note: study {stored.study_name!r} keeps its stored {name}={kept!r}; "
@@ -320,13 +319,12 @@ def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
     return dataclasses.replace(stored, **per_run)
 
 
-def _comparable(name: str, value: Any) -> Any:
-    """A setting as the user names it: no data is the built-in digits; a space as its dict."""
+def _comparable(config: StudyConfig, name: str) -> Any:
+    """``config``'s setting ``name`` as the user names it: the data by its ``data_name``; a space as its dict."""
     if name == "data":
-        return value or pipelines.DEFAULT_SOURCE
-    if name == "space":
-        return value.to_dict()
-    return value
+        return config.data_name
+    value = getattr(config, name)
+    return value.to_dict() if name == "space" else value
 
 
 def grid_points(config: StudyConfig) -> list[dict[str, Any]]:

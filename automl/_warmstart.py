@@ -33,7 +33,6 @@ __all__ = [
     "WarmStart",
     "WarmStartInput",
     "LeftOut",
-    "warm_start_configs",
     "resolve_warm_starts",
     "enqueue_warm_starts",
 ]
@@ -193,12 +192,6 @@ def resnet(inputs: WarmStartInput) -> dict[str, Any]:
         "train.label_smoothing": 0.1,
         **_shifts(inputs),
     }
-
-
-def warm_start_configs(*args: Any, **kwargs: Any) -> list[WarmStart]:
-    """The warm starts a study with these images and settings runs, in order: the first
-    of ``resolve_warm_starts`` (the same arguments)."""
-    return resolve_warm_starts(*args, **kwargs)[0]
 
 
 def resolve_warm_starts(

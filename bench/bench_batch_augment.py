@@ -80,9 +80,9 @@ def _rgb(count: int, seed: int) -> tuple[str, np.ndarray, np.ndarray]:
 def measure(name: str, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int) -> list[Any]:
     import pipelines
     from automl._hparams import TrainingSpec
-    from automl._warmstart import warm_start_configs
+    from automl._warmstart import resolve_warm_starts
 
-    config = warm_start_configs(x.shape[1:], 10, len(y), max_epochs=epochs)[0]
+    config = resolve_warm_starts(x.shape[1:], 10, len(y), max_epochs=epochs)[0][0]  # the first warm start
     training = TrainingSpec.from_dict(config.training)
     policy = pipelines.AugmentPolicy.from_dict(config.augmentation)
     normalization = pipelines.Normalization.fit(x)

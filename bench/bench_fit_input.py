@@ -85,7 +85,7 @@ def _measure(name: str, path: str, dtype: str, *, steps: int, fits: int) -> dict
     import searchspace
     from automl._hparams import TrainingSpec
     from automl._training import compile_model, configure_runtime, train_model, wrap_with_normalization
-    from automl._warmstart import warm_start_configs
+    from automl._warmstart import resolve_warm_starts
 
     configure_runtime()
     shape, count, held_out = SHAPES[name]
@@ -93,7 +93,7 @@ def _measure(name: str, path: str, dtype: str, *, steps: int, fits: int) -> dict
     x = rng.integers(0, 256, (count + held_out, *shape), dtype=np.uint8)
     y = rng.integers(0, 10, count + held_out).astype(np.int64)
     train, val = (x[:count], y[:count]), (x[count:], y[count:])
-    config = warm_start_configs(shape, 10, count, max_epochs=9, flips=True)[0]
+    config = resolve_warm_starts(shape, 10, count, max_epochs=9, flips=True)[0][0]  # the first warm start
     training = TrainingSpec.from_dict(config.training)
     policy = pipelines.AugmentPolicy.from_dict(config.augmentation) if path == "feeder" else None
     keras.utils.set_random_seed(0)

@@ -44,9 +44,9 @@ def _timings(shape: tuple[int, int, int], count: int) -> tuple[float, float]:
 
     import searchspace
     from automl._inference import inference_batch_size, predict_batches
-    from automl._warmstart import warm_start_configs
+    from automl._warmstart import resolve_warm_starts
 
-    config = warm_start_configs(shape, 10, 5_000, max_epochs=9, flips=False)[0]
+    config = resolve_warm_starts(shape, 10, 5_000, max_epochs=9, flips=False)[0][0]  # the first warm start
     keras.utils.set_random_seed(0)
     spec = searchspace.ArchitectureSpec.from_dict(config.architecture)
     model = searchspace.build_model(spec, input_shape=shape, num_classes=10)

@@ -22,7 +22,7 @@ from automl._neighbours import LINEAR_SHARE, LOG_FACTOR, incumbent, move, neighb
 from automl._records import TrialRecord, record_sample, recorded_config_key, with_seed_architecture
 from automl._studies import NEIGHBOUR_DRAWS, top_up
 from automl._trial import config_key_of
-from automl._warmstart import warm_start_configs
+from automl._warmstart import resolve_warm_starts
 
 SHAPE = (28, 28, 1)
 
@@ -97,7 +97,7 @@ def _sample_all(trial) -> tuple:
 
 def _warm_start_params() -> dict:
     # With flips allowed, as ``_sample_all`` asks for them: every parameter it asks is fixed.
-    return warm_start_configs(SHAPE, 10, 3_250, max_epochs=3, flips=True)[0].params
+    return resolve_warm_starts(SHAPE, 10, 3_250, max_epochs=3, flips=True)[0][0].params
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -18,14 +18,14 @@ from automl._hparams import TrainingSpec, sample_training
 from automl._progress import Progress
 from automl._records import TrialRecord
 from automl._studies import enqueue_trials
-from automl._warmstart import WARM_STARTS, LeftOut, enqueue_warm_starts, resolve_warm_starts, warm_start_configs
+from automl._warmstart import WARM_STARTS, LeftOut, enqueue_warm_starts, resolve_warm_starts
 from tests.automl.helpers import stores
 
 SHAPES = [(8, 8, 1), (16, 16, 1), (28, 28, 1), (32, 32, 3), (480, 640, 3)]
 
 
 def _configs(shape, **kwargs):
-    return warm_start_configs(shape, 10, 3_250, max_epochs=3, **kwargs)
+    return resolve_warm_starts(shape, 10, 3_250, max_epochs=3, **kwargs)[0]
 
 
 @pytest.mark.parametrize("flips", [False, True])
@@ -96,15 +96,15 @@ def test_a_new_study_says_which_warm_starts_it_left_out_and_why(workdir, capsys:
 
 
 def test_the_batch_size_follows_the_training_split() -> None:
-    small, large = (warm_start_configs((8, 8, 1), 10, n, max_epochs=2)[0] for n in (1_000, 60_000))
+    small, large = (resolve_warm_starts((8, 8, 1), 10, n, max_epochs=2)[0][0] for n in (1_000, 60_000))
     assert small.training["batch_size"] == 32 and large.training["batch_size"] == 128
 
 
 def test_bad_inputs_are_quoted() -> None:
     with pytest.raises(ValueError, match=r"got input_shape=\(0, 8, 1\)"):
-        warm_start_configs((0, 8, 1), 10, 100, max_epochs=1)
+        resolve_warm_starts((0, 8, 1), 10, 100, max_epochs=1)[0]
     with pytest.raises(ValueError, match="num_classes=1"):
-        warm_start_configs((8, 8, 1), 1, 100, max_epochs=1)
+        resolve_warm_starts((8, 8, 1), 1, 100, max_epochs=1)[0]
 
 
 def test_enqueueing_stops_at_the_limit() -> None:
@@ -121,7 +121,7 @@ def test_a_study_runs_seeds_then_warm_starts_then_sampled_trials(workdir) -> Non
     assert [t.user_attrs.get("seed_architecture") for t in trials] == ["lenet", None, None, None]
     assert [TrialRecord.of(t).warm_start for t in trials] == [None, "convnet", "resnet", None]
     splits = load_study_data(config).splits
-    configs = {c.name: c for c in warm_start_configs((8, 8, 1), 10, len(splits.train[1]), max_epochs=1)}
+    configs = {c.name: c for c in resolve_warm_starts((8, 8, 1), 10, len(splits.train[1]), max_epochs=1)[0]}
     for trial in trials[1:3]:
         assert trial.state == TrialState.COMPLETE
         assert trial.params == configs[TrialRecord.of(trial).warm_start].params
