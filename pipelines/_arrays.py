@@ -27,7 +27,8 @@ def dataset_from_arrays(
     Args:
         x, x_test, x_val: images ``(N, H, W)`` or ``(N, H, W, C)`` (C of 1 or 3, or 2 and 4
             with an alpha channel, dropped); uint8, integers in 0..255, floats in 0..1 (scaled
-            by 255) or 0..255, or numbers of any other range (standardized, 16-bit), mapped
+            by 255 and clipped: a resize takes them a little past it, ``FLOAT_SLACK``) or
+            0..255, or numbers of any other range (standardized, 16-bit), mapped
             linearly onto 0..255 from the training images' least and greatest values
             (``_spread``), and the given splits the same way. Channels-first ``(N, C, H, W)``
             when C is 1-4 and W is not (``_Reading.images``). ``x_test``/``x_val`` are a
@@ -51,9 +52,10 @@ def dataset_from_arrays(
     if x_test is not None and y_test is not None:
         x_test, y_test = read.images(x_test, "test"), read.labels(y_test, "test")
     if class_names is None:
-        y, class_names = encode_labels(y)
-        y_val = None if y_val is None else _encode_as(y_val, class_names, source, "validation")
-        y_test = None if y_test is None else _encode_as(y_test, class_names, source, "test")
+        classes, y = _classes_and_codes(y)
+        class_names = tuple(str(c) for c in classes)
+        y_val = None if y_val is None else _encode_as(y_val, classes, source, "validation")
+        y_test = None if y_test is None else _encode_as(y_test, classes, source, "test")
     spread = _spread(_as_images(x, source, "training"), source)
     return Dataset(
         x=_as_uint8_images(x, source, "training", spread),
@@ -72,22 +74,34 @@ def dataset_from_arrays(
 
 def encode_labels(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     """Labels ``0..K-1`` for arbitrary label values, and the name of each (sorted distinct values)."""
+    classes, codes = _classes_and_codes(values)
+    return codes, tuple(str(c) for c in classes)
+
+
+def _classes_and_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct label values, and each label's index among them."""
+    classes, codes = np.unique(_comparable(values), return_inverse=True)
+    return classes, codes.astype(np.int64).reshape(-1)
+
+
+def _encode_as(values: np.ndarray, classes: np.ndarray, source: str, split: str) -> np.ndarray:
+    """Codes of the ``split`` labels ``values`` among ``classes``, the training labels' values.
+
+    Numbers are compared as numbers, so a test split cast to floats (``3.0``) finds the
+    integer class ``3``; anything else by its text.
+    """
     values = _comparable(values)
-    classes, codes = np.unique(values, return_inverse=True)
-    return codes.astype(np.int64), tuple(str(c) for c in classes)
-
-
-def _encode_as(values: np.ndarray, class_names: tuple[str, ...], source: str, split: str) -> np.ndarray:
-    """Codes of the ``split`` labels ``values`` in the classes ``class_names`` found in the training labels."""
-    names = np.asarray([str(v) for v in _comparable(values)])
-    index = {name: k for k, name in enumerate(class_names)}
-    unknown = sorted(set(names.tolist()) - index.keys())
+    numeric = all(np.issubdtype(a.dtype, np.number) for a in (values, classes))
+    key = float if numeric else str
+    index = {key(c): k for k, c in enumerate(classes.tolist())}
+    keys = [key(v) for v in values.tolist()]
+    unknown = sorted({str(v) for v, k in zip(values.tolist(), keys, strict=True) if k not in index})
     if unknown:
         raise DataError(
             f"{source}: {split} labels {unknown[:5]} never occur in the training labels; "
             f"every {split} class needs training examples"
         )
-    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+    return np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
 
 
 def _comparable(values: np.ndarray) -> np.ndarray:
@@ -166,10 +180,16 @@ def _value_range(x: np.ndarray, source: str, split: str) -> tuple[float, float]:
     return low, high
 
 
+# How far float images "in 0..1" may stray past it: a bicubic or Lanczos resize overshoots
+# at sharp edges (values of 1.02 or -0.01). Such images are scaled by 255 and clipped; read
+# as numbers in 0..255 they would be black.
+FLOAT_SLACK = 0.25
+
+
 def _standard_factor(x: np.ndarray, low: float, high: float) -> float | None:
-    """What turns images of values ``low..high`` into bytes: 255 for floats in 0..1, 1 for
-    numbers in 0..255; None for any other range."""
-    if low >= 0 and high <= 1 and np.issubdtype(x.dtype, np.floating):
+    """What turns images of values ``low..high`` into bytes: 255 for floats in 0..1 (give or
+    take ``FLOAT_SLACK``, clipped), 1 for numbers in 0..255; None for any other range."""
+    if np.issubdtype(x.dtype, np.floating) and -FLOAT_SLACK <= low and high <= 1 + FLOAT_SLACK:
         return 255.0
     return 1.0 if low >= 0 and high <= 255 else None
 

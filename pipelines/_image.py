@@ -29,17 +29,27 @@ _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I
 # broken chunks, absurd sizes.
 _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 _MODE_OF_CHANNELS = {1: "L", 3: "RGB"}
+# EXIF orientations that turn the image a quarter (transposed, rotated 90 or 270 degrees, or
+# transversed): ``ImageOps.exif_transpose`` swaps their height and width.
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 
 def probe_image(path: str | os.PathLike[str]) -> tuple[tuple[int, int], bool]:
     """``((H, W), is_gray)`` of an image file, read from its header without decoding pixels.
+
+    ``(H, W)`` is the size ``load_image`` returns: upright, as its EXIF orientation turns it
+    (a phone's portrait photo is often stored on its side).
 
     Raises:
         DataError: the file is missing or not an image Pillow can read, naming the file.
     """
     try:
         with Image.open(path) as img:
-            return (img.height, img.width), img.mode in _GRAY_MODES
+            size = (img.height, img.width)
+            if img.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
+                size = size[::-1]
+            return size, img.mode in _GRAY_MODES
     except _READ_ERRORS as exc:
         raise _unreadable(path, exc) from exc
 
@@ -59,7 +69,9 @@ def load_image(
             turn everything else (palette, RGBA, CMYK) into RGB.
 
     Returns:
-        The pixels; JPEG EXIF rotation is applied, alpha is dropped, 16-bit grey is scaled to 8 bits.
+        The pixels; EXIF rotation is applied, alpha is dropped, 16-bit grey (also 16-bit PGM,
+        which Pillow reads as 32-bit integers) is scaled to 8 bits, and float grey (TIFF) in
+        0..1 is scaled by 255, of any other range clipped to 0..255.
 
     Raises:
         DataError: the file is missing, corrupt or not an image, naming the file.
@@ -130,8 +142,12 @@ def _available_memory() -> int | None:
 
 def _to_8bit(img: Image.Image, channels: int | None) -> np.ndarray:
     """Pixels of ``img`` as uint8 ``(H, W, C)`` with the requested number of channels."""
-    if img.mode.startswith("I;16"):
-        img = Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8))
+    if img.mode.startswith("I"):  # 16-bit grey: I;16 from PNG and TIFF, I (32-bit) from PGM
+        img = Image.fromarray((np.clip(np.asarray(img, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8))
+    elif img.mode == "F":
+        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        scale = 255.0 if values.size and 0.0 <= values.min() and values.max() <= 1.0 else 1.0
+        img = Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8))
     if channels is None:
         channels = 1 if img.mode in _GRAY_MODES else 3
     pixels = np.asarray(img.convert(_MODE_OF_CHANNELS[channels]), dtype=np.uint8)

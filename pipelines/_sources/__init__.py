@@ -17,7 +17,7 @@ from pipelines._sources.folder import check_folder, image_paths, load_folder
 from pipelines._sources.in_memory import ArrayData, is_saved_arrays, save_arrays
 from pipelines._sources.keras_datasets import KERAS_CLASS_NAMES, load_keras_dataset
 from pipelines._sources.npz import check_npz, load_npz
-from pipelines._sources.split_folder import is_split_folder, load_split_folder
+from pipelines._sources.split_folder import check_split_folder, is_split_folder, load_split_folder
 
 __all__ = [
     "load_dataset",
@@ -51,7 +51,7 @@ class _PathKind:
     name: str
     matches: Callable[[Path], bool]
     load: Callable[[Path, _Options], Dataset]
-    check: Callable[[Path, _Options], None] = lambda path, options: None
+    check: Callable[[Path, _Options], None]
 
 
 # Name -> loader of a data set known by name.
@@ -66,6 +66,7 @@ _PATH_KINDS = (
         name="an image folder of splits (train/, test/ [, val/])",
         matches=is_split_folder,
         load=lambda path, o: load_split_folder(path, image_size=o.image_size, strict=o.strict),
+        check=lambda path, o: check_split_folder(path),
     ),
     _PathKind(
         name="an image folder",

@@ -56,7 +56,9 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
     import pandas as pd
 
     try:
-        table = pd.read_csv(path)
+        # Cells as written: a label "None" or "NA" is a class, not a missing value, and "007"
+        # is not 7; spaces after the commas are dropped.
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (OSError, ValueError) as exc:  # pandas parse errors are ValueErrors
         raise DataError(
             f"cannot read CSV '{path}': {one_line(exc)}; write a header row naming the path and label "
@@ -67,7 +69,7 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
     table = table[[path_column, label_column]]
     if table.empty:
         raise DataError(f"CSV '{path}' has no rows; list one image path and label per row")
-    blank = table.index[table.isna().any(axis=1)]
+    blank = table.index[(table.apply(lambda column: column.str.strip()) == "").any(axis=1)]
     if len(blank):
         raise DataError(
             f"CSV '{path}' has rows with an empty {path_column!r} or {label_column!r} cell "
@@ -80,7 +82,18 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
             f"CSV '{path}' lists files that do not exist ({len(absent)}, first: '{absent[0]}'); "
             "fix the paths (relative paths are read from the CSV's folder)"
         )
-    return files, table[label_column].to_numpy()
+    return files, _labels(table[label_column].to_numpy())
+
+
+def _labels(cells: np.ndarray) -> np.ndarray:
+    """The label cells: integers when every one is written as an integer (so classes sort as
+    numbers: 2 before 10), else the text of each."""
+    try:
+        numbers = np.asarray([int(cell) for cell in cells], dtype=np.int64)
+    except (ValueError, OverflowError):
+        return cells.astype(str)
+    as_written = all(str(n) == cell for n, cell in zip(numbers.tolist(), cells, strict=True))
+    return numbers if as_written else cells.astype(str)
 
 
 def _resolve(folder: Path, image_path: str) -> Path:

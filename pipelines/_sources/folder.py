@@ -13,13 +13,26 @@ from pipelines._errors import DataError
 from pipelines._image import IMAGE_SUFFIXES
 from pipelines._sources.files import load_image_files
 
-__all__ = ["load_folder", "check_folder", "class_folders", "class_images", "image_files", "image_paths"]
+__all__ = [
+    "load_folder",
+    "check_folder",
+    "check_has_images",
+    "class_folders",
+    "class_images",
+    "image_files",
+    "image_paths",
+]
+
+
+# The folder of resource forks that macOS adds to a zip archive ("__MACOSX/class/._img.jpg").
+_MACOS_ZIP = "__MACOSX"
 
 
 def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:
     """Classes are the sub-folder names (sorted); images are found at any depth below each.
 
-    Hidden folders and files (``.git``, ``.DS_Store``) and files that are not PNG/JPEG are ignored.
+    Hidden folders and files (``.git``, ``.DS_Store``), macOS's ``__MACOSX`` and files that
+    are not images are ignored.
 
     Raises:
         DataError: the folder has no class sub-folders, or a class folder has no images.
@@ -50,8 +63,7 @@ def check_folder(folder: Path) -> None:
     """
     class_dirs = _class_dirs(folder)
     for class_dir in class_dirs:
-        if next(_image_files_below(class_dir), None) is None:
-            raise _no_images(class_dir)
+        check_has_images(class_dir)
     check_classes([d.name for d in class_dirs], f"image folder '{folder}'")
 
 
@@ -66,8 +78,9 @@ def _class_dirs(folder: Path) -> list[Path]:
 
 
 def class_folders(folder: Path) -> list[Path]:
-    """The sub-folders of ``folder`` that are not hidden, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The sub-folders of ``folder`` that are not hidden (nor ``__MACOSX``, which macOS puts in
+    the zip archives it makes), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != _MACOS_ZIP)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -113,6 +126,13 @@ def class_images(class_dir: Path) -> list[Path]:
     if not files:
         raise _no_images(class_dir)
     return files
+
+
+def check_has_images(class_dir: Path) -> None:
+    """Fail as ``class_images`` would on a folder without images, listing files only until
+    the first image."""
+    if next(_image_files_below(class_dir), None) is None:
+        raise _no_images(class_dir)
 
 
 def _no_images(class_dir: Path) -> DataError:

@@ -15,9 +15,9 @@ from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError
 from pipelines._sources.files import check_no_empty_class, read_image_files
-from pipelines._sources.folder import class_folders, class_images
+from pipelines._sources.folder import check_has_images, class_folders, class_images
 
-__all__ = ["is_split_folder", "load_split_folder"]
+__all__ = ["is_split_folder", "load_split_folder", "check_split_folder"]
 
 # Folder name (any case) -> the split it holds.
 _SPLIT_OF_FOLDER = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -70,6 +70,20 @@ def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, stric
     )
     check_no_empty_class(dataset)
     return dataset
+
+
+def check_split_folder(folder: Path) -> None:
+    """Fail as ``load_split_folder`` would on a folder of splits laid out wrongly, reading no
+    image and listing no more files than it takes to find one in each class of each split.
+
+    Raises:
+        DataError: what ``load_split_folder`` raises for those.
+    """
+    split_dirs = _split_dirs(folder)
+    class_names = tuple(d.name for d in class_folders(split_dirs["train"]))
+    for split_dir in split_dirs.values():
+        for class_dir in _class_dirs(split_dir, class_names, folder):
+            check_has_images(class_dir)
 
 
 def _split_dirs(folder: Path) -> dict[str, Path]:

@@ -56,6 +56,12 @@ def _split_folder_test_class_not_in_train(tmp: Path) -> str:
     return "'fox'"
 
 
+def _split_folder_empty_test_class(tmp: Path) -> str:
+    make_split_folder(tmp / "d", {"train": {"a": 2, "b": 2}, "test": {"a": 1}})
+    (tmp / "d" / "test" / "b").mkdir()
+    return str(tmp / "d" / "test" / "b")
+
+
 def _split_folder_with_another_folder(tmp: Path) -> str:
     make_split_folder(tmp / "d", {"train": {"a": 2, "b": 2}, "test": {"a": 1}, "extra": {"a": 1}})
     return "extra/"
@@ -173,6 +179,7 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "split folder with another folder": (_split_folder_with_another_folder, "d", "read as given splits"),
     "split folder with val/ and valid/": (_split_folder_with_val_and_valid, "d", "two folders of the same split"),
     "split folder, test without classes": (_split_folder_test_without_classes, "d", "no class sub-folders"),
+    "split folder, empty test class": (_split_folder_empty_test_class, "d", "contains no image files"),
     "npz without training labels": (_npz_without_training_labels, "d.npz", "has no training images and labels"),
     "npz lengths differ": (_npz_length_mismatch, "d.npz", "5 training images but 4 training labels"),
     "npz x_test without y_test": (_npz_x_test_alone, "d.npz", "x_test but not its partner"),
@@ -212,6 +219,11 @@ CHECKED = {
     "npz x_test without y_test",
     "npz x_val without y_val",
     "not an npz",
+    "split folder, test class not in train",
+    "split folder with another folder",
+    "split folder with val/ and valid/",
+    "split folder, test without classes",
+    "split folder, empty test class",
     "csv missing column",
     "csv points at a missing file",
     "csv blank label",

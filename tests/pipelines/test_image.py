@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import DataError, load_image
+from pipelines import DataError, load_image, probe_image
 from tests.pipelines.datafiles import write_corrupt, write_image
 
 
@@ -42,6 +42,30 @@ def test_alpha_is_dropped_and_16_bit_grey_scaled(tmp_path: Path) -> None:
     assert load_image(tmp_path / "rgba.png", image_size=None, channels=None)[0, 0].tolist() == [10, 20, 30]
     Image.fromarray(np.full((3, 3), 0xABCD, np.uint16)).save(tmp_path / "deep.png")
     assert load_image(tmp_path / "deep.png", image_size=None, channels=None)[0, 0, 0] == 0xAB
+
+
+def test_deeper_grey_files_are_scaled_to_bytes(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 65535, 16).astype(">u2").reshape(4, 4)
+    (tmp_path / "deep.pgm").write_bytes(b"P5\n4 4\n65535\n" + ramp.tobytes())  # Pillow reads mode I
+    np.testing.assert_array_equal(load_image(tmp_path / "deep.pgm", image_size=None, channels=None)[..., 0], ramp >> 8)
+
+    unit = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    Image.fromarray(unit).save(tmp_path / "unit.tif")  # mode F: floats in 0..1 are scaled by 255
+    expected = np.rint(unit * 255).astype(np.uint8)
+    np.testing.assert_array_equal(load_image(tmp_path / "unit.tif", image_size=None, channels=None)[..., 0], expected)
+    Image.fromarray(unit * 300 - 20).save(tmp_path / "wide.tif")  # any other range is clipped
+    wide = load_image(tmp_path / "wide.tif", image_size=None, channels=None)[..., 0]
+    np.testing.assert_array_equal(wide, np.clip(np.rint(unit * 300 - 20), 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_probe_gives_the_upright_size_load_returns(orientation: int, tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # 6 and 8: a portrait photo stored on its side
+    Image.new("RGB", (40, 20), (90, 90, 90)).save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    size, _ = probe_image(tmp_path / "photo.jpg")
+    assert size == load_image(tmp_path / "photo.jpg", image_size=None, channels=None).shape[:2]
+    assert size == ((40, 20) if orientation in (6, 8) else (20, 40))
 
 
 @pytest.mark.parametrize("name", ["missing.png", "corrupt.png"])

@@ -250,3 +250,49 @@ def test_csv_integer_labels_sort_as_numbers(tmp_path) -> None:
     pd.DataFrame({"path": ["0.png", "1.png", "2.png"], "label": [10, 2, 10]}).to_csv(tmp_path / "x.csv", index=False)
     ds = load_dataset(str(tmp_path / "x.csv"))
     assert ds.class_names == ("2", "10") and ds.y.tolist() == [1, 0, 1]
+
+
+def test_csv_labels_are_read_as_written(tmp_path) -> None:
+    for i in range(6):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    paths = [f"{i}.png" for i in range(6)]
+    severity = ["None", "Mild", "NA", "None", "Mild", "NA"]  # pandas would read None and NA as missing
+    pd.DataFrame({"path": paths, "label": severity}).to_csv(tmp_path / "s.csv", index=False)
+    ds = load_dataset(str(tmp_path / "s.csv"))
+    assert ds.class_names == ("Mild", "NA", "None") and ds.y.tolist() == [2, 0, 1, 2, 0, 1]
+
+    codes = ["007", "7", "1.0", "1", "007", "7"]  # pandas would make 007 and 7 one class, 1.0 and 1 another
+    (tmp_path / "c.csv").write_text("path, label\n" + "".join(f"{p}, {c}\n" for p, c in zip(paths, codes, strict=True)))
+    ds = load_dataset(str(tmp_path / "c.csv"))  # spaces after the commas are not part of a cell
+    assert ds.class_names == ("007", "1", "1.0", "7") and ds.y.tolist() == [0, 3, 2, 1, 0, 3]
+
+
+def test_float_images_a_little_past_0_to_1_count_as_0_to_1(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.random((20, 6, 6)).astype(np.float32)
+    x_test = rng.random((4, 6, 6)).astype(np.float32)
+    x[0, 0, 0], x_test[0, 0, 0], x_test[1, 0, 0] = 1.02, 1.0001, -0.01  # a bicubic resize overshoots so
+    y = np.repeat([0, 1], 10)
+    np.savez(tmp_path / "f.npz", x_train=x, y_train=y, x_test=x_test, y_test=y[:4])
+    ds = load_dataset(str(tmp_path / "f.npz"))
+    np.testing.assert_array_equal(ds.x[..., 0], np.clip(np.rint(x * 255), 0, 255).astype(np.uint8))
+    np.testing.assert_array_equal(ds.x_test[..., 0], np.clip(np.rint(x_test * 255), 0, 255).astype(np.uint8))
+    assert ds.value_map is None
+
+
+def test_given_splits_labels_cast_to_floats_find_their_integer_classes(tmp_path) -> None:
+    x = np.zeros((6, 4, 4), np.uint8)
+    y = np.array([3, 7, 3, 7, 3, 7])
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:3], y_test=np.array([7.0, 3.0, 7.0]))
+    ds = load_dataset(str(tmp_path / "d.npz"))
+    assert ds.class_names == ("3", "7") and ds.y_test.tolist() == [1, 0, 1]
+    np.savez(tmp_path / "e.npz", x_train=x, y_train=y, x_test=x[:1], y_test=np.array([3.5]))
+    with pytest.raises(DataError, match=r"test labels \['3.5'\] never occur in the training labels"):
+        load_dataset(str(tmp_path / "e.npz"))
+
+
+def test_folders_macos_adds_to_its_zip_archives_are_not_classes(tmp_path) -> None:
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 2}, shape=(6, 6))
+    write_image(root / "__MACOSX" / "a" / "._0.png", (6, 6))  # resource forks named as the images
+    write_image(root / "__MACOSX" / "b" / "stray.png", (6, 6))
+    assert load_dataset(str(root)).class_names == ("a", "b")
