@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ExportResult",
     "export_bundle",
+    "check_out_dir",
     "inference_model",
     "load_bundle",
     "load_keras_file",
@@ -335,15 +336,26 @@ def render_card_markdown(card: Mapping[str, Any]) -> str:
 # --- export helpers -----------------------------------------------------------------------
 
 
-def _prepare_out_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
+def check_out_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """``out_dir`` resolved, if ``export_bundle`` may write there: a new or empty folder, or
+    one an export made (unless ``overwrite``).
+
+    Raises:
+        ValueError: a file, or a folder holding other files, quoting it.
+    """
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"export directory {str(out_dir)!r} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file() and not overwrite:
         raise ValueError(
             f"refusing to export into {str(out_dir)!r}: it is a non-empty directory not made by "
-            "'automl export'; choose an empty or new directory, or pass overwrite=True"
+            "'automl export'; choose an empty or new directory (--export-dir), or pass overwrite=True"
         )
+    return out
+
+
+def _prepare_out_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
+    out = check_out_dir(out_dir, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     return out
 

@@ -10,7 +10,7 @@ import keras
 import optuna
 
 import pipelines
-from automl._bundle import ExportResult, export_bundle
+from automl._bundle import ExportResult, check_out_dir, export_bundle
 from automl._compare import final_model_uri, load_final_model, load_trial_model
 from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData, load_study_data
@@ -21,7 +21,7 @@ from automl._registry import register_champion
 from automl._studies import best_trials, study_tracker, trial_record, versions
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker
 
-__all__ = ["export_winner", "Exported", "build_card"]
+__all__ = ["export_winner", "check_export_target", "Exported", "build_card"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +91,17 @@ def _input_contract(value_map: tuple[float, float] | None) -> str:
     return f"{pixels}; the training data's values were not pixels: map yours as {formula}"
 
 
+def check_export_target(out_dir: str | Path) -> None:
+    """Refuse, as a ``UserError``, an export folder ``export_winner`` could not write: a bad
+    name (``check_export_dir``), a file, or a folder of other files. ``automl search``
+    checks it before the search, whose export would otherwise fail at its end."""
+    check_export_dir(out_dir)
+    try:
+        check_out_dir(out_dir)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def export_winner(
     study: optuna.Study,
     config: StudyConfig,
@@ -115,7 +126,7 @@ def export_winner(
     model's logged model as ``champion``; ``None`` skips the registry (models are then read
     from the study's MLflow store, opened from its settings).
     """
-    check_export_dir(out_dir)
+    check_export_target(out_dir)
     record = _winner(study, trial)
     store = tracker or study_tracker(study, config)
     final = model if model is not None else load_final_model(study, record, store)

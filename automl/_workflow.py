@@ -26,7 +26,7 @@ from automl._queue import effective_trials
 from automl._report import log_study_report, trials_frame
 from automl._stores import check_connection_budget
 from automl._studies import claim_finish, release_finish
-from automl._winner import export_winner
+from automl._winner import check_export_target, export_winner
 from automl._workers import join_command, run_workers
 
 __all__ = ["SearchResult", "run_search", "prepare_study"]
@@ -119,6 +119,8 @@ def run_search(
     if create_only:
         prepared = prepare_study(config, progress)
         return SearchResult(study_name=config.study_name, config=prepared.config, trials=trials_frame(prepared.study))
+    if export:
+        check_export_target(config.export_path)
     plan = make_plan(config, started=time.monotonic() if started is None else started)
     if config.workers > 1:
         study_run = _run_local_workers(config, progress)

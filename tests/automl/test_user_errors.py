@@ -53,6 +53,17 @@ def _bundle(model: bytes | None, card: str) -> Callable[[Path], list[str]]:
     return make
 
 
+def _export_dir_holding(name: str) -> Callable[[Path], list[str]]:
+    """A search exporting into a folder that holds a file ``name`` an export did not write."""
+
+    def make(workdir: Path) -> list[str]:
+        (workdir / "mine").mkdir()
+        (workdir / "mine" / name).write_text("the user's own file")
+        return ["search", "--export-dir", str(workdir / "mine"), "--trials", "1", "--epochs", "1"]
+
+    return make
+
+
 GOOD_CARD = json.dumps({"class_names": ["a", "b"]})
 MISSING_STORE = "sqlite:///{workdir}/nowhere/optuna.db"
 
@@ -65,6 +76,7 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("status-hostile-name", ["status", "--study", "../../etc"], "got '../../etc'"),
     ("worker-hostile-name", ["worker", "--study", "a\\b c"], "got 'a\\\\b c'"),
     ("export-dir-dotdot", ["search", "--export-dir", "exports/..", "--trials", "1"], "got 'exports/..'"),
+    ("export-dir-not-empty", _export_dir_holding("notes.txt"), "refusing to export into"),
     ("trials-string", _study_file('trials = "three"\n'), "trials must be a whole number, got 'three'"),
     ("trials-bool", _study_file("trials = true\n"), "trials must be a whole number, got True"),
     ("epochs-float", _study_file("epochs = 1.5\n"), "epochs must be a whole number, got 1.5"),
