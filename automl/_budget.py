@@ -8,11 +8,25 @@ Every deadline is a ``time.monotonic()`` value counted from the command's start.
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from automl._config import EXPORT_RESERVE, StudyConfig
+from automl._errors import UserError
 
-__all__ = ["Plan", "make_plan", "ASHA_REDUCTION", "rungs", "BUDGET_TRIALS_CAP", "FINAL_STRETCH", "VIEWS_SHARE"]
+__all__ = [
+    "Plan",
+    "make_plan",
+    "plan_from_env",
+    "PLAN_ENV",
+    "ASHA_REDUCTION",
+    "rungs",
+    "BUDGET_TRIALS_CAP",
+    "FINAL_STRETCH",
+    "VIEWS_SHARE",
+]
 
 # With a time budget and no --trials, the budget ends the search: trials are queued one at
 # a time up to this many.
@@ -94,6 +108,22 @@ class Plan:
             return None
         return self.final_until + VIEWS_SHARE * (self.started + self.budget_s - self.final_until)
 
+    def to_env(self) -> dict[str, str]:
+        """The plan for the worker processes this one starts (``--workers``, ``--isolate``), as
+        ``plan_from_env`` reads it: its deadlines as wall-clock times, which processes share."""
+        shift = time.time() - time.monotonic()
+        fields = {
+            "budget_s": self.budget_s,
+            "started": self.started + shift,
+            "search_until": None if self.search_until is None else self.search_until + shift,
+            "final_until": None if self.final_until is None else self.final_until + shift,
+            "max_epochs": self.max_epochs,
+            "rungs": list(self.rungs),
+            "trials": self.trials,
+            "lazy_queue": self.lazy_queue,
+        }
+        return {PLAN_ENV: json.dumps(fields)}
+
     def to_dict(self) -> dict[str, object]:
         def offset(deadline: float | None) -> float | None:
             return None if deadline is None else round(deadline - self.started, 1)
@@ -122,6 +152,36 @@ class Plan:
             f"{_duration(final)} to retrain the finalists on train+validation and {_duration(export)} to compare "
             "and export them"
         )
+
+
+# The environment variable that hands a search's plan to its worker processes.
+PLAN_ENV = "AUTOML_PLAN"
+
+
+def plan_from_env(environ: Mapping[str, str]) -> Plan | None:
+    """The plan of the search that started this worker (``Plan.to_env``), or None.
+
+    Raises:
+        UserError: the variable holds no plan, quoting it.
+    """
+    text = environ.get(PLAN_ENV)
+    if not text:
+        return None
+    shift = time.monotonic() - time.time()
+    try:
+        fields = json.loads(text)
+        return Plan(
+            budget_s=fields["budget_s"],
+            started=fields["started"] + shift,
+            search_until=None if fields["search_until"] is None else fields["search_until"] + shift,
+            final_until=None if fields["final_until"] is None else fields["final_until"] + shift,
+            max_epochs=int(fields["max_epochs"]),
+            rungs=tuple(int(r) for r in fields["rungs"]),
+            trials=int(fields["trials"]),
+            lazy_queue=bool(fields["lazy_queue"]),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"{PLAN_ENV} does not hold a search's plan ({exc!r}): {text!r}") from exc
 
 
 def make_plan(config: StudyConfig, *, started: float) -> Plan:

@@ -35,7 +35,7 @@ from automl._data import (
     skipped_note,
     value_map_note,
 )
-from automl._errors import StudyStopped, UserError
+from automl._errors import StudyStopped, TrialFailed, UserError
 from automl._progress import Progress
 from automl._queue import claim_trial, heartbeat, retry_of
 from automl._records import StudyRecord, TrialRecord, record_parent_run
@@ -68,6 +68,7 @@ class StudyRun:
     ran: int
     tracker: Tracker
     data: StudyData
+    plan: Plan
     created: bool = False
     stopped_early: str | None = None
 
@@ -143,19 +144,22 @@ def run_study(
     max_trials: int | None = None,
     progress: Progress | None = None,
     plan: Plan | None = None,
+    started: float | None = None,
 ) -> StudyRun:
     """Open (or resume, or join as a ``worker``) the study and run queued trials until none is left.
 
     ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``; 0 only
     prepares the study, its queue and its parent run). ``plan`` says when the trials stop
-    (a time budget's search deadline) and whether the queue is filled as they go.
+    (a time budget's search deadline) and whether the queue is filled as they go; by default
+    it is made from the study's settings (a resumed study's stored ones), its budget counted
+    from ``started`` (a ``time.monotonic()`` value, default now).
 
     Raises:
         StudyStopped: ``config.max_consecutive_failures`` trials failed in a row.
         UserError, pipelines.DataError: the study or its data cannot be opened.
     """
     study, config, created = open_study(config, create=not worker)
-    plan = plan or make_plan(config, started=time.monotonic())
+    plan = plan or make_plan(config, started=time.monotonic() if started is None else started)
     progress = progress or Progress(total=config.trials)
     describing = not worker and max_trials != 0  # the process that runs the study says what it runs
     if describing:
@@ -187,7 +191,14 @@ def run_study(
         raise
     close_orphan_runs(study, tracker)
     return StudyRun(
-        study=study, config=config, ran=ran, tracker=tracker, data=data, created=created, stopped_early=stopped
+        study=study,
+        config=config,
+        ran=ran,
+        tracker=tracker,
+        data=data,
+        plan=plan,
+        created=created,
+        stopped_early=stopped,
     )
 
 
@@ -220,7 +231,7 @@ def _run_trials(
     gc.collect()
     gc.freeze()
     if config.isolate and not worker:
-        return _run_isolated(config, study, max_trials)
+        return _run_isolated(study, ctx, max_trials, plan)
     return _run_in_process(study, ctx, max_trials, plan, final_window=not worker)
 
 
@@ -250,7 +261,7 @@ def _run_in_process(
     train through the plan's final window (``_first_window``)."""
     timeout = _timeout_deadline(ctx.config)
     deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
-    ran, failures, last_reason = 0, 0, None
+    ran, failures = 0, _Failures(ctx.config.max_consecutive_failures)
     late = 0  # trials started past the deadline, looking for a first complete one
     while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
         late += deadline is not None and time.monotonic() >= deadline
@@ -275,15 +286,35 @@ def _run_in_process(
         ran += 1
         value = outcome.values[0] if outcome.values else TrialRecord.of(trial).val_accuracy
         ctx.progress.trial_finished(trial.number, outcome.state.name.lower(), value, outcome.reason, best_value(study))
-        costly_failure = outcome.failure is not None and not outcome.failure.cheap
-        failures = failures + 1 if costly_failure else 0
-        last_reason = outcome.reason or last_reason
-        if failures >= ctx.config.max_consecutive_failures:
-            raise StudyStopped(f"{failures} trials failed in a row; the last one: {last_reason}")
+        failures.count(outcome.failure, outcome.reason)
         deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
+    return ran, _stop_reason(ran, deadline, timeout)
+
+
+def _stop_reason(ran: int, deadline: float | None, timeout: float | None) -> str | None:
+    """Why the trials stopped early: the deadline passed after at least one trial ran."""
     if deadline is None or time.monotonic() < deadline or not ran:
-        return ran, None
-    return ran, "timeout reached" if deadline == timeout else "time budget's search time reached"
+        return None
+    return "timeout reached" if deadline == timeout else "time budget's search time reached"
+
+
+class _Failures:
+    """Costly failures in a row (a cheap one, such as an infeasible sample, ends a run of them)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_a_row = limit, 0
+        self.last_reason: str | None = None
+
+    def count(self, failure: TrialFailed | type[TrialFailed] | None, reason: str | None) -> None:
+        """Count a finished trial's outcome.
+
+        Raises:
+            StudyStopped: ``limit`` costly failures in a row.
+        """
+        self.in_a_row = self.in_a_row + 1 if failure is not None and not failure.cheap else 0
+        self.last_reason = reason or self.last_reason
+        if self.in_a_row >= self.limit:
+            raise StudyStopped(f"{self.in_a_row} trials failed in a row; the last one: {self.last_reason}")
 
 
 # Past the deadline, at most this many trials are started while none has completed: a budget
@@ -358,16 +389,32 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
         print(f"note: trial {trial.number} was failed as stale elsewhere; its result is dropped", file=sys.stderr)
 
 
-def _run_isolated(config: StudyConfig, study: optuna.Study, max_trials: int | None) -> tuple[int, str | None]:
-    """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation)."""
-    ran = 0
-    command = worker_command(config) + ["--trials", "1"]
-    env = worker_env(config)
-    while max_trials is None or ran < max_trials:
+def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan) -> tuple[int, str | None]:
+    """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation).
+
+    The loop is ``_run_in_process``'s: the plan's deadlines (handed to each process, which
+    cuts its trial at them), the queue topped up as the budget lasts, and the failures in a
+    row counted here, where they add up."""
+    config = ctx.config
+    env = {**worker_env(config), **plan.to_env()}
+    timeout = _timeout_deadline(config)
+    deadline = _deadline(study, ctx.data, plan, timeout, config)
+    ran, failures, late = 0, _Failures(config.max_consecutive_failures), 0
+    while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
+        late += deadline is not None and time.monotonic() >= deadline
+        if plan.lazy_queue:
+            top_up(study, config, config_key=functools.partial(config_key_of, ctx=ctx))
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             break
-        result = subprocess.run(command, env=env, check=False)
+        finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
+        result = subprocess.run(worker_command(config, timeout=left) + ["--trials", "1"], env=env, check=False)
         if result.returncode == 130:
             raise KeyboardInterrupt
         ran += 1
-    return ran, None
+        for trial in study.get_trials(deepcopy=False):
+            if trial.state.is_finished() and trial.number not in finished:
+                record = TrialRecord.of(trial)
+                failures.count(record.failure, record.reason)
+        deadline = _deadline(study, ctx.data, plan, timeout, config)
+    return ran, _stop_reason(ran, deadline, timeout)

@@ -6,6 +6,7 @@ the Keras backend before Keras is imported, then runs ``automl._workflow.run_sea
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl._backends import select_backend
-from automl._budget import BUDGET_TRIALS_CAP
+from automl._budget import BUDGET_TRIALS_CAP, plan_from_env
 from automl._config import StudyConfig, load_study_file, parse_duration
 from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
@@ -199,14 +200,19 @@ def work(
     tracking_uri: str | None = None,
     backend: str | None = None,
     trials: int | None = None,
+    timeout: float | None = None,
+    max_consecutive_failures: int | None = None,
     quiet: bool = False,
     verbose: bool = False,
     settings: RuntimeSettings | None = None,
 ) -> int:
     """Join the existing study ``study_name`` as a worker and run its queued trials.
 
-    Runs until the queue is empty and no trial runs elsewhere, or ``trials`` trials ran;
-    returns how many ran. What ``automl worker`` does.
+    Runs until the queue is empty and no trial runs elsewhere, or ``trials`` trials ran, or
+    ``timeout`` seconds of trials passed; returns how many ran. What ``automl worker`` does.
+    A worker that ``automl search --workers`` or ``--isolate`` started also keeps to the
+    search's time budget, whose plan it finds in its environment (``automl._budget.PLAN_ENV``),
+    and tops up the queue as the search would.
 
     Raises:
         UserError: no such study, or a bad option.
@@ -219,6 +225,12 @@ def work(
     import_keras_quietly(verbose=verbose)
     from automl._driver import run_study  # imports Keras: only once the backend is chosen
 
+    plan = plan_from_env(os.environ)
     config = StudyConfig(study_name=study_name, storage=storage, tracking_uri=tracking_uri, backend=backend)
+    limits: dict[str, Any] = {"timeout": timeout, "max_consecutive_failures": max_consecutive_failures}
+    if plan is not None:
+        limits["trials"] = plan.trials  # what the queue is topped up to
+    config = dataclasses.replace(config, **{name: value for name, value in limits.items() if value is not None})
     with use_settings(settings):
-        return run_study(config, worker=True, max_trials=trials, progress=Progress(total=0, quiet=quiet)).ran
+        progress = Progress(total=0, quiet=quiet)
+        return run_study(config, worker=True, max_trials=trials, progress=progress, plan=plan).ran

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 
+from automl._budget import Plan
 from automl._config import StudyConfig
 from automl._settings import runtime_settings
 from automl._stores import redact, store_env
@@ -18,13 +19,17 @@ from automl._stores import redact, store_env
 __all__ = ["worker_command", "worker_env", "join_command", "run_workers"]
 
 
-def worker_command(config: StudyConfig) -> list[str]:
-    """The ``automl worker`` command line that joins ``config``'s study.
+def worker_command(config: StudyConfig, *, timeout: float | None = None) -> list[str]:
+    """The ``automl worker`` command line that joins ``config``'s study, with its limits:
+    ``timeout`` (default ``config.timeout``) and its failures in a row.
 
     The stores travel in the environment (``worker_env``), not on the command line,
     which any local user can read.
     """
     command = [sys.executable, "-m", "automl", "worker", "--study", config.study_name]
+    command += ["--max-consecutive-failures", str(config.max_consecutive_failures)]
+    timeout = config.timeout if timeout is None else timeout
+    command += ["--timeout", f"{timeout:.1f}"] if timeout else []
     return command + (["--backend", config.backend] if config.backend else [])
 
 
@@ -46,12 +51,13 @@ def join_command(config: StudyConfig) -> str:
     return " ".join(command)
 
 
-def run_workers(config: StudyConfig, count: int) -> list[int]:
-    """Run ``count`` quiet workers of ``config``'s study to the end; returns their exit codes.
+def run_workers(config: StudyConfig, count: int, plan: Plan) -> list[int]:
+    """Run ``count`` quiet workers of ``config``'s study to the end of the queue or of the
+    ``plan``'s search time; returns their exit codes.
 
     Ctrl-C is passed on to every worker, which fails its running trial and exits.
     """
-    env = worker_env(config)
+    env = {**worker_env(config), **plan.to_env()}
     workers = [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
     try:
         return [w.wait() for w in workers]

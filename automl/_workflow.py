@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 from optuna.trial import TrialState
 
-from automl._budget import Plan, make_plan
 from automl._bundle import ExportResult
 from automl._compare import FinalTraining, compare_study
 from automl._config import StudyConfig
@@ -69,31 +68,33 @@ class SearchResult:
         return self.export.out_dir if self.export is not None else None
 
 
-def prepare_study(config: StudyConfig, progress: Progress) -> StudyRun:
+def prepare_study(config: StudyConfig, progress: Progress, *, started: float | None = None) -> StudyRun:
     """Create (or top up) the study, its trial queue and its MLflow parent run; run no trial.
 
     This is ``automl search --create-only``: the step that must happen once, before workers
-    on any machine join the study. Says how many trials wait and how to join.
+    on any machine join the study. Says how many trials wait and how to join. ``started``
+    is when a time budget began (``run_study``).
     """
-    prepared = run_study(config, max_trials=0, progress=progress)
+    prepared = run_study(config, max_trials=0, progress=progress, started=started)
     waiting = sum(t.state == TrialState.WAITING for t in effective_trials(prepared.study))
     progress.message(f"study {config.study_name!r} is ready: {waiting} trial(s) waiting; join it with:")
     progress.message("  " + join_command(prepared.config))
     return prepared
 
 
-def _run_local_workers(config: StudyConfig, progress: Progress) -> StudyRun:
-    """Prepare the study here, then run ``config.workers`` worker processes to its end.
+def _run_local_workers(config: StudyConfig, progress: Progress, started: float) -> StudyRun:
+    """Prepare the study here, then run ``config.workers`` worker processes to its end, or
+    to the end of the search time of a budget that began at ``started``.
 
     The study and its schema are created once, before any worker starts, so workers never
     race to create them. A worker that dies leaves its trial to the heartbeat: the others
     fail it once it is stale and run its retry.
     """
     check_connection_budget(config.storage, config.workers + 1)
-    prepared = prepare_study(config, progress)
+    prepared = prepare_study(config, progress, started=started)
     progress.message(f"study {config.study_name!r}: starting {config.workers} worker processes")
     try:
-        codes = run_workers(prepared.config, config.workers)
+        codes = run_workers(prepared.config, config.workers, prepared.plan)
     except KeyboardInterrupt:
         prepared.tracker.close_parent("KILLED")
         raise
@@ -121,11 +122,11 @@ def run_search(
         return SearchResult(study_name=config.study_name, config=prepared.config, trials=trials_frame(prepared.study))
     if export:
         check_export_target(config.export_path)
-    plan = make_plan(config, started=time.monotonic() if started is None else started)
+    started = time.monotonic() if started is None else started
     if config.workers > 1:
-        study_run = _run_local_workers(config, progress)
+        study_run = _run_local_workers(config, progress, started)
     else:
-        study_run = run_study(config, progress=progress, plan=plan)
+        study_run = run_study(config, progress=progress, started=started)
     claim = claim_finish(study_run.study, study_run.config)
     if not claim.elected:  # compared and exported once, by the process that claimed these results
         if not claim.closed_elsewhere:
@@ -135,7 +136,7 @@ def run_search(
             study_name=config.study_name, config=study_run.config, trials=frame, no_comparison=claim.reason
         )
     try:
-        result = _finish(study_run, export=export, plan=plan, progress=progress)
+        result = _finish(study_run, export=export, progress=progress)
     except KeyboardInterrupt:
         study_run.tracker.close_parent("KILLED")
         raise
@@ -149,9 +150,9 @@ def run_search(
     return result
 
 
-def _finish(study_run: StudyRun, *, export: bool, plan: Plan, progress: Progress) -> SearchResult:
+def _finish(study_run: StudyRun, *, export: bool, progress: Progress) -> SearchResult:
     """Report the trials, compare the finalists and export the winner."""
-    study, config, tracker = study_run.study, study_run.config, study_run.tracker
+    study, config, tracker, plan = study_run.study, study_run.config, study_run.tracker, study_run.plan
     frame = trials_frame(study)
     if study_run.parent_run_id is not None:
         log_study_report(study, tracker, study_run.parent_run_id, pareto=config.objective == "pareto")

@@ -24,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(subparsers, "worker", "Join a study and run trials until its total is reached.", EXAMPLES)
     parser.add_argument("--study", required=True, help="name of a study created by 'automl search'")
     parser.add_argument("--trials", type=int, default=None, help="run at most this many trials, then exit")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="wall-clock limit in seconds for the trials (as automl search's)"
+    )
+    parser.add_argument(
+        "--max-consecutive-failures", type=int, default=None, help="stop after this many failed trials in a row (5)"
+    )
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None, help="Keras backend")
     parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
     parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's and MLflow's own log lines")
@@ -44,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             tracking_uri=args.tracking_uri,
             backend=args.backend,
             trials=args.trials,
+            timeout=args.timeout,
+            max_consecutive_failures=args.max_consecutive_failures,
             quiet=args.quiet,
             verbose=args.verbose,
         )

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 import automl
 import automl._budget
 import pipelines
-from automl._budget import EXPORT_MIN_S, make_plan, rungs
+from automl._budget import EXPORT_MIN_S, PLAN_ENV, make_plan, plan_from_env, rungs
 from automl._bundle import load_keras_file
 from automl._compare import (
     FinalTraining,
@@ -84,6 +84,19 @@ def test_test_time_views_may_take_half_of_the_reserve():
     short = make_plan(StudyConfig(time_budget=60, trials=1000), started=0.0)
     assert short.final_until == pytest.approx(50.0) and short.views_until == pytest.approx(55.0)
     assert make_plan(StudyConfig(trials=3), started=0.0).views_until is None
+
+
+def test_a_plan_reaches_a_worker_process_through_its_environment():
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000, epochs=27), started=time.monotonic() - 100)
+    again = plan_from_env(plan.to_env())
+    assert again is not None
+    for deadline in ("started", "search_until", "final_until"):  # through the wall clock, which processes share
+        assert getattr(again, deadline) == pytest.approx(getattr(plan, deadline), abs=0.01)
+    for name in ("budget_s", "max_epochs", "rungs", "trials", "lazy_queue"):
+        assert getattr(again, name) == getattr(plan, name)
+    assert plan_from_env({}) is None
+    with pytest.raises(UserError, match=f"{PLAN_ENV} does not hold a search's plan"):
+        plan_from_env({PLAN_ENV: '{"budget_s": 60}'})
 
 
 def test_a_budget_shorter_than_a_trial_still_exports_a_model(workdir):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+import automl
 from automl._config import StudyConfig, load_study_file
 from automl._data import load_study_data
 from automl._driver import run_study
-from automl._errors import UserError
+from automl._errors import StudyStopped, UserError
 from automl._progress import Progress
 from automl._records import TrialRecord
 from automl.cli import build_parser
@@ -136,6 +138,34 @@ def test_resume_keeps_the_stored_settings(workdir, capsys):
     assert result.config.epochs == 1 and result.config.trials == 2
     assert len(result.study.trials) == 2
     assert "keeps its stored epochs=1; ignoring epochs=4" in capsys.readouterr().err
+
+
+def test_isolated_trials_keep_to_the_time_budget_and_count_failures_in_a_row(workdir, monkeypatch):
+    # The budget is spent before the search starts: the first isolated trial is cut in its
+    # first epoch (the process gets the search's plan), and no other starts.
+    result = automl.search(
+        study_name="iso", time_budget="20s", started=time.monotonic() - 20, epochs=3, isolate=True, quiet=True
+    )
+    assert len(result.trials) == 1 and result.trials["reason"][0].startswith("stopped by the time budget")
+    assert result.stopped_early == "time budget's search time reached"
+
+    # Each process runs one trial, so the failures in a row are counted by the search.
+    monkeypatch.setenv("AUTOML_INJECT_FAULT", "error@0,error@1,error@2")
+    with pytest.raises(StudyStopped, match="2 trials failed in a row; the last one: .*injected failure"):
+        automl.search(study_name="faults", trials=4, epochs=1, isolate=True, max_consecutive_failures=2, quiet=True)
+    study = optuna.load_study(study_name="faults", storage=stores(workdir)["storage"])
+    assert [t.state for t in study.trials].count(TrialState.FAIL) == 2
+
+
+def test_a_resumed_study_plans_by_its_stored_settings(workdir, capsys):
+    automl.search(study_name="r", trials=1, epochs=30, create_only=True, quiet=True)
+    # A grid sampler given on resume is ignored (the study keeps TPE): its budget's queue
+    # is filled as TPE's is, one trial at a time, not with 1,000 trials up front.
+    automl.search(study_name="r", sampler="grid", time_budget="20s", started=time.monotonic() - 20, quiet=True)
+    assert "keeps its stored sampler='tpe'" in capsys.readouterr().err
+    study = optuna.load_study(study_name="r", storage=stores(workdir)["storage"])
+    assert len(study.get_trials(states=(TrialState.WAITING,))) <= 1
+    assert len(study.trials) <= 3
 
 
 def test_isolated_trials_run_in_fresh_processes(workdir):

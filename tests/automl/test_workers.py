@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+import automl
 from automl._catalog import study_status
 from automl._config import StudyConfig
 from automl._errors import UserError
@@ -126,13 +127,17 @@ def test_worker_command_joins_with_the_same_stores_through_the_environment():
         study_name="s", storage="postgresql://u:s3cret@db/a", tracking_uri="http://h:5000", backend="jax"
     )
     command = worker_command(config)
-    assert command[1:] == ["-m", "automl", "worker", "--study", "s", "--backend", "jax"]  # no URL on the command line
+    assert command[1:] == [  # no URL on the command line
+        *("-m", "automl", "worker", "--study", "s", "--max-consecutive-failures", "5", "--backend", "jax")
+    ]
     env = worker_env(config)
     assert env["AUTOML_STORAGE"] == "postgresql://u:s3cret@db/a" and env["AUTOML_TRACKING_URI"] == "http://h:5000"
     assert join_command(config) == (
         "automl worker --study s --storage postgresql://u:***@db/a --tracking-uri http://h:5000 --backend jax"
     )
-    assert worker_command(StudyConfig(study_name="s"))[4:] == ["--study", "s"]
+    limited = StudyConfig(study_name="s", timeout=90, max_consecutive_failures=2)
+    assert worker_command(limited)[4:] == ["--study", "s", "--max-consecutive-failures", "2", "--timeout", "90.0"]
+    assert worker_command(limited, timeout=12.34)[-2:] == ["--timeout", "12.3"]
 
 
 def test_worker_refuses_a_non_positive_trial_count(workdir):
@@ -163,3 +168,15 @@ def test_search_with_two_local_workers(workdir):
     )
     assert collections.Counter(r.data.tags["optuna.trial_number"] for r in runs) == {str(n): 1 for n in range(4)}
     assert client.get_run(parent).info.status == "FINISHED"
+
+
+def test_local_workers_keep_to_the_time_budget(workdir):
+    # The budget is spent before the search starts: each worker's first trial is cut in its
+    # first epoch by the search's deadline, which the workers get from the search's plan.
+    # Without it they trained the queued warm starts through all their epochs.
+    result = automl.search(
+        study_name="budget", time_budget="20s", started=time.monotonic() - 20, epochs=3, workers=2, quiet=True
+    )
+    assert 1 <= len(result.trials) <= 2
+    assert all(reason.startswith("stopped by the time budget in its first epoch") for reason in result.trials["reason"])
+    assert result.export_dir is not None
