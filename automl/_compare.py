@@ -55,6 +55,7 @@ __all__ = [
     "FinalTraining",
     "load_trial_model",
     "load_final_model",
+    "exported_search_model",
     "retrain_seconds",
 ]
 
@@ -337,7 +338,8 @@ def finalist_records(study: optuna.Study, top_k: int, n_val: int) -> list[TrialR
     """The ``top_k`` best trials on validation (with a saved model), best first. When no warm
     start is among them, the best warm start takes the last place if the best trial leads it
     by at most ``WARM_START_Z`` standard errors on ``n_val`` validation images: it may be the
-    likeliest winner (``likeliest_first``)."""
+    likeliest winner (``likeliest_first``), the one finalist where ``top_k`` is 1 (the best
+    on validation over many trials is likely the luckiest)."""
     ranked = best_trials(study, len(study.get_trials(deepcopy=False)))
     records = ranked[:top_k]
     if not records or any(r.warm_start is not None for r in records):
@@ -611,7 +613,9 @@ def compare_study(
     With ``final``, the finalists are first retrained on train+validation (as time allows)
     and those models are compared, logged to MLflow (linked to their trial's run) and exported;
     every compared model then has its test-time views (``FinalTraining``), and the search
-    models that have some are ``FinalistsResult.search_models``.
+    models that have some are ``FinalistsResult.search_models``. Without it, each finalist is
+    compared as ``automl export`` would export it: retrained by an earlier comparison, else
+    its search model (with the test-time views an earlier export gave it).
     Models are loaded from MLflow through the local cache; ``tracker`` (default: the study's,
     opened from its settings) is that MLflow store, and only a given one gets the comparison's
     report. ``data`` is the study's data when the caller already has it; ``progress`` is called
@@ -627,7 +631,9 @@ def compare_study(
     say = progress or (lambda text: None)
     models_store = tracker or study_tracker(study, config)
     retrained, earlier = (
-        _final_models(study, records, data, final, config.seed, say, models_store, margin) if final else ({}, set())
+        _final_models(study, records, data, final, config.seed, say, models_store, margin)
+        if final
+        else _stored_final_models(study, records, models_store)
     )
     x_test, y_test = data.splits.test
     runs = {record.number: record for record in records}
@@ -639,7 +645,12 @@ def compare_study(
     }
     for record in records:
         if record.number not in compared:
-            compared[record.number] = _compared(load_trial_model(record, models_store), record, x_test, final, say)
+            model = (
+                load_trial_model(record, models_store)
+                if final
+                else exported_search_model(study, record, models_store)[0]
+            )
+            compared[record.number] = _compared(model, record, x_test, final, say)
     viewed = {number: with_views(c.model, c.views) for number, c in compared.items()}
     final_models = {number: viewed[number] for number in retrained}
     predictions = {record.number: compared[record.number].predicted for record in records}
@@ -674,6 +685,26 @@ def compare_study(
         _log_comparison(tracker, result)
         _link_test_accuracy(study, tracker, records, comparison, retrained)
     return result
+
+
+def _stored_final_models(
+    study: optuna.Study, records: list[TrialRecord], tracker: Tracker
+) -> tuple[dict[int, list[keras.Model]], set[int]]:
+    """``_final_models``' result where nothing is retrained: the finalists' models that an
+    earlier comparison retrained on train+validation (with their views), loaded."""
+    stored = {record.number: final_model_uri(study, record.number) for record in records}
+    models = {number: [load_model(tracker, uri)] for number, uri in stored.items() if uri is not None}
+    return models, set(models)
+
+
+def exported_search_model(study: optuna.Study, record: TrialRecord, tracker: Tracker) -> tuple[keras.Model, str | None]:
+    """``record``'s search model as an export takes it, and its logged model's URI: with the
+    test-time views an earlier export logged it with (``record_viewed_model``), else as its
+    trial saved it."""
+    viewed = StudyRecord.of(study).viewed_models.get(record.number)
+    if viewed is not None and is_logged(viewed):
+        return load_model(tracker, viewed), viewed
+    return load_trial_model(record, tracker), record.model_uri
 
 
 def _log_final_models(

@@ -203,7 +203,9 @@ def mcnemar_pair(
 
     The exact binomial test is used when the discordant count (only A right + only B
     right) is below ``exact_below`` (or zero, where the chi-square is undefined), the
-    chi-square test with continuity correction otherwise, both from statsmodels.
+    chi-square test with continuity correction otherwise, both from statsmodels. The
+    corrected statistic is ``max(|b - c| - 1, 0)^2 / (b + c)``: statsmodels squares
+    ``|b - c| - 1`` also where it is negative (equal counts), which gave p < 1 for a tie.
 
     Args:
         correct_a: booleans (or 0/1), whether classifier A got each example right.
@@ -230,6 +232,8 @@ def mcnemar_pair(
     discordant = int(table[0, 1] + table[1, 0])
     exact = discordant < exact_below or discordant == 0
     result = mcnemar(table, exact=exact, correction=True)
+    if not exact and table[0, 1] == table[1, 0]:
+        return table, 0.0, 1.0, exact
     return table, float(result.statistic), float(result.pvalue), exact
 
 

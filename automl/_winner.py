@@ -11,11 +11,11 @@ import optuna
 
 import pipelines
 from automl._bundle import ExportResult, check_out_dir, export_bundle
-from automl._compare import final_model_uri, load_final_model, load_trial_model
+from automl._compare import exported_search_model, final_model_uri, load_final_model
 from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
-from automl._models import is_logged, load_model, log_model
+from automl._models import is_logged, log_model
 from automl._records import StudyRecord, TrialRecord, record_viewed_model
 from automl._registry import register_champion
 from automl._studies import best_trials, study_tracker, trial_record, versions
@@ -168,7 +168,4 @@ def _exported_model(
         return final, final_model_uri(study, record.number)
     if search_model is not None:
         return search_model, None
-    viewed = StudyRecord.of(study).viewed_models.get(record.number)
-    if viewed is not None and is_logged(viewed):
-        return load_model(store, viewed), viewed
-    return load_trial_model(record, store), record.model_uri
+    return exported_search_model(study, record, store)

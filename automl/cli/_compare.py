@@ -32,15 +32,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run, uses_keras=True)
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Refuse, before the study is opened, the options a comparison cannot take, quoting them."""
+    from automl._errors import UserError
+
+    counts = {"--top": args.top, "--seeds": args.seeds, "--final-epochs": args.final_epochs}
+    for flag, value in counts.items():
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be at least 1, got {value!r}")
+    if not 0 < args.alpha < 1:
+        raise UserError(f"--alpha must be between 0 and 1, got {args.alpha!r}")
+    if args.margin is not None and not 0 <= args.margin < 1:
+        raise UserError(f"--margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {args.margin!r}")
+
+
 def run(args: argparse.Namespace) -> int:
     from automl._compare import FinalTraining, compare_study
     from automl._studies import load_existing, study_tracker
 
+    _check(args)
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     tracker = study_tracker(study, config)
     final = (
         FinalTraining(epochs=args.final_epochs, seeds=args.seeds, views=config.views, max_flops=config.max_flops)
-        if args.final_epochs
+        if args.final_epochs is not None
         else None
     )
     result = compare_study(

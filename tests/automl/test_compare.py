@@ -1,9 +1,11 @@
-"""A finalist's retraining on train+validation continues from its search model."""
+"""A finalist's retraining on train+validation continues from its search model; a later comparison
+compares what an export exports."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from typing import Any
 
@@ -12,14 +14,17 @@ import numpy as np
 import pytest
 from optuna.trial import TrialState
 
+import automl
 import pipelines
 import searchspace
 from automl import _compare
-from automl._compare import _candidate, _retrain, _search_model
+from automl._compare import _candidate, _retrain, _search_model, compare_study
 from automl._data import StudyData
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
+from automl._studies import load_existing
 from automl._views import with_views
+from automl._winner import export_winner
 
 _SHAPE = (8, 8, 1)
 
@@ -223,3 +228,22 @@ def test_the_comparison_predicts_what_the_exported_viewed_model_does() -> None:
     assert len(compared.views) == 10
     np.testing.assert_array_equal(compared.predicted, exported.predict(x.astype("float32"), verbose=0).argmax(axis=1))
     assert _compare._compared(model, record, x, None, lambda line: None).views == ()
+
+
+def test_a_plain_comparison_after_a_search_compares_the_models_an_export_exports(workdir) -> None:
+    # The search retrains its finalists and compares them with their test-time views; a later
+    # `automl compare` (no retraining) compares those same models, so the comparison it
+    # records, which the model card quotes, is about the model `automl export` writes.
+    searched = automl.search(study_name="c", trials=2, epochs=1, pruner="none", top=2, quiet=True)
+    study, config = load_existing("c", storage=None, tracking_uri=None)
+
+    again = compare_study(study, config, top_k=2)
+
+    def finalists(comparison: Any) -> list[tuple[int, float, int, int]]:
+        return sorted((f.trial, f.accuracy, f.views, f.members) for f in comparison.finalists)
+
+    assert searched.comparison is not None and finalists(again.comparison) == finalists(searched.comparison)
+    exported = export_winner(study, config, workdir / "exports" / "again")
+    card = json.loads((exported.result.out_dir / "model_card.json").read_text())
+    winner = next(f for f in again.comparison.finalists if f.trial == again.comparison.winner)
+    assert card["metrics"]["test_accuracy"] == winner.accuracy and card["test_time_views"] == winner.views

@@ -88,6 +88,14 @@ def test_large_discordant_count_uses_chi_square_by_default() -> None:
     assert p_value == pytest.approx(stats.chi2.sf(statistic, df=1))
 
 
+def test_equal_discordant_counts_give_p_one_under_the_chi_square_too() -> None:
+    # (|b - c| - 1)^2 / (b + c) squares a negative number here; the corrected statistic is 0.
+    _, statistic, p_value, exact = mcnemar_pair(*_correctness(np.array([[400, 13], [13, 74]]), seed=4))
+    assert not exact and statistic == 0.0 and p_value == 1.0
+    _, statistic, p_value, _ = mcnemar_pair(*_correctness(np.array([[400, 14], [13, 73]]), seed=4))
+    assert statistic == 0.0 and p_value == 1.0  # |b - c| - 1 = 0: statsmodels agrees here
+
+
 def test_no_discordant_examples_gives_p_one() -> None:
     table, _, p_value, exact = mcnemar_pair(np.array([1, 1, 0]), np.array([1, 1, 0]), exact_below=0)
     assert exact and p_value == 1.0
