@@ -40,7 +40,8 @@ def fields_to_dict(obj: Any) -> dict[str, Any]:
 
 
 def fields_from_dict(cls: type[T], data: Mapping[str, Any], *, label: str) -> T:
-    """Build the dataclass ``cls`` from ``data``; unknown keys raise ``ValueError`` naming them.
+    """Build the dataclass ``cls`` from ``data``; unknown or missing keys raise ``ValueError``
+    naming them.
 
     Lists become tuples for tuple-typed fields and integers become floats for float
     fields; the dataclass's own validation checks the values.
@@ -48,10 +49,14 @@ def fields_from_dict(cls: type[T], data: Mapping[str, Any], *, label: str) -> T:
     if not isinstance(data, Mapping):
         raise ValueError(f"{label} must be a mapping, got {data!r}")
     hints = _hints(cls)
-    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = {field.name for field in fields}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"{label} has unknown field(s) {unknown}; known: {sorted(names)}")
+    missing = [f.name for f in fields if f.name not in data and _required(f)]
+    if missing:
+        raise ValueError(f"{label} is missing field(s) {missing}; got {dict(data)!r}")
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         hint = hints[name]
@@ -61,3 +66,8 @@ def fields_from_dict(cls: type[T], data: Mapping[str, Any], *, label: str) -> T:
             value = float(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _required(field: dataclasses.Field[Any]) -> bool:
+    """Whether ``field`` has no default (a value must be given)."""
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING

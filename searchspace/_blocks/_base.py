@@ -119,7 +119,7 @@ def block_from_dict(data: Mapping[str, Any], *, label: str) -> Block:
     if not isinstance(data, Mapping):
         raise ValueError(f"{label} must be a mapping with a 'type', got {data!r}")
     kind = data.get("type")
-    if kind not in BLOCKS:
+    if not isinstance(kind, str) or kind not in BLOCKS:
         raise ValueError(f"{label}: unknown block type {kind!r}; known: {sorted(BLOCKS)}")
     fields = {key: value for key, value in data.items() if key != "type"}
     return fields_from_dict(BLOCKS[kind], fields, label=f"{label} ({kind})")

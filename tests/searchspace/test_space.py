@@ -60,6 +60,7 @@ def test_yaml_file_without_a_space_table(tmp_path):
         ({"depth": {"low": 1, "high": 2}}, r"unknown search space field\(s\) \['depth'\]"),
         ({"filters": [8, 16]}, r"space.filters must be a mapping, got \[8, 16\]"),
         ({"filters": {"low": 8, "high": 16, "base": 2}}, r"unknown field\(s\) \['base'\]"),
+        ({"filters": {"low": 8}}, r"space.filters is missing field\(s\) \['high'\]"),
     ],
 )
 def test_invalid_definitions_raise_quoting_the_value(data, quoted):

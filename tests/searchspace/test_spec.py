@@ -71,6 +71,8 @@ def test_layers_are_named_after_stage_and_block():
     [
         ({"stem": [], "stages": []}, "exactly stem, stages, head"),
         ({"stem": [{"type": "dense"}], "stages": [], "head": {}}, "unknown block type 'dense'"),
+        ({"stem": [{"type": ["conv"]}], "stages": [], "head": {}}, r"unknown block type \['conv'\]"),
+        ({"stem": [{"type": "conv"}], "stages": [], "head": {}}, r"\(conv\) is missing field\(s\) \['filters'\]"),
         ({"stem": [{"type": "conv", "filters": 4, "groups": 2}], "stages": [], "head": {}}, "groups"),
         ({"stem": [], "stages": [{"blocks": []}], "head": {}}, "must not be empty"),
         ({"stem": [], "stages": [{"layers": []}], "head": {}}, "'layers'"),
