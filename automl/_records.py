@@ -206,10 +206,17 @@ def record_sample(
     trial.set_user_attr(_AUGMENTATION, dict(augmentation))
 
 
+# Training settings a trial records as it ran them, not as it planned them: every trial plans
+# the study's epochs, and a re-planned, cut or budget-stopped one records its own.
+_RUN_NOT_PLANNED = ("epochs", "steps_per_epoch")
+
+
 def config_key(architecture_json: str, training: Mapping[str, Any], augmentation: Mapping[str, Any]) -> str:
     """One string for what a trial trains: two trials with the same key train the same model
-    (up to their seeds), however their parameters differ (a narrower stage widened again)."""
-    return json.dumps([architecture_json, dict(training), dict(augmentation)], sort_keys=True)
+    (up to their seeds and how long they ran), however their parameters differ (a narrower
+    stage widened again)."""
+    planned = {name: value for name, value in training.items() if name not in _RUN_NOT_PLANNED}
+    return json.dumps([architecture_json, planned, dict(augmentation)], sort_keys=True)
 
 
 def recorded_config_key(trial: FrozenTrial) -> str | None:

@@ -373,7 +373,15 @@ def top_up(
     do not fix one), a neighbour that would train what a trial of the study trained already
     (the same move drawn twice, or a stage narrowed below the one before, which rising
     widths undo) is drawn again; after ``NEIGHBOUR_DRAWS`` such draws the sampler picks.
+    Under the store's lock: workers topping up together queue one trial, not the same one twice.
     """
+    with store_lock(config.storage):
+        _top_up(study, config, config_key)
+
+
+def _top_up(
+    study: optuna.Study, config: StudyConfig, config_key: Callable[[dict[str, Any]], str | None] | None
+) -> None:
     if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         return
     total = len(effective_trials(study))
@@ -398,13 +406,21 @@ def _new_neighbour(
     """The first of up to ``NEIGHBOUR_DRAWS`` neighbours of ``best`` that trains something new, or None."""
     if config_key is None:
         return neighbour_params(best, rng)
-    trained = {recorded_config_key(t) for t in study.get_trials(deepcopy=False)}
+    trained = {_trains(t, config_key) for t in study.get_trials(deepcopy=False)}
     for _ in range(NEIGHBOUR_DRAWS):
         params = neighbour_params(best, rng)
         key = config_key(params)
         if key is None or key not in trained:
             return params
     return None
+
+
+def _trains(trial: FrozenTrial, config_key: Callable[[dict[str, Any]], str | None]) -> str | None:
+    """``config_key`` of what ``trial`` trains: as it recorded it, or, before it did (waiting,
+    or just claimed by another worker), as its queued parameters make it."""
+    recorded = recorded_config_key(trial)
+    fixed = trial.system_attrs.get("fixed_params")
+    return recorded if recorded is not None or not fixed else config_key(dict(fixed))
 
 
 def _seed_attrs(config: StudyConfig) -> list[dict[str, str]]:

@@ -3,8 +3,11 @@ space, and every other trial of a time-budgeted TPE search."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import subprocess
+import sys
 import warnings
 from types import SimpleNamespace
 
@@ -25,6 +28,8 @@ from automl._trial import config_key_of
 from automl._warmstart import resolve_warm_starts
 
 SHAPE = (28, 28, 1)
+
+pytestmark = pytest.mark.usefixtures("workdir")  # top_up takes the default store's lock file: not in the repo
 
 
 def _draws(value, dist, n=200):
@@ -213,6 +218,50 @@ def test_a_trial_s_parameters_give_the_key_of_what_it_recorded_and_rising_widths
     assert config_key_of(narrowed, ctx) == key
     assert config_key_of({**params, "train.learning_rate": params["train.learning_rate"] / 2}, ctx) != key
     assert config_key_of({k: v for k, v in params.items() if k != last}, ctx) is None  # left to the sampler
+
+
+def test_a_trial_re_planned_to_other_epochs_keeps_the_key_of_its_parameters():
+    # A trial re-planned, cut or stopped by the budget records the epochs it ran; a neighbour
+    # that moves nothing must still be known for what it is.
+    ctx = _context(StudyConfig(epochs=3))
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(_warm_start_params())
+    trial = study.ask()
+    spec, training, policy = _sample_all(trial)
+    record_sample(trial, spec, dataclasses.replace(training, epochs=8, steps_per_epoch=40), policy.to_dict())
+    study.tell(trial, 0.9)
+    assert config_key_of(study.trials[0].params, ctx) == recorded_config_key(study.trials[0])
+
+
+# Tops up the queue of the study at argv[1], slowly: both processes see an empty queue first.
+TOP_UP_SLOWLY = """
+import sys, time, optuna
+import automl._studies as studies
+from automl._config import StudyConfig
+
+def slow_incumbent(study, real=studies.incumbent):
+    time.sleep(3)
+    return real(study)
+
+studies.incumbent = slow_incumbent
+study = optuna.load_study(study_name="s", storage=sys.argv[1])
+studies.top_up(study, StudyConfig(time_budget=60, trials=1000, storage=sys.argv[1]))
+"""
+
+
+def test_workers_topping_up_together_queue_one_trial(workdir):
+    url = f"sqlite:///{workdir / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    _trained(study, _warm_start_params(), 0.9)
+    _trained(study, _warm_start_params(), 0.8)  # trial 2 is a neighbour of trial 0
+
+    command = [sys.executable, "-c", TOP_UP_SLOWLY, url]
+    workers = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [w.communicate(timeout=120)[1] for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0], errors
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))  # not the same neighbour twice
+    assert TrialRecord.of(waiting).neighbour_of == 0
 
 
 def test_a_neighbour_that_would_train_what_a_trial_trained_is_drawn_again():
