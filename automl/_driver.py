@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import signal
 import subprocess
 import sys
 import time
@@ -35,10 +36,10 @@ from automl._data import (
     skipped_note,
     value_map_note,
 )
-from automl._errors import StudyStopped, TrialFailed, UserError
+from automl._errors import ProcessDied, StudyStopped, TrialFailed, UserError
 from automl._progress import Progress
-from automl._queue import claim_trial, heartbeat, retry_of
-from automl._records import StudyRecord, TrialRecord, record_parent_run
+from automl._queue import claim_trial, heartbeat, process_identity, retry_of
+from automl._records import StudyRecord, TrialRecord, record_outcome, record_parent_run
 from automl._settings import runtime_settings
 from automl._stores import store_lock
 from automl._studies import (
@@ -317,6 +318,26 @@ class _Failures:
             raise StudyStopped(f"{self.in_a_row} trials failed in a row; the last one: {self.last_reason}")
 
 
+def _fail_orphans(study: optuna.Study, tracker: Tracker, pid: int, code: int) -> None:
+    """Fail the trials that the isolated trial's process ``pid``, ended with ``code``, left
+    RUNNING: it died mid-trial, and no other process would fail them (none beats for it)."""
+    died = ProcessDied(
+        f"its process was killed by {signal.Signals(-code).name}"
+        + (" (as the out-of-memory killer does)" if -code == signal.SIGKILL else "")
+        if code < 0
+        else f"its process exited with code {code} mid-trial"
+    )
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        record = TrialRecord.of(frozen)
+        if record.worker != process_identity(pid):
+            continue
+        record_outcome(optuna.Trial(study, frozen._trial_id), timings={}, failure=died, note=None)
+        if record.mlflow_run_id is not None:
+            tracker.close_run(record.mlflow_run_id, "FAILED", tags={"fail_reason": str(died)})
+        _tell(study, optuna.Trial(study, frozen._trial_id), Outcome(state=TrialState.FAIL))
+        print(f"trial {frozen.number} failed: {died}", file=sys.stderr)
+
+
 # Past the deadline, at most this many trials are started while none has completed: a budget
 # shorter than one trial still ends with a model to export, and never much later.
 MAX_LATE_TRIALS = 2
@@ -408,9 +429,11 @@ def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None
             break
         finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
-        result = subprocess.run(worker_command(config, timeout=left) + ["--trials", "1"], env=env, check=False)
-        if result.returncode == 130:
+        with subprocess.Popen(worker_command(config, timeout=left) + ["--trials", "1"], env=env) as child:
+            code = child.wait()  # Ctrl-C reaches the child too: it fails its trial, and this waits for it
+        if code == 130:
             raise KeyboardInterrupt
+        _fail_orphans(study, ctx.tracker, child.pid, code)
         ran += 1
         for trial in study.get_trials(deepcopy=False):
             if trial.state.is_finished() and trial.number not in finished:

@@ -74,9 +74,17 @@ class Stale(TrialFailed):
     kind = "stale"
 
 
+class ProcessDied(TrialFailed):
+    """The process of an isolated trial (``--isolate``) ended mid-trial: killed (the system's
+    out-of-memory killer sends SIGKILL) or crashed."""
+
+    kind = "process_died"
+
+
 #: Failure kind name -> its type, to read a stored kind back.
 FAILURES: dict[str, type[TrialFailed]] = {
-    cls.kind: cls for cls in (TrialFailed, Infeasible, OutOfMemory, NonFiniteLoss, KnownOutOfMemory, Interrupted, Stale)
+    cls.kind: cls
+    for cls in (TrialFailed, Infeasible, OutOfMemory, NonFiniteLoss, KnownOutOfMemory, Interrupted, Stale, ProcessDied)
 }
 
 

@@ -43,9 +43,9 @@ __all__ = [
 RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy
 
 
-def process_identity() -> str:
-    """This process as trials and studies record it: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def process_identity(pid: int | None = None) -> str:
+    """This process (or the process ``pid`` of this host) as trials and studies record it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def retry_of(trial: optuna.Trial) -> int | None:

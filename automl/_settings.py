@@ -41,7 +41,7 @@ GRACE_PERIOD_ENV = "AUTOML_GRACE_PERIOD"
 FAULT_ENV = "AUTOML_INJECT_FAULT"
 DEVICE_AUGMENTATION_ENV = "AUTOML_DEVICE_AUGMENTATION"
 # Faults a test can inject into a trial's training (see ``automl._training.FAULTS``).
-FAULT_KINDS = ("error", "nan", "oom", "slow")
+FAULT_KINDS = ("error", "nan", "oom", "slow", "kill")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -756,7 +757,17 @@ def _slow(logs: dict) -> None:
     time.sleep(0.5)
 
 
-FAULTS: dict[str, Callable[[dict], None]] = {"nan": _nan_loss, "oom": _out_of_memory, "error": _error, "slow": _slow}
+def _kill(logs: dict) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # as the system's out-of-memory killer ends a process
+
+
+FAULTS: dict[str, Callable[[dict], None]] = {
+    "nan": _nan_loss,
+    "oom": _out_of_memory,
+    "error": _error,
+    "slow": _slow,
+    "kill": _kill,
+}
 
 
 def augmentation_target(

@@ -8,13 +8,14 @@ import time
 
 import optuna
 import pytest
+from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 import automl
 from automl._config import StudyConfig, load_study_file
 from automl._data import load_study_data
 from automl._driver import run_study
-from automl._errors import StudyStopped, UserError
+from automl._errors import ProcessDied, StudyStopped, UserError
 from automl._progress import Progress
 from automl._records import TrialRecord
 from automl.cli import build_parser
@@ -155,6 +156,19 @@ def test_isolated_trials_keep_to_the_time_budget_and_count_failures_in_a_row(wor
         automl.search(study_name="faults", trials=4, epochs=1, isolate=True, max_consecutive_failures=2, quiet=True)
     study = optuna.load_study(study_name="faults", storage=stores(workdir)["storage"])
     assert [t.state for t in study.trials].count(TrialState.FAIL) == 2
+
+
+def test_an_isolated_trial_whose_process_is_killed_is_failed_and_the_study_goes_on(workdir, monkeypatch):
+    monkeypatch.setenv("AUTOML_INJECT_FAULT", "kill@0")  # SIGKILL, as the out-of-memory killer sends it
+    result = automl.search(study_name="killed", trials=2, epochs=1, pruner="none", isolate=True, quiet=True)
+
+    study = optuna.load_study(study_name="killed", storage=stores(workdir)["storage"])
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    record = TrialRecord.of(study.trials[0])
+    assert record.failure is ProcessDied and record.reason.startswith("its process was killed by SIGKILL")
+    client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
+    assert client.get_run(record.mlflow_run_id).info.status == "FAILED"  # not left RUNNING
+    assert result.winner == 1 and result.export_dir is not None  # compared and exported as usual
 
 
 def test_a_resumed_study_plans_by_its_stored_settings(workdir, capsys):
