@@ -6,12 +6,14 @@ call. The whole search workflow (report, comparison, export) is ``automl._search
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import optuna
@@ -120,10 +122,12 @@ def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) 
     tracker.log_json(parent.run_id, versions(), "versions.json")
 
 
-def _load_data(study: optuna.Study, config: StudyConfig, created: bool) -> StudyData:
-    """The study's data; a study created just now is deleted again if its data cannot be read."""
+@contextlib.contextmanager
+def _deleted_on_failure(study: optuna.Study, created: bool) -> Iterator[None]:
+    """Delete a study created just now again if what runs inside fails (its data cannot be
+    read, its MLflow store cannot be opened): no trial ran, and a retry starts it afresh."""
     try:
-        return load_study_data(config)
+        yield
     except BaseException:
         if created:
             optuna.delete_study(study_name=study.study_name, storage=study._storage)
@@ -170,18 +174,18 @@ def run_study(
     reading = time.perf_counter()
     if describing:
         progress.status(f"data: reading {config.data_name} ...")  # a large folder takes a minute
-    try:
-        data = _load_data(study, config, created)
-    finally:
-        progress.clear_status()
-    if describing:
-        progress.message(describe_data(data, time.perf_counter() - reading))
-        progress.message(flips_line(data.mirror_asymmetry))
-    if not worker:  # after loading the data: warm starts are tailored to the images
-        enqueue_trials(study, config, data, lazy=plan.lazy_queue)
-    if not worker:
-        _print_data_notes(data.dataset)
-    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+    with _deleted_on_failure(study, created):
+        try:
+            data = load_study_data(config)
+        finally:
+            progress.clear_status()
+        if describing:
+            progress.message(describe_data(data, time.perf_counter() - reading))
+            progress.message(flips_line(data.mirror_asymmetry))
+        if not worker:  # after loading the data: warm starts are tailored to the images
+            enqueue_trials(study, config, data, lazy=plan.lazy_queue)
+            _print_data_notes(data.dataset)
+        tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)
     try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from automl._bundle import classify_files, inference_model, load_keras_file, write_atomically
 from automl._errors import UserError
-from automl._stores import model_cache
+from automl._stores import model_cache, redact, scrub
 from automl._tracking import MODELS_SCHEME, Tracker
 
 if TYPE_CHECKING:
@@ -160,7 +160,8 @@ def cached_model(tracker: Tracker, uri: str) -> ModelCopy:
         if not (copy.folder / MLMODEL).is_file():
             _download(tracker, copy)
     except (MlflowException, ValueError) as exc:
-        raise UserError(f"cannot load {uri} from the MLflow store {tracker.tracking_uri!r}: {exc}") from None
+        store, reason = redact(tracker.tracking_uri), scrub(str(exc), tracker.tracking_uri)
+        raise UserError(f"cannot load {uri} from the MLflow store {store!r}: {reason}") from None
     return copy
 
 

@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from automl._errors import UserError
 from automl._settings import runtime_settings
@@ -40,6 +41,7 @@ __all__ = [
     "check_connection_budget",
     "connection_headroom",
     "redact",
+    "scrub",
     "normalize_url",
     "store_lock",
     "STORAGE_ENV",
@@ -122,6 +124,25 @@ def redact(url: str) -> str:
         if query
         else (parsed.render_as_string(hide_password=True))
     )
+
+
+def scrub(text: str, *urls: str | None) -> str:
+    """``text`` (an error message that may quote the URLs, as MLflow's and SQLAlchemy's do)
+    with each URL's password masked wherever it appears, as written or percent-decoded."""
+    for url in urls:
+        for password in _passwords(url):
+            text = text.replace(password, "***")
+    return text
+
+
+def _passwords(url: str | None) -> set[str]:
+    """The password of ``url`` (user part or a ``password``/``passwd`` query key), as written
+    and percent-decoded; none for a URL without one."""
+    if not url:
+        return set()
+    found = set(re.findall(r"://[^/:@]*:([^/@]+)@", url))
+    found |= set(re.findall(r"[?&](?:password|passwd)=([^&#]+)", url, flags=re.IGNORECASE))
+    return {form for password in found for form in (password, unquote(password)) if form and form != "***"}
 
 
 def normalize_url(url: str) -> str:
@@ -213,9 +234,11 @@ def _storage_errors(url: str) -> Iterator[None]:
         yield
     except ImportError as exc:
         hint = " (pip install 'cnn-automl[postgres]')" if url.startswith("postgres") else ""
-        raise UserError(f"no database driver for the storage {redact(url)!r}{hint}: {exc.__cause__ or exc}") from None
+        raise UserError(
+            f"no database driver for the storage {redact(url)!r}{hint}: {scrub(str(exc.__cause__ or exc), url)}"
+        ) from None
     except sqlalchemy.exc.ArgumentError as exc:
-        raise UserError(f"not a storage URL SQLAlchemy understands: {redact(url)!r} ({exc})") from None
+        raise UserError(f"not a storage URL SQLAlchemy understands: {redact(url)!r} ({scrub(str(exc), url)})") from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise UserError(f"cannot open the storage {redact(url)!r}: {_first_line(exc)}") from None
 

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from automl._errors import UserError
-from automl._stores import artifact_root, default_tracking_uri, ensure_sqlite_folder, normalize_url, redact, store_lock
+from automl._stores import (
+    artifact_root,
+    default_tracking_uri,
+    ensure_sqlite_folder,
+    normalize_url,
+    redact,
+    scrub,
+    store_lock,
+)
 
 __all__ = ["Tracker", "TrialRun", "flatten_params", "TRIAL_TAG", "MODELS_SCHEME"]
 
@@ -136,7 +144,7 @@ class Tracker:
                 self._client = MlflowClient(tracking_uri=self.tracking_uri)
                 self._experiment_id = self._experiment(experiment_name) if experiment_name else None
         except MlflowException as exc:
-            reason = " ".join(str(exc.message).split())[:300]
+            reason = scrub(" ".join(str(exc.message).split())[:300], tracking_uri, self.tracking_uri)
             raise UserError(f"cannot open the MLflow tracking store {redact(self.tracking_uri)!r}: {reason}") from None
         self.parent_run_id: str | None = None
 

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import_keras_quietly(verbose=False)
         return int(args.handler(args) or 0)
     except USER_ERRORS as exc:
-        print(f"automl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"automl {args.command}: error: {_scrubbed(str(exc), args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"automl {args.command}: interrupted", file=sys.stderr)
@@ -72,6 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `automl space sample --n 100 | head`: the reader left, stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _scrubbed(message: str, args: argparse.Namespace) -> str:
+    """``message`` with the passwords of the store URLs this command was given (options or
+    environment) masked: a last guard for a library's error that quotes a URL."""
+    from automl._stores import STORAGE_ENV, TRACKING_URI_ENV, scrub
+
+    urls = [getattr(args, "storage", None), getattr(args, "tracking_uri", None)]
+    return scrub(message, *urls, os.environ.get(STORAGE_ENV), os.environ.get(TRACKING_URI_ENV))
 
 
 def run() -> None:

@@ -101,6 +101,11 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("unknown-seed-architecture", ["search", "--seed-architectures", "lenet,nonet"], "'nonet'"),
     ("time-budget-in-minutes-meant", ["search", "--time-budget", "10"], "at least 20s (the start-up, a first"),
     ("time-budget-too-short", _study_file('time_budget = "15s"\n'), "got 15s; a number without a unit is seconds"),
+    (
+        "tracking-uri-bad-scheme",
+        ["search", "--tracking-uri", f"htp://u:{PASSWORD}@h:1", "--trials", "1"],
+        "htp://u:***@",
+    ),
     ("storage-bad-scheme", ["status", "--storage", f"nosuch://u:{PASSWORD}@h/db"], "nosuch://u:***@h/db"),
 ]
 
@@ -262,3 +267,16 @@ def test_a_search_where_no_trial_succeeds_exits_non_zero_with_the_reason(workdir
     err = capsys.readouterr().err
     assert code == 1, err
     assert "no trial of study 'tiny' succeeded (2 ran)" in err and "max_params" in err.lower().replace("-", "_")
+
+
+def test_a_model_on_an_unreachable_tracking_server_is_refused_without_the_password(workdir, capsys, monkeypatch):
+    # MLflow's error quotes the URL it could not reach, password and all.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(workdir / "x.png")
+    server = f"http://u:{PASSWORD}@127.0.0.1:1"
+
+    code = main(["predict", "--model", "models:/m@champion", "--tracking-uri", server, str(workdir / "x.png")])
+
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot load models:/m@champion from the MLflow store 'http://u:***@127.0.0.1:1'" in err
+    assert PASSWORD not in err

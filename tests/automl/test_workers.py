@@ -21,7 +21,7 @@ from automl._errors import UserError
 from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, retry_of
 from automl._records import StudyRecord, TrialRecord
 from automl._settings import RuntimeSettings
-from automl._stores import open_storage
+from automl._stores import open_storage, scrub
 from automl._workers import join_command, worker_command, worker_env
 from tests.automl.helpers import run_cli, stores
 
@@ -31,7 +31,7 @@ FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "2"}
 CLAIMER = """
 import json, sys, optuna
 from automl._queue import claim_trial
-from automl._stores import open_storage
+from automl._stores import open_storage, scrub
 study = optuna.load_study(study_name="race", storage=open_storage(sys.argv[1]))
 claimed = []
 while (trial := claim_trial(study)) is not None:
@@ -120,6 +120,14 @@ def test_storage_errors_are_one_line_and_hide_the_password(url, message):
     with pytest.raises(UserError, match=message) as error:
         open_storage(url)
     assert "s3cret" not in str(error.value) and "***" in str(error.value)
+
+
+def test_error_text_that_quotes_a_store_url_loses_its_password():
+    url = "postgresql://me:p%40ss@db/optuna?sslpassword=x"
+    text = f"API request to {url} failed; p@ss was rejected"
+    assert scrub(text, url) == "API request to postgresql://me:***@db/optuna?sslpassword=x failed; *** was rejected"
+    assert scrub("a=1&password=zz, then zz", "mysql://h/db?user=u&password=zz") == "a=1&password=***, then ***"
+    assert scrub(text, "http://h:5000", None) == text  # no password: nothing to mask
 
 
 def test_worker_command_joins_with_the_same_stores_through_the_environment():
