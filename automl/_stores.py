@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from automl._errors import UserError
 from automl._settings import runtime_settings
@@ -359,7 +359,10 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
         return JournalStorage(JournalFileBackend(url))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if read_only and local is not None and url.startswith("sqlite"):
-        storage = _rdb_storage(f"sqlite:///file:{local.resolve()}?mode=ro&uri=true", url, read_only=True)
+        # An SQLite URI, where '#' and '?' in the path must be percent-encoded; SQLAlchemy
+        # decodes the URL once before SQLite reads it, so they are encoded twice.
+        path = quote(quote(str(local.resolve()), safe="/"), safe="/")
+        storage = _rdb_storage(f"sqlite:///file:{path}?mode=ro&uri=true", url, read_only=True)
         _SQLITE_ENGINES.add(storage.engine)
         _READ_ONLY_FILES.add(local.resolve())
         return storage

@@ -183,6 +183,21 @@ def test_status_leaves_a_writable_store_as_it_found_it(workdir):
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
 
 
+def test_status_reads_a_store_in_a_folder_named_with_a_hash(workdir):
+    # The read-only reader opens an SQLite URI, where '#' would start a fragment: the path
+    # was cut there, so the store looked empty and a file was created beside the folder.
+    project = workdir / "c#-project"
+    project.mkdir()
+    created = run_cli(["search", "--study-name", "h", "--trials", "2", "--create-only"], project)
+    assert created.returncode == 0, created.stderr
+
+    result = run_cli(["status", "--study", "h", "--json"], project)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["waiting"] == 2
+    assert sorted(p.name for p in workdir.iterdir()) == ["c#-project"]
+
+
 def test_status_beside_an_open_writer_keeps_its_write_ahead_log(workdir):
     created = run_cli(["search", "--study-name", "st", "--trials", "1", "--create-only"], workdir)
     assert created.returncode == 0, created.stderr
