@@ -198,8 +198,19 @@ class Tracker:
         return self.tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.tracking_uri
 
     def open_parent(self, study_name: str, run_id: str | None) -> str:
-        """Reopen the study's parent run ``run_id``, or create one; returns its id."""
+        """Reopen the study's parent run ``run_id``, or create one; returns its id.
+
+        Raises:
+            UserError: the parent run was deleted (in the MLflow UI), with how to restore it.
+        """
         if run_id is not None:
+            if self._client.get_run(run_id).info.lifecycle_stage == "deleted":
+                raise UserError(
+                    f"the MLflow parent run of study {study_name!r} ({run_id}) is deleted (e.g. in the MLflow UI): "
+                    f"restore it to go on with the study (MLFLOW_TRACKING_URI={redact(self.tracking_uri)} "
+                    f"mlflow runs restore --run-id {run_id}), or delete the study to start afresh "
+                    f"(automl studies --delete {study_name} --yes)"
+                )
             self._client.update_run(run_id, status="RUNNING")
             self.parent_run_id = run_id
         else:

@@ -181,6 +181,21 @@ def test_a_study_whose_experiment_was_deleted_says_how_to_restore_it(workdir):
     assert client.get_experiment(number).lifecycle_stage == "deleted"
 
 
+def test_a_study_whose_parent_run_was_deleted_says_how_to_restore_it(workdir):
+    _create("parent", trials=2)
+    client = _client(workdir)
+    (run,) = client.search_runs([client.get_experiment_by_name("parent").experiment_id])
+    client.delete_run(run.info.run_id)  # as the MLflow UI's delete does
+
+    with pytest.raises(UserError, match=f"parent run of study 'parent' \\({run.info.run_id}\\) is deleted") as error:
+        _create("parent", trials=2)
+    assert f"mlflow runs restore --run-id {run.info.run_id}" in str(error.value)
+
+    client.restore_run(run.info.run_id)  # the advice, through the client
+    _create("parent", trials=2)
+    assert client.get_run(run.info.run_id).info.lifecycle_stage == "active"
+
+
 def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir):
     rng = np.random.default_rng(0)
     data = (rng.integers(0, 256, (90, 8, 8), dtype=np.uint8), np.repeat(np.arange(3), 30))
