@@ -140,20 +140,29 @@ def delete_study(
 
     A study in use (``users``: a process runs one of its trials, or compares and exports its
     results) is refused unless ``force``: for a process on another host whose store keeps no
-    heartbeats (a journal file), whether it is gone cannot be told here.
+    heartbeats (a journal file), whether it is gone cannot be told here. So is one whose
+    MLflow runs are not in the tracking store given (another store's, or a store that is gone).
 
     The experiment goes first: if the storage then fails, deleting again finishes the job,
     and no new study of the same name meanwhile logs into the old experiment.
 
     Raises:
-        UserError: there is no such study, it was not created by automl, it is in use, or a
-            store cannot be opened.
+        UserError: there is no such study, it was not created by automl, it is in use, its
+            runs are not in the tracking store, or a store cannot be opened.
     """
     study, config = load_existing(name, storage=storage, tracking_uri=tracking_uri)
     if not force:
         refuse_in_use(study)
     trials = len(study.get_trials(deepcopy=False))
-    experiment = Tracker(config.tracking_uri, experiment_name=None).retire_experiment(name)
+    tracker = Tracker(config.tracking_uri, experiment_name=None)
+    parent = StudyRecord.of(study).parent_run_id
+    if parent is not None and not force and not tracker.has_run(parent):
+        raise UserError(
+            f"the MLflow store {redact(tracker.tracking_uri)!r} does not hold study {name!r}'s runs (its parent run "
+            f"{parent}): give the study's --tracking-uri, or add --force (force=True) to delete its trials alone "
+            "if its MLflow store is gone"
+        )
+    experiment = tracker.retire_experiment(name)
     with store_lock(config.storage):
         optuna.delete_study(study_name=name, storage=study._storage)
         arrays = _saved_arrays(config)

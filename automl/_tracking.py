@@ -238,6 +238,16 @@ class Tracker:
         if self.parent_run_id is not None:
             self._client.set_terminated(self.parent_run_id, status=status)
 
+    def has_run(self, run_id: str) -> bool:
+        """Whether this store holds the run ``run_id`` (deleted or not)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client.get_run(run_id)
+        except MlflowException:
+            return False
+        return True
+
     def run_status(self, run_id: str) -> str:
         return str(self._client.get_run(run_id).info.status)
 

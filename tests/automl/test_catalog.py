@@ -196,6 +196,21 @@ def test_a_study_whose_parent_run_was_deleted_says_how_to_restore_it(workdir):
     assert client.get_run(run.info.run_id).info.lifecycle_stage == "active"
 
 
+def test_deleting_a_study_through_another_tracking_store_is_refused(workdir):
+    elsewhere = f"sqlite:///{workdir / 'track' / 'mlflow.db'}"
+    _create("x", trials=2, tracking_uri=elsewhere)
+
+    # The default tracking store holds none of its runs: they would be left behind.
+    with pytest.raises(UserError, match="does not hold study 'x''s runs .*give the study's --tracking-uri"):
+        automl.delete_study("x")
+    assert automl.delete_study("x", tracking_uri=elsewhere).experiment is not None
+    client = MlflowClient(tracking_uri=elsewhere)
+    assert client.get_experiment_by_name("x") is None  # in the trash under its dated name
+
+    _create("y", trials=1, tracking_uri=elsewhere)
+    assert automl.delete_study("y", force=True).experiment is None  # its store gone: its trials alone
+
+
 def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir):
     rng = np.random.default_rng(0)
     data = (rng.integers(0, 256, (90, 8, 8), dtype=np.uint8), np.repeat(np.arange(3), 30))
