@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--force",
         action="store_true",
         help="delete even when a process seems to run one of its trials or export it (a process gone "
-        "without a trace, e.g. on another host with a journal store)",
+        "without a trace, e.g. on another host with a journal store), or when the tracking store does not "
+        "hold its runs (a store that is gone)",
     )
     add_store_options(parser)
     parser.set_defaults(handler=run)
