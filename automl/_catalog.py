@@ -13,6 +13,7 @@ folders are the user's and stay. A study that a live process runs or exports is 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -198,7 +199,9 @@ def users(study: optuna.Study) -> list[str]:
     the store's heartbeats tell it is gone (Optuna then fails the trial as stale, as any
     worker of the study would).
     """
-    optuna.storages.fail_stale_trials(study)  # a store without heartbeats is left as it is
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and the right tool here
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a store without heartbeats is left as it is
     found = [
         f"trial {record.number} runs in process {record.worker}"
         for record in map(TrialRecord.of, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))

@@ -240,7 +240,9 @@ def _storage_errors(url: str) -> Iterator[None]:
     except sqlalchemy.exc.ArgumentError as exc:
         raise UserError(f"not a storage URL SQLAlchemy understands: {redact(url)!r} ({scrub(str(exc), url)})") from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise UserError(f"cannot open the storage {redact(url)!r}: {_first_line(exc)}") from None
+        raise UserError(f"cannot open the storage {redact(url)!r}: {scrub(_first_line(exc), url)}") from None
+    except ValueError as exc:  # a URL SQLAlchemy parsed but the driver cannot use (a port that is no number)
+        raise UserError(f"cannot open the storage {redact(url)!r}: {scrub(str(exc), url)}") from None
 
 
 def _local_file(url: str) -> Path | None:
@@ -359,6 +361,8 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
         return JournalStorage(JournalFileBackend(url))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if read_only and local is not None and url.startswith("sqlite"):
+        if local.stat().st_size == 0:  # as a first start interrupted before its tables leaves it
+            raise UserError(f"the storage {redact(url)!r} is an empty file, with no study: delete it")
         # An SQLite URI, where '#' and '?' in the path must be percent-encoded; SQLAlchemy
         # decodes the URL once before SQLite reads it, so they are encoded twice.
         path = quote(quote(str(local.resolve()), safe="/"), safe="/")

@@ -64,6 +64,13 @@ def _export_dir_holding(name: str) -> Callable[[Path], list[str]]:
     return make
 
 
+def _empty_store(workdir: Path) -> list[str]:
+    """An Optuna store that is an empty file, as a first start interrupted leaves it."""
+    (workdir / "mlruns").mkdir()
+    (workdir / "mlruns" / "optuna.db").touch()
+    return ["status"]
+
+
 GOOD_CARD = json.dumps({"class_names": ["a", "b"]})
 MISSING_STORE = "sqlite:///{workdir}/nowhere/optuna.db"
 
@@ -106,6 +113,8 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
         ["search", "--tracking-uri", f"htp://u:{PASSWORD}@h:1", "--trials", "1"],
         "htp://u:***@",
     ),
+    ("status-empty-store", _empty_store, "optuna.db' is an empty file, with no study: delete it"),
+    ("storage-port-not-a-number", ["status", "--storage", f"postgresql://u:{PASSWORD}@h:port/db"], "u:***@h:port"),
     ("storage-bad-scheme", ["status", "--storage", f"nosuch://u:{PASSWORD}@h/db"], "nosuch://u:***@h/db"),
 ]
 
