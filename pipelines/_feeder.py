@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import keras
 import numpy as np
@@ -130,12 +131,27 @@ class Feeder(keras.utils.PyDataset):
         self.set_epoch(self._epoch + 1)
 
     def close(self) -> None:
-        """Drop the batches built ahead and stop the threads (the feeder stays usable)."""
+        """Drop the batches built ahead and stop the threads, this feeder's and Keras' (the
+        feeder stays usable)."""
         with self._lock:
             self._drop_ahead()
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        self._stop_keras_threads()
+
+    def _stop_keras_threads(self) -> None:
+        """Stop the worker threads of Keras still serving this feeder (``_KERAS_BUILDS_AHEAD``).
+
+        Keras stops them at an epoch's end only: a ``fit`` stopped mid-epoch (a deadline, a
+        NaN loss, an error) left six threads blocked on a full queue of its batches, trial
+        after trial. Keras' enqueuer is found through its thread's target; another Keras that
+        hides it leaves its threads be.
+        """
+        for thread in threading.enumerate():
+            enqueuer: Any = getattr(getattr(thread, "_target", None), "__self__", None)
+            if enqueuer is not None and getattr(enqueuer, "py_dataset", None) is self:
+                enqueuer.stop()
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)

@@ -112,18 +112,24 @@ class _Pool:
             ok, payload = worker.call(request)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             code = worker.process.poll()
-            worker.close()
             self._replace(worker)
             raise DataError(
                 f"an augmentation process died (exit code {code}, {type(exc).__name__}); "
                 "the host may be short of memory"
             ) from None
+        except BaseException:  # Ctrl-C, or memory short here: its pipes may hold half a message
+            self._replace(worker)
+            raise
         self._idle.put(worker)
         if not ok:
             raise RuntimeError(f"augmenting a batch failed in a worker process: {payload}")
         return payload  # type: ignore[return-value]
 
     def _replace(self, dead: _Worker) -> None:
+        """Close ``dead`` (its process killed if it does not end) and put a fresh worker in
+        its place, so the pool keeps its size."""
+        dead.process.kill()
+        dead.close()
         fresh = _Worker()
         self._workers[self._workers.index(dead)] = fresh
         self._idle.put(fresh)

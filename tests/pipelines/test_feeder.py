@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -162,6 +163,34 @@ def test_fit_trains_on_whole_epochs_of_the_feeder(workers: int) -> None:
         assert sorted(b for e, b in train.built if e == epoch) == list(range(len(train)))
     assert {e for e, _ in train.built} <= {0, 1, 2, 3}
     assert history.history["val_accuracy"][-1] > 0.8  # a linear model learns digits in three epochs
+
+
+@pytest.mark.parametrize("how", ["stopped", "failed"])
+def test_a_fit_ended_mid_epoch_leaves_no_thread_running(how: str) -> None:
+    # A deadline stops a fit after a batch; a NaN loss or an error ends it with an exception.
+    import keras
+
+    class EndAtBatch2(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if batch == 2 and how == "stopped":
+                self.model.stop_training = True
+            elif batch == 2:
+                raise RuntimeError("the trial failed")
+
+    x, y = _data(400, (8, 8, 1))
+    before = threading.active_count()
+    for _ in range(3):  # trials
+        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        feeder = _feeder(x, y, policy=AugmentPolicy(), workers=2)
+        try:
+            model.fit(feeder, epochs=1, shuffle=False, verbose=0, callbacks=[EndAtBatch2()])
+        except RuntimeError:
+            pass
+        finally:
+            feeder.close()
+        keras.backend.clear_session()  # as a trial ends
+    assert threading.active_count() == before  # Keras' threads stopped with the feeder (6 a fit left running)
 
 
 def test_a_batch_the_feeder_built_ahead_for_an_epoch_that_ended_is_not_handed_out(monkeypatch) -> None:

@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipelines import AugmentPolicy, DataError
+from pipelines import _processes as processes_module
 from pipelines._augment import augment_example
 from pipelines._processes import _pool, augment_in_processes, shutdown_pools
 
@@ -56,6 +58,31 @@ def test_a_dead_worker_is_a_clear_error_and_is_replaced() -> None:
         augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)
     again = augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)
     assert again.shape == images.shape
+
+
+def test_a_batch_interrupted_mid_call_leaves_the_pool_whole(monkeypatch) -> None:
+    policy = AugmentPolicy(hflip_p=0.5)
+    images, indices = _batch()
+    expected = augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)
+    real_load = processes_module.pickle.load
+
+    def interrupted(stream):  # Ctrl-C while the answer is on its way: the pipe still holds it
+        monkeypatch.setattr(processes_module.pickle, "load", real_load)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(processes_module.pickle, "load", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)
+
+    done: list[np.ndarray] = []
+    again = threading.Thread(
+        target=lambda: done.append(augment_in_processes(1, policy, images.copy(), indices, seed=0, epoch=0)),
+        daemon=True,
+    )
+    again.start()
+    again.join(timeout=60)
+    assert done, "the next batch waited for the worker the interruption took"
+    np.testing.assert_array_equal(done[0], expected)  # not the answer left in the old worker's pipe
 
 
 def test_workers_do_not_run_the_users_script_again(tmp_path: Path) -> None:
