@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -125,8 +126,8 @@ class StudyConfig:
             raise UserError(f"margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {self.margin!r}")
         for name in ("max_params", "max_flops", "max_val_images", "max_test_images", "timeout", "time_budget"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UserError(f"{name} must be positive, got {value!r}")
+            if value is not None and not 0 < value < math.inf:
+                raise UserError(f"{name} must be positive and finite, got {value!r}")
         if self.time_budget is not None and self.time_budget < MIN_TIME_BUDGET:
             raise UserError(
                 f"time_budget must be at least {MIN_TIME_BUDGET:g}s (the start-up, a first short trial and "
@@ -189,7 +190,8 @@ class StudyConfig:
         if isinstance(values.get("image_size"), list | tuple):
             values["image_size"] = tuple(values["image_size"])
         if isinstance(values.get("seed_architectures"), str):
-            values["seed_architectures"] = tuple(s for s in values["seed_architectures"].split(",") if s)
+            names = (name.strip() for name in values["seed_architectures"].split(","))
+            values["seed_architectures"] = tuple(name for name in names if name)
         elif isinstance(values.get("seed_architectures"), list | tuple):
             values["seed_architectures"] = tuple(values["seed_architectures"])
         if isinstance(values.get("time_budget"), str):
@@ -210,7 +212,7 @@ def load_study_file(path: str | Path) -> dict[str, Any]:
         raise UserError(f"study file {str(path)!r} does not exist")
     text = path.read_text()
     try:
-        if path.suffix in (".yaml", ".yml"):
+        if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
             data = yaml.safe_load(text) or {}
@@ -259,7 +261,8 @@ _INTS = (
 )  # fmt: skip
 # Those that may not be None.
 _REQUIRED = ("trials", "epochs", "seed", "top_k", "max_consecutive_failures", "workers", "members", "views")
-_NUMBERS = ("timeout", "val_fraction", "test_fraction")
+_NUMBERS = ("timeout", "time_budget", "val_fraction", "test_fraction", "margin")
+_BOOLS = ("isolate", "final_training")
 _STRINGS = (
     "study_name", "data", "path_column", "label_column", "sampler",
     "pruner", "objective", "cost_metric", "storage", "tracking_uri", "backend",
@@ -268,18 +271,18 @@ _STRINGS = (
 
 
 def _check_types(config: StudyConfig) -> None:
-    for name in _INTS + _NUMBERS + _STRINGS + ("isolate",):
+    for name in _INTS + _NUMBERS + _STRINGS + _BOOLS:
         value = getattr(config, name)
         if value is None and name not in _REQUIRED:
             continue
         if name in _INTS and (isinstance(value, bool) or not isinstance(value, int)):
             raise UserError(f"{name} must be a whole number, got {value!r}")
-        if name in _NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float)):
+        if name in _NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float) or value != value):
             raise UserError(f"{name} must be a number, got {value!r}")
         if name in _STRINGS and not isinstance(value, str):
             raise UserError(f"{name} must be a string, got {value!r}")
-        if name == "isolate" and not isinstance(value, bool):
-            raise UserError(f"isolate must be true or false, got {value!r}")
+        if name in _BOOLS and not isinstance(value, bool):
+            raise UserError(f"{name} must be true or false, got {value!r}")
     size = config.image_size
     if size is not None and not (
         isinstance(size, tuple) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)
@@ -311,6 +314,6 @@ def parse_duration(text: str) -> float:
         seconds = float(number) * (unit or 1.0)
     except ValueError:
         raise UserError(f"a duration is a number with an optional unit s, m or h (e.g. 10m), got {text!r}") from None
-    if not seconds > 0:
-        raise UserError(f"a duration must be positive, got {text!r}")
+    if not 0 < seconds < math.inf:
+        raise UserError(f"a duration must be positive and finite, got {text!r}")
     return seconds

@@ -20,6 +20,7 @@ from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
 from automl._progress import Progress
 from automl._settings import RuntimeSettings, use_settings
+from automl._stores import STORAGE_ENV, TRACKING_URI_ENV
 from pipelines import ArrayData, check_source, save_arrays
 
 if TYPE_CHECKING:
@@ -31,14 +32,17 @@ __all__ = ["search", "work", "study_config"]
 def study_config(config: str | Path | None = None, **options: Any) -> StudyConfig:
     """The study's settings: the study file ``config`` (TOML or YAML), overridden by ``options``.
 
-    ``options`` are ``StudyConfig`` fields; those that are ``None`` are not given.
+    ``options`` are ``StudyConfig`` fields; those that are ``None`` are not given. Stores
+    given by neither come from ``AUTOML_STORAGE`` and ``AUTOML_TRACKING_URI`` when those are set.
 
     Raises:
         UserError: an unknown setting or a bad value, quoted.
     """
     values = load_study_file(config) if config else {}
     given = frozenset(values) | {name for name, value in options.items() if value is not None}
-    return StudyConfig.from_dict(values).replace(**options, given=given)
+    study = StudyConfig.from_dict(values).replace(**options, given=given)
+    stores = {"storage": os.environ.get(STORAGE_ENV), "tracking_uri": os.environ.get(TRACKING_URI_ENV)}
+    return study.replace(**{name: url for name, url in stores.items() if url and getattr(study, name) is None})
 
 
 def search(
@@ -174,6 +178,12 @@ def search(
         top_k=top,
         export_dir=str(export_dir) if export_dir is not None else None,
     )
+    if create_only and study.time_budget is not None:
+        raise UserError(
+            "--create-only prepares a study for workers, which run its queue to the end; a time budget is kept "
+            "by a running search (automl search --time-budget, with --workers N for local workers): drop one, "
+            "or give the workers --timeout"
+        )
     if study.time_budget is not None and trials is None and "trials" not in (load_study_file(config) if config else {}):
         study = study.replace(trials=BUDGET_TRIALS_CAP)  # the budget ends the search
     # A mistyped --data, or a file of the wrong kind, fails here: before a store is made or Keras imported.

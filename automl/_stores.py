@@ -66,11 +66,17 @@ def _sqlite_uri(name: str) -> str:
 
 
 def default_storage() -> str:
-    return _sqlite_uri("optuna.db")
+    """The Optuna storage where none is given: ``$AUTOML_STORAGE``, else ``mlruns/optuna.db``.
+
+    The environment comes after a study file's ``storage`` and the ``--storage`` flag: it
+    keeps a URL's password off command lines, and local workers get their store through it.
+    """
+    return os.environ.get(STORAGE_ENV) or _sqlite_uri("optuna.db")
 
 
 def default_tracking_uri() -> str:
-    return _sqlite_uri("mlflow.db")
+    """The MLflow store where none is given: ``$AUTOML_TRACKING_URI``, else ``mlruns/mlflow.db``."""
+    return os.environ.get(TRACKING_URI_ENV) or _sqlite_uri("mlflow.db")
 
 
 def artifact_root() -> str:

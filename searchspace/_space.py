@@ -172,7 +172,9 @@ class SearchSpace:
 
     @classmethod
     def from_file(cls, path: str | Path) -> SearchSpace:
-        """A space from a ``.toml``, ``.yaml`` or ``.yml`` file: its ``space`` table, or the whole file."""
+        """A space from a ``.toml``, ``.yaml`` or ``.yml`` file: its ``space`` table, or the
+        whole file; a study file without a ``space`` table (no key of it a space setting)
+        searches the default space."""
         path = Path(path)
         text = path.read_text(encoding="utf-8")
         suffix = path.suffix.lower()
@@ -192,6 +194,8 @@ class SearchSpace:
             raise SearchSpaceError(f"a search space file must end in .toml, .yaml or .yml, got {str(path)!r}")
         if isinstance(data, Mapping) and "space" in data:
             data = data["space"]
+        elif isinstance(data, Mapping) and not set(data) & set(_FIELD_TYPES):
+            data = {}
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:

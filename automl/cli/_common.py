@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
@@ -27,20 +26,21 @@ def add_study_option(parser: argparse.ArgumentParser) -> None:
 def add_store_options(parser: argparse.ArgumentParser) -> None:
     """``--storage`` (Optuna) and ``--tracking-uri`` (MLflow), defaulting to the project's ``mlruns/``.
 
-    Their defaults come from ``AUTOML_STORAGE`` and ``AUTOML_TRACKING_URI``, so a URL with
-    a password need not appear on a command line (local workers get theirs that way).
+    Where neither is given (nor a study file's), ``AUTOML_STORAGE`` and ``AUTOML_TRACKING_URI``
+    are used (``automl._stores.default_storage``), so a URL with a password need not appear on
+    a command line (local workers get theirs that way).
     """
     from automl._stores import STORAGE_ENV, TRACKING_URI_ENV
 
     parser.add_argument(
         "--storage",
-        default=os.environ.get(STORAGE_ENV) or None,
-        help=f"Optuna storage URL (default: ${STORAGE_ENV}, else sqlite:///mlruns/optuna.db).",
+        default=None,
+        help=f"Optuna storage URL (default: a study file's, else ${STORAGE_ENV}, else sqlite:///mlruns/optuna.db).",
     )
     parser.add_argument(
         "--tracking-uri",
-        default=os.environ.get(TRACKING_URI_ENV) or None,
-        help=f"MLflow tracking URI (default: ${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db).",
+        default=None,
+        help=f"MLflow tracking URI (default: a study file's, else ${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db).",
     )
 
 

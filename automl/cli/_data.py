@@ -54,7 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="digits, mnist, fashion_mnist, cifar10, cifar100, an image folder, a .npz or a .csv file",
     )
     inspect.add_argument(
-        "--out", type=Path, default=Path("augmented.png"), help="PNG grid to write (default: augmented.png)"
+        "--out",
+        type=Path,
+        default=Path("augmented.png"),
+        help="PNG grid to write, or a folder for augmented.png (default: augmented.png)",
     )
     inspect.add_argument("--image-size", type=parse_size, metavar="H,W", help="resize every image to H,W")
     inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable image file")
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from automl._data import flips_line
     from pipelines import AugmentPolicy, load_dataset, mirror_asymmetry, split_dataset
 
+    out = args.out / "augmented.png" if args.out.is_dir() else args.out  # a folder: the grid goes in it
     policy = _read_policy(args.policy) if args.policy else AugmentPolicy()
     dataset = load_dataset(
         args.source,
@@ -83,10 +87,9 @@ def run(args: argparse.Namespace) -> int:
     print(_describe(dataset.summary(), dataset.skipped, splits.summary()))
     print(flips_line(mirror_asymmetry(*splits.train)))
     print(f"augmentation: {json.dumps(policy.to_dict())}")
-    shown = _write_grid(splits.train, dataset.class_names, policy, args.seed, args.out)
+    shown = _write_grid(splits.train, dataset.class_names, policy, args.seed, out)
     print(
-        f"wrote {args.out}: one row per class ({shown} of {dataset.num_classes}), "
-        f"the original then {_VIEWS} augmented views"
+        f"wrote {out}: one row per class ({shown} of {dataset.num_classes}), the original then {_VIEWS} augmented views"
     )
     return 0
 

@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--n", type=_positive, required=True, help="how many architectures to sample")
     sample.add_argument("--input-shape", type=parse_shape, required=True, help="image shape H,W,C")
     sample.add_argument("--seed", type=int, required=True, help="seed of Optuna's RandomSampler")
-    sample.add_argument("--num-classes", type=int, default=10, help="number of classes (default 10)")
+    sample.add_argument("--num-classes", type=_classes, default=10, help="number of classes (default 10)")
     sample.add_argument("--max-params", type=int, default=None, help="report samples with more parameters")
     sample.add_argument("--max-flops", type=int, default=None, help="report samples with more multiply-adds")
     _add_config(sample)
@@ -70,8 +70,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "name", metavar="NAME", help="a classic (lenet, alexnet, vgg, inception, resnet) or a spec .json"
     )
     describe.add_argument("--input-shape", type=parse_shape, required=True, help="image shape H,W,C")
-    describe.add_argument("--num-classes", type=int, default=10, help="number of classes (default 10)")
+    describe.add_argument("--num-classes", type=_classes, default=10, help="number of classes (default 10)")
     describe.set_defaults(handler=run_describe)
+
+
+def _classes(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a classifier needs at least 2 classes, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -155,12 +162,16 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_describe(args: argparse.Namespace) -> int:
+    from automl._errors import UserError
     from searchspace import CLASSICS, ArchitectureSpec, analyze, classic
 
     if args.name in CLASSICS:
         spec = classic(args.name, args.input_shape, args.num_classes)
     elif Path(args.name).is_file():
-        spec = ArchitectureSpec.from_json(Path(args.name).read_text(encoding="utf-8"))
+        try:
+            spec = ArchitectureSpec.from_json(Path(args.name).read_text(encoding="utf-8"))
+        except ValueError as exc:  # not JSON, or not a spec: a JSONDecodeError is a ValueError too
+            raise UserError(f"{args.name!r} is not an architecture spec: {exc}") from None
     else:
         raise FileNotFoundError(f"{args.name!r} is neither a classic ({', '.join(CLASSICS)}) nor a spec file")
     print(analyze(spec, args.input_shape, args.num_classes).table())

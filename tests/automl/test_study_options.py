@@ -62,7 +62,7 @@ def test_yaml_study_file(tmp_path):
         ('sampler = "bayes"\n', "sampler must be one of ['tpe', 'random', 'grid'], got 'bayes'"),
         ("colour = 1\n", "unknown study setting(s) ['colour']"),
         ("val_fraction = 0.9\n", "val_fraction=0.9"),
-        ("max_val_images = 0\n", "max_val_images must be positive, got 0"),
+        ("max_val_images = 0\n", "max_val_images must be positive and finite, got 0"),
         ("max_test_images = 0.5\n", "max_test_images must be a whole number, got 0.5"),
     ],
 )
@@ -139,6 +139,16 @@ def test_resume_keeps_the_stored_settings(workdir, capsys):
     assert result.config.epochs == 1 and result.config.trials == 2
     assert len(result.study.trials) == 2
     assert "keeps its stored epochs=1; ignoring epochs=4" in capsys.readouterr().err
+
+
+def test_a_flag_comes_before_a_study_file_and_the_file_before_the_environment(workdir, monkeypatch):
+    (workdir / "study.toml").write_text('storage = "sqlite:///file.db"\nseed_architectures = "lenet, resnet"\n')
+    monkeypatch.setenv("AUTOML_STORAGE", "sqlite:///env.db")
+    assert config_from_args(_parse(["search", "--config", "study.toml"])).storage == "sqlite:///file.db"
+    flagged = _parse(["search", "--config", "study.toml", "--storage", "sqlite:///flag.db"])
+    assert config_from_args(flagged).storage == "sqlite:///flag.db"
+    assert config_from_args(_parse(["search"])).storage == "sqlite:///env.db"
+    assert config_from_args(_parse(["search", "--config", "study.toml"])).seed_architectures == ("lenet", "resnet")
 
 
 def test_isolated_trials_keep_to_the_time_budget_and_count_failures_in_a_row(workdir, monkeypatch):

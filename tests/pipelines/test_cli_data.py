@@ -45,6 +45,13 @@ def test_inspect_shows_given_splits_of_a_train_test_folder(tmp_path: Path, capsy
     assert rows == [["cat", "10", "10", "2", "3"], ["dog", "10", "10", "1", "2"]]
 
 
+def test_inspect_writes_its_grid_into_a_folder_given_as_out(tmp_path: Path, capsys) -> None:
+    (tmp_path / "grids").mkdir()
+    assert main(["data", "inspect", "digits", "--out", str(tmp_path / "grids")]) == 0
+    assert (tmp_path / "grids" / "augmented.png").stat().st_size > 0
+    assert f"wrote {tmp_path / 'grids' / 'augmented.png'}" in capsys.readouterr().out
+
+
 def test_strict_mode_fails_with_one_line_naming_the_file(tmp_path: Path, capsys) -> None:
     root = make_folder(tmp_path / "d", {"a": 3, "b": 3})
     write_corrupt(root / "a" / "broken.png")

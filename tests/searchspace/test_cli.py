@@ -39,6 +39,15 @@ def test_show_reads_a_study_file_and_writes_yaml(capsys, tmp_path):
     assert ss.SearchSpace.from_dict(yaml.safe_load(out)).block_types == ss.Choice(choices=("residual",))
 
 
+@pytest.mark.parametrize("name", ["study.toml", "study.YAML"])
+def test_show_of_a_study_file_without_a_space_table_is_the_default_space(capsys, tmp_path, name):
+    config = tmp_path / name
+    config.write_text("trials = 2\nepochs = 1\n" if name.endswith(".toml") else "trials: 2\nepochs: 1\n")
+    code, out, err = _run(capsys, "space", "show", "--config", str(config))
+    assert code == 0, err
+    assert ss.SearchSpace.from_dict(json.loads(out)) == ss.SearchSpace.default()  # what its search searches
+
+
 def test_show_reports_an_invalid_space_as_a_user_error(capsys, tmp_path):
     config = tmp_path / "space.yaml"
     config.write_text("filters: {low: 64, high: 8}\n")
@@ -113,6 +122,21 @@ def test_describe_reads_a_spec_file(capsys, tmp_path):
     path.write_text(spec.to_json())
     code, out, _ = _run(capsys, "space", "describe", str(path), "--input-shape", "8,8,1")
     assert code == 0 and "s3b4_pool" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "says"), [("nonsense", "Expecting value"), ('{"x": 1}', "exactly stem, stages, head")]
+)
+def test_describe_a_file_that_is_no_spec_is_a_user_error(capsys, tmp_path, text, says):
+    (tmp_path / "bad.json").write_text(text)
+    code, _, err = _run(capsys, "space", "describe", str(tmp_path / "bad.json"), "--input-shape", "8,8,1")
+    assert code == 2 and "bad.json' is not an architecture spec" in err and says in err
+
+
+def test_one_class_is_refused_as_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["space", "sample", "--input-shape", "8,8,1", "--num-classes", "1"])
+    assert exit_info.value.code == 2 and "a classifier needs at least 2 classes, got '1'" in capsys.readouterr().err
 
 
 def test_describe_an_unknown_name_is_a_user_error(capsys):
