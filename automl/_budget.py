@@ -115,8 +115,8 @@ class Plan:
         fields = {
             "budget_s": self.budget_s,
             "started": self.started + shift,
-            "search_until": None if self.search_until is None else self.search_until + shift,
-            "final_until": None if self.final_until is None else self.final_until + shift,
+            "search_until": _shifted(self.search_until, shift),
+            "final_until": _shifted(self.final_until, shift),
             "max_epochs": self.max_epochs,
             "rungs": list(self.rungs),
             "trials": self.trials,
@@ -173,8 +173,8 @@ def plan_from_env(environ: Mapping[str, str]) -> Plan | None:
         return Plan(
             budget_s=fields["budget_s"],
             started=fields["started"] + shift,
-            search_until=None if fields["search_until"] is None else fields["search_until"] + shift,
-            final_until=None if fields["final_until"] is None else fields["final_until"] + shift,
+            search_until=_shifted(fields["search_until"], shift),
+            final_until=_shifted(fields["final_until"], shift),
             max_epochs=int(fields["max_epochs"]),
             rungs=tuple(int(r) for r in fields["rungs"]),
             trials=int(fields["trials"]),
@@ -182,6 +182,11 @@ def plan_from_env(environ: Mapping[str, str]) -> Plan | None:
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise UserError(f"{PLAN_ENV} does not hold a search's plan ({exc!r}): {text!r}") from exc
+
+
+def _shifted(deadline: float | None, shift: float) -> float | None:
+    """``deadline`` on another clock, ``shift`` seconds ahead of this one (None stays None)."""
+    return None if deadline is None else deadline + shift
 
 
 def make_plan(config: StudyConfig, *, started: float) -> Plan:

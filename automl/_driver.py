@@ -331,14 +331,16 @@ def _fail_orphans(study: optuna.Study, tracker: Tracker, pid: int, code: int) ->
         if code < 0
         else f"its process exited with code {code} mid-trial"
     )
+    worker = process_identity(pid)
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         record = TrialRecord.of(frozen)
-        if record.worker != process_identity(pid):
+        if record.worker != worker:
             continue
-        record_outcome(optuna.Trial(study, frozen._trial_id), timings={}, failure=died, note=None)
+        trial = optuna.Trial(study, frozen._trial_id)
+        record_outcome(trial, timings={}, failure=died, note=None)
         if record.mlflow_run_id is not None:
             tracker.close_run(record.mlflow_run_id, "FAILED", tags={"fail_reason": str(died)})
-        _tell(study, optuna.Trial(study, frozen._trial_id), Outcome(state=TrialState.FAIL))
+        _tell(study, trial, Outcome(state=TrialState.FAIL))
         print(f"trial {frozen.number} failed: {died}", file=sys.stderr)
 
 

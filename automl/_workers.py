@@ -14,7 +14,7 @@ import sys
 from automl._budget import Plan
 from automl._config import StudyConfig
 from automl._settings import runtime_settings
-from automl._stores import STORAGE_ENV, TRACKING_URI_ENV, redact, store_env
+from automl._stores import redact, store_env
 
 __all__ = ["worker_command", "worker_env", "join_command", "run_workers"]
 
@@ -41,9 +41,9 @@ def worker_env(config: StudyConfig) -> dict[str, str]:
 def join_command(config: StudyConfig) -> str:
     """The ``automl worker`` command a user runs elsewhere to join, with passwords masked."""
     command = ["automl", "worker", "--study", config.study_name]
-    for flag, value in (  # the stores as this process has them: given, else from its environment
-        ("--storage", config.storage or os.environ.get(STORAGE_ENV)),
-        ("--tracking-uri", config.tracking_uri or os.environ.get(TRACKING_URI_ENV)),
+    for flag, value in (
+        ("--storage", config.storage),
+        ("--tracking-uri", config.tracking_uri),
         ("--backend", config.backend),
     ):
         if value:
