@@ -48,6 +48,7 @@ __all__ = [
     "load_keras_file",
     "classify_files",
     "predict_files",
+    "value_map_of",
     "render_card_markdown",
     "save_inference_model",
     "write_atomically",
@@ -271,7 +272,9 @@ def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[d
     an image folder is read: hidden files and other suffixes are left out). Each image is
     decoded, resized to the model's input height and width and converted to its channels
     (1: grayscale, 3: RGB) by ``pipelines.load_image``; the model does its own
-    normalisation. Every file's header is read before any prediction, so a missing file or
+    normalisation. When the training data's values were not pixels (the card's
+    ``data.summary.value_map``), a 16-bit or float file's values are mapped as theirs were;
+    8-bit files are pixels. Every file's header is read before any prediction, so a missing file or
     one that is not an image fails fast; the images are then decoded and classified
     ``PREDICT_CHUNK`` at a time.
 
@@ -281,16 +284,31 @@ def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[d
         FileNotFoundError, ValueError: see ``load_bundle``.
     """
     model, card = load_bundle(bundle_dir)
-    return classify_files(model, list(card["class_names"]), files)
+    summary = (card.get("data") or {}).get("summary") or {}
+    return classify_files(model, list(card["class_names"]), files, value_map=value_map_of(summary.get("value_map")))
+
+
+def value_map_of(recorded: object) -> tuple[float, float] | None:
+    """A ``Dataset.value_map`` as a card or a logged model's metadata records it
+    (``{"low": ..., "factor": ...}``, or nothing: the data were pixels)."""
+    if not isinstance(recorded, dict):
+        return None
+    return float(recorded["low"]), float(recorded["factor"])
 
 
 PREDICT_CHUNK = 256
 """Images decoded and classified at a time, so that a folder of large photos need not fit in memory."""
 
 
-def classify_files(model: keras.Model, class_names: Sequence[str], files: Sequence[str | Path]) -> list[dict[str, Any]]:
+def classify_files(
+    model: keras.Model,
+    class_names: Sequence[str],
+    files: Sequence[str | Path],
+    *,
+    value_map: tuple[float, float] | None = None,
+) -> list[dict[str, Any]]:
     """Classify image files and folders with ``model`` (raw images in, probabilities out), as
-    ``predict_files`` does."""
+    ``predict_files`` does; ``value_map`` is the training data's (``pipelines.load_image``)."""
     height, width, channels = model.input_shape[1:]
     paths = pipelines.image_paths(files)
     for path in paths:  # every header first: a missing or foreign file fails before any work
@@ -298,7 +316,9 @@ def classify_files(model: keras.Model, class_names: Sequence[str], files: Sequen
     rows = []
     for start in range(0, len(paths), PREDICT_CHUNK):
         chunk = paths[start : start + PREDICT_CHUNK]
-        images = np.stack([pipelines.load_image(p, image_size=(height, width), channels=channels) for p in chunk])
+        images = np.stack(
+            [pipelines.load_image(p, image_size=(height, width), channels=channels, value_map=value_map) for p in chunk]
+        )
         probabilities = predict_batches(model, images)
         rows += [
             {"file": str(path), "class": class_names[i], "index": int(i), "probability": float(row[i])}

@@ -731,6 +731,7 @@ def _log_final_models(
             name=f"trial-{record.number}-final",
             example=data.splits.val[0][:2],
             class_names=data.class_names,
+            value_map=data.dataset.value_map,
             params=flatten_params({**record.params_sampled, "architecture.digest": digest}),
             tags={STUDY_TAG: config.study_name, TRIAL_TAG: str(record.number), "trained_on": "train+validation"},
         )

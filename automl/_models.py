@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from automl._bundle import classify_files, inference_model, load_keras_file, write_atomically
+from automl._bundle import classify_files, inference_model, load_keras_file, value_map_of, write_atomically
 from automl._errors import UserError
 from automl._stores import model_cache, redact, scrub
 from automl._tracking import MODELS_SCHEME, Tracker
@@ -93,20 +93,25 @@ def log_model(
     name: str,
     example: np.ndarray,
     class_names: Sequence[str],
+    value_map: tuple[float, float] | None,
     params: Mapping[str, str],
     tags: Mapping[str, str],
     step: int = 0,
 ) -> ModelCopy:
     """Log ``model`` (its inference copy) as a logged model produced by run ``run_id``.
 
-    ``example`` is a few raw images (0..255, H x W x C): the input example. The model is
+    ``example`` is a few raw images (0..255, H x W x C): the input example. ``class_names``
+    and the training data's ``value_map`` (``pipelines.Dataset``) go into the model's
+    metadata, for ``predict_mlflow_files``. The model is
     written to this machine's cache, uploaded from there, then marked READY and listed
     among the run's outputs at ``step``; a failed upload marks it FAILED and raises.
     """
     model = inference_model(model)
     model_id, location = tracker.create_logged_model(run_id, name, params=params, tags=tags)
     description: dict[str, Any] = {"artifact_path": location, "run_id": run_id, "model_id": model_id}
-    metadata = {"class_names": list(class_names), "input": INPUT_CONTRACT}
+    metadata: dict[str, Any] = {"class_names": list(class_names), "input": INPUT_CONTRACT}
+    if value_map is not None:
+        metadata["value_map"] = dict(zip(("low", "factor"), value_map, strict=True))
 
     def save_and_upload(folder: Path) -> None:
         _save(model, folder, description, np.asarray(example, dtype="float32"), metadata)
@@ -191,15 +196,18 @@ def load_model(tracker: Tracker, ref: str) -> keras.Model:
     return load_keras_file(ref)
 
 
-def load_mlflow_model(uri: str, *, tracking_uri: str | None) -> tuple[keras.Model, list[str]]:
-    """The Keras model and class names of a ``models:/`` URI (e.g. ``models:/NAME@champion``)."""
+def load_mlflow_model(
+    uri: str, *, tracking_uri: str | None
+) -> tuple[keras.Model, list[str], tuple[float, float] | None]:
+    """The Keras model, class names and training data's value map (``log_model``) of a
+    ``models:/`` URI (e.g. ``models:/NAME@champion``)."""
     from mlflow.models import Model
 
     copy = cached_model(Tracker(tracking_uri, experiment_name=None), uri)
     model = load_keras_file(copy.keras_path)
     metadata = Model.load(str(copy.folder / MLMODEL)).metadata or {}
     names = metadata.get("class_names") or [str(i) for i in range(int(model.output_shape[-1]))]
-    return model, [str(name) for name in names]
+    return model, [str(name) for name in names], value_map_of(metadata.get("value_map"))
 
 
 def predict_mlflow_files(uri: str, files: Sequence[str | Path], *, tracking_uri: str | None) -> list[dict[str, Any]]:
@@ -210,5 +218,5 @@ def predict_mlflow_files(uri: str, files: Sequence[str | Path], *, tracking_uri:
     Raises:
         UserError: the model cannot be found. pipelines.DataError: see ``predict_files``.
     """
-    model, class_names = load_mlflow_model(uri, tracking_uri=tracking_uri)
-    return classify_files(model, class_names, files)
+    model, class_names, value_map = load_mlflow_model(uri, tracking_uri=tracking_uri)
+    return classify_files(model, class_names, files, value_map=value_map)

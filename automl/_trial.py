@@ -345,6 +345,7 @@ def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, mode
         name=f"trial-{trial.number}",
         example=ctx.splits.val[0][:2],
         class_names=ctx.data.class_names,
+        value_map=ctx.data.dataset.value_map,
         params=run.params,
         tags={STUDY_TAG: ctx.config.study_name, TRIAL_TAG: str(trial.number), "trained_on": "train"},
         step=epochs,

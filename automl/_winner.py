@@ -145,6 +145,7 @@ def export_winner(
                 name="winner",
                 example=data.splits.val[0][:2],
                 class_names=data.class_names,
+                value_map=data.dataset.value_map,
                 params={},
                 tags=tags,
             ).uri

@@ -59,6 +59,7 @@ def load_image(
     *,
     image_size: tuple[int, int] | None,
     channels: int | None,
+    value_map: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Read an image file as ``uint8`` pixels of shape ``(H, W, C)``.
 
@@ -67,11 +68,15 @@ def load_image(
         image_size: ``(H, W)`` to resize to (bilinear, antialiased), or ``None`` to keep the size.
         channels: 1 (grey) or 3 (RGB) to convert to, or ``None`` to keep grey images grey and
             turn everything else (palette, RGBA, CMYK) into RGB.
+        value_map: ``(low, factor)``, a study's ``Dataset.value_map``: the values of a 16-bit
+            or float file are the training data's values, not pixels, and become
+            ``(value - low) * factor`` (clipped to 0..255), as the training arrays did.
+            8-bit files are pixels either way.
 
     Returns:
         The pixels; EXIF rotation is applied, alpha is dropped, 16-bit grey (also 16-bit PGM,
         which Pillow reads as 32-bit integers) is scaled to 8 bits, and float grey (TIFF) in
-        0..1 is scaled by 255, of any other range clipped to 0..255.
+        0..1 is scaled by 255, of any other range clipped to 0..255 (unless ``value_map``).
 
     Raises:
         DataError: the file is missing, corrupt or not an image, naming the file.
@@ -83,7 +88,7 @@ def load_image(
     try:
         with Image.open(path) as img:
             img.load()
-            pixels = _to_8bit(ImageOps.exif_transpose(img), channels)
+            pixels = _to_8bit(ImageOps.exif_transpose(img), channels, value_map)
     except _READ_ERRORS as exc:
         raise _unreadable(path, exc) from exc
     return pixels if image_size is None else resize_images(pixels[None], image_size)[0]
@@ -140,9 +145,13 @@ def _available_memory() -> int | None:
         return None
 
 
-def _to_8bit(img: Image.Image, channels: int | None) -> np.ndarray:
+def _to_8bit(img: Image.Image, channels: int | None, value_map: tuple[float, float] | None) -> np.ndarray:
     """Pixels of ``img`` as uint8 ``(H, W, C)`` with the requested number of channels."""
-    if img.mode.startswith("I"):  # 16-bit grey: I;16 from PNG and TIFF, I (32-bit) from PGM
+    if value_map is not None and (img.mode.startswith("I") or img.mode == "F"):
+        low, factor = value_map
+        values = (np.nan_to_num(np.asarray(img, dtype=np.float64)) - low) * factor
+        img = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+    elif img.mode.startswith("I"):  # 16-bit grey: I;16 from PNG and TIFF, I (32-bit) from PGM
         img = Image.fromarray((np.clip(np.asarray(img, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8))
     elif img.mode == "F":
         values = np.nan_to_num(np.asarray(img, dtype=np.float64))

@@ -53,6 +53,7 @@ def test_a_logged_model_is_downloaded_again_once_its_copy_is_gone(workdir: Path,
         name="trial-0",
         example=images[:2],
         class_names=CLASS_NAMES,
+        value_map=None,
         params={"lr": "0.1"},
         tags={"trained_on": "train"},
         step=3,
@@ -87,8 +88,17 @@ def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path
     tracker = Tracker(f"sqlite:///{workdir / 'store' / 'mlflow.db'}", "champ")
     run_id = tracker.open_parent("champ", None)
     images, _ = _raw_digits(5)
+    twelve_bit = (0.0, 255 / 4095)  # trained on 12-bit values, mapped onto 0..255
     copy = log_model(
-        tracker, model, run_id=run_id, name="winner", example=images[:2], class_names=CLASS_NAMES, params={}, tags={}
+        tracker,
+        model,
+        run_id=run_id,
+        name="winner",
+        example=images[:2],
+        class_names=CLASS_NAMES,
+        value_map=twelve_bit,
+        params={},
+        tags={},
     )
     assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}) == (
         "models:/champ-model@champion (version 1)"
@@ -97,10 +107,12 @@ def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path
     served = mlflow.pyfunc.load_model("models:/champ-model@champion")
     assert np.allclose(served.predict(images), model.predict(images, verbose=0), atol=1e-6)
 
-    paths = [workdir / f"digit_{i}.png" for i in range(2)]
-    for path, image in zip(paths, images, strict=False):
-        Image.fromarray(image[:, :, 0].astype("uint8")).save(path)
+    # An 8-bit file holds pixels; a 16-bit one the training data's 12-bit values, mapped as they were.
+    paths = [workdir / "digit_0.png", workdir / "digit_1_12bit.png"]
+    Image.fromarray(images[0, :, :, 0].astype("uint8")).save(paths[0])
+    Image.fromarray(np.rint(images[1, :, :, 0] * (4095 / 255)).astype(np.uint16)).save(paths[1])
     shutil.rmtree(workdir / "mlruns" / "models")
     rows = predict_mlflow_files("models:/champ-model@champion", paths, tracking_uri=tracker.tracking_uri)
-    classes = model.predict(images[:2], verbose=0).argmax(axis=1)
-    assert [row["class"] for row in rows] == [CLASS_NAMES[i] for i in classes]
+    probabilities = model.predict(images[:2], verbose=0)
+    assert [row["class"] for row in rows] == [CLASS_NAMES[i] for i in probabilities.argmax(axis=1)]
+    assert np.allclose([row["probability"] for row in rows], probabilities.max(axis=1), atol=0.02)

@@ -72,6 +72,18 @@ def test_predict_files_gives_the_model_classes_on_the_same_arrays(rgb_model, bun
     np.testing.assert_allclose([row["probability"] for row in rows], probabilities, rtol=1e-5)
 
 
+def test_a_study_of_12_bit_values_reads_16_bit_files_through_its_value_map(rgb_model, tmp_path) -> None:
+    model, images = rgb_model
+    card = {"class_names": CLASS_NAMES, "data": {"summary": {"value_map": {"low": 0.0, "factor": 255 / 4095}}}}
+    export_bundle(model, tmp_path / "bundle", card=card)
+    (tmp_path / "deep").mkdir()
+    files = [tmp_path / "deep" / f"image_{i:02d}.png" for i in range(len(images))]
+    for path, image in zip(files, images[..., 0], strict=True):
+        Image.fromarray(np.rint(image * (4095 / 255)).astype(np.uint16)).save(path)  # the training data's units
+    rows = predict_files(tmp_path / "bundle", files)
+    assert [row["index"] for row in rows] == _model_classes(model, images).tolist()
+
+
 def test_gray_files_are_converted_to_the_model_channels(rgb_model, bundle_dir: Path, tmp_path) -> None:
     model, images = rgb_model
     files = _write_pngs(images[:10, :, :, :1], tmp_path)  # single-channel PNGs for an RGB model

@@ -58,6 +58,22 @@ def test_deeper_grey_files_are_scaled_to_bytes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(wide, np.clip(np.rint(unit * 300 - 20), 0, 255).astype(np.uint8))
 
 
+def test_a_value_map_reads_deep_files_as_the_training_values_and_bytes_as_pixels(tmp_path: Path) -> None:
+    twelve_bit = np.linspace(0, 4095, 16).astype(np.uint16).reshape(4, 4)  # 12-bit data in a 16-bit PNG
+    Image.fromarray(twelve_bit).save(tmp_path / "deep.png")
+    mapped = load_image(tmp_path / "deep.png", image_size=None, channels=None, value_map=(0.0, 255 / 4095))
+    np.testing.assert_array_equal(mapped[..., 0], np.rint(twelve_bit * (255 / 4095)).astype(np.uint8))
+
+    standardised = np.linspace(-2, 3, 16, dtype=np.float32).reshape(4, 4)
+    Image.fromarray(standardised).save(tmp_path / "z.tif")  # mode F, mapped as (value + 2) * 51, clipped
+    mapped = load_image(tmp_path / "z.tif", image_size=None, channels=None, value_map=(-2.0, 51.0))
+    np.testing.assert_array_equal(mapped[..., 0], np.clip(np.rint((standardised + 2) * 51), 0, 255).astype(np.uint8))
+
+    pixels = write_image(tmp_path / "pixels.png", (4, 4))
+    again = load_image(tmp_path / "pixels.png", image_size=None, channels=None, value_map=(0.0, 255 / 4095))
+    np.testing.assert_array_equal(again[..., 0], pixels)
+
+
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_probe_gives_the_upright_size_load_returns(orientation: int, tmp_path: Path) -> None:
     exif = Image.Exif()
