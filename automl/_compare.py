@@ -25,7 +25,7 @@ import pipelines
 import searchspace
 from automl._budget import FINAL_STRETCH
 from automl._bundle import inference_model
-from automl._config import StudyConfig
+from automl._config import StudyConfig, offset_seed
 from automl._data import StudyData, load_study_data
 from automl._ensemble import average_models, count_members
 from automl._errors import UserError
@@ -472,7 +472,14 @@ def _final_models(
         )
         models[record.number] = [
             _retrain(
-                record, data, epochs=epochs, seed=seed + s, until=final.until, fill=fill, start=start, progress=progress
+                record,
+                data,
+                epochs=epochs,
+                seed=offset_seed(seed, s),
+                until=final.until,
+                fill=fill,
+                start=start,
+                progress=progress,
             )
             for s in range(final.seeds)
         ]
@@ -518,7 +525,7 @@ def _two_members(
         record,
         data,
         epochs=plan.scratch_epochs,
-        seed=seed + 1,
+        seed=offset_seed(seed, 1),
         until=until,
         fill=until,
         most=_most_epochs(record) + record.epochs,

@@ -26,6 +26,8 @@ __all__ = [
     "StudyConfig",
     "load_study_file",
     "check_name",
+    "check_seed",
+    "offset_seed",
     "parse_duration",
     "MIN_TIME_BUDGET",
     "EXPORT_RESERVE",
@@ -124,6 +126,7 @@ class StudyConfig:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not 0 <= self.margin < 1:
             raise UserError(f"margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {self.margin!r}")
+        check_seed(self.seed)
         for name in ("max_params", "max_flops", "max_val_images", "max_test_images", "timeout", "time_budget"):
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:
@@ -210,7 +213,10 @@ def load_study_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"study file {str(path)!r} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the study file {str(path)!r}: {exc}") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -296,6 +302,22 @@ def _check_types(config: StudyConfig) -> None:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+#: Seeds NumPy, and so ``keras.utils.set_random_seed``, accepts: 0 .. 2**32 - 1.
+SEED_RANGE = 2**32
+
+
+def check_seed(seed: int) -> int:
+    """``seed``, or a ``UserError`` quoting it unless NumPy can seed with it."""
+    if not 0 <= seed < SEED_RANGE:
+        raise UserError(f"seed must be in 0..{SEED_RANGE - 1}, got {seed!r}")
+    return seed
+
+
+def offset_seed(seed: int, offset: int) -> int:
+    """The seed ``offset`` after ``seed`` (a trial's, a retraining's), kept within NumPy's range."""
+    return (seed + offset) % SEED_RANGE
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 import pipelines
 import searchspace
-from automl._config import StudyConfig
+from automl._config import StudyConfig, offset_seed
 from automl._data import StudyData
 from automl._errors import Infeasible, Interrupted, KnownOutOfMemory, OutOfMemory, Stale, TrialFailed
 from automl._hparams import TrainingSpec, sample_training
@@ -223,7 +223,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.add_metric("params", analysis.params)
         run.add_metric("flops", analysis.flops)
         _refuse_known_oom(trial, digest)
-    seed = ctx.config.seed * 100_003 + trial.number
+    seed = offset_seed(ctx.config.seed * 100_003, trial.number)
     with _timed(timings, "build"):
         keras.utils.set_random_seed(seed)
         core = searchspace.build_model(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)

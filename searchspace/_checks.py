@@ -28,7 +28,7 @@ def check_choice(label: str, value: Any, allowed: Collection[Any]) -> None:
 def check_int(label: str, value: Any, *, minimum: int) -> None:
     """Raise ``ValueError`` unless ``value`` is an ``int`` (not a ``bool``) of at least ``minimum``."""
     if type(value) is not int or value < minimum:
-        raise ValueError(f"{label} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{label} must be a Python int >= {minimum}, got {value!r}")
 
 
 def check_rate(label: str, value: Any) -> None:

@@ -58,7 +58,7 @@ def _check_range(label: str, low: Any, high: Any, log: Any, step: Any, number: t
         raise ValueError(f"{label}: log must be true or false, got {log!r}")
     if log and low <= 0:
         raise ValueError(f"{label}: a log scale needs low > 0, got low={low!r}")
-    if step is not None and not _is_positive(step, number):
+    if (step is not None or number == (int,)) and not _is_positive(step, number):  # only a float range may have none
         raise ValueError(f"{label}: step must be a positive {noun[:-1]}, got step={step!r}")
 
 

@@ -51,7 +51,7 @@ def fields_from_dict(cls: type[T], data: Mapping[str, Any], *, label: str) -> T:
     hints = _hints(cls)
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = {field.name for field in fields}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)  # YAML keys may be numbers
     if unknown:
         raise ValueError(f"{label} has unknown field(s) {unknown}; known: {sorted(names)}")
     missing = [f.name for f in fields if f.name not in data and _required(f)]

@@ -157,7 +157,7 @@ class SearchSpace:
         """
         if not isinstance(data, Mapping):
             raise SearchSpaceError(f"a search space must be a mapping, got {data!r}")
-        unknown = sorted(set(data) - set(_FIELD_TYPES))
+        unknown = sorted(set(data) - set(_FIELD_TYPES), key=str)  # YAML keys may be numbers
         if unknown:
             raise SearchSpaceError(f"unknown search space field(s) {unknown}; known: {sorted(_FIELD_TYPES)}")
         kwargs: dict[str, Any] = {}
@@ -176,7 +176,10 @@ class SearchSpace:
         whole file; a study file without a ``space`` table (no key of it a space setting)
         searches the default space."""
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SearchSpaceError(f"{path}: cannot read it: {exc}") from None
         suffix = path.suffix.lower()
         if suffix == ".toml":
             try:

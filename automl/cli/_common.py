@@ -66,6 +66,19 @@ def parse_size(text: str) -> tuple[int, int]:
     return _positive_ints(text, "HW")  # type: ignore[return-value]
 
 
+def parse_seed(text: str) -> int:
+    """Parse a seed NumPy accepts, 0..2**32 - 1 (argparse ``type=``)."""
+    from automl._config import check_seed
+    from automl._errors import UserError
+
+    try:
+        return check_seed(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def shown_path(path: Path) -> Path:
     """``path`` relative to the current directory when it lies inside it (shorter to read)."""
     try:

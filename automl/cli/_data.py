@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl._tables import render_table
-from automl.cli._common import add_parser, parse_size
+from automl.cli._common import add_parser, parse_seed, parse_size
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     inspect.add_argument("--image-size", type=parse_size, metavar="H,W", help="resize every image to H,W")
     inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable image file")
-    inspect.add_argument("--seed", type=int, default=0, help="seed of the split and the augmented samples")
+    inspect.add_argument("--seed", type=parse_seed, default=0, help="seed of the split and the augmented samples")
     inspect.add_argument("--path-column", default="path", help="CSV column of image paths (default: path)")
     inspect.add_argument("--label-column", default="label", help="CSV column of labels (default: label)")
     inspect.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from automl.cli._common import add_parser, add_store_options, parse_size, shown_path
+from automl.cli._common import add_parser, add_store_options, parse_seed, parse_size, shown_path
 
 if TYPE_CHECKING:
     from automl._config import StudyConfig
@@ -108,7 +108,9 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-params", type=int, default=None, help="reject architectures with more parameters")
     parser.add_argument("--max-flops", type=int, default=None, help="reject architectures with more multiply-adds")
-    parser.add_argument("--seed", type=int, default=None, help="random seed of the split and the sampler (default 0)")
+    parser.add_argument(
+        "--seed", type=parse_seed, default=None, help="random seed of the split and the sampler (default 0)"
+    )
     parser.add_argument("--seed-architectures", default=None, help="classics run first, e.g. lenet,resnet")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None, help="Keras backend")
     parser.add_argument("--max-consecutive-failures", type=int, default=None, help="stop after this many (default 5)")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.cli._common import add_parser, parse_shape
+from automl.cli._common import add_parser, parse_seed, parse_shape
 
 if TYPE_CHECKING:
     from searchspace import SearchSpace
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample = add_parser(commands, "sample", "Print N seeded samples of the space, one JSON a line.", SAMPLE_EXAMPLES)
     sample.add_argument("--n", type=_positive, required=True, help="how many architectures to sample")
     sample.add_argument("--input-shape", type=parse_shape, required=True, help="image shape H,W,C")
-    sample.add_argument("--seed", type=int, required=True, help="seed of Optuna's RandomSampler")
+    sample.add_argument("--seed", type=parse_seed, required=True, help="seed of Optuna's RandomSampler")
     sample.add_argument("--num-classes", type=_classes, default=10, help="number of classes (default 10)")
     sample.add_argument("--max-params", type=int, default=None, help="report samples with more parameters")
     sample.add_argument("--max-flops", type=int, default=None, help="report samples with more multiply-adds")

@@ -114,6 +114,11 @@ def test_same_seed_same_sampled_sequence(workdir, monkeypatch):
     assert len(effective_trials(first.study)) == 3
 
 
+def test_the_largest_seed_numpy_takes_trains_its_trials(workdir):
+    result = _run(_config(workdir, trials=1, epochs=1, seed=2**32 - 1))  # each trial's seed is derived from it
+    assert [t.state for t in result.study.trials] == [TrialState.COMPLETE], result.study.trials[0].user_attrs
+
+
 def test_timeout_stops_the_study_between_trials(workdir):
     result = run_study(_config(workdir, trials=5, epochs=1, timeout=1), progress=Progress(total=5, quiet=True))
     assert result.stopped_early == "timeout reached"

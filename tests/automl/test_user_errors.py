@@ -26,10 +26,14 @@ from tests.automl.helpers import run_cli, stores
 PASSWORD = "s3cretPW"
 
 
-def _study_file(text: str, suffix: str = ".toml") -> Callable[[Path], list[str]]:
+def _study_file(text: str | bytes, suffix: str = ".toml", command: str = "search") -> Callable[[Path], list[str]]:
+    """``automl search`` (or ``automl space show``) with a study file holding ``text``."""
+
     def make(workdir: Path) -> list[str]:
         path = workdir / f"study{suffix}"
-        path.write_text(text)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        if command == "space":
+            return ["space", "show", "--config", str(path)]
         return ["search", "--config", str(path), "--trials", "1", "--epochs", "1"]
 
     return make
@@ -102,6 +106,11 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("yaml-image-size", _study_file("image_size: 32\n", ".yaml"), "image_size must be two positive"),
     ("space-not-a-table", _study_file('space = "big"\n'), "space must be a table"),
     ("unknown-setting", _study_file("trails = 3\n"), "unknown study setting(s) ['trails']"),
+    ("study-file-not-utf8", _study_file(b"\xff\xfetrials = 1\n"), "cannot read the study file"),
+    ("space-file-not-utf8", _study_file(b"\xff\xfe[space]\n", command="space"), "cannot read it: 'utf-8' codec"),
+    ("space-step-null", _study_file("space:\n  stages: {low: 1, high: 2, step:}\n", ".yaml"), "got step=None"),
+    ("space-yaml-number-key", _study_file("space:\n  stage: 1\n  1: 2\n", ".yaml", "space"), "field(s) [1, 'stage']"),
+    ("seed-too-big", _study_file("seed = 4294967296\n"), "seed must be in 0..4294967295, got 4294967296"),
     ("image-size-too-big", ["search", "--image-size", "10000,10000", "--trials", "1"], "10000x10000x1 need about"),
     ("model-random-bytes", _bundle(os.urandom(2048), GOOD_CARD), "not a Keras model file"),
     ("model-without-config", _bundle(None, GOOD_CARD), "it has no config.json"),
@@ -143,6 +152,22 @@ def test_bad_input_is_one_line_and_exit_code_2(workdir, capsys, argv, expected):
     store = workdir / "mlruns" / "optuna.db"
     assert not store.exists() or optuna.get_all_study_names(f"sqlite:///{store}") == []  # no study left behind
     assert not (workdir / "exports").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "--seed", "-1"],
+        ["space", "sample", "--n", "1", "--input-shape", "8,8,1", "--seed", "-1"],
+        ["data", "inspect", "digits", "--seed", "-1"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_a_seed_numpy_cannot_take_is_a_usage_error(workdir, capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "argument --seed: seed must be in 0..4294967295, got -1" in capsys.readouterr().err
 
 
 def test_read_only_tracking_store_on_resume(workdir):

@@ -51,6 +51,8 @@ def test_yaml_file_without_a_space_table(tmp_path):
         ({"dropout": {"low": -0.1, "high": 0.2, "log": True}}, r"low > 0, got low=-0.1"),
         ({"filters": {"low": 4, "high": 8, "log": True, "step": 2}}, r"step = 1, got step=2"),
         ({"filters": {"low": 4.5, "high": 8}}, r"integers, got low=4.5"),
+        ({"stages": {"low": 1, "high": 2, "step": None}}, r"step must be a positive integer, got step=None"),
+        ({"filters": {"low": 8, "high": 16, 2: 3}}, r"unknown field\(s\) \[2\]"),
         ({"kernel_sizes": [3, 4]}, r"got 4"),
         ({"paddings": ["same", "full"]}, r"got 'full'"),
         ({"activations": ["relu", "relu"]}, r"distinct"),
