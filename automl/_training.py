@@ -49,6 +49,7 @@ __all__ = [
     "on_accelerator",
     "steps_per_call",
     "configure_runtime",
+    "clear_session",
     "train_model",
     "augmentation_target",
     "StopAt",
@@ -58,7 +59,13 @@ __all__ = [
 ]
 
 ACCELERATOR_STEPS_PER_EXECUTION = 10
-_OOM_MARKERS = ("RESOURCE_EXHAUSTED", "out of memory", "OOM when allocating", "CUDA_ERROR_OUT_OF_MEMORY")
+_OOM_MARKERS = (
+    "RESOURCE_EXHAUSTED",  # TensorFlow, JAX (XLA)
+    "out of memory",  # PyTorch on CUDA, TensorFlow
+    "OOM when allocating",
+    "CUDA_ERROR_OUT_OF_MEMORY",
+    "can't allocate memory",  # PyTorch's CPU allocator: "DefaultCPUAllocator: can't allocate memory"
+)
 
 
 @keras.saving.register_keras_serializable(package="automl")
@@ -134,6 +141,15 @@ def configure_runtime() -> dict[str, str]:
         "augment_processes": str(augment_processes()),
         **tune_backend(keras.backend.backend(), accelerated=accelerated),
     }
+
+
+def clear_session(*, free_memory: bool) -> None:
+    """``keras.backend.clear_session``, keeping the global dtype policy ``configure_runtime``
+    chose: Keras 3 resets it to float32 there, so every trial after the first, and the
+    finalists, would have trained without mixed precision on an accelerator."""
+    policy = keras.mixed_precision.global_policy()
+    keras.backend.clear_session(free_memory=free_memory)
+    keras.mixed_precision.set_global_policy(policy)
 
 
 def wrap_with_normalization(

@@ -55,6 +55,7 @@ from automl._training import (
     TrialCallback,
     as_trial_failure,
     augmentation_target,
+    clear_session,
     compile_model,
     continue_cut,
     continue_replanned,
@@ -148,7 +149,7 @@ def run_trial(
     finally:
         # A full garbage collection walks every object of TensorFlow, Keras and MLflow
         # (0.3-0.8 s on a CPU): pay it only where memory is scarce (accelerators) or short.
-        keras.backend.clear_session(free_memory=free_memory)
+        clear_session(free_memory=free_memory)
     _finish(trial, run, outcome)
     return outcome
 

@@ -65,7 +65,10 @@ class _KerasGraph:
         return self._layers.Flatten(name=name)(x)
 
     def dense(self, x: Any, *, name: str, units: int, activation: str) -> Any:
-        return self._layers.Dense(units, activation=activation, name=name)(x)
+        # Under mixed precision the softmax stays float32, as Keras advises for an output layer:
+        # bfloat16 probabilities (8 bits of mantissa) would feed the loss and the exported model.
+        dtype = "float32" if activation == "softmax" else None
+        return self._layers.Dense(units, activation=activation, name=name, dtype=dtype)(x)
 
 
 def build_model(spec: ArchitectureSpec, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:

@@ -119,6 +119,35 @@ def test_the_largest_seed_numpy_takes_trains_its_trials(workdir):
     assert [t.state for t in result.study.trials] == [TrialState.COMPLETE], result.study.trials[0].user_attrs
 
 
+def _nested_layers(model):
+    for layer in model.layers:
+        yield layer
+        yield from _nested_layers(layer) if hasattr(layer, "layers") else ()
+
+
+def test_every_trial_trains_under_the_mixed_precision_the_runtime_chose(workdir, monkeypatch):
+    import keras
+
+    from automl import _trial
+
+    compiled = []
+
+    def compile_model(model, *args, **kwargs):  # what each trial's model computes in
+        convs = [layer for layer in _nested_layers(model) if isinstance(layer, keras.layers.Conv2D)]
+        first_conv = convs[0]
+        compiled.append((first_conv.compute_dtype, model.output.dtype))
+        return _compile(model, *args, **kwargs)
+
+    _compile = _trial.compile_model
+    monkeypatch.setattr(_trial, "compile_model", compile_model)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as configure_runtime sets it on an accelerator
+    try:
+        _run(_config(workdir, trials=2, epochs=1, pruner="none"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert compiled == [("bfloat16", "float32")] * 2  # a float32 softmax, as Keras advises
+
+
 def test_timeout_stops_the_study_between_trials(workdir):
     result = run_study(_config(workdir, trials=5, epochs=1, timeout=1), progress=Progress(total=5, quiet=True))
     assert result.stopped_early == "timeout reached"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from automl._backends import tune_backend
-from automl._errors import UserError
+from automl._errors import OutOfMemory, UserError
 from automl._hparams import TrainingSpec
 from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
@@ -21,6 +21,7 @@ from automl._training import (
     FirstEpochCut,
     FitToDeadline,
     TrialCallback,
+    as_trial_failure,
     augment_processes,
     compile_model,
     continue_cut,
@@ -617,3 +618,11 @@ def test_training_from_arrays_makes_no_float32_copy_of_them() -> None:
         tracemalloc.stop()
     keras.backend.clear_session()
     assert peak < 3 * x.nbytes, f"fit allocated {peak:,} bytes for {x.nbytes:,} bytes of images"
+
+
+def test_memory_the_torch_host_allocator_refuses_is_out_of_memory() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError) as refused:
+        torch.empty(2**48, dtype=torch.uint8)  # 256 TiB
+    failure = as_trial_failure(refused.value)
+    assert isinstance(failure, OutOfMemory) and str(failure).startswith("out of memory: RuntimeError"), failure
