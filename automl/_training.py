@@ -287,12 +287,19 @@ class FinalWindow:
 
 
 class EpochClock(keras.callbacks.Callback):
-    """Times the current epoch and its first batch, which carries the tracing of the step."""
+    """Times the current epoch and its first call of the training step, which carries the
+    step's tracing.
+
+    A call runs ``steps_per_execution`` steps (10 on an accelerator), and Keras calls
+    ``on_train_batch_end`` once a call with the index of its last step: the first call's
+    steps, ``_first_steps``, are then left out of the steady pace with it.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._epoch_start = time.perf_counter()
         self._first_batch_end: float | None = None
+        self._first_steps = 1
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = time.perf_counter()
@@ -301,6 +308,7 @@ class EpochClock(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._first_batch_end is None:
             self._first_batch_end = time.perf_counter()
+            self._first_steps = batch + 1
 
     def epoch_seconds(self) -> float:
         """Seconds since the current epoch began."""
@@ -310,9 +318,9 @@ class EpochClock(keras.callbacks.Callback):
         """The current epoch's time so far without its first batch, scaled to all its steps:
         what each later epoch of the same step takes."""
         steps = (self.params or {}).get("steps") or 0
-        if self._first_batch_end is None or steps < 2:
+        if self._first_batch_end is None or steps <= self._first_steps:
             return self.epoch_seconds()
-        return (time.perf_counter() - self._first_batch_end) * steps / (steps - 1)
+        return (time.perf_counter() - self._first_batch_end) * steps / (steps - self._first_steps)
 
     @staticmethod
     def epochs_by(
@@ -365,7 +373,6 @@ class TrialCallback(EpochClock):
     fits: int | None = None
     through_window: bool = False
     cut: FirstEpochCut | None = None
-    _first_step: int | None = field(default=None, init=False, repr=False)
     _last_batch_end: float | None = field(default=None, init=False, repr=False)
     _looked: bool = field(default=False, init=False, repr=False)
     # Set by the look that cuts: when it stopped the epoch, and the cut but for its validation.
@@ -419,9 +426,7 @@ class TrialCallback(EpochClock):
     def _look_at_first_epoch(self, batch: int) -> None:
         """``FIRST_LOOK_STEPS`` steps after the first one: stop now if the first epoch would
         end past the deadline it would then train to, or with no time for a second epoch."""
-        if self._first_step is None:
-            self._first_step = batch
-        done = batch - self._first_step
+        done = batch + 1 - self._first_steps  # the steps since the first call's
         if done < FIRST_LOOK_STEPS or self._first_batch_end is None or self._looked:
             return
         self._looked = True
@@ -430,7 +435,7 @@ class TrialCallback(EpochClock):
         step_s = (time.perf_counter() - self._first_batch_end) / done
         end = time.monotonic() + (steps - batch - 1) * step_s
         epoch_s = max(steps * step_s, 1e-9)
-        tracing_s = (self._first_batch_end - self._epoch_start) - step_s
+        tracing_s = (self._first_batch_end - self._epoch_start) - self._first_steps * step_s
         fit, until, through = self._after_first_epoch(end, tracing_s + epoch_s, epoch_s)
         if end <= until and (fit >= 2 or self.planned < 2):
             return
@@ -468,16 +473,16 @@ class TrialCallback(EpochClock):
         """After a whole first epoch, timed by its batches: the rest as steps that fill the
         time to the deadline (``FirstEpochCut`` with all its steps done)."""
         steps = (self.params or {}).get("steps") or 0
-        if steps < 2:  # no batch after the first to time a step by
+        if steps <= self._first_steps:  # no call after the first to time a step by
             return None
         # A whole epoch has ended, after ``_fit_to_deadline`` set the deadline.
         assert self._first_batch_end is not None and self._last_batch_end is not None and self.deadline is not None
-        step_s = max((self._last_batch_end - self._first_batch_end) / (steps - 1), 1e-9)
+        step_s = max((self._last_batch_end - self._first_batch_end) / (steps - self._first_steps), 1e-9)
         return FirstEpochCut(
             steps_done=steps,
             steps=steps,
             step_s=step_s,
-            tracing_s=max(self._first_batch_end - self._epoch_start - step_s, 0.0),
+            tracing_s=max(self._first_batch_end - self._epoch_start - self._first_steps * step_s, 0.0),
             validation_s=max(time.perf_counter() - self._last_batch_end, 0.0),
             until=self.deadline,
             epoch_fits=True,

@@ -154,14 +154,23 @@ class _Clock:
 
 
 class _Tick(keras.callbacks.Callback):
-    """Moves the clock one second per batch, ``first_batch_s`` for the first one (its tracing)."""
+    """Moves the clock one second per batch, ``first_batch_s`` for the first one (its tracing).
+
+    Keras calls it once per call of the training step, which may run several steps
+    (``steps_per_execution``), with the index of the call's last one.
+    """
 
     def __init__(self, clock: _Clock, first_batch_s: float = 1.0) -> None:
         super().__init__()
         self.clock, self.first_batch_s = clock, first_batch_s
+        self._last = -1
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._last = -1
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.clock.now += self.first_batch_s if self.clock.now == 0.0 else 1.0
+        steps, self._last = batch - self._last, batch
+        self.clock.now += steps + (self.first_batch_s - 1.0 if self.clock.now == 0.0 else 0.0)
 
 
 class _SlowingTick(_Tick):
@@ -173,11 +182,13 @@ class _SlowingTick(_Tick):
 
 
 def _first_fit(
-    monkeypatch: pytest.MonkeyPatch, deadline: float, window: FinalWindow | None = None
+    monkeypatch: pytest.MonkeyPatch, deadline: float, window: FinalWindow | None = None, steps_per_call: int = 1
 ) -> tuple[TrialCallback, keras.Model, tuple[np.ndarray, np.ndarray]]:
-    """A trial planned for 9 epochs of 4 batches, one second each (the first epoch ends at 4 s)."""
+    """A trial planned for 9 epochs of 4 batches, one second each (the first epoch ends at 4 s),
+    ``steps_per_call`` of them a call (10 on an accelerator)."""
     clock = _Clock()
     monkeypatch.setattr("automl._training.time", clock)
+    monkeypatch.setattr("automl._training.steps_per_call", lambda: steps_per_call)
     model = _small_model()
     spec = TrainingSpec(batch_size=8, epochs=9)
     compile_model(model, spec, num_classes=3)
@@ -196,10 +207,16 @@ def _first_fit(
         (6.0, None, True, 1),  # no second epoch fits: stop after the first, out of time
     ],
 )
+@pytest.mark.parametrize("steps_per_call", [1, 2])  # its first epoch's time, less its first call's, paces the rest
 def test_a_trial_stops_after_its_first_epoch_when_its_planned_epochs_do_not_fit(
-    monkeypatch: pytest.MonkeyPatch, seconds_left: float, fits: int | None, out_of_time: bool, epochs: int
+    monkeypatch: pytest.MonkeyPatch,
+    seconds_left: float,
+    fits: int | None,
+    out_of_time: bool,
+    epochs: int,
+    steps_per_call: int,
 ) -> None:
-    callback, model, data = _first_fit(monkeypatch, seconds_left)
+    callback, model, data = _first_fit(monkeypatch, seconds_left, steps_per_call=steps_per_call)
     assert (callback.fits, callback.out_of_time, len(callback.epochs)) == (fits, out_of_time, epochs)
     if fits:  # the caller continues from the second epoch with a schedule of its own
         spec = TrainingSpec(batch_size=8, epochs=fits)
@@ -443,6 +460,7 @@ def _long_first_epoch(
     *,
     prune: bool = True,
     slower: bool = False,
+    steps_per_call: int = 1,
 ) -> tuple[_Clock, TrialCallback, _EpochCount, TrainingSpec, Callable[..., None]]:
     """The study's first trial (``min_epochs`` 1), planned for 9 epochs of 32 batches of
     1 s on a warm-up and cosine (its first epoch ends at 32 s), fitted until it stops; and
@@ -450,6 +468,7 @@ def _long_first_epoch(
     ``slower``: its batches after the 21st take 2 s (the epoch ends at 43 s)."""
     clock = _Clock()
     monkeypatch.setattr("automl._training.time", clock)
+    monkeypatch.setattr("automl._training.steps_per_call", lambda: steps_per_call)
     model = _small_model()
     spec = TrainingSpec(batch_size=8, epochs=9, schedule="warmup_cosine", warmup=0.1, steps_per_epoch=32)
     compile_model(model, spec, num_classes=3)
@@ -626,3 +645,15 @@ def test_memory_the_torch_host_allocator_refuses_is_out_of_memory() -> None:
         torch.empty(2**48, dtype=torch.uint8)  # 256 TiB
     failure = as_trial_failure(refused.value)
     assert isinstance(failure, OutOfMemory) and str(failure).startswith("out of memory: RuntimeError"), failure
+
+
+def test_a_first_epoch_run_several_steps_a_call_paces_its_rest_by_the_calls_after_the_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 4 steps a call (an accelerator runs 10): the first call, at 6 s, holds 4 steps and 2 s of tracing.
+    _, callback, counted, _, _ = _long_first_epoch(monkeypatch, 80.0, None, 3.0, prune=False, steps_per_call=4)
+    assert counted.epochs == 1 and callback.fits is None
+    assert callback.cut == FirstEpochCut(
+        steps_done=32, steps=32, step_s=1.0, tracing_s=2.0, validation_s=0.0, until=80.0, epoch_fits=True
+    )
+    keras.backend.clear_session()
