@@ -538,7 +538,7 @@ def _two_members(
 def _allowed_views(model: keras.Model, record: TrialRecord, final: FinalTraining) -> tuple[View, ...]:
     """The first of the test-time views (``views_for``) of ``record``'s ``model`` that ``final``
     allows: at most ``final.views``, with all of them within ``final.max_flops``."""
-    views = views_for(record.augmentation)[: final.views]
+    views = views_for(record.augmentation, model.input_shape[1:])[: final.views]
     cost = count_members(model) * (record.flops or 0)
     if final.max_flops and cost:
         views = views[: max(final.max_flops // cost, 1)]

@@ -17,7 +17,7 @@ hold it as any model, and plain Keras loads it without this project.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,15 +45,20 @@ _SHIFTS = (View(dy=1), View(dy=-1), View(dx=1), View(dx=-1))
 MAX_VIEWS = 10
 
 
-def views_for(augmentation: Mapping[str, Any] | None) -> tuple[View, ...]:
-    """The views of a model trained with ``augmentation`` (``AugmentPolicy.to_dict()``; None: none):
-    the image, its mirror image if it was trained with flips, and its one-pixel shifts (of the
-    mirror image too) if it was trained with shifts. They come in the order they are given up
-    from the end when time or a cost budget is short: the image, its mirror image (the largest
-    gain where flips were trained), the four shifts, then the shifts of the mirror image."""
+def views_for(augmentation: Mapping[str, Any] | None, input_shape: Sequence[int | None]) -> tuple[View, ...]:
+    """The views of a model of ``input_shape`` ``(H, W, C)`` trained with ``augmentation``
+    (``AugmentPolicy.to_dict()``; None: none): the image, its mirror image if it was trained
+    with flips, and its one-pixel shifts (of the mirror image too) if it was trained with
+    shifts. They come in the order they are given up from the end when time or a cost budget
+    is short: the image, its mirror image (the largest gain where flips were trained), the
+    four shifts, then the shifts of the mirror image.
+
+    An affine shift moves whole pixels, ``int(u * side)`` for ``u`` up to ``shift``: one of
+    ``shift * side <= 1`` never moved an image, so it adds no shifted views."""
     policy = pipelines.AugmentPolicy.from_dict(dict(augmentation)) if augmentation else pipelines.AugmentPolicy.none()
     flips = (False, True) if policy.hflip_p > 0 else (False,)
-    shifted = (policy.pad_crop_p > 0 and policy.pad_px > 0) or (policy.affine_p > 0 and policy.shift > 0)
+    side = min(int(n or 0) for n in input_shape[:2])
+    shifted = (policy.pad_crop_p > 0 and policy.pad_px > 0) or (policy.affine_p > 0 and policy.shift * side > 1)
     plain = [View(flip=flip) for flip in flips]
     shifts = [View(dy=s.dy, dx=s.dx, flip=flip) for flip in flips for s in _SHIFTS] if shifted else []
     return tuple(plain + shifts)

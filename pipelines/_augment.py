@@ -196,7 +196,10 @@ def sample_augmentation(
     if flips:
         draw_p("hflip_p", (0.0, 0.5))
     if draw_p("affine_p"):
-        values["shift"] = trial.suggest_float(PARAM_PREFIX + "shift", 0.0, min(0.125, max_pad / side))
+        # albumentations moves whole pixels, int(u * side) for u drawn up to ``shift``: a bound
+        # of (max_pad + 1) / side reaches max_pad pixels (max_pad / side reached one less: on
+        # sides of 7-15 pixels the shift never moved an image).
+        values["shift"] = trial.suggest_float(PARAM_PREFIX + "shift", 0.0, (max_pad + 1) / side)
         values["scale"] = trial.suggest_float(PARAM_PREFIX + "scale", 0.0, 0.15)
         values["rotate"] = trial.suggest_float(PARAM_PREFIX + "rotate", 0.0, 15.0)
     if draw_p("color_p"):

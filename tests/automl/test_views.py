@@ -36,7 +36,7 @@ def _seen(x: np.ndarray, view: View) -> np.ndarray:
     return out[:, :, ::-1] if view.flip else out
 
 
-ALL = views_for({**pipelines.AugmentPolicy.none().to_dict(), "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 2})
+ALL = views_for({**pipelines.AugmentPolicy.none().to_dict(), "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 2}, (8, 8, 1))
 
 
 def test_the_viewed_model_averages_the_model_over_its_views():
@@ -57,12 +57,14 @@ def test_seen_shows_the_images_as_the_viewed_model_does():
 
 def test_views_follow_the_augmentation_the_model_was_trained_with():
     none = pipelines.AugmentPolicy.none().to_dict()
-    assert views_for(None) == views_for(none) == (View(),)
-    assert views_for({**none, "hflip_p": 0.5}) == (View(), View(flip=True))
+    assert views_for(None, (28, 28, 1)) == views_for(none, (28, 28, 1)) == (View(),)
+    assert views_for({**none, "hflip_p": 0.5}, (28, 28, 1)) == (View(), View(flip=True))
     shifts = (View(), View(dy=1), View(dy=-1), View(dx=1), View(dx=-1))
-    assert views_for({**none, "pad_crop_p": 0.5, "pad_px": 1}) == shifts
-    assert views_for({**none, "affine_p": 0.3, "shift": 0.1}) == shifts
-    assert views_for({**none, "affine_p": 0.3, "shift": 0.0, "rotate": 10.0}) == (View(),)
+    assert views_for({**none, "pad_crop_p": 0.5, "pad_px": 1}, (8, 8, 1)) == shifts
+    assert views_for({**none, "affine_p": 0.3, "shift": 0.1}, (28, 28, 1)) == shifts  # up to 2 pixels
+    # On 8x8 images a shift of 0.1 of the side, under a pixel, never moved one.
+    assert views_for({**none, "affine_p": 0.3, "shift": 0.1}, (8, 8, 1)) == (View(),)
+    assert views_for({**none, "affine_p": 0.3, "shift": 0.0, "rotate": 10.0}, (28, 28, 1)) == (View(),)
     assert ALL[:3] == (View(), View(flip=True), View(dy=1)) and ALL[-1] == View(dx=-1, flip=True)
 
 

@@ -79,6 +79,18 @@ def test_pad_and_crop_is_an_integer_shift_of_at_most_pad_px(pad_px: int) -> None
     assert max(max(abs(dy), abs(dx)) for dy, dx in seen) == pad_px
 
 
+def test_the_largest_affine_shift_sampled_for_8x8_images_moves_them_a_pixel() -> None:
+    study = _sampled_study((8, 8, 1), trials=40)
+    bound = next(t.distributions["aug.shift"].high for t in study.trials if "aug.shift" in t.params)
+    image = _image((8, 8, 1))
+    pipeline = _only("affine_p", shift=float(np.nextafter(bound, 0)), scale=0.0, rotate=0.0).build()
+    moves = set()
+    for index in range(40):
+        out = augment_example(pipeline, image, seed=2, epoch=0, index=index)
+        moves |= {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if np.array_equal(out, _shift(image, dy, dx))}
+    assert {(0, 1), (1, 0), (-1, -1)} <= moves
+
+
 def test_same_seed_epoch_index_same_result_in_any_thread_and_order() -> None:
     policy = AugmentPolicy(hflip_p=0.5, dropout_p=0.5)
     images = [_image((16, 16, 3), seed=i) for i in range(40)]
@@ -152,7 +164,8 @@ def test_magnitudes_suit_the_image_size(shape: tuple[int, int, int]) -> None:
     for trial in _sampled_study(shape, trials=40).trials:
         dist.update(trial.distributions)
     assert dist["aug.pad_px"].high == max(1, side // 8)  # 1 px for 8x8 digits
-    assert dist["aug.shift"].high * side <= max(1, side // 8) + 1e-9
+    # albumentations shifts int(u * side) pixels for u below the bound: up to pad_px's bound too.
+    assert int(np.nextafter(dist["aug.shift"].high, 0) * side) == max(1, side // 8)
     assert int(dist["aug.dropout_size"].low * side) >= 1  # a hole is at least one pixel
 
 
