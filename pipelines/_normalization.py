@@ -10,7 +10,10 @@ import numpy as np
 __all__ = ["Normalization"]
 
 _CHUNK_VALUES = 1 << 24  # pixel values per step when accumulating statistics (128 MB of float64 at most)
-_MIN_STD = 1e-3  # a constant channel is left unscaled instead of divided by ~0
+# A channel that varies by less than a grey level in training (constant: a colour scene's
+# unused channel, a border) is left unscaled: divided by its ~0 spread, a value the training
+# never showed would reach the network thousands of times larger than any it learnt from.
+_MIN_STD = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)

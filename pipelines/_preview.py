@@ -22,8 +22,10 @@ def augmentation_preview(
 ) -> np.ndarray:
     """One row per label: a random training image of that class, then ``views`` augmentations of it.
 
-    The augmentations are those a ``Feeder`` over the same ``x`` with the same ``seed`` gives
-    that image in epochs ``0..views-1``. A class with no image in ``x`` gets a blank row.
+    The augmentations are the policy's albumentations pipeline run on that image, seeded per
+    epoch ``0..views-1`` as a ``Feeder`` seeds it: draws from the distribution training sees
+    (the ``Feeder`` runs its whole-pixel shifts, flips, colour and cut-outs on whole batches,
+    so not the same draws). A class with no image in ``x`` gets a blank row.
 
     Returns:
         uint8 array ``(len(labels), 1 + views, H, W, C)``.
