@@ -53,7 +53,8 @@ class TrialRun:
     """A nested MLflow run for one trial; metrics are buffered and logged in batches.
 
     ``params`` are the parameters logged so far (a logged model of the run carries them
-    too); once ``model_id`` is set, the metrics flushed are linked to that logged model.
+    too); once ``link_model`` gives the run's logged model, the metrics flushed are linked
+    to it, starting with the latest value of each one flushed before.
     """
 
     tracker: Tracker
@@ -61,6 +62,8 @@ class TrialRun:
     params: dict[str, str] = field(default_factory=dict)
     model_id: str | None = None
     _metrics: list[tuple[str, float, int, int]] = field(default_factory=list)
+    # The latest value of each metric flushed before the model was linked, by key.
+    _latest: dict[str, tuple[str, float, int, int]] = field(default_factory=dict)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -78,12 +81,23 @@ class TrialRun:
         self._metrics.append((key, float(value), int(time.time() * 1000), step))
 
     def flush(self) -> None:
+        """Send the buffered metrics (a trial flushes after each epoch, so the MLflow UI
+        follows it as it trains, and a killed process loses no epoch it finished)."""
         from mlflow.entities import Metric
 
         metrics = [Metric(*metric, model_id=self.model_id) for metric in self._metrics]
         for start in range(0, len(metrics), 500):
             self.tracker._client.log_batch(self.run_id, metrics=metrics[start : start + 500])
+        if self.model_id is None:
+            self._latest.update((metric[0], metric) for metric in self._metrics)
         self._metrics.clear()
+
+    def link_model(self, model_id: str) -> None:
+        """Link the metrics flushed from now on to the run's logged model ``model_id``, and
+        each metric's latest value so far (its last epoch's) again, so the model has them."""
+        self.model_id = model_id
+        self._metrics[:0] = self._latest.values()
+        self._latest.clear()
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag

@@ -351,7 +351,7 @@ def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, mode
         tags={STUDY_TAG: ctx.config.study_name, TRIAL_TAG: str(trial.number), "trained_on": "train"},
         step=epochs,
     )
-    run.model_id = logged.model_id  # the run's metrics, flushed at its end, are linked to the model
+    run.link_model(logged.model_id)
     record_model(trial, uri=logged.uri, path=str(logged.keras_path.resolve()))
 
 
@@ -400,6 +400,7 @@ def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: 
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         run.add_metric(key, getattr(epoch, key), step=epoch.epoch)
     run.add_metric("epoch_seconds", epoch.seconds, step=epoch.epoch)
+    run.flush()
     ctx.progress.epoch(trial.number, epoch, epochs)
     if ctx.multi_objective or not np.isfinite(epoch.val_accuracy):
         return False

@@ -148,6 +148,26 @@ def test_every_trial_trains_under_the_mixed_precision_the_runtime_chose(workdir,
     assert compiled == [("bfloat16", "float32")] * 2  # a float32 softmax, as Keras advises
 
 
+def test_each_epoch_is_in_mlflow_when_it_is_reported_and_the_model_has_the_last(workdir):
+    config = _config(workdir, trials=1, epochs=3, pruner="none")
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    seen = []
+
+    class Watching(Progress):  # what the MLflow UI shows while the trial trains
+        def epoch(self, number, epoch, epochs):
+            experiment = client.get_experiment_by_name(config.study_name)
+            (run,) = client.search_runs([experiment.experiment_id], filter_string="tags.`mlflow.parentRunId` != ''")
+            seen.append([m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")])
+
+    result = run_study(config, progress=Watching(total=1, quiet=True))
+    assert seen == [[0], [0, 1], [0, 1, 2]]
+    (run,) = _trial_runs(config, result.study)
+    (output,) = run.outputs.model_outputs
+    logged = {m.key: m for m in client.get_logged_model(output.model_id).metrics}
+    assert logged["val_accuracy"].step == 2 and logged["val_accuracy"].value == result.study.trials[0].values[0]
+    assert logged["params"].value == result.study.trials[0].user_attrs["params"]
+
+
 def test_timeout_stops_the_study_between_trials(workdir):
     result = run_study(_config(workdir, trials=5, epochs=1, timeout=1), progress=Progress(total=5, quiet=True))
     assert result.stopped_early == "timeout reached"
