@@ -97,18 +97,27 @@ def study_plots(study: optuna.Study, *, pareto: bool) -> dict[str, Figure | str]
         plots["pareto_front.png"] = lambda: ovm.plot_pareto_front(study, target_names=["val_accuracy", "cost"])
     drawn: dict[str, Figure | str] = {}
     for name, make in plots.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+        # Optuna's plots switch pyplot to its ggplot style for good, which would draw grid
+        # lines through the numbers of the comparison's heatmaps: keep it to these.
+        with matplotlib.rc_context(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
                 axes = make()
-        except (ValueError, RuntimeError) as exc:
-            drawn[name] = str(exc)
-            continue
-        figure = axes.figure if hasattr(axes, "figure") else axes
-        figure.set_size_inches(8, 5)
-        figure.tight_layout()
+            except (ValueError, RuntimeError) as exc:
+                drawn[name] = str(exc)
+                continue
+            figure = axes.figure if hasattr(axes, "figure") else axes
+            figure.set_size_inches(8, _height(axes))
+            figure.tight_layout()
         drawn[name] = figure
     return drawn
+
+
+def _height(axes: Any) -> float:
+    """Inches of a plot's height: a quarter inch a bar where one bar is drawn per parameter
+    (a search space has dozens), 5 otherwise."""
+    labels = len(axes.get_yticklabels()) if hasattr(axes, "get_yticklabels") else 0
+    return max(5.0, 1.5 + 0.25 * labels)
 
 
 def close_figure(figure: Figure) -> None:
