@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import optuna
 import pandas as pd
 
@@ -35,7 +37,7 @@ def format_table(frame: pd.DataFrame, max_reason: int = 60) -> str:
             _number(row["params"], "{:,.0f}"),
             _number(row["flops"], "{:,.0f}"),
             f"{row['seconds']:.2f}",
-            str(row["reason"])[:max_reason],
+            textwrap.shorten(str(row["reason"]), max_reason, placeholder=" ..."),  # at a word, not mid-number
         )
         for row in frame.to_dict("records")
     ]

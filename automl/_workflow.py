@@ -143,8 +143,9 @@ def run_search(
     except BaseException:
         study_run.tracker.close_parent("FAILED")
         raise
-    else:
-        study_run.tracker.close_parent("FINISHED")
+    else:  # a study none of whose trials completed failed, as the command that ran it does
+        succeeded = study_run.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        study_run.tracker.close_parent("FINISHED" if succeeded else "FAILED")
     finally:
         release_finish(study_run.study, study_run.config)
     return result

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from mlflow import MlflowClient
 from PIL import Image
 
 from automl.cli import main
@@ -322,6 +323,11 @@ def test_a_search_where_no_trial_succeeds_exits_non_zero_with_the_reason(workdir
     err = capsys.readouterr().err
     assert code == 1, err
     assert "no trial of study 'tiny' succeeded (2 ran)" in err and "max_params" in err.lower().replace("-", "_")
+    client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
+    (parent,) = client.search_runs(
+        [client.get_experiment_by_name("tiny").experiment_id], filter_string="tags.`mlflow.parentRunId` IS NULL"
+    )
+    assert parent.info.status == "FAILED"  # not a green FINISHED in the MLflow UI
 
 
 def test_a_model_on_an_unreachable_tracking_server_is_refused_without_the_password(workdir, capsys, monkeypatch):
