@@ -220,13 +220,15 @@ class FinishClaim:
     closed_elsewhere: bool = False
 
 
-def claim_finish(study: optuna.Study, config: StudyConfig) -> FinishClaim:
+def claim_finish(study: optuna.Study, config: StudyConfig, *, export: bool = True) -> FinishClaim:
     """Elect one process to compare the finalists and export the winner, once per set of results.
 
     Processes that ran the same study together all reach the end. The first to see no
     trial running elsewhere claims the study's finished trials (under the store's lock);
     the others do not compare or export them again, nor does a later run that finished no
-    new trial. A claim whose process died (same host) is taken over.
+    new trial, unless it would ``export`` them and the one that compared them did not. A claim
+    whose process died (same host) is taken over; one whose comparison or export was
+    interrupted was given up (``release_finish``).
     """
     me = process_identity()
     with store_lock(config.storage):
@@ -237,7 +239,7 @@ def claim_finish(study: optuna.Study, config: StudyConfig) -> FinishClaim:
             return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)
         claim = StudyRecord.of(study).finish
         done = sum(t.state.is_finished() for t in trials)
-        if claim and claim.get("trials") == done:
+        if claim and claim.get("trials") == done and (claim.get("exported", True) or not export):
             by, comparing = str(claim.get("by")), bool(claim.get("open"))
             if not comparing:
                 reason = f"its {done} finished trials were already compared and exported (by process {by})"
@@ -249,12 +251,14 @@ def claim_finish(study: optuna.Study, config: StudyConfig) -> FinishClaim:
     return FinishClaim(elected=True)
 
 
-def release_finish(study: optuna.Study, config: StudyConfig) -> None:
-    """Mark this process's comparison and export as over (see ``claim_finish``)."""
+def release_finish(study: optuna.Study, config: StudyConfig, *, finished: bool, exported: bool) -> None:
+    """Mark this process's comparison and export as over (see ``claim_finish``): ``finished``,
+    and ``exported`` or not; or given up (an interrupt, an error), so the next run does them."""
     with store_lock(config.storage):
         claim = StudyRecord.of(study).finish
         if claim and claim.get("by") == process_identity():
-            record_finish(study, {**claim, "open": False})
+            done = {"trials": claim.get("trials"), "exported": exported} if finished else {"trials": None}
+            record_finish(study, {**claim, **done, "open": False})
 
 
 def process_alive(process: str) -> bool:

@@ -127,7 +127,7 @@ def run_search(
         study_run = _run_local_workers(config, progress, started)
     else:
         study_run = run_study(config, progress=progress, started=started)
-    claim = claim_finish(study_run.study, study_run.config)
+    claim = claim_finish(study_run.study, study_run.config, export=export)
     if not claim.elected:  # compared and exported once, by the process that claimed these results
         if not claim.closed_elsewhere:
             study_run.tracker.close_parent("FINISHED")
@@ -135,8 +135,10 @@ def run_search(
         return SearchResult(
             study_name=config.study_name, config=study_run.config, trials=frame, no_comparison=claim.reason
         )
+    finished = False
     try:
         result = _finish(study_run, export=export, progress=progress)
+        finished = True
     except KeyboardInterrupt:
         study_run.tracker.close_parent("KILLED")
         raise
@@ -146,8 +148,8 @@ def run_search(
     else:  # a study none of whose trials completed failed, as the command that ran it does
         succeeded = study_run.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         study_run.tracker.close_parent("FINISHED" if succeeded else "FAILED")
-    finally:
-        release_finish(study_run.study, study_run.config)
+    finally:  # interrupted or failed, the comparison and export are the next run's to do
+        release_finish(study_run.study, study_run.config, finished=finished, exported=export)
     return result
 
 

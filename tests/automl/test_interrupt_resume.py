@@ -103,3 +103,21 @@ def test_an_error_without_ctrl_c_stays_an_error(monkeypatch):
     monkeypatch.setattr(_trial, "_train_candidate", failing)
     with pytest.raises(RuntimeError, match="own failure"):
         _trial._train_or_interrupt(None, None, None, None, None)
+
+
+def test_a_comparison_or_export_that_did_not_end_is_done_by_the_next_run(workdir, monkeypatch):
+    import automl
+    from automl import _workflow
+
+    # The trials ran, but not the export the command asked for: --no-export, then a Ctrl-C in it.
+    automl.search(study_name="ended", trials=1, epochs=1, no_export=True, quiet=True)
+    export = _workflow.export_winner
+    monkeypatch.setattr(_workflow, "export_winner", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        automl.search(study_name="ended", trials=1, epochs=1, quiet=True)
+    monkeypatch.setattr(_workflow, "export_winner", export)
+
+    result = automl.search(study_name="ended", trials=1, epochs=1, quiet=True)
+    assert result.export_dir is not None and (result.export_dir / "model_card.json").is_file()
+    again = automl.search(study_name="ended", trials=1, epochs=1, quiet=True)  # done: nothing to redo
+    assert again.export_dir is None and "already compared and exported" in (again.no_comparison or "")
