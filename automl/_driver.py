@@ -38,9 +38,9 @@ from automl._data import (
     skipped_note,
     value_map_note,
 )
-from automl._errors import ProcessDied, StudyStopped, TrialFailed, UserError
+from automl._errors import Interrupted, ProcessDied, StudyStopped, TrialFailed, UserError
 from automl._progress import Progress
-from automl._queue import claim_trial, heartbeat, process_identity, retry_of
+from automl._queue import claim_trial, heartbeat, process_identity, requeue, retry_of
 from automl._records import StudyRecord, TrialRecord, record_outcome, record_parent_run
 from automl._settings import runtime_settings
 from automl._stores import store_lock
@@ -276,16 +276,13 @@ def _run_in_process(
         if trial is None:
             break
         if (failed := retry_of(trial)) is not None:
-            print(
-                f"note: trial {trial.number} runs again trial {failed}, whose worker died (no heartbeat)",
-                file=sys.stderr,
-            )
+            print(f"note: trial {trial.number} runs again trial {failed}, {_why_again(study, failed)}", file=sys.stderr)
         with heartbeat(trial):
             try:
                 window = _first_window(study, ctx.data, plan) if final_window else None
                 outcome = run_trial(trial, ctx, deadline=deadline, window=window)
-            except KeyboardInterrupt:
-                study.tell(trial, state=TrialState.FAIL)
+            except KeyboardInterrupt:  # failed now, and run again when the study resumes
+                requeue(study, study.tell(trial, state=TrialState.FAIL))
                 raise
         _tell(study, trial, outcome)
         ran += 1
@@ -294,6 +291,25 @@ def _run_in_process(
         failures.count(outcome.failure, outcome.reason)
         deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     return ran, _stop_reason(ran, deadline, timeout)
+
+
+def _wait_passing_on_interrupts(child: subprocess.Popen) -> int:
+    """The child's exit code. An interrupt here (a SIGTERM turned Ctrl-C, which the child's
+    process group does not get as it gets a terminal's Ctrl-C) is passed on to it, which
+    fails its trial and exits 130."""
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        return child.wait()
+
+
+def _why_again(study: optuna.Study, number: int) -> str:
+    """Why trial ``number`` runs again: it was interrupted, or its worker died."""
+    failed = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if failed is not None and TrialRecord.of(failed).failure is Interrupted:
+        return "which was interrupted"
+    return "whose worker died (no heartbeat)"
 
 
 def _stop_reason(ran: int, deadline: float | None, timeout: float | None) -> str | None:
@@ -436,7 +452,7 @@ def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None
         finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
         with subprocess.Popen(worker_command(config, timeout=left) + ["--trials", "1"], env=env) as child:
-            code = child.wait()  # Ctrl-C reaches the child too: it fails its trial, and this waits for it
+            code = _wait_passing_on_interrupts(child)
         if code == 130:
             raise KeyboardInterrupt
         _fail_orphans(study, ctx.tracker, child.pid, code)

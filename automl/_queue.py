@@ -28,7 +28,7 @@ import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from automl._records import record_claim
+from automl._records import enqueued_attrs, record_claim
 
 __all__ = [
     "claim_trial",
@@ -37,10 +37,12 @@ __all__ = [
     "effective_trials",
     "process_identity",
     "retry_of",
+    "requeue",
     "RETRY_ATTR",
 ]
 
 RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy
+RETRY_HISTORY_ATTR = "retry_history"  # ... with the numbers of the copies before it, the first one first
 
 
 def process_identity(pid: int | None = None) -> str:
@@ -49,7 +51,8 @@ def process_identity(pid: int | None = None) -> str:
 
 
 def retry_of(trial: optuna.Trial) -> int | None:
-    """The number of the failed trial (its worker died) that ``trial`` runs again, if any."""
+    """The number of the failed trial (its worker died, or it was interrupted) that
+    ``trial`` runs again, if any: the first of a series of copies."""
     number = trial.study._storage.get_trial_system_attrs(trial._trial_id).get(RETRY_ATTR)
     return int(number) if number is not None else None
 
@@ -57,8 +60,24 @@ def retry_of(trial: optuna.Trial) -> int | None:
 def effective_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """All trials except failed ones that were retried (their copy stands in for them)."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.system_attrs[RETRY_ATTR] for t in trials if RETRY_ATTR in t.system_attrs}
+    retried = {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY_ATTR, ())}
+    retried |= {t.system_attrs[RETRY_ATTR] for t in trials if RETRY_ATTR in t.system_attrs}
     return [t for t in trials if not (t.state == TrialState.FAIL and t.number in retried)]
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue a WAITING copy of the failed ``trial``: its parameters and where it came from
+    (``enqueued_attrs``), as Optuna's heartbeat queues a dead worker's trial. An interrupted
+    trial so runs again when its study resumes, the study's total unchanged."""
+    history = [*trial.system_attrs.get(RETRY_HISTORY_ATTR, ()), trial.number]
+    copy = optuna.create_trial(
+        state=TrialState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=enqueued_attrs(trial),
+        system_attrs={RETRY_ATTR: history[0], RETRY_HISTORY_ATTR: history},
+    )
+    study.add_trial(copy)
 
 
 def enqueue_up_to(study: optuna.Study, total: int, user_attrs: list[dict] | None = None) -> int:

@@ -23,6 +23,7 @@ from automl._hparams import TrainingSpec
 __all__ = [
     "TrialRecord",
     "record_claim",
+    "enqueued_attrs",
     "record_run",
     "record_sample",
     "config_key",
@@ -188,6 +189,13 @@ def origin_of(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
     ``origin.warm_start`` or ``origin.neighbour_of`` (none for a sampled trial)."""
     keys = (_SEED_ARCHITECTURE, _WARM_START, _NEIGHBOUR_OF)
     return {f"origin.{key}": trial.user_attrs[key] for key in keys if key in trial.user_attrs}
+
+
+def enqueued_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """The user attributes the trial was enqueued with (where it came from, ``origin_of``):
+    what a copy that runs it again needs, and none of how it ran."""
+    keys = (_SEED_ARCHITECTURE, _WARM_START, _NEIGHBOUR_OF)
+    return {key: trial.user_attrs[key] for key in keys if key in trial.user_attrs}
 
 
 def record_claim(trial: optuna.Trial, worker: str) -> None:

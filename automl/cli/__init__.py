@@ -12,7 +12,9 @@ import argparse
 import atexit
 import importlib
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -59,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     quiet_console(verbose=getattr(args, "verbose", False))
+    _interrupt_on_sigterm()
     try:
         if getattr(args, "uses_keras", False):  # search and worker import it once the backend is chosen
             import_keras_quietly(verbose=False)
@@ -72,6 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `automl space sample --n 100 | head`: the reader left, stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM, which ``timeout``, ``kill``, Docker, Slurm and systemd send, stops a command
+    as Ctrl-C does: the running trial is failed and queued again, the stores are left
+    consistent, and the same command resumes. (Left to its default, it ended the process at
+    once, and the trial stayed RUNNING until its heartbeat went stale.)"""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
 
 
 def _scrubbed(message: str, args: argparse.Namespace) -> str:

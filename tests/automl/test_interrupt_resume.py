@@ -32,7 +32,8 @@ def _wait_for_running(storage: str, number: int, proc: subprocess.Popen, timeout
     raise AssertionError(f"trial {number} never started")
 
 
-def test_ctrl_c_marks_the_trial_failed_and_the_same_command_resumes(workdir):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resumes(workdir, signum):
     paths = stores(workdir)
     (workdir / "mlruns").mkdir()
     command = ["search", "--study-name", "resume", "--trials", "3", "--epochs", "2", "--pruner", "none",
@@ -47,7 +48,7 @@ def test_ctrl_c_marks_the_trial_failed_and_the_same_command_resumes(workdir):
     )
     _wait_for_running(paths["storage"], 1, proc)
     time.sleep(2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)  # SIGTERM, as timeout, kill, Docker and Slurm send it, stops it as Ctrl-C does
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output
 
@@ -57,6 +58,9 @@ def test_ctrl_c_marks_the_trial_failed_and_the_same_command_resumes(workdir):
     assert by_number[1].state == TrialState.FAIL
     assert "interrupted" in by_number[1].user_attrs["fail_reason"]
     assert not any(t.state == TrialState.RUNNING for t in study.trials)
+    # It is queued again, as it was sampled: the resumed study runs it, not another.
+    (again,) = [t for t in study.trials if t.state == TrialState.WAITING and t.params]
+    assert again.params == by_number[1].params and "fail_reason" not in again.user_attrs
     client = MlflowClient(tracking_uri=paths["tracking_uri"])
     experiment = client.get_experiment_by_name("resume")
     runs = client.search_runs([experiment.experiment_id])
@@ -67,14 +71,15 @@ def test_ctrl_c_marks_the_trial_failed_and_the_same_command_resumes(workdir):
 
     resumed = run_cli(command, workdir)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"note: trial {again.number} runs again trial 1, which was interrupted" in resumed.stderr
     study = optuna.load_study(study_name="resume", storage=paths["storage"])
     trials = effective_trials(study)
-    assert sorted(t.number for t in trials) == [0, 1, 2]  # exactly the requested total
-    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
+    assert sorted(t.number for t in trials) == [0, 2, 3]  # exactly the requested total, trial 1 run again as 3
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert {t.number: t for t in trials}[0].params == completed_params  # trial 0 was not re-run
     runs = client.search_runs([experiment.experiment_id])
     numbers = [r.data.tags["optuna.trial_number"] for r in runs if "optuna.trial_number" in r.data.tags]
-    assert sorted(numbers) == ["0", "1", "2"]  # one nested run per trial, none repeated
+    assert sorted(numbers) == ["0", "1", "2", "3"]  # one nested run per trial, none repeated
     parents = [r for r in runs if "optuna.trial_number" not in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
