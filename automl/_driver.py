@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import optuna
@@ -40,15 +40,16 @@ from automl._data import (
 )
 from automl._errors import Interrupted, ProcessDied, StudyStopped, TrialFailed, UserError
 from automl._progress import Progress
-from automl._queue import claim_trial, heartbeat, process_identity, requeue, retry_of
+from automl._queue import RETRY_HISTORY_ATTR, claim_trial, heartbeat, process_identity, requeue, retry_of
 from automl._records import StudyRecord, TrialRecord, record_outcome, record_parent_run
 from automl._settings import runtime_settings
-from automl._stores import store_lock
+from automl._stores import MAX_RETRY, store_lock
 from automl._studies import (
     best_value,
     enqueue_trials,
     header,
     open_study,
+    process_alive,
     seed_sampler,
     top_up,
     versions,
@@ -235,6 +236,7 @@ def _run_trials(
     # the process: freezing it keeps each trial's garbage collections from walking it again.
     gc.collect()
     gc.freeze()
+    _fail_dead_workers(study, tracker)
     if config.isolate and not worker:
         return _run_isolated(study, ctx, max_trials, plan)
     return _run_in_process(study, ctx, max_trials, plan, final_window=not worker)
@@ -348,16 +350,37 @@ def _fail_orphans(study: optuna.Study, tracker: Tracker, pid: int, code: int) ->
         else f"its process exited with code {code} mid-trial"
     )
     worker = process_identity(pid)
+    _fail_running(study, tracker, lambda by: by == worker, died, retry=False)
+
+
+def _fail_dead_workers(study: optuna.Study, tracker: Tracker) -> None:
+    """Fail, and queue again once (as the heartbeat would, ``MAX_RETRY``), the trials left
+    RUNNING by a process of this host that is gone (killed, the machine restarted): a
+    resumed study runs them now, and its pruner no longer compares new trials with them,
+    instead of waiting out the heartbeat's grace period."""
+    died = ProcessDied("its process is gone (killed mid-trial)")
+    _fail_running(study, tracker, lambda by: by is not None and not process_alive(by), died, retry=True)
+
+
+def _fail_running(
+    study: optuna.Study, tracker: Tracker, gone: Callable[[str | None], bool], died: ProcessDied, *, retry: bool
+) -> None:
+    """Fail the RUNNING trials whose worker (``host:pid``) is ``gone``, closing their MLflow runs."""
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         record = TrialRecord.of(frozen)
-        if record.worker != worker:
+        if not gone(record.worker):
             continue
         trial = optuna.Trial(study, frozen._trial_id)
         record_outcome(trial, timings={}, failure=died, note=None)
         if record.mlflow_run_id is not None:
             tracker.close_run(record.mlflow_run_id, "FAILED", tags={"fail_reason": str(died)})
-        _tell(study, trial, Outcome(state=TrialState.FAIL))
+        try:
+            told = study.tell(trial, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process failed it first
         print(f"trial {frozen.number} failed: {died}", file=sys.stderr)
+        if retry and len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
+            requeue(study, told)
 
 
 # Past the deadline, at most this many trials are started while none has completed: a budget

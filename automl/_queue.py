@@ -39,6 +39,7 @@ __all__ = [
     "retry_of",
     "requeue",
     "RETRY_ATTR",
+    "RETRY_HISTORY_ATTR",
 ]
 
 RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy

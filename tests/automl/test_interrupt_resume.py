@@ -126,3 +126,26 @@ def test_a_comparison_or_export_that_did_not_end_is_done_by_the_next_run(workdir
     assert result.export_dir is not None and (result.export_dir / "model_card.json").is_file()
     again = automl.search(study_name="ended", trials=1, epochs=1, quiet=True)  # done: nothing to redo
     assert again.export_dir is None and "already compared and exported" in (again.no_comparison or "")
+
+
+def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resumes(workdir):
+    import automl
+    from automl._queue import claim_trial, process_identity
+    from automl._records import TrialRecord, record_claim
+
+    automl.search(study_name="gone", trials=2, epochs=1, pruner="none", create_only=True, quiet=True)
+    study = optuna.load_study(study_name="gone", storage=stores(workdir)["storage"])
+    trial = claim_trial(study)  # as a process that was then killed (SIGKILL: nothing recorded)
+    assert trial is not None and trial.number == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    record_claim(trial, process_identity(gone.pid))
+
+    automl.search(study_name="gone", trials=2, epochs=1, pruner="none", no_export=True, quiet=True)
+    trials = {t.number: t for t in study.trials}
+    assert trials[0].state == TrialState.FAIL
+    assert TrialRecord.of(trials[0]).reason == "its process is gone (killed mid-trial)"
+    ran = effective_trials(study)
+    assert len(ran) == 2 and all(t.state == TrialState.COMPLETE for t in ran)
+    warm_start = trials[0].user_attrs["warm_start"]  # the first warm start, run again
+    assert [t.user_attrs.get("warm_start") for t in ran].count(warm_start) == 1
