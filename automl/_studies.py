@@ -71,6 +71,7 @@ __all__ = [
 _FROZEN_ON_RESUME = (
     "data", "image_size", "path_column", "label_column", "epochs", "sampler", "pruner", "objective", "cost_metric",
     "seed", "val_fraction", "test_fraction", "max_val_images", "max_test_images", "space", "max_params", "max_flops",
+    "seed_architectures",  # queued when the study is made
 )  # fmt: skip
 
 

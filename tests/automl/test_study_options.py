@@ -135,10 +135,12 @@ def test_grid_sampler_walks_classics_and_learning_rates(workdir):
 
 def test_resume_keeps_the_stored_settings(workdir, capsys):
     _run(workdir, trials=1, epochs=1)
-    result = _run(workdir, trials=2, epochs=4)  # epochs is part of the study; trials is not
+    result = _run(workdir, trials=2, epochs=4, seed_architectures=("lenet",))  # part of the study; trials is not
     assert result.config.epochs == 1 and result.config.trials == 2
     assert len(result.study.trials) == 2
-    assert "keeps its stored epochs=1; ignoring epochs=4" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "keeps its stored epochs=1; ignoring epochs=4" in err
+    assert "keeps its stored seed_architectures=(); ignoring seed_architectures=('lenet',)" in err  # queued at start
 
 
 def test_a_flag_comes_before_a_study_file_and_the_file_before_the_environment(workdir, monkeypatch):
