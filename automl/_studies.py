@@ -243,7 +243,8 @@ def claim_finish(study: optuna.Study, config: StudyConfig, *, export: bool = Tru
         if claim and claim.get("trials") == done and (claim.get("exported", True) or not export):
             by, comparing = str(claim.get("by")), bool(claim.get("open"))
             if not comparing:
-                reason = f"its {done} finished trials were already compared and exported (by process {by})"
+                exported = " and exported" if claim.get("exported", True) else ""
+                reason = f"its {done} finished trials were already compared{exported} (by process {by})"
                 return FinishClaim(elected=False, reason=reason)
             if process_alive(by):
                 reason = f"process {by} compares and exports them"
