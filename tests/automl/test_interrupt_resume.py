@@ -32,12 +32,17 @@ def _wait_for_running(storage: str, number: int, proc: subprocess.Popen, timeout
     raise AssertionError(f"trial {number} never started")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resumes(workdir, signum):
+@pytest.mark.parametrize(
+    ("signum", "isolate"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigterm", "sigterm-isolate"],  # a SIGTERM reaches the search, not its trial's process
+)
+def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resumes(workdir, signum, isolate):
     paths = stores(workdir)
     (workdir / "mlruns").mkdir()
     command = ["search", "--study-name", "resume", "--trials", "3", "--epochs", "2", "--pruner", "none",
-               "--storage", paths["storage"], "--tracking-uri", paths["tracking_uri"], "--no-export"]  # fmt: skip
+               "--storage", paths["storage"], "--tracking-uri", paths["tracking_uri"], "--no-export",
+               *(["--isolate"] if isolate else [])]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "automl", *command],
         cwd=workdir,
