@@ -296,13 +296,13 @@ def _run_in_process(
 
 
 def _wait_passing_on_interrupts(child: subprocess.Popen) -> int:
-    """The child's exit code. An interrupt here (a SIGTERM turned Ctrl-C, which the child's
-    process group does not get as it gets a terminal's Ctrl-C) is passed on to it, which
-    fails its trial and exits 130."""
+    """The child's exit code. An interrupt here (a SIGTERM, which the child's process group
+    does not get as it gets a terminal's Ctrl-C) is passed on to it as a SIGTERM, which it
+    takes as Ctrl-C (even where SIGINT is ignored): it fails its trial and exits 130."""
     try:
         return child.wait()
     except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signal.SIGTERM)
         return child.wait()
 
 

@@ -155,34 +155,38 @@ def run_trial(
 
 
 class _SigintWatch:
-    """Remembers whether a Ctrl-C (SIGINT) arrived, then lets the previous handler act.
+    """Remembers whether a Ctrl-C (SIGINT, or a SIGTERM the CLI takes as one) arrived, then
+    lets the previous handler act.
 
     Python's own handler raises ``KeyboardInterrupt``; when that happens inside native code
     (a TensorFlow op reached through pybind11) it may come out as some other error, e.g.
     ``RuntimeError: pybind11::error_already_set: MISMATCH ... REPLACED BY KeyboardInterrupt``.
-    The flag says what that error really was. Outside the main thread, or where SIGINT is
-    not Python's to handle, it watches nothing.
+    The flag says what that error really was. Outside the main thread, or for a signal that
+    is not Python's to handle, it watches nothing.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.fired = False
-        self._previous: Callable[[int, FrameType | None], object] | None = None
+        self._previous: dict[int, Callable[[int, FrameType | None], object]] = {}
 
     def __enter__(self) -> _SigintWatch:
-        previous = signal.getsignal(signal.SIGINT)
-        if threading.current_thread() is threading.main_thread() and callable(previous):
-            self._previous = previous
-            signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                previous = signal.getsignal(signum)
+                if callable(previous):
+                    self._previous[signum] = previous
+                    signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.fired = True
-        if self._previous is not None:
-            self._previous(signum, frame)
+        self._previous[signum](signum, frame)
 
 
 @dataclass(frozen=True)

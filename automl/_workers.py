@@ -55,7 +55,8 @@ def run_workers(config: StudyConfig, count: int, plan: Plan) -> list[int]:
     """Run ``count`` quiet workers of ``config``'s study to the end of the queue or of the
     ``plan``'s search time; returns their exit codes.
 
-    Ctrl-C is passed on to every worker, which fails its running trial and exits.
+    Ctrl-C (or a SIGTERM) is passed on to every worker as a SIGTERM, which it takes as Ctrl-C
+    even where SIGINT is ignored (a background job): it fails its running trial and exits.
     """
     env = {**worker_env(config), **plan.to_env()}
     workers = [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
@@ -63,7 +64,7 @@ def run_workers(config: StudyConfig, count: int, plan: Plan) -> list[int]:
         return [w.wait() for w in workers]
     except KeyboardInterrupt:
         for w in workers:
-            w.send_signal(signal.SIGINT)
+            w.send_signal(signal.SIGTERM)
         for w in workers:
             w.wait()
         raise

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from types import FrameType
 
 # When the command started: a time budget (``search --time-budget``) counts from here.
 STARTED = time.monotonic()
@@ -83,7 +84,17 @@ def _interrupt_on_sigterm() -> None:
     consistent, and the same command resumes. (Left to its default, it ended the process at
     once, and the trial stayed RUNNING until its heartbeat went stale.)"""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+        signal.signal(signal.SIGTERM, _as_ctrl_c)
+
+
+def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """Handle a signal as Ctrl-C: through SIGINT's handler (a running trial's watch sees it),
+    or by raising ``KeyboardInterrupt`` where SIGINT is ignored (a shell script's background
+    job), so that a SIGTERM is never ignored with it."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
 
 
 def _scrubbed(message: str, args: argparse.Namespace) -> str:

@@ -32,10 +32,15 @@ def _wait_for_running(storage: str, number: int, proc: subprocess.Popen, timeout
     raise AssertionError(f"trial {number} never started")
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell script starts a background job
+
+
 @pytest.mark.parametrize(
     ("signum", "isolate"),
     [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
-    ids=["ctrl-c", "sigterm", "sigterm-isolate"],  # a SIGTERM reaches the search, not its trial's process
+    # A SIGTERM reaches the search, not its trial's process; there, as in a background job, SIGINT is ignored.
+    ids=["ctrl-c", "sigterm", "sigterm-isolate-background"],
 )
 def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resumes(workdir, signum, isolate):
     paths = stores(workdir)
@@ -50,6 +55,7 @@ def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resu
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_ignore_sigint if isolate else None,
     )
     _wait_for_running(paths["storage"], 1, proc)
     time.sleep(2)
