@@ -57,7 +57,7 @@ from automl._studies import (
 from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, config_key_of, run_trial
-from automl._workers import worker_command, worker_env
+from automl._workers import wait_passing_on_interrupts, worker_command, worker_env
 from pipelines import Dataset
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
@@ -295,17 +295,6 @@ def _run_in_process(
     return ran, _stop_reason(ran, deadline, timeout)
 
 
-def _wait_passing_on_interrupts(child: subprocess.Popen) -> int:
-    """The child's exit code. An interrupt here (a SIGTERM, which the child's process group
-    does not get as it gets a terminal's Ctrl-C) is passed on to it as a SIGTERM, which it
-    takes as Ctrl-C (even where SIGINT is ignored): it fails its trial and exits 130."""
-    try:
-        return child.wait()
-    except KeyboardInterrupt:
-        child.send_signal(signal.SIGTERM)
-        return child.wait()
-
-
 def _why_again(study: optuna.Study, number: int) -> str:
     """Why trial ``number`` runs again: it was interrupted, or its worker died."""
     failed = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
@@ -475,7 +464,7 @@ def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None
         finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
         with subprocess.Popen(worker_command(config, timeout=left) + ["--trials", "1"], env=env) as child:
-            code = _wait_passing_on_interrupts(child)
+            (code,) = wait_passing_on_interrupts([child])  # it fails its trial, then the interrupt goes on
         if code == 130:
             raise KeyboardInterrupt
         _fail_orphans(study, ctx.tracker, child.pid, code)

@@ -16,7 +16,7 @@ from automl._config import StudyConfig
 from automl._settings import runtime_settings
 from automl._stores import redact, store_env
 
-__all__ = ["worker_command", "worker_env", "join_command", "run_workers"]
+__all__ = ["worker_command", "worker_env", "join_command", "run_workers", "wait_passing_on_interrupts"]
 
 
 def worker_command(config: StudyConfig, *, timeout: float | None = None) -> list[str]:
@@ -59,12 +59,20 @@ def run_workers(config: StudyConfig, count: int, plan: Plan) -> list[int]:
     even where SIGINT is ignored (a background job): it fails its running trial and exits.
     """
     env = {**worker_env(config), **plan.to_env()}
-    workers = [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
+    return wait_passing_on_interrupts(
+        [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
+    )
+
+
+def wait_passing_on_interrupts(children: list[subprocess.Popen]) -> list[int]:
+    """The exit codes of ``children``. An interrupt here is passed on to each as a SIGTERM
+    (which the CLI takes as Ctrl-C, even where SIGINT is ignored; a SIGTERM to this process
+    does not reach its children as a terminal's Ctrl-C does), waited for, and raised again."""
     try:
-        return [w.wait() for w in workers]
+        return [child.wait() for child in children]
     except KeyboardInterrupt:
-        for w in workers:
-            w.send_signal(signal.SIGTERM)
-        for w in workers:
-            w.wait()
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait()
         raise
