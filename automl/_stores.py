@@ -37,6 +37,7 @@ __all__ = [
     "model_cache",
     "open_storage",
     "ensure_sqlite_folder",
+    "sqlite_file",
     "CONNECTIONS_PER_PROCESS",
     "check_connection_budget",
     "connection_headroom",
@@ -62,7 +63,20 @@ def mlruns_dir() -> Path:
 
 
 def _sqlite_uri(name: str) -> str:
-    return f"sqlite:///{(mlruns_dir() / name).resolve()}"
+    """The URL of SQLite file ``name`` in the store folder, whatever characters its path holds.
+
+    SQLAlchemy decodes a URL's path (``%41`` is ``A``) after cutting it at ``?``: a ``%``
+    or ``?`` in the folder's path is encoded, and ``sqlite_file`` decodes it back.
+    """
+    path = str((mlruns_dir() / name).resolve())
+    return "sqlite:///" + path.replace("%", "%25").replace("?", "%3F")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL, read as SQLAlchemy reads it; None for other URLs."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(unquote(url[len("sqlite:///") :].split("?", 1)[0])).expanduser()
 
 
 def default_storage() -> str:
@@ -93,8 +107,8 @@ def model_cache(model_id: str) -> Path:
 
 def ensure_sqlite_folder(url: str) -> str:
     """Create the folder of a ``sqlite:///path`` URL (SQLite cannot create it); returns ``url``."""
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if (path := sqlite_file(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return url
 
 
@@ -253,8 +267,8 @@ def _storage_errors(url: str) -> Iterator[None]:
 
 def _local_file(url: str) -> Path | None:
     """The file of a SQLite URL or a journal-file path, else None."""
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///") :].split("?", 1)[0]).expanduser()
+    if (path := sqlite_file(url)) is not None:
+        return path
     if url.endswith((".log", ".jsonl")) and "://" not in url:
         return Path(url).expanduser()
     return None

@@ -24,6 +24,7 @@ from automl._stores import (
     normalize_url,
     redact,
     scrub,
+    sqlite_file,
     store_lock,
 )
 
@@ -119,9 +120,8 @@ def _refuse_read_only(uri: str) -> None:
     A file without write permission bits counts as read-only even for root, who could
     write it: the user marked it so.
     """
-    if not uri.startswith("sqlite:///"):
+    if (path := sqlite_file(uri)) is None:
         return
-    path = Path(uri[len("sqlite:///") :].split("?", 1)[0])
     for target in (path, path.parent):
         if target.exists() and not _writable(target):
             raise UserError(f"the MLflow tracking store {str(target)!r} is read-only; a search needs to write to it")

@@ -239,6 +239,22 @@ def test_status_reads_a_store_in_a_folder_named_with_a_hash(workdir):
     assert sorted(p.name for p in workdir.iterdir()) == ["c#-project"]
 
 
+def test_a_store_in_a_folder_named_with_percent_and_question_marks(workdir):
+    # SQLAlchemy decodes a URL's path and cuts it at '?': the default store's URL named
+    # '/x/50A' for a folder '/x/50%41', which did not exist, and the search failed.
+    project = workdir / "50%41 done?"
+    project.mkdir()
+    created = run_cli(["search", "--study-name", "p", "--trials", "2", "--create-only"], project)
+    assert created.returncode == 0, created.stderr
+
+    result = run_cli(["status", "--study", "p", "--json"], project)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["waiting"] == 2
+    assert (project / "mlruns" / "optuna.db").is_file()
+    assert not (workdir / "50A done").exists()
+
+
 def test_status_beside_an_open_writer_keeps_its_write_ahead_log(workdir):
     created = run_cli(["search", "--study-name", "st", "--trials", "1", "--create-only"], workdir)
     assert created.returncode == 0, created.stderr
