@@ -458,7 +458,12 @@ def header(config: StudyConfig, created: bool, study: optuna.Study) -> str:
     done = sum(t.state.is_finished() for t in effective_trials(study))
     budgeted = config.time_budget is not None and config.trials >= BUDGET_TRIALS_CAP
     total = "trials until the time budget ends" if budgeted else f"{config.trials} trials in total"
-    finished = f"{done} trials finished" if budgeted else f"{done} of {config.trials} trials finished"
+    if budgeted:
+        finished = f"{done} trials finished"
+    elif done > config.trials:  # a resume that asks for fewer trials than have finished
+        finished = f"{done} trials finished, more than the {config.trials} asked for"
+    else:
+        finished = f"{done} of {config.trials} trials finished"
     verb = "new study" if created else f"resuming study ({finished})"
     return (
         f"{verb} {config.study_name!r}: data {config.data_name}, {total}, "

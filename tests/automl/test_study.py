@@ -173,3 +173,24 @@ def test_timeout_stops_the_study_between_trials(workdir):
     assert result.stopped_early == "timeout reached"
     states = [t.state for t in result.study.trials]
     assert states.count(TrialState.COMPLETE) == 1 and states.count(TrialState.WAITING) == 4
+
+
+@pytest.mark.parametrize(
+    ("trials", "budget", "expected"),
+    [
+        (5, None, "resuming study (3 of 5 trials finished)"),
+        (2, None, "resuming study (3 trials finished, more than the 2 asked for)"),
+        (10_000, 60.0, "resuming study (3 trials finished)"),
+    ],
+)
+def test_the_resume_header_counts_the_finished_trials_against_the_asked_for(trials, budget, expected):
+    from automl._studies import header
+
+    study = optuna.create_study(direction="maximize")
+    for value in (0.5, 0.6, 0.7):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value))
+    study.enqueue_trial({})
+
+    line = header(StudyConfig(trials=trials, time_budget=budget), created=False, study=study)
+
+    assert line.startswith(f"{expected} 'default': data ")
