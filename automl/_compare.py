@@ -739,7 +739,7 @@ def _log_final_models(
             example=data.splits.val[0][:2],
             class_names=data.class_names,
             value_map=data.dataset.value_map,
-            params=flatten_params({**record.params_sampled, "architecture.digest": digest}),
+            params=flatten_params({**record.params_sampled, **record.origin, "architecture.digest": digest}),
             tags={STUDY_TAG: config.study_name, TRIAL_TAG: str(record.number), "trained_on": "train+validation"},
         )
         record_final_model(study, record.number, logged.uri)

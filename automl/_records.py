@@ -150,6 +150,13 @@ class TrialRecord:
     def seconds(self) -> float:
         return round(sum(self.timings.values()), 2)
 
+    @property
+    def origin(self) -> dict[str, Any]:
+        """Where the trial came from, as MLflow params (``origin_of``)."""
+        return _origin_params(
+            {_SEED_ARCHITECTURE: self.seed_architecture, _WARM_START: self.warm_start, _NEIGHBOUR_OF: self.neighbour_of}
+        )
+
     def row(self) -> dict[str, Any]:
         """The readable record used by tables and comparisons."""
         return {
@@ -187,11 +194,14 @@ def with_neighbour_of(number: int) -> dict[str, int]:
 def origin_of(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
     """Where an enqueued trial came from, as MLflow params: ``origin.seed_architecture``,
     ``origin.warm_start`` or ``origin.neighbour_of`` (none for a sampled trial)."""
-    keys = (_SEED_ARCHITECTURE, _WARM_START, _NEIGHBOUR_OF)
-    return {f"origin.{key}": trial.user_attrs[key] for key in keys if key in trial.user_attrs}
+    return _origin_params(enqueued_attrs(trial))
 
 
-def enqueued_attrs(trial: FrozenTrial) -> dict[str, Any]:
+def _origin_params(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {f"origin.{key}": value for key, value in attrs.items() if value is not None}
+
+
+def enqueued_attrs(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
     """The user attributes the trial was enqueued with (where it came from, ``origin_of``):
     what a copy that runs it again needs, and none of how it ran."""
     keys = (_SEED_ARCHITECTURE, _WARM_START, _NEIGHBOUR_OF)

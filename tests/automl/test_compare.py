@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 import automl
@@ -22,6 +23,7 @@ from automl._compare import _candidate, _retrain, _search_model, compare_study
 from automl._data import StudyData
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
+from automl._stores import default_tracking_uri
 from automl._studies import load_existing
 from automl._views import with_views
 from automl._winner import export_winner
@@ -247,3 +249,21 @@ def test_a_plain_comparison_after_a_search_compares_the_models_an_export_exports
     card = json.loads((exported.result.out_dir / "model_card.json").read_text())
     winner = next(f for f in again.comparison.finalists if f.trial == again.comparison.winner)
     assert card["metrics"]["test_accuracy"] == winner.accuracy and card["test_time_views"] == winner.views
+
+
+def test_a_retrained_finalists_logged_model_says_where_its_trial_came_from(workdir) -> None:
+    # The search's logged model of a trial has its origin.* params; its retrained model
+    # (trial-N-final, the one exported) lacked them.
+    automl.search(study_name="o", trials=2, epochs=1, pruner="none", top=2, quiet=True)
+    study, _ = load_existing("o", storage=None, tracking_uri=None)
+    client = MlflowClient(tracking_uri=default_tracking_uri())
+
+    finals = {t.number: _compare.final_model_uri(study, t.number) for t in study.trials}
+    assert any(finals.values())
+    for trial in study.trials:
+        if finals[trial.number] is None:
+            continue
+        logged = client.get_logged_model(finals[trial.number].removeprefix("models:/"))
+        assert logged.name == f"trial-{trial.number}-final"
+        assert trial.user_attrs["warm_start"]  # the study's first trials are its warm starts
+        assert logged.params["origin.warm_start"] == trial.user_attrs["warm_start"]
