@@ -289,9 +289,12 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     with _timed(timings, "save"):
         _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
         run.log_text(_summary(model), "model_summary.txt")
+    limit = "time budget" if ctx.config.time_budget is not None else "timeout"
     if callback.cut is not None:
         record_sample(trial, spec, training, policy.to_dict())
-        outcome.note = _cut_note(cut, cut_steps, val_accuracy, planned=planned, through=callback.through_window)
+        outcome.note = _cut_note(
+            cut, cut_steps, val_accuracy, planned=planned, through=callback.through_window, limit=limit
+        )
     elif callback.out_of_time:
         # Kept with the epochs it had: it may be the best model yet (and the study's first
         # model must exist however short the budget). Its record says the epochs it trained,
@@ -301,7 +304,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         replanned = f", re-planned from {planned} to {training.epochs} epochs" if callback.fits else ""
         through = ", through the final window" if callback.through_window else ""
         outcome.note = (
-            f"stopped by the time budget after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned}{through})"
+            f"stopped by the {limit} after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned}{through})"
         )
     elif callback.pruned_at is not None:
         outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
@@ -312,14 +315,16 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
             "than its retraining on train+validation could, so its own model is the final one"
         )
     elif callback.fits is not None:
-        outcome.note = f"{training.epochs} of {planned} epochs, to fit the time budget"
+        outcome.note = f"{training.epochs} of {planned} epochs, to fit the {limit}"
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
     outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]
 
 
-def _cut_note(cut: FirstEpochCut, rest_steps: int, val_accuracy: float, *, planned: int, through: bool) -> str:
-    """The note of a first trial continued in steps (``FirstEpochCut``)."""
+def _cut_note(
+    cut: FirstEpochCut, rest_steps: int, val_accuracy: float, *, planned: int, through: bool, limit: str
+) -> str:
+    """The note of a first trial continued in steps (``FirstEpochCut``); ``limit`` names the deadline."""
     window = ", through the final window" if through else ""
     rest = f"then {rest_steps} on a schedule that ends with the budget" if rest_steps else "no time left for more"
     if cut.steps_done == cut.steps:
@@ -329,7 +334,7 @@ def _cut_note(cut: FirstEpochCut, rest_steps: int, val_accuracy: float, *, plann
         )
     why = "with no time for a second" if cut.epoch_fits else "which would have ended past it"
     return (
-        f"stopped by the time budget in its first epoch, {why}: {cut.steps_done} of {cut.steps} steps, "
+        f"stopped by the {limit} in its first epoch, {why}: {cut.steps_done} of {cut.steps} steps, "
         f"{rest} (val_accuracy {val_accuracy:.4f}{window})"
     )
 

@@ -169,10 +169,12 @@ def test_each_epoch_is_in_mlflow_when_it_is_reported_and_the_model_has_the_last(
 
 
 def test_timeout_stops_the_study_between_trials(workdir):
-    result = run_study(_config(workdir, trials=5, epochs=1, timeout=1), progress=Progress(total=5, quiet=True))
+    result = run_study(_config(workdir, trials=5, epochs=3, timeout=1), progress=Progress(total=5, quiet=True))
     assert result.stopped_early == "timeout reached"
     states = [t.state for t in result.study.trials]
     assert states.count(TrialState.COMPLETE) == 1 and states.count(TrialState.WAITING) == 4
+    # The first model is cut to the time, and says what cut it (not a time budget: there is none).
+    assert TrialRecord.of(result.study.trials[0]).reason.startswith("stopped by the timeout ")
 
 
 @pytest.mark.parametrize(
