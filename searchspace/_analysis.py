@@ -201,7 +201,7 @@ def analyze(spec: ArchitectureSpec, input_shape: tuple[int, int, int], num_class
             stage, the block, the layer and the sizes.
         ValueError: ``input_shape`` or ``num_classes`` is invalid.
     """
-    shape = check_shape(input_shape, num_classes)
+    shape, num_classes = check_shape(input_shape, num_classes)
     graph = _ShapeGraph()
     features = spec.trace(graph, _Map(shape=shape, rf=1, jump=1), num_classes=num_classes)
     return Analysis(input_shape=shape, num_classes=num_classes, layers=tuple(graph.layers), receptive_field=features.rf)

@@ -43,10 +43,16 @@ def check_bool(label: str, value: Any) -> None:
         raise ValueError(f"{label} must be true or false, got {value!r}")
 
 
-def check_shape(input_shape: Any, num_classes: Any) -> tuple[int, int, int]:
-    """Validate an image shape ``(H, W, C)`` and a class count; return the shape as plain ints."""
+def check_shape(input_shape: Any, num_classes: Any) -> tuple[tuple[int, int, int], int]:
+    """Validate an image shape ``(H, W, C)`` and a class count (NumPy integers too, as a data
+    set's shape and label count often are); return them as plain ints."""
     dims = tuple(input_shape) if isinstance(input_shape, list | tuple) else ()
-    if len(dims) != 3 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in dims):
+    if len(dims) != 3 or any(not _is_integer(d) or d < 1 for d in dims):
         raise ValueError(f"input_shape must be three positive integers (H, W, C), got {input_shape!r}")
-    check_int("num_classes", num_classes, minimum=2)
-    return int(dims[0]), int(dims[1]), int(dims[2])
+    if not _is_integer(num_classes) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    return (int(dims[0]), int(dims[1]), int(dims[2])), int(num_classes)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -42,7 +42,7 @@ def classic(name: str, input_shape: tuple[int, int, int], num_classes: int) -> A
     """
     if name not in CLASSICS:
         raise ValueError(f"unknown classic architecture {name!r}; known: {', '.join(CLASSICS)}")
-    return CLASSICS[name](check_shape(input_shape, num_classes), num_classes)
+    return CLASSICS[name](*check_shape(input_shape, num_classes))
 
 
 def _pool(b: SpecBuilder, kind: str, size: int) -> None:

@@ -85,5 +85,5 @@ def build_model(spec: ArchitectureSpec, input_shape: tuple[int, int, int], num_c
 
     analysis = analyze(spec, input_shape, num_classes)
     inputs = keras.Input(shape=analysis.input_shape, dtype="float32", name="input")
-    outputs = spec.trace(_KerasGraph(keras.layers), inputs, num_classes=num_classes)
+    outputs = spec.trace(_KerasGraph(keras.layers), inputs, num_classes=analysis.num_classes)
     return keras.Model(inputs, outputs, name=f"arch_{spec.digest()[:12]}")

@@ -67,7 +67,7 @@ def sample_architecture(
     Raises:
         ValueError: ``input_shape`` or ``num_classes`` is invalid.
     """
-    builder = SpecBuilder(check_shape(input_shape, num_classes))
+    builder = SpecBuilder(check_shape(input_shape, num_classes)[0])
     activation = space.activations.suggest(trial, "arch.activation")
     batch_norm = space.batch_norm.suggest(trial, "arch.batch_norm")
 

@@ -73,12 +73,27 @@ def test_infeasible_architecture_is_never_built():
 
 
 @pytest.mark.parametrize(
-    ("input_shape", "num_classes"), [((8, 8), 10), ((8, 8, 0), 10), ((8, 8, 1.5), 10), ((8, 8, 1), 1)]
+    ("input_shape", "num_classes"),
+    [((8, 8), 10), ((8, 8, 0), 10), ((8, 8, 1.5), 10), ((8, 8, 1), 1), ((8, 8, 1), 10.0), ((8, 8, 1), True)],
 )
 def test_invalid_inputs_are_quoted(input_shape, num_classes):
     spec = _one_stage(ss.ConvBlock(filters=4))
     with pytest.raises(ValueError, match="got"):
         ss.analyze(spec, input_shape, num_classes)
+
+
+def test_numpy_integers_are_a_shape_and_a_class_count_as_a_data_set_gives_them():
+    # y.max() + 1 and x.shape[1:] are NumPy integers; the class count was refused.
+    spec = _one_stage(ss.ConvBlock(filters=4))
+    labels = np.array([0, 3, 9])
+    shape = tuple(np.array([8, 8, 1]))
+
+    analysis = ss.analyze(spec, shape, labels.max() + 1)
+    model = ss.build_model(spec, shape, labels.max() + 1)
+
+    assert analysis.to_dict() == ss.analyze(spec, (8, 8, 1), 10).to_dict()
+    assert type(analysis.num_classes) is int and model.output_shape == (None, 10)
+    assert ss.classic("lenet", shape, np.int32(10)) == ss.classic("lenet", (8, 8, 1), 10)
 
 
 def test_check_budget_quotes_the_numbers():
