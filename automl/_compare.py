@@ -650,14 +650,17 @@ def compare_study(
         number: _compared(average_models(models), runs[number], x_test, None if number in earlier else final, say)
         for number, models in retrained.items()
     }
+    search_uris: dict[int, str | None] = {}  # the logged model each search model compared is
     for record in records:
         if record.number not in compared:
-            model = (
-                load_trial_model(record, models_store)
+            model, uri = (
+                (load_trial_model(record, models_store), record.model_uri)
                 if final
-                else exported_search_model(study, record, models_store)[0]
+                else exported_search_model(study, record, models_store)
             )
             compared[record.number] = _compared(model, record, x_test, final, say)
+            # With views added here, the model compared is in no store: nothing to link to.
+            search_uris[record.number] = uri if len(compared[record.number].views) <= 1 else None
     viewed = {number: with_views(c.model, c.views) for number, c in compared.items()}
     final_models = {number: viewed[number] for number in retrained}
     predictions = {record.number: compared[record.number].predicted for record in records}
@@ -690,7 +693,7 @@ def compare_study(
     )
     if tracker is not None and tracker.parent_run_id is not None:
         _log_comparison(tracker, result)
-        _link_test_accuracy(study, tracker, records, comparison, retrained)
+        _link_test_accuracy(study, tracker, records, comparison, search_uris)
     return result
 
 
@@ -750,14 +753,16 @@ def _link_test_accuracy(
     tracker: Tracker,
     records: list[TrialRecord],
     comparison: Comparison,
-    retrained: dict[int, list[keras.Model]],
+    search_uris: dict[int, str | None],
 ) -> None:
     """Log each finalist's test accuracy on its trial's run, linked to the logged model compared
-    (so the MLflow UI compares the finalists' models side by side; averaged models are logged as one)."""
+    (so the MLflow UI compares the finalists' models side by side; averaged models are logged as one).
+    ``search_uris``: the logged models of the finalists compared with a search model (None where
+    the model compared is not logged: test-time views added to it); the others were retrained."""
     runs = {record.number: record for record in records}
     for finalist in comparison.finalists:
         record = runs[finalist.trial]
-        uri = final_model_uri(study, finalist.trial) if finalist.trial in retrained else record.model_uri
+        uri = search_uris[finalist.trial] if finalist.trial in search_uris else final_model_uri(study, finalist.trial)
         if uri is None or not is_logged(uri) or record.mlflow_run_id is None:
             continue
         tracker.log_model_metrics(record.mlflow_run_id, tracker.model_id_of(uri), {"test_accuracy": finalist.accuracy})

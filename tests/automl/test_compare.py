@@ -24,7 +24,7 @@ from automl._data import StudyData
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
 from automl._stores import default_tracking_uri
-from automl._studies import load_existing
+from automl._studies import load_existing, study_tracker
 from automl._views import with_views
 from automl._winner import export_winner
 
@@ -267,3 +267,28 @@ def test_a_retrained_finalists_logged_model_says_where_its_trial_came_from(workd
         assert logged.name == f"trial-{trial.number}-final"
         assert trial.user_attrs["warm_start"]  # the study's first trials are its warm starts
         assert logged.params["origin.warm_start"] == trial.user_attrs["warm_start"]
+
+
+def test_a_test_accuracy_is_linked_only_to_the_logged_model_that_scored_it(workdir, monkeypatch) -> None:
+    # A finalist left with its search model is compared with test-time views added to it: no
+    # logged model is that model, and its accuracy was linked to the plain search model.
+    automl.search(study_name="l", trials=2, epochs=1, pruner="none", top=1, quiet=True)  # one retrained
+    study, config = load_existing("l", storage=None, tracking_uri=None)
+    tracker = study_tracker(study, config)
+    linked: dict[str, float] = {}
+    monkeypatch.setattr(
+        tracker,
+        "log_model_metrics",
+        lambda run_id, model_id, metrics: linked.update({model_id: metrics["test_accuracy"]}),
+    )
+    monkeypatch.setattr(_compare, "_contenders", lambda records, data, margin: records[:1])  # only the best retrains
+
+    result = compare_study(
+        study, config, top_k=2, final=_compare.FinalTraining(until=time.monotonic() + 60, views=5), tracker=tracker
+    )
+
+    kept = [f for f in result.comparison.finalists if f.kept_search_model]
+    retrained = [f for f in result.comparison.finalists if not f.kept_search_model]
+    assert len(kept) == 1 and kept[0].views > 1 and len(retrained) == 1
+    final = _compare.final_model_uri(study, retrained[0].trial)
+    assert linked == {tracker.model_id_of(final): retrained[0].accuracy}
