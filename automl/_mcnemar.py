@@ -70,7 +70,7 @@ class Finalist:
 
 def _note(finalist: Finalist, winner: bool) -> str:
     """The last column of a finalist's row: winner, search model, averaged members, test-time views."""
-    notes = ["<- winner"] if winner else ["search model"] if finalist.kept_search_model else []
+    notes = ["<- winner"] * winner + ["search model"] * finalist.kept_search_model
     if finalist.members > 1:
         notes.append(f"{finalist.members} averaged members (cost of all)")
     if finalist.views > 1:
@@ -181,7 +181,7 @@ class Comparison:
         )
         parts = ["Finalists (accuracy on the held-out test split):", finalists, ""]
         if self.pairs:
-            level = f"{1 - self.alpha:.0%}"
+            level = _level(1 - self.alpha)
             parts += [
                 f"McNemar tests (Holm-adjusted, alpha={self.alpha:g}; {level} CI of acc A-B):",
                 pairs,
@@ -190,7 +190,8 @@ class Comparison:
         if self.prefer == "cost":
             parts.append(
                 f"Non-inferiority margin: {_points(self.margin)} points (a cheaper finalist wins only if the upper "
-                f"{1 - self.alpha:.0%} bound of its accuracy loss to the most accurate one is below it)."
+                f"limit of the {_level(1 - self.alpha)} confidence interval of its accuracy loss to the most accurate "
+                "one, Bonferroni-adjusted for the cheaper finalists, is below it)."
             )
         parts.append(f"Winner: trial {self.winner}. {self.reason}")
         return "\n".join(parts)
@@ -251,8 +252,9 @@ def compare_finalists(
     The winner is the most accurate finalist (test accuracy; ties broken by validation
     accuracy, then fewer parameters) unless, with ``prefer="cost"``, a cheaper finalist
     (fewer parameters; at equal parameters fewer FLOPs) is non-inferior to it: the upper
-    bound of the ``1 - alpha`` (by default 95%) paired confidence interval of
-    accuracy(most accurate) - accuracy(cheaper) is below ``margin``. Then the cheapest
+    bound of the ``1 - alpha / m`` (by default 95% for one) paired confidence interval of
+    accuracy(most accurate) - accuracy(cheaper) is below ``margin``, for m cheaper finalists
+    (Bonferroni). Then the cheapest
     non-inferior finalist wins. A small test split gives a wide interval, so there a
     cheaper finalist does not win on a small point loss alone. ``prefer="accuracy"``
     turns the cost rule off. The McNemar p-values do not pick the winner, with one exception:
@@ -265,7 +267,8 @@ def compare_finalists(
         predictions: trial number -> predicted class index per test example.
         finalists: the finalists to compare (their order is the order of the pairs).
         alpha: significance level of the Holm-adjusted tests; the confidence intervals
-            of the accuracy differences are at level ``1 - alpha`` (not adjusted).
+            of the accuracy differences in the table are at level ``1 - alpha`` (not
+            adjusted), the winner rule's at ``1 - alpha / m``.
         prefer: ``"cost"`` or ``"accuracy"``.
         margin: the non-inferiority margin, a fraction of accuracy in [0, 1) (0.01 is 1
             percentage point).
@@ -288,7 +291,9 @@ def compare_finalists(
         for (a, b, (table, statistic, p, exact)), adjusted in zip(tests, p_holm, strict=True)
     )
     eligible, note = _eligible(tuple(finalists), pairs, alpha)
-    winner, reason = _WINNER_RULES[prefer](eligible, pairs, _RuleLevels(alpha=alpha, margin=margin))
+    ineligible = tuple(f for f in finalists if f not in eligible)
+    levels = _RuleLevels(alpha=alpha, margin=margin, ineligible=ineligible)
+    winner, reason = _WINNER_RULES[prefer](eligible, pairs, levels)
     reason += note
     return Comparison(
         finalists=tuple(finalists),
@@ -306,10 +311,17 @@ def compare_finalists(
 
 @dataclass(frozen=True, kw_only=True)
 class _RuleLevels:
-    """What a winner rule needs besides the finalists and the pairs."""
+    """What a winner rule needs besides the eligible finalists and the pairs: the levels, and
+    the finalists that may not win (``_eligible``), which its sentence must not contradict."""
 
     alpha: float
     margin: float
+    ineligible: tuple[Finalist, ...] = ()
+
+    def highest(self, best: Finalist) -> str:
+        """ "the highest test accuracy", of those that may win where one that may not is higher."""
+        higher = any(f.accuracy > best.accuracy for f in self.ineligible)
+        return "the highest test accuracy" + (" of the finalists that may win" if higher else "")
 
 
 WinnerRule = Callable[[tuple[Finalist, ...], tuple[PairResult, ...], _RuleLevels], tuple[int, str]]
@@ -333,10 +345,18 @@ def _eligible(
     eligible = tuple(f for f in finalists if f not in out)
     if not out:
         return eligible, ""
+
+    def why(f: Finalist) -> str:
+        if f.accuracy <= best.accuracy:
+            return f"trial {f.trial} is not more accurate"
+        p_holm = _find_pair(pairs, best.trial, f.trial).p_holm
+        return f"trial {f.trial} is more accurate, but not significantly (Holm-adjusted p {p_holm:.3g} >= {alpha:g})"
+
     names = ", ".join(f"trial {f.trial}" for f in out)
     return eligible, (
-        f" Not eligible: {names}, not retrained (its search model, trained on less data) and not "
-        f"significantly more accurate than the retrained trial {best.trial} (Holm-adjusted p >= {alpha:g})."
+        f" Not eligible: {names}, compared with its search model (not retrained, trained on less data), which "
+        f"may win only if significantly more accurate than the retrained trial {best.trial}: "
+        f"{'; '.join(why(f) for f in out)}."
     )
 
 
@@ -349,42 +369,59 @@ def _accuracy_rule(
     finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], levels: _RuleLevels
 ) -> tuple[int, str]:
     best = _most_accurate(finalists)
-    return (
-        best.trial,
-        f"It has the highest test accuracy ({best.accuracy:.4f}); cost is ignored (prefer=accuracy).",
-    )
+    return best.trial, f"It has {levels.highest(best)} ({best.accuracy:.4f}); cost is ignored (prefer=accuracy)."
 
 
 def _cost_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], levels: _RuleLevels) -> tuple[int, str]:
+    """The cheapest finalist non-inferior to the most accurate, else the most accurate.
+
+    Each cheaper finalist is a chance for an inferior one to win: the intervals are
+    Bonferroni-adjusted for their number (``1 - alpha / m`` for m cheaper finalists), so
+    that the chance stays within ``alpha / 2`` whatever ``--top``.
+    """
     best = _most_accurate(finalists)
     cheaper = sorted((f for f in finalists if f.cost < best.cost), key=lambda f: (f.cost, -f.accuracy, -f.val_accuracy))
-    bounds = {f.trial: _loss_upper_bound(_find_pair(pairs, best.trial, f.trial), best.trial) for f in cheaper}
-    level, margin = f"{1 - levels.alpha:.0%}", _points(levels.margin)
+    confidence = 1 - levels.alpha / max(len(cheaper), 1)
+    bounds = {
+        f.trial: _loss_upper_bound(_find_pair(pairs, best.trial, f.trial), best.trial, confidence) for f in cheaper
+    }
+    level, margin = _level(confidence), _points(levels.margin)
+    adjusted = f", Bonferroni-adjusted for {len(cheaper)} cheaper finalists" if len(cheaper) > 1 else ""
     pick = next((f for f in cheaper if bounds[f.trial] < levels.margin), None)
     if pick is not None:
         return pick.trial, (
             f"Cheaper than trial {best.trial} ({pick.params:,} vs {best.params:,} params, {pick.flops:,} vs "
-            f"{best.flops:,} FLOPs) and non-inferior within {margin} points (upper {level} bound of the loss "
-            f"{_points(bounds[pick.trial], 2)} points): test accuracy {pick.accuracy:.4f} vs {best.accuracy:.4f}."
+            f"{best.flops:,} FLOPs) and non-inferior within {margin} points (upper limit of the {level} "
+            f"confidence interval of the loss{adjusted}: {_points(bounds[pick.trial])} points): "
+            f"test accuracy {pick.accuracy:.4f} vs {best.accuracy:.4f}."
         )
-    reason = f"It has the highest test accuracy ({best.accuracy:.4f})"
+    reason = f"It has {levels.highest(best)} ({best.accuracy:.4f})"
     if not cheaper:
-        return best.trial, f"{reason} and no finalist is cheaper."
-    losses = ", ".join(f"trial {f.trial} {_points(bounds[f.trial], 2)}" for f in cheaper)
+        costly = any(f.cost < best.cost for f in levels.ineligible)
+        return best.trial, f"{reason} and no finalist{' that may win' * costly} is cheaper."
+    losses = ", ".join(f"trial {f.trial} {_points(bounds[f.trial])}" for f in cheaper)
     return best.trial, (
         f"{reason}; no cheaper finalist is non-inferior within {margin} points "
-        f"(upper {level} bound of the loss, in points: {losses})."
+        f"(upper limit of the {level} confidence interval of the loss{adjusted}, in points: {losses})."
     )
 
 
-def _loss_upper_bound(pair: PairResult, best: int) -> float:
-    """Upper CI bound of accuracy(``best``) - accuracy(the other finalist of ``pair``)."""
-    return pair.ci_high if pair.trial_a == best else -pair.ci_low
+def _loss_upper_bound(pair: PairResult, best: int, confidence: float) -> float:
+    """Upper limit of the ``confidence`` interval of accuracy(``best``) - accuracy(the other
+    finalist of ``pair``)."""
+    table = np.array([[pair.both_right, pair.only_a], [pair.only_b, pair.both_wrong]])
+    _, low, high = _paired_difference_ci(table, confidence=confidence)
+    return high if pair.trial_a == best else -low
 
 
-def _points(fraction: float, decimals: int = 1) -> str:
-    """An accuracy difference in percentage points: 0.01 -> "1.0", or "1.00" with 2 decimals."""
-    return f"{100 * fraction:.{decimals}f}"
+def _points(fraction: float) -> str:
+    """An accuracy difference in percentage points: 0.01 -> "1.00"."""
+    return f"{100 * fraction:.2f}"
+
+
+def _level(confidence: float) -> str:
+    """A confidence level as a percentage: 0.95 -> "95%", 0.975 -> "97.5%", 0.995 -> "99.5%"."""
+    return f"{100 * confidence:.4g}%"
 
 
 _WINNER_RULES: dict[str, WinnerRule] = {"cost": _cost_rule, "accuracy": _accuracy_rule}

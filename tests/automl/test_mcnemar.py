@@ -14,6 +14,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from automl._mcnemar import (
     Comparison,
     Finalist,
+    _paired_difference_ci,
     compare_finalists,
     mcnemar_pair,
 )
@@ -205,8 +206,8 @@ def test_cheaper_finalist_wins_when_non_inferior_within_the_margin(cheaper_first
     assert 0 < loss_upper < 0.01
     assert comparison.winner == 2
     assert comparison.reason.startswith("Cheaper than trial 1 (5,000 vs 50,000 params")
-    assert "non-inferior within 1.0 points" in comparison.reason
-    assert f"upper 95% bound of the loss {100 * loss_upper:.2f} points" in comparison.reason
+    assert "non-inferior within 1.00 points" in comparison.reason
+    assert f"upper limit of the 95% confidence interval of the loss: {100 * loss_upper:.2f} points" in comparison.reason
 
 
 def test_slightly_worse_cheaper_finalist_on_a_small_test_split_does_not_win() -> None:
@@ -218,7 +219,7 @@ def test_slightly_worse_cheaper_finalist_on_a_small_test_split_does_not_win() ->
     assert 0 < pair.accuracy_diff < 0.01 < pair.ci_high
     assert pair.p_holm >= 0.05  # the old rule ("not significantly worse") chose the cheaper one
     assert comparison.winner == 1
-    assert "no cheaper finalist is non-inferior within 1.0 points" in comparison.reason
+    assert "no cheaper finalist is non-inferior within 1.00 points" in comparison.reason
     assert f"trial 2 {100 * pair.ci_high:.2f}" in comparison.reason
 
 
@@ -258,7 +259,7 @@ def test_a_search_model_does_not_win_on_a_tie_over_a_retrained_finalist(prefer: 
     comparison = compare_finalists(y_true, predictions, _kept_search_model(finalists, 1), prefer=prefer, margin=0.05)
     assert comparison.pairs[0].p_holm >= 0.05
     assert comparison.winner == 2
-    assert "Not eligible: trial 1, not retrained" in comparison.reason
+    assert "Not eligible: trial 1, compared with its search model" in comparison.reason
     assert "search model" in comparison.table()
 
 
@@ -267,6 +268,7 @@ def test_a_search_model_significantly_more_accurate_than_the_retrained_ones_may_
     comparison = compare_finalists(y_true, predictions, _kept_search_model(finalists, 1))
     assert comparison.pairs[0].p_holm < 0.05
     assert comparison.winner == 1 and "Not eligible" not in comparison.reason
+    assert "<- winner; search model" in comparison.table()
     # None retrained (no final training): all are equals.
     assert compare_finalists(y_true, predictions, finalists).winner == 1
 
@@ -276,7 +278,51 @@ def test_margin_sets_how_much_a_cheaper_finalist_may_lose(margin: float, winner:
     y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)  # upper bound of the loss: 3.4 points
     comparison = compare_finalists(y_true, predictions, finalists, margin=margin)
     assert comparison.winner == winner and comparison.margin == margin
-    assert f"within {100 * margin:.1f} points" in comparison.reason
+    assert f"within {100 * margin:.2f} points" in comparison.reason
+
+
+def test_the_bounds_are_bonferroni_adjusted_for_the_cheaper_finalists() -> None:
+    # Each cheaper finalist is a chance for an inferior one to win: with two, each bound is
+    # at 97.5%. A margin between the 95% and the 97.5% bound lets one cheaper finalist win
+    # alone, and neither of two of the same accuracy.
+    y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)
+    table = np.array([[300, 9], [6, 20]])
+    at_95, at_975 = (_paired_difference_ci(table, confidence=c)[2] for c in (0.95, 0.975))
+    assert at_95 < at_975
+    margin = (at_95 + at_975) / 2
+
+    alone = compare_finalists(y_true, predictions, finalists, margin=margin)
+    predictions[3] = predictions[2].copy()
+    finalists.append(_finalist(3, y_true, predictions[3], params=6_000, flops=90_000))
+    two = compare_finalists(y_true, predictions, finalists, margin=margin)
+
+    assert alone.winner == 2 and "upper limit of the 95% confidence interval of the loss:" in alone.reason
+    assert two.winner == 1
+    assert "97.5% confidence interval of the loss, Bonferroni-adjusted for 2 cheaper finalists" in two.reason
+    assert f"trial 2 {100 * at_975:.2f}, trial 3 {100 * at_975:.2f}" in two.reason
+
+
+def test_the_reason_of_a_winner_does_not_contradict_the_finalists_that_may_not_win() -> None:
+    # Trial 1 kept its search model and is cheaper than the retrained trial 2. Significantly
+    # less accurate, it may not win, yet the reason said "no finalist is cheaper" and that its
+    # p-value was at least 0.05. More accurate but not significantly, it may not win either,
+    # and the winner's accuracy is the highest only of those that may.
+    def finalists_of(only_a: int, only_b: int) -> tuple[np.ndarray, dict[int, np.ndarray], list[Finalist]]:
+        y_true, pred_1, pred_2 = _predictions_from(np.array([[880, only_a], [only_b, 83]]))
+        kept = dataclasses.replace(_finalist(1, y_true, pred_1, params=5_000, flops=90_000), kept_search_model=True)
+        return y_true, {1: pred_1, 2: pred_2}, [kept, _finalist(2, y_true, pred_2, params=50_000, flops=900_000)]
+
+    worse = compare_finalists(*finalists_of(only_a=2, only_b=40))
+    assert worse.winner == 2 and worse.pairs[0].p_holm < 0.05
+    assert "It has the highest test accuracy (" in worse.reason
+    assert "no finalist that may win is cheaper" in worse.reason
+    assert "trial 1 is not more accurate" in worse.reason and ">=" not in worse.reason
+
+    better = compare_finalists(*finalists_of(only_a=20, only_b=17))
+    assert better.winner == 2
+    assert "It has the highest test accuracy of the finalists that may win (" in better.reason
+    p_holm = better.pairs[0].p_holm
+    assert f"trial 1 is more accurate, but not significantly (Holm-adjusted p {p_holm:.3g} >= 0.05)" in better.reason
 
 
 def test_prefer_accuracy_turns_the_cost_rule_off() -> None:
@@ -370,9 +416,9 @@ def test_table_shows_finalists_pairs_margin_and_winner(comparison: Comparison) -
     text = comparison.table()
     assert "50,000" in text and "5,000" in text
     assert f"{comparison.pairs[0].p_holm:.4g}" in text
-    assert "Non-inferiority margin: 2.0 points" in text
+    assert "Non-inferiority margin: 2.00 points" in text
     assert f"Winner: trial 2. {comparison.reason}" in text
-    assert "within 2.0 points" in comparison.reason
+    assert "within 2.00 points" in comparison.reason
 
 
 def test_table_of_prefer_accuracy_shows_no_margin() -> None:
