@@ -281,8 +281,8 @@ def compare_finalists(
 
     _check_arguments(finalists, alpha, prefer, margin)
     truth = np.asarray(y_true)
-    if truth.ndim != 1:
-        raise ValueError(f"y_true must be a 1-D vector of class indices, got shape {truth.shape}")
+    if truth.ndim != 1 or truth.size == 0:
+        raise ValueError(f"y_true must be a 1-D vector of class indices, one or more, got shape {truth.shape}")
     correct = {f.trial: _predicted(predictions, f.trial, truth.shape) == truth for f in finalists}
     tests = [(a, b, mcnemar_pair(correct[a], correct[b])) for a, b in combinations(correct, 2)]
     p_holm = multipletests([p for _, _, (_, _, p, _) in tests], alpha=alpha, method="holm")[1] if tests else []

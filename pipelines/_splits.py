@@ -68,6 +68,9 @@ class Splits:
         }
 
 
+_SPLIT_NAMES = {"val": "validation", "test": "test"}
+
+
 def split_dataset(
     ds: Dataset,
     *,
@@ -100,7 +103,8 @@ def split_dataset(
 
     Raises:
         ValueError: fractions out of range, quoting them.
-        DataError: too few images for a validation split, naming the source.
+        DataError: too few images for a validation split, or for a test split of a fraction
+            above 0, naming the source.
     """
     given = ds.given_splits
     carved = {name: f for name, f in (("val", val_fraction), ("test", test_fraction)) if name not in given}
@@ -109,11 +113,12 @@ def split_dataset(
     carved = {name: _capped(f, caps[name], len(ds.y)) for name, f in carved.items()}
     train, *held_out = _stratified(ds.y, tuple(carved.values()), np.random.default_rng(seed))
     parts = {name: (ds.x[idx], ds.y[idx]) for name, idx in zip(carved, held_out, strict=True)} | given
-    if len(parts["val"][1]) == 0:
-        raise DataError(
-            f"{ds.source}: {len(ds.y)} images are too few to hold out a validation split of "
-            f"{val_fraction}; add images or raise val_fraction"
-        )
+    for name, fraction in (("val", val_fraction), ("test", test_fraction)):
+        if len(parts[name][1]) == 0 and (name == "val" or fraction > 0):
+            raise DataError(
+                f"{ds.source}: {len(ds.y)} images are too few to hold out a {_SPLIT_NAMES[name]} split of "
+                f"{fraction}; add images or raise {name}_fraction"
+            )
     return Splits(
         train=(ds.x[train], ds.y[train]),
         val=parts["val"],

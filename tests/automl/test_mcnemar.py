@@ -371,6 +371,7 @@ def test_single_finalist_wins_without_pairs() -> None:
         ({"predictions": {1: np.zeros(4, dtype=int)}}, "trial 2"),
         ({"predictions": {1: np.zeros(4, dtype=int), 2: np.zeros(5, dtype=int)}}, r"\(5,\)"),
         ({"y_true": np.zeros((4, 1), dtype=int)}, r"\(4, 1\)"),
+        ({"y_true": np.zeros(0, dtype=int), "predictions": {1: np.zeros(0), 2: np.zeros(0)}}, r"one or more, .*\(0,\)"),
     ],
 )
 def test_compare_finalists_rejects_bad_input(change: dict, message: str) -> None:

@@ -121,6 +121,14 @@ def test_too_few_images_for_a_validation_split() -> None:
         split_dataset(_dataset([2, 2]), val_fraction=0.1, test_fraction=0.1)
 
 
+def test_too_few_images_for_a_test_split_beside_a_given_validation_split() -> None:
+    # Two images a class, one of which each class keeps for training: a test share of 0.2
+    # rounds to none. The search trained every trial, then failed comparing on no images.
+    with pytest.raises(DataError, match="test: 4 images are too few to hold out a test split of 0.2"):
+        split_dataset(_dataset([2, 2], with_val=True), test_fraction=0.2)
+    assert len(split_dataset(_dataset([2, 2], with_val=True), test_fraction=0.0).test[1]) == 0
+
+
 def test_capped_splits_take_about_the_cap_and_train_on_the_rest() -> None:
     ds = _dataset([300, 120, 40])  # 460 images: 69 for validation and 92 for testing uncapped
     splits = split_dataset(ds, max_val_images=30, max_test_images=46, seed=0)
