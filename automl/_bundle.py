@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import pipelines
-from automl._inference import predict_batches
+from automl._inference import inference_batch_size, predict_batches
 
 if TYPE_CHECKING:
     import keras
@@ -308,18 +308,31 @@ def classify_files(
     value_map: tuple[float, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Classify image files and folders with ``model`` (raw images in, probabilities out), as
-    ``predict_files`` does; ``value_map`` is the training data's (``pipelines.load_image``)."""
+    ``predict_files`` does; ``value_map`` is the training data's (``pipelines.load_image``).
+
+    Raises:
+        ValueError: ``class_names`` do not name the model's outputs one by one.
+    """
     height, width, channels = model.input_shape[1:]
+    outputs = int(model.output_shape[-1])
+    if len(class_names) != outputs:
+        raise ValueError(
+            f"the model outputs {outputs} classes but {len(class_names)} class names come with it "
+            f"({list(class_names)[:10]}): its card or metadata does not belong to it"
+        )
     paths = pipelines.image_paths(files)
     for path in paths:  # every header first: a missing or foreign file fails before any work
         pipelines.probe_image(path)
+    # A chunk is one batch, of no more images than there are: padded to a full inference
+    # batch (1,024 small images), one file cost a thousand images' work.
+    batch_size = min(PREDICT_CHUNK, inference_batch_size(1, (height, width, channels)), len(paths))
     rows = []
     for start in range(0, len(paths), PREDICT_CHUNK):
         chunk = paths[start : start + PREDICT_CHUNK]
         images = np.stack(
             [pipelines.load_image(p, image_size=(height, width), channels=channels, value_map=value_map) for p in chunk]
         )
-        probabilities = predict_batches(model, images)
+        probabilities = predict_batches(model, images, batch_size)
         rows += [
             {"file": str(path), "class": class_names[i], "index": int(i), "probability": float(row[i])}
             for path, i, row in zip(chunk, probabilities.argmax(axis=1), probabilities, strict=True)

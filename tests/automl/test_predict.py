@@ -102,7 +102,9 @@ def test_a_folder_stands_for_the_images_below_it(rgb_model, bundle_dir: Path, tm
     expected = _model_classes(model, images[:12]).tolist()
     chunks = []
     predict = bundle.predict_batches
-    monkeypatch.setattr(bundle, "predict_batches", lambda model, x: chunks.append(len(x)) or predict(model, x))
+    monkeypatch.setattr(
+        bundle, "predict_batches", lambda model, x, size: chunks.append(len(x)) or predict(model, x, size)
+    )
 
     rows = predict_files(bundle_dir, [tmp_path / "photos", *single])
 
@@ -119,10 +121,40 @@ def test_a_bad_file_fails_before_any_image_is_classified(rgb_model, bundle_dir: 
     files = _write_pngs(rgb_model[1][:4], tmp_path)
     (tmp_path / "z_broken.png").write_bytes(b"not an image at all")
     classified = []
-    monkeypatch.setattr(bundle, "predict_batches", lambda model, x: classified.append(len(x)))
+    monkeypatch.setattr(bundle, "predict_batches", lambda model, x, size: classified.append(len(x)))
     with pytest.raises(DataError, match="z_broken.png"):
         predict_files(bundle_dir, [*files, tmp_path / "z_broken.png"])
     assert classified == []
+
+
+def test_a_few_files_are_one_batch_of_their_number(rgb_model, bundle_dir: Path, tmp_path, monkeypatch) -> None:
+    # Padded to the inference batch (1,024 images of 8x8x3), three files cost 1,024 images' work.
+    model, images = rgb_model
+    files = _write_pngs(images[:3], tmp_path)
+    batches = []
+    predict_on_batch = keras.Model.predict_on_batch
+    monkeypatch.setattr(
+        keras.Model, "predict_on_batch", lambda self, x: batches.append(len(x)) or predict_on_batch(self, x)
+    )
+
+    rows = predict_files(bundle_dir, files)
+
+    assert [row["index"] for row in rows] == _model_classes(model, images[:3]).tolist()
+    assert batches == [3]
+
+
+def test_a_card_that_does_not_name_the_models_classes_is_refused(rgb_model, tmp_path) -> None:
+    out = tmp_path / "bundle"
+    export_bundle(rgb_model[0], out, card={"class_names": CLASS_NAMES})
+    card = json.loads((out / "model_card.json").read_text())
+    (out / "model_card.json").write_text(json.dumps({**card, "class_names": ["a", "b"]}))
+    files = _write_pngs(rgb_model[1][:1], tmp_path / "images")
+
+    with pytest.raises(
+        ValueError, match=r"the model outputs 10 classes but 2 class names come with it \(\['a', 'b'\]\)"
+    ):
+        predict_files(out, files)
+    assert main(["predict", "--model", str(out), str(files[0])]) == 2
 
 
 def test_no_files_gives_no_predictions(bundle_dir: Path) -> None:
