@@ -114,7 +114,8 @@ def export_winner(
     model: keras.Model | None = None,
     search_model: keras.Model | None = None,
 ) -> Exported:
-    """Export the winner (or ``trial``) to ``out_dir`` and register it as ``champion``.
+    """Export the winner (or ``trial``) to ``out_dir`` and register it, as ``champion`` only
+    if it is the winner (a ``trial`` that is not is registered without the alias).
 
     The exported model is the trial's model retrained on train+validation when the study
     has one (``model``, or the one its comparison logged), else the model of the search;
@@ -151,7 +152,8 @@ def export_winner(
             ).uri
             if final is None and search_model is not None:  # a later export exports it again
                 record_viewed_model(study, record.number, uri)
-        registered = register_champion(tracker, study.study_name, uri, tags=tags)
+        champion = trial is None or trial == _winner(study, None).number
+        registered = register_champion(tracker, study.study_name, uri, tags=tags, champion=champion)
     return Exported(trial=record.number, result=result, registered=registered)
 
 

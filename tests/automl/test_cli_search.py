@@ -105,7 +105,15 @@ def test_default_search_end_to_end(workdir):
     assert exported.returncode == 0, exported.stderr
     assert "to exports/default/\n  exports/default/model.keras" in exported.stdout
     assert (workdir / "exports" / "default" / "saved_model").is_dir()
-    assert client.get_model_version_by_alias("default-model", "champion").version != version.version
+    champion = client.get_model_version_by_alias("default-model", "champion").version
+    assert champion != version.version
+
+    # Another trial exported is registered, and the champion stays the winner.
+    other = next(f["trial"] for f in data["finalists"] if f["trial"] != data["winner"])
+    loser = run_cli(["export", "--study", "default", "--trial", str(other), "--out", "exports/other"], workdir)
+    assert loser.returncode == 0, loser.stderr
+    assert "(not the champion: the alias stays on the winner)" in loser.stdout
+    assert client.get_model_version_by_alias("default-model", "champion").version == champion
 
 
 def test_status_of_unknown_study_is_a_one_line_error(workdir):
