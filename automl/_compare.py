@@ -26,7 +26,7 @@ import searchspace
 from automl._budget import FINAL_STRETCH
 from automl._bundle import inference_model
 from automl._config import StudyConfig, offset_seed
-from automl._data import StudyData, load_study_data
+from automl._data import StudyData
 from automl._ensemble import average_models, count_members
 from automl._errors import UserError
 from automl._hparams import TrainingSpec, steps_per_epoch
@@ -36,6 +36,7 @@ from automl._models import is_logged, load_model, log_model
 from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
 from automl._records import StudyRecord, TrialRecord, record_comparison, record_final_model
 from automl._studies import best_trials, study_tracker
+from automl._study_data import study_data
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, flatten_params
 from automl._training import (
     FitToDeadline,
@@ -633,7 +634,7 @@ def compare_study(
     """
     if not best_trials(study, 1):
         raise UserError(f"study {study.study_name!r} has no completed trial with a saved model to compare")
-    data = data or load_study_data(config)
+    data = data or study_data(study, config)
     records = finalist_records(study, top_k, len(data.splits.val[1]))
     say = progress or (lambda text: None)
     models_store = tracker or study_tracker(study, config)

@@ -34,7 +34,6 @@ from automl._data import (
     conversions_note,
     describe_data,
     flips_line,
-    load_study_data,
     skipped_note,
     value_map_note,
 )
@@ -54,6 +53,7 @@ from automl._studies import (
     top_up,
     versions,
 )
+from automl._study_data import study_data
 from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, config_key_of, run_trial
@@ -177,7 +177,7 @@ def run_study(
         progress.status(f"data: reading {config.data_name} ...")  # a large folder takes a minute
     with _deleted_on_failure(study, created):
         try:
-            data = load_study_data(config)
+            data = study_data(study, config)
         finally:
             progress.clear_status()
         if describing:

@@ -41,6 +41,7 @@ __all__ = [
     "record_study_config",
     "record_parent_run",
     "record_comparison",
+    "record_data",
     "record_oom",
     "record_final_model",
     "record_viewed_model",
@@ -76,6 +77,7 @@ _FINAL_MODELS = "final_models"
 _VIEWED_MODELS = "viewed_models"
 _SAMPLER_SEEDS = "sampler_seeds"
 _FINISH = "finish"
+_DATA = "data"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -281,7 +283,7 @@ class StudyRecord:
     local path in older studies), the search models exported with their test-time views
     (trial number -> ``models:/`` URI), the sampler seed of each process that ran it (``host:pid``
     -> seed, as trials record their ``worker``) and which process compares and exports
-    (``finish``)."""
+    (``finish``), and what its data is and where it was read from (``data``, ``automl._study_data``)."""
 
     config_json: str | None = None
     parent_run_id: str | None = None
@@ -291,6 +293,7 @@ class StudyRecord:
     viewed_models: Mapping[int, str] = field(default_factory=dict)
     sampler_seeds: Mapping[str, int] = field(default_factory=dict)
     finish: Mapping[str, Any] | None = None
+    data: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:
@@ -304,6 +307,7 @@ class StudyRecord:
             viewed_models={int(k): v for k, v in attrs.get(_VIEWED_MODELS, {}).items()},
             sampler_seeds=dict(attrs.get(_SAMPLER_SEEDS, {})),
             finish=attrs.get(_FINISH),
+            data=attrs.get(_DATA),
         )
 
 
@@ -313,6 +317,10 @@ def record_study_config(study: optuna.Study, config_json: str) -> None:
 
 def record_parent_run(study: optuna.Study, run_id: str) -> None:
     study.set_user_attr(_PARENT_RUN, run_id)
+
+
+def record_data(study: optuna.Study, data: Mapping[str, Any]) -> None:
+    study.set_user_attr(_DATA, dict(data))
 
 
 def record_comparison(study: optuna.Study, comparison: Mapping[str, Any]) -> None:

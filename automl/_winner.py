@@ -13,12 +13,13 @@ import pipelines
 from automl._bundle import ExportResult, check_out_dir, export_bundle
 from automl._compare import exported_search_model, final_model_uri, load_final_model
 from automl._config import StudyConfig, check_export_dir
-from automl._data import StudyData, load_study_data
+from automl._data import StudyData
 from automl._errors import UserError
 from automl._models import is_logged, log_model
 from automl._records import StudyRecord, TrialRecord, record_viewed_model
 from automl._registry import register_champion
 from automl._studies import best_trials, study_tracker, trial_record, versions
+from automl._study_data import study_data
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker
 
 __all__ = ["export_winner", "check_export_target", "Exported", "build_card"]
@@ -132,7 +133,7 @@ def export_winner(
     store = tracker or study_tracker(study, config)
     final = model if model is not None else load_final_model(study, record, store)
     model, uri = _exported_model(study, record, store, final, search_model)
-    data = data or load_study_data(config)
+    data = data or study_data(study, config)
     card = build_card(study, record, config, data, retrained=final is not None)
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None

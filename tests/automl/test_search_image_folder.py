@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 from PIL import Image
@@ -48,3 +49,50 @@ def test_search_on_an_image_folder_then_predict(workdir):
     rows = json.loads(predicted.stdout)
     assert rows[0]["file"] == str(sample) and rows[0]["class"] in card["class_names"]
     assert 0.0 <= rows[0]["probability"] <= 1.0
+
+
+def test_a_study_refuses_its_data_changed_and_finds_it_from_another_folder(workdir):
+    # Export reads the study's data again for its card: a class folder renamed shifted the
+    # class names against the model's outputs, and from another folder 'shapes' was not found.
+    rng = np.random.default_rng(0)
+    for kind in ("horizontal", "vertical", "diagonal"):
+        (workdir / "shapes" / kind).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(_pattern(kind, rng), mode="L").save(workdir / "shapes" / kind / f"{i}.png")
+    searched = run_cli(
+        ["search", "--data", "shapes", "--study-name", "s", "--trials", "1", "--epochs", "1", "--no-export"], workdir
+    )
+    assert searched.returncode == 0, searched.stderr
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    stores = [
+        "--storage",
+        f"sqlite:///{workdir}/mlruns/optuna.db",
+        "--tracking-uri",
+        f"sqlite:///{workdir}/mlruns/mlflow.db",
+    ]
+
+    def export(out: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(["export", "--study", "s", "--no-register", "--out", str(workdir / out), *stores], elsewhere)
+
+    exported = export("from_elsewhere")
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads((workdir / "from_elsewhere" / "model_card.json").read_text())["class_names"] == [
+        "diagonal",
+        "horizontal",
+        "vertical",
+    ]
+
+    (workdir / "shapes" / "vertical").rename(workdir / "shapes" / "zvertical")
+    renamed = export("renamed")
+    assert renamed.returncode == 2
+    assert (
+        "the data of study 's' (shapes) is not the data it was searched on: its classes were "
+        "['diagonal', 'horizontal', 'vertical'] and are ['diagonal', 'horizontal', 'zvertical']"
+    ) in renamed.stderr
+    (workdir / "shapes" / "zvertical").rename(workdir / "shapes" / "vertical")
+
+    (workdir / "shapes" / "vertical" / "0.png").unlink()
+    removed = export("removed")
+    assert removed.returncode == 2 and "train/validation/test sizes were [" in removed.stderr
+    assert not (workdir / "renamed").exists() and not (workdir / "removed").exists()

@@ -1,0 +1,78 @@
+"""A study's data, checked to be the data it was searched on.
+
+A study stores how to read its data (``StudyConfig.data``, as it was given), not the data.
+Every later command (a resume, a worker, ``automl compare``, ``automl export``) reads it
+again, and a folder may have changed in between: a class folder renamed shifts the class
+names against the model's outputs, images added or removed move images between the
+splits, so that a model is tested on images it trained on. The first read records what the
+data is (``signature``) and the folder it was read from; a later read that differs is
+refused, and a relative path is also looked for from that folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl._config import StudyConfig
+from automl._data import StudyData, load_study_data
+from automl._errors import UserError
+from automl._records import StudyRecord, record_data
+
+__all__ = ["study_data", "signature"]
+
+
+def study_data(study: optuna.Study, config: StudyConfig) -> StudyData:
+    """Load and split ``study``'s data; refuse it where it is not what the study recorded.
+
+    Raises:
+        UserError: the data differs from the data the study was searched on.
+        pipelines.DataError: the data cannot be read.
+    """
+    recorded = StudyRecord.of(study).data
+    data = load_study_data(_from_search_folder(config, recorded))
+    now = signature(data)
+    if recorded is None:  # its first read (or a study from before this was recorded)
+        record_data(study, {**now, "folder": str(Path.cwd())})
+        return data
+    changed = [_change(key, recorded[key], value) for key, value in now.items() if recorded.get(key, value) != value]
+    if changed:
+        raise UserError(
+            f"the data of study {study.study_name!r} ({config.data_name}) is not the data it was searched on: "
+            f"{'; '.join(changed)}. Restore it, or search the new data as a new study"
+        )
+    return data
+
+
+def signature(data: StudyData) -> dict[str, Any]:
+    """What identifies a study's data: its classes, image shape, split sizes and every label in order."""
+    splits = data.splits
+    labels = np.concatenate([splits.train[1], splits.val[1], splits.test[1]]).astype(np.int64)
+    return {
+        "class_names": list(data.class_names),
+        "input_shape": list(data.input_shape),
+        "split_sizes": [len(splits.train[1]), len(splits.val[1]), len(splits.test[1])],
+        "labels": hashlib.sha256(labels.tobytes()).hexdigest()[:16],
+    }
+
+
+def _change(key: str, then: Any, now: Any) -> str:
+    if key == "labels":
+        return "its labels differ (images added, removed or relabelled)"
+    what = {"class_names": "classes", "input_shape": "image shape", "split_sizes": "train/validation/test sizes"}[key]
+    return f"its {what} were {then} and are {now}"
+
+
+def _from_search_folder(config: StudyConfig, recorded: Any) -> StudyConfig:
+    """``config`` with a relative data path that is not found here taken from the folder
+    the study's data was first read from, where it is found there."""
+    folder = (recorded or {}).get("folder")
+    if config.data is None or folder is None or Path(config.data).is_absolute() or Path(config.data).exists():
+        return config
+    there = Path(folder) / config.data
+    return dataclasses.replace(config, data=str(there)) if there.exists() else config
