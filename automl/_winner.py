@@ -14,6 +14,7 @@ from automl._bundle import ExportResult, check_out_dir, export_bundle
 from automl._compare import exported_search_model, final_model_uri, load_final_model
 from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData
+from automl._ensemble import count_members
 from automl._errors import UserError
 from automl._models import is_logged, log_model
 from automl._records import StudyRecord, TrialRecord, record_viewed_model
@@ -21,6 +22,7 @@ from automl._registry import register_champion
 from automl._studies import best_trials, study_tracker, trial_record, versions
 from automl._study_data import study_data
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker
+from automl._views import count_views
 
 __all__ = ["export_winner", "check_export_target", "Exported", "build_card"]
 
@@ -48,11 +50,23 @@ def _winner(study: optuna.Study, trial: int | None) -> TrialRecord:
 
 
 def build_card(
-    study: optuna.Study, record: TrialRecord, config: StudyConfig, data: StudyData, *, retrained: bool
+    study: optuna.Study,
+    record: TrialRecord,
+    config: StudyConfig,
+    data: StudyData,
+    *,
+    retrained: bool,
+    model: keras.Model,
 ) -> dict[str, Any]:
+    """The model card of ``record``'s exported ``model``. Its comparison's figures are quoted
+    only where the comparison compared this model (as many members and test-time views): a
+    finalist compared with views added to its search model, exported with ``--trial``, is
+    exported without them, and its test accuracy is not known."""
     comparison = StudyRecord.of(study).comparison
     finalists: list[dict[str, Any]] = list((comparison or {}).get("finalists", []))
-    finalist = next((f for f in finalists if f["trial"] == record.number), {})
+    members, views = count_members(model), count_views(model)
+    compared = next((f for f in finalists if f["trial"] == record.number), {})
+    finalist = compared if (compared.get("members", 1), compared.get("views", 1)) == (members, views) else {}
     return {
         "name": f"{study.study_name}-trial-{record.number}",
         "study": study.study_name,
@@ -67,13 +81,13 @@ def build_card(
         "architecture": record.row()["architecture"],
         "training": record.training.to_dict() if record.training else None,
         "trained_on": "train+validation (retrained after the search)" if retrained else "train (the search's model)",
-        "members": finalist.get("members", 1),
-        "test_time_views": finalist.get("views", 1),
+        "members": members,
+        "test_time_views": views,
         "metrics": {
             "val_accuracy": record.val_accuracy,
             "test_accuracy": finalist.get("accuracy"),
-            "params": finalist.get("params", record.params),
-            "flops": finalist.get("flops", record.flops),
+            "params": finalist.get("params", members * (record.params or 0)),
+            "flops": finalist.get("flops", members * views * (record.flops or 0)),
         },
         "mcnemar": comparison,
         "data": {"source": data.dataset.source, "summary": data.dataset.summary(), "splits": data.splits.summary()},
@@ -134,7 +148,7 @@ def export_winner(
     final = model if model is not None else load_final_model(study, record, store)
     model, uri = _exported_model(study, record, store, final, search_model)
     data = data or study_data(study, config)
-    card = build_card(study, record, config, data, retrained=final is not None)
+    card = build_card(study, record, config, data, retrained=final is not None, model=model)
     result = export_bundle(model, out_dir, card=card, onnx=onnx, overwrite=False)
     registered = None
     if tracker is not None and tracker.parent_run_id is not None:

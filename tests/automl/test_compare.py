@@ -24,7 +24,7 @@ from automl._data import StudyData
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
 from automl._stores import default_tracking_uri
-from automl._studies import load_existing, study_tracker
+from automl._studies import best_trials, load_existing, study_tracker
 from automl._views import with_views
 from automl._winner import export_winner
 
@@ -269,11 +269,11 @@ def test_a_retrained_finalists_logged_model_says_where_its_trial_came_from(workd
         assert logged.params["origin.warm_start"] == trial.user_attrs["warm_start"]
 
 
-def test_a_test_accuracy_is_linked_only_to_the_logged_model_that_scored_it(workdir, monkeypatch) -> None:
-    # A finalist left with its search model is compared with test-time views added to it: no
-    # logged model is that model, and its accuracy was linked to the plain search model.
-    automl.search(study_name="l", trials=2, epochs=1, pruner="none", top=1, quiet=True)  # one retrained
-    study, config = load_existing("l", storage=None, tracking_uri=None)
+def _one_finalist_retrained(monkeypatch, name: str) -> tuple[Any, Any, Any, dict[str, float], Any]:
+    """A study whose comparison retrained its best finalist and compared the other with
+    test-time views added to its search model; the test accuracies it linked in MLflow."""
+    automl.search(study_name=name, trials=2, epochs=1, pruner="none", top=1, quiet=True)  # one retrained
+    study, config = load_existing(name, storage=None, tracking_uri=None)
     tracker = study_tracker(study, config)
     linked: dict[str, float] = {}
     monkeypatch.setattr(
@@ -282,13 +282,38 @@ def test_a_test_accuracy_is_linked_only_to_the_logged_model_that_scored_it(workd
         lambda run_id, model_id, metrics: linked.update({model_id: metrics["test_accuracy"]}),
     )
     monkeypatch.setattr(_compare, "_contenders", lambda records, data, margin: records[:1])  # only the best retrains
+    final = _compare.FinalTraining(until=time.monotonic() + 60, views=5)
+    result = compare_study(study, config, top_k=2, final=final, tracker=tracker)
+    return study, config, tracker, linked, result.comparison
 
-    result = compare_study(
-        study, config, top_k=2, final=_compare.FinalTraining(until=time.monotonic() + 60, views=5), tracker=tracker
-    )
 
-    kept = [f for f in result.comparison.finalists if f.kept_search_model]
-    retrained = [f for f in result.comparison.finalists if not f.kept_search_model]
+def test_a_test_accuracy_is_linked_only_to_the_logged_model_that_scored_it(workdir, monkeypatch) -> None:
+    # A finalist left with its search model is compared with test-time views added to it: no
+    # logged model is that model, and its accuracy was linked to the plain search model.
+    study, _, tracker, linked, comparison = _one_finalist_retrained(monkeypatch, "l")
+
+    kept = [f for f in comparison.finalists if f.kept_search_model]
+    retrained = [f for f in comparison.finalists if not f.kept_search_model]
     assert len(kept) == 1 and kept[0].views > 1 and len(retrained) == 1
     final = _compare.final_model_uri(study, retrained[0].trial)
     assert linked == {tracker.model_id_of(final): retrained[0].accuracy}
+
+
+def test_a_card_quotes_the_comparison_only_for_the_model_it_compared(workdir, monkeypatch) -> None:
+    # Exported with --trial, that finalist is its plain search model; its card said 5 views,
+    # their FLOPs and their test accuracy.
+    study, config, _, _, comparison = _one_finalist_retrained(monkeypatch, "k")
+    (kept,) = [f for f in comparison.finalists if f.kept_search_model]
+    record = next(r for r in best_trials(study, 2) if r.number == kept.trial)
+
+    exported = export_winner(study, config, workdir / "exports" / "kept", trial=kept.trial)
+    card = json.loads((exported.result.out_dir / "model_card.json").read_text())
+
+    assert kept.views > 1 and card["test_time_views"] == 1 and card["members"] == 1
+    assert card["metrics"]["test_accuracy"] is None
+    assert card["metrics"]["flops"] == record.flops and card["metrics"]["params"] == record.params
+    winner = export_winner(study, config, workdir / "exports" / "winner")
+    compared = next(f for f in comparison.finalists if f.trial == winner.trial)
+    winner_card = json.loads((winner.result.out_dir / "model_card.json").read_text())
+    assert winner_card["metrics"]["test_accuracy"] == compared.accuracy
+    assert winner_card["test_time_views"] == compared.views
