@@ -50,6 +50,7 @@ __all__ = [
     "open_study",
     "load_existing",
     "study_tracker",
+    "study_settings",
     "enqueue_trials",
     "top_up",
     "grid_points",
@@ -288,6 +289,12 @@ def load_existing(
         StudyConfig(study_name=study_name, storage=storage), create=False, read_only=read_only
     )
     return study, config.replace(tracking_uri=tracking_uri)
+
+
+def study_settings(config: StudyConfig) -> dict[str, Any]:
+    """The settings that define the study, which every run of it keeps (not the per-run ones,
+    such as ``trials``, ``time_budget`` or ``backend``, which differ between its commands)."""
+    return {name: value for name, value in config.to_dict().items() if name in _FROZEN_ON_RESUME}
 
 
 def study_tracker(study: optuna.Study, config: StudyConfig) -> Tracker:

@@ -19,7 +19,7 @@ from automl._errors import UserError
 from automl._models import is_logged, log_model
 from automl._records import StudyRecord, TrialRecord, record_viewed_model
 from automl._registry import register_champion
-from automl._studies import best_trials, study_tracker, trial_record, versions
+from automl._studies import best_trials, study_settings, study_tracker, trial_record, versions
 from automl._study_data import study_data
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker
 from automl._views import count_views
@@ -92,7 +92,7 @@ def build_card(
         "mcnemar": comparison,
         "data": {"source": data.dataset.source, "summary": data.dataset.summary(), "splits": data.splits.summary()},
         "versions": versions(),
-        "settings": {k: v for k, v in config.to_dict().items() if k not in ("storage", "tracking_uri")},
+        "settings": study_settings(config),
     }
 
 
