@@ -359,7 +359,8 @@ def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
 
 def render_card_markdown(card: Mapping[str, Any]) -> str:
     """Render a (JSON-like) model card as Markdown: one section per top-level key."""
-    title = card.get("title") or f"Model card: {card.get('model', {}).get('name', 'model')}"
+    name = card.get("name") or card.get("model", {}).get("name", "model")  # the study's, not the layer's
+    title = card.get("title") or f"Model card: {name}"
     lines = [f"# {title}", ""]
     for key in _card_keys(card):
         lines += _render_section(key, card[key], level=2)

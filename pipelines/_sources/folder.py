@@ -98,14 +98,23 @@ def _image_files_below(folder: Path) -> Iterator[Path]:
     )
 
 
+_DATA_FILE_SUFFIXES = (".npz", ".npy", ".csv")  # data sets a search reads, not images
+
+
 def image_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
     """``paths`` as given, with each folder among them replaced by its ``image_files``.
 
     Raises:
-        DataError: a folder holds no image file, naming it.
+        DataError: a folder holds no image file, or a path is a data set file (``.npz``,
+            ``.npy``, ``.csv``), naming it.
     """
     found: list[str | os.PathLike[str]] = []
     for path in paths:
+        if Path(path).suffix.lower() in _DATA_FILE_SUFFIXES and Path(path).is_file():
+            raise DataError(
+                f"'{path}' is a {Path(path).suffix.lower()} data file, not an image: give image files or folders of "
+                f"them ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
         if not Path(path).is_dir():
             found.append(path)
             continue

@@ -311,6 +311,7 @@ def test_a_card_quotes_the_comparison_only_for_the_model_it_compared(workdir, mo
 
     assert kept.views > 1 and card["test_time_views"] == 1 and card["members"] == 1
     assert card["metrics"]["test_accuracy"] is None
+    assert (exported.result.out_dir / "model_card.md").read_text().startswith(f"# Model card: k-trial-{kept.trial}\n")
     assert card["metrics"]["flops"] == record.flops and card["metrics"]["params"] == record.params
     winner = export_winner(study, config, workdir / "exports" / "winner")
     compared = next(f for f in comparison.finalists if f.trial == winner.trial)

@@ -190,3 +190,11 @@ def test_cli_refuses_a_directory_that_is_not_a_bundle(tmp_path, capsys: pytest.C
     image = _write_pngs(np.zeros((1, 8, 8, 3), dtype=np.uint8), tmp_path / "images")[0]
     assert main(["predict", "--model", str(tmp_path), str(image)]) == 2
     assert "not an export bundle" in capsys.readouterr().err
+
+
+def test_a_data_set_file_is_not_taken_for_an_image(bundle_dir: Path, tmp_path) -> None:
+    # A .npz given to predict was "cannot identify image file ...; replace or remove the file".
+    data = tmp_path / "test.npz"
+    np.savez(data, x=np.zeros((2, 8, 8, 3), np.uint8), y=np.zeros(2, np.int64))
+    with pytest.raises(DataError, match=r"'.*test.npz' is a .npz data file, not an image: give image files or folders"):
+        predict_files(bundle_dir, [data])
