@@ -2,7 +2,9 @@
 compared pairwise with McNemar's test (statistics in ``automl._mcnemar``).
 
 The test split is rebuilt from the study's stored settings (same source, fractions and
-seed), so it is exactly the split no search decision ever saw.
+seed), so it is exactly the split no trial, pruning or sampling decision saw. The choice
+among the finalists is made on it: the winner's test accuracy is the best of several
+measured on one split, slightly optimistic where there are several (the model card says so).
 """
 
 from __future__ import annotations

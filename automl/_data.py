@@ -24,7 +24,8 @@ class StudyData:
     """The data set of a study with its splits and the train split's normalisation.
 
     The test split is rebuilt from the study's stored settings (same source, fractions and
-    seed), so it is exactly the split no search decision ever saw.
+    seed), so it is exactly the split no trial, pruning or sampling decision saw (the
+    finalists are compared on it).
     """
 
     dataset: pipelines.Dataset

@@ -84,6 +84,7 @@ def build_card(
         "members": members,
         "test_time_views": views,
         "metrics": {
+            **_selection_note(comparison, finalist),
             "val_accuracy": record.val_accuracy,
             "test_accuracy": finalist.get("accuracy"),
             "params": finalist.get("params", members * (record.params or 0)),
@@ -93,6 +94,18 @@ def build_card(
         "data": {"source": data.dataset.source, "summary": data.dataset.summary(), "splits": data.splits.summary()},
         "versions": versions(),
         "settings": study_settings(config),
+    }
+
+
+def _selection_note(comparison: Any, finalist: dict[str, Any]) -> dict[str, str]:
+    """Where the test accuracy quoted is the winner's of several finalists compared on the same
+    split, a note that it is slightly optimistic: the best of several noisy measurements."""
+    finalists = (comparison or {}).get("finalists", [])
+    if len(finalists) < 2 or not finalist or finalist["trial"] != comparison.get("winner"):
+        return {}
+    return {
+        "test_accuracy_note": f"the winner of {len(finalists)} finalists compared on this test split; as the best "
+        "of several measurements on one split it is slightly optimistic"
     }
 
 

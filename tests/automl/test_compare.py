@@ -318,6 +318,8 @@ def test_a_card_quotes_the_comparison_only_for_the_model_it_compared(workdir, mo
     winner_card = json.loads((winner.result.out_dir / "model_card.json").read_text())
     assert winner_card["metrics"]["test_accuracy"] == compared.accuracy
     assert winner_card["test_time_views"] == compared.views
+    assert "the winner of 2 finalists compared on this test split" in winner_card["metrics"]["test_accuracy_note"]
+    assert "test_accuracy_note" not in card["metrics"]
     # The settings that define the study, the same as the search's own export wrote them
     # (not this command's defaults: 6 trials where the search ran 2).
     searched_card = json.loads((workdir / "exports" / "k" / "model_card.json").read_text())
