@@ -21,6 +21,7 @@ Keras and TensorFlow are imported inside the functions so that importing this mo
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -276,7 +277,8 @@ def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[d
     ``data.summary.value_map``), a 16-bit or float file's values are mapped as theirs were;
     8-bit files are pixels. Every file's header is read before any prediction, so a missing file or
     one that is not an image fails fast; the images are then decoded and classified
-    ``PREDICT_CHUNK`` at a time.
+    ``PREDICT_CHUNK`` at a time. A file found in a folder that cannot be read is skipped
+    instead (as a search skips it): its row is ``{"file", "error"}``.
 
     Raises:
         pipelines.DataError: a file is missing, corrupt or not an image, or a folder holds
@@ -310,6 +312,9 @@ def classify_files(
     """Classify image files and folders with ``model`` (raw images in, probabilities out), as
     ``predict_files`` does; ``value_map`` is the training data's (``pipelines.load_image``).
 
+    A file named alone that cannot be read fails (``pipelines.DataError``). One found in a
+    folder is skipped, as a search skips it, and its row is ``{"file", "error"}``.
+
     Raises:
         ValueError: ``class_names`` do not name the model's outputs one by one.
     """
@@ -320,24 +325,52 @@ def classify_files(
             f"the model outputs {outputs} classes but {len(class_names)} class names come with it "
             f"({list(class_names)[:10]}): its card or metadata does not belong to it"
         )
-    paths = pipelines.image_paths(files)
+    paths, in_folders = _image_paths(files)
+    errors: dict[str, str] = {}
     for path in paths:  # every header first: a missing or foreign file fails before any work
-        pipelines.probe_image(path)
+        _read_or_skip(pipelines.probe_image, path, in_folders, errors)
+    readable = [path for path in paths if str(path) not in errors]
     # A chunk is one batch, of no more images than there are: padded to a full inference
     # batch (1,024 small images), one file cost a thousand images' work.
-    batch_size = min(PREDICT_CHUNK, inference_batch_size(1, (height, width, channels)), len(paths))
-    rows = []
-    for start in range(0, len(paths), PREDICT_CHUNK):
-        chunk = paths[start : start + PREDICT_CHUNK]
-        images = np.stack(
-            [pipelines.load_image(p, image_size=(height, width), channels=channels, value_map=value_map) for p in chunk]
-        )
-        probabilities = predict_batches(model, images, batch_size)
-        rows += [
-            {"file": str(path), "class": class_names[i], "index": int(i), "probability": float(row[i])}
-            for path, i, row in zip(chunk, probabilities.argmax(axis=1), probabilities, strict=True)
-        ]
-    return rows
+    batch_size = min(PREDICT_CHUNK, inference_batch_size(1, (height, width, channels)), len(readable))
+    load = functools.partial(pipelines.load_image, image_size=(height, width), channels=channels, value_map=value_map)
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(readable), PREDICT_CHUNK):
+        loaded = {
+            str(path): _read_or_skip(load, path, in_folders, errors) for path in readable[start : start + PREDICT_CHUNK]
+        }
+        chunk = {path: image for path, image in loaded.items() if image is not None}
+        if not chunk:
+            continue
+        probabilities = predict_batches(model, np.stack(list(chunk.values())), batch_size)
+        for path, i, row in zip(chunk, probabilities.argmax(axis=1), probabilities, strict=True):
+            rows[path] = {"file": path, "class": class_names[i], "index": int(i), "probability": float(row[i])}
+    return [rows.get(str(path)) or {"file": str(path), "error": errors[str(path)]} for path in paths]
+
+
+def _image_paths(files: Sequence[str | Path]) -> tuple[list[str | os.PathLike[str]], set[str]]:
+    """``pipelines.image_paths(files)``, and those of them found in a folder."""
+    paths: list[str | os.PathLike[str]] = []
+    in_folders: set[str] = set()
+    for given in files:
+        found = pipelines.image_paths([given])
+        paths += found
+        if Path(given).is_dir():
+            in_folders.update(str(path) for path in found)
+    return paths, in_folders
+
+
+def _read_or_skip(
+    read: Callable[[Any], Any], path: str | os.PathLike[str], in_folders: set[str], errors: dict[str, str]
+) -> Any:
+    """``read(path)``; where it fails for a file found in a folder, None and why in ``errors``."""
+    try:
+        return read(path)
+    except pipelines.DataError as exc:
+        if str(path) not in in_folders:
+            raise
+        errors[str(path)] = str(exc)
+        return None
 
 
 def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a refused (unsafe) or inconsistent bundle
         raise UserError(str(exc)) from exc
     print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))
+    skipped = [row for row in rows if "error" in row]
+    if skipped:  # as a search skips them: files found in a folder that cannot be read
+        shown = "; ".join(row["error"] for row in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
+        print(f"note: skipped {len(skipped)} unreadable file(s) in the folders given: {shown}", file=sys.stderr)
     return 0
 
 
@@ -68,5 +73,10 @@ def format_predictions(rows: Sequence[dict[str, Any]]) -> str:
     """One line per file: file, predicted class and its probability, in aligned columns."""
     from automl._tables import render_table
 
-    cells = [(row["file"], str(row["class"]), f"{row['probability']:.4f}") for row in rows]
+    cells = [
+        (row["file"], "-", "skipped")
+        if "error" in row
+        else (row["file"], str(row["class"]), f"{row['probability']:.4f}")
+        for row in rows
+    ]
     return render_table(("file", "class", "probability"), cells, left=(0, 1), rule=False)

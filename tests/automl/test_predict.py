@@ -157,6 +157,36 @@ def test_a_card_that_does_not_name_the_models_classes_is_refused(rgb_model, tmp_
     assert main(["predict", "--model", str(out), str(files[0])]) == 2
 
 
+def test_an_unreadable_file_in_a_folder_is_skipped_as_a_search_skips_it(
+    rgb_model, bundle_dir: Path, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One bad file in a photo folder gave no prediction at all.
+    model, images = rgb_model
+    good = _write_pngs(images[:3], tmp_path / "photos")
+    (tmp_path / "photos" / "image_00b.png").write_bytes(b"not an image at all")  # fails on its header
+    whole = (tmp_path / "photos" / "image_00.png").read_bytes()
+    (tmp_path / "photos" / "image_01b.png").write_bytes(whole[: len(whole) // 2])  # fails when decoded
+
+    rows = predict_files(bundle_dir, [tmp_path / "photos"])
+
+    assert [row["file"] for row in rows] == [
+        str(tmp_path / "photos" / n)
+        for n in ("image_00.png", "image_00b.png", "image_01.png", "image_01b.png", "image_02.png")
+    ]
+    assert [row["index"] for row in rows if "error" not in row] == _model_classes(model, images[:3]).tolist()
+    assert [row["file"] for row in rows if "error" in row] == [
+        str(tmp_path / "photos" / n) for n in ("image_00b.png", "image_01b.png")
+    ]
+    assert all("image_0" in row["error"] for row in rows if "error" in row)
+    assert main(["predict", "--model", str(bundle_dir), str(tmp_path / "photos")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("note: skipped 2 unreadable file(s) in the folders given: cannot read image")
+    lines = [line.split() for line in captured.out.splitlines()]
+    assert len(lines) == 6 and [str(tmp_path / "photos" / "image_00b.png"), "-", "skipped"] in lines
+    with pytest.raises(DataError, match="image_00b.png"):  # named alone, it is an error
+        predict_files(bundle_dir, [*good, tmp_path / "photos" / "image_00b.png"])
+
+
 def test_no_files_gives_no_predictions(bundle_dir: Path) -> None:
     assert predict_files(bundle_dir, []) == []
 
