@@ -94,11 +94,11 @@ def flips_line(asymmetry: float | None) -> str:
         return "flips: off; too few images of two classes or more to tell whether the classes look the same in a mirror"
     if pipelines.may_flip(asymmetry):
         return (
-            f"flips: on; the classes look the same in a mirror (mirror asymmetry {asymmetry:.2f}, below {limit:g}), "
+            f"flips: on; the classes look the same in a mirror (mirror asymmetry {asymmetry:.3g}, below {limit:g}), "
             "so the search may flip the images"
         )
     return (
-        f"flips: off; the classes do not look the same in a mirror (mirror asymmetry {asymmetry:.2f}, {limit:g} or "
+        f"flips: off; the classes do not look the same in a mirror (mirror asymmetry {asymmetry:.3g}, {limit:g} or "
         "more), as digits and text do not: no image is flipped"
     )
 

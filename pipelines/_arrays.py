@@ -105,8 +105,15 @@ def _encode_as(values: np.ndarray, classes: np.ndarray, source: str, split: str)
 
 
 def _comparable(values: np.ndarray) -> np.ndarray:
-    """Mixed-type label columns (ints and strings) become strings so they can be sorted."""
-    return values.astype(str) if values.dtype == object else values
+    """Mixed-type label columns (ints and strings) become strings so they can be sorted;
+    byte strings (as h5py and older pipelines store text) are decoded, not named "b'cat'"."""
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8", errors="replace")
+    if values.dtype == object:
+        return np.array(
+            [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in values.tolist()]
+        )
+    return values
 
 
 class _Reading:
@@ -176,7 +183,14 @@ def _value_range(x: np.ndarray, source: str, split: str) -> tuple[float, float]:
         raise DataError(f"{source}: {split} images must be numbers, got dtype {x.dtype}")
     low, high = (float(np.min(x)), float(np.max(x))) if x.size else (0.0, 0.0)
     if not (np.isfinite(low) and np.isfinite(high)):
-        raise DataError(f"{source}: {split} image values must be finite numbers, got {low}..{high}")
+        bad = ~np.isfinite(x)
+        first = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
+        finite = x[~bad]
+        span = f"{float(finite.min())}..{float(finite.max())}" if finite.size else "none"
+        raise DataError(
+            f"{source}: {split} image values must be finite numbers, got {int(bad.sum()):,} of {x.size:,} that are "
+            f"not (NaN or infinite), the first in image {first}; the others range {span}"
+        )
     return low, high
 
 

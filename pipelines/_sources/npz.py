@@ -80,11 +80,24 @@ def load_npz(path: Path) -> Dataset:
             label the training split lacks.
     """
     with _opened(path) as archive:
-        try:
-            arrays = {key: archive[key] for key in archive.files}
-        except _UNREADABLE as exc:
-            raise _unreadable(path, exc) from exc
+        arrays = {key: _array(archive, key, path) for key in archive.files}
     return dataset_from_named_arrays(arrays, source=f"npz '{path}'")
+
+
+def _array(archive: NpzFile, key: str, path: Path) -> np.ndarray:
+    """Array ``key`` of the ``.npz``; one of Python objects (a pandas column saved as it is)
+    is refused naming it, since reading it would run pickle."""
+    try:
+        return archive[key]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise _unreadable(path, exc) from exc
+        raise DataError(
+            f"cannot read '{path}': its array {key!r} holds Python objects (dtype object, as a pandas column "
+            "does), which only pickle reads; save it as numbers or text, e.g. y.astype(str) or y.astype(int)"
+        ) from None
+    except _UNREADABLE as exc:
+        raise _unreadable(path, exc) from exc
 
 
 def check_npz(path: Path) -> None:

@@ -78,3 +78,10 @@ def test_images_are_flipped_only_where_their_classes_look_the_same_in_a_mirror(t
     np.savez(tmp_path / "mirrored.npz", x_train=x, y_train=y)
     symmetric = load_study_data(StudyConfig(data=str(tmp_path / "mirrored.npz")))
     assert symmetric.flips and flips_line(symmetric.mirror_asymmetry).startswith("flips: on; the classes look the same")
+
+
+def test_the_flips_line_shows_an_asymmetry_that_does_not_contradict_its_limit():
+    # Rounded to 2 decimals, 0.0998 read "mirror asymmetry 0.10, below 0.1".
+
+    assert "(mirror asymmetry 0.0998, below 0.1)" in flips_line(0.0998)
+    assert "(mirror asymmetry 0.1, 0.1 or more)" in flips_line(0.1)

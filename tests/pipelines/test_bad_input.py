@@ -118,6 +118,21 @@ def _npz_values_not_finite(tmp: Path) -> str:
     return str(tmp / "d.npz")
 
 
+def _npz_one_nan_pixel(tmp: Path) -> str:
+    # It said "got nan..nan", as if every value were NaN.
+    x = np.full((3, 4, 4), 0.5)
+    x[1, 2, 3] = np.nan
+    np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0]))
+    return str(tmp / "d.npz")
+
+
+def _npz_object_labels(tmp: Path) -> str:
+    # A pandas column saved as it is: "... allow_pickle=False; save it with numpy.savez".
+    labels = np.array(["cat", "dog", "cat"], dtype=object)
+    np.savez(tmp / "d.npz", x_train=np.zeros((3, 4, 4), np.uint8), y_train=labels)
+    return str(tmp / "d.npz")
+
+
 def _npz_test_values_out_of_range(tmp: Path) -> str:
     x = np.zeros((4, 4, 4), np.uint8)
     np.savez(tmp / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=np.full((1, 4, 4), 300.0), y_test=[1])
@@ -187,6 +202,12 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "npz x_val without y_val": (_npz_x_val_alone, "d.npz", "x_val but not its partner"),
     "npz validation label not in training": (_npz_unknown_val_label, "d.npz", "validation labels ['7'] never occur"),
     "npz values not finite": (_npz_values_not_finite, "d.npz", "training image values must be finite numbers"),
+    "npz one NaN pixel": (
+        _npz_one_nan_pixel,
+        "d.npz",
+        "got 1 of 48 that are not (NaN or infinite), the first in image 1; the others range 0.5..0.5",
+    ),
+    "npz object labels": (_npz_object_labels, "d.npz", "its array 'y_train' holds Python objects (dtype object"),
     "npz test values out of range": (_npz_test_values_out_of_range, "d.npz", "test image values must lie in 0..255"),
     "npz with one class": (_npz_one_class, "d.npz", "only one class ('1')"),
     "not an npz": (_not_an_npz, "d.npz", "not a .npz file"),

@@ -43,6 +43,13 @@ def test_string_labels_in_a_list_become_the_classes(tmp_path) -> None:
     assert ds.class_names == ("cat", "dog", "emu") and np.array_equal(ds.y, Y)
 
 
+def test_byte_string_labels_are_decoded_into_the_class_names(tmp_path) -> None:
+    # As h5py and older pipelines store text: the classes were named "b'cat'".
+    for labels in (np.array([b"cat", b"dog", b"emu"])[Y], np.array([b"cat", b"dog", b"emu"], dtype=object)[Y]):
+        ds = load_dataset(str(save_arrays((X, labels), tmp_path)))
+        assert ds.class_names == ("cat", "dog", "emu") and np.array_equal(ds.y, Y)
+
+
 def test_the_same_contents_name_the_same_file_and_are_written_once(tmp_path) -> None:
     first = save_arrays((X, Y), tmp_path / "data")
     written = first.stat().st_mtime_ns
