@@ -282,7 +282,7 @@ def _run_in_process(
         with heartbeat(trial):
             try:
                 window = _first_window(study, ctx.data, plan) if final_window else None
-                outcome = run_trial(trial, ctx, deadline=deadline, window=window)
+                outcome = run_trial(trial, ctx, deadline=deadline, window=window, limit=_limit_name(deadline, timeout))
             except KeyboardInterrupt:  # failed now, and run again when the study resumes
                 requeue(study, study.tell(trial, state=TrialState.FAIL))
                 raise
@@ -307,7 +307,12 @@ def _stop_reason(ran: int, deadline: float | None, timeout: float | None) -> str
     """Why the trials stopped early: the deadline passed after at least one trial ran."""
     if deadline is None or time.monotonic() < deadline or not ran:
         return None
-    return "timeout reached" if deadline == timeout else "time budget's search time reached"
+    return "timeout reached" if _limit_name(deadline, timeout) == "timeout" else "time budget's search time reached"
+
+
+def _limit_name(deadline: float | None, timeout: float | None) -> str:
+    """What ``deadline`` is: the ``--timeout``'s, or the time budget's search deadline."""
+    return "timeout" if deadline is not None and deadline == timeout else "time budget"
 
 
 class _Failures:

@@ -119,14 +119,20 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
 
 
 def run_trial(
-    trial: optuna.Trial, ctx: StudyContext, *, deadline: float | None = None, window: FinalWindow | None = None
+    trial: optuna.Trial,
+    ctx: StudyContext,
+    *,
+    deadline: float | None = None,
+    window: FinalWindow | None = None,
+    limit: str = "time budget",
 ) -> Outcome:
     """Run one trial to completion, pruning or failure; see the module docstring.
 
     Past ``deadline`` (a ``time.monotonic()`` value: a time budget) its training stops and
     it completes with the epochs it had. Given the budget's final ``window``, a trial whose
     retraining would not fit in it, or whose planned epochs do not fit before ``deadline``,
-    trains through it instead (``TrialCallback``).
+    trains through it instead (``TrialCallback``). ``limit`` names the deadline in the trial's
+    note: "time budget", or "timeout" (``--timeout``).
     """
     outcome = Outcome(state=TrialState.FAIL)
     free_memory = on_accelerator()
@@ -134,7 +140,7 @@ def run_trial(
     record_run(trial, run.run_id)
     ctx.progress.trial_started(trial.number)
     try:
-        _train_or_interrupt(trial, ctx, run, outcome, _Limits(deadline, window))
+        _train_or_interrupt(trial, ctx, run, outcome, _Limits(deadline, window, limit))
     except KeyboardInterrupt:
         outcome.failure = Interrupted("interrupted by the user (Ctrl-C)")
         _finish(trial, run, outcome, mlflow_status="KILLED")
@@ -196,6 +202,7 @@ class _Limits:
 
     deadline: float | None = None
     window: FinalWindow | None = None
+    limit: str = "time budget"  # what the deadline is, as a trial's note names it
 
 
 def _train_or_interrupt(
@@ -289,7 +296,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     with _timed(timings, "save"):
         _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
         run.log_text(_summary(model), "model_summary.txt")
-    limit = "time budget" if ctx.config.time_budget is not None else "timeout"
+    limit = limits.limit
     if callback.cut is not None:
         record_sample(trial, spec, training, policy.to_dict())
         outcome.note = _cut_note(
