@@ -265,7 +265,8 @@ def _run_in_process(
 ) -> tuple[int, str | None]:
     """Run trials here until the plan, ``max_trials`` or the queue ends them. With
     ``final_window`` (the process that retrains the finalists), the study's first trial may
-    train through the plan's final window (``_first_window``)."""
+    train through the plan's final window (``_first_window``), unless ``--timeout`` bounds
+    the trials: a trial does not train past it."""
     timeout = _timeout_deadline(ctx.config)
     deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     ran, failures = 0, _Failures(ctx.config.max_consecutive_failures)
@@ -281,7 +282,7 @@ def _run_in_process(
             print(f"note: trial {trial.number} runs again trial {failed}, {_why_again(study, failed)}", file=sys.stderr)
         with heartbeat(trial):
             try:
-                window = _first_window(study, ctx.data, plan) if final_window else None
+                window = _first_window(study, ctx.data, plan) if final_window and timeout is None else None
                 outcome = run_trial(trial, ctx, deadline=deadline, window=window, limit=_limit_name(deadline, timeout))
             except KeyboardInterrupt:  # failed now, and run again when the study resumes
                 requeue(study, study.tell(trial, state=TrialState.FAIL))

@@ -368,3 +368,13 @@ def test_only_the_first_trial_of_a_study_with_a_final_window_may_train_through_i
     assert _first_window(study, data, make_plan(StudyConfig(), started=0.0)) is None
     study.add_trial(optuna.trial.create_trial(value=0.9))
     assert _first_window(study, data, plan) is None  # a model exists: the window is for the finalists
+
+
+def test_a_timeout_bounds_the_first_trial_under_a_time_budget(workdir):
+    # The first model was offered the final window, and trained 24 s past --timeout 3.
+    started = time.monotonic()
+    result = automl.search(study_name="tb", time_budget="40s", timeout=3, epochs=9, no_export=True, quiet=True)
+
+    first = result.trials.iloc[0]
+    assert "final window" not in first["reason"] and first["seconds"] < 10
+    assert time.monotonic() - started < 40
