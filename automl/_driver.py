@@ -305,10 +305,11 @@ def _why_again(study: optuna.Study, number: int) -> str:
 
 
 def _stop_reason(ran: int, deadline: float | None, timeout: float | None) -> str | None:
-    """Why the trials stopped early: the deadline passed after at least one trial ran."""
-    if deadline is None or time.monotonic() < deadline or not ran:
+    """Why the trials stopped early: the deadline passed (before any trial ran, on a resume)."""
+    if deadline is None or time.monotonic() < deadline:
         return None
-    return "timeout reached" if _limit_name(deadline, timeout) == "timeout" else "time budget's search time reached"
+    reached = "timeout reached" if _limit_name(deadline, timeout) == "timeout" else "time budget's search time reached"
+    return reached if ran else f"{reached} before a trial could run"
 
 
 def _limit_name(deadline: float | None, timeout: float | None) -> str:
@@ -413,13 +414,28 @@ def _deadline(
     best = likeliest_first(finalist_records(study, config.top_k, n_val), n_val)
     retrain = retrain_seconds(best[0], data, best[0].epochs) if best else 0.0
     stretched = None
-    if best:  # the retraining's time is linear in its epochs
+    if best and _of_an_earlier_run(study, best[0], plan):
+        # A resume: a model retrained before is loaded, not retrained, and another is re-planned
+        # to what the window holds (``automl._compare``). Its time must not take the search's:
+        # a first model that trained 20 epochs through the last window left none.
+        window = (plan.final_until or 0.0) - (plan.search_until or 0.0)
+        retrain = 0.0 if best[0].number in StudyRecord.of(study).final_models else min(retrain, window)
+    elif best:  # the retraining's time is linear in its epochs
         members = member_seconds(
             best[0], data, config.members, max_params=config.max_params, max_flops=config.max_flops
         )
         stretched = FINAL_STRETCH * retrain if members is None else max(members, FINAL_STRETCH * retrain)
     deadlines = [d for d in (plan.search_deadline(retrain, stretched), timeout) if d is not None]
     return min(deadlines) if deadlines else None
+
+
+def _of_an_earlier_run(study: optuna.Study, record: TrialRecord, plan: Plan) -> bool:
+    """Whether trial ``record`` finished before this run's plan started (a resumed study)."""
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == record.number), None)
+    if trial is None or trial.datetime_complete is None:
+        return False
+    started = time.time() - (time.monotonic() - plan.started)
+    return trial.datetime_complete.timestamp() < started
 
 
 def _first_window(study: optuna.Study, data: StudyData, plan: Plan) -> FinalWindow | None:

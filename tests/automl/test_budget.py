@@ -249,6 +249,26 @@ def test_the_search_ends_in_time_to_retrain_the_likeliest_winner_as_two_members(
     assert _deadline(study, data, plan, None, StudyConfig()) == deadline
 
 
+@pytest.mark.parametrize("retrained_before", [False, True])
+def test_a_resumed_search_keeps_its_time_from_a_winner_of_an_earlier_run(retrained_before):
+    # A first model that trained 20 epochs through the last run's window: its retraining at
+    # those epochs took more than the whole search, which ended before it began, and a
+    # resumed 30 s budget ran no trial. A model retrained before is loaded, not retrained.
+    data = _study_data(300, 100)
+    study = optuna.create_study(direction="maximize")
+    _completed(study, 0.88, fit=900.0)  # 1,200 s to retrain, from an earlier run
+    if retrained_before:
+        study.set_user_attr("final_models", {"0": "models:/m-0"})
+    started = time.monotonic() + 1.0  # this run began after the trial finished
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=started)  # window 435-585 s
+
+    deadline = _deadline(study, data, plan, None, StudyConfig(members=1))
+
+    assert deadline == pytest.approx(started + 435.0)
+    fresh = make_plan(StudyConfig(time_budget=600, trials=1000), started=0.0)  # the trial is of this run
+    assert _deadline(study, data, fresh, None, StudyConfig(members=1)) == 0.0
+
+
 def test_the_only_contender_is_retrained_as_two_members_when_the_window_holds_them(monkeypatch):
     monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
     data = _study_data(300, 100)  # 4 s an epoch over train+validation, 9 epochs in the trial
