@@ -167,7 +167,8 @@ def run_study(
     study, config, created = open_study(config, create=not worker)
     plan = plan or make_plan(config, started=time.monotonic() if started is None else started)
     progress = progress or Progress(total=config.trials)
-    describing = not worker and max_trials != 0  # the process that runs the study says what it runs
+    # The process that runs the study, or prepares it for workers, says what it runs.
+    describing = not worker
     if describing:
         progress.message(header(config, created, study))
         progress.message(plan.describe())

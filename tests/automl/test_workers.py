@@ -188,3 +188,15 @@ def test_local_workers_keep_to_the_time_budget(workdir):
     assert 1 <= len(result.trials) <= 2
     assert all(reason.startswith("stopped by the time budget in its first epoch") for reason in result.trials["reason"])
     assert result.export_dir is not None
+
+
+def test_a_study_prepared_for_workers_says_what_it_runs(workdir):
+    # --create-only and --workers prepare the study in a run of no trial, which printed
+    # neither the study's header, nor the plan of its time budget, nor its data.
+    created = run_cli(["search", "--study-name", "w", "--trials", "2", "--create-only"], workdir)
+
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert lines[0].startswith("new study 'w': data digits, 2 trials in total")
+    assert any(line.startswith("data: 1,797 images of 8x8x1 in 10 classes") for line in lines)
+    assert lines[-2].startswith("study 'w' is ready: 2 trial(s) waiting; join it with:")
