@@ -134,6 +134,41 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and bool(path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
+# How long a tracking server may take to answer at all before a command gives up on it (a
+# worker may start beside a server that is still starting). MLflow's own retries of an
+# unreachable server took over 200 s before its first error.
+SERVER_WAIT_S = 10.0
+
+
+def _reach_server(uri: str) -> None:
+    """Check that the tracking server at the http(s) ``uri`` answers, within ``SERVER_WAIT_S``.
+
+    Any answer counts (MLflow's ``/health``, or a proxy's error page): only a server that
+    cannot be reached is refused here; the store's own errors come from MLflow.
+
+    Raises:
+        UserError: no answer, quoting the URL with its password masked and the last reason.
+    """
+    import requests
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    deadline = time.monotonic() + SERVER_WAIT_S
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=max(min(left, 5.0), 0.5))
+            return
+        except requests.RequestException as exc:
+            if time.monotonic() + 1.0 >= deadline:
+                reason = scrub(" ".join(str(exc).split())[:300], uri)
+                raise UserError(
+                    f"cannot reach the MLflow tracking server {redact(uri)!r} (no answer in {SERVER_WAIT_S:g} s: "
+                    f"{reason}); start it (automl ui --serve) or give another --tracking-uri"
+                ) from None
+            time.sleep(1.0)
+
+
 class Tracker:
     """The study's MLflow experiment and parent run."""
 
@@ -150,6 +185,7 @@ class Tracker:
 
         self.tracking_uri = ensure_sqlite_folder(normalize_url(tracking_uri or default_tracking_uri()))
         _refuse_read_only(self.tracking_uri)
+        _reach_server(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         try:
             # Processes started together must not both create the store's tables (the client

@@ -7,10 +7,13 @@ script, minus the interpreter start): an exception that is not a user error woul
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import socket
 import sqlite3
 import stat
+import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +24,7 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
+from automl._tracking import _reach_server
 from automl.cli import main
 from tests.automl.helpers import run_cli, stores
 
@@ -334,14 +338,33 @@ def test_a_search_where_no_trial_succeeds_exits_non_zero_with_the_reason(workdir
     assert parent.info.status == "FAILED"  # not a green FINISHED in the MLflow UI
 
 
-def test_a_model_on_an_unreachable_tracking_server_is_refused_without_the_password(workdir, capsys, monkeypatch):
-    # MLflow's error quotes the URL it could not reach, password and all.
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+@pytest.mark.parametrize("argv", [["predict", "--model", "models:/m@champion"], ["search", "--trials", "1"]])
+def test_an_unreachable_tracking_server_is_refused_soon_without_the_password(workdir, capsys, monkeypatch, argv):
+    # MLflow retried a server that does not answer for over 200 s, then quoted the URL it
+    # could not reach, password and all. The server gets SERVER_WAIT_S to answer at all.
+    monkeypatch.setattr("automl._tracking.SERVER_WAIT_S", 1.5)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(workdir / "x.png")
-    server = f"http://u:{PASSWORD}@127.0.0.1:1"
+    server = f"http://u:{PASSWORD}@127.0.0.1:{_closed_port()}"
 
-    code = main(["predict", "--model", "models:/m@champion", "--tracking-uri", server, str(workdir / "x.png")])
+    code = main([*argv, "--tracking-uri", server, *([str(workdir / "x.png")] if argv[0] == "predict" else [])])
 
     err = capsys.readouterr().err
-    assert code == 2 and "cannot load models:/m@champion from the MLflow store 'http://u:***@127.0.0.1:1'" in err
-    assert PASSWORD not in err
+    assert code == 2 and "cannot reach the MLflow tracking server 'http://u:***@127.0.0.1:" in err
+    assert "Connection refused" in err and PASSWORD not in err
+    if argv[0] == "search":  # its new study is deleted again: a retry starts it afresh
+        assert optuna.get_all_study_names(storage=stores(workdir)["storage"]) == []
+
+
+def test_a_tracking_server_that_answers_at_all_is_reached():
+    # Any answer counts (a proxy's 404 too): only an unreachable server is refused up front.
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        _reach_server(f"http://127.0.0.1:{server.server_address[1]}")
+        server.shutdown()
+
+
+def _closed_port() -> int:
+    """A local port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
