@@ -463,9 +463,12 @@ def _final_models(
         expected = retrain_seconds(record, data, epochs) * final.seeds
         if left is not None and (epochs == 0 or expected > left):
             needed = retrain_seconds(record, data, _least_epochs(record, data)) * final.seeds
-            progress(
-                f"trial {record.number}: no time left to retrain it ({needed:.0f}s needed, {max(left, 0.0):.0f}s left)"
+            why = (
+                "its search model, trained through the final window, is its final model"
+                if record.through_window
+                else f"no time left to retrain it ({needed:.0f}s needed, {max(left, 0.0):.0f}s left)"
             )
+            progress(f"trial {record.number}: {why}")
             continue
         start = _search_model(record, tracker, progress)
         origin = "from its search model" if start is not None else "from scratch"

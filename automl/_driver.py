@@ -57,7 +57,7 @@ from automl._study_data import study_data
 from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, config_key_of, run_trial
-from automl._workers import wait_passing_on_interrupts, worker_command, worker_env
+from automl._workers import local_workers, wait_passing_on_interrupts, worker_command, worker_env
 from pipelines import Dataset
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
@@ -151,11 +151,14 @@ def run_study(
     progress: Progress | None = None,
     plan: Plan | None = None,
     started: float | None = None,
+    helpers: int = 0,
 ) -> StudyRun:
     """Open (or resume, or join as a ``worker``) the study and run queued trials until none is left.
 
     ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``; 0 only
-    prepares the study, its queue and its parent run). ``plan`` says when the trials stop
+    prepares the study, its queue and its parent run). ``helpers`` worker processes
+    (``automl search --workers``, less this process) run trials beside this one once the
+    parent run is open; the call returns when they have ended too. ``plan`` says when the trials stop
     (a time budget's search deadline) and whether the queue is filled as they go; by default
     it is made from the study's settings (a resumed study's stored ones), its budget counted
     from ``started`` (a ``time.monotonic()`` value, default now).
@@ -190,8 +193,13 @@ def run_study(
         tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)
+    if helpers:
+        progress.message(f"study {config.study_name!r}: this process and {helpers} worker process(es) run its trials")
     try:
-        ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials)
+        with local_workers(config, helpers, plan) as codes:
+            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials)
+        if failed := sum(code != 0 for code in codes):
+            stopped = "; ".join(filter(None, (stopped, f"{failed} worker process(es) exited with an error")))
     except BaseException as exc:
         if not worker:  # a worker leaves the study's parent run to the process that owns it
             tracker.close_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
@@ -272,7 +280,9 @@ def _run_in_process(
     deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     ran, failures = 0, _Failures(ctx.config.max_consecutive_failures)
     late = 0  # trials started past the deadline, looking for a first complete one
-    while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
+    while (max_trials is None or ran < max_trials) and _time_left(
+        study, deadline, late, _useful_epochs(plan), lead=final_window
+    ):
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config, config_key=functools.partial(config_key_of, ctx=ctx))
@@ -385,14 +395,21 @@ def _fail_running(
 MAX_LATE_TRIALS = 2
 
 
-def _time_left(study: optuna.Study, deadline: float | None, late: int, epochs: int = 1) -> bool:
+def _time_left(study: optuna.Study, deadline: float | None, late: int, epochs: int = 1, *, lead: bool = True) -> bool:
     """Whether another trial may start: with time for ``epochs`` epochs before the deadline
-    (each as long as the quickest completed trial's), or while no trial has completed."""
+    (each as long as the quickest completed trial's), or while no trial has completed.
+
+    Past the deadline, a process that is not the ``lead`` (a worker beside the search's own
+    process) leaves the late trials to the trials running elsewhere: its late trial, cut in
+    its first epoch, would only slow down the first model training through the final window.
+    """
     if deadline is None:
         return True
     complete = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if not complete:
-        return time.monotonic() < deadline or late < MAX_LATE_TRIALS
+        if time.monotonic() < deadline:
+            return True
+        return late < MAX_LATE_TRIALS and (lead or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     epoch = min(r.timings.get("fit", 0.0) / r.epochs for r in complete)
     return time.monotonic() + epochs * epoch < deadline
 

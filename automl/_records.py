@@ -68,6 +68,7 @@ _TIMINGS = "timings"
 _FAIL_REASON = "fail_reason"
 _FAIL_KIND = "failure_kind"
 _NOTE = "note"
+_THROUGH_WINDOW = "through_window"
 # Study attributes.
 _STUDY_CONFIG = "config"
 _PARENT_RUN = "mlflow_parent_run_id"
@@ -104,6 +105,7 @@ class TrialRecord:
     timings: Mapping[str, float] = field(default_factory=dict)
     failure: type[TrialFailed] | None = None
     reason: str | None = None
+    through_window: bool = False  # trained through the final window: its model is the final one
 
     @classmethod
     def of(cls, trial: FrozenTrial | optuna.Trial) -> TrialRecord:
@@ -132,6 +134,7 @@ class TrialRecord:
             timings=dict(attrs.get(_TIMINGS, {})),
             failure=FAILURES.get(attrs[_FAIL_KIND], TrialFailed) if _FAIL_KIND in attrs else None,
             reason=attrs.get(_FAIL_REASON) or attrs.get(_NOTE),
+            through_window=bool(attrs.get(_THROUGH_WINDOW, False)),
         )
 
     @property
@@ -253,8 +256,11 @@ def record_analysis(trial: optuna.Trial, *, params: int, flops: int, config_dige
     trial.set_user_attr(_CONFIG_DIGEST, config_digest)
 
 
-def record_result(trial: optuna.Trial, val_accuracy: float) -> None:
+def record_result(trial: optuna.Trial, val_accuracy: float, *, through_window: bool = False) -> None:
+    """The trial's validation accuracy, and whether it trained through the final window."""
     trial.set_user_attr(_VAL_ACCURACY, val_accuracy)
+    if through_window:
+        trial.set_user_attr(_THROUGH_WINDOW, True)
 
 
 def record_model(trial: optuna.Trial, *, uri: str, path: str) -> None:

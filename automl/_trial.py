@@ -292,7 +292,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     if not callback.epochs:
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy
-    record_result(trial, val_accuracy)
+    record_result(trial, val_accuracy, through_window=callback.through_window)
     with _timed(timings, "save"):
         _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
         run.log_text(_summary(model), "model_summary.txt")

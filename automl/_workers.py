@@ -1,22 +1,25 @@
 """Worker processes: the ``automl worker`` command that joins a study, and local pools of them.
 
-``automl search --workers N`` and ``--isolate`` start the same command a worker on another
-machine runs, so one code path serves one host and many.
+``automl search --workers N`` (which runs N - 1 of them beside itself) and ``--isolate``
+start the same command a worker on another machine runs, so one code path serves one host
+and many.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 from automl._budget import Plan
 from automl._config import StudyConfig
 from automl._settings import runtime_settings
 from automl._stores import redact, store_env
 
-__all__ = ["worker_command", "worker_env", "join_command", "run_workers", "wait_passing_on_interrupts"]
+__all__ = ["worker_command", "worker_env", "join_command", "local_workers", "wait_passing_on_interrupts"]
 
 
 def worker_command(config: StudyConfig, *, timeout: float | None = None) -> list[str]:
@@ -51,17 +54,36 @@ def join_command(config: StudyConfig) -> str:
     return " ".join(command)
 
 
-def run_workers(config: StudyConfig, count: int, plan: Plan) -> list[int]:
-    """Run ``count`` quiet workers of ``config``'s study to the end of the queue or of the
-    ``plan``'s search time; returns their exit codes.
+@contextlib.contextmanager
+def local_workers(config: StudyConfig, count: int, plan: Plan) -> Iterator[list[int]]:
+    """Run ``count`` quiet workers of ``config``'s study beside this process, which runs
+    trials of its own inside the block; the list it yields holds their exit codes after it.
 
-    Ctrl-C (or a SIGTERM) is passed on to every worker as a SIGTERM, which it takes as Ctrl-C
-    even where SIGINT is ignored (a background job): it fails its running trial and exits.
+    The workers run to the end of the queue or of the ``plan``'s search time. The block's end
+    waits for them; an exception in it (Ctrl-C, a SIGTERM, failures in a row) is passed on to
+    each as a SIGTERM, which it takes as Ctrl-C even where SIGINT is ignored (a background
+    job): it fails its running trial and exits.
     """
+    codes: list[int] = []
+    if count < 1:
+        yield codes
+        return
     env = {**worker_env(config), **plan.to_env()}
-    return wait_passing_on_interrupts(
-        [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
-    )
+    children = [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
+    try:
+        yield codes
+    except BaseException:
+        _stop(children)
+        raise
+    codes.extend(wait_passing_on_interrupts(children))
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        child.wait()
 
 
 def wait_passing_on_interrupts(children: list[subprocess.Popen]) -> list[int]:
@@ -71,8 +93,5 @@ def wait_passing_on_interrupts(children: list[subprocess.Popen]) -> list[int]:
     try:
         return [child.wait() for child in children]
     except KeyboardInterrupt:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait()
+        _stop(children)
         raise

@@ -26,7 +26,7 @@ from automl._report import log_study_report, trials_frame
 from automl._stores import check_connection_budget
 from automl._studies import claim_finish, release_finish
 from automl._winner import check_export_target, export_winner
-from automl._workers import join_command, run_workers
+from automl._workers import join_command
 
 __all__ = ["SearchResult", "run_search", "prepare_study"]
 
@@ -82,25 +82,19 @@ def prepare_study(config: StudyConfig, progress: Progress, *, started: float | N
     return prepared
 
 
-def _run_local_workers(config: StudyConfig, progress: Progress, started: float) -> StudyRun:
-    """Prepare the study here, then run ``config.workers`` worker processes to its end, or
-    to the end of the search time of a budget that began at ``started``.
+def _run_with_workers(config: StudyConfig, progress: Progress, started: float) -> StudyRun:
+    """Run the study here with ``config.workers - 1`` worker processes beside this one, to the
+    end of its queue or of the search time of a budget that began at ``started``.
 
-    The study and its schema are created once, before any worker starts, so workers never
-    race to create them. A worker that dies leaves its trial to the heartbeat: the others
-    fail it once it is stale and run its retry.
+    This process creates the study, its schema and its parent run before any worker starts,
+    so workers never race to create them, and runs trials itself: it has the data loaded and
+    TensorFlow started, and its first trial may train through the final window as a search
+    of one process does (a short budget's workers, each starting TensorFlow, ran no trial to
+    its end). A worker that dies leaves its trial to the heartbeat: the others fail it once
+    it is stale and run its retry.
     """
     check_connection_budget(config.storage, config.workers + 1)
-    prepared = prepare_study(config, progress, started=started)
-    progress.message(f"study {config.study_name!r}: starting {config.workers} worker processes")
-    try:
-        codes = run_workers(prepared.config, config.workers, prepared.plan)
-    except KeyboardInterrupt:
-        prepared.tracker.close_parent("KILLED")
-        raise
-    failed = [c for c in codes if c != 0]
-    stopped = f"{len(failed)} worker(s) exited with an error" if failed else None
-    return dataclasses.replace(prepared, stopped_early=stopped)
+    return run_study(config, progress=progress, started=started, helpers=config.workers - 1)
 
 
 def run_search(
@@ -124,7 +118,7 @@ def run_search(
         check_export_target(config.export_path)
     started = time.monotonic() if started is None else started
     if config.workers > 1:
-        study_run = _run_local_workers(config, progress, started)
+        study_run = _run_with_workers(config, progress, started)
     else:
         study_run = run_study(config, progress=progress, started=started)
     claim = claim_finish(study_run.study, study_run.config, export=export)

@@ -337,6 +337,19 @@ def test_no_trial_starts_without_time_for_an_epoch_as_long_as_the_quickest_one(m
     assert not _time_left(study, 111.5, late=0, epochs=3)
 
 
+def test_a_worker_leaves_late_trials_to_a_trial_running_elsewhere(monkeypatch):
+    # Past the deadline with no trial complete, the search's own process starts late trials
+    # so that a model exists; a worker beside it started one too while the first model
+    # trained through the final window, and its trial, cut in its first epoch, slowed it.
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0)
+    study = optuna.create_study(direction="maximize")
+    assert _time_left(study, 90.0, late=0, lead=False)  # nothing runs anywhere: a worker may start one
+    study.ask()  # a trial running in another process
+    assert _time_left(study, 90.0, late=0, lead=True)
+    assert not _time_left(study, 90.0, late=0, lead=False)
+    assert _time_left(study, 100.5, late=0, lead=False)  # before the deadline, as any process
+
+
 @pytest.mark.parametrize(
     ("pruner", "epochs", "useful"), [("asha", 9, 3), ("asha", 27, 3), ("asha", 2, 1), ("none", 9, 1)]
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,8 +24,9 @@ from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_
 from automl._records import StudyRecord, TrialRecord
 from automl._settings import RuntimeSettings
 from automl._stores import open_storage, scrub
+from automl._studies import process_alive
 from automl._workers import join_command, worker_command, worker_env
-from tests.automl.helpers import run_cli, stores
+from tests.automl.helpers import cli_env, run_cli, stores
 
 FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "2"}
 
@@ -32,6 +35,7 @@ CLAIMER = """
 import json, sys, optuna
 from automl._queue import claim_trial
 from automl._stores import open_storage, scrub
+from automl._studies import process_alive
 study = optuna.load_study(study_name="race", storage=open_storage(sys.argv[1]))
 claimed = []
 while (trial := claim_trial(study)) is not None:
@@ -161,7 +165,7 @@ def test_search_with_two_local_workers(workdir):
         workdir,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "starting 2 worker processes" in result.stdout and "Results" in result.stdout
+    assert "this process and 1 worker process(es) run its trials" in result.stdout and "Results" in result.stdout
 
     study = optuna.load_study(study_name="two", storage=stores(workdir)["storage"])
     trials = study.get_trials()
@@ -188,6 +192,71 @@ def test_local_workers_keep_to_the_time_budget(workdir):
     assert 1 <= len(result.trials) <= 2
     assert all(reason.startswith("stopped by the time budget in its first epoch") for reason in result.trials["reason"])
     assert result.export_dir is not None
+
+
+def test_local_workers_with_a_short_budget_train_the_first_model_through_the_final_window(workdir):
+    # The search's process ran no trial: its two workers each started TensorFlow, began a
+    # trial after 8 s of the 12 s search time and were cut in their first epoch (test
+    # accuracy 0.38, against 0.99 in one process). The search's own process now runs trials
+    # too, and its first trial trains through the final window, as in a search of one process.
+    result = run_cli(
+        ["search", "--study-name", "short", "--time-budget", "30s", "--workers", "2", "--no-export"], workdir
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = optuna.load_study(study_name="short", storage=stores(workdir)["storage"])
+    first = TrialRecord.of(study.trials[0])
+    assert first.through_window and first.state == TrialState.COMPLETE, first.reason
+    assert first.val_accuracy is not None and first.val_accuracy > 0.9
+    # It is the final model: the comparison says so, not that there is no time to retrain it.
+    assert "trial 0: its search model, trained through the final window, is its final model" in result.stdout
+    assert "trial 0: no time left to retrain it" not in result.stdout
+
+
+def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their_trials(workdir):
+    # The search's process and its worker each run a slow trial; a SIGTERM to the search (as
+    # timeout, kill, Docker and Slurm send it) fails both trials as interrupted, queues them
+    # again and stops the worker: none is left training, orphaned, with its trial RUNNING.
+    paths = stores(workdir)
+    (workdir / "mlruns").mkdir()
+    command = ["search", "--study-name", "stop", "--trials", "4", "--epochs", "2", "--pruner", "none",
+               "--workers", "2", "--no-export"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl", *command],
+        cwd=workdir,
+        env=cli_env(AUTOML_INJECT_FAULT="slow@0,slow@1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = _running_trials(paths["storage"], "stop", 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, output
+    assert {TrialRecord.of(t).worker for t in running} >= {f"{socket.gethostname()}:{proc.pid}"}  # one was its own
+    study = optuna.load_study(study_name="stop", storage=paths["storage"])
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    for trial in running:
+        (failed,) = [t for t in study.trials if t.number == trial.number]
+        assert failed.state == TrialState.FAIL and "interrupted" in failed.user_attrs["fail_reason"]
+        assert not process_alive(TrialRecord.of(trial).worker or "")
+    assert len([t for t in study.trials if t.state == TrialState.WAITING and t.params]) == 2  # queued again
+
+
+def _running_trials(storage: str, name: str, count: int, proc: subprocess.Popen) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials once ``count`` of them run in distinct processes (each has its first epoch's time)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            running = optuna.load_study(study_name=name, storage=storage).get_trials(states=(TrialState.RUNNING,))
+        except KeyError:  # not created yet
+            running = []
+        if len({TrialRecord.of(t).worker for t in running}) >= count:
+            return running
+        time.sleep(0.5)
+    raise AssertionError(f"{count} trials never ran at once")
 
 
 def test_a_study_prepared_for_workers_says_what_it_runs(workdir):
