@@ -2,7 +2,8 @@
 
 Reads pickled requests ``(policy, images, indices, seed, epoch)`` from stdin and answers
 each with a pickled ``(True, augmented images)``, or ``(False, reason)`` when augmenting
-failed. Exits at the end of its input; ignores Ctrl-C, which the parent handles.
+failed. Exits at the end of its input, or quietly when its parent is gone; ignores Ctrl-C,
+which the parent handles.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ def main() -> None:
             answer: tuple[bool, object] = (True, augment_batch(built[1], images, indices, seed=seed, epoch=epoch))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
             answer = (False, f"{type(exc).__name__}: {exc}")
-        pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.flush()
+        try:
+            pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+            answers.flush()
+        except BrokenPipeError:  # the parent is gone (killed): nobody reads the answer
+            return
 
 
 if __name__ == "__main__":

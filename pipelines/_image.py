@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -13,6 +14,8 @@ from pipelines._errors import DataError, one_line
 __all__ = [
     "load_image",
     "probe_image",
+    "ImageProbe",
+    "deep_value_map",
     "resize_images",
     "check_image_size",
     "check_fits_in_memory",
@@ -21,7 +24,9 @@ __all__ = [
 
 # The image files an image folder or a CSV may hold: those of the formats Pillow reads that
 # image data sets come in.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+)
 
 # Pillow modes whose pixels are one grey value (with or without alpha).
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -35,8 +40,18 @@ _EXIF_ORIENTATION = 0x0112
 _QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 
-def probe_image(path: str | os.PathLike[str]) -> tuple[tuple[int, int], bool]:
-    """``((H, W), is_gray)`` of an image file, read from its header without decoding pixels.
+class ImageProbe(NamedTuple):
+    """What an image file's header says: its size as ``load_image`` returns it, whether it is
+    grey, and its Pillow mode (``I;16`` for 16-bit grey PNG and TIFF, ``I`` for 16-bit PGM)."""
+
+    size: tuple[int, int]
+    gray: bool
+    mode: str
+
+
+def probe_image(path: str | os.PathLike[str]) -> ImageProbe:
+    """``(H, W)``, whether it is grey, and the mode of an image file, read from its header
+    without decoding pixels.
 
     ``(H, W)`` is the size ``load_image`` returns: upright, as its EXIF orientation turns it
     (a phone's portrait photo is often stored on its side).
@@ -49,9 +64,32 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[tuple[int, int], bool]:
             size = (img.height, img.width)
             if img.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
                 size = size[::-1]
-            return size, img.mode in _GRAY_MODES
+            return ImageProbe(size=size, gray=img.mode in _GRAY_MODES, mode=img.mode)
     except _READ_ERRORS as exc:
         raise _unreadable(path, exc) from exc
+
+
+def deep_value_map(paths: Sequence[str | os.PathLike[str]]) -> tuple[float, float] | None:
+    """The ``value_map`` that spreads 16-bit grey files (``I`` modes) whose values all stay
+    below 2**15 over 0..255: values up to the next power of two (a 10, 12 or 14-bit camera's,
+    stored in 16 bits) become 0..255, as ``load_image`` maps them with it. None when they use
+    the upper bits: dropping the low 8 bits keeps at least 128 levels.
+
+    Scaled by 1/256, a 12-bit image (values below 4,096) kept 16 grey levels. The map is one
+    for all the files, so their brightness relative to each other stays as it was. A file
+    that cannot be decoded is left out here: reading it fails, or skips it, as any other.
+    """
+    top = 0
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                top = max(top, int(np.asarray(img, dtype=np.int64).max(initial=0)))
+        except _READ_ERRORS:
+            continue
+    if top >= 2**15:
+        return None
+    levels = max(2 ** top.bit_length() - 1, 255)
+    return 0.0, 255.0 / levels
 
 
 def load_image(

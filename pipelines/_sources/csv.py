@@ -53,29 +53,21 @@ def check_csv(path: Path, *, path_column: str, label_column: str) -> None:
 
 def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[Path], np.ndarray]:
     """The image files the CSV lists, resolved, and their labels."""
-    import pandas as pd
 
-    try:
-        # Cells as written: a label "None" or "NA" is a class, not a missing value, and "007"
-        # is not 7; spaces after the commas are dropped.
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (OSError, ValueError) as exc:  # pandas parse errors are ValueErrors
-        raise DataError(
-            f"cannot read CSV '{path}': {one_line(exc)}; write a header row naming the path and label "
-            "columns, then one row per image"
-        ) from exc
+    table = _read_table(path)
     if path_column not in table.columns or label_column not in table.columns:
         path_column, label_column = _found_columns(table, path, path_column, label_column)
     table = table[[path_column, label_column]]
     if table.empty:
         raise DataError(f"CSV '{path}' has no rows; list one image path and label per row")
-    blank = table.index[(table.apply(lambda column: column.str.strip()) == "").any(axis=1)]
+    blank = table.index[(table == "").any(axis=1)]
     if len(blank):
         raise DataError(
             f"CSV '{path}' has rows with an empty {path_column!r} or {label_column!r} cell "
             f"({len(blank)}, first: data row {blank[0] + 1}); fill them in or delete those rows"
         )
     files = [_resolve(path.parent, str(p)) for p in table[path_column]]
+    _refuse_repeated_files(path, files, table[label_column].tolist())
     absent = [f for f in files if not f.is_file()]
     if absent:
         raise DataError(
@@ -83,6 +75,41 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
             "fix the paths (relative paths are read from the CSV's folder)"
         )
     return files, _labels(table[label_column].to_numpy())
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """The CSV's cells as written, stripped: a label "None" or "NA" is a class, not a missing
+    value, "007" is not 7, and "cat " is "cat". A first row that names an image file is a
+    row of data, not a header (a CSV written without one lost its first image)."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        if any(Path(str(name).strip()).suffix.lower() in IMAGE_SUFFIXES for name in table.columns):
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, header=None)
+    except (OSError, ValueError) as exc:  # pandas parse errors are ValueErrors
+        raise DataError(
+            f"cannot read CSV '{path}': {one_line(exc)}; write a header row naming the path and label "
+            "columns, then one row per image"
+        ) from exc
+    return table.apply(lambda column: column.str.strip())
+
+
+def _refuse_repeated_files(path: Path, files: list[Path], labels: list[str]) -> None:
+    """Refuse a CSV that lists an image more than once: its copies could land in both the
+    training and the test split, and with two labels it would train as both classes."""
+    rows: dict[Path, list[int]] = {}
+    for row, file in enumerate(files):
+        rows.setdefault(file.resolve() if file.exists() else file, []).append(row)
+    repeated = [found for found in rows.values() if len(found) > 1]
+    if not repeated:
+        return
+    first = repeated[0]
+    seen = ", ".join(f"data row {row + 1} ({labels[row]!r})" for row in first[:3])
+    raise DataError(
+        f"CSV '{path}' lists {len(repeated)} image file(s) more than once (first: '{files[first[0]]}' on {seen}); "
+        "list each image once: a copy could land in both the training and the test split"
+    )
 
 
 def _labels(cells: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ import numpy as np
 from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
-from pipelines._image import check_fits_in_memory, load_image, probe_image
+from pipelines._image import ImageProbe, check_fits_in_memory, deep_value_map, load_image, probe_image
 
 __all__ = ["ImageFiles", "read_image_files", "load_image_files", "check_no_empty_class"]
 
@@ -39,11 +40,14 @@ class ImageFiles:
         images: uint8 ``(M, H, W, C)``, one per readable file, in the order of the files.
         kept: the index in the list of files of each image, ``(M,)``.
         skipped: ``(path, reason)`` of each unreadable file.
+        value_map: how the values of 16-bit files that use only their low bits became
+            pixels (``deep_value_map``; a ``Dataset.value_map``), or None.
     """
 
     images: np.ndarray
     kept: np.ndarray
     skipped: tuple[tuple[str, str], ...]
+    value_map: tuple[float, float] | None = None
 
 
 def read_image_files(
@@ -71,11 +75,12 @@ def read_image_files(
     probes = {path: probe for path, probe in zip(paths, probed, strict=True) if probe is not None}
     if not probes:
         raise _none_readable(source, len(paths), skipped)
-    common = Counter(size for size, _ in probes.values()).most_common(1)[0][0]
+    common = Counter(probe.size for probe in probes.values()).most_common(1)[0][0]
     size = image_size or common
-    channels = 1 if all(gray for _, gray in probes.values()) else 3
+    channels = 1 if all(probe.gray for probe in probes.values()) else 3
     check_fits_in_memory(len(probes), (*size, channels))
-    read = partial(load_image, image_size=size, channels=channels)
+    value_map = _deep_value_map(probes)
+    read = partial(load_image, image_size=size, channels=channels, value_map=value_map)
     readable = [i for i, path in enumerate(paths) if path in probes]
     if threads is None:
         threads = READ_THREADS if common[0] * common[1] >= THREADED_MIN_PIXELS else 1
@@ -85,7 +90,16 @@ def read_image_files(
     if not kept:
         raise _none_readable(source, len(paths), skipped)
     images = np.stack([image for image in loaded if image is not None])
-    return ImageFiles(images=images, kept=np.asarray(kept, dtype=np.int64), skipped=tuple(skipped))
+    return ImageFiles(images=images, kept=np.asarray(kept, dtype=np.int64), skipped=tuple(skipped), value_map=value_map)
+
+
+def _deep_value_map(probes: dict[Path, ImageProbe]) -> tuple[float, float] | None:
+    """``deep_value_map`` of the 16-bit grey files among ``probes``; none beside float files,
+    whose values the map would change too."""
+    deep = [path for path, probe in probes.items() if probe.mode.startswith("I")]
+    if not deep or any(probe.mode == "F" for probe in probes.values()):
+        return None
+    return deep_value_map(deep)
 
 
 def _read_all(
@@ -143,7 +157,7 @@ def load_image_files(
         read.images, labels[read.kept], source=source, class_names=class_names, skipped=read.skipped
     )
     check_no_empty_class(dataset)
-    return dataset
+    return dataclasses.replace(dataset, value_map=read.value_map)
 
 
 def _none_readable(source: str, count: int, skipped: list[tuple[str, str]]) -> DataError:

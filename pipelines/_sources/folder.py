@@ -89,13 +89,21 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def _image_files_below(folder: Path) -> Iterator[Path]:
-    return (
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    """The image files below ``folder``, through linked folders too (``Path.rglob`` skipped
+    them, and their images, without a word), each real folder walked once (a link to a folder
+    above it would loop); hidden files and folders are left out."""
+    walked: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            dirs.clear()
+            continue
+        walked.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            path = Path(root) / name
+            if not name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                yield path
 
 
 _DATA_FILE_SUFFIXES = (".npz", ".npy", ".csv")  # data sets a search reads, not images

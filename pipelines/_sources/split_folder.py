@@ -7,6 +7,7 @@ the test folder is the test split and the validation folder (``val/``, ``valid/`
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, stric
         skipped=read.skipped,
     )
     check_no_empty_class(dataset)
-    return dataset
+    return dataclasses.replace(dataset, value_map=read.value_map)
 
 
 def check_split_folder(folder: Path) -> None:

@@ -79,7 +79,7 @@ def test_probe_gives_the_upright_size_load_returns(orientation: int, tmp_path: P
     exif = Image.Exif()
     exif[0x0112] = orientation  # 6 and 8: a portrait photo stored on its side
     Image.new("RGB", (40, 20), (90, 90, 90)).save(tmp_path / "photo.jpg", exif=exif.tobytes())
-    size, _ = probe_image(tmp_path / "photo.jpg")
+    size = probe_image(tmp_path / "photo.jpg").size
     assert size == load_image(tmp_path / "photo.jpg", image_size=None, channels=None).shape[:2]
     assert size == ((40, 20) if orientation in (6, 8) else (20, 40))
 

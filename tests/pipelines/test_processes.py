@@ -4,6 +4,7 @@ worker dies, and no second run of the user's script."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -109,3 +110,21 @@ def test_workers_do_not_run_the_users_script_again(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "(4, 6, 6, 1) (4, 6, 6, 1)" in result.stdout
     assert marker.read_text() == "ran\n"
+
+
+def test_a_worker_whose_parent_is_gone_exits_quietly() -> None:
+    # Its answer to a parent killed mid-batch (SIGKILL) printed a BrokenPipeError traceback
+    # into the user's terminal.
+    images, indices = _batch()
+    request = (AugmentPolicy(hflip_p=0.5), images, indices, 5, 1)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pipelines._augment_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    worker.stdout.close()  # nobody reads its answers any more
+    worker.stdin.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+    worker.stdin.close()
+    assert worker.wait(timeout=120) == 0
+    assert worker.stderr.read().decode() == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from pipelines import NAMED_SOURCES, DataError, load_dataset, split_dataset, value_map_formula
 from tests.pipelines.datafiles import make_folder, write_image
@@ -267,6 +268,35 @@ def test_csv_labels_are_read_as_written(tmp_path) -> None:
     assert ds.class_names == ("007", "1", "1.0", "7") and ds.y.tolist() == [0, 3, 2, 1, 0, 3]
 
 
+def test_a_csv_without_a_header_row_keeps_its_first_image(tmp_path) -> None:
+    # Its first row was read as the header: the first image was lost without a word.
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    (tmp_path / "x.csv").write_text("".join(f"{i}.png,{'cat' if i % 2 else 'dog'}\n" for i in range(4)))
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert len(ds.x) == 4 and ds.class_names == ("cat", "dog") and ds.y.tolist() == [1, 0, 1, 0]
+
+
+def test_csv_cells_are_stripped_of_spaces_around_them(tmp_path) -> None:
+    # "cat " was a class of its own beside "cat".
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    (tmp_path / "x.csv").write_text('path,label\n0.png,"cat "\n1.png,cat\n 2.png ,dog\n3.png,\tdog\n')
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert ds.class_names == ("cat", "dog") and ds.y.tolist() == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("again", ["0.png,cat", "./0.png,dog"], ids=["same label", "another label"])
+def test_a_csv_listing_an_image_twice_is_refused(tmp_path, again) -> None:
+    # A copy could land in both the training and the test split; with another label the
+    # image trained as both classes.
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    (tmp_path / "x.csv").write_text(f"path,label\n0.png,cat\n1.png,cat\n2.png,dog\n3.png,dog\n{again}\n")
+    with pytest.raises(DataError, match=r"lists 1 image file\(s\) more than once \(first: '.*0\.png' on data row 1"):
+        load_dataset(str(tmp_path / "x.csv"))
+
+
 def test_float_images_a_little_past_0_to_1_count_as_0_to_1(tmp_path) -> None:
     rng = np.random.default_rng(5)
     x = rng.random((20, 6, 6)).astype(np.float32)
@@ -296,3 +326,38 @@ def test_folders_macos_adds_to_its_zip_archives_are_not_classes(tmp_path) -> Non
     write_image(root / "__MACOSX" / "a" / "._0.png", (6, 6))  # resource forks named as the images
     write_image(root / "__MACOSX" / "b" / "stray.png", (6, 6))
     assert load_dataset(str(root)).class_names == ("a", "b")
+
+
+def test_images_in_a_linked_folder_of_a_class_are_read_once_without_looping(tmp_path) -> None:
+    # Path.rglob did not follow a linked folder: its images were left out without a word.
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 2}, shape=(6, 6))
+    for i in range(3):
+        write_image(tmp_path / "more" / f"{i}.png", (6, 6), seed=10 + i)
+    write_image(root / "a" / ".hidden" / "x.png", (6, 6))  # hidden: left out
+    (root / "a" / "more").symlink_to(tmp_path / "more", target_is_directory=True)
+    (root / "b" / "up").symlink_to(root / "b", target_is_directory=True)  # a loop: walked once
+    ds = load_dataset(str(root))
+    assert ds.summary()["class_counts"] == {"a": 5, "b": 2}
+
+
+def test_a_folder_of_12_bit_images_keeps_their_grey_levels(tmp_path) -> None:
+    # 12-bit camera values stored in 16-bit PNGs were scaled by 1/256: 16 grey levels, and no
+    # note. One map for the whole data set spreads 0..4095 over 0..255, and the study records
+    # it (value_map) so that its exported model and `automl predict` read such files the same.
+    ramp = np.tile(np.arange(64, dtype=np.uint16) * 65, (8, 1))  # values 0..4095
+    for c in ("a", "b"):
+        for i in range(3):
+            (tmp_path / "d" / c).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(ramp // (i + 1)).save(tmp_path / "d" / c / f"{i}.png")  # darker ones too
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map == (0.0, 255 / 4095)
+    assert np.unique(ds.x[0]).size == 64 and ds.x.max() == 255
+    # The darker images stay darker: one map for all, not each image stretched on its own.
+    assert ds.x[1].max() == round(4095 // 2 * 255 / 4095)
+
+    # Files that use the upper bits keep the plain 8-bit scaling, as before.
+    deep = np.full((8, 64), 0xABCD, np.uint16)
+    for c in ("a", "b"):
+        Image.fromarray(deep).save(tmp_path / "d" / c / "bright.png")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map is None and ds.x.max() == 0xAB
