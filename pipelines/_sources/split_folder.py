@@ -101,7 +101,7 @@ def _split_dirs(folder: Path) -> dict[str, Path]:
         raise DataError(
             f"image folder '{folder}' has a train/ folder of class folders, so it is read as given splits, "
             f"but it also has {', '.join(others)}; keep only train/, val/ (or valid/, validation/) and test/ "
-            "at its top level"
+            "at its top level, or, if train/ is a class of images beside the others, rename it (e.g. train_/)"
         )
     for dirs in found.values():
         if len(dirs) > 1:
