@@ -123,14 +123,15 @@ def _summary(study: optuna.Study, started: datetime | None) -> StudySummary:
 @dataclass(frozen=True, kw_only=True)
 class DeletedStudy:
     """What ``delete_study`` removed: the study and its trial count, the storage (redacted),
-    its MLflow experiment's id and name in the trash (None if it had none) and the saved
-    arrays file deleted with it (None if none was)."""
+    its MLflow experiment's id and name in the trash (None if it had none), in the tracking
+    store ``tracking`` (redacted), and the saved arrays file deleted with it (None if none was)."""
 
     name: str
     trials: int
     storage: str
     experiment: tuple[str, str] | None
     arrays: Path | None
+    tracking: str = ""
 
 
 def delete_study(
@@ -173,7 +174,14 @@ def delete_study(
         with contextlib.suppress(FileNotFoundError):
             arrays.unlink()
     shown = redact(config.storage or default_storage())
-    return DeletedStudy(name=name, trials=trials, storage=shown, experiment=experiment, arrays=arrays)
+    return DeletedStudy(
+        name=name,
+        trials=trials,
+        storage=shown,
+        experiment=experiment,
+        arrays=arrays,
+        tracking=redact(tracker.tracking_uri),
+    )
 
 
 def refuse_in_use(study: optuna.Study) -> None:

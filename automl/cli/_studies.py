@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -106,10 +107,10 @@ def _delete(args: argparse.Namespace) -> int:
     print(f"deleted study {deleted.name!r} ({deleted.trials} trials) from {deleted.storage}")
     if deleted.experiment is not None:
         number, retired = deleted.experiment
-        print(
-            f"  its MLflow experiment (id {number}) is in MLflow's trash as {retired!r}: "
-            f"'mlflow experiments restore --experiment-id {number}' brings it back, 'mlflow gc' purges it"
-        )
+        store = shlex.quote(deleted.tracking)  # MLflow's commands need the store: they looked in ./mlflow.db
+        print(f"  its MLflow experiment (id {number}) is in MLflow's trash as {retired!r}; to bring it back:")
+        print(f"    MLFLOW_TRACKING_URI={store} mlflow experiments restore --experiment-id {number}")
+        print(f"  or to purge it: mlflow gc --backend-store-uri {store} --experiment-ids {number}")
     if deleted.arrays is not None:
         print(f"  deleted the arrays saved for it: {shown_path(deleted.arrays)}")
     print(f"  kept: its registered model {registered_name(name)!r} (if it exported one) and its exported folders")

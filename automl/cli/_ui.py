@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 
@@ -13,7 +15,11 @@ from automl.cli._common import add_parser
 EXAMPLES = """
   automl ui                        # http://127.0.0.1:5000 on mlruns/mlflow.db
   automl ui --port 5050
-  automl ui --serve --host 0.0.0.0 --port 5000   # a tracking server for many workers
+  MLFLOW_SERVER_ALLOWED_HOSTS="db-host:5000,localhost:*" \\
+      automl ui --serve --host 0.0.0.0 --port 5000   # a tracking server for workers on other hosts
+
+MLflow answers only requests addressed to this machine by a name it allows (DNS-rebinding
+protection): workers reach a server on db-host once MLFLOW_SERVER_ALLOWED_HOSTS names it.
 """
 
 
@@ -27,12 +33,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="backend store (default: $AUTOML_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1 only)")
-    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    parser.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
     parser.add_argument(
         "--serve", action="store_true", help="run as a tracking server that workers log to (serves artifacts too)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     parser.set_defaults(handler=run)
+
+
+def _port(text: str) -> int:
+    """A TCP port, 1-65535, or argparse's one-line error quoting ``text``."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, got {text!r}")
+    return port
 
 
 def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
@@ -56,22 +73,55 @@ def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]
 def run(args: argparse.Namespace) -> int:
     from automl._stores import redact
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    _refuse_a_server_as_store(args.tracking_uri)
+    local = args.host in ("127.0.0.1", "localhost", "::1")
+    if not local:
         print(
             f"warning: binding to {args.host} exposes the MLflow server (no authentication) to the network",
             file=sys.stderr,
         )
+        if not os.environ.get("MLFLOW_SERVER_ALLOWED_HOSTS"):
+            print(
+                "note: MLflow answers only requests addressed to this machine as localhost; for workers on other "
+                f'hosts, set MLFLOW_SERVER_ALLOWED_HOSTS="{socket.gethostname()}:{args.port},localhost:*"',
+                file=sys.stderr,
+            )
     command, server_env = server_command(args)
     if args.dry_run:
-        print(" ".join([*(f"{k}={redact(v)}" for k, v in server_env.items()), *command]))
+        print(" ".join(shlex.quote(part) for part in [*(f"{k}={redact(v)}" for k, v in server_env.items()), *command]))
         return 0
-    print(
-        f"MLflow {'tracking server' if args.serve else 'UI'} at http://{args.host}:{args.port}  (Ctrl-C to stop)",
-        flush=True,
-    )
+    _check_port_free(args.host, args.port)
+    where = f"http://{args.host}:{args.port}" if local else f"http://{socket.gethostname()}:{args.port}"
+    print(f"MLflow {'tracking server' if args.serve else 'UI'} at {where}  (Ctrl-C to stop)", flush=True)
     env = {**os.environ, **server_env}
     env.setdefault("MLFLOW_ALLOW_FILE_STORE", "false")
     return serve(command, env)
+
+
+def _refuse_a_server_as_store(tracking_uri: str | None) -> None:
+    """A tracking URI that is a server already (``AUTOML_TRACKING_URI`` of a worker) has its
+    own UI: MLflow cannot serve a server, and failed with a 30-line traceback."""
+    from automl._errors import UserError
+    from automl._stores import redact
+
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        raise UserError(
+            f"the tracking store {redact(tracking_uri)!r} is a tracking server already: open it in a browser, or "
+            "give --tracking-uri the database it serves"
+        )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port that cannot be bound (in use: the UI there may be another project's),
+    before the server is announced: MLflow printed the error and exited 0."""
+    from automl._errors import UserError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise UserError(f"cannot listen on {host}:{port} ({reason}); pick another --port") from None
 
 
 def serve(command: list[str], env: dict[str, str]) -> int:

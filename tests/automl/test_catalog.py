@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import sqlite3
 import subprocess
@@ -96,9 +97,18 @@ def test_deleting_a_study_frees_its_name_and_keeps_its_runs_in_mlflow_s_trash(wo
     assert client.get_experiment_by_name("old") is None
     trashed = client.get_experiment(experiment.experiment_id)
     assert trashed.lifecycle_stage == "deleted" and trashed.name.startswith("old.deleted-")
-    assert f"restore --experiment-id {experiment.experiment_id}" in deleted.stdout
     kept = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
     assert [run.info.run_id for run in kept] == [runs[0].info.run_id]
+    # The way back it prints works as given, run from the folder of the store (without the
+    # store, MLflow looked for ./mlflow.db: "No Experiment with id=... exists").
+    (restore,) = [line.strip() for line in deleted.stdout.splitlines() if "mlflow experiments restore" in line]
+    assert restore.endswith(f"mlflow experiments restore --experiment-id {experiment.experiment_id}")
+    assert "mlflow gc --backend-store-uri sqlite:///" in deleted.stdout
+    variable, *command = shlex.split(restore)
+    uri = variable.removeprefix("MLFLOW_TRACKING_URI=")
+    subprocess.run([sys.executable, "-m", *command], cwd=workdir, env=cli_env(MLFLOW_TRACKING_URI=uri), check=True)
+    assert client.get_experiment(experiment.experiment_id).lifecycle_stage == "active"
+    client.delete_experiment(experiment.experiment_id)
 
     _create("old")  # the name is free: a new study gets a new experiment
     again = client.get_experiment_by_name("old")

@@ -16,10 +16,12 @@ import urllib.request
 import keras
 import mlflow
 import numpy as np
+import pytest
 from mlflow import MlflowClient
 
 from automl._config import StudyConfig
 from automl._data import load_study_data
+from automl.cli import main
 from tests.automl.helpers import cli_env, run_cli
 
 
@@ -127,6 +129,27 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_ui_refuses_what_it_cannot_serve_before_announcing_a_server(workdir, capsys):
+    # A busy port: MLflow printed its bind error under our "MLflow UI at ..." line and exited 0,
+    # so the URL announced was another program's. A tracking server as the store: a 30-line
+    # traceback. A port past 65535: the same banner, then uvicorn's traceback.
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert main(["ui", "--port", str(port)]) == 2
+    err = capsys.readouterr()
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use); pick another --port" in err.err
+    assert "MLflow UI at" not in err.out
+
+    assert main(["ui", "--tracking-uri", "http://u:s3cret@mlflow-host:5000"]) == 2
+    err = capsys.readouterr().err
+    assert "the tracking store 'http://u:***@mlflow-host:5000' is a tracking server already" in err
+    assert "s3cret" not in err and "Traceback" not in err
+
+    with pytest.raises(SystemExit):
+        main(["ui", "--port", "99999"])
+    assert "a port is a number from 1 to 65535, got '99999'" in capsys.readouterr().err
 
 
 def test_ui_serves_the_store_on_loopback_only(workdir):
