@@ -380,6 +380,8 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
         ensure_sqlite_folder(url)
         return JournalStorage(JournalFileBackend(url))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if local is not None and url.startswith("sqlite"):
+        _refuse_foreign_sqlite(local, url)
     if read_only and local is not None and url.startswith("sqlite"):
         if local.stat().st_size == 0:  # as a first start interrupted before its tables leaves it
             raise UserError(f"the storage {redact(url)!r} is an empty file, with no study: delete it")
@@ -396,6 +398,33 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
         _use_wal(storage.engine)
         _begin_immediate(storage.engine)
     return storage
+
+
+# Tables every Optuna store has.
+_OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
+
+
+def _refuse_foreign_sqlite(path: Path, url: str) -> None:
+    """Refuse a SQLite file that holds tables, but not Optuna's (MLflow's ``mlflow.db``, which
+    sits beside ``optuna.db``), or that is no database: Optuna wrote its tables into it, then
+    failed with a traceback. An empty file is a store not yet made."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"the storage {redact(url)!r} is not an SQLite database ({exc})") from None
+    if tables and not _OPTUNA_TABLES <= tables:
+        what = (
+            "MLflow's tracking store (a --tracking-uri)"
+            if {"experiments", "runs"} <= tables
+            else f"a database of other tables ({', '.join(sorted(tables)[:4])}{', ...' * (len(tables) > 4)})"
+        )
+        raise UserError(
+            f"the storage {redact(url)!r} is not an Optuna store but {what}; give the study's Optuna store "
+            f"(default {default_storage()})"
+        )
 
 
 def _rdb_storage(url: str, shown: str, *, read_only: bool) -> optuna.storages.RDBStorage:

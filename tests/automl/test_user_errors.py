@@ -7,6 +7,7 @@ script, minus the interpreter start): an exception that is not a user error woul
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -24,7 +25,7 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-from automl._tracking import _reach_server
+from automl._tracking import Tracker, _reach_server
 from automl.cli import main
 from tests.automl.helpers import run_cli, stores
 
@@ -368,3 +369,23 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["studies"], ["status", "--study", "s"], ["search", "--trials", "1"]])
+def test_a_store_that_is_not_optuna_s_is_refused_and_left_as_it_was(workdir, capsys, command):
+    # MLflow's mlflow.db sits beside optuna.db: given as --storage, Optuna wrote its tables
+    # into it, then failed with a 90-line traceback ("no longer compatible with the table schema").
+    tracking = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    Tracker(tracking, experiment_name="e")
+    with contextlib.closing(sqlite3.connect(workdir / "mlruns" / "mlflow.db")) as db:
+        before = db.execute("SELECT name FROM sqlite_master").fetchall()
+
+    assert main([*command, "--storage", tracking]) == 2
+    err = capsys.readouterr().err
+    assert "is not an Optuna store but MLflow's tracking store (a --tracking-uri)" in err and "Traceback" not in err
+    with contextlib.closing(sqlite3.connect(workdir / "mlruns" / "mlflow.db")) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == before
+
+    (workdir / "junk.db").write_text("not a database")
+    assert main([*command, "--storage", f"sqlite:///{workdir / 'junk.db'}"]) == 2
+    assert "is not an SQLite database (file is not a database)" in capsys.readouterr().err
