@@ -47,11 +47,18 @@ STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 
 def study_status(study: optuna.Study) -> dict[str, Any]:
-    """Counts by state (retried failures excluded, counted apart) and the best completed trial."""
+    """Counts by state (retried failures excluded, counted apart), the running trials whose
+    process on this host is gone (``orphaned``), and the best completed trial."""
     counts = dict.fromkeys(STATES, 0)
     for trial in effective_trials(study):
         counts[trial.state.name.lower()] += 1
     retried = sum(RETRY_ATTR in t.system_attrs for t in study.get_trials(deepcopy=False))
+    # RUNNING in the store, but their process on this host is gone (killed): nothing fails
+    # them until the study's next search or worker does; a read must not.
+    orphaned = sum(
+        record.worker is not None and not process_alive(record.worker)
+        for record in map(TrialRecord.of, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    )
     best = best_trials(study, 1)
     best_row = None
     if best:
@@ -64,7 +71,14 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
             "params_sampled": dict(record.params_sampled),
         }
     total = sum(counts.values())
-    return {"study": study.study_name, **counts, "retried": retried, "total": total, "best": best_row}
+    return {
+        "study": study.study_name,
+        **counts,
+        "retried": retried,
+        "orphaned": orphaned,
+        "total": total,
+        "best": best_row,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)

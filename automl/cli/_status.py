@@ -31,8 +31,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, sort_keys=True))
         return 0
-    print(f"study {status['study']!r}: {status['total']} trials")
+    print(f"study {status['study']!r}: {status['total']} trial{'s' * (status['total'] != 1)}")
     print("  " + "  ".join(f"{state} {status[state]}" for state in STATES))
+    if status["orphaned"]:
+        print(
+            f"  {status['orphaned']} of the running trials lost their process (killed): the study's next "
+            "search or worker fails them and runs them again"
+        )
     if status["retried"]:
         print(f"  retried {status['retried']} (trials of dead workers, failed and run again)")
     best = status["best"]

@@ -20,8 +20,8 @@ import automl
 from automl._catalog import study_status
 from automl._config import StudyConfig
 from automl._errors import UserError
-from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, retry_of
-from automl._records import StudyRecord, TrialRecord
+from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, process_identity, retry_of
+from automl._records import StudyRecord, TrialRecord, record_claim
 from automl._settings import RuntimeSettings
 from automl._stores import open_storage, scrub
 from automl._studies import process_alive
@@ -269,3 +269,17 @@ def test_a_study_prepared_for_workers_says_what_it_runs(workdir):
     assert lines[0].startswith("new study 'w': data digits, 2 trials in total")
     assert any(line.startswith("data: 1,797 images of 8x8x1 in 10 classes") for line in lines)
     assert lines[-2].startswith("study 'w' is ready: 2 trial(s) waiting; join it with:")
+
+
+def test_status_says_which_running_trials_lost_their_process(workdir, capsys):
+    # A search killed mid-trial leaves its trial RUNNING; status, which only reads, said
+    # "running 1" for ever, as if it were training.
+    study = optuna.create_study(study_name="k", storage=open_storage(stores(workdir)["storage"]))
+    enqueue_up_to(study, 2)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    trial = claim_trial(study)
+    record_claim(trial, process_identity(int(gone.stdout)))  # its process has exited
+    live = claim_trial(study)  # this process's: alive
+
+    assert study_status(study)["orphaned"] == 1 and study_status(study)["running"] == 2
+    assert [t.number for t in study.get_trials(states=(TrialState.RUNNING,))] == [trial.number, live.number]
