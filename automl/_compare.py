@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -108,6 +108,25 @@ def _candidate(record: TrialRecord, data: StudyData) -> keras.Model:
     return wrap_with_normalization(core, data.input_shape, data.normalization.mean, data.normalization.std)
 
 
+class _Retrained(NamedTuple):
+    """A finalist's model retrained on train+validation, and the epochs it trained (the last
+    one perhaps cut by the deadline)."""
+
+    model: keras.Model
+    epochs: int
+
+
+class _EpochCount(keras.callbacks.Callback):
+    """The epochs a training ran, over all its fits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epochs += 1
+
+
 def _retrain(
     record: TrialRecord,
     data: StudyData,
@@ -120,7 +139,7 @@ def _retrain(
     most: int | None = None,
     progress: Callable[[str], None] = lambda text: None,
     name: str | None = None,
-) -> keras.Model:
+) -> _Retrained:
     """Train the trial's architecture on train+validation, with its own recipe: from the
     weights of ``start`` (the trial's own model) when given, from scratch otherwise.
     ``name`` (by default "trial N") starts each ``progress`` line.
@@ -154,14 +173,14 @@ def _retrain(
     fit_model, host_policy = augmentation_target(model, policy, seed=seed)
     compile_model(fit_model, training, data.num_classes)
     fit = functools.partial(train_model, fit_model, (x, y), seed=seed, policy=host_policy)
-    stop = StopAt(until)
+    stop, count = StopAt(until), _EpochCount()
     most = most or _most_epochs(record)
     replan = None if fill is None else FitToDeadline(deadline=fill, planned=epochs, most=most)
 
     def replanned_halfway(recipe: TrainingSpec) -> None:
         progress(f"{name}: re-planned half-way to {recipe.epochs} epochs to end with the final window")
 
-    callbacks: list[keras.callbacks.Callback] = [stop] + ([replan] if replan else [])
+    callbacks: list[keras.callbacks.Callback] = [stop, count] + ([replan] if replan else [])
     fit_looking_halfway(
         fit_model, training, fit, callbacks, schedule=training, deadline=fill, most=most, on_replan=replanned_halfway
     )
@@ -176,12 +195,12 @@ def _retrain(
             replan.fits,
             data.num_classes,
             fit,
-            [stop],
+            [stop, count],
             deadline=fill,
             most=most,
             on_replan=replanned_halfway,
         )
-    return inference_model(model)
+    return _Retrained(inference_model(model), count.epochs)
 
 
 def _retrain_sizes(data: StudyData) -> tuple[int, int]:
@@ -422,9 +441,10 @@ def _final_models(
     progress: Any,
     tracker: Tracker,
     margin: float,
-) -> tuple[dict[int, list[keras.Model]], set[int]]:
-    """The retrained models of the finalists (several seeds each), best finalist first, and
-    the finalists whose model was retrained by an earlier comparison (loaded, not trained now).
+) -> tuple[dict[int, list[keras.Model]], set[int], dict[int, list[int]]]:
+    """The retrained models of the finalists (several seeds each), best finalist first, the
+    finalists whose model was retrained by an earlier comparison (loaded, not trained now),
+    and the epochs each model retrained now trained.
 
     Under a deadline, a finalist that could not win (``_could_win``) keeps its search model:
     the final window goes to those that could, for more epochs.
@@ -442,6 +462,7 @@ def _final_models(
             gap = ((records[0].val_accuracy or 0.0) - (record.val_accuracy or 0.0)) * 100
             progress(f"trial {record.number}: not retrained, {gap:.1f} points below the best on validation")
     models: dict[int, list[keras.Model]] = {}
+    trained: dict[int, list[_Retrained]] = {}
     earlier: set[int] = set()
     stretches = _stretches(contenders, data, final)
     fills = _fill_deadlines(contenders, stretches, data, final)
@@ -454,7 +475,7 @@ def _final_models(
             continue
         plan = _member_plan(contenders, data, final)
         if plan is not None:
-            models[record.number] = _two_members(record, data, final, plan, seed, progress, tracker)
+            trained[record.number] = _two_members(record, data, final, plan, seed, progress, tracker)
             continue
         end = fill or final.until
         left = None if end is None else end - time.monotonic()
@@ -476,7 +497,7 @@ def _final_models(
             f"trial {record.number}: retraining on train+validation for {epochs} epoch{'s' * (epochs != 1)}, {origin} "
             f"(~{expected:.0f}s)"
         )
-        models[record.number] = [
+        trained[record.number] = [
             _retrain(
                 record,
                 data,
@@ -489,7 +510,9 @@ def _final_models(
             )
             for s in range(final.seeds)
         ]
-    return models, earlier
+    for number, members in trained.items():
+        models[number] = [member.model for member in members]
+    return models, earlier, {number: [member.epochs for member in members] for number, members in trained.items()}
 
 
 def _two_members(
@@ -500,7 +523,7 @@ def _two_members(
     seed: int,
     progress: Callable[[str], None],
     tracker: Tracker,
-) -> list[keras.Model]:
+) -> list[_Retrained]:
     """``record`` retrained as two members (``_member_plan``): from its search model, then from scratch."""
     start = _search_model(record, tracker, progress)
     first = plan.epochs if start is not None else plan.scratch_epochs
@@ -643,7 +666,7 @@ def compare_study(
     records = finalist_records(study, top_k, len(data.splits.val[1]))
     say = progress or (lambda text: None)
     models_store = tracker or study_tracker(study, config)
-    retrained, earlier = (
+    retrained, earlier, final_epochs = (
         _final_models(study, records, data, final, config.seed, say, models_store, margin)
         if final
         else _stored_final_models(study, records, models_store)
@@ -688,7 +711,7 @@ def compare_study(
     comparison = compare_finalists(y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin)
     record_comparison(study, comparison.to_dict())
     new = {number: model for number, model in final_models.items() if number not in earlier}
-    _log_final_models(study, new, records, data, config, models_store)
+    _log_final_models(study, new, records, data, config, models_store, final_epochs)
     result = FinalistsResult(
         comparison=comparison,
         predictions=predictions,
@@ -705,12 +728,12 @@ def compare_study(
 
 def _stored_final_models(
     study: optuna.Study, records: list[TrialRecord], tracker: Tracker
-) -> tuple[dict[int, list[keras.Model]], set[int]]:
+) -> tuple[dict[int, list[keras.Model]], set[int], dict[int, list[int]]]:
     """``_final_models``' result where nothing is retrained: the finalists' models that an
     earlier comparison retrained on train+validation (with their views), loaded."""
     stored = {record.number: final_model_uri(study, record.number) for record in records}
     models = {number: [load_model(tracker, uri)] for number, uri in stored.items() if uri is not None}
-    return models, set(models)
+    return models, set(models), {}
 
 
 def exported_search_model(study: optuna.Study, record: TrialRecord, tracker: Tracker) -> tuple[keras.Model, str | None]:
@@ -730,9 +753,10 @@ def _log_final_models(
     data: StudyData,
     config: StudyConfig,
     tracker: Tracker,
+    epochs: dict[int, list[int]],
 ) -> None:
     """Log each newly retrained finalist as a logged model of its trial's run (with the trial's
-    parameters), and record it."""
+    parameters), and record it with the ``epochs`` its members trained."""
     for record in records:
         if record.number not in models:
             continue
@@ -751,7 +775,7 @@ def _log_final_models(
             params=flatten_params({**record.params_sampled, **record.origin, "architecture.digest": digest}),
             tags={STUDY_TAG: config.study_name, TRIAL_TAG: str(record.number), "trained_on": "train+validation"},
         )
-        record_final_model(study, record.number, logged.uri)
+        record_final_model(study, record.number, logged.uri, epochs=epochs.get(record.number))
 
 
 def _link_test_accuracy(

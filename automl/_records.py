@@ -75,6 +75,7 @@ _PARENT_RUN = "mlflow_parent_run_id"
 _COMPARISON = "comparison"
 _OOM_DIGESTS = "oom_digests"
 _FINAL_MODELS = "final_models"
+_FINAL_EPOCHS = "final_epochs"
 _VIEWED_MODELS = "viewed_models"
 _SAMPLER_SEEDS = "sampler_seeds"
 _FINISH = "finish"
@@ -296,6 +297,7 @@ class StudyRecord:
     comparison: Mapping[str, Any] | None = None
     oom_digests: Mapping[str, int] = field(default_factory=dict)
     final_models: Mapping[int, str] = field(default_factory=dict)
+    final_epochs: Mapping[int, list[int]] = field(default_factory=dict)
     viewed_models: Mapping[int, str] = field(default_factory=dict)
     sampler_seeds: Mapping[str, int] = field(default_factory=dict)
     finish: Mapping[str, Any] | None = None
@@ -310,6 +312,7 @@ class StudyRecord:
             comparison=attrs.get(_COMPARISON),
             oom_digests=dict(attrs.get(_OOM_DIGESTS, {})),
             final_models={int(k): v for k, v in attrs.get(_FINAL_MODELS, {}).items()},
+            final_epochs={int(k): list(v) for k, v in attrs.get(_FINAL_EPOCHS, {}).items()},
             viewed_models={int(k): v for k, v in attrs.get(_VIEWED_MODELS, {}).items()},
             sampler_seeds=dict(attrs.get(_SAMPLER_SEEDS, {})),
             finish=attrs.get(_FINISH),
@@ -338,9 +341,12 @@ def record_oom(study: optuna.Study, digest: str, number: int) -> None:
     study.set_user_attr(_OOM_DIGESTS, {**StudyRecord.of(study).oom_digests, digest: number})
 
 
-def record_final_model(study: optuna.Study, number: int, uri: str) -> None:
-    """Remember the logged model of trial ``number`` retrained on train+validation."""
+def record_final_model(study: optuna.Study, number: int, uri: str, *, epochs: list[int] | None = None) -> None:
+    """Remember the logged model of trial ``number`` retrained on train+validation, and the
+    epochs its members trained (their model card says so; the trial's recipe has its own)."""
     _record_model(study, _FINAL_MODELS, number, uri)
+    if epochs:
+        study.set_user_attr(_FINAL_EPOCHS, {**study.user_attrs.get(_FINAL_EPOCHS, {}), str(number): list(epochs)})
 
 
 def record_viewed_model(study: optuna.Study, number: int, uri: str) -> None:

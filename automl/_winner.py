@@ -81,6 +81,8 @@ def build_card(
         "architecture": record.row()["architecture"],
         "training": record.training.to_dict() if record.training else None,
         "trained_on": "train+validation (retrained after the search)" if retrained else "train (the search's model)",
+        # The search's recipe above planned its epochs; the retraining ran its own number.
+        "retraining_epochs": StudyRecord.of(study).final_epochs.get(record.number) if retrained else None,
         "members": members,
         "test_time_views": views,
         "metrics": {

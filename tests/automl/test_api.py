@@ -35,6 +35,8 @@ def test_search_runs_the_whole_workflow_and_closes_the_parent_run(workdir):
     assert (result.export_dir / "model.keras").is_file()
     card = json.loads((result.export_dir / "model_card.json").read_text())
     assert card["trial"] == result.winner and card["trained_on"].startswith("train+validation")
+    # The epochs of the retraining, which the search's recipe (card["training"]) does not say.
+    assert card["retraining_epochs"] == [card["training"]["epochs"]] * card["members"]
     assert result.registered and "models:/api-model@champion" in result.registered
     statuses = {run.info.run_name: run.info.status for run in _runs(workdir, "api")}
     assert statuses["api"] == "FINISHED" and "RUNNING" not in statuses.values()

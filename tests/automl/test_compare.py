@@ -65,7 +65,8 @@ def test_a_retraining_starts_from_the_search_models_weights() -> None:
     stopped = time.monotonic()  # StopAt ends each training after its first batch
     continued = _retrain(record, data, epochs=3, seed=0, until=stopped, start=search)
     scratch = _retrain(record, data, epochs=3, seed=0, until=stopped)
-    assert _distance(continued, search) < 0.1 * _distance(scratch, search)
+    assert _distance(continued.model, search) < 0.1 * _distance(scratch.model, search)
+    assert continued.epochs == scratch.epochs == 1  # stopped in the first: the model card says so
 
 
 def test_a_search_model_of_another_shape_is_not_used_and_said() -> None:
@@ -73,8 +74,9 @@ def test_a_search_model_of_another_shape_is_not_used_and_said() -> None:
     record = _record(searchspace.CLASSICS["lenet"](_SHAPE, 3))
     other = _search_model_of(searchspace.CLASSICS["vgg"](_SHAPE, 3), data, seed=1)
     said: list[str] = []
-    model = _retrain(record, data, epochs=1, seed=0, until=None, start=other, progress=said.append)
+    model, epochs = _retrain(record, data, epochs=1, seed=0, until=None, start=other, progress=said.append)
     assert any("retraining from scratch, its search model does not fit" in line for line in said)
+    assert epochs == 1
     assert model.count_params() == searchspace.build_model(record.architecture, _SHAPE, 3).count_params()
 
 
@@ -111,7 +113,7 @@ def test_two_members_continue_from_the_search_model_then_start_from_scratch(monk
     monkeypatch.setattr(_compare, "_retrain", retrain)
     final = _compare.FinalTraining(until=until, members=2)
     first, second = _compare._two_members(record, data, final, plan, 0, said.append, None)  # type: ignore[arg-type]
-    assert _distance(first, search) < 0.1 * _distance(second, search)
+    assert _distance(first.model, search) < 0.1 * _distance(second.model, search)
     assert "retraining as two averaged members" in said[0] and "then 2 epochs from scratch" in said[0]
     assert names == ["trial 7, member 1 of 2", "trial 7, member 2 of 2"]
 
