@@ -108,13 +108,18 @@ def sample_architecture(
         if rate > 0:
             builder.add(DropoutBlock(rate=rate))
         builder.end_stage()
-    return builder.build(_sample_head(trial, space, math.prod(builder.shape), activation))
+    return builder.build(_sample_head(trial, space, math.prod(builder.shape), activation, num_classes))
 
 
-def _sample_head(trial: BaseTrial, space: SearchSpace, features: int, activation: str) -> HeadSpec:
+def _sample_head(trial: BaseTrial, space: SearchSpace, features: int, activation: str, num_classes: int) -> HeadSpec:
+    """The head: pooling (flatten only where its features are few enough), hidden dense
+    layers at least as wide as the classes (16 units before 100 classes bound the logits to
+    rank 16, as the classic designs' heads avoid), dropout."""
     flatten_fits = features <= space.max_flatten_features
     pooling = space.head_pooling.suggest(trial, "arch.head.pooling") if flatten_fits else "gap"
     layers = space.head_dense_layers.suggest(trial, "arch.head.dense_layers")
-    units = tuple(space.head_units.suggest(trial, f"arch.head.dense{k}.units") for k in range(1, layers + 1))
+    units = tuple(
+        max(space.head_units.suggest(trial, f"arch.head.dense{k}.units"), num_classes) for k in range(1, layers + 1)
+    )
     dropout = space.head_dropout.suggest(trial, "arch.head.dropout")
     return HeadSpec(pooling=pooling, dense_units=units, dropout=dropout, activation=activation)

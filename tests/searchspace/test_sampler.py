@@ -169,3 +169,15 @@ def test_stage_widths_rise_unless_the_space_lets_them_fall(rising):
 def test_rising_widths_must_be_true_or_false():
     with pytest.raises(ss.SearchSpaceError, match="space.rising_widths must be true or false, got 'yes'"):
         ss.SearchSpace.from_dict({"rising_widths": "yes"})
+
+
+def test_hidden_head_layers_are_at_least_as_wide_as_the_classes():
+    # 43% of the hidden layers sampled for 100 classes had 16-99 units: logits of rank < 100.
+    widths = [
+        units
+        for trial in itertools.islice(random_trials(3), 200)
+        for units in ss.sample_architecture(
+            trial, ss.SearchSpace.default(), input_shape=(32, 32, 3), num_classes=100
+        ).head.dense_units
+    ]
+    assert len(widths) > 20 and min(widths) == 100 and max(widths) > 100
