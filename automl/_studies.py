@@ -360,7 +360,7 @@ def enqueue_trials(study: optuna.Study, config: StudyConfig, data: StudyData, *,
     with store_lock(config.storage):
         if config.sampler != "grid":
             if not study.trials:
-                seeds = _seed_attrs(config)
+                seeds = _seed_attrs(config, data)
                 enqueue_up_to(study, min(len(seeds), config.trials), seeds)
                 _enqueue_warm_starts(study, config, data)
             if not lazy:
@@ -436,11 +436,28 @@ def _trains(trial: FrozenTrial, config_key: Callable[[dict[str, Any]], str | Non
     return recorded if recorded is not None or not fixed else config_key(dict(fixed))
 
 
-def _seed_attrs(config: StudyConfig) -> list[dict[str, str]]:
+def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
+    """The seed architectures to queue: those within the study's cost budget for its images.
+    One over it is left out with a note, as a warm start is (it failed as a trial, taking
+    one of the trials asked for).
+
+    Raises:
+        UserError: an unknown name, listing the known ones.
+    """
     unknown = [name for name in config.seed_architectures if name not in searchspace.CLASSICS]
     if unknown:
         raise UserError(f"unknown seed architecture(s) {unknown}; choose from {sorted(searchspace.CLASSICS)}")
-    return [with_seed_architecture(name) for name in config.seed_architectures]
+    kept = []
+    for name in config.seed_architectures:
+        spec = searchspace.classic(name, data.input_shape, data.num_classes)
+        try:
+            analysis = searchspace.analyze(spec, input_shape=data.input_shape, num_classes=data.num_classes)
+            searchspace.check_budget(analysis, max_params=config.max_params, max_flops=config.max_flops)
+        except searchspace.InfeasibleArchitecture as exc:
+            print(f"note: seed architecture {name!r} left out: {exc}", file=sys.stderr)
+            continue
+        kept.append(with_seed_architecture(name))
+    return kept
 
 
 def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, data: StudyData) -> None:

@@ -116,6 +116,16 @@ def test_seed_architectures_run_first(workdir):
     assert not any(name.startswith("arch.") for name in trials[0].params)  # a classic, not sampled
 
 
+def test_seed_architectures_over_the_cost_budget_are_left_out_with_a_note(workdir, capsys):
+    # They were queued, failed as infeasible and each took one of the trials asked for.
+    result = _run(workdir, seed_architectures=("vgg", "lenet"), trials=1, max_params=50_000)
+    assert "note: seed architecture 'vgg' left out: 135,706 parameters exceed --max-params 50,000" in (
+        capsys.readouterr().err
+    )
+    (trial,) = result.study.trials
+    assert TrialRecord.of(trial).seed_architecture == "lenet" and trial.state == TrialState.COMPLETE
+
+
 def test_pareto_is_a_real_multi_objective_study(workdir):
     result = _run(workdir, objective="pareto", cost_metric="flops", trials=2)
     study = result.study
