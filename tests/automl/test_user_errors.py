@@ -389,3 +389,17 @@ def test_a_store_that_is_not_optuna_s_is_refused_and_left_as_it_was(workdir, cap
     (workdir / "junk.db").write_text("not a database")
     assert main([*command, "--storage", f"sqlite:///{workdir / 'junk.db'}"]) == 2
     assert "is not an SQLite database (file is not a database)" in capsys.readouterr().err
+
+
+def test_a_journal_file_store_runs_without_waiting_on_its_own_lock(workdir):
+    # Our lock beside study.log was study.log.lock, the name of Optuna's own journal lock:
+    # Optuna waited 30 s for it each time, then deleted it ("Forcibly releasing the lock
+    # file"); a one-trial search took 199 s.
+    result = run_cli(["search", "--storage", "study.log", "--trials", "1", "--epochs", "1", "--no-export"], workdir)
+    assert result.returncode == 0, result.stderr
+    assert "lock file" not in result.stderr, result.stderr
+    study = optuna.load_study(
+        study_name="default",
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(workdir / "study.log"))),
+    )
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
