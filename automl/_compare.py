@@ -708,7 +708,9 @@ def compare_study(
                 views=views,
             )
         )
-    comparison = compare_finalists(y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin)
+    comparison = compare_finalists(
+        y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin, cost_metric=config.cost_metric
+    )
     record_comparison(study, comparison.to_dict())
     new = {number: model for number, model in final_models.items() if number not in earlier}
     _log_final_models(study, new, records, data, config, models_store, final_epochs)

@@ -62,10 +62,10 @@ class Finalist:
     members: int = 1
     views: int = 1
 
-    @property
-    def cost(self) -> tuple[int, int]:
-        """Parameters first, FLOPs as the tie-breaker: smaller is cheaper."""
-        return (self.params, self.flops)
+    def cost(self, metric: str = "params") -> tuple[int, int]:
+        """The study's ``--cost-metric`` first (parameters or FLOPs), the other as the
+        tie-breaker: smaller is cheaper."""
+        return (self.flops, self.params) if metric == "flops" else (self.params, self.flops)
 
 
 def _note(finalist: Finalist, winner: bool) -> str:
@@ -246,12 +246,14 @@ def compare_finalists(
     alpha: float = 0.05,
     prefer: str = "cost",
     margin: float = DEFAULT_MARGIN,
+    cost_metric: str = "params",
 ) -> Comparison:
     """Test every pair of finalists with McNemar's test and choose the winner.
 
     The winner is the most accurate finalist (test accuracy; ties broken by validation
     accuracy, then fewer parameters) unless, with ``prefer="cost"``, a cheaper finalist
-    (fewer parameters; at equal parameters fewer FLOPs) is non-inferior to it: the upper
+    (fewer parameters, at equal parameters fewer FLOPs; the other way round with
+    ``cost_metric="flops"``, the study's ``--cost-metric``) is non-inferior to it: the upper
     bound of the ``1 - alpha / m`` (by default 95% for one) paired confidence interval of
     accuracy(most accurate) - accuracy(cheaper) is below ``margin``, for m cheaper finalists
     (Bonferroni). Then the cheapest
@@ -275,11 +277,14 @@ def compare_finalists(
 
     Raises:
         ValueError: no finalist, a repeated trial, a missing or mis-sized prediction
-            vector, ``alpha`` outside (0, 1), ``margin`` outside [0, 1) or an unknown ``prefer``.
+            vector, ``alpha`` outside (0, 1), ``margin`` outside [0, 1), an unknown ``prefer``
+            or ``cost_metric``.
     """
     from statsmodels.stats.multitest import multipletests
 
     _check_arguments(finalists, alpha, prefer, margin)
+    if cost_metric not in ("params", "flops"):
+        raise ValueError(f"cost_metric must be 'params' or 'flops', got {cost_metric!r}")
     truth = np.asarray(y_true)
     if truth.ndim != 1 or truth.size == 0:
         raise ValueError(f"y_true must be a 1-D vector of class indices, one or more, got shape {truth.shape}")
@@ -292,7 +297,7 @@ def compare_finalists(
     )
     eligible, note = _eligible(tuple(finalists), pairs, alpha)
     ineligible = tuple(f for f in finalists if f not in eligible)
-    levels = _RuleLevels(alpha=alpha, margin=margin, ineligible=ineligible)
+    levels = _RuleLevels(alpha=alpha, margin=margin, ineligible=ineligible, cost_metric=cost_metric)
     winner, reason = _WINNER_RULES[prefer](eligible, pairs, levels)
     reason += note
     return Comparison(
@@ -317,6 +322,10 @@ class _RuleLevels:
     alpha: float
     margin: float
     ineligible: tuple[Finalist, ...] = ()
+    cost_metric: str = "params"
+
+    def cost(self, finalist: Finalist) -> tuple[int, int]:
+        return finalist.cost(self.cost_metric)
 
     def highest(self, best: Finalist) -> str:
         """ "the highest test accuracy", of those that may win where one that may not is higher."""
@@ -380,7 +389,10 @@ def _cost_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], l
     that the chance stays within ``alpha / 2`` whatever ``--top``.
     """
     best = _most_accurate(finalists)
-    cheaper = sorted((f for f in finalists if f.cost < best.cost), key=lambda f: (f.cost, -f.accuracy, -f.val_accuracy))
+    cost = levels.cost
+    cheaper = sorted(
+        (f for f in finalists if cost(f) < cost(best)), key=lambda f: (cost(f), -f.accuracy, -f.val_accuracy)
+    )
     confidence = 1 - levels.alpha / max(len(cheaper), 1)
     bounds = {
         f.trial: _loss_upper_bound(_find_pair(pairs, best.trial, f.trial), best.trial, confidence) for f in cheaper
@@ -397,7 +409,7 @@ def _cost_rule(finalists: tuple[Finalist, ...], pairs: tuple[PairResult, ...], l
         )
     reason = f"It has {levels.highest(best)} ({best.accuracy:.4f})"
     if not cheaper:
-        costly = any(f.cost < best.cost for f in levels.ineligible)
+        costly = any(cost(f) < cost(best) for f in levels.ineligible)
         return best.trial, f"{reason} and no finalist{' that may win' * costly} is cheaper."
     losses = ", ".join(f"trial {f.trial} {_points(bounds[f.trial])}" for f in cheaper)
     return best.trial, (

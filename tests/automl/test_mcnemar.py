@@ -210,6 +210,19 @@ def test_cheaper_finalist_wins_when_non_inferior_within_the_margin(cheaper_first
     assert f"upper limit of the 95% confidence interval of the loss: {100 * loss_upper:.2f} points" in comparison.reason
 
 
+@pytest.mark.parametrize(("metric", "winner"), [("params", 2), ("flops", 1)])
+def test_cheaper_means_the_study_s_cost_metric(metric: str, winner: int) -> None:
+    # Trial 2 has fewer parameters but more FLOPs: with --cost-metric flops it is the costlier
+    # one (it won as "cheaper" whatever the metric).
+    y_true, predictions, finalists = _two_finalists(**LARGE_AND_CLOSE)
+    finalists[1] = dataclasses.replace(finalists[1], flops=2_000_000)
+    comparison = compare_finalists(y_true, predictions, finalists, cost_metric=metric)
+    assert comparison.winner == winner
+    assert comparison.reason.startswith("Cheaper than trial 1" if winner == 2 else "It has the highest test accuracy")
+    with pytest.raises(ValueError, match="cost_metric must be 'params' or 'flops', got 'size'"):
+        compare_finalists(y_true, predictions, finalists, cost_metric="size")
+
+
 def test_slightly_worse_cheaper_finalist_on_a_small_test_split_does_not_win() -> None:
     # 335 test examples; the cheaper model is 0.9 points worse, within the margin, but the
     # interval is wide (its upper bound is 3.4 points), so non-inferiority is not shown.
