@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             "search or worker fails them and runs them again"
         )
     if status["retried"]:
-        print(f"  retried {status['retried']} (trials of dead workers, failed and run again)")
+        print(f"  retried {status['retried']} (interrupted, or their worker died: failed and run again)")
     best = status["best"]
     if best:
         print(f"  best: trial {best['trial']}  val_accuracy {best['val_accuracy']:.4f}  params {best['params']:,}")
