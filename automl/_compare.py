@@ -41,6 +41,7 @@ from automl._studies import best_trials, study_tracker
 from automl._study_data import study_data
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, flatten_params
 from automl._training import (
+    EpochCount,
     FitToDeadline,
     StopAt,
     augmentation_target,
@@ -116,17 +117,6 @@ class _Retrained(NamedTuple):
     epochs: int
 
 
-class _EpochCount(keras.callbacks.Callback):
-    """The epochs a training ran, over all its fits."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.epochs = 0
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.epochs += 1
-
-
 def _retrain(
     record: TrialRecord,
     data: StudyData,
@@ -173,7 +163,7 @@ def _retrain(
     fit_model, host_policy = augmentation_target(model, policy, seed=seed)
     compile_model(fit_model, training, data.num_classes)
     fit = functools.partial(train_model, fit_model, (x, y), seed=seed, policy=host_policy)
-    stop, count = StopAt(until), _EpochCount()
+    stop, count = StopAt(until), EpochCount()
     most = most or _most_epochs(record)
     replan = None if fill is None else FitToDeadline(deadline=fill, planned=epochs, most=most)
 

@@ -53,6 +53,7 @@ __all__ = [
     "train_model",
     "augmentation_target",
     "StopAt",
+    "EpochCount",
     "FAULTS",
     "augment_processes",
     "default_augment_processes",
@@ -730,6 +731,17 @@ def fit_looking_halfway(
     on_replan(training)
     fit(training=training, initial_epoch=halfway.look_after, callbacks=list(callbacks))
     return training
+
+
+class EpochCount(keras.callbacks.Callback):
+    """The epochs a training ran, over all the fits it is given to (the last one perhaps cut)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epochs += 1
 
 
 class StopAt(keras.callbacks.Callback):

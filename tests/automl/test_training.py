@@ -17,6 +17,7 @@ from automl._hparams import TrainingSpec
 from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
     CosineTail,
+    EpochCount,
     FinalWindow,
     FirstEpochCut,
     FitToDeadline,
@@ -283,7 +284,7 @@ def test_a_retraining_is_re_planned_after_its_first_epoch_to_end_at_its_deadline
 ) -> None:
     clock, model, spec, data = _scheduled(monkeypatch)
     replan = FitToDeadline(deadline=deadline, planned=9, most=most)
-    trained = _EpochCount()
+    trained = EpochCount()
     train_model(model, data, training=spec, seed=0, callbacks=[_Tick(clock, first_batch_s), replan, trained])
     assert (replan.fits, trained.epochs) == (fits, epochs)
     if fits:  # continued from the second epoch with a schedule that ends with the re-planned epochs
@@ -293,15 +294,6 @@ def test_a_retraining_is_re_planned_after_its_first_epoch_to_end_at_its_deadline
         assert _steps(model) == (fits - 1) * 4
         assert _rate(model) == pytest.approx(0.0, abs=1e-6)
     keras.backend.clear_session()
-
-
-class _EpochCount(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.epochs = 0
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.epochs += 1
 
 
 class _Pace(keras.callbacks.Callback):
@@ -360,7 +352,7 @@ def test_a_re_planned_training_is_looked_at_again_half_way(
     clock, model, spec, data = _scheduled(monkeypatch)
     fit = lambda **kw: train_model(model, data, seed=0, **kw)  # noqa: E731
     pace = _Pace(clock, lambda epoch, batch: 3.0 if (epoch, batch) == (1, 0) else 1.0 if epoch < 2 else later_batch_s)
-    trained = _EpochCount()
+    trained = EpochCount()
     fit(training=spec, epochs=1, callbacks=[pace, trained])
     rates: list[float] = []
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: rates.append(_rate(model)))
@@ -412,7 +404,7 @@ def test_a_short_re_planned_training_is_timed_half_way_by_the_one_epoch_it_saw(
     clock, model, spec, data = _scheduled(monkeypatch)
     fit = lambda **kw: train_model(model, data, seed=0, **kw)  # noqa: E731
     pace = _Pace(clock, lambda epoch, batch: 3.0 if (epoch, batch) == (1, 0) else 1.0)
-    trained = _EpochCount()
+    trained = EpochCount()
     fit(training=spec, epochs=1, callbacks=[pace, trained])
     told: list[int] = []
     spec = continue_replanned(
@@ -442,7 +434,7 @@ def test_a_training_planned_to_a_deadline_is_looked_at_half_way_too(
     the later epochs' 4 s time the rest."""
     clock, model, spec, data = _scheduled(monkeypatch)
     pace = _Pace(clock, lambda epoch, batch: 3.0 if (epoch, batch) == (0, 0) else 1.0)
-    trained = _EpochCount()
+    trained = EpochCount()
     fit = lambda **kw: train_model(model, data, seed=0, **kw)  # noqa: E731
     spec = fit_looking_halfway(model, spec, fit, [pace, trained], schedule=spec, deadline=deadline, most=27)
     assert (spec.epochs, trained.epochs) == (epochs, epochs)
@@ -461,7 +453,7 @@ def _long_first_epoch(
     prune: bool = True,
     slower: bool = False,
     steps_per_call: int = 1,
-) -> tuple[_Clock, TrialCallback, _EpochCount, TrainingSpec, Callable[..., None]]:
+) -> tuple[_Clock, TrialCallback, EpochCount, TrainingSpec, Callable[..., None]]:
     """The study's first trial (``min_epochs`` 1), planned for 9 epochs of 32 batches of
     1 s on a warm-up and cosine (its first epoch ends at 32 s), fitted until it stops; and
     ``fit`` to continue it with. Its pruner prunes every epoch it judges, if ``prune``;
@@ -475,7 +467,7 @@ def _long_first_epoch(
     callback = TrialCallback(report=lambda epoch: prune, deadline=deadline, min_epochs=1, planned=9, window=window)
     rng = np.random.default_rng(0)
     data = rng.integers(0, 255, (256, 8, 8, 1)).astype("uint8"), rng.integers(0, 3, 256)
-    counted = _EpochCount()
+    counted = EpochCount()
     fit = lambda **kw: train_model(model, data, seed=0, validation=(data[0][:16], data[1][:16]), **kw)  # noqa: E731
     tick = (_SlowingTick if slower else _Tick)(clock, first_batch_s)
     fit(training=spec, callbacks=[tick, callback, counted])
