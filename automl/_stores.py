@@ -388,9 +388,8 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
         ensure_sqlite_folder(url)
         return JournalStorage(JournalFileBackend(url))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if local is not None and url.startswith("sqlite"):
-        _refuse_foreign_sqlite(local, url)
     if read_only and local is not None and url.startswith("sqlite"):
+        _refuse_foreign_sqlite(local, url)
         if local.stat().st_size == 0:  # as a first start interrupted before its tables leaves it
             raise UserError(f"the storage {redact(url)!r} is an empty file, with no study: delete it")
         # An SQLite URI, where '#' and '?' in the path must be percent-encoded; SQLAlchemy
@@ -401,6 +400,8 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
         _READ_ONLY_FILES.add(local.resolve())
         return storage
     with store_lock(ensure_sqlite_folder(url)):  # two processes must not both create the tables
+        if local is not None and url.startswith("sqlite"):  # under the lock: not a store half made
+            _refuse_foreign_sqlite(local, url)
         storage = _rdb_storage(url, url, read_only=False)
     if url.startswith("sqlite"):
         _use_wal(storage.engine)
@@ -408,7 +409,8 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
     return storage
 
 
-# Tables every Optuna store has.
+# Tables of an Optuna store: a file holding tables but none of these is not one (a store
+# whose tables another process is creating holds some of them).
 _OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
 
 
@@ -423,7 +425,7 @@ def _refuse_foreign_sqlite(path: Path, url: str) -> None:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
         raise UserError(f"the storage {redact(url)!r} is not an SQLite database ({exc})") from None
-    if tables and not _OPTUNA_TABLES <= tables:
+    if tables and not _OPTUNA_TABLES & tables:
         what = (
             "MLflow's tracking store (a --tracking-uri)"
             if {"experiments", "runs"} <= tables
