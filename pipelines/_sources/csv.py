@@ -67,13 +67,13 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
             f"({len(blank)}, first: data row {blank[0] + 1}); fill them in or delete those rows"
         )
     files = [_resolve(path.parent, str(p)) for p in table[path_column]]
-    _refuse_repeated_files(path, files, table[label_column].tolist())
     absent = [f for f in files if not f.is_file()]
     if absent:
         raise DataError(
             f"CSV '{path}' lists files that do not exist ({len(absent)}, first: '{absent[0]}'); "
             "fix the paths (relative paths are read from the CSV's folder)"
         )
+    _refuse_repeated_files(path, files, table[label_column].tolist())
     return files, _labels(table[label_column].to_numpy())
 
 
@@ -97,10 +97,11 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 def _refuse_repeated_files(path: Path, files: list[Path], labels: list[str]) -> None:
     """Refuse a CSV that lists an image more than once: its copies could land in both the
-    training and the test split, and with two labels it would train as both classes."""
+    training and the test split, and with two labels it would train as both classes. The
+    files exist: each is known by its real path (``./a.png`` and ``a.png`` are one)."""
     rows: dict[Path, list[int]] = {}
     for row, file in enumerate(files):
-        rows.setdefault(file.resolve() if file.exists() else file, []).append(row)
+        rows.setdefault(file.resolve(), []).append(row)
     repeated = [found for found in rows.values() if len(found) > 1]
     if not repeated:
         return
