@@ -451,8 +451,13 @@ def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
     for name in config.seed_architectures:
         spec = searchspace.classic(name, data.input_shape, data.num_classes)
         try:
-            analysis = searchspace.analyze(spec, input_shape=data.input_shape, num_classes=data.num_classes)
-            searchspace.check_budget(analysis, max_params=config.max_params, max_flops=config.max_flops)
+            searchspace.analyze_within_budget(
+                spec,
+                input_shape=data.input_shape,
+                num_classes=data.num_classes,
+                max_params=config.max_params,
+                max_flops=config.max_flops,
+            )
         except searchspace.InfeasibleArchitecture as exc:
             print(f"note: seed architecture {name!r} left out: {exc}", file=sys.stderr)
             continue

@@ -226,8 +226,13 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.log_text(spec.to_json(), "architecture.json")
     with _timed(timings, "analyse"):
         try:
-            analysis = searchspace.analyze(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)
-            searchspace.check_budget(analysis, max_params=ctx.config.max_params, max_flops=ctx.config.max_flops)
+            analysis = searchspace.analyze_within_budget(
+                spec,
+                input_shape=ctx.input_shape,
+                num_classes=ctx.num_classes,
+                max_params=ctx.config.max_params,
+                max_flops=ctx.config.max_flops,
+            )
         except searchspace.InfeasibleArchitecture as exc:
             raise Infeasible(f"infeasible: {exc}") from None
         digest = f"{spec.digest()}:{training.batch_size}"

@@ -286,8 +286,13 @@ def _check_budget(config: WarmStart, inputs: WarmStartInput, max_params: int | N
     """``_Unfit`` if ``config`` is over the study's cost budget (or, never expected, does not tile)."""
     spec = searchspace.ArchitectureSpec.from_dict(config.architecture)
     try:
-        analysis = searchspace.analyze(spec, input_shape=inputs.input_shape, num_classes=inputs.num_classes)
-        searchspace.check_budget(analysis, max_params=max_params, max_flops=max_flops)
+        searchspace.analyze_within_budget(
+            spec,
+            input_shape=inputs.input_shape,
+            num_classes=inputs.num_classes,
+            max_params=max_params,
+            max_flops=max_flops,
+        )
     except searchspace.InfeasibleArchitecture as exc:
         raise _Unfit(str(exc)) from exc
 
