@@ -437,9 +437,9 @@ def _trains(trial: FrozenTrial, config_key: Callable[[dict[str, Any]], str | Non
 
 
 def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
-    """The seed architectures to queue: those within the study's cost budget for its images.
-    One over it is left out with a note, as a warm start is (it failed as a trial, taking
-    one of the trials asked for).
+    """The seed architectures to queue. One over the study's cost budget runs narrowed to it
+    (``searchspace.fit_budget``), with a note; one over it even narrowed is left out with a
+    note, as a warm start is (it failed as a trial, taking one of the trials asked for).
 
     Raises:
         UserError: an unknown name, listing the known ones.
@@ -451,7 +451,7 @@ def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
     for name in config.seed_architectures:
         spec = searchspace.classic(name, data.input_shape, data.num_classes)
         try:
-            searchspace.analyze_within_budget(
+            fitted = searchspace.fit_budget(
                 spec,
                 input_shape=data.input_shape,
                 num_classes=data.num_classes,
@@ -461,6 +461,12 @@ def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
         except searchspace.InfeasibleArchitecture as exc:
             print(f"note: seed architecture {name!r} left out: {exc}", file=sys.stderr)
             continue
+        if fitted.scale < 1:
+            print(
+                f"note: seed architecture {name!r} runs at {fitted.scale:.0%} of its widths "
+                f"({fitted.analysis.params:,} parameters, {fitted.analysis.flops:,} FLOPs), within the cost budget",
+                file=sys.stderr,
+            )
         kept.append(with_seed_architecture(name))
     return kept
 

@@ -221,8 +221,10 @@ def _train_or_interrupt(
 def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outcome: Outcome, limits: _Limits) -> None:
     timings = outcome.timings
     with _timed(timings, "sample"):
-        spec, training, policy = _sample(trial, ctx)
-        run.log_params({**trial.params, **origin_of(trial), "architecture.digest": spec.digest()})
+        draw = _sample(trial, ctx)
+        spec, training, policy = draw.spec, draw.training, draw.policy
+        narrowed = {"architecture.width_scale": round(draw.scale, 4)} if draw.scale < 1 else {}
+        run.log_params({**trial.params, **origin_of(trial), "architecture.digest": spec.digest(), **narrowed})
         run.log_text(spec.to_json(), "architecture.json")
     with _timed(timings, "analyse"):
         try:
@@ -376,27 +378,35 @@ def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, mode
     record_model(trial, uri=logged.uri, path=str(logged.keras_path.resolve()))
 
 
-def _sample(
-    trial: optuna.Trial, ctx: StudyContext
-) -> tuple[searchspace.ArchitectureSpec, TrainingSpec, pipelines.AugmentPolicy]:
-    spec, training, policy = _draw(trial, ctx)
-    record_sample(trial, spec, training, policy.to_dict())
-    return spec, training, policy
+@dataclass(frozen=True)
+class _Draw:
+    """What a trial's parameters make: the architecture (narrowed to the cost budget by
+    ``scale``, 1.0 where it fitted as sampled), the training recipe and the augmentation."""
+
+    spec: searchspace.ArchitectureSpec
+    training: TrainingSpec
+    policy: pipelines.AugmentPolicy
+    scale: float = 1.0
+
+
+def _sample(trial: optuna.Trial, ctx: StudyContext) -> _Draw:
+    draw = _draw(trial, ctx)
+    record_sample(trial, draw.spec, draw.training, draw.policy.to_dict())
+    return draw
 
 
 def config_key_of(params: dict[str, Any], ctx: StudyContext) -> str | None:
     """``config_key`` of the trial that these fixed ``params`` make, or None where they do not
     make one alone (a parameter left to the sampler, or an architecture that cannot be)."""
     try:
-        spec, training, policy = _draw(optuna.trial.FixedTrial(dict(params)), ctx)
-    except ValueError:
+        draw = _draw(optuna.trial.FixedTrial(dict(params)), ctx)
+    except (ValueError, Infeasible):
         return None
-    return config_key(spec.to_json(), training.to_dict(), policy.to_dict())
+    return config_key(draw.spec.to_json(), draw.training.to_dict(), draw.policy.to_dict())
 
 
-def _draw(
-    trial: optuna.trial.BaseTrial, ctx: StudyContext
-) -> tuple[searchspace.ArchitectureSpec, TrainingSpec, pipelines.AugmentPolicy]:
+def _draw(trial: optuna.trial.BaseTrial, ctx: StudyContext) -> _Draw:
+    """Raises ``Infeasible`` where the architecture is over the cost budget even narrowed."""
     grid = ctx.config.sampler == "grid"
     seed_name = seed_architecture_of(trial)
     if grid:
@@ -407,13 +417,23 @@ def _draw(
         spec = searchspace.sample_architecture(
             trial, ctx.config.space, input_shape=ctx.input_shape, num_classes=ctx.num_classes
         )
+    try:
+        fitted = searchspace.fit_budget(
+            spec,
+            input_shape=ctx.input_shape,
+            num_classes=ctx.num_classes,
+            max_params=ctx.config.max_params,
+            max_flops=ctx.config.max_flops,
+        )
+    except searchspace.OverBudget as exc:
+        raise Infeasible(f"infeasible: {exc}") from None
     training = sample_training(trial, max_epochs=ctx.config.epochs, num_train=len(ctx.splits.train[1]), grid=grid)
     policy = (
         pipelines.AugmentPolicy.none()
         if grid
         else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape, flips=ctx.data.flips)
     )
-    return spec, training, policy
+    return _Draw(spec=fitted.spec, training=training, policy=policy, scale=fitted.scale)
 
 
 def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: EpochResult, epochs: int) -> bool:

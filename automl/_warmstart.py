@@ -283,10 +283,11 @@ def _contains(distribution: optuna.distributions.BaseDistribution, value: Any) -
 
 
 def _check_budget(config: WarmStart, inputs: WarmStartInput, max_params: int | None, max_flops: int | None) -> None:
-    """``_Unfit`` if ``config`` is over the study's cost budget (or, never expected, does not tile)."""
+    """``_Unfit`` if ``config`` is over the study's cost budget even narrowed (a trial narrows
+    one over it, ``searchspace.fit_budget``), or, never expected, does not tile."""
     spec = searchspace.ArchitectureSpec.from_dict(config.architecture)
     try:
-        searchspace.analyze_within_budget(
+        searchspace.fit_budget(
             spec,
             input_shape=inputs.input_shape,
             num_classes=inputs.num_classes,

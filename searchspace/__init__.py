@@ -11,6 +11,7 @@ Example:
 from searchspace._analysis import Analysis, LayerInfo, analyze, analyze_within_budget, check_budget
 from searchspace._blocks import (
     BLOCKS,
+    WIDTH_FIELDS,
     BatchNormBlock,
     Block,
     BottleneckBlock,
@@ -25,6 +26,7 @@ from searchspace._compiler import build_model
 from searchspace._context import SampleContext
 from searchspace._distributions import Choice, FloatRange, IntRange
 from searchspace._errors import InfeasibleArchitecture, OverBudget, SearchSpaceError
+from searchspace._narrow import MIN_SCALE, Fitted, fit_budget, narrowed
 from searchspace._sampler import sample_architecture
 from searchspace._space import SearchSpace
 from searchspace._spec import ArchitectureSpec, HeadSpec, StageSpec
@@ -43,9 +45,11 @@ __all__ = [
     "FloatRange",
     "HeadSpec",
     "InceptionBlock",
+    "Fitted",
     "InfeasibleArchitecture",
     "IntRange",
     "LayerInfo",
+    "MIN_SCALE",
     "OverBudget",
     "PoolBlock",
     "ResidualBlock",
@@ -53,10 +57,13 @@ __all__ = [
     "SearchSpace",
     "SearchSpaceError",
     "StageSpec",
+    "WIDTH_FIELDS",
     "analyze",
     "build_model",
     "check_budget",
     "analyze_within_budget",
     "classic",
+    "fit_budget",
+    "narrowed",
     "sample_architecture",
 ]

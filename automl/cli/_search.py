@@ -106,8 +106,15 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cost-metric", choices=("params", "flops"), default=None, help="cost for pareto (default params)"
     )
-    parser.add_argument("--max-params", type=int, default=None, help="reject architectures with more parameters")
-    parser.add_argument("--max-flops", type=int, default=None, help="reject architectures with more multiply-adds")
+    parser.add_argument(
+        "--max-params",
+        type=int,
+        default=None,
+        help="narrow the widths of architectures with more parameters until they fit",
+    )
+    parser.add_argument(
+        "--max-flops", type=int, default=None, help="narrow the widths of architectures with more multiply-adds"
+    )
     parser.add_argument(
         "--seed", type=parse_seed, default=None, help="random seed of the split and the sampler (default 0)"
     )

@@ -17,7 +17,7 @@ EXAMPLES = """
   automl space show                                   # the default search space, as JSON
   automl space show --config study.toml --format yaml # a study file's space
   automl space sample --n 5 --input-shape 8,8,1 --seed 0
-  automl space sample --n 100 --input-shape 32,32,3 --seed 1 --max-params 200000 | grep '"feasible": false'
+  automl space sample --n 100 --input-shape 32,32,3 --seed 1 --max-params 200000 | grep -v '"width_scale": 1.0'
   automl space describe resnet --input-shape 28,28,1  # layers, shapes, params and FLOPs
   automl space describe spec.json --input-shape 32,32,3 --num-classes 100
 """
@@ -32,8 +32,11 @@ SAMPLE_EXAMPLES = """
   automl space sample --n 5 --input-shape 8,8,1 --seed 0
   automl space sample --n 200 --input-shape 28,28,1 --seed 3 --num-classes 10 --config study.yaml
   automl space sample --n 50 --input-shape 32,32,3 --seed 0 --max-flops 5000000
-Each line is one JSON object: {"spec", "digest", "feasible", "reason", "params", "flops", "output_shapes"}.
-An infeasible sample has its reason, and params/flops/output_shapes of null where it does not tile.
+Each line is one JSON object: {"spec", "digest", "feasible", "reason", "params", "flops", "output_shapes",
+"width_scale"}. A sample over --max-params or --max-flops is narrowed to it, as a study's trial is:
+"spec" and its figures are the narrowed architecture's, "width_scale" the factor of its widths (1.0:
+as sampled). An infeasible sample (over the budget even at 1/64 of its widths, or one that does not
+tile) has its reason, and params/flops/output_shapes of null where it does not tile.
 The same seed always prints the same lines.
 """
 
@@ -58,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--input-shape", type=parse_shape, required=True, help="image shape H,W,C")
     sample.add_argument("--seed", type=parse_seed, required=True, help="seed of Optuna's RandomSampler")
     sample.add_argument("--num-classes", type=_classes, default=10, help="number of classes (default 10)")
-    sample.add_argument("--max-params", type=int, default=None, help="report samples with more parameters")
-    sample.add_argument("--max-flops", type=int, default=None, help="report samples with more multiply-adds")
+    sample.add_argument("--max-params", type=int, default=None, help="narrow samples with more parameters")
+    sample.add_argument("--max-flops", type=int, default=None, help="narrow samples with more multiply-adds")
     _add_config(sample)
     sample.set_defaults(handler=run_sample)
 
@@ -122,7 +125,7 @@ def sample_lines(
     """The records ``automl space sample`` prints: ``n`` samples of an in-memory random-sampler study."""
     import optuna
 
-    from searchspace import InfeasibleArchitecture, SearchSpace, analyze, check_budget, sample_architecture
+    from searchspace import InfeasibleArchitecture, OverBudget, SearchSpace, analyze, fit_budget, sample_architecture
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
@@ -130,18 +133,23 @@ def sample_lines(
     records = []
     for _ in range(n):
         spec = sample_architecture(study.ask(), space, input_shape=input_shape, num_classes=num_classes)
-        record: dict[str, Any] = {"spec": spec.to_dict(), "digest": spec.digest(), "feasible": True, "reason": None}
+        record: dict[str, Any] = {"feasible": True, "reason": None, "width_scale": 1.0}
         record.update(params=None, flops=None, output_shapes=None)
         try:
-            analysis = analyze(spec, input_shape, num_classes)
-            record.update(
-                params=analysis.params,
-                flops=analysis.flops,
-                output_shapes=[list(shape) for shape in analysis.output_shapes],
+            fitted = fit_budget(
+                spec, input_shape=input_shape, num_classes=num_classes, max_params=max_params, max_flops=max_flops
             )
-            check_budget(analysis, max_params=max_params, max_flops=max_flops)
-        except InfeasibleArchitecture as exc:
+            spec, analysis, record["width_scale"] = fitted.spec, fitted.analysis, fitted.scale
+        except OverBudget as exc:  # its figures as sampled
+            analysis = analyze(spec, input_shape, num_classes)
             record.update(feasible=False, reason=str(exc))
+        except InfeasibleArchitecture as exc:
+            analysis = None
+            record.update(feasible=False, reason=str(exc))
+        record.update(spec=spec.to_dict(), digest=spec.digest())
+        if analysis is not None:
+            shapes = [list(shape) for shape in analysis.output_shapes]
+            record.update(params=analysis.params, flops=analysis.flops, output_shapes=shapes)
         records.append(record)
     return records
 

@@ -1,6 +1,6 @@
 """The block types of the spec language, registered by name in ``BLOCKS``."""
 
-from searchspace._blocks._base import BLOCKS, Block, block_from_dict, register
+from searchspace._blocks._base import BLOCKS, WIDTH_FIELDS, Block, block_from_dict, register
 from searchspace._blocks._bottleneck import BottleneckBlock
 from searchspace._blocks._conv import ConvBlock
 from searchspace._blocks._inception import InceptionBlock
@@ -18,6 +18,7 @@ __all__ = [
     "InceptionBlock",
     "PoolBlock",
     "ResidualBlock",
+    "WIDTH_FIELDS",
     "block_from_dict",
     "register",
 ]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from searchspace._context import SampleContext
     from searchspace._graph import Graph
 
-__all__ = ["BLOCKS", "Block", "block_from_dict", "register"]
+__all__ = ["BLOCKS", "WIDTH_FIELDS", "Block", "block_from_dict", "register"]
 
 N = TypeVar("N")
 B = TypeVar("B", bound="type[Block]")
@@ -66,6 +66,11 @@ _FIELD_CHECKS: Mapping[str, Callable[[str, Any], None]] = {
     "rate": check_rate,
 }
 
+# The fields that count channels: what ``Block.narrowed`` scales.
+WIDTH_FIELDS = frozenset(
+    {"filters", "reduce", "branch1", "branch3_reduce", "branch3", "branch5_reduce", "branch5", "pool_proj"}
+)
+
 
 class Block(abc.ABC):
     """A building block of a stage: a frozen dataclass that describes its layers on a ``Graph``.
@@ -88,6 +93,16 @@ class Block(abc.ABC):
     @abc.abstractmethod
     def sample(cls, ctx: SampleContext) -> Block:
         """Sample an instance from ``ctx.trial``, offering only choices that tile ``ctx.shape``."""
+
+    def narrowed(self, scale: float) -> Block:
+        """The block with each of its channel counts (``WIDTH_FIELDS``) times ``scale``,
+        rounded, and at least 1; the block itself where it has none."""
+        widths = {
+            field.name: max(round(value * scale), 1)
+            for field in dataclasses.fields(self)  # type: ignore[arg-type]
+            if field.name in WIDTH_FIELDS and (value := getattr(self, field.name)) is not None
+        }
+        return dataclasses.replace(self, **widths) if widths else self  # type: ignore[type-var]
 
     def to_dict(self) -> dict[str, Any]:
         """The block as JSON-able data, its registered type name under ``"type"``."""

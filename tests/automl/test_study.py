@@ -10,6 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+import searchspace as ss
 from automl._config import StudyConfig
 from automl._driver import run_study
 from automl._errors import Infeasible, NonFiniteLoss, OutOfMemory, StudyStopped, TrialFailed
@@ -64,6 +65,22 @@ def test_over_budget_architectures_are_never_built(workdir):
         assert trial.user_attrs["fail_reason"].startswith("infeasible")
         assert TrialRecord.of(trial).failure is Infeasible
         assert "fit" not in trial.user_attrs["timings"]  # rejected before any build
+
+
+def test_samples_over_the_budget_train_narrowed_to_it(workdir):
+    # They failed as infeasible: with --max-params 3,000 on digits, every trial did.
+    config = _config(workdir, trials=4, epochs=1, max_params=3_000, pruner="none")
+    result = _run(config)
+    trials = sorted(result.study.trials, key=lambda t: t.number)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    runs = {int(r.data.tags["optuna.trial_number"]): r for r in _trial_runs(config, result.study)}
+    scales = []
+    for trial in trials:
+        architecture = TrialRecord.of(trial).architecture
+        assert ss.analyze(architecture, (8, 8, 1), 10).params == trial.user_attrs["params"] <= 3_000
+        scales.append(float(runs[trial.number].data.params.get("architecture.width_scale", 1)))
+    assert min(scales) < 1  # the warm starts, at least, are far wider as sampled
+    assert all(0 < scale <= 1 for scale in scales)
 
 
 def test_consecutive_failures_stop_the_study_with_the_last_reason(workdir, monkeypatch):

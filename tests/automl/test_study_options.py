@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 
 import optuna
@@ -12,6 +13,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 import automl
+import searchspace as ss
 from automl._config import StudyConfig, load_study_file
 from automl._data import load_study_data
 from automl._driver import run_study
@@ -116,11 +118,29 @@ def test_seed_architectures_run_first(workdir):
     assert not any(name.startswith("arch.") for name in trials[0].params)  # a classic, not sampled
 
 
-def test_seed_architectures_over_the_cost_budget_are_left_out_with_a_note(workdir, capsys):
+def test_seed_architectures_over_the_cost_budget_run_narrowed_to_it(workdir, capsys):
+    result = _run(workdir, seed_architectures=("vgg",), trials=1, max_params=50_000)
+    assert re.search(
+        r"^note: seed architecture 'vgg' runs at \d+% of its widths \(4\d,\d{3} parameters, [\d,]+ FLOPs\), "
+        r"within the cost budget$",
+        capsys.readouterr().err,
+        re.MULTILINE,
+    )
+    (trial,) = result.study.trials
+    record = TrialRecord.of(trial)
+    assert record.seed_architecture == "vgg" and trial.state == TrialState.COMPLETE
+    assert 40_000 < trial.user_attrs["params"] <= 50_000
+    assert ss.analyze(record.architecture, (8, 8, 1), 10).params == trial.user_attrs["params"]
+
+
+def test_seed_architectures_over_the_cost_budget_even_narrowed_are_left_out_with_a_note(workdir, capsys):
     # They were queued, failed as infeasible and each took one of the trials asked for.
-    result = _run(workdir, seed_architectures=("vgg", "lenet"), trials=1, max_params=50_000)
-    assert "note: seed architecture 'vgg' left out: 135,706 parameters exceed --max-params 50,000" in (
-        capsys.readouterr().err
+    result = _run(workdir, seed_architectures=("vgg", "lenet"), trials=1, max_params=300)
+    assert re.search(
+        r"^note: seed architecture 'vgg' left out: [\d,]+ parameters exceed --max-params 300, "
+        r"and it has [\d,]+ parameters and [\d,]+ FLOPs at 1/64 of its widths$",
+        capsys.readouterr().err,
+        re.MULTILINE,
     )
     (trial,) = result.study.trials
     assert TrialRecord.of(trial).seed_architecture == "lenet" and trial.state == TrialState.COMPLETE

@@ -72,16 +72,34 @@ def test_sample_prints_one_analysed_json_object_per_line(capsys):
         assert record["digest"] == spec.digest()
 
 
-def test_sample_reports_over_budget_samples_with_their_reason(capsys):
+def test_sample_narrows_over_budget_samples_as_a_study_does(capsys):
     code, out, _ = _run(capsys, *SAMPLE, "--max-params", "20000")
     assert code == 0
     records = [json.loads(line) for line in out.splitlines()]
-    over = [r for r in records if not r["feasible"]]
-    assert over and len(over) < len(records)
+    _, plain, _ = _run(capsys, *SAMPLE)
+    sampled = [json.loads(line) for line in plain.splitlines()]
+    narrowed = [r for r in records if r["width_scale"] < 1]
+    assert narrowed and len(narrowed) < len(records)
+    for record, original in zip(records, sampled, strict=True):
+        assert record["feasible"] is True and record["params"] <= 20000
+        expected = ss.fit_budget(
+            ss.ArchitectureSpec.from_dict(original["spec"]),
+            input_shape=(28, 28, 1),
+            num_classes=10,
+            max_params=20000,
+            max_flops=None,
+        )
+        assert (record["spec"], record["width_scale"]) == (expected.spec.to_dict(), expected.scale)
+        assert (record["width_scale"] == 1.0) == (original["params"] <= 20000)
+
+
+def test_sample_reports_samples_over_the_budget_even_narrowed_with_their_reason(capsys):
+    code, out, _ = _run(capsys, *SAMPLE, "--max-params", "100")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and records
     for record in records:
-        assert record["feasible"] == (record["params"] <= 20000)
-    for record in over:
-        assert f"{record['params']:,} parameters exceed --max-params 20,000" in record["reason"]
+        assert record["feasible"] is False and record["params"] > 100
+        assert record["reason"].startswith(f"{record['params']:,} parameters exceed --max-params 100, and it has")
 
 
 def test_sample_reports_specs_that_do_not_tile(monkeypatch):
