@@ -227,16 +227,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.log_params({**trial.params, **origin_of(trial), "architecture.digest": spec.digest(), **narrowed})
         run.log_text(spec.to_json(), "architecture.json")
     with _timed(timings, "analyse"):
-        try:
-            analysis = searchspace.analyze_within_budget(
-                spec,
-                input_shape=ctx.input_shape,
-                num_classes=ctx.num_classes,
-                max_params=ctx.config.max_params,
-                max_flops=ctx.config.max_flops,
-            )
-        except searchspace.InfeasibleArchitecture as exc:
-            raise Infeasible(f"infeasible: {exc}") from None
+        analysis = draw.analysis  # of the architecture as drawn: narrowed to the cost budget
         digest = f"{spec.digest()}:{training.batch_size}"
         record_analysis(trial, params=analysis.params, flops=analysis.flops, config_digest=digest)
         run.add_metric("params", analysis.params)
@@ -381,9 +372,11 @@ def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, mode
 @dataclass(frozen=True)
 class _Draw:
     """What a trial's parameters make: the architecture (narrowed to the cost budget by
-    ``scale``, 1.0 where it fitted as sampled), the training recipe and the augmentation."""
+    ``scale``, 1.0 where it fitted as sampled) and its analysis, the training recipe and the
+    augmentation."""
 
     spec: searchspace.ArchitectureSpec
+    analysis: searchspace.Analysis
     training: TrainingSpec
     policy: pipelines.AugmentPolicy
     scale: float = 1.0
@@ -406,7 +399,8 @@ def config_key_of(params: dict[str, Any], ctx: StudyContext) -> str | None:
 
 
 def _draw(trial: optuna.trial.BaseTrial, ctx: StudyContext) -> _Draw:
-    """Raises ``Infeasible`` where the architecture is over the cost budget even narrowed."""
+    """Raises ``Infeasible`` where the architecture does not tile, or is over the cost budget
+    even narrowed."""
     grid = ctx.config.sampler == "grid"
     seed_name = seed_architecture_of(trial)
     if grid:
@@ -425,7 +419,7 @@ def _draw(trial: optuna.trial.BaseTrial, ctx: StudyContext) -> _Draw:
             max_params=ctx.config.max_params,
             max_flops=ctx.config.max_flops,
         )
-    except searchspace.OverBudget as exc:
+    except searchspace.InfeasibleArchitecture as exc:
         raise Infeasible(f"infeasible: {exc}") from None
     training = sample_training(trial, max_epochs=ctx.config.epochs, num_train=len(ctx.splits.train[1]), grid=grid)
     policy = (
@@ -433,7 +427,7 @@ def _draw(trial: optuna.trial.BaseTrial, ctx: StudyContext) -> _Draw:
         if grid
         else pipelines.sample_augmentation(trial, input_shape=ctx.input_shape, flips=ctx.data.flips)
     )
-    return _Draw(spec=fitted.spec, training=training, policy=policy, scale=fitted.scale)
+    return _Draw(spec=fitted.spec, analysis=fitted.analysis, training=training, policy=policy, scale=fitted.scale)
 
 
 def _report_epoch(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, epoch: EpochResult, epochs: int) -> bool:

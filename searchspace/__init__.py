@@ -8,7 +8,7 @@ Example:
     >>> model = ss.build_model(spec, (28, 28, 1), 10)  # model.count_params() == analysis.params
 """
 
-from searchspace._analysis import Analysis, LayerInfo, analyze, analyze_within_budget, check_budget
+from searchspace._analysis import Analysis, LayerInfo, analyze, check_budget
 from searchspace._blocks import (
     BLOCKS,
     WIDTH_FIELDS,
@@ -61,7 +61,6 @@ __all__ = [
     "analyze",
     "build_model",
     "check_budget",
-    "analyze_within_budget",
     "classic",
     "fit_budget",
     "narrowed",

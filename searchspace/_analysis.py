@@ -21,7 +21,7 @@ from searchspace._checks import check_shape
 from searchspace._errors import InfeasibleArchitecture, OverBudget
 from searchspace._spec import ArchitectureSpec
 
-__all__ = ["Analysis", "LayerInfo", "analyze", "check_budget", "analyze_within_budget", "output_shape"]
+__all__ = ["Analysis", "LayerInfo", "analyze", "check_budget", "output_shape"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,22 +221,3 @@ def check_budget(analysis: Analysis, *, max_params: int | None, max_flops: int |
         raise OverBudget(f"{analysis.params:,} parameters exceed --max-params {max_params:,}")
     if max_flops is not None and analysis.flops > max_flops:
         raise OverBudget(f"{analysis.flops:,} FLOPs (multiply-accumulates) exceed --max-flops {max_flops:,}")
-
-
-def analyze_within_budget(
-    spec: ArchitectureSpec,
-    *,
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    max_params: int | None,
-    max_flops: int | None,
-) -> Analysis:
-    """``analyze``, then ``check_budget``: the analysis of an architecture a study may train.
-
-    Raises:
-        InfeasibleArchitecture: it does not tile its input, or it is over the budget (``OverBudget``).
-        ValueError: ``input_shape`` or ``num_classes`` is invalid.
-    """
-    analysis = analyze(spec, input_shape=input_shape, num_classes=num_classes)
-    check_budget(analysis, max_params=max_params, max_flops=max_flops)
-    return analysis

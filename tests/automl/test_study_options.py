@@ -118,13 +118,17 @@ def test_seed_architectures_run_first(workdir):
     assert not any(name.startswith("arch.") for name in trials[0].params)  # a classic, not sampled
 
 
+def _noted(capsys, note: str) -> bool:
+    """Whether the command wrote ``note: NOTE`` (a regular expression) as a line of its own."""
+    return re.search(rf"^note: {note}$", capsys.readouterr().err, re.MULTILINE) is not None
+
+
 def test_seed_architectures_over_the_cost_budget_run_narrowed_to_it(workdir, capsys):
     result = _run(workdir, seed_architectures=("vgg",), trials=1, max_params=50_000)
-    assert re.search(
-        r"^note: seed architecture 'vgg' runs at \d+% of its widths \(4\d,\d{3} parameters, [\d,]+ FLOPs\), "
-        r"within the cost budget$",
-        capsys.readouterr().err,
-        re.MULTILINE,
+    assert _noted(
+        capsys,
+        r"seed architecture 'vgg' runs at \d+% of its widths \(4\d,\d{3} parameters, [\d,]+ FLOPs\), "
+        r"within the cost budget",
     )
     (trial,) = result.study.trials
     record = TrialRecord.of(trial)
@@ -136,11 +140,10 @@ def test_seed_architectures_over_the_cost_budget_run_narrowed_to_it(workdir, cap
 def test_seed_architectures_over_the_cost_budget_even_narrowed_are_left_out_with_a_note(workdir, capsys):
     # They were queued, failed as infeasible and each took one of the trials asked for.
     result = _run(workdir, seed_architectures=("vgg", "lenet"), trials=1, max_params=300)
-    assert re.search(
-        r"^note: seed architecture 'vgg' left out: [\d,]+ parameters exceed --max-params 300, "
-        r"and it has [\d,]+ parameters and [\d,]+ FLOPs at 1/64 of its widths$",
-        capsys.readouterr().err,
-        re.MULTILINE,
+    assert _noted(
+        capsys,
+        r"seed architecture 'vgg' left out: [\d,]+ parameters exceed --max-params 300, "
+        r"and it has [\d,]+ parameters and [\d,]+ FLOPs at 1/64 of its widths",
     )
     (trial,) = result.study.trials
     assert TrialRecord.of(trial).seed_architecture == "lenet" and trial.state == TrialState.COMPLETE

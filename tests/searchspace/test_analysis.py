@@ -108,15 +108,6 @@ def test_check_budget_quotes_the_numbers():
     assert issubclass(ss.InfeasibleArchitecture, ValueError)
 
 
-def test_analyze_within_budget_returns_the_analysis_or_refuses_it():
-    spec, shape = _one_stage(ss.ConvBlock(filters=4)), (8, 8, 1)
-    analysis = ss.analyze(spec, shape, 10)
-    within = dict(input_shape=shape, num_classes=10, max_params=analysis.params, max_flops=None)
-    assert ss.analyze_within_budget(spec, **within) == analysis
-    with pytest.raises(ss.OverBudget, match="exceed --max-params 10"):
-        ss.analyze_within_budget(spec, **{**within, "max_params": 10})
-
-
 def test_table_and_dict_describe_every_layer():
     spec = ss.classic("lenet", (28, 28, 1), 10)
     analysis = ss.analyze(spec, (28, 28, 1), 10)
