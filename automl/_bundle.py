@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ExportResult",
     "export_bundle",
+    "read_export",
     "check_out_dir",
     "inference_model",
     "load_bundle",
@@ -231,6 +232,26 @@ def load_keras_file(keras_path: str | Path) -> keras.Model:
         raise ValueError(f"cannot load the model {str(keras_path)!r}: {' '.join(str(exc).split())[:300]}") from None
     _refuse_lambda_layers(model)
     return model
+
+
+def read_export(out_dir: str | Path) -> tuple[ExportResult, dict[str, Any]] | None:
+    """The bundle ``export_bundle`` wrote in ``out_dir`` earlier, and its model card; None
+    where ``out_dir`` holds no complete bundle."""
+    out = Path(out_dir).resolve()
+    if not all((out / name).is_file() for name in (MARKER_FILE, KERAS_FILE, CARD_JSON)):
+        return None
+    card = json.loads((out / CARD_JSON).read_text(encoding="utf-8"))
+    saved_model, onnx = out / SAVED_MODEL_DIR, out / ONNX_FILE
+    result = ExportResult(
+        out_dir=out,
+        keras_path=out / KERAS_FILE,
+        saved_model_dir=saved_model if saved_model.is_dir() else None,
+        onnx_path=onnx if onnx.is_file() else None,
+        card_json=out / CARD_JSON,
+        card_md=out / CARD_MD,
+        notes=tuple(card.get("export_notes", ())),
+    )
+    return result, card
 
 
 def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:

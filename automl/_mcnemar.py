@@ -132,6 +132,12 @@ class Comparison:
             "margin": self.margin,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Comparison:
+        """The comparison ``to_dict`` wrote (as a study records it)."""
+        fields = {**data, "finalists": tuple(Finalist(**f) for f in data["finalists"])}
+        return cls(**{**fields, "pairs": tuple(PairResult(**p) for p in data["pairs"])})
+
     def table(self) -> str:
         """A plain-text report: the finalists, the pairwise tests and the winner with its reason."""
         finalists = render_table(

@@ -220,6 +220,8 @@ class FinishClaim:
     reason: str | None = None
     #: Another live process is comparing and will close the study's parent run.
     closed_elsewhere: bool = False
+    #: The study's finished trials were compared (and exported, where asked) by an earlier run.
+    done_before: bool = False
 
 
 def claim_finish(study: optuna.Study, config: StudyConfig, *, export: bool = True) -> FinishClaim:
@@ -246,7 +248,9 @@ def claim_finish(study: optuna.Study, config: StudyConfig, *, export: bool = Tru
             if not comparing:
                 exported = " and exported" if claim.get("exported", True) else ""
                 reason = f"its {done} finished trials were already compared{exported} (by process {by})"
-                return FinishClaim(elected=False, reason=reason)
+                if not any(t.state == TrialState.COMPLETE for t in trials):
+                    reason = f"none of its {done} finished trials completed"
+                return FinishClaim(elected=False, reason=reason, done_before=True)
             if process_alive(by):
                 reason = f"process {by} compares and exports them"
                 return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)

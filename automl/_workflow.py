@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from automl._bundle import ExportResult
+from automl._bundle import ExportResult, read_export
 from automl._compare import FinalTraining, compare_study
 from automl._config import StudyConfig
 from automl._driver import StudyRun, run_study
@@ -22,6 +23,7 @@ from automl._errors import USER_ERRORS
 from automl._mcnemar import Comparison
 from automl._progress import Progress
 from automl._queue import effective_trials
+from automl._records import StudyRecord
 from automl._report import log_study_report, trials_frame
 from automl._stores import check_connection_budget
 from automl._studies import claim_finish, release_finish
@@ -47,6 +49,8 @@ class SearchResult:
         registered: the MLflow registry name of the winner (``models:/NAME@champion ...``).
         stopped_early: why the trials stopped before the study's total (timeout, workers).
         no_comparison: why there is no comparison (e.g. no trial completed).
+        earlier: where the comparison and export are an earlier run's (the study had no new
+            finished trial to compare), why this run made none of its own.
     """
 
     study_name: str
@@ -57,6 +61,7 @@ class SearchResult:
     registered: str | None = None
     stopped_early: str | None = None
     no_comparison: str | None = None
+    earlier: str | None = None
 
     @property
     def winner(self) -> int | None:
@@ -124,11 +129,14 @@ def run_search(
     claim = claim_finish(study_run.study, study_run.config, export=export)
     if not claim.elected:  # compared and exported once, by the process that claimed these results
         if not claim.closed_elsewhere:
-            study_run.tracker.close_parent("FINISHED")
-        frame = trials_frame(study_run.study)
-        return SearchResult(
-            study_name=config.study_name, config=study_run.config, trials=frame, no_comparison=claim.reason
+            study_run.tracker.close_parent(_closing_status(study_run.study))
+        result = SearchResult(
+            study_name=config.study_name,
+            config=study_run.config,
+            trials=trials_frame(study_run.study),
+            no_comparison=claim.reason,
         )
+        return _earlier(result, study_run.study, claim.reason) if claim.done_before else result
     finished = False
     try:
         result = _finish(study_run, export=export, progress=progress)
@@ -139,12 +147,30 @@ def run_search(
     except BaseException:
         study_run.tracker.close_parent("FAILED")
         raise
-    else:  # a study none of whose trials completed failed, as the command that ran it does
-        succeeded = study_run.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        study_run.tracker.close_parent("FINISHED" if succeeded else "FAILED")
+    else:
+        study_run.tracker.close_parent(_closing_status(study_run.study))
     finally:  # interrupted or failed, the comparison and export are the next run's to do
         release_finish(study_run.study, study_run.config, finished=finished, exported=export)
     return result
+
+
+def _closing_status(study: optuna.Study) -> str:
+    """The status of the study's parent run when a search of it ends: a study none of whose
+    trials completed failed, as the command that ran it does."""
+    return "FINISHED" if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) else "FAILED"
+
+
+def _earlier(result: SearchResult, study: optuna.Study, reason: str | None) -> SearchResult:
+    """``result`` with the comparison the study recorded and the bundle its winner was
+    exported to (where the study's export folder holds it), from the run that made them."""
+    recorded = StudyRecord.of(study).comparison
+    if not recorded:
+        return result
+    comparison = Comparison.from_dict(recorded)
+    found = read_export(result.config.export_path)
+    ours = found is not None and (found[1].get("study"), found[1].get("trial")) == (study.study_name, comparison.winner)
+    bundle = found[0] if found is not None and ours else None
+    return dataclasses.replace(result, comparison=comparison, export=bundle, no_comparison=None, earlier=reason)
 
 
 def _finish(study_run: StudyRun, *, export: bool, progress: Progress) -> SearchResult:

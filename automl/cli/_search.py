@@ -197,6 +197,8 @@ def print_result(result: SearchResult) -> None:
     if result.comparison is None:
         print(f"\nno comparison: {result.no_comparison}")
         return
+    if result.earlier:
+        print(f"\nthe comparison and export of an earlier run: {result.earlier}")
     print("\nComparison of the best trials (McNemar's test on the held-out test split)")
     print(result.comparison.table())
     if result.export is not None:

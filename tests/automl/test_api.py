@@ -41,6 +41,14 @@ def test_search_runs_the_whole_workflow_and_closes_the_parent_run(workdir):
     statuses = {run.info.run_name: run.info.status for run in _runs(workdir, "api")}
     assert statuses["api"] == "FINISHED" and "RUNNING" not in statuses.values()
 
+    # Run again (a notebook cell run twice), it has nothing new to compare: it returns the
+    # comparison and the bundle of the run that made them. It returned neither.
+    again = automl.search(study_name="api", trials=3, epochs=1, quiet=True)
+    assert again.comparison is not None and again.comparison.to_dict() == result.comparison.to_dict()
+    assert (again.winner, again.export_dir, again.no_comparison) == (result.winner, result.export_dir, None)
+    assert again.export.keras_path == result.export.keras_path and again.export.notes == result.export.notes
+    assert "its 3 finished trials were already compared and exported" in again.earlier
+
 
 def test_a_stopped_search_closes_its_parent_run_as_failed(workdir):
     faults = RuntimeSettings(faults={0: "error", 1: "error"})

@@ -332,6 +332,11 @@ def test_a_search_where_no_trial_succeeds_exits_non_zero_with_the_reason(workdir
     err = capsys.readouterr().err
     assert code == 1, err
     assert "no trial of study 'tiny' succeeded (2 ran)" in err and "max_params" in err.lower().replace("-", "_")
+    # Run again, it says so again; it said the failed trials "were already compared and exported".
+    code = main(["search", "--study-name", "tiny", "--trials", "2", "--epochs", "1", "--max-params", "10"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "no comparison: none of its 2 finished trials completed" in out, out + err
+    assert "already compared" not in out + err
     client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
     (parent,) = client.search_runs(
         [client.get_experiment_by_name("tiny").experiment_id], filter_string="tags.`mlflow.parentRunId` IS NULL"
