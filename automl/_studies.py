@@ -18,6 +18,7 @@ import socket
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,7 +148,8 @@ def open_study(
     if stored is None:
         raise UserError(f"study {config.study_name!r} was not created by automl (it has no stored settings)")
     # The sampler and pruner depend on the stored settings, known only once it is loaded.
-    config = _resume_config(StudyConfig.from_json(stored), config)
+    folder = (StudyRecord.of(study).data or {}).get("folder")  # where it first read its data
+    config = _resume_config(StudyConfig.from_json(stored), config, folder=folder)
     study.sampler = _make_sampler(config)
     study.pruner = _PRUNERS[config.pruner](config)
     return study, config, False
@@ -310,19 +312,29 @@ def study_tracker(study: optuna.Study, config: StudyConfig) -> Tracker:
     return tracker
 
 
-def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
+def _resume_config(stored: StudyConfig, given: StudyConfig, *, folder: str | None = None) -> StudyConfig:
     """The stored settings, with the per-run ones (total, timeout, stores...) from ``given``.
 
     Each setting the user gave (``given.given``) that the stored study overrides gets a
-    note comparing the two values.
+    note comparing the two values; other data than the study's (``folder``: where the study
+    first read its data) is refused.
+
+    Raises:
+        UserError: the user gave data that is not the study's.
     """
     defaults = StudyConfig()
     # Built without ``study_config`` (the Python API), ``given.given`` is empty: then every
     # setting that is not the default counts as given.
     named = given.given or {n for n in _FROZEN_ON_RESUME if getattr(given, n) != getattr(defaults, n)}
+    if "data" in named and not _same_data(stored.data_name, given.data_name, folder):
+        raise UserError(
+            f"study {stored.study_name!r} searches data {stored.data_name!r}, not {given.data_name!r}: "
+            f"search other data as a new study (--study-name NAME, or study_name= in Python), "
+            f"or delete this one first (automl studies --delete {stored.study_name})"
+        )
     for name in _FROZEN_ON_RESUME:
         value, kept = _comparable(given, name), _comparable(stored, name)
-        if name in named and value != kept:
+        if name in named and value != kept and name != "data":
             print(
                 f"note: study {stored.study_name!r} keeps its stored {name}={kept!r}; "
                 f"ignoring {name}={value!r} (start a new --study-name to change it)",
@@ -334,6 +346,16 @@ def _resume_config(stored: StudyConfig, given: StudyConfig) -> StudyConfig:
         if f.name not in _FROZEN_ON_RESUME and f.name != "given"
     }
     return dataclasses.replace(stored, **per_run)
+
+
+def _same_data(stored: str, given: str, folder: str | None) -> bool:
+    """Whether ``given`` names the study's data, ``stored``: the same text, or the same path,
+    the stored one read from here or (relative) from ``folder``, where the study first read it."""
+    if given == stored:
+        return True
+    here = Path(given).expanduser().resolve()
+    paths = [Path(stored).expanduser()] + ([Path(folder) / stored] if folder else [])
+    return any(path.resolve() == here for path in paths)
 
 
 def _comparable(config: StudyConfig, name: str) -> Any:

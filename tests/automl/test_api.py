@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 import automl
-from automl._errors import StudyStopped
+from automl._errors import StudyStopped, UserError
 from automl._settings import RuntimeSettings
 from pipelines import DataError
 from tests.automl.helpers import run_cli
@@ -130,6 +130,8 @@ def test_search_on_arrays_in_memory_saves_them_once_and_resumes_on_them(workdir)
     )
     assert list(again.trials["trial"]) == [0, 1, 2]  # resumed: one more trial
     assert list((workdir / "mlruns" / "data").iterdir()) == saved
+    with pytest.raises(UserError, match=r"^study 'arrays' searches data '.*arrays-\w+\.npz', not '.*arrays-\w+\.npz'"):
+        automl.search(data=(x[:500], y[:500]), study_name="arrays", trials=4, epochs=1, quiet=True)
 
 
 def test_search_refuses_bad_arrays_before_making_a_store(workdir):

@@ -326,6 +326,29 @@ def test_resume_notes_compare_with_the_stored_values(workdir):
     assert "data" not in second.stderr  # --data digits is what the study has (no data means digits)
 
 
+def test_a_study_refuses_other_data_than_its_own(workdir):
+    # It printed a note, then searched (or reported) its own data: a model of 8x8 digits for
+    # the arrays given.
+    first = run_cli(["search", "--study-name", "d", "--trials", "1", "--epochs", "1", "--create-only"], workdir)
+    assert first.returncode == 0, first.stderr
+    (workdir / "sub").mkdir()
+    images = np.random.default_rng(0).integers(0, 255, (40, 8, 8, 1), dtype=np.uint8)
+    np.savez(workdir / "sub" / "mine.npz", x=images, y=np.arange(40) % 2)
+    other = run_cli(["search", "--study-name", "d", "--trials", "1", "--data", "sub/mine.npz"], workdir)
+    assert other.returncode == 2
+    assert other.stderr.strip().splitlines()[-1] == (
+        "automl search: error: study 'd' searches data 'digits', not 'sub/mine.npz': search other data as a new "
+        "study (--study-name NAME, or study_name= in Python), or delete this one first (automl studies --delete d)"
+    )
+    made = run_cli(["search", "--study-name", "m", "--data", "sub/mine.npz", "--create-only"], workdir)
+    assert made.returncode == 0, made.stderr
+    # The same file, named from elsewhere, is the study's data.
+    where = ["--storage", stores(workdir)["storage"], "--tracking-uri", stores(workdir)["tracking_uri"]]
+    for data, cwd in ((str(workdir / "sub" / "mine.npz"), workdir), ("mine.npz", workdir / "sub")):
+        again = run_cli(["search", "--study-name", "m", "--data", data, "--create-only", *where], cwd)
+        assert again.returncode == 0 and "searches data" not in again.stderr, again.stderr
+
+
 def test_a_search_where_no_trial_succeeds_exits_non_zero_with_the_reason(workdir, capsys):
     code = main(["search", "--study-name", "tiny", "--trials", "2", "--epochs", "1", "--max-params", "10", "--quiet"])
 
