@@ -210,12 +210,16 @@ def _standard_factor(x: np.ndarray, low: float, high: float) -> float | None:
 
 def _spread(x: np.ndarray, source: str) -> tuple[float, float] | None:
     """``(low, factor)`` mapping the training images ``x`` linearly onto 0..255 as
-    ``(x - low) * factor`` when their values are not of a standard range (``_standard_factor``):
-    standardized or 16-bit images. None for a standard range (bytes always are: not scanned)."""
+    ``(x - low) * factor`` when their values are not pixels in 0..255: ``(0, 255)`` for floats
+    in 0..1 (``_standard_factor``), from their least to greatest value for any other range
+    (standardized or 16-bit images). None for pixels in 0..255 (bytes always are: not scanned)."""
     if x.dtype == np.uint8:
         return None
     low, high = _value_range(x, source, "training")
-    return None if _standard_factor(x, low, high) is not None else (low, 255.0 / max(high - low, 1e-12))
+    factor = _standard_factor(x, low, high)
+    if factor is None:
+        return low, 255.0 / max(high - low, 1e-12)
+    return None if factor == 1.0 else (0.0, factor)
 
 
 def _as_images(x: np.ndarray, source: str, split: str) -> np.ndarray:

@@ -36,6 +36,12 @@ def test_values_that_are_not_pixels_are_noted_with_their_map(tmp_path) -> None:
     assert low == x.min() and factor == 255 / (x.max() - x.min())
     note = value_map_note(dataset)
     assert note is not None and f"({x.min():.4g}..{x.max():.4g})" in note and f"(value + {-low:.6g})" in note
+    np.savez(tmp_path / "unit.npz", x_train=(x > 0).astype(np.float32), y_train=y)  # floats in 0..1
+    note = value_map_note(load_study_data(StudyConfig(data=str(tmp_path / "unit.npz"))).dataset)
+    assert note == (
+        "note: the images' values (0..1) are not pixels; they were mapped onto 0..255 as (value - 0) * 255, "
+        "and the exported model takes them so mapped"
+    )
 
 
 def test_arrays_read_in_another_layout_are_noted_with_the_exported_model_s_input(tmp_path) -> None:
