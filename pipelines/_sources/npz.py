@@ -136,6 +136,7 @@ def dataset_from_named_arrays(arrays: Mapping[str, np.ndarray], *, source: str) 
             given pair, or anything ``dataset_from_arrays`` rejects.
     """
     naming = _naming(source, arrays)
+    _refuse_unread_images(source, arrays, naming)
     (x, y), (x_val, y_val), (x_test, y_test) = naming.train, naming.val, naming.test
     return dataset_from_arrays(
         arrays[x],
@@ -145,6 +146,26 @@ def dataset_from_named_arrays(arrays: Mapping[str, np.ndarray], *, source: str) 
         x_val=arrays.get(x_val),
         y_val=arrays.get(y_val),
         source=source,
+    )
+
+
+def _refuse_unread_images(source: str, arrays: Mapping[str, np.ndarray], naming: Naming) -> None:
+    """Refuse arrays of images (3 or more dimensions) that ``naming`` would leave unread: a
+    split under another name (``x_valid``, ``x_tset``, two namings mixed) would be dropped
+    without a word. Other arrays (class names, metadata) are left alone.
+
+    Raises:
+        DataError: naming the unread arrays, their shapes, and the names that are read.
+    """
+    read = {*naming.train, *naming.val, *naming.test}
+    unread = {key: np.shape(value) for key, value in arrays.items() if key not in read}
+    if not any(len(shape) >= 3 for shape in unread.values()):
+        return
+    listed = ", ".join(f"{key} {shape}" for key, shape in sorted(unread.items()))
+    raise DataError(
+        f"{source} has arrays it would not read: {listed}. With training arrays {'/'.join(naming.train)}, "
+        f"given splits are {'/'.join(naming.val)} (validation) and {'/'.join(naming.test)} (test): "
+        "rename them, or leave them out of the file"
     )
 
 

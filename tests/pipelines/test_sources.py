@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -179,9 +181,32 @@ def test_npz_of_one_hot_labels_and_channels_first_images(tmp_path) -> None:
         load_dataset(str(tmp_path / "m.npz"))
 
 
-def test_npz_keras_names_are_read_first(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("extra", "listed"),
+    [
+        ({"x_valid": 3, "y_valid": 3}, "x_valid (3, 3, 3), y_valid (3,)"),  # the validation split of another name
+        ({"x_tset": 2, "y_tset": 2}, "x_tset (2, 3, 3), y_tset (2,)"),  # a typo
+        ({"test_images": 2, "test_labels": 2}, "test_images (2, 3, 3), test_labels (2,)"),  # two namings mixed
+        ({"x": 2, "y": 2}, "x (2, 3, 3), y (2,)"),
+    ],
+)
+def test_npz_arrays_of_images_it_would_not_read_are_refused(tmp_path, extra, listed) -> None:
+    # Each such split was dropped without a word (the first naming whose training pair is
+    # in the file is read), and validation or test images were carved out of training.
     x = np.zeros((4, 3, 3), np.uint8)
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x=x[:2], y=np.array([5, 6]))
+    arrays = {key: (x[:n] if key.startswith(("x", "test_images")) else np.arange(n) % 2) for key, n in extra.items()}
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), **arrays)
+    message = (
+        f"npz '{tmp_path / 'd.npz'}' has arrays it would not read: {listed}. With training arrays x_train/y_train, "
+        "given splits are x_val/y_val (validation) and x_test/y_test (test): rename them, or leave them out of the file"
+    )
+    with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+        load_dataset(str(tmp_path / "d.npz"))
+
+
+def test_npz_arrays_that_hold_no_images_are_left_alone(tmp_path) -> None:
+    x = np.zeros((4, 3, 3), np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), class_names=np.array(["a", "b"]))
     assert load_dataset(str(tmp_path / "d.npz")).class_names == ("0", "1")
 
 
