@@ -35,6 +35,7 @@ from automl._tracking import Tracker
 __all__ = [
     "STATES",
     "study_status",
+    "still_running_note",
     "StudySummary",
     "list_studies",
     "DeletedStudy",
@@ -79,6 +80,19 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "total": total,
         "best": best_row,
     }
+
+
+def still_running_note(study: optuna.Study, doing: str) -> str | None:
+    """A note for a command that is ``doing`` something with the study's finished trials
+    while others still run (their processes alive), or None where none runs."""
+    status = study_status(study)
+    running = status["running"] - status["orphaned"]
+    if not running:
+        return None
+    return (
+        f"note: {running} trial(s) of study {study.study_name!r} still run; this {doing} its "
+        f"{status['complete']} completed trial(s) so far, and the search compares and exports again when they end"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

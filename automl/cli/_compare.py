@@ -47,11 +47,15 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from automl._catalog import still_running_note
     from automl._compare import FinalTraining, compare_study
     from automl._studies import load_existing, study_tracker
 
     _check(args)
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
+    note = still_running_note(study, "compares")
+    if note:
+        print(note, file=sys.stderr)
     tracker = study_tracker(study, config)
     final = (
         FinalTraining(epochs=args.final_epochs, seeds=args.seeds, views=config.views, max_flops=config.max_flops)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from automl.cli._common import add_parser, add_store_options, add_study_option, shown_path
 
@@ -29,11 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from automl._catalog import still_running_note
     from automl._errors import UserError
     from automl._studies import load_existing, study_tracker
     from automl._winner import export_winner
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
+    note = still_running_note(study, "exports the winner of")
+    if note:
+        print(note, file=sys.stderr)
     tracker = None if args.no_register else study_tracker(study, config)
     out = args.out or config.export_path
     try:

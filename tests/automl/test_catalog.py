@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 import automl
+from automl._catalog import still_running_note
 from automl._errors import UserError
 from automl._records import record_claim, record_finish
 from tests.automl.helpers import cli_env, run_cli, stores
@@ -235,3 +236,25 @@ def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir):
     second = automl.delete_study("second")
     assert second.arrays == saved[0] and not saved[0].exists()
     assert second.trials == 1 and second.experiment is not None
+
+
+def test_compare_and_export_say_when_trials_still_run(workdir):
+    # They compared (and exported, moving the champion alias) the trials finished so far
+    # without a word.
+    _create("live", trials=3)
+    study = optuna.load_study(study_name="live", storage=stores(workdir)["storage"])
+    assert still_running_note(study, "compares") is None
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        record_claim(study.ask(), f"{socket.gethostname()}:{worker.pid}")
+        assert still_running_note(study, "compares") == (
+            "note: 1 trial(s) of study 'live' still run; this compares its 0 completed trial(s) so far, "
+            "and the search compares and exports again when they end"
+        )
+        compared = run_cli(["compare", "--study", "live"], workdir)
+        assert compared.stderr.startswith("note: 1 trial(s) of study 'live' still run; this compares its 0 ")
+        assert compared.returncode == 2 and "no completed trial" in compared.stderr, compared.stderr
+    finally:
+        worker.kill()
+        worker.wait()
+    assert still_running_note(study, "compares") is None  # its process is gone: orphaned, not running
