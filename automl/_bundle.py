@@ -287,7 +287,7 @@ def _read_card(card_path: Path) -> dict[str, Any]:
     return card
 
 
-def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[dict[str, Any]]:
+def predict_files(bundle_dir: str | Path, files: str | Path | Sequence[str | Path]) -> list[dict[str, Any]]:
     """Classify image files with a bundle; one ``{"file", "class", "index", "probability"}`` each.
 
     A folder among ``files`` stands for the image files at any depth below it, sorted (as
@@ -306,6 +306,8 @@ def predict_files(bundle_dir: str | Path, files: Sequence[str | Path]) -> list[d
             no image (names it).
         FileNotFoundError, ValueError: see ``load_bundle``.
     """
+    if isinstance(files, str | os.PathLike):  # one file or folder, named alone
+        files = [files]
     model, card = load_bundle(bundle_dir)
     summary = (card.get("data") or {}).get("summary") or {}
     return classify_files(model, list(card["class_names"]), files, value_map=value_map_of(summary.get("value_map")))
@@ -437,7 +439,7 @@ def check_out_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file() and not overwrite:
         raise ValueError(
             f"refusing to export into {str(out_dir)!r}: it is a non-empty directory not made by "
-            "'automl export'; choose an empty or new directory (--export-dir), or pass overwrite=True"
+            "'automl export'; choose an empty or new directory (automl search --export-dir, automl export --out)"
         )
     return out
 

@@ -149,7 +149,7 @@ def search(
     study = study_config(
         config,
         data=None if data is None else os.fspath(data),
-        image_size=tuple(image_size) if image_size else None,
+        image_size=_image_size(image_size),
         path_column=path_column,
         label_column=label_column,
         study_name=study_name,
@@ -244,3 +244,12 @@ def work(
     with use_settings(settings):
         progress = Progress(total=0, quiet=quiet)
         return run_study(config, worker=True, max_trials=trials, progress=progress, plan=plan).ran
+
+
+def _image_size(value: Any) -> Any:
+    """``image_size`` as a tuple: ``(32, 32)``, ``[32, 32]`` or ``"32,32"`` as ``--image-size``
+    takes it; any other value as it is, for the study's check to quote."""
+    if isinstance(value, str):
+        parts = value.split(",")
+        return tuple(int(part) for part in parts) if all(part.strip().isdigit() for part in parts) else value
+    return tuple(value) if isinstance(value, list | tuple) else value

@@ -133,6 +133,8 @@ def use_settings(settings: RuntimeSettings | None) -> Iterator[RuntimeSettings]:
     if settings is None:
         yield runtime_settings()
         return
+    if not isinstance(settings, RuntimeSettings):
+        raise UserError(f"settings must be an automl.RuntimeSettings, got {settings!r}")
     _in_force.append(settings)
     try:
         yield settings

@@ -44,7 +44,10 @@ def _winner(study: optuna.Study, trial: int | None) -> TrialRecord:
             raise UserError(f"study {study.study_name!r} has no completed trial to export")
         return best[0]
     record = trial_record(study, number)
-    if record is None or not record.has_model:
+    if record is None:
+        count = len(study.get_trials(deepcopy=False))
+        raise UserError(f"study {study.study_name!r} has no trial {number} (its trials are numbered 0 to {count - 1})")
+    if not record.has_model:
         raise UserError(f"trial {number} of study {study.study_name!r} has no saved model to export")
     return record
 

@@ -139,6 +139,12 @@ def test_search_refuses_bad_arrays_before_making_a_store(workdir):
     with pytest.raises(DataError, match="1400 training images but 10 training labels"):
         automl.search(data=(x, y[:10]), trials=1, epochs=1, quiet=True)
     assert not (workdir / "mlruns").exists()
+    # Options given as the command line spells them, or of the wrong kind, quoted.
+    with pytest.raises(UserError, match=r"^settings must be an automl.RuntimeSettings, got 'foo'$"):
+        automl.search(data=(x, y), settings="foo", quiet=True)
+    with pytest.raises(UserError, match=r"image_size must be two positive whole numbers \(height, width\), got '32,x'"):
+        automl.search(image_size="32,x", trials=1, quiet=True)
+    assert automl.search(image_size="12,12", trials=1, create_only=True, quiet=True).config.image_size == (12, 12)
 
 
 def test_search_on_arrays_as_pytorch_and_to_categorical_leave_them(workdir, capsys):

@@ -116,6 +116,10 @@ def test_default_search_end_to_end(workdir):
     assert loser.returncode == 0, loser.stderr
     assert "(not the champion: the alias stays on the winner)" in loser.stdout
     assert client.get_model_version_by_alias("default-model", "champion").version == champion
+    # A trial the study does not have is named as such (it said "has no saved model to export").
+    absent = run_cli(["export", "--study", "default", "--trial", "99", "--out", "exports/absent"], workdir)
+    assert absent.returncode == 2
+    assert "study 'default' has no trial 99 (its trials are numbered 0 to " in absent.stderr, absent.stderr
 
 
 def test_status_of_unknown_study_is_a_one_line_error(workdir):

@@ -70,6 +70,8 @@ def test_predict_files_gives_the_model_classes_on_the_same_arrays(rgb_model, bun
     assert [row["file"] for row in rows] == [str(f) for f in files]
     probabilities = model.predict(images.astype("float32"), verbose=0).max(axis=1)
     np.testing.assert_allclose([row["probability"] for row in rows], probabilities, rtol=1e-5)
+    # One file named alone, as a string or a path (a string was read as its characters).
+    assert predict_files(bundle_dir, str(files[0])) == predict_files(bundle_dir, files[0]) == rows[:1]
 
 
 def test_a_study_of_12_bit_values_reads_16_bit_files_through_its_value_map(rgb_model, tmp_path) -> None:
