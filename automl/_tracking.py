@@ -369,7 +369,9 @@ class Tracker:
         return str(model_id)
 
     def register_model(self, name: str, model_id: str, *, tags: Mapping[str, str]) -> str:
-        """Register logged model ``model_id`` as a new version of ``name`` (created if needed); returns the version."""
+        """Register logged model ``model_id`` as a version of ``name`` (created if needed); returns
+        the version. A model registered before keeps its version: an export run again (or of the
+        same trial again) adds no copy of it. ``name`` is a study's (``check_name``): no quotes."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -377,9 +379,11 @@ class Tracker:
         except MlflowException as exc:
             if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
-        version = self._client.create_model_version(
-            name, source=f"{MODELS_SCHEME}{model_id}", model_id=model_id, tags=dict(tags)
-        )
+        source = f"{MODELS_SCHEME}{model_id}"
+        known = [int(v.version) for v in self._client.search_model_versions(f"name = '{name}'") if v.source == source]
+        if known:
+            return str(max(known))
+        version = self._client.create_model_version(name, source=source, model_id=model_id, tags=dict(tags))
         return str(version.version)
 
     def log_model_metrics(self, run_id: str, model_id: str, metrics: Mapping[str, float]) -> None:

@@ -103,6 +103,21 @@ def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path
     assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}) == (
         "models:/champ-model@champion (version 1)"
     )
+    # The same model registered again keeps its version (each export made a copy of it); another is new.
+    assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}).endswith("(version 1)")
+    other = log_model(
+        tracker,
+        model,
+        run_id=run_id,
+        name="other",
+        example=images[:2],
+        class_names=CLASS_NAMES,
+        value_map=None,
+        params={},
+        tags={},
+    )
+    assert register_champion(tracker, "champ", other.uri, tags={}, champion=False).startswith("models:/champ-model/2 ")
+    assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}).endswith("(version 1)")
 
     served = mlflow.pyfunc.load_model("models:/champ-model@champion")
     assert np.allclose(served.predict(images), model.predict(images, verbose=0), atol=1e-6)
