@@ -505,7 +505,7 @@ def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
         with subprocess.Popen(worker_command(config, timeout=left) + ["--trials", "1"], env=env) as child:
             (code,) = wait_passing_on_interrupts([child])  # it fails its trial, then the interrupt goes on
-        if code == 130:
+        if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # its exit on a Ctrl-C or a SIGTERM
             raise KeyboardInterrupt
         _fail_orphans(study, ctx.tracker, child.pid, code)
         ran += 1

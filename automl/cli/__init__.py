@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"automl {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + _stopped_by[-1] if _stopped_by else 130  # 143 after a SIGTERM, as the shell reports it
     except BrokenPipeError:  # e.g. `automl space sample --n 100 | head`: the reader left, stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -87,10 +87,16 @@ def _interrupt_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _as_ctrl_c)
 
 
+# The signals handled as Ctrl-C (``_as_ctrl_c``) so far: the command's exit code says which
+# stopped it.
+_stopped_by: list[int] = []
+
+
 def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
     """Handle a signal as Ctrl-C: through SIGINT's handler (a running trial's watch sees it),
     or by raising ``KeyboardInterrupt`` where SIGINT is ignored (a shell script's background
     job), so that a SIGTERM is never ignored with it."""
+    _stopped_by.append(signum)
     handler = signal.getsignal(signal.SIGINT)
     if not callable(handler):
         raise KeyboardInterrupt

@@ -233,7 +233,7 @@ def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=120)
 
-    assert proc.returncode == 130, output
+    assert proc.returncode == 143, output
     assert {TrialRecord.of(t).worker for t in running} >= {f"{socket.gethostname()}:{proc.pid}"}  # one was its own
     study = optuna.load_study(study_name="stop", storage=paths["storage"])
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
