@@ -458,8 +458,12 @@ def _final_models(
     fills = _fill_deadlines(contenders, stretches, data, final)
     for record, stretch, fill in zip(contenders, stretches, fills, strict=True):
         epochs = final.epochs or int(stretch * record.epochs)
+        end = fill or final.until
+        left = None if end is None else end - time.monotonic()
+        if left is not None and final.epochs is None:
+            epochs = _fitting_epochs(record, data, epochs, left / final.seeds)
         stored = final_model_uri(study, record.number)
-        if final.epochs is None and stored is not None:
+        if final.epochs is None and stored is not None and _keeps(study, record, epochs if left is not None else None):
             models[record.number] = [load_model(tracker, stored)]
             earlier.add(record.number)
             continue
@@ -467,10 +471,6 @@ def _final_models(
         if plan is not None:
             trained[record.number] = _two_members(record, data, final, plan, seed, progress, tracker)
             continue
-        end = fill or final.until
-        left = None if end is None else end - time.monotonic()
-        if left is not None and final.epochs is None:
-            epochs = _fitting_epochs(record, data, epochs, left / final.seeds)
         expected = retrain_seconds(record, data, epochs) * final.seeds
         if left is not None and (epochs == 0 or expected > left):
             needed = retrain_seconds(record, data, _least_epochs(record, data)) * final.seeds
@@ -503,6 +503,14 @@ def _final_models(
     for number, members in trained.items():
         models[number] = [member.model for member in members]
     return models, earlier, {number: [member.epochs for member in members] for number, members in trained.items()}
+
+
+def _keeps(study: optuna.Study, record: TrialRecord, epochs: int | None) -> bool:
+    """Whether ``record``'s final model, retrained by an earlier comparison, is kept: always
+    without a final window, and where the window (``epochs`` of retraining fit in it) would not
+    retrain it longer (a finished study searched again under a budget)."""
+    done = StudyRecord.of(study).final_epochs.get(record.number)
+    return epochs is None or not done or max(done) >= epochs
 
 
 def _two_members(

@@ -22,6 +22,7 @@ from automl._compare import (
     _contenders,
     _fill_deadlines,
     _fitting_epochs,
+    _keeps,
     _member_plan,
     _MemberPlan,
     _stretch,
@@ -411,3 +412,17 @@ def test_a_timeout_bounds_the_first_trial_under_a_time_budget(workdir):
     first = result.trials.iloc[0]
     assert "final window" not in first["reason"] and first["seconds"] < 10
     assert time.monotonic() - started < 40
+
+
+def test_a_model_retrained_before_is_retrained_again_only_where_the_window_holds_more_epochs():
+    # A finished study searched again under a budget kept its 1-epoch final model, and left
+    # its final window idle.
+    study = optuna.create_study(direction="maximize")
+    _completed(study, 0.88, fit=9.0)
+    _completed(study, 0.87, fit=9.0)
+    study.set_user_attr("final_models", {"0": "models:/m-0", "1": "models:/m-1"})
+    study.set_user_attr("final_epochs", {"0": [1]})  # trial 1's were not recorded (an older study)
+    first, second = (TrialRecord.of(t) for t in study.trials)
+    assert _keeps(study, first, None)  # no final window: nothing to gain
+    assert _keeps(study, first, 1) and not _keeps(study, first, 6)
+    assert _keeps(study, second, 6)
