@@ -3,6 +3,7 @@ requirements, loaded through a local cache; the champion serves through ``mlflow
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -89,33 +90,14 @@ def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path
     run_id = tracker.open_parent("champ", None)
     images, _ = _raw_digits(5)
     twelve_bit = (0.0, 255 / 4095)  # trained on 12-bit values, mapped onto 0..255
-    copy = log_model(
-        tracker,
-        model,
-        run_id=run_id,
-        name="winner",
-        example=images[:2],
-        class_names=CLASS_NAMES,
-        value_map=twelve_bit,
-        params={},
-        tags={},
-    )
+    log = functools.partial(log_model, tracker, model, run_id=run_id, example=images[:2], class_names=CLASS_NAMES)
+    copy = log(name="winner", value_map=twelve_bit, params={}, tags={})
     assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}) == (
         "models:/champ-model@champion (version 1)"
     )
     # The same model registered again keeps its version (each export made a copy of it); another is new.
     assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}).endswith("(version 1)")
-    other = log_model(
-        tracker,
-        model,
-        run_id=run_id,
-        name="other",
-        example=images[:2],
-        class_names=CLASS_NAMES,
-        value_map=None,
-        params={},
-        tags={},
-    )
+    other = log(name="other", value_map=None, params={}, tags={})
     assert register_champion(tracker, "champ", other.uri, tags={}, champion=False).startswith("models:/champ-model/2 ")
     assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}).endswith("(version 1)")
 
