@@ -202,7 +202,11 @@ def print_result(result: SearchResult) -> None:
     print("\nComparison of the best trials (McNemar's test on the held-out test split)")
     print(result.comparison.table())
     if result.export is not None:
-        print(f"\nexported the winner (trial {result.winner}) to {shown_path(result.export.out_dir)}/")
+        out = f"{shown_path(result.export.out_dir)}/"
+        if result.earlier:  # exported by another run, not this one
+            print(f"\nthe winner (trial {result.winner}) is in {out}, as that run exported it")
+        else:
+            print(f"\nexported the winner (trial {result.winner}) to {out}")
         print(f"  model: {shown_path(result.export.keras_path)}")
         for note in result.export.notes:
             print(f"  note: {note}")
