@@ -81,28 +81,29 @@ def _narrowest_fit(
 ) -> Fitted:
     """The widest narrowing of ``spec`` (over the budget as given, ``over`` says how) that fits."""
 
-    def fit(scale: float) -> Fitted | None:
+    def at(scale: float) -> Fitted:
         candidate = narrowed(spec, scale, num_classes=num_classes)
-        analysis = analyze(candidate, input_shape=input_shape, num_classes=num_classes)
-        try:
-            check_budget(analysis, max_params=max_params, max_flops=max_flops)
-        except OverBudget:
-            return None
-        return Fitted(spec=candidate, analysis=analysis, scale=scale)
+        return Fitted(spec=candidate, analysis=analyze(candidate, input_shape, num_classes), scale=scale)
 
-    best = fit(MIN_SCALE)
-    if best is None:
-        narrowest = analyze(narrowed(spec, MIN_SCALE, num_classes=num_classes), input_shape, num_classes)
+    def fits(fitted: Fitted) -> bool:
+        try:
+            check_budget(fitted.analysis, max_params=max_params, max_flops=max_flops)
+        except OverBudget:
+            return False
+        return True
+
+    best = at(MIN_SCALE)
+    if not fits(best):
+        narrowest = best.analysis
         raise OverBudget(
             f"{over}, and it has {narrowest.params:,} parameters and {narrowest.flops:,} FLOPs "
             f"at 1/{round(1 / MIN_SCALE)} of its widths"
         ) from None
     low, high = MIN_SCALE, 1.0  # fits at low, not at high
     for _ in range(_BISECTIONS):
-        middle = (low + high) / 2
-        found = fit(middle)
-        if found is None:
-            high = middle
+        found = at((low + high) / 2)
+        if fits(found):
+            low, best = found.scale, found
         else:
-            low, best = middle, found
+            high = found.scale
     return best
