@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,8 +55,7 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
     """The image files the CSV lists, resolved, and their labels."""
 
     table = _read_table(path)
-    if path_column not in table.columns or label_column not in table.columns:
-        path_column, label_column = _found_columns(table, path, path_column, label_column)
+    path_column, label_column = _columns(table, path, path_column, label_column)
     table = table[[path_column, label_column]]
     if table.empty:
         raise DataError(f"CSV '{path}' has no rows; list one image path and label per row")
@@ -85,7 +84,7 @@ def _read_table(path: Path) -> pd.DataFrame:
 
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        if any(Path(str(name).strip()).suffix.lower() in IMAGE_SUFFIXES for name in table.columns):
+        if any(_names_image(str(name).strip()) for name in table.columns):
             table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, header=None)
     except (OSError, ValueError) as exc:  # pandas parse errors are ValueErrors
         raise DataError(
@@ -129,24 +128,84 @@ def _resolve(folder: Path, image_path: str) -> Path:
     return candidate if candidate.is_absolute() else folder / candidate
 
 
+# The column names used when none is given: a table without them has its columns found.
+DEFAULT_PATH_COLUMN = "path"
+DEFAULT_LABEL_COLUMN = "label"
 # Names a label column goes by, matched without regard to case, in the order they are preferred.
 LABEL_NAMES = ("label", "labels", "class", "class_name", "category", "target", "y")
+# Separators a CSV written with another one shows in its single column's name.
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars"}
+
+Column = Any  # a pandas column label: a header's text, or a position in a file without one
 
 
-def _found_columns(table: pd.DataFrame, path: Path, path_column: str, label_column: str) -> tuple[str, str]:
-    """The path and label columns of a table without the named ones: the only column whose
-    first cell names an image file (by its suffix), and the only other column or, among
-    several, the first named as in ``LABEL_NAMES``."""
+def _columns(table: pd.DataFrame, path: Path, path_column: str, label_column: str) -> tuple[Column, Column]:
+    """The table's path and label columns. A column named other than by default must be
+    there (a header-less file's columns are named by position: 0, 1, ...); a default one
+    that is not there is found by content (``_found_columns``), beside a named one kept."""
+    path_found, label_found = _named(table, path_column), _named(table, label_column)
+    for role, name, found, default in (
+        ("path", path_column, path_found, DEFAULT_PATH_COLUMN),
+        ("label", label_column, label_found, DEFAULT_LABEL_COLUMN),
+    ):
+        if found is None and name != default:
+            raise DataError(
+                f"CSV '{path}' has no {role} column {name!r} (it has: {_listed(table)}); "
+                f"name one of those{_separator_hint(table)}"
+            )
+    if path_found is not None and label_found is not None:
+        return path_found, label_found
+    return _found_columns(table, path, path_found, label_found)
+
+
+def _names_image(cell: object) -> bool:
+    return Path(str(cell)).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _named(table: pd.DataFrame, name: str) -> Column | None:
+    """The column called ``name``: by its header, or by its position in a file without one."""
+    return next((c for c in table.columns if str(c) == name), None)
+
+
+def _listed(table: pd.DataFrame) -> str:
+    return ", ".join(map(repr, table.columns))
+
+
+def _separator_hint(table: pd.DataFrame) -> str:
+    """Advice for a table read as one column because its cells are separated by another character."""
+    if len(table.columns) != 1:
+        return ""
+    header = str(table.columns[0])
+    used = [name for sep, name in _OTHER_SEPARATORS.items() if sep in header]
+    return f"; its cells look separated by {used[0]}, not commas: write it with commas" if used else ""
+
+
+def _found_columns(
+    table: pd.DataFrame, path: Path, path_column: Column | None, label_column: Column | None
+) -> tuple[Column, Column]:
+    """The path and label columns of a table without the default names, the one found by name
+    (``path_column`` or ``label_column``, else None) kept: the only column whose first cell
+    names an image file (by its suffix), and the only other column or, among several, the
+    first named as in ``LABEL_NAMES``."""
     first = table.iloc[0] if len(table) else None
-    paths = [c for c in table.columns if first is not None and Path(str(first[c])).suffix.lower() in IMAGE_SUFFIXES]
-    others = [c for c in table.columns if c not in paths]
+    names_file = [c for c in table.columns if first is not None and _names_image(first[c])]
+    paths = [path_column] if path_column is not None else names_file
+    others = [c for c in table.columns if c not in paths and c not in names_file]
     named = {str(c).lower(): c for c in others}
-    labels = others if len(others) == 1 else [named[n] for n in LABEL_NAMES if n in named][:1]
+    labels = (
+        [label_column]
+        if label_column is not None
+        else others
+        if len(others) == 1
+        else [named[n] for n in LABEL_NAMES if n in named][:1]
+    )
     if len(paths) != 1 or not labels:
-        missing = [c for c in (path_column, label_column) if c not in table.columns]
+        defaults = ((DEFAULT_PATH_COLUMN, path_column), (DEFAULT_LABEL_COLUMN, label_column))
+        missing = [name for name, column in defaults if column is None]
         raise DataError(
             f"CSV '{path}' has no column {' or '.join(map(repr, missing))} "
-            f"(it has: {', '.join(map(repr, table.columns))}) and its columns could not be told apart; "
-            "name the path and label columns (path_column=/label_column=, or --path-column/--label-column)"
+            f"(it has: {_listed(table)}) and its columns could not be told apart{_separator_hint(table)}; "
+            "name the path and label columns (path_column=/label_column=, or --path-column/--label-column; "
+            "a file without a header row names them by position: 0, 1, ...)"
         )
     return paths[0], labels[0]

@@ -270,6 +270,47 @@ def test_csv_columns_found_by_their_content(columns, tmp_path) -> None:
     assert ds.class_names == ("a", "b") and ds.y.tolist() == [1, 0, 1] and len(ds.x) == 3
 
 
+def _three_column_csv(tmp_path, header: bool) -> str:
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    rows = "".join(f"{i}.png,{'cat' if i < 2 else 'dog'},{'even' if i % 2 == 0 else 'odd'}\n" for i in range(4))
+    (tmp_path / "x.csv").write_text(("file,label,parity\n" if header else "") + rows)
+    return str(tmp_path / "x.csv")
+
+
+def test_a_named_label_column_is_the_one_read(tmp_path) -> None:
+    # The named column was dropped, and 'label' was found by content, when the path column
+    # was not named 'path': every search trained on the wrong target.
+    csv = _three_column_csv(tmp_path, header=True)
+    ds = load_dataset(csv, label_column="parity")
+    assert ds.class_names == ("even", "odd") and ds.y.tolist() == [0, 1, 0, 1]
+    assert load_dataset(csv).class_names == ("cat", "dog")  # no name given: found by content
+
+
+@pytest.mark.parametrize("named", [{"label_column": "Parity"}, {"path_column": "image"}], ids=["label", "path"])
+def test_a_named_column_that_is_not_there_is_refused(tmp_path, named) -> None:
+    role, name = next(iter(named.items()))
+    quoted = rf"has no {role.split('_')[0]} column '{name}' \(it has: 'file', 'label', 'parity'\)"
+    with pytest.raises(DataError, match=quoted):
+        load_dataset(_three_column_csv(tmp_path, header=True), **named)
+
+
+def test_a_csv_without_a_header_row_names_its_columns_by_position(tmp_path) -> None:
+    csv = _three_column_csv(tmp_path, header=False)
+    with pytest.raises(DataError, match=r"could not be told apart.*by position: 0, 1"):
+        load_dataset(csv)
+    ds = load_dataset(csv, path_column="0", label_column="2")
+    assert ds.class_names == ("even", "odd") and ds.y.tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_csv_separated_by_another_character_says_so(tmp_path, sep) -> None:
+    write_image(tmp_path / "0.png", (5, 5))
+    (tmp_path / "x.csv").write_text(f"path{sep}label\n0.png{sep}cat\n")
+    with pytest.raises(DataError, match="separated by (semicolons|tabs), not commas"):
+        load_dataset(str(tmp_path / "x.csv"))
+
+
 def test_csv_integer_labels_sort_as_numbers(tmp_path) -> None:
     for i in range(3):
         write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
