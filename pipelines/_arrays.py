@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines._dataset import Dataset
+from pipelines._dataset import Dataset, in_unit_range
 from pipelines._errors import DataError
 
 __all__ = ["dataset_from_arrays", "encode_labels"]
@@ -194,16 +194,10 @@ def _value_range(x: np.ndarray, source: str, split: str) -> tuple[float, float]:
     return low, high
 
 
-# How far float images "in 0..1" may stray past it: a bicubic or Lanczos resize overshoots
-# at sharp edges (values of 1.02 or -0.01). Such images are scaled by 255 and clipped; read
-# as numbers in 0..255 they would be black.
-FLOAT_SLACK = 0.25
-
-
 def _standard_factor(x: np.ndarray, low: float, high: float) -> float | None:
     """What turns images of values ``low..high`` into bytes: 255 for floats in 0..1 (give or
     take ``FLOAT_SLACK``, clipped), 1 for numbers in 0..255; None for any other range."""
-    if np.issubdtype(x.dtype, np.floating) and -FLOAT_SLACK <= low and high <= 1 + FLOAT_SLACK:
+    if np.issubdtype(x.dtype, np.floating) and in_unit_range(low, high):
         return 255.0
     return 1.0 if low >= 0 and high <= 255 else None
 

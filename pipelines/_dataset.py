@@ -19,6 +19,17 @@ def class_counts(y: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
     return {name: int(n) for name, n in zip(class_names, counts, strict=True)}
 
 
+# How far float images "in 0..1" may stray past it: a bicubic or Lanczos resize overshoots
+# at sharp edges (values of 1.02 or -0.01). Such images are scaled by 255 and clipped; read
+# as numbers in 0..255 they would be black.
+FLOAT_SLACK = 0.25
+
+
+def in_unit_range(low: float, high: float) -> bool:
+    """Whether float values from ``low`` to ``high`` are 0..1 (give or take ``FLOAT_SLACK``)."""
+    return -FLOAT_SLACK <= low and high <= 1 + FLOAT_SLACK
+
+
 def value_map_formula(low: float, factor: float, digits: int = 6) -> str:
     """``Dataset.value_map`` as arithmetic on ``value``: ``(value + 4.494) * 25.64``."""
     sign = "-" if low >= 0 else "+"

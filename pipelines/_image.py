@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
+from pipelines._dataset import in_unit_range
 from pipelines._errors import DataError, one_line
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "probe_image",
     "ImageProbe",
     "deep_value_map",
+    "float_value_map",
+    "AS_PIXELS",
     "resize_images",
     "check_image_size",
     "check_fits_in_memory",
@@ -79,17 +82,39 @@ def deep_value_map(paths: Sequence[str | os.PathLike[str]]) -> tuple[float, floa
     for all the files, so their brightness relative to each other stays as it was. A file
     that cannot be decoded is left out here: reading it fails, or skips it, as any other.
     """
-    top = 0
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                top = max(top, int(np.asarray(img, dtype=np.int64).max(initial=0)))
-        except _READ_ERRORS:
-            continue
+    top = int(_value_range(paths, np.int64)[1])
     if top >= 2**15:
         return None
     levels = max(2 ** top.bit_length() - 1, 255)
     return 0.0, 255.0 / levels
+
+
+# The value map of values that are pixels as they are (clipped to 0..255).
+AS_PIXELS = (0.0, 1.0)
+
+
+def float_value_map(paths: Sequence[str | os.PathLike[str]]) -> tuple[float, float]:
+    """The ``value_map`` of float grey files (mode ``F``, TIFF): ``(0, 255)`` when the values of
+    all of them are 0..1 (give or take ``FLOAT_SLACK``: a resize overshoots), else ``AS_PIXELS``.
+    One for all the files: scaled each by its own range, a file of 0..1 whose resize overshot
+    to 1.02 was read as 0..255 (black beside the others), and a dark one of 0..255 as 0..1."""
+    low, high = _value_range(paths, np.float64)
+    return (0.0, 255.0) if in_unit_range(low, high) else AS_PIXELS
+
+
+def _value_range(paths: Sequence[str | os.PathLike[str]], dtype: type[np.generic]) -> tuple[float, float]:
+    """The least and greatest value (NaN left out) of the files that decode (0, 0 for none):
+    a file that cannot be decoded is left out here, and reading it fails, or skips it, as any other."""
+    low, high = np.inf, -np.inf
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                values = np.asarray(img, dtype=dtype)
+        except _READ_ERRORS:
+            continue
+        if values.size and not np.isnan(values).all():
+            low, high = min(low, float(np.nanmin(values))), max(high, float(np.nanmax(values)))
+    return (low, high) if low <= high else (0.0, 0.0)
 
 
 def load_image(
@@ -191,9 +216,9 @@ def _to_8bit(img: Image.Image, channels: int | None, value_map: tuple[float, flo
         img = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
     elif img.mode.startswith("I"):  # 16-bit grey: I;16 from PNG and TIFF, I (32-bit) from PGM
         img = Image.fromarray((np.clip(np.asarray(img, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8))
-    elif img.mode == "F":
+    elif img.mode == "F":  # one file on its own: 0..1 by its own range (``float_value_map`` for a data set)
         values = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        scale = 255.0 if values.size and 0.0 <= values.min() and values.max() <= 1.0 else 1.0
+        scale = 255.0 if values.size and in_unit_range(values.min(), values.max()) else 1.0
         img = Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8))
     if channels is None:
         channels = 1 if img.mode in _GRAY_MODES else 3

@@ -17,7 +17,15 @@ import numpy as np
 from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
-from pipelines._image import ImageProbe, check_fits_in_memory, deep_value_map, load_image, probe_image
+from pipelines._image import (
+    AS_PIXELS,
+    ImageProbe,
+    check_fits_in_memory,
+    deep_value_map,
+    float_value_map,
+    load_image,
+    probe_image,
+)
 
 __all__ = ["ImageFiles", "read_image_files", "load_image_files", "check_no_empty_class"]
 
@@ -40,8 +48,9 @@ class ImageFiles:
         images: uint8 ``(M, H, W, C)``, one per readable file, in the order of the files.
         kept: the index in the list of files of each image, ``(M,)``.
         skipped: ``(path, reason)`` of each unreadable file.
-        value_map: how the values of 16-bit files that use only their low bits became
-            pixels (``deep_value_map``; a ``Dataset.value_map``), or None.
+        value_map: how the values of 16-bit files that use only their low bits, or of float
+            files in 0..1, became pixels (``deep_value_map``, ``float_value_map``; a
+            ``Dataset.value_map``), or None.
     """
 
     images: np.ndarray
@@ -90,16 +99,18 @@ def read_image_files(
     if not kept:
         raise _none_readable(source, len(paths), skipped)
     images = np.stack([image for image in loaded if image is not None])
-    return ImageFiles(images=images, kept=np.asarray(kept, dtype=np.int64), skipped=tuple(skipped), value_map=value_map)
+    recorded = None if value_map == AS_PIXELS else value_map  # no map to record: the values were pixels
+    return ImageFiles(images=images, kept=np.asarray(kept, dtype=np.int64), skipped=tuple(skipped), value_map=recorded)
 
 
 def _deep_value_map(probes: dict[Path, ImageProbe]) -> tuple[float, float] | None:
-    """``deep_value_map`` of the 16-bit grey files among ``probes``; none beside float files,
-    whose values the map would change too."""
+    """``deep_value_map`` of the 16-bit grey files among ``probes``, or ``float_value_map`` of
+    the float ones; none where there are both (one map would change the values of both)."""
     deep = [path for path, probe in probes.items() if probe.mode.startswith("I")]
-    if not deep or any(probe.mode == "F" for probe in probes.values()):
+    floats = [path for path, probe in probes.items() if probe.mode == "F"]
+    if deep and floats:
         return None
-    return deep_value_map(deep)
+    return deep_value_map(deep) if deep else float_value_map(floats) if floats else None
 
 
 def _read_all(

@@ -429,3 +429,24 @@ def test_a_folder_of_12_bit_images_keeps_their_grey_levels(tmp_path) -> None:
         Image.fromarray(deep).save(tmp_path / "d" / c / "bright.png")
     ds = load_dataset(str(tmp_path / "d"))
     assert ds.value_map is None and ds.x.max() == 0xAB
+
+
+def test_a_folder_of_float_images_in_0_to_1_is_scaled_as_one(tmp_path) -> None:
+    # Each float file was scaled by its own range: one of 0..1 whose resize overshot to 1.02
+    # was read as 0..255 (black), and a dark one (max 0.2) of a 0..255 set was multiplied by 255.
+    for c, base in (("dark", 0.2), ("bright", 0.8)):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(4):
+            values = np.full((6, 6), base, np.float32)
+            values[0, 0] = 1.02 if i % 2 else base  # an overshoot, as a bicubic resize leaves
+            Image.fromarray(values, mode="F").save(tmp_path / "d" / c / f"{i}.tif")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map == (0.0, 255.0)
+    assert sorted(np.unique(ds.x[:, 1:, 1:]).tolist()) == [51, 204]  # every image, overshoot or not
+
+    for i in range(4):  # now values in 0..255 beside the 0..1 ones: pixels, as written
+        Image.fromarray(np.full((6, 6), 0.2 if i % 2 else 200.0, np.float32), mode="F").save(
+            tmp_path / "d" / "dark" / f"{i}.tif"
+        )
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map is None and set(np.unique(ds.x[ds.y == ds.class_names.index("dark")]).tolist()) == {0, 200}
