@@ -1,4 +1,5 @@
-"""An image folder of given splits: ``train/<class>/…``, ``test/<class>/…`` and optionally ``val/<class>/…``.
+"""An image folder of given splits: ``train/<class>/…``, ``test/<class>/…`` and optionally ``val/<class>/…``
+(also named ``training/``, ``testing/``, ``valid/`` or ``validation/``).
 
 This is how most published image data sets are laid out. The splits are kept as given:
 the test folder is the test split and the validation folder (``val/``, ``valid/`` or
@@ -21,13 +22,23 @@ from pipelines._sources.folder import check_has_images, class_folders, class_ima
 __all__ = ["is_split_folder", "load_split_folder", "check_split_folder"]
 
 # Folder name (any case) -> the split it holds.
-_SPLIT_OF_FOLDER = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+_SPLIT_OF_FOLDER = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
 _SPLIT_ORDER = ("train", "val", "test")
 
 
 def is_split_folder(path: Path) -> bool:
-    """A folder whose ``train/`` sub-folder (any case) holds sub-folders, the classes."""
-    return path.is_dir() and any(d.name.lower() == "train" and class_folders(d) for d in class_folders(path))
+    """A folder whose ``train/`` (or ``training/``, any case) sub-folder holds sub-folders, the classes."""
+    return path.is_dir() and any(
+        _SPLIT_OF_FOLDER.get(d.name.lower()) == "train" and class_folders(d) for d in class_folders(path)
+    )
 
 
 def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:

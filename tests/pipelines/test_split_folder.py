@@ -25,6 +25,15 @@ def test_train_and_test_folders_are_read_as_given_splits(tmp_path: Path) -> None
     assert summary["test_class_counts"] == {"cat": 2, "dog": 3} and summary["num_val_images"] is None
 
 
+@pytest.mark.parametrize("names", [("training", "testing"), ("Training", "test")])
+def test_training_and_testing_folders_are_splits_too(tmp_path: Path, names: tuple[str, str]) -> None:
+    # mnist_png's layout: its two top folders were read as the classes "testing" and "training".
+    root = make_split_folder(tmp_path / "d", {names[0]: {"0": 4, "1": 3}, names[1]: {"0": 2, "1": 1}})
+    ds = load_dataset(str(root))
+    assert ds.class_names == ("0", "1") and np.bincount(ds.y).tolist() == [4, 3]
+    assert ds.y_test is not None and ds.y_test.tolist() == [0, 0, 1]
+
+
 def test_a_given_test_folder_is_the_test_split_and_validation_is_carved_from_train(tmp_path: Path) -> None:
     root = make_split_folder(tmp_path / "d", {"train": {"a": 20, "b": 20}, "test": {"a": 3, "b": 4}})
     ds = load_dataset(str(root))
