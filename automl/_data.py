@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 import pipelines
 from automl._config import StudyConfig
 
@@ -12,6 +14,7 @@ __all__ = [
     "StudyData",
     "load_study_data",
     "skipped_note",
+    "absent_classes_note",
     "describe_data",
     "value_map_note",
     "conversions_note",
@@ -58,8 +61,9 @@ class StudyData:
         return pipelines.may_flip(self.mirror_asymmetry)
 
 
-def load_study_data(config: StudyConfig) -> StudyData:
-    """Load and split the study's data (raises ``pipelines.DataError`` on bad input)."""
+def load_study_data(config: StudyConfig, *, allocation: str = "proportional") -> StudyData:
+    """Load and split the study's data (raises ``pipelines.DataError`` on bad input);
+    ``allocation``: how the carved splits are shared among the classes (``pipelines.ALLOCATIONS``)."""
     dataset = pipelines.load_dataset(
         config.data, image_size=config.image_size, path_column=config.path_column, label_column=config.label_column
     )
@@ -70,6 +74,7 @@ def load_study_data(config: StudyConfig) -> StudyData:
         max_val_images=config.max_val_images,
         max_test_images=config.max_test_images,
         seed=config.seed,
+        allocation=allocation,
     )
     return StudyData(dataset=dataset, splits=splits, normalization=pipelines.Normalization.fit(splits.train[0]))
 
@@ -101,6 +106,21 @@ def flips_line(asymmetry: float | None) -> str:
         f"flips: off; the classes do not look the same in a mirror (mirror asymmetry {asymmetry:.3g}, {limit:g} or "
         "more), as digits and text do not: no image is flipped"
     )
+
+
+def absent_classes_note(splits: pipelines.Splits, shown: int = 3) -> str | None:
+    """One line naming the classes that have no validation or no test image (None if every
+    class has both): their accuracy is neither searched for nor measured."""
+    parts = []
+    for name, label in (("val", "validation"), ("test", "test")):
+        present = set(np.unique(getattr(splits, name)[1]).tolist())
+        absent = [c for k, c in enumerate(splits.class_names) if k not in present]
+        if absent:
+            more = f" and {len(absent) - shown} more" if len(absent) > shown else ""
+            parts.append(f"{len(absent)} class(es) have no {label} image ({', '.join(absent[:shown])}{more})")
+    if not parts:
+        return None
+    return f"note: {'; '.join(parts)}: too few images of them to hold any out; add images of those classes"
 
 
 def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:

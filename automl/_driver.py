@@ -31,6 +31,7 @@ from automl._compare import (
 from automl._config import StudyConfig
 from automl._data import (
     StudyData,
+    absent_classes_note,
     conversions_note,
     describe_data,
     flips_line,
@@ -58,7 +59,6 @@ from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, config_key_of, run_trial
 from automl._workers import local_workers, wait_passing_on_interrupts, worker_command, worker_env
-from pipelines import Dataset
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
 
@@ -135,10 +135,17 @@ def _deleted_on_failure(study: optuna.Study, created: bool) -> Iterator[None]:
         raise
 
 
-def _print_data_notes(dataset: Dataset) -> None:
-    """Files left out, values mapped and arrays read in another layout; printed even with
-    ``--quiet``: what is searched and what the exported model takes depend on them."""
-    for note in (skipped_note(dataset), value_map_note(dataset), conversions_note(dataset)):
+def _print_data_notes(data: StudyData) -> None:
+    """Files left out, values mapped, arrays read in another layout and classes absent from a
+    held-out split; printed even with ``--quiet``: what is searched and what the exported
+    model takes depend on them."""
+    dataset = data.dataset
+    for note in (
+        skipped_note(dataset),
+        value_map_note(dataset),
+        conversions_note(dataset),
+        absent_classes_note(data.splits),
+    ):
         if note:
             print(note, file=sys.stderr)
 
@@ -189,7 +196,7 @@ def run_study(
             progress.message(flips_line(data.mirror_asymmetry))
         if not worker:  # after loading the data: warm starts are tailored to the images
             enqueue_trials(study, config, data, lazy=plan.lazy_queue)
-            _print_data_notes(data.dataset)
+            _print_data_notes(data)
         tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)

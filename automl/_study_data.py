@@ -26,6 +26,8 @@ from automl._records import StudyRecord, record_data
 
 __all__ = ["study_data", "signature"]
 
+ALLOCATION = "proportional"  # how a new study's carved splits are shared among the classes
+
 
 def study_data(study: optuna.Study, config: StudyConfig) -> StudyData:
     """Load and split ``study``'s data; refuse it where it is not what the study recorded.
@@ -35,10 +37,12 @@ def study_data(study: optuna.Study, config: StudyConfig) -> StudyData:
         pipelines.DataError: the data cannot be read.
     """
     recorded = StudyRecord.of(study).data
-    data = load_study_data(_from_search_folder(config, recorded))
+    # A study that recorded its data before the proportional allocation keeps its splits.
+    allocation = ALLOCATION if recorded is None else recorded.get("allocation", "per_class")
+    data = load_study_data(_from_search_folder(config, recorded), allocation=allocation)
     now = signature(data)
     if recorded is None:  # its first read (or a study from before this was recorded)
-        record_data(study, {**now, "folder": str(Path.cwd())})
+        record_data(study, {**now, "folder": str(Path.cwd()), "allocation": allocation})
         return data
     changed = [_change(key, recorded[key], value) for key, value in now.items() if recorded.get(key, value) != value]
     if changed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from pipelines._dataset import Dataset, class_counts
 from pipelines._errors import DataError
 
-__all__ = ["Splits", "split_dataset", "MAX_HELD_OUT"]
+__all__ = ["Splits", "split_dataset", "MAX_HELD_OUT", "ALLOCATIONS"]
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -79,14 +80,15 @@ def split_dataset(
     max_val_images: int | None = MAX_HELD_OUT,
     max_test_images: int | None = MAX_HELD_OUT,
     seed: int = 0,
+    allocation: str = "proportional",
 ) -> Splits:
     """Split ``ds`` into train / validation / test parts, keeping the splits it came with.
 
     A test or validation split that came with ``ds`` (``ds.x_test``, ``ds.x_val``) is that
     split, untouched, and its fraction is not used. Only the splits not given are carved
-    out of the training images, stratified: each class is split on its own, so every split
-    keeps the class proportions (up to rounding) and every class keeps at least one
-    training image. With nothing given, the result is the same as it always was.
+    out of the training images, stratified: each takes its fraction of the images, shared
+    among the classes in proportion to their sizes (``_proportional``), so every split keeps
+    the class proportions (up to rounding) and every class keeps at least one training image.
 
     Args:
         ds: the data set.
@@ -100,6 +102,7 @@ def split_dataset(
             shrinks to it, and the images it leaves are trained on.
         max_test_images: likewise for the carved test split.
         seed: the same seed gives the same split.
+        allocation: how a carved split is shared among the classes (``ALLOCATIONS``).
 
     Raises:
         ValueError: fractions out of range, quoting them.
@@ -111,14 +114,13 @@ def split_dataset(
     _check_fractions(carved)
     caps = {"val": _check_cap("max_val_images", max_val_images), "test": _check_cap("max_test_images", max_test_images)}
     carved = {name: _capped(f, caps[name], len(ds.y)) for name, f in carved.items()}
-    train, *held_out = _stratified(ds.y, tuple(carved.values()), np.random.default_rng(seed))
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {', '.join(ALLOCATIONS)}, got {allocation!r}")
+    train, *held_out = _stratified(ds.y, tuple(carved.values()), np.random.default_rng(seed), allocation)
     parts = {name: (ds.x[idx], ds.y[idx]) for name, idx in zip(carved, held_out, strict=True)} | given
     for name, fraction in (("val", val_fraction), ("test", test_fraction)):
         if len(parts[name][1]) == 0 and (name == "val" or fraction > 0):
-            raise DataError(
-                f"{ds.source}: {len(ds.y)} images are too few to hold out a {_SPLIT_NAMES[name]} split of "
-                f"{fraction}; add images or raise {name}_fraction"
-            )
+            raise DataError(f"{ds.source}: {_too_few(ds.y, name, fraction)}")
     return Splits(
         train=(ds.x[train], ds.y[train]),
         val=parts["val"],
@@ -130,24 +132,83 @@ def split_dataset(
     )
 
 
-def _stratified(y: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator) -> list[np.ndarray]:
-    """Sorted indices of the rest (training) and of one part per fraction, class by class."""
+def _too_few(y: np.ndarray, name: str, fraction: float) -> str:
+    """Why no image could be held out for split ``name``, and what to do."""
+    classes = len(np.unique(y))
+    why = (
+        f"each of its {classes} classes has one image, which stays in training"
+        if classes == len(y)
+        else f"{fraction} of them rounds to none"
+    )
+    return (
+        f"{len(y)} images are too few to hold out a {_SPLIT_NAMES[name]} split of {fraction} ({why}); add images, "
+        f"give the split with the data (a {name}/ folder or x_{name}/y_{name} arrays), or raise {name}_fraction "
+        "in a study file"
+    )
+
+
+def _stratified(
+    y: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator, allocation: str
+) -> list[np.ndarray]:
+    """Sorted indices of the rest (training) and of one part per fraction, class by class
+    (``ALLOCATIONS[allocation]`` says how many of each class each part takes)."""
+    labels, counts = np.unique(y, return_counts=True)
+    sizes = ALLOCATIONS[allocation](counts, fractions, rng)
     parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
-    for label in np.unique(y):
+    for label, count, taken in zip(labels, counts, sizes, strict=True):
         members = rng.permutation(np.flatnonzero(y == label))
-        sizes = _part_sizes(len(members), fractions)
-        bounds = np.cumsum([len(members) - sum(sizes), *sizes])[:-1]
+        bounds = np.cumsum([count - taken.sum(), *taken])[:-1]
         for part, chunk in zip(parts, np.split(members, bounds), strict=True):
             part.append(chunk)
     return [np.sort(np.concatenate(part)) for part in parts]
 
 
+def _per_class(counts: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+    """``(classes, parts)``: each class's share of each part rounded on its own, shrunk (largest
+    first) until one is left for training. How studies recorded before ``_proportional`` split."""
+    return np.array([_part_sizes(int(n), fractions) for n in counts], dtype=np.int64).reshape(len(counts), -1)
+
+
 def _part_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
-    """Rounded part sizes of ``n`` members, shrunk (largest first) until one is left for training."""
     sizes = [round(n * f) for f in fractions]
     while sum(sizes) > n - 1:
         sizes[int(np.argmax(sizes))] -= 1
     return sizes
+
+
+def _proportional(counts: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+    """``(classes, parts)``: how many images of each class (``counts``) each part takes.
+
+    Each part takes its fraction of all the images, rounded, shared among the classes in
+    proportion to their sizes: the whole numbers first, then one more for the largest
+    remainders (ties drawn at random), as long as every class keeps one training image.
+    Rounded class by class instead, classes of a few images held out nothing, or too much:
+    300 classes of 3 images had no validation image at all.
+    """
+    room = counts - 1  # each class keeps one training image
+    sizes = np.zeros((len(counts), len(fractions)), dtype=np.int64)
+    for part, fraction in enumerate(fractions):
+        quota = counts * fraction
+        taken = np.minimum(np.floor(quota).astype(np.int64), room)
+        extra = min(round(counts.sum() * fraction), int(room.sum())) - int(taken.sum())
+        remainder = quota - np.floor(quota)
+        order = np.lexsort((rng.random(len(counts)), -remainder))  # largest remainder first
+        while extra > 0:
+            for c in order[room[order] > taken[order]][:extra]:
+                taken[c] += 1
+                extra -= 1
+        sizes[:, part] = taken
+        room = room - taken
+    return sizes
+
+
+#: How a carved split's images are shared among the classes: name -> ``(counts, fractions,
+#: rng) -> (classes, parts)`` sizes. ``proportional`` is the default; ``per_class`` is how
+#: studies that recorded their data before it split (they keep their splits).
+ALLOCATIONS: dict[str, Callable[[np.ndarray, tuple[float, ...], np.random.Generator], np.ndarray]] = {
+    "proportional": _proportional,
+    "per_class": _per_class,
+}
 
 
 def _capped(fraction: float, cap: int | None, n: int) -> float:

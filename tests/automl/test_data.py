@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
 from automl._config import StudyConfig
-from automl._data import conversions_note, describe_data, flips_line, load_study_data, value_map_note
+from automl._data import (
+    absent_classes_note,
+    conversions_note,
+    describe_data,
+    flips_line,
+    load_study_data,
+    value_map_note,
+)
+from automl._records import StudyRecord, record_data
+from automl._study_data import signature, study_data
 from automl.cli import build_parser
 from automl.cli._search import config_from_args
 from pipelines import DataError
@@ -91,3 +103,35 @@ def test_the_flips_line_shows_an_asymmetry_that_does_not_contradict_its_limit():
 
     assert "(mirror asymmetry 0.0998, below 0.1)" in flips_line(0.0998)
     assert "(mirror asymmetry 0.1, 0.1 or more)" in flips_line(0.1)
+
+
+def test_a_study_recorded_before_the_proportional_allocation_keeps_its_splits(tmp_path) -> None:
+    # Its trials trained on its old training split: new splits would test them on images they trained on.
+    y = np.repeat([0, 1, 2], [13, 8, 5])
+    x = np.random.default_rng(0).integers(0, 256, (len(y), 6, 6, 1), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    config = StudyConfig(data=str(tmp_path / "d.npz"))
+    before = load_study_data(config, allocation="per_class")
+    older = optuna.create_study()
+    record_data(older, {**signature(before), "folder": str(tmp_path)})  # as it was recorded: no allocation
+    kept = study_data(older, config)
+    assert np.array_equal(kept.splits.test[0], before.splits.test[0]) and len(kept.splits.test[1]) == 6
+
+    new = optuna.create_study()
+    assert len(study_data(new, config).splits.test[1]) == 5  # 0.2 of 26 images, not 6 rounded class by class
+    assert StudyRecord.of(new).data["allocation"] == "proportional"
+    assert len(study_data(new, config).splits.test[1]) == 5  # and read so again
+
+
+def test_classes_without_a_validation_or_test_image_are_noted(tmp_path) -> None:
+    # 100 classes of 2 images beside one of 300: 100 classes had no held-out image, and the
+    # search said nothing (its test accuracy, 1.0, was the large class's).
+    y = np.repeat(np.arange(101), [2] * 100 + [300])
+    np.savez(tmp_path / "d.npz", x=np.zeros((len(y), 4, 4, 1), np.uint8), y=y)
+    note = absent_classes_note(load_study_data(StudyConfig(data=str(tmp_path / "d.npz"))).splits)
+    assert note is not None and re.fullmatch(
+        r"note: \d+ class\(es\) have no validation image \(\d+, \d+, \d+ and \d+ more\); "
+        r"\d+ class\(es\) have no test image .*: too few images of them to hold any out; add images of those classes",
+        note,
+    )
+    assert absent_classes_note(load_study_data(StudyConfig()).splits) is None  # digits: every class in each split

@@ -61,9 +61,10 @@ def test_a_given_test_split_is_kept_and_only_train_is_divided() -> None:
     assert splits.summary()["test_given"] and splits.summary()["test_fraction"] is None
 
 
-def test_nothing_given_draws_the_same_split_as_before_given_splits_existed() -> None:
-    # Recorded from the split_dataset of commit 4d22dce, before given validation splits.
-    splits = split_dataset(_dataset([13, 8, 5]), seed=0)
+def test_the_per_class_allocation_draws_the_same_split_as_before_given_splits_existed() -> None:
+    # Recorded from the split_dataset of commit 4d22dce, before given validation splits:
+    # the allocation studies recorded before the proportional one keep.
+    splits = split_dataset(_dataset([13, 8, 5]), seed=0, allocation="per_class")
     assert _indices(splits.train[0]).tolist() == [0, 2, 3, 4, 5, 7, 10, 12, 14, 15, 16, 19, 20, 21, 24, 25]
     assert _indices(splits.val[0]).tolist() == [6, 9, 13, 23]
     assert _indices(splits.test[0]).tolist() == [1, 8, 11, 17, 18, 22]
@@ -122,22 +123,48 @@ def test_too_few_images_for_a_validation_split() -> None:
 
 
 def test_too_few_images_for_a_test_split_beside_a_given_validation_split() -> None:
-    # Two images a class, one of which each class keeps for training: a test share of 0.2
-    # rounds to none. The search trained every trial, then failed comparing on no images.
-    with pytest.raises(DataError, match="test: 4 images are too few to hold out a test split of 0.2"):
-        split_dataset(_dataset([2, 2], with_val=True), test_fraction=0.2)
-    assert len(split_dataset(_dataset([2, 2], with_val=True), test_fraction=0.0).test[1]) == 0
+    # One image a class, which each class keeps for training: no test image. The search
+    # trained every trial, then failed comparing on no images.
+    with pytest.raises(DataError, match=r"test: 3 images are too few to hold out a test split of 0.2 \(each of its 3"):
+        split_dataset(_dataset([1, 1, 1], with_val=True), test_fraction=0.2)
+    assert len(split_dataset(_dataset([1, 1, 1], with_val=True), test_fraction=0.0).test[1]) == 0
+    assert len(split_dataset(_dataset([2, 2], with_val=True), test_fraction=0.2).test[1]) == 1
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [[3] * 300, [3] * 50 + [200], [2] * 100 + [300], [4] * 250, [13, 8, 5], [300, 120, 40]],
+    ids=["300 classes of 3", "50 of 3 and one of 200", "100 of 2 and one of 300", "250 of 4", "13-8-5", "300-120-40"],
+)
+def test_carved_splits_take_their_fractions_of_all_the_images(counts: list[int]) -> None:
+    # Each class rounded its own share: 300 classes of 3 images had no validation image at
+    # all ("too few images"), 250 classes of 4 split 50/25/25 instead of 65/15/20, and 50
+    # classes of 3 beside one of 200 had validation images of the large class only.
+    splits = split_dataset(_dataset(counts), seed=0)
+    n = sum(counts)
+    assert [len(splits.val[1]), len(splits.test[1])] == [round(n * 0.15), round(n * 0.2)]
+    assert set(np.unique(splits.train[1])) == set(range(len(counts)))  # every class trains
+    for (_, y), fraction in ((splits.val, 0.15), (splits.test, 0.2)):
+        assert np.all(np.abs(np.bincount(y, minlength=len(counts)) - np.array(counts) * fraction) < 1)
+    small = np.array(counts) < 10
+    if small.sum() > 10:  # the small classes' remainders are shared among them, not all dropped
+        assert 0 < np.isin(splits.val[1], np.flatnonzero(small)).sum()
+
+
+def test_an_unknown_allocation_is_quoted() -> None:
+    with pytest.raises(ValueError, match="got 'even'"):
+        split_dataset(_dataset([10, 10]), allocation="even")
 
 
 def test_capped_splits_take_about_the_cap_and_train_on_the_rest() -> None:
     ds = _dataset([300, 120, 40])  # 460 images: 69 for validation and 92 for testing uncapped
     splits = split_dataset(ds, max_val_images=30, max_test_images=46, seed=0)
     sizes = [len(y) for _, y in (splits.train, splits.val, splits.test)]
-    assert abs(sizes[1] - 30) <= 3 and abs(sizes[2] - 46) <= 3  # each class rounds its share
+    assert sizes[1:] == [30, 46]
     assert sizes[0] == 460 - sizes[1] - sizes[2]
     everything = np.concatenate([_indices(x) for x, _ in (splits.train, splits.val, splits.test)])
     assert len(np.unique(everything)) == 460
-    assert np.bincount(splits.val[1]).tolist() == [20, 8, 3]  # stratified: 30 / 460 of each class
+    assert np.bincount(splits.val[1]).tolist() == [19, 8, 3]  # stratified: 30 / 460 of each class (19.6, 7.8, 2.6)
     assert splits.val_fraction == 30 / 460 and splits.test_fraction == 46 / 460
 
 
