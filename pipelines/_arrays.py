@@ -31,7 +31,7 @@ def dataset_from_arrays(
             0..255, or numbers of any other range (standardized, 16-bit), mapped
             linearly onto 0..255 from the training images' least and greatest values
             (``_spread``), and the given splits the same way. Channels-first ``(N, C, H, W)``
-            when C is 1-4 and W is not (``_Reading.images``). ``x_test``/``x_val`` are a
+            when C is 1-4 and W is not, or only it makes them square (``_Reading.images``). ``x_test``/``x_val`` are a
             given test or validation split, or ``None``.
         y, y_test, y_val: labels of any kind (``(N,)`` or ``(N, 1)``), or one-hot ``(N, K)``;
             the classes are those of ``y``, and a test or validation label that is not one of
@@ -136,6 +136,12 @@ class _Reading:
         """``(N,)`` labels: ``(N, 1)`` flattened, one-hot ``(N, K)`` rows (``to_categorical``,
         smoothed or soft labels too) read as their most likely class, the column index."""
         y = np.asarray(y)
+        if np.issubdtype(y.dtype, np.floating) and np.isnan(y).any():  # np.unique makes them one class, "nan"
+            rows = np.flatnonzero(np.isnan(y.reshape(len(y), -1)).any(axis=1))
+            raise DataError(
+                f"{self.source}: {len(rows)} {split} label(s) are NaN (first: image {rows[0]}); "
+                "give those images a label, or leave them out"
+            )
         if y.ndim != 2 or y.shape[1] == 1:
             return y.reshape(-1) if y.ndim == 2 else y
         if not _one_hot(y):
@@ -148,9 +154,12 @@ class _Reading:
 
     def images(self, x: np.ndarray, split: str) -> np.ndarray:
         """Channels-first ``(N, C, H, W)`` images (PyTorch's layout) moved to channels-last,
-        when the layout is unmistakable: C is a channel count and W is not."""
+        when C is a channel count and W is not, or when both are and only channels-first
+        makes the images square (``(N, 1, 4, 4)``: 4x4 grey images, not 1x4 with 4 channels)."""
         x = np.asarray(x)
-        if x.ndim != 4 or x.shape[1] not in _KEPT_CHANNELS or x.shape[-1] in _KEPT_CHANNELS:
+        if x.ndim != 4 or x.shape[1] not in _KEPT_CHANNELS:
+            return x
+        if x.shape[-1] in _KEPT_CHANNELS and not (x.shape[2] == x.shape[3] and x.shape[1] != x.shape[2]):
             return x
         self._note(self.CHANNELS_FIRST, split, x.shape)
         return np.moveaxis(x, 1, -1)

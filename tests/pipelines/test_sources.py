@@ -181,6 +181,25 @@ def test_npz_of_one_hot_labels_and_channels_first_images(tmp_path) -> None:
         load_dataset(str(tmp_path / "m.npz"))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_tiny_channels_first_images_are_read_square(tmp_path, channels) -> None:
+    # (N, 1, 4, 4) was read as 1x4 images of 4 channels, the fourth dropped as alpha.
+    x = np.random.default_rng(1).integers(0, 256, (6, channels, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "t.npz", x_train=x, y_train=np.arange(6) % 2)
+    ds = load_dataset(str(tmp_path / "t.npz"))
+    np.testing.assert_array_equal(ds.x, x.transpose(0, 2, 3, 1))
+    assert ds.conversions[0].startswith("channels-first images")
+
+
+def test_npz_nan_labels_are_refused(tmp_path) -> None:
+    # They became a class of their own, "nan".
+    y = (np.arange(12) % 3).astype(float)
+    y[[7, 9]] = np.nan
+    np.savez(tmp_path / "n.npz", x_train=np.zeros((12, 5, 5, 3), np.uint8), y_train=y)
+    with pytest.raises(DataError, match=r"2 training label\(s\) are NaN \(first: image 7\)"):
+        load_dataset(str(tmp_path / "n.npz"))
+
+
 @pytest.mark.parametrize(
     ("extra", "listed"),
     [
