@@ -28,7 +28,23 @@ __all__ = [
 # The image files an image folder or a CSV may hold: those of the formats Pillow reads that
 # image data sets come in.
 IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+    }
 )
 
 # Pillow modes whose pixels are one grey value (with or without alpha).

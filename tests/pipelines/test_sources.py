@@ -80,6 +80,16 @@ def test_folder_of_bmp_tiff_webp_and_gif_images(tmp_path) -> None:
     assert np.array_equal(ds.x[3], written[".ppm"])
 
 
+def test_folder_of_tga_pnm_and_pbm_images(tmp_path) -> None:
+    # Pillow reads them, but they were left out without a word.
+    tga = write_image(tmp_path / "d" / "a" / "0.tga", (6, 6, 3), seed=1)
+    pnm = write_image(tmp_path / "d" / "b" / "0.pnm", (6, 6, 3), seed=2, fmt="PPM")
+    Image.fromarray(np.eye(6, dtype=bool)).save(tmp_path / "d" / "b" / "1.pbm")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.y.tolist() == [0, 1, 1] and np.array_equal(ds.x[0], tga) and np.array_equal(ds.x[1], pnm)
+    assert ds.x[2].tolist() == np.where(np.eye(6, dtype=bool), 255, 0)[..., None].repeat(3, -1).tolist()
+
+
 def test_npz_with_and_without_a_test_split(tmp_path) -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(30, 7, 7), dtype=np.uint8)
