@@ -55,9 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     inspect.add_argument(
         "--out",
-        type=Path,
+        type=_grid_path,
         default=Path("augmented.png"),
-        help="PNG grid to write, or a folder for augmented.png (default: augmented.png)",
+        help="the grid's file to write (.png, .jpg, .pdf or .svg), or a folder (an existing one, or a path ending "
+        "in /) for augmented.png (default: augmented.png)",
     )
     inspect.add_argument("--image-size", type=parse_size, metavar="H,W", help="resize every image to H,W")
     inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable image file")
@@ -70,11 +71,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.set_defaults(handler=run, uses_keras=True)
 
 
+# The formats the grid is written in, by the suffix of --out (matplotlib writes each).
+_GRID_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".pdf": "pdf", ".svg": "svg"}
+
+
+def _grid_path(text: str) -> Path:
+    """``--out``: a folder (one that exists, or a path ending in a separator) gets
+    ``augmented.png``; a file must end in a suffix of ``_GRID_FORMATS``."""
+    path = Path(text)
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        return path / "augmented.png"
+    if path.suffix.lower() not in _GRID_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a folder nor a file ending in {', '.join(_GRID_FORMATS)}; name the grid's file "
+            "or end a new folder's path with /"
+        )
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     from automl._data import flips_line
     from pipelines import AugmentPolicy, load_dataset, mirror_asymmetry, split_dataset
 
-    out = args.out / "augmented.png" if args.out.is_dir() else args.out  # a folder: the grid goes in it
+    out = args.out
     policy = _read_policy(args.policy) if args.policy else AugmentPolicy()
     dataset = load_dataset(
         args.source,
@@ -170,10 +189,10 @@ def _write_grid(
         axes[0, col].set_title(f"epoch {col - 1}", fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".png")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=100)
+            fig.savefig(handle, format=_GRID_FORMATS[out.suffix.lower()], dpi=100)
         os.replace(tmp, out)
     finally:
         plt.close(fig)

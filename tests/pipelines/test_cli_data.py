@@ -22,7 +22,7 @@ def test_inspect_prints_counts_splits_and_skipped_files_and_writes_a_grid(tmp_pa
     printed = capsys.readouterr().out
     assert "images: 20; shape 16x12x3 uint8" in printed
     assert "skipped files: 1" in printed and str(bad) in printed
-    # Per class: val = round(0.15 n), test = round(0.2 n), the rest trains.
+    # Of all 20: val round(0.15 * 20) = 3, test 4, shared among the classes by their sizes; the rest trains.
     assert "train 13, val 3, test 4" in printed
     assert "\nflips: " in printed  # whether a search would flip these images
     assert [line.split() for line in printed.splitlines() if line.startswith(("cat ", "dog "))] == [
@@ -50,6 +50,21 @@ def test_inspect_writes_its_grid_into_a_folder_given_as_out(tmp_path: Path, caps
     assert main(["data", "inspect", "digits", "--out", str(tmp_path / "grids")]) == 0
     assert (tmp_path / "grids" / "augmented.png").stat().st_size > 0
     assert f"wrote {tmp_path / 'grids' / 'augmented.png'}" in capsys.readouterr().out
+
+
+def test_inspect_writes_a_new_folder_s_grid_and_a_jpeg_as_named(tmp_path: Path, capsys) -> None:
+    # A new folder's path ("new/") was written as a PNG file named "new"; a .jpg held PNG bytes.
+    assert main(["data", "inspect", "digits", "--out", f"{tmp_path / 'new'}/"]) == 0
+    assert (tmp_path / "new" / "augmented.png").is_file()
+    assert main(["data", "inspect", "digits", "--out", str(tmp_path / "g.jpg")]) == 0
+    with Image.open(tmp_path / "g.jpg") as grid:
+        assert grid.format == "JPEG"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["data", "inspect", "digits", "--out", str(tmp_path / "grid.gif")])
+    assert "'grid.gif' is not a folder nor a file ending in .png" in capsys.readouterr().err.replace(
+        str(tmp_path) + "/", ""
+    )
 
 
 def test_strict_mode_fails_with_one_line_naming_the_file(tmp_path: Path, capsys) -> None:
