@@ -134,10 +134,11 @@ def redact(url: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    url = _USERINFO_PASSWORD.sub(r"\1***@", url)  # up to the last @: a password may hold one unencoded
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+        return url
     query = {k: ("***" if k.lower() in ("password", "passwd") else v) for k, v in parsed.query.items()}
     return (
         parsed.update_query_dict(query).render_as_string(hide_password=True)
@@ -146,12 +147,20 @@ def redact(url: str) -> str:
     )
 
 
+# The password in a URL's user part: from the colon after the user name to the last @ before
+# the path (a password written with an unencoded @ is all of it, not the part before the first).
+_USERINFO_PASSWORD = re.compile(r"(://[^/:@\s'\"]*:)[^/\s'\"]*@")
+
+
 def scrub(text: str, *urls: str | None) -> str:
     """``text`` (an error message that may quote the URLs, as MLflow's and SQLAlchemy's do)
-    with each URL's password masked wherever it appears, as written or percent-decoded."""
+    with the password of any URL in it masked, and each of ``urls``' passwords wherever it
+    stands on its own (as written or percent-decoded). Not inside a word: a password
+    ``postgres`` masked in ``postgresql://`` would say what it is."""
+    text = _USERINFO_PASSWORD.sub(r"\1***@", text)
     for url in urls:
         for password in _passwords(url):
-            text = text.replace(password, "***")
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(password)}(?![A-Za-z0-9])", "***", text)
     return text
 
 
@@ -160,7 +169,7 @@ def _passwords(url: str | None) -> set[str]:
     and percent-decoded; none for a URL without one."""
     if not url:
         return set()
-    found = set(re.findall(r"://[^/:@]*:([^/@]+)@", url))
+    found = set(re.findall(r"://[^/:@]*:([^/]+)@", url))
     found |= set(re.findall(r"[?&](?:password|passwd)=([^&#]+)", url, flags=re.IGNORECASE))
     return {form for password in found for form in (password, unquote(password)) if form and form != "***"}
 

@@ -23,7 +23,7 @@ from automl._errors import UserError
 from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, process_identity, retry_of
 from automl._records import StudyRecord, TrialRecord, record_claim
 from automl._settings import RuntimeSettings
-from automl._stores import open_storage, scrub
+from automl._stores import open_storage, redact, scrub
 from automl._studies import process_alive
 from automl._workers import join_command, worker_command, worker_env
 from tests.automl.helpers import cli_env, run_cli, stores
@@ -131,7 +131,19 @@ def test_error_text_that_quotes_a_store_url_loses_its_password():
     text = f"API request to {url} failed; p@ss was rejected"
     assert scrub(text, url) == "API request to postgresql://me:***@db/optuna?sslpassword=x failed; *** was rejected"
     assert scrub("a=1&password=zz, then zz", "mysql://h/db?user=u&password=zz") == "a=1&password=***, then ***"
-    assert scrub(text, "http://h:5000", None) == text  # no password: nothing to mask
+    assert scrub("p@ss at http://h:5000/x", "http://h:5000", None) == "p@ss at http://h:5000/x"  # no password
+    assert scrub(text, None) == text.replace("p%40ss@", "***@")  # a URL's own password, given or not
+
+
+@pytest.mark.parametrize("password", ["Hunt@er9Q", "postgres", "e"], ids=["an unencoded @", "a word", "one letter"])
+def test_a_masked_password_shows_no_part_of_itself(password):
+    # Masked up to its first @, a part of it showed ("***@er9Q@127.0.0.1"); masked wherever it
+    # occurred, a short or common one showed where it had been ("'***ql+psycopg2://",
+    # "cannot op***n th*** storag***").
+    url = f"postgresql://secret_user:{password}@127.0.0.1:55432/optuna"
+    message = f"cannot open the storage {url!r}: password authentication failed for user secret_user"
+    assert redact(url) == "postgresql://secret_user:***@127.0.0.1:55432/optuna"
+    assert scrub(message, url) == message.replace(f":{password}@", ":***@")
 
 
 def test_worker_command_joins_with_the_same_stores_through_the_environment():
