@@ -442,7 +442,7 @@ def _refuse_foreign_sqlite(path: Path, url: str) -> None:
         )
         raise UserError(
             f"the storage {redact(url)!r} is not an Optuna store but {what}; give the study's Optuna store "
-            f"(default {default_storage()})"
+            f"(default {redact(default_storage())})"
         )
 
 
@@ -464,7 +464,11 @@ def _rdb_storage(url: str, shown: str, *, read_only: bool) -> optuna.storages.RD
 
 
 def connection_headroom(url: str) -> int | None:
-    """How many more client connections the PostgreSQL server of ``url`` accepts (None: not PostgreSQL)."""
+    """How many more client connections the PostgreSQL server of ``url`` accepts (None: not PostgreSQL).
+
+    Raises:
+        UserError: the server cannot be reached or refuses the login (one line, its password masked).
+    """
     if not url.startswith("postgres"):
         return None
     import sqlalchemy
@@ -475,12 +479,13 @@ def connection_headroom(url: str) -> int | None:
         " - coalesce(current_setting('reserved_connections', true), '0')::int"
         " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
     )
-    engine = sqlalchemy.create_engine(normalize_url(url), poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            return int(connection.exec_driver_sql(query).scalar_one())
-    finally:
-        engine.dispose()
+    with _storage_errors(url):
+        engine = sqlalchemy.create_engine(normalize_url(url), poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                return int(connection.exec_driver_sql(query).scalar_one())
+        finally:
+            engine.dispose()
 
 
 def check_connection_budget(url: str | None, processes: int) -> None:

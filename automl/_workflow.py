@@ -98,7 +98,7 @@ def _run_with_workers(config: StudyConfig, progress: Progress, started: float) -
     its end). A worker that dies leaves its trial to the heartbeat: the others fail it once
     it is stale and run its retry.
     """
-    check_connection_budget(config.storage, config.workers + 1)
+    check_connection_budget(config.storage, config.workers)  # the search's own process is one of them
     return run_study(config, progress=progress, started=started, helpers=config.workers - 1)
 
 

@@ -25,6 +25,8 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
+from automl._errors import UserError
+from automl._stores import open_storage
 from automl._tracking import Tracker, _reach_server
 from automl.cli import main
 from tests.automl.helpers import run_cli, stores
@@ -417,6 +419,16 @@ def test_a_store_that_is_not_optuna_s_is_refused_and_left_as_it_was(workdir, cap
     (workdir / "junk.db").write_text("not a database")
     assert main([*command, "--storage", f"sqlite:///{workdir / 'junk.db'}"]) == 2
     assert "is not an SQLite database (file is not a database)" in capsys.readouterr().err
+
+
+def test_the_refusal_of_a_foreign_store_masks_the_default_store_s_password(workdir, monkeypatch):
+    # The Python API quoted $AUTOML_STORAGE whole, password and all (the CLI masked it last).
+    monkeypatch.setenv("AUTOML_STORAGE", "postgresql://u:Hunter2Zq9pw@db/optuna")
+    tracking = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    Tracker(tracking, experiment_name="e")
+    with pytest.raises(UserError, match="not an Optuna store") as error:
+        open_storage(tracking)
+    assert "Hunter2Zq9pw" not in str(error.value) and "(default postgresql://u:***@db/optuna)" in str(error.value)
 
 
 def test_a_journal_file_store_runs_without_waiting_on_its_own_lock(workdir):

@@ -23,7 +23,7 @@ from automl._errors import UserError
 from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, process_identity, retry_of
 from automl._records import StudyRecord, TrialRecord, record_claim
 from automl._settings import RuntimeSettings
-from automl._stores import open_storage, redact, scrub
+from automl._stores import check_connection_budget, open_storage, redact, scrub
 from automl._studies import process_alive
 from automl._workers import join_command, worker_command, worker_env
 from tests.automl.helpers import cli_env, run_cli, stores
@@ -124,6 +124,10 @@ def test_storage_errors_are_one_line_and_hide_the_password(url, message):
     with pytest.raises(UserError, match=message) as error:
         open_storage(url)
     assert "s3cret" not in str(error.value) and "***" in str(error.value)
+    if url.startswith("postgres"):  # --workers counts the server's free connections first: a traceback there
+        with pytest.raises(UserError, match=message) as error:
+            check_connection_budget(url, 2)
+        assert "s3cret" not in str(error.value) and "\n" not in str(error.value)
 
 
 def test_error_text_that_quotes_a_store_url_loses_its_password():
