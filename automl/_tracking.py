@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -183,6 +184,9 @@ class Tracker:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
+        # MLflow's client prints "View run ... at: <server URL>" as each run ends on a tracking
+        # server, the URL's password included; the search prints its own line for the UI.
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
         self.tracking_uri = ensure_sqlite_folder(normalize_url(tracking_uri or default_tracking_uri()))
         _refuse_read_only(self.tracking_uri)
         _reach_server(self.tracking_uri)
