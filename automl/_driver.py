@@ -96,7 +96,7 @@ def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker,
             raise UserError(
                 f"study {config.study_name!r} has no MLflow parent run yet; start it with 'automl search' first"
             )
-        tracker.attach_parent(run_id)
+        tracker.attach_parent(config.study_name, run_id)
         return
     opened = tracker.open_parent(config.study_name, run_id)
     if run_id is None:

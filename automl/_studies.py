@@ -308,7 +308,7 @@ def study_tracker(study: optuna.Study, config: StudyConfig) -> Tracker:
     tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     parent = StudyRecord.of(study).parent_run_id
     if parent is not None:
-        tracker.attach_parent(parent)
+        tracker.attach_parent(study.study_name, parent)
     return tracker
 
 

@@ -255,9 +255,11 @@ class Tracker:
         """Reopen the study's parent run ``run_id``, or create one; returns its id.
 
         Raises:
-            UserError: the parent run was deleted (in the MLflow UI), with how to restore it.
+            UserError: the parent run was deleted (in the MLflow UI), with how to restore it,
+                or this store does not hold it.
         """
         if run_id is not None:
+            self._check_holds(study_name, run_id)
             if self._client.get_run(run_id).info.lifecycle_stage == "deleted":
                 raise UserError(
                     f"the MLflow parent run of study {study_name!r} ({run_id}) is deleted (e.g. in the MLflow UI): "
@@ -272,9 +274,23 @@ class Tracker:
             self.parent_run_id = run.info.run_id
         return self.parent_run_id
 
-    def attach_parent(self, run_id: str) -> None:
-        """Log trials under an existing parent run without changing its state (workers)."""
+    def attach_parent(self, study_name: str, run_id: str) -> None:
+        """Log trials under an existing parent run without changing its state (workers).
+
+        Raises:
+            UserError: this store does not hold the run (a worker given another store).
+        """
+        self._check_holds(study_name, run_id)
         self.parent_run_id = run_id
+
+    def _check_holds(self, study_name: str, run_id: str) -> None:
+        """Refuse a store without study ``study_name``'s parent run ``run_id``: its trials would
+        be logged apart from the study's, and their models found by no other process."""
+        if not self.has_run(run_id):
+            raise UserError(
+                f"the MLflow store {redact(self.tracking_uri)!r} does not hold the runs of study {study_name!r} (its "
+                f"parent run {run_id}): give the study's tracking store (--tracking-uri or AUTOML_TRACKING_URI)"
+            )
 
     def start_trial(self, study_name: str, number: int) -> TrialRun:
         tags = {PARENT_TAG: self.parent_run_id, TRIAL_TAG: str(number), STUDY_TAG: study_name}

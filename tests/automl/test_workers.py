@@ -174,6 +174,21 @@ def test_worker_refuses_a_non_positive_trial_count(workdir):
     assert "--trials must be at least 1, got 0" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_worker_given_another_tracking_store_is_refused(workdir, capsys):
+    # It ran the trials and logged them where no other process looked: the final search
+    # retrained from scratch, then failed with a traceback ("Run with id=... not found"), each run.
+    from automl.cli import main
+
+    assert main(["search", "--study-name", "q", "--trials", "2", "--epochs", "1", "--create-only"]) == 0
+    capsys.readouterr()
+    other = f"sqlite:///{workdir / 'other' / 'mlflow.db'}"
+    assert main(["worker", "--study", "q", "--tracking-uri", other]) == 2
+    error = capsys.readouterr().err
+    assert f"the MLflow store '{other}' does not hold the runs of study 'q'" in error and "Traceback" not in error
+    study = optuna.load_study(study_name="q", storage=stores(workdir)["storage"])
+    assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 2  # no trial taken
+
+
 def test_search_with_two_local_workers(workdir):
     result = run_cli(
         ["search", "--study-name", "two", "--trials", "4", "--epochs", "1", "--pruner", "none", "--workers", "2"]
