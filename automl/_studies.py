@@ -345,7 +345,19 @@ def _resume_config(stored: StudyConfig, given: StudyConfig, *, folder: str | Non
         for f in dataclasses.fields(StudyConfig)
         if f.name not in _FROZEN_ON_RESUME and f.name != "given"
     }
+    if _keeps_its_total(stored, given):
+        per_run["trials"] = stored.trials
     return dataclasses.replace(stored, **per_run)
+
+
+def _keeps_its_total(stored: StudyConfig, given: StudyConfig) -> bool:
+    """Whether a resumed study keeps the total of trials it was made with: where none is given
+    and no time budget ends this run (a study made with --create-only --trials 2 for workers
+    was topped up to the default 6 by the search that finishes it), unless the budget of the
+    run that made it set the total (``BUDGET_TRIALS_CAP``)."""
+    defaults = StudyConfig()
+    given_total = "trials" in given.given if given.given else given.trials != defaults.trials
+    return not given_total and given.time_budget is None and stored.trials < BUDGET_TRIALS_CAP
 
 
 def _same_data(stored: str, given: str, folder: str | None) -> bool:

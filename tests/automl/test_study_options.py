@@ -14,12 +14,15 @@ from optuna.trial import TrialState
 
 import automl
 import searchspace as ss
+from automl._budget import BUDGET_TRIALS_CAP
 from automl._config import StudyConfig, load_study_file
 from automl._data import load_study_data
 from automl._driver import run_study
 from automl._errors import ProcessDied, StudyStopped, UserError
 from automl._progress import Progress
 from automl._records import TrialRecord
+from automl._search import study_config
+from automl._studies import _resume_config
 from automl.cli import build_parser
 from automl.cli._search import config_from_args
 from searchspace import sample_architecture
@@ -225,6 +228,20 @@ def test_a_resumed_study_plans_by_its_stored_settings(workdir, capsys):
     study = optuna.load_study(study_name="r", storage=stores(workdir)["storage"])
     assert len(study.get_trials(states=(TrialState.WAITING,))) <= 1
     assert len(study.trials) <= 3
+
+
+def test_a_resumed_study_keeps_its_total_of_trials_unless_one_is_given():
+    # The README's many-machine steps: a study made with --create-only --trials 2 and run by
+    # workers was topped up to the default 6 trials by the search that was to finish it.
+    made = StudyConfig(study_name="big", trials=2)
+    assert _resume_config(made, study_config(study_name="big")).trials == 2
+    assert _resume_config(made, study_config(study_name="big", trials=9)).trials == 9
+    assert _resume_config(made, study_config(study_name="big", trials=6)).trials == 6  # the default, given
+    assert _resume_config(made, StudyConfig(study_name="big", trials=5)).trials == 5  # the API without study_config
+    budget = study_config(study_name="big", time_budget=60.0).replace(trials=BUDGET_TRIALS_CAP)  # as search sets it
+    assert _resume_config(made, budget).trials == BUDGET_TRIALS_CAP  # the budget ends this run
+    by_a_budget = StudyConfig(study_name="big", trials=BUDGET_TRIALS_CAP)
+    assert _resume_config(by_a_budget, study_config(study_name="big")).trials == StudyConfig().trials
 
 
 def test_isolated_trials_run_in_fresh_processes(workdir):
