@@ -210,12 +210,17 @@ def print_result(result: SearchResult) -> None:
         print(f"  model: {shown_path(result.export.keras_path)}")
         for note in result.export.notes:
             print(f"  note: {note}")
-    print("\nTo browse the runs in the MLflow UI:")
-    print(f"  {ui_command(result.config.tracking_uri)}")
+    print(f"\n{browse_line(result.config.tracking_uri)}")
 
 
-def ui_command(tracking_uri: str | None) -> str:
-    """The ``automl ui`` command for ``tracking_uri``, its password masked."""
+def browse_line(tracking_uri: str | None) -> str:
+    """How to browse the runs: open a tracking server in a browser, or the ``automl ui``
+    command that serves a store (quoted for the shell); the password masked."""
+    import shlex
+
     from automl._stores import redact
 
-    return "automl ui" + (f" --tracking-uri {redact(tracking_uri)}" if tracking_uri else "")
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        return f"To browse the runs, open the MLflow tracking server in a browser:\n  {redact(tracking_uri)}"
+    command = "automl ui" + (f" --tracking-uri {shlex.quote(redact(tracking_uri))}" if tracking_uri else "")
+    return f"To browse the runs in the MLflow UI:\n  {command}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ from mlflow import MlflowClient
 from automl._config import StudyConfig
 from automl._data import load_study_data
 from automl.cli import main
+from automl.cli._search import browse_line
 from tests.automl.helpers import cli_env, run_cli
 
 
@@ -154,6 +156,18 @@ def test_ui_refuses_what_it_cannot_serve_before_announcing_a_server(workdir, cap
     with pytest.raises(SystemExit):
         main(["ui", "--port", "99999"])
     assert "a port is a number from 1 to 65535, got '99999'" in capsys.readouterr().err
+
+
+def test_the_closing_line_says_how_to_browse_each_kind_of_store(workdir, capsys):
+    # It printed 'automl ui --tracking-uri http://...' for a tracking server, which that
+    # command refuses, and a path with a space unquoted, which the shell split.
+    server = browse_line("http://u:s3cret@mlflow-host:5000")
+    assert server.endswith("open the MLflow tracking server in a browser:\n  http://u:***@mlflow-host:5000")
+    command = browse_line("sqlite:///rel dir/ml.db").splitlines()[-1].strip()
+    assert command == "automl ui --tracking-uri 'sqlite:///rel dir/ml.db'"
+    (workdir / "rel dir").mkdir()
+    assert main([*shlex.split(command)[1:], "--dry-run"]) == 0
+    assert browse_line(None).endswith("\n  automl ui")
 
 
 def test_ui_serves_the_store_on_loopback_only(workdir):
