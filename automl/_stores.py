@@ -187,6 +187,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# What each purpose of ``store_lock`` locks, as its errors name it.
+STORE_NAMES = {"optuna": "storage", "mlflow": "MLflow tracking store"}
+
 _held: dict[str, int] = {}
 
 
@@ -246,7 +249,7 @@ def _acquire(url: str, purpose: str) -> Iterator[None]:
     import sqlalchemy
 
     key = zlib.crc32(f"automl:{purpose}".encode())
-    with _storage_errors(url):
+    with _storage_errors(url, STORE_NAMES.get(purpose, "storage")):
         engine = sqlalchemy.create_engine(normalize_url(url), poolclass=sqlalchemy.pool.NullPool)
         connection = engine.connect()
     try:
@@ -263,8 +266,9 @@ def _acquire(url: str, purpose: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _storage_errors(url: str) -> Iterator[None]:
-    """Turn the ways a storage URL fails to open into one-line ``UserError``s, its password masked."""
+def _storage_errors(url: str, what: str = "storage") -> Iterator[None]:
+    """Turn the ways a store's URL fails to open into one-line ``UserError``s, its password
+    masked; ``what`` names the store (the Optuna "storage", or the "MLflow tracking store")."""
     import sqlalchemy
 
     try:
@@ -272,14 +276,14 @@ def _storage_errors(url: str) -> Iterator[None]:
     except ImportError as exc:
         hint = " (pip install 'cnn-automl[postgres]')" if url.startswith("postgres") else ""
         raise UserError(
-            f"no database driver for the storage {redact(url)!r}{hint}: {scrub(str(exc.__cause__ or exc), url)}"
+            f"no database driver for the {what} {redact(url)!r}{hint}: {scrub(str(exc.__cause__ or exc), url)}"
         ) from None
     except sqlalchemy.exc.ArgumentError as exc:
-        raise UserError(f"not a storage URL SQLAlchemy understands: {redact(url)!r} ({scrub(str(exc), url)})") from None
+        raise UserError(f"not a {what} URL SQLAlchemy understands: {redact(url)!r} ({scrub(str(exc), url)})") from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise UserError(f"cannot open the storage {redact(url)!r}: {scrub(_first_line(exc), url)}") from None
+        raise UserError(f"cannot open the {what} {redact(url)!r}: {scrub(_first_line(exc), url)}") from None
     except ValueError as exc:  # a URL SQLAlchemy parsed but the driver cannot use (a port that is no number)
-        raise UserError(f"cannot open the storage {redact(url)!r}: {scrub(str(exc), url)}") from None
+        raise UserError(f"cannot open the {what} {redact(url)!r}: {scrub(str(exc), url)}") from None
 
 
 def _local_file(url: str) -> Path | None:

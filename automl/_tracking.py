@@ -200,6 +200,11 @@ class Tracker:
         except MlflowException as exc:
             reason = scrub(" ".join(str(exc.message).split())[:300], tracking_uri, self.tracking_uri)
             raise UserError(f"cannot open the MLflow tracking store {redact(self.tracking_uri)!r}: {reason}") from None
+        except ImportError as exc:  # a database URL whose driver is not installed (mysql://)
+            reason = scrub(str(exc), tracking_uri, self.tracking_uri)
+            raise UserError(
+                f"no database driver for the MLflow tracking store {redact(self.tracking_uri)!r}: {reason}"
+            ) from None
         self.parent_run_id: str | None = None
 
     @property

@@ -386,6 +386,23 @@ def test_an_unreachable_tracking_server_is_refused_soon_without_the_password(wor
         assert optuna.get_all_study_names(storage=stores(workdir)["storage"]) == []
 
 
+@pytest.mark.parametrize(
+    ("scheme", "message"),
+    [
+        ("mysql", "no database driver for the MLflow tracking store 'mysql://u:***@127.0.0.1:"),
+        ("postgresql", "cannot open the MLflow tracking store 'postgresql+psycopg2://u:***@127.0.0.1:"),
+    ],
+)
+def test_a_tracking_database_that_cannot_be_opened_is_one_line_named_as_mlflow_s(workdir, capsys, scheme, message):
+    # mysql:// without its driver: a 71-line traceback. PostgreSQL: "cannot open the storage".
+    if scheme == "postgresql":
+        pytest.importorskip("psycopg2")
+    tracking = f"{scheme}://u:{PASSWORD}@127.0.0.1:{_closed_port()}/db"
+    assert main(["search", "--trials", "1", "--tracking-uri", tracking]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and PASSWORD not in err
+
+
 def test_a_tracking_server_that_answers_at_all_is_reached():
     # Any answer counts (a proxy's 404 too): only an unreachable server is refused up front.
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler) as server:
