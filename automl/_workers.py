@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from automl._budget import Plan
 from automl._config import StudyConfig
 from automl._settings import runtime_settings
-from automl._stores import redact, store_env
+from automl._stores import STORAGE_ENV, TRACKING_URI_ENV, redact, store_env
 
 __all__ = ["worker_command", "worker_env", "join_command", "local_workers", "wait_passing_on_interrupts"]
 
@@ -42,16 +43,29 @@ def worker_env(config: StudyConfig) -> dict[str, str]:
 
 
 def join_command(config: StudyConfig) -> str:
-    """The ``automl worker`` command a user runs elsewhere to join, with passwords masked."""
-    command = ["automl", "worker", "--study", config.study_name]
-    for flag, value in (
-        ("--storage", config.storage),
-        ("--tracking-uri", config.tracking_uri),
-        ("--backend", config.backend),
+    """The ``automl worker`` command a user runs elsewhere to join, with passwords masked.
+
+    A store this process took from its environment variable is left to the same variable
+    there (said in a comment); one with a password is set in the variable on the command's
+    left, as the README advises (a command line is visible to every user of the machine).
+    """
+    assigned, command, inherited = [], ["automl", "worker", "--study", config.study_name], []
+    for flag, env, url in (
+        ("--storage", STORAGE_ENV, config.storage),
+        ("--tracking-uri", TRACKING_URI_ENV, config.tracking_uri),
     ):
-        if value:
-            command += [flag, redact(value)]
-    return " ".join(command)
+        if not url:
+            continue
+        if os.environ.get(env) == url:
+            inherited.append(env)
+        elif redact(url) != url:
+            assigned.append(f"{env}={shlex.quote(redact(url))}")
+        else:
+            command += [flag, shlex.quote(url)]
+    if config.backend:
+        command += ["--backend", config.backend]
+    comment = f"  # with {' and '.join(inherited)} set as here" if inherited else ""
+    return " ".join(assigned + command) + comment
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_study_option(parser)
     parser.add_argument("--top", type=int, default=3, help="how many of the best trials to compare (default 3)")
     parser.add_argument("--final-epochs", type=int, default=None, help="retrain each on train+validation first")
-    parser.add_argument("--seeds", type=int, default=1, help="with --final-epochs: seeds to average (default 1)")
+    parser.add_argument("--seeds", type=int, default=None, help="with --final-epochs: seeds to average (default 1)")
     parser.add_argument("--prefer", choices=("cost", "accuracy"), default="cost", help="winner rule (default cost)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument(
@@ -40,6 +40,8 @@ def _check(args: argparse.Namespace) -> None:
     for flag, value in counts.items():
         if value is not None and value < 1:
             raise UserError(f"{flag} must be at least 1, got {value!r}")
+    if args.seeds is not None and args.final_epochs is None:
+        raise UserError(f"--seeds {args.seeds} averages models retrained on train+validation: give --final-epochs too")
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha must be between 0 and 1, got {args.alpha!r}")
     if args.margin is not None and not 0 <= args.margin < 1:
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     tracker = study_tracker(study, config)
     final = (
-        FinalTraining(epochs=args.final_epochs, seeds=args.seeds, views=config.views, max_flops=config.max_flops)
+        FinalTraining(epochs=args.final_epochs, seeds=args.seeds or 1, views=config.views, max_flops=config.max_flops)
         if args.final_epochs is not None
         else None
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +171,8 @@ def _write_grid(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from automl._bundle import write_atomically
+    from automl._errors import UserError
     from pipelines import augmentation_preview
 
     rows = min(len(class_names), _MAX_ROWS)
@@ -188,14 +189,10 @@ def _write_grid(
     for col in range(1, 1 + _VIEWS):
         axes[0, col].set_title(f"epoch {col - 1}", fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=_GRID_FORMATS[out.suffix.lower()], dpi=100)
-        os.replace(tmp, out)
+    try:  # a file of the umask's mode (a temporary file's 0600 stayed), named in any error
+        write_atomically(out, lambda path: fig.savefig(path, format=_GRID_FORMATS[out.suffix.lower()], dpi=100))
+    except OSError as exc:
+        raise UserError(f"cannot write the grid to {str(out)!r}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return rows

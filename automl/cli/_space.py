@@ -61,8 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--input-shape", type=parse_shape, required=True, help="image shape H,W,C")
     sample.add_argument("--seed", type=parse_seed, required=True, help="seed of Optuna's RandomSampler")
     sample.add_argument("--num-classes", type=_classes, default=10, help="number of classes (default 10)")
-    sample.add_argument("--max-params", type=int, default=None, help="narrow samples with more parameters")
-    sample.add_argument("--max-flops", type=int, default=None, help="narrow samples with more multiply-adds")
+    sample.add_argument(
+        "--max-params", type=int, default=None, help="narrow samples with more parameters (default: the study file's)"
+    )
+    sample.add_argument(
+        "--max-flops", type=int, default=None, help="narrow samples with more multiply-adds (default: the study file's)"
+    )
     _add_config(sample)
     sample.set_defaults(handler=run_sample)
 
@@ -154,6 +158,18 @@ def sample_lines(
     return records
 
 
+def _budget(args: argparse.Namespace, name: str) -> int | None:
+    """``--max-params``/``--max-flops`` (``name``), else the study file's setting of that name
+    (a study samples within it; a file of the space alone has none)."""
+    from automl._config import load_study_file
+
+    given = getattr(args, name)
+    if given is not None or not args.config:
+        return given
+    value = load_study_file(args.config).get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def run_sample(args: argparse.Namespace) -> int:
     records = sample_lines(
         n=args.n,
@@ -161,8 +177,8 @@ def run_sample(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_classes=args.num_classes,
         space=_space(args),
-        max_params=args.max_params,
-        max_flops=args.max_flops,
+        max_params=_budget(args, "max_params"),
+        max_flops=_budget(args, "max_flops"),
     )
     for record in records:
         print(json.dumps(record, sort_keys=True))

@@ -150,7 +150,9 @@ def test_a_masked_password_shows_no_part_of_itself(password):
     assert scrub(message, url) == message.replace(f":{password}@", ":***@")
 
 
-def test_worker_command_joins_with_the_same_stores_through_the_environment():
+def test_worker_command_joins_with_the_same_stores_through_the_environment(monkeypatch):
+    monkeypatch.delenv("AUTOML_STORAGE", raising=False)
+    monkeypatch.delenv("AUTOML_TRACKING_URI", raising=False)
     config = StudyConfig(
         study_name="s", storage="postgresql://u:s3cret@db/a", tracking_uri="http://h:5000", backend="jax"
     )
@@ -160,9 +162,16 @@ def test_worker_command_joins_with_the_same_stores_through_the_environment():
     ]
     env = worker_env(config)
     assert env["AUTOML_STORAGE"] == "postgresql://u:s3cret@db/a" and env["AUTOML_TRACKING_URI"] == "http://h:5000"
+    # A password goes in the variable, not on a command line (which any user of the machine sees).
     assert join_command(config) == (
-        "automl worker --study s --storage postgresql://u:***@db/a --tracking-uri http://h:5000 --backend jax"
+        "AUTOML_STORAGE='postgresql://u:***@db/a' automl worker --study s --tracking-uri http://h:5000 --backend jax"
     )
+    monkeypatch.setenv("AUTOML_STORAGE", "postgresql://u:s3cret@db/a")  # where this process took it from
+    assert join_command(config) == (
+        "automl worker --study s --tracking-uri http://h:5000 --backend jax  # with AUTOML_STORAGE set as here"
+    )
+    spaced = StudyConfig(study_name="s", storage="sqlite:///my dir/optuna.db")
+    assert join_command(spaced) == "automl worker --study s --storage 'sqlite:///my dir/optuna.db'"
     limited = StudyConfig(study_name="s", timeout=90, max_consecutive_failures=2)
     assert worker_command(limited)[4:] == ["--study", "s", "--max-consecutive-failures", "2", "--timeout", "90.0"]
     assert worker_command(limited, timeout=12.34)[-2:] == ["--timeout", "12.3"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,13 @@ def test_inspect_writes_a_new_folder_s_grid_and_a_jpeg_as_named(tmp_path: Path, 
     assert main(["data", "inspect", "digits", "--out", str(tmp_path / "g.jpg")]) == 0
     with Image.open(tmp_path / "g.jpg") as grid:
         assert grid.format == "JPEG"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "g.jpg").stat().st_mode & 0o777 == 0o666 & ~umask  # not a temporary file's 0600
     capsys.readouterr()
+    assert main(["data", "inspect", "digits", "--out", "/proc/no-such-folder/g.png"]) == 2
+    error = capsys.readouterr().err
+    assert "cannot write the grid to '/proc/no-such-folder/g.png'" in error and ".tmp" not in error
     with pytest.raises(SystemExit):
         main(["data", "inspect", "digits", "--out", str(tmp_path / "grid.gif")])
     assert "'grid.gif' is not a folder nor a file ending in .png" in capsys.readouterr().err.replace(

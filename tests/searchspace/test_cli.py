@@ -93,6 +93,16 @@ def test_sample_narrows_over_budget_samples_as_a_study_does(capsys):
         assert (record["width_scale"] == 1.0) == (original["params"] <= 20000)
 
 
+def test_sample_keeps_to_a_study_file_s_budget(capsys, tmp_path):
+    # The study file's max_params was ignored: samples of 1.1M parameters, width_scale 1.0.
+    (tmp_path / "study.toml").write_text("max_params = 20000\n")
+    _, out, _ = _run(capsys, *SAMPLE, "--config", str(tmp_path / "study.toml"))
+    _, flagged, _ = _run(capsys, *SAMPLE, "--max-params", "20000")
+    assert out == flagged and all(json.loads(line)["params"] <= 20000 for line in out.splitlines())
+    _, given, _ = _run(capsys, *SAMPLE, "--config", str(tmp_path / "study.toml"), "--max-params", "50000")
+    assert max(json.loads(line)["params"] for line in given.splitlines()) > 20000  # the flag wins
+
+
 def test_sample_reports_samples_over_the_budget_even_narrowed_with_their_reason(capsys):
     code, out, _ = _run(capsys, *SAMPLE, "--max-params", "100")
     records = [json.loads(line) for line in out.splitlines()]
