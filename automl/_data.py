@@ -96,7 +96,10 @@ def flips_line(asymmetry: float | None) -> str:
     """One line for the console: whether images of this ``mirror_asymmetry`` are flipped, and why."""
     limit = pipelines.MIRROR_ASYMMETRY_LIMIT
     if asymmetry is None:
-        return "flips: off; too few images of two classes or more to tell whether the classes look the same in a mirror"
+        return (
+            "flips: off; whether the classes look the same in a mirror cannot be told from these images (too few of "
+            "two classes or more, or the classes' mean images do not differ, as with objects at any place)"
+        )
     if pipelines.may_flip(asymmetry):
         return (
             f"flips: on; the classes look the same in a mirror (mirror asymmetry {asymmetry:.3g}, below {limit:g}), "

@@ -319,7 +319,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
             f"{len(callback.epochs)} epochs (planned {planned}) through the final window: it trains longer there "
             "than its retraining on train+validation could, so its own model is the final one"
         )
-    elif callback.fits is not None:
+    elif callback.fits is not None and training.epochs != planned:  # a re-plan that kept them all says nothing
         outcome.note = f"{training.epochs} of {planned} epochs, to fit the {limit}"
     outcome.state = TrialState.COMPLETE
     cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
