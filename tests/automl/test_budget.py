@@ -320,22 +320,24 @@ def test_the_final_window_stretches_the_retraining_of_the_contenders(monkeypatch
     assert _stretch([one], data, FinalTraining(until=5000.0, epochs=4)) == 1.0
 
 
-def test_no_trial_starts_without_time_for_an_epoch_as_long_as_the_quickest_one(monkeypatch):
+def test_no_trial_starts_without_time_for_its_epochs_as_the_completed_trials_take_them(monkeypatch):
     monkeypatch.setattr(time, "monotonic", lambda: 100.0)
     study = optuna.create_study(direction="maximize")
     # No trial has completed: one starts before the deadline, and up to two after it.
     assert _time_left(study, 100.5, late=0) and _time_left(study, 90.0, late=1)
     assert not _time_left(study, 90.0, late=2)
     training = TrainingSpec(epochs=9, batch_size=32).to_dict()
-    for fit in (36.0, 90.0):  # 4 s and 10 s an epoch
-        attrs = {"training": training, "timings": {"fit": fit}}
+    for build, fit in ((2.0, 36.0), (1.0, 54.0), (4.0, 90.0)):  # 4, 6 and 10 s an epoch
+        attrs = {"training": training, "timings": {"build": build, "fit": fit}}
         study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs=attrs))
-    assert _time_left(study, 104.5, late=0)
-    assert not _time_left(study, 103.5, late=0)
+    # The median of each trial's time outside its fit and an epoch of its own: 6, 7 and 14 s.
+    # The quickest trial's epoch alone (4 s) let a trial start that was then cut after one epoch.
+    assert _time_left(study, 107.5, late=0)
+    assert not _time_left(study, 106.5, late=0)
     assert _time_left(study, None, late=5)
-    # Time for three epochs (successive halving's second rung): 12 s.
-    assert _time_left(study, 112.5, late=0, epochs=3)
-    assert not _time_left(study, 111.5, late=0, epochs=3)
+    # Time for three epochs (successive halving's second rung): 14, 19 and 34 s.
+    assert _time_left(study, 119.5, late=0, epochs=3)
+    assert not _time_left(study, 118.5, late=0, epochs=3)
 
 
 def test_a_worker_leaves_late_trials_to_a_trial_running_elsewhere(monkeypatch):
