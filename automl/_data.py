@@ -15,6 +15,7 @@ __all__ = [
     "load_study_data",
     "skipped_note",
     "absent_classes_note",
+    "imbalance_note",
     "describe_data",
     "value_map_note",
     "conversions_note",
@@ -124,6 +125,28 @@ def absent_classes_note(splits: pipelines.Splits, shown: int = 3) -> str | None:
     if not parts:
         return None
     return f"note: {'; '.join(parts)}: too few images of them to hold any out; add images of those classes"
+
+
+# A largest training class this many times the smallest gets a note (``imbalance_note``).
+IMBALANCE_RATIO = 10
+
+
+def imbalance_note(splits: pipelines.Splits) -> str | None:
+    """One line when the training classes are imbalanced (the largest ``IMBALANCE_RATIO`` times
+    the smallest or more): accuracy then favours the large classes, and the most frequent
+    class alone scores what the line says on the test split (None when balanced enough)."""
+    counts = np.bincount(splits.train[1], minlength=len(splits.class_names))
+    present = np.flatnonzero(counts)
+    large, small = present[np.argmax(counts[present])], present[np.argmin(counts[present])]
+    if counts[large] < IMBALANCE_RATIO * counts[small]:
+        return None
+    y_test = splits.test[1]
+    baseline = float(np.mean(y_test == large)) if len(y_test) else float("nan")
+    return (
+        f"note: the classes are imbalanced ({splits.class_names[large]!r} {counts[large]:,} training images, "
+        f"{splits.class_names[small]!r} {counts[small]:,}): accuracy favours the large classes; predicting "
+        f"{splits.class_names[large]!r} for every image scores {baseline:.4f} on the test split"
+    )
 
 
 def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:

@@ -36,6 +36,7 @@ from automl._data import (
     conversions_note,
     describe_data,
     flips_line,
+    imbalance_note,
     skipped_note,
     value_map_note,
 )
@@ -146,6 +147,7 @@ def _print_data_notes(data: StudyData) -> None:
         value_map_note(dataset),
         conversions_note(dataset),
         absent_classes_note(data.splits),
+        imbalance_note(data.splits),
     ):
         if note:
             print(note, file=sys.stderr)

@@ -15,6 +15,7 @@ from automl._data import (
     conversions_note,
     describe_data,
     flips_line,
+    imbalance_note,
     load_study_data,
     value_map_note,
 )
@@ -137,3 +138,15 @@ def test_classes_without_a_validation_or_test_image_are_noted(tmp_path) -> None:
         note,
     )
     assert absent_classes_note(load_study_data(StudyConfig()).splits) is None  # digits: every class in each split
+
+
+def test_imbalanced_classes_are_noted_with_the_majority_s_score(tmp_path) -> None:
+    # 990 images of one class and 10 of the other: the search reported test accuracy 0.995,
+    # and nothing said that predicting the large class alone scored 0.990.
+    y = np.repeat([0, 1], [990, 10])
+    np.savez(tmp_path / "d.npz", x=np.zeros((len(y), 4, 4, 1), np.uint8), y=y)
+    splits = load_study_data(StudyConfig(data=str(tmp_path / "d.npz"))).splits
+    note = imbalance_note(splits)
+    assert note is not None and note.startswith("note: the classes are imbalanced ('0' 644 training images, '1' 6)")
+    assert note.endswith(f"predicting '0' for every image scores {np.mean(splits.test[1] == 0):.4f} on the test split")
+    assert imbalance_note(load_study_data(StudyConfig()).splits) is None  # digits: about 180 a class
