@@ -17,7 +17,7 @@ import random
 import socket
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -324,8 +324,8 @@ def _resume_config(stored: StudyConfig, given: StudyConfig, *, folder: str | Non
     """
     defaults = StudyConfig()
     # Built without ``study_config`` (the Python API), ``given.given`` is empty: then every
-    # setting that is not the default counts as given.
-    named = given.given or {n for n in _FROZEN_ON_RESUME if getattr(given, n) != getattr(defaults, n)}
+    # setting that is not the default counts as given (the total of trials too: ``_keeps_its_total``).
+    named = given.given or {n for n in (*_FROZEN_ON_RESUME, "trials") if getattr(given, n) != getattr(defaults, n)}
     if "data" in named and not _same_data(stored.data_name, given.data_name, folder):
         raise UserError(
             f"study {stored.study_name!r} searches data {stored.data_name!r}, not {given.data_name!r}: "
@@ -345,19 +345,17 @@ def _resume_config(stored: StudyConfig, given: StudyConfig, *, folder: str | Non
         for f in dataclasses.fields(StudyConfig)
         if f.name not in _FROZEN_ON_RESUME and f.name != "given"
     }
-    if _keeps_its_total(stored, given):
+    if _keeps_its_total(stored, given, named):
         per_run["trials"] = stored.trials
     return dataclasses.replace(stored, **per_run)
 
 
-def _keeps_its_total(stored: StudyConfig, given: StudyConfig) -> bool:
+def _keeps_its_total(stored: StudyConfig, given: StudyConfig, named: Collection[str]) -> bool:
     """Whether a resumed study keeps the total of trials it was made with: where none is given
-    and no time budget ends this run (a study made with --create-only --trials 2 for workers
-    was topped up to the default 6 by the search that finishes it), unless the budget of the
-    run that made it set the total (``BUDGET_TRIALS_CAP``)."""
-    defaults = StudyConfig()
-    given_total = "trials" in given.given if given.given else given.trials != defaults.trials
-    return not given_total and given.time_budget is None and stored.trials < BUDGET_TRIALS_CAP
+    (``named``: the settings given) and no time budget ends this run (a study made with
+    --create-only --trials 2 for workers was topped up to the default 6 by the search that
+    finishes it), unless the budget of the run that made it set the total (``BUDGET_TRIALS_CAP``)."""
+    return "trials" not in named and given.time_budget is None and stored.trials < BUDGET_TRIALS_CAP
 
 
 def _same_data(stored: str, given: str, folder: str | None) -> bool:
