@@ -62,7 +62,7 @@ class StudyData:
         return pipelines.may_flip(self.mirror_asymmetry)
 
 
-def load_study_data(config: StudyConfig, *, allocation: str = "proportional") -> StudyData:
+def load_study_data(config: StudyConfig, *, allocation: str = pipelines.DEFAULT_ALLOCATION) -> StudyData:
     """Load and split the study's data (raises ``pipelines.DataError`` on bad input);
     ``allocation``: how the carved splits are shared among the classes (``pipelines.ALLOCATIONS``)."""
     dataset = pipelines.load_dataset(

@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 import optuna
 
+import pipelines
 from automl._config import StudyConfig
 from automl._data import StudyData, load_study_data
 from automl._errors import UserError
 from automl._records import StudyRecord, record_data
 
 __all__ = ["study_data", "signature"]
-
-ALLOCATION = "proportional"  # how a new study's carved splits are shared among the classes
 
 
 def study_data(study: optuna.Study, config: StudyConfig) -> StudyData:
@@ -38,7 +37,7 @@ def study_data(study: optuna.Study, config: StudyConfig) -> StudyData:
     """
     recorded = StudyRecord.of(study).data
     # A study that recorded its data before the proportional allocation keeps its splits.
-    allocation = ALLOCATION if recorded is None else recorded.get("allocation", "per_class")
+    allocation = pipelines.DEFAULT_ALLOCATION if recorded is None else recorded.get("allocation", "per_class")
     data = load_study_data(_from_search_folder(config, recorded), allocation=allocation)
     now = signature(data)
     if recorded is None:  # its first read (or a study from before this was recorded)

@@ -42,7 +42,7 @@ from pipelines._sources import (
     load_dataset,
     save_arrays,
 )
-from pipelines._splits import ALLOCATIONS, MAX_HELD_OUT, Splits, split_dataset
+from pipelines._splits import ALLOCATIONS, DEFAULT_ALLOCATION, MAX_HELD_OUT, Splits, split_dataset
 from pipelines._symmetry import MIRROR_ASYMMETRY_LIMIT, may_flip, mirror_asymmetry
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ __all__ = [
     "Splits",
     "split_dataset",
     "ALLOCATIONS",
+    "DEFAULT_ALLOCATION",
     "MAX_HELD_OUT",
     "Normalization",
     "AugmentPolicy",

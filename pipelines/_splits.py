@@ -11,7 +11,7 @@ import numpy as np
 from pipelines._dataset import Dataset, class_counts
 from pipelines._errors import DataError
 
-__all__ = ["Splits", "split_dataset", "MAX_HELD_OUT", "ALLOCATIONS"]
+__all__ = ["Splits", "split_dataset", "MAX_HELD_OUT", "ALLOCATIONS", "DEFAULT_ALLOCATION"]
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -20,6 +20,9 @@ Arrays = tuple[np.ndarray, np.ndarray]
 #: 0.9 is 0.4 points at 5,000 images, 0.3 at 10,000), while every image it holds is one the
 #: exported model never trains on: 60,000 images at the default fractions keep 21,000 out.
 MAX_HELD_OUT = 5000
+
+#: How a new split shares its images among the classes (a name in ``ALLOCATIONS``).
+DEFAULT_ALLOCATION = "proportional"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +83,7 @@ def split_dataset(
     max_val_images: int | None = MAX_HELD_OUT,
     max_test_images: int | None = MAX_HELD_OUT,
     seed: int = 0,
-    allocation: str = "proportional",
+    allocation: str = DEFAULT_ALLOCATION,
 ) -> Splits:
     """Split ``ds`` into train / validation / test parts, keeping the splits it came with.
 

@@ -88,7 +88,7 @@ def read_image_files(
     size = image_size or common
     channels = 1 if all(probe.gray for probe in probes.values()) else 3
     check_fits_in_memory(len(probes), (*size, channels))
-    value_map = _deep_value_map(probes)
+    value_map = _value_map(probes)
     read = partial(load_image, image_size=size, channels=channels, value_map=value_map)
     readable = [i for i, path in enumerate(paths) if path in probes]
     if threads is None:
@@ -103,9 +103,10 @@ def read_image_files(
     return ImageFiles(images=images, kept=np.asarray(kept, dtype=np.int64), skipped=tuple(skipped), value_map=recorded)
 
 
-def _deep_value_map(probes: dict[Path, ImageProbe]) -> tuple[float, float] | None:
-    """``deep_value_map`` of the 16-bit grey files among ``probes``, or ``float_value_map`` of
-    the float ones; none where there are both (one map would change the values of both)."""
+def _value_map(probes: dict[Path, ImageProbe]) -> tuple[float, float] | None:
+    """How the values of ``probes`` become pixels: ``deep_value_map`` of the 16-bit grey files,
+    or ``float_value_map`` of the float ones; none where there are both (one map would change
+    the values of both) or neither."""
     deep = [path for path, probe in probes.items() if probe.mode.startswith("I")]
     floats = [path for path, probe in probes.items() if probe.mode == "F"]
     if deep and floats:
