@@ -257,9 +257,11 @@ def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their
     # The search's process and its worker each run a slow trial; a SIGTERM to the search (as
     # timeout, kill, Docker and Slurm send it) fails both trials as interrupted, queues them
     # again and stops the worker: none is left training, orphaned, with its trial RUNNING.
+    # Twenty slowed epochs (minutes): with two, the worker's trial could end on a busy
+    # machine before the search's own trial started, and the SIGTERM found it finished.
     paths = stores(workdir)
     (workdir / "mlruns").mkdir()
-    command = ["search", "--study-name", "stop", "--trials", "4", "--epochs", "2", "--pruner", "none",
+    command = ["search", "--study-name", "stop", "--trials", "4", "--epochs", "20", "--pruner", "none",
                "--workers", "2", "--no-export"]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "automl", *command],
