@@ -150,14 +150,14 @@ def imbalance_note(splits: pipelines.Splits) -> str | None:
 
 
 def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:
-    """One line naming the unreadable files the data set left out (None if none were)."""
+    """One line naming the files the data set left out, and why (None if none were)."""
     if not dataset.skipped:
         return None
     names = ", ".join(f"{path} ({reason})" for path, reason in dataset.skipped[:shown])
     more = (
         f" and {len(dataset.skipped) - shown} more (see 'automl data inspect')" if len(dataset.skipped) > shown else ""
     )
-    return f"note: skipped {len(dataset.skipped)} unreadable file(s): {names}{more}"
+    return f"note: skipped {len(dataset.skipped)} file(s): {names}{more}"
 
 
 def value_map_note(dataset: pipelines.Dataset) -> str | None:

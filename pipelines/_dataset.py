@@ -49,7 +49,7 @@ class Dataset:
             When given it is the test split and is never used for search decisions.
         class_names: the name of each label, ``class_names[k]`` for label ``k``.
         source: where the data came from, for people (``"image folder /data/pets"``).
-        skipped: ``(path, reason)`` of each unreadable file that was left out.
+        skipped: ``(path, reason)`` of each file that was left out (unreadable, or of no class).
         value_map: ``(low, factor)`` when the source's values were not pixels (standardized or
             16-bit arrays) and became ``x`` as ``(value - low) * factor``, clipped to 0..255;
             None when they were pixels already.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,8 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
     """Classes are the sub-folder names (sorted); images are found at any depth below each.
 
     Hidden folders and files (``.git``, ``.DS_Store``), macOS's ``__MACOSX`` and files that
-    are not images are ignored.
+    are not images are ignored. Images beside the class folders, in none of them, have no
+    class: they are left out, and listed in ``Dataset.skipped``.
 
     Raises:
         DataError: the folder has no class sub-folders, or a class folder has no images.
@@ -44,13 +46,25 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
         files = class_images(class_dir)
         paths.extend(files)
         labels.extend([label] * len(files))
-    return load_image_files(
+    dataset = load_image_files(
         paths,
         np.asarray(labels, dtype=np.int64),
         source=f"image folder '{folder}'",
         image_size=image_size,
         strict=strict,
         class_names=tuple(d.name for d in class_dirs),
+    )
+    loose = tuple((str(path), _NO_CLASS) for path in _loose_images(folder))
+    return dataclasses.replace(dataset, skipped=loose + dataset.skipped) if loose else dataset
+
+
+_NO_CLASS = "in no class folder"  # why an image beside the class folders is left out
+
+
+def _loose_images(folder: Path) -> list[Path]:
+    """The image files directly in ``folder`` (not hidden), sorted."""
+    return sorted(
+        p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
     )
 
 

@@ -36,7 +36,7 @@ def test_search_on_an_image_folder_then_predict(workdir):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exported the winner" in result.stdout
-    assert "note: skipped 1 unreadable file(s): " in result.stdout + result.stderr
+    assert "note: skipped 1 file(s): " in result.stdout + result.stderr
     assert "broken.png" in result.stdout + result.stderr
 
     card = json.loads((workdir / "exports" / "shapes" / "model_card.json").read_text())

@@ -60,6 +60,17 @@ def test_image_folder_with_mixed_sizes_and_modes(tmp_path) -> None:
     assert ds.skipped == () and "pets" in ds.source
 
 
+def test_images_beside_the_class_folders_are_left_out_and_listed(tmp_path) -> None:
+    # An image in no class folder has no label; it was left out without a word.
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 3}, shape=(9, 9))
+    write_image(root / "stray.png", (9, 9))
+    write_image(root / ".thumb.png", (9, 9))  # hidden: ignored, as in the class folders
+    (root / "README.txt").write_text("not an image")
+
+    ds = load_dataset(str(root))
+    assert len(ds.x) == 5 and ds.skipped == ((str(root / "stray.png"), "in no class folder"),)
+
+
 def test_image_folder_of_grey_images_stays_grey_and_resizes(tmp_path) -> None:
     root = make_folder(tmp_path / "d", {"a": 2, "b": 3}, shape=(9, 9))
     ds = load_dataset(str(root), image_size=(6, 5))
