@@ -475,19 +475,40 @@ def connection_headroom(url: str) -> int | None:
     """
     if not url.startswith("postgres"):
         return None
-    import sqlalchemy
-
     query = (
         "SELECT current_setting('max_connections')::int"
         " - current_setting('superuser_reserved_connections')::int"
         " - coalesce(current_setting('reserved_connections', true), '0')::int"
         " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
     )
-    with _storage_errors(url):
+    with _connection(url, "storage") as connection:
+        return int(connection.exec_driver_sql(query).scalar_one())
+
+
+def check_reachable(url: str, what: str) -> None:
+    """Connect once to the database server of ``url``, which ``what`` names (``STORE_NAMES``):
+    a wrong password, host or port fails now, in one line, not after minutes of a library's
+    retries (MLflow's server retries its first connection for minutes, saying nothing on
+    the console). SQLite files and other stores are not checked.
+
+    Raises:
+        UserError: the server cannot be reached or refuses the login (its password masked).
+    """
+    if sqlite_file(url) is None and "://" in url and not url.startswith(("http://", "https://", "file:")):
+        with _connection(url, what):
+            pass
+
+
+@contextlib.contextmanager
+def _connection(url: str, what: str) -> Iterator[Any]:
+    """One SQLAlchemy connection to ``url``'s database, closed after; its errors are ``_storage_errors``."""
+    import sqlalchemy
+
+    with _storage_errors(url, what):
         engine = sqlalchemy.create_engine(normalize_url(url), poolclass=sqlalchemy.pool.NullPool)
         try:
             with engine.connect() as connection:
-                return int(connection.exec_driver_sql(query).scalar_one())
+                yield connection
         finally:
             engine.dispose()
 

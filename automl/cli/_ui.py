@@ -71,7 +71,7 @@ def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._stores import redact
+    from automl._stores import STORE_NAMES, check_reachable, default_tracking_uri, redact
 
     _refuse_a_server_as_store(args.tracking_uri)
     local = args.host in ("127.0.0.1", "localhost", "::1")
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(" ".join(shlex.quote(part) for part in [*(f"{k}={redact(v)}" for k, v in server_env.items()), *command]))
         return 0
     _check_port_free(args.host, args.port)
+    check_reachable(args.tracking_uri or default_tracking_uri(), STORE_NAMES["mlflow"])
     where = f"http://{args.host}:{args.port}" if local else f"http://{socket.gethostname()}:{args.port}"
     print(f"MLflow {'tracking server' if args.serve else 'UI'} at {where}  (Ctrl-C to stop)", flush=True)
     env = {**os.environ, **server_env}

@@ -157,6 +157,14 @@ def test_ui_refuses_what_it_cannot_serve_before_announcing_a_server(workdir, cap
         main(["ui", "--port", "99999"])
     assert "a port is a number from 1 to 65535, got '99999'" in capsys.readouterr().err
 
+    # A database server that cannot be reached: MLflow's server retried for minutes, silent.
+    pytest.importorskip("psycopg2")
+    closed = _free_port()
+    assert main(["ui", "--tracking-uri", f"postgresql://u:s3cret@127.0.0.1:{closed}/db"]) == 2
+    out, err = capsys.readouterr()
+    assert f"cannot open the MLflow tracking store 'postgresql://u:***@127.0.0.1:{closed}/db': connection" in err
+    assert "s3cret" not in err and "MLflow UI at" not in out
+
 
 def test_the_closing_line_says_how_to_browse_each_kind_of_store(workdir, capsys):
     # It printed 'automl ui --tracking-uri http://...' for a tracking server, which that
