@@ -56,10 +56,11 @@ def join_command(config: StudyConfig) -> str:
     ):
         if not url:
             continue
+        masked = redact(url)
         if os.environ.get(env) == url:
             inherited.append(env)
-        elif redact(url) != url:
-            assigned.append(f"{env}={shlex.quote(redact(url))}")
+        elif masked != url:
+            assigned.append(f"{env}={shlex.quote(masked)}")
         else:
             command += [flag, shlex.quote(url)]
     if config.backend:

@@ -180,6 +180,15 @@ def _separator_hint(table: pd.DataFrame) -> str:
     return f"; its cells look separated by {used[0]}, not commas: write it with commas" if used else ""
 
 
+def _label_candidates(others: list[Column]) -> list[Column]:
+    """The label column among the columns that do not name files: the only one, else the
+    first named as in ``LABEL_NAMES`` (none: ``[]``)."""
+    if len(others) == 1:
+        return others
+    named = {str(c).lower(): c for c in others}
+    return [named[n] for n in LABEL_NAMES if n in named][:1]
+
+
 def _found_columns(
     table: pd.DataFrame, path: Path, path_column: Column | None, label_column: Column | None
 ) -> tuple[Column, Column]:
@@ -191,14 +200,7 @@ def _found_columns(
     names_file = [c for c in table.columns if first is not None and _names_image(first[c])]
     paths = [path_column] if path_column is not None else names_file
     others = [c for c in table.columns if c not in paths and c not in names_file]
-    named = {str(c).lower(): c for c in others}
-    labels = (
-        [label_column]
-        if label_column is not None
-        else others
-        if len(others) == 1
-        else [named[n] for n in LABEL_NAMES if n in named][:1]
-    )
+    labels = [label_column] if label_column is not None else _label_candidates(others)
     if len(paths) != 1 or not labels:
         defaults = ((DEFAULT_PATH_COLUMN, path_column), (DEFAULT_LABEL_COLUMN, label_column))
         missing = [name for name, column in defaults if column is None]
