@@ -198,8 +198,10 @@ def sample_augmentation(
     if draw_p("affine_p"):
         # albumentations moves whole pixels, int(u * side) for u drawn up to ``shift``: a bound
         # of (max_pad + 1) / side reaches max_pad pixels (max_pad / side reached one less: on
-        # sides of 7-15 pixels the shift never moved an image).
-        values["shift"] = trial.suggest_float(PARAM_PREFIX + "shift", 0.0, (max_pad + 1) / side)
+        # sides of 7-15 pixels the shift never moved an image), and at most half the side
+        # (the policy's bound: on sides of 1-3 pixels that bound is 0.67-2).
+        most = min((max_pad + 1) / side, _BOUNDS["shift"][1])
+        values["shift"] = trial.suggest_float(PARAM_PREFIX + "shift", 0.0, most)
         values["scale"] = trial.suggest_float(PARAM_PREFIX + "scale", 0.0, 0.15)
         values["rotate"] = trial.suggest_float(PARAM_PREFIX + "rotate", 0.0, 15.0)
     if draw_p("color_p"):

@@ -169,6 +169,17 @@ def test_magnitudes_suit_the_image_size(shape: tuple[int, int, int]) -> None:
     assert int(dist["aug.dropout_size"].low * side) >= 1  # a hole is at least one pixel
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 2, 1), (3, 3, 1), (3, 40, 1)])
+def test_images_of_one_to_three_pixels_a_side_draw_valid_policies(shape: tuple[int, int, int]) -> None:
+    # The shift's bound, (pad + 1) / side, was 0.67-2 there: a draw above the policy's 0.5
+    # failed the trial (one in six to one in two of them).
+    for trial in _sampled_study(shape, trials=30).trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        policy = sample_augmentation(optuna.trial.FixedTrial(trial.params), input_shape=shape)
+        assert policy.shift <= 0.5
+        policy.build()
+
+
 def test_preview_rows_show_a_class_image_then_its_training_views() -> None:
     x = np.stack([_image((10, 10, 1), seed=i) for i in range(9)])
     y = np.array([0, 1, 2] * 3)
