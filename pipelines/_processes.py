@@ -76,8 +76,13 @@ class _Worker:
             "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")])),
             "NO_ALBUMENTATIONS_UPDATE": "1",
         }
+        # -P: not the current folder first on the worker's path, where a user's own
+        # ``pipelines`` module or package (a common name) was imported in place of this one.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines._augment_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            [sys.executable, "-P", "-m", "pipelines._augment_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
         )
 
     def call(self, request: tuple) -> tuple[bool, object]:

@@ -3,6 +3,7 @@ worker dies, and no second run of the user's script."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import signal
@@ -46,6 +47,17 @@ def test_a_batch_comes_back_as_each_image_augmented_from_its_own_stream() -> Non
     ]
     np.testing.assert_array_equal(got, np.stack(expected))
     assert not np.array_equal(got, images)
+
+
+def test_workers_import_this_pipelines_not_one_in_the_current_folder(tmp_path, monkeypatch) -> None:
+    # A search run from a project with a pipelines.py of its own: every worker imported it,
+    # died, and the error blamed the host's memory.
+    (tmp_path / "pipelines.py").write_text("raise SystemExit('the user's own pipelines module')\n")
+    monkeypatch.chdir(tmp_path)
+    images, indices = _batch()
+    flip = dataclasses.replace(AugmentPolicy.none(), hflip_p=1.0)
+    got = augment_in_processes(2, flip, images.copy(), indices, seed=0, epoch=0)
+    np.testing.assert_array_equal(got, images[:, :, ::-1])
 
 
 def test_a_dead_worker_is_a_clear_error_and_is_replaced() -> None:
