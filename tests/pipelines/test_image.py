@@ -73,6 +73,13 @@ def test_a_value_map_reads_deep_files_as_the_training_values_and_bytes_as_pixels
     again = load_image(tmp_path / "pixels.png", image_size=None, channels=None, value_map=(0.0, 255 / 4095))
     np.testing.assert_array_equal(again[..., 0], pixels)
 
+    # A map of fractions (a model trained on floats in 0..1) made every value of a 16-bit file
+    # 255: it maps float files; a 16-bit file is read as it would be without a map.
+    sixteen_bit = (pixels.astype(np.uint16) * 257).reshape(4, 4)
+    Image.fromarray(sixteen_bit).save(tmp_path / "wide.png")
+    unit = load_image(tmp_path / "wide.png", image_size=None, channels=None, value_map=(0.0, 255.0))
+    np.testing.assert_array_equal(unit[..., 0], pixels.reshape(4, 4))
+
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_probe_gives_the_upright_size_load_returns(orientation: int, tmp_path: Path) -> None:
