@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -64,3 +66,16 @@ def test_what_cannot_be_told_is_none(digits) -> None:
     assert mirror_asymmetry(x, one_class) is None
     assert mirror_asymmetry(x[:, :, :1], y) is None  # one pixel wide
     assert mirror_asymmetry(np.zeros_like(x), y) is None  # no class differs
+
+
+def test_large_images_are_measured_in_chunks_of_a_bounded_size() -> None:
+    # 256 images at a time, whatever their size: 1.5 GB above the data for 300 of 512x512.
+    x = np.random.default_rng(0).integers(0, 256, size=(20, 1024, 1024, 1), dtype=np.uint8)
+    y = np.arange(20) % 2
+    tracemalloc.start()
+    try:
+        assert mirror_asymmetry(x, y) is not None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 250 * 2**20  # 20 of these images at once took 452 MB (160 MB now, 32 MB of it the class sums)
