@@ -837,7 +837,9 @@ def train_model(
 
     ``initial_epoch`` continues a training that stopped after that many epochs (Keras'
     ``fit`` runs epochs ``initial_epoch`` to ``epochs - 1``; augmentation follows them).
-    ``steps`` limits each epoch to that many batches (default: all of ``train``).
+    ``steps`` limits the epoch to that many batches (default: all of ``train``); it takes one
+    epoch a call: within one ``fit``, Keras runs epochs of fewer steps on one pass of the data,
+    which the feeder reshuffles at each epoch's end (images were repeated and others skipped).
 
     Trials (with validation, pruning callbacks and their augmentation ``policy``) and the
     retraining of finalists call it. Without augmentation, plain arrays are the fastest
@@ -850,6 +852,8 @@ def train_model(
     """
     x, y = train
     epochs = epochs or training.epochs
+    if steps is not None and epochs - initial_epoch > 1:
+        raise ValueError(f"steps ({steps}) limits one epoch a call, got epochs {initial_epoch} to {epochs}")
     fit_options: dict = {"epochs": epochs, "initial_epoch": initial_epoch, "callbacks": list(callbacks), "verbose": 0}
     if steps is not None:
         fit_options["steps_per_epoch"] = steps

@@ -224,19 +224,17 @@ def _available_memory() -> int | None:
         return None
 
 
-def _maps(value_map: tuple[float, float] | None, mode: str) -> bool:
+def _maps(value_map: tuple[float, float], mode: str) -> bool:
     """Whether ``value_map`` maps an image of ``mode``: a float one (``F``) always; a 16-bit one
     (``I`` modes) only where the map spreads values over more than 256 levels (a factor of 1
     or less: 16-bit files, wide arrays). A map of fractions (floats in 0..1, factor 255) made
     every value of a 16-bit file 255: such a file is read as any other."""
-    if value_map is None:
-        return False
     return mode == "F" or (mode.startswith("I") and value_map[1] <= 1.0)
 
 
 def _to_8bit(img: Image.Image, channels: int | None, value_map: tuple[float, float] | None) -> np.ndarray:
     """Pixels of ``img`` as uint8 ``(H, W, C)`` with the requested number of channels."""
-    if _maps(value_map, img.mode):
+    if value_map is not None and _maps(value_map, img.mode):
         low, factor = value_map
         values = (np.nan_to_num(np.asarray(img, dtype=np.float64)) - low) * factor
         img = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))

@@ -631,6 +631,19 @@ def test_training_from_arrays_makes_no_float32_copy_of_them() -> None:
     assert peak < 3 * x.nbytes, f"fit allocated {peak:,} bytes for {x.nbytes:,} bytes of images"
 
 
+def test_steps_limit_one_epoch_a_call() -> None:
+    # Two epochs of 2 of 4 batches, in one fit: Keras ran them on one pass of the data, which
+    # the feeder reshuffled between them (94 distinct images of 128, 34 of them twice).
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (128, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 128)
+    model = _small_model()
+    spec = TrainingSpec(batch_size=32, epochs=2)
+    compile_model(model, spec, num_classes=3)
+    with pytest.raises(ValueError, match="steps \\(2\\) limits one epoch a call, got epochs 0 to 2"):
+        train_model(model, (x, y), training=spec, seed=0, steps=2)
+    train_model(model, (x, y), training=spec, seed=0, steps=2, initial_epoch=1)  # the second epoch alone
+
+
 def test_memory_the_torch_host_allocator_refuses_is_out_of_memory() -> None:
     torch = pytest.importorskip("torch")
     with pytest.raises(RuntimeError) as refused:
