@@ -267,6 +267,10 @@ def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
             truncated or incomplete (the message names it).
     """
     bundle = Path(bundle_dir)
+    if bundle.is_file():  # its model.keras, named instead of the folder that holds it
+        raise FileNotFoundError(
+            f"{str(bundle)!r} is a file, not an export bundle: give its folder ({str(bundle.parent)!r})"
+        )
     keras_path, card_path = bundle / KERAS_FILE, bundle / CARD_JSON
     for path in (keras_path, card_path):
         if not path.is_file():

@@ -29,7 +29,15 @@ import numpy as np
 
 from automl._bundle import classify_files, inference_model, load_keras_file, value_map_of, write_atomically
 from automl._errors import UserError
-from automl._stores import model_cache, redact, scrub
+from automl._stores import (
+    STORE_NAMES,
+    default_tracking_uri,
+    model_cache,
+    normalize_url,
+    redact,
+    refuse_missing,
+    scrub,
+)
 from automl._tracking import MODELS_SCHEME, Tracker
 
 if TYPE_CHECKING:
@@ -200,9 +208,14 @@ def load_mlflow_model(
     uri: str, *, tracking_uri: str | None
 ) -> tuple[keras.Model, list[str], tuple[float, float] | None]:
     """The Keras model, class names and training data's value map (``log_model``) of a
-    ``models:/`` URI (e.g. ``models:/NAME@champion``)."""
+    ``models:/`` URI (e.g. ``models:/NAME@champion``).
+
+    Raises:
+        UserError: the model cannot be found, or the store is a SQLite file that does not exist.
+    """
     from mlflow.models import Model
 
+    refuse_missing(normalize_url(tracking_uri or default_tracking_uri()), STORE_NAMES["mlflow"])
     copy = cached_model(Tracker(tracking_uri, experiment_name=None), uri)
     model = load_keras_file(copy.keras_path)
     metadata = Model.load(str(copy.folder / MLMODEL)).metadata or {}

@@ -376,6 +376,19 @@ def _begin_immediate(engine: Any) -> None:
     sqlalchemy.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
 
 
+def refuse_missing(url: str, what: str) -> None:
+    """Refuse a local store (a SQLite or journal file) that does not exist, which opening it
+    would create empty (a command that only reads then blamed what it looked for in it);
+    ``what`` names the store (``STORE_NAMES``).
+
+    Raises:
+        UserError: the file does not exist, naming it.
+    """
+    local = _local_file(url)
+    if local is not None and not local.is_file():
+        raise UserError(f"no {what} at {redact(url)!r} (the file {str(local)!r} does not exist)")
+
+
 def open_storage(url: str | None, *, create: bool = True, read_only: bool = False) -> optuna.storages.BaseStorage:
     """An Optuna storage with heartbeats, so trials of dead workers are failed and retried.
 
@@ -393,8 +406,8 @@ def open_storage(url: str | None, *, create: bool = True, read_only: bool = Fals
 
     url = normalize_url(url or default_storage())
     local = _local_file(url)
-    if local is not None and not (create and not read_only) and not local.is_file():
-        raise UserError(f"no storage at {redact(url)!r} (the file {str(local)!r} does not exist)")
+    if not (create and not read_only):
+        refuse_missing(url, STORE_NAMES["optuna"])
     if _is_journal(url):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 

@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if skipped:  # as a search skips them: files found in a folder that cannot be read
         shown = "; ".join(row["error"] for row in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
         print(f"note: skipped {len(skipped)} unreadable file(s) in the folders given: {shown}", file=sys.stderr)
+    if skipped and len(skipped) == len(rows):  # a script must not take it for a success
+        raise UserError(f"none of the {len(rows)} file(s) found could be read: nothing was classified")
     return 0
 
 

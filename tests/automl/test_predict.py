@@ -224,6 +224,38 @@ def test_cli_refuses_a_directory_that_is_not_a_bundle(tmp_path, capsys: pytest.C
     assert "not an export bundle" in capsys.readouterr().err
 
 
+def test_cli_names_the_folder_to_give_for_the_bundles_model_file(
+    bundle_dir: Path, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "model.keras is missing" of the model.keras file just named.
+    image = _write_pngs(np.zeros((1, 8, 8, 3), dtype=np.uint8), tmp_path / "images")[0]
+    assert main(["predict", "--model", str(bundle_dir / "model.keras"), str(image)]) == 2
+    assert f"is a file, not an export bundle: give its folder ({str(bundle_dir)!r})" in capsys.readouterr().err
+
+
+def test_cli_fails_when_no_file_found_could_be_read(bundle_dir: Path, tmp_path, capsys) -> None:
+    # A folder of unreadable files printed one "skipped" row and exited 0, as a success.
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "broken.png").write_bytes(b"not an image at all")
+    assert main(["predict", "--model", str(bundle_dir), str(tmp_path / "photos"), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert [row["file"] for row in json.loads(captured.out)] == [str(tmp_path / "photos" / "broken.png")]
+    assert "none of the 1 file(s) found could be read: nothing was classified" in captured.err
+
+
+def test_a_models_uri_in_a_store_that_does_not_exist_is_refused_without_making_one(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    # It created an empty mlflow.db and said the model was not found: the path's typo was the fault.
+    monkeypatch.chdir(tmp_path)
+    image = _write_pngs(np.zeros((1, 8, 8, 3), dtype=np.uint8), tmp_path / "images")[0]
+    missing = tmp_path / "mlruns" / "mlfow.db"
+    argv = ["predict", "--model", "models:/m@champion", "--tracking-uri", f"sqlite:///{missing}", str(image)]
+    assert main(argv) == 2
+    assert f"no MLflow tracking store at 'sqlite:///{missing}' (the file" in capsys.readouterr().err
+    assert not missing.exists()
+
+
 def test_a_data_set_file_is_not_taken_for_an_image(bundle_dir: Path, tmp_path) -> None:
     # A .npz given to predict was "cannot identify image file ...; replace or remove the file".
     data = tmp_path / "test.npz"
