@@ -85,8 +85,9 @@ def _viewed(image: Any, view: View, index: int, mirror: keras.layers.Layer) -> A
     the last axis (one layer, shared by the flipped views)."""
     if view.dy or view.dx:
         down, up, right, left = max(view.dy, 0), max(-view.dy, 0), max(view.dx, 0), max(-view.dx, 0)
-        image = keras.layers.ZeroPadding2D(((down, up), (right, left)), name=f"view_{index}_pad")(image)
-        image = keras.layers.Cropping2D(((up, down), (left, right)), name=f"view_{index}_crop")(image)
+        pad, crop = ((down, up), (right, left)), ((up, down), (left, right))
+        image = keras.layers.ZeroPadding2D(pad, data_format="channels_last", name=f"view_{index}_pad")(image)
+        image = keras.layers.Cropping2D(crop, data_format="channels_last", name=f"view_{index}_crop")(image)
     if view.flip:
         image = keras.layers.Permute((1, 3, 2), name=f"view_{index}_width_last")(image)
         image = keras.layers.Permute((1, 3, 2), name=f"view_{index}_width_back")(mirror(image))

@@ -201,7 +201,9 @@ class RandomAffine(keras.layers.Layer):
         transform = ops.stack(
             [a, b, centre_x - a * from_x - b * from_y, c, d, centre_y - c * from_x - d * from_y, zeros, zeros], axis=1
         )
-        return ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="constant")
+        return ops.image.affine_transform(
+            images, transform, interpolation="bilinear", fill_mode="constant", data_format="channels_last"
+        )
 
     def _draw(self, batch: Any, bound: float) -> Any:
         return keras.random.uniform((batch,), -bound, bound, seed=self.seed_generator)

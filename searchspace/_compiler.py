@@ -21,6 +21,12 @@ __all__ = ["build_model"]
 BATCH_NORM_MOMENTUM = 0.9
 
 
+# Every image layer says so: Keras' default follows the user's keras.json (or
+# keras.config.set_image_data_format), where "channels_first" built another network than
+# the one analysed, or none.
+_LAST = "channels_last"
+
+
 class _KerasGraph:
     """A ``Graph`` over Keras tensors: every operation becomes one named Keras layer."""
 
@@ -34,7 +40,9 @@ class _KerasGraph:
     def conv(
         self, x: Any, *, name: str, filters: int, kernel_size: int, stride: int, padding: str, use_bias: bool
     ) -> Any:
-        conv = self._layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=use_bias, name=name)
+        conv = self._layers.Conv2D(
+            filters, kernel_size, strides=stride, padding=padding, use_bias=use_bias, data_format=_LAST, name=name
+        )
         return conv(x)
 
     def batch_norm(self, x: Any, *, name: str) -> Any:
@@ -50,7 +58,7 @@ class _KerasGraph:
         return self._layers.Dropout(rate, name=name)(x)
 
     def pool(self, x: Any, *, name: str, kind: str, size: int, stride: int, padding: str) -> Any:
-        return self._pools[kind](pool_size=size, strides=stride, padding=padding, name=name)(x)
+        return self._pools[kind](pool_size=size, strides=stride, padding=padding, data_format=_LAST, name=name)(x)
 
     def add(self, xs: Sequence[Any], *, name: str) -> Any:
         return self._layers.Add(name=name)(list(xs))
@@ -59,10 +67,10 @@ class _KerasGraph:
         return self._layers.Concatenate(axis=-1, name=name)(list(xs))
 
     def global_pool(self, x: Any, *, name: str) -> Any:
-        return self._layers.GlobalAveragePooling2D(name=name)(x)
+        return self._layers.GlobalAveragePooling2D(data_format=_LAST, name=name)(x)
 
     def flatten(self, x: Any, *, name: str) -> Any:
-        return self._layers.Flatten(name=name)(x)
+        return self._layers.Flatten(data_format=_LAST, name=name)(x)
 
     def dense(self, x: Any, *, name: str, units: int, activation: str) -> Any:
         # Under mixed precision the softmax stays float32, as Keras advises for an output layer:

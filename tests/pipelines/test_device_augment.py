@@ -306,6 +306,24 @@ def test_every_transform_has_a_device_builder(name: str) -> None:
     assert out.shape == batch.shape and out.dtype == np.float32 and not np.array_equal(out, batch)
 
 
+def test_a_channels_first_keras_config_transforms_the_same_images() -> None:
+    # keras.ops.image follows keras.json's image_data_format by default: with
+    # "channels_first" the affine transform read the rows as channels.
+    import keras
+
+    from pipelines import device_augmentation
+
+    policy = _only("affine_p", 1.0, shift=0.2, scale=0.1, rotate=10.0)
+    batch = np.random.default_rng(0).integers(0, 256, (4, 12, 10, 3)).astype("float32")
+    expected = _numpy(device_augmentation(policy, (12, 10, 3), seed=0).layer(batch, training=True))
+    keras.config.set_image_data_format("channels_first")
+    try:
+        got = _numpy(device_augmentation(policy, (12, 10, 3), seed=0).layer(batch, training=True))
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 def test_transforms_without_a_device_builder_stay_on_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines import _device_augment, device_augmentation
 

@@ -69,3 +69,19 @@ def test_inception_stages_are_inception_blocks():
 def test_unknown_classic_is_quoted():
     with pytest.raises(ValueError, match="unknown classic architecture 'googlenet'"):
         ss.classic("googlenet", (28, 28, 1), 10)
+
+
+@pytest.mark.parametrize("name", sorted(ss.CLASSICS))
+def test_a_channels_first_keras_config_builds_the_network_analysed(name):
+    # Keras' image layers follow keras.json's image_data_format by default: with
+    # "channels_first" (a PyTorch user's setting) ResNet had other widths than analysed,
+    # and VGG and LeNet did not build.
+    import keras
+
+    keras.config.set_image_data_format("channels_first")
+    try:
+        spec = ss.classic(name, (28, 28, 1), 10)
+        model, _ = build_and_compare(spec, (28, 28, 1))
+        assert np.isfinite(train_one_step(model, (28, 28, 1)))
+    finally:
+        keras.config.set_image_data_format("channels_last")
