@@ -39,7 +39,7 @@ def narrowed(spec: ArchitectureSpec, scale: float, *, num_classes: int) -> Archi
     """``spec`` with every channel count times ``scale`` (rounded, at least 1), and each hidden
     dense layer at least ``num_classes`` units wide, as the sampler keeps them."""
     head = spec.head
-    units = tuple(max(round(u * scale), num_classes, 1) for u in head.dense_units)
+    units = tuple(min(u, max(round(u * scale), num_classes, 1)) for u in head.dense_units)  # never wider
     return ArchitectureSpec(
         stem=tuple(block.narrowed(scale) for block in spec.stem),
         stages=tuple(StageSpec(blocks=tuple(block.narrowed(scale) for block in stage.blocks)) for stage in spec.stages),

@@ -35,6 +35,8 @@ def fields_to_dict(obj: Any) -> dict[str, Any]:
         value = getattr(obj, field.name)
         if hints[field.name] in _FLOAT_HINTS and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        elif isinstance(value, float) and value == 0.0:
+            value = 0.0  # not -0.0: equal specs give equal text (and digests)
         out[field.name] = list(value) if isinstance(value, tuple) else value
     return out
 
@@ -63,7 +65,12 @@ def fields_from_dict(cls: type[T], data: Mapping[str, Any], *, label: str) -> T:
         if isinstance(value, list) and typing.get_origin(hint) is tuple:
             value = tuple(value)
         elif hint in _FLOAT_HINTS and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise ValueError(
+                    f"{label}.{name} must be a number a float holds, got an integer of {len(str(value))} digits"
+                ) from None
         kwargs[name] = value
     return cls(**kwargs)
 

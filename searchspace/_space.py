@@ -196,7 +196,7 @@ class SearchSpace:
         else:
             raise SearchSpaceError(f"a search space file must end in .toml, .yaml or .yml, got {str(path)!r}")
         if isinstance(data, Mapping) and "space" in data:
-            data = data["space"]
+            data = data["space"] if data["space"] is not None else {}  # an empty "space:", as a study reads it
         elif isinstance(data, Mapping) and not set(data) & set(_FIELD_TYPES):
             data = {}
         return cls.from_dict(data)

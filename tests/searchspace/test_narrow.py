@@ -89,6 +89,18 @@ def test_hidden_dense_layers_keep_at_least_a_unit_per_class():
     assert ss.narrowed(spec, ss.MIN_SCALE, num_classes=10).head.dense_units == (10,) * len(spec.head.dense_units)
 
 
+def test_a_hidden_layer_narrower_than_the_classes_is_never_widened():
+    # A 16-unit layer before 100 classes became 100 units wide at every scale: "narrowing"
+    # tripled the cost, and no budget below it could be met.
+    spec = ss.ArchitectureSpec(
+        stages=(ss.StageSpec(blocks=(ss.ConvBlock(filters=64),)),), head=ss.HeadSpec(dense_units=(16,))
+    )
+    assert ss.narrowed(spec, 0.5, num_classes=100).head.dense_units == (16,)
+    params = ss.analyze(spec, (8, 8, 1), 100).params
+    fitted = ss.fit_budget(spec, input_shape=(8, 8, 1), num_classes=100, max_params=params - 1, max_flops=None)
+    assert ss.analyze(fitted.spec, (8, 8, 1), 100).params < params
+
+
 def test_a_budget_no_narrowing_meets_is_refused_with_both_costs():
     spec = ss.classic("resnet", SHAPE, 10)
     with pytest.raises(ss.OverBudget, match=r"^[\d,]+ parameters exceed --max-params 100, and it has [\d,]+ "):

@@ -39,6 +39,13 @@ def test_yaml_file_without_a_space_table(tmp_path):
     assert ss.SearchSpace.from_dict(space.to_dict()) == space
 
 
+def test_a_yaml_study_file_with_an_empty_space_key_searches_the_default_space(tmp_path):
+    # The study read it as the default space; 'automl space show --config' refused it.
+    path = tmp_path / "study.yaml"
+    path.write_text("trials: 3\nspace:\n")
+    assert ss.SearchSpace.from_file(path) == ss.SearchSpace.default()
+
+
 @pytest.mark.parametrize(
     ("data", "quoted"),
     [

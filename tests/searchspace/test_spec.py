@@ -49,6 +49,20 @@ def test_integer_rates_serialise_like_floats():
     assert with_int.to_json() == with_float.to_json()
 
 
+def test_a_negative_zero_rate_serialises_as_zero():
+    # Equal specs (-0.0 == 0.0) had different text and digests.
+    negative = ss.ArchitectureSpec(stages=(ss.StageSpec(blocks=(ss.DropoutBlock(rate=-0.0),)),))
+    positive = ss.ArchitectureSpec(stages=(ss.StageSpec(blocks=(ss.DropoutBlock(rate=0.0),)),))
+    assert negative == positive and negative.to_json() == positive.to_json()
+    assert negative.digest() == positive.digest()
+
+
+def test_an_integer_too_large_for_a_float_field_is_refused_as_a_bad_value():
+    text = '{"stem": [], "stages": [{"blocks": [{"type": "dropout", "rate": 1' + "0" * 400 + '}]}], "head": {}}'
+    with pytest.raises(ValueError, match="rate must be a number a float holds, got an integer of 401 digits"):
+        ss.ArchitectureSpec.from_json(text)
+
+
 def test_digest_is_the_same_in_a_fresh_process():
     spec = ss.classic("inception", (32, 32, 3), 10)
     code = "import sys, searchspace as ss; print(ss.ArchitectureSpec.from_json(sys.stdin.read()).digest())"
