@@ -13,7 +13,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,9 +208,27 @@ class StudyConfig:
         return cls(**values)
 
 
+def _yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text) or {}
+
+
+# A study file's suffix -> its parser.
+STUDY_FILE_PARSERS: dict[str, Callable[[str], Any]] = {
+    ".toml": tomllib.loads,
+    ".yaml": _yaml,
+    ".yml": _yaml,
+    ".json": json.loads,
+}
+
+
 def load_study_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or YAML study file into a plain dict (validated later by ``StudyConfig``)."""
+    """Read a TOML, YAML or JSON study file into a plain dict (validated later by ``StudyConfig``)."""
     path = Path(path)
+    parse = STUDY_FILE_PARSERS.get(path.suffix.lower())
+    if parse is None:
+        raise UserError(f"a study file ends in {', '.join(STUDY_FILE_PARSERS)}, got {str(path)!r}")
     if not path.is_file():
         raise UserError(f"study file {str(path)!r} does not exist")
     try:
@@ -218,12 +236,7 @@ def load_study_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read the study file {str(path)!r}: {exc}") from None
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = tomllib.loads(text)
+        data = parse(text)
     except Exception as exc:
         raise UserError(f"cannot parse study file {str(path)!r}: {exc}") from exc
     if not isinstance(data, dict):

@@ -42,7 +42,15 @@ from automl._data import (
 )
 from automl._errors import Interrupted, ProcessDied, StudyStopped, TrialFailed, UserError
 from automl._progress import Progress
-from automl._queue import RETRY_HISTORY_ATTR, claim_trial, heartbeat, process_identity, requeue, retry_of
+from automl._queue import (
+    RETRY_HISTORY_ATTR,
+    claim_trial,
+    heartbeat,
+    process_identity,
+    requeue,
+    retry_of,
+    total_reached,
+)
 from automl._records import StudyRecord, TrialRecord, record_outcome, record_parent_run
 from automl._settings import runtime_settings
 from automl._stores import MAX_RETRY, store_lock
@@ -296,6 +304,8 @@ def _run_in_process(
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config, config_key=functools.partial(config_key_of, ctx=ctx))
+        if total_reached(study, ctx.config.trials):
+            break
         trial = claim_trial(study, deadline=deadline)
         if trial is None:
             break
@@ -518,7 +528,7 @@ def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, config, config_key=functools.partial(config_key_of, ctx=ctx))
-        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) or total_reached(study, config.trials):
             break
         finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)

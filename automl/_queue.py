@@ -38,6 +38,7 @@ __all__ = [
     "process_identity",
     "retry_of",
     "requeue",
+    "total_reached",
     "RETRY_ATTR",
     "RETRY_HISTORY_ATTR",
 ]
@@ -123,8 +124,26 @@ def _claim_once(study: optuna.Study) -> optuna.Trial | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    trial_id = study._pop_waiting_trial_id()
+    trial_id = _pop_waiting(study)
     return None if trial_id is None else optuna.Trial(study, trial_id)
+
+
+def _pop_waiting(study: optuna.Study) -> int | None:
+    """Claim a WAITING trial (``Study._pop_waiting_trial_id``), the run again of a failed one
+    (interrupted, or its worker died) first: a resumed study runs it before its other trials."""
+    storage = study._storage
+    waiting = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,))
+    for trial in sorted(waiting, key=lambda t: (RETRY_ATTR not in t.system_attrs, t.number)):
+        if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+            return trial._trial_id
+    return None
+
+
+def total_reached(study: optuna.Study, total: int) -> bool:
+    """Whether ``total`` of the study's trials (``effective_trials``) have run or run now: a
+    study resumed with a lower total than its queue holds stops there, its other trials left
+    WAITING (a later, larger total runs them)."""
+    return sum(t.state != TrialState.WAITING for t in effective_trials(study)) >= total
 
 
 @contextmanager

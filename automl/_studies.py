@@ -77,6 +77,11 @@ _FROZEN_ON_RESUME = (
 )  # fmt: skip
 
 
+# Per-run settings that ``automl compare`` and ``automl export`` take from the study as it
+# was made (not the defaults): its finalists, winner rule and test-time views.
+_COMPARISON_SETTINGS = ("top_k", "prefer", "margin", "views", "members")
+
+
 def versions() -> dict[str, str]:
     """Versions of the packages that shape a result, for provenance."""
     names = ("keras", "tensorflow", "jax", "torch", "optuna", "mlflow", "albumentations", "numpy", "scikit-learn")
@@ -287,14 +292,17 @@ def process_alive(process: str) -> bool:
 def load_existing(
     study_name: str, *, storage: str | None, tracking_uri: str | None, read_only: bool = False
 ) -> tuple[optuna.Study, StudyConfig]:
-    """An existing study and its stored settings, with the given stores (``UserError`` if absent).
+    """An existing study and its stored settings, with the given stores (``UserError`` if absent):
+    the frozen ones, and how it compares its finalists (``_COMPARISON_SETTINGS``).
 
     ``read_only`` opens it without writing anything (``automl status``).
     """
     study, config, _ = open_study(
         StudyConfig(study_name=study_name, storage=storage), create=False, read_only=read_only
     )
-    return study, config.replace(tracking_uri=tracking_uri)
+    stored = StudyConfig.from_json(StudyRecord.of(study).config_json or "{}")
+    kept = {name: getattr(stored, name) for name in _COMPARISON_SETTINGS}
+    return study, config.replace(tracking_uri=tracking_uri, **kept)
 
 
 def study_settings(config: StudyConfig) -> dict[str, Any]:
@@ -396,8 +404,9 @@ def enqueue_trials(study: optuna.Study, config: StudyConfig, data: StudyData, *,
     with store_lock(config.storage):
         if config.sampler != "grid":
             if not study.trials:
-                seeds = _seed_attrs(config, data)
-                enqueue_up_to(study, min(len(seeds), config.trials), seeds)
+                seeds = _seed_names(config, data)
+                _note_seeds_left_out(seeds, config.trials)
+                enqueue_up_to(study, min(len(seeds), config.trials), [with_seed_architecture(n) for n in seeds])
                 _enqueue_warm_starts(study, config, data)
             if not lazy:
                 enqueue_up_to(study, config.trials)
@@ -472,8 +481,8 @@ def _trains(trial: FrozenTrial, config_key: Callable[[dict[str, Any]], str | Non
     return recorded if recorded is not None or not fixed else config_key(dict(fixed))
 
 
-def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
-    """The seed architectures to queue. One over the study's cost budget runs narrowed to it
+def _seed_names(config: StudyConfig, data: StudyData) -> list[str]:
+    """The seed architectures to queue, each once. One over the study's cost budget runs narrowed to it
     (``searchspace.fit_budget``), with a note; one over it even narrowed is left out with a
     note, as a warm start is (it failed as a trial, taking one of the trials asked for).
 
@@ -483,8 +492,11 @@ def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
     unknown = [name for name in config.seed_architectures if name not in searchspace.CLASSICS]
     if unknown:
         raise UserError(f"unknown seed architecture(s) {unknown}; choose from {sorted(searchspace.CLASSICS)}")
+    names = list(dict.fromkeys(config.seed_architectures))
+    if len(names) < len(config.seed_architectures):
+        print(f"note: each seed architecture runs once: {', '.join(names)}", file=sys.stderr)
     kept = []
-    for name in config.seed_architectures:
+    for name in names:
         spec = searchspace.classic(name, data.input_shape, data.num_classes)
         try:
             fitted = searchspace.fit_budget(
@@ -503,8 +515,20 @@ def _seed_attrs(config: StudyConfig, data: StudyData) -> list[dict[str, str]]:
                 f"({fitted.analysis.params:,} parameters, {fitted.analysis.flops:,} FLOPs), within the cost budget",
                 file=sys.stderr,
             )
-        kept.append(with_seed_architecture(name))
+        kept.append(name)
     return kept
+
+
+def _note_seeds_left_out(seeds: list[str], trials: int) -> None:
+    """Say which seed architectures a study of ``trials`` trials has no trial for."""
+    if len(seeds) <= trials:
+        return
+    names = ", ".join(seeds[trials:])
+    print(
+        f"note: seed architecture(s) {names} left out: the study's {trials} trial(s) run the first {trials}; "
+        f"give --trials {len(seeds)} or more to run them all",
+        file=sys.stderr,
+    )
 
 
 def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig, data: StudyData) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -172,7 +173,7 @@ class SearchSpace:
 
     @classmethod
     def from_file(cls, path: str | Path) -> SearchSpace:
-        """A space from a ``.toml``, ``.yaml`` or ``.yml`` file: its ``space`` table, or the
+        """A space from a ``.toml``, ``.yaml``, ``.yml`` or ``.json`` file: its ``space`` table, or the
         whole file; a study file without a ``space`` table (no key of it a space setting)
         searches the default space."""
         path = Path(path)
@@ -186,6 +187,11 @@ class SearchSpace:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise SearchSpaceError(f"{path}: invalid TOML: {exc}") from None
+        elif suffix == ".json":
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SearchSpaceError(f"{path}: invalid JSON: {exc}") from None
         elif suffix in (".yaml", ".yml"):
             import yaml
 
@@ -194,7 +200,7 @@ class SearchSpace:
             except yaml.YAMLError as exc:
                 raise SearchSpaceError(f"{path}: invalid YAML: {exc}") from None
         else:
-            raise SearchSpaceError(f"a search space file must end in .toml, .yaml or .yml, got {str(path)!r}")
+            raise SearchSpaceError(f"a search space file must end in .toml, .yaml, .yml or .json, got {str(path)!r}")
         if isinstance(data, Mapping) and "space" in data:
             data = data["space"] if data["space"] is not None else {}  # an empty "space:", as a study reads it
         elif isinstance(data, Mapping) and not set(data) & set(_FIELD_TYPES):

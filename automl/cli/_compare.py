@@ -19,10 +19,14 @@ EXAMPLES = """
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_parser(subparsers, "compare", "Compare a study's best trials with McNemar's test.", EXAMPLES)
     add_study_option(parser)
-    parser.add_argument("--top", type=int, default=3, help="how many of the best trials to compare (default 3)")
+    parser.add_argument(
+        "--top", type=int, default=None, help="how many of the best trials to compare (default: the study's top_k)"
+    )
     parser.add_argument("--final-epochs", type=int, default=None, help="retrain each on train+validation first")
     parser.add_argument("--seeds", type=int, default=None, help="with --final-epochs: seeds to average (default 1)")
-    parser.add_argument("--prefer", choices=("cost", "accuracy"), default="cost", help="winner rule (default cost)")
+    parser.add_argument(
+        "--prefer", choices=("cost", "accuracy"), default=None, help="winner rule (default: the study's prefer)"
+    )
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument(
         "--margin", type=float, default=None, help="non-inferiority margin of the cost rule (default: the study's)"
@@ -67,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     result = compare_study(
         study,
         config,
-        top_k=args.top,
-        prefer=args.prefer,
+        top_k=config.top_k if args.top is None else args.top,
+        prefer=config.prefer if args.prefer is None else args.prefer,
         alpha=args.alpha,
         margin=config.margin if args.margin is None else args.margin,
         final=final,

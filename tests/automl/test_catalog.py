@@ -29,6 +29,20 @@ def _client(workdir) -> MlflowClient:
     return MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
 
 
+def test_compare_takes_the_studys_winner_rule_and_finalists(workdir):
+    # It compared the top 3 by the cost rule whatever the study's prefer and top_k, and its
+    # winner is the one a later export takes.
+    (workdir / "acc.toml").write_text('study_name = "acc"\ntrials = 3\nepochs = 1\nprefer = "accuracy"\ntop_k = 2\n')
+    automl.search(config=str(workdir / "acc.toml"), no_export=True, quiet=True)
+    compared = run_cli(["compare", "--study", "acc", "--json"], workdir)
+    assert compared.returncode == 0, compared.stderr
+    comparison = json.loads(compared.stdout.splitlines()[-1])
+    assert comparison["prefer"] == "accuracy" and len(comparison["finalists"]) == 2
+    given = run_cli(["compare", "--study", "acc", "--json", "--prefer", "cost", "--top", "3"], workdir)
+    comparison = json.loads(given.stdout.splitlines()[-1])
+    assert comparison["prefer"] == "cost" and len(comparison["finalists"]) == 3
+
+
 def _dump(workdir) -> list[str]:
     """The Optuna store's contents, as SQL."""
     with contextlib.closing(sqlite3.connect(workdir / "mlruns" / "optuna.db")) as connection:

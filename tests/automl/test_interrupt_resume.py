@@ -86,6 +86,8 @@ def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resu
     study = optuna.load_study(study_name="resume", storage=paths["storage"])
     trials = effective_trials(study)
     assert sorted(t.number for t in trials) == [0, 2, 3]  # exactly the requested total, trial 1 run again as 3
+    started = {t.number: t.datetime_start for t in trials}
+    assert started[3] < started[2]  # the interrupted trial's configuration first, as the README says
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert {t.number: t for t in trials}[0].params == completed_params  # trial 0 was not re-run
     runs = client.search_runs([experiment.experiment_id])

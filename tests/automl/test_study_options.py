@@ -60,6 +60,16 @@ def test_yaml_study_file(tmp_path):
     assert load_study_file(path) == {"study_name": "y", "sampler": "random"}
 
 
+def test_json_study_file_and_an_unknown_suffix(tmp_path):
+    # A .json file was parsed as TOML ("Invalid statement"), and TOML in it ran a search.
+    path = tmp_path / "study.json"
+    path.write_text('{"study_name": "j", "trials": 3, "space": {"stages": {"low": 2, "high": 2}}}')
+    assert StudyConfig.from_dict(load_study_file(path)).space.stages == ss.IntRange(low=2, high=2)
+    assert ss.SearchSpace.from_file(path).stages == ss.IntRange(low=2, high=2)
+    with pytest.raises(UserError, match=r"a study file ends in .toml, .yaml, .yml, .json, got '.*study.cfg'"):
+        load_study_file(tmp_path / "study.cfg")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -242,6 +252,24 @@ def test_a_resumed_study_keeps_its_total_of_trials_unless_one_is_given():
     assert _resume_config(made, budget).trials == BUDGET_TRIALS_CAP  # the budget ends this run
     by_a_budget = StudyConfig(study_name="big", trials=BUDGET_TRIALS_CAP)
     assert _resume_config(by_a_budget, study_config(study_name="big")).trials == StudyConfig().trials
+
+
+def test_a_study_resumed_with_a_lower_total_stops_there_and_keeps_the_rest_queued(workdir, capsys):
+    # Made with 4 trials queued and resumed with --trials 2, it said "2 trials in total" and
+    # ran all 4: the loop ran while anything waited. Seeds past the total went without a word.
+    automl.search(study_name="q", trials=4, epochs=1, create_only=True, seed_architectures=("lenet",) * 2 + ("vgg",))
+    assert "note: each seed architecture runs once: lenet, vgg" in capsys.readouterr().err
+    result = automl.search(study_name="q", trials=2, epochs=1, no_export=True, quiet=True)
+
+    study = optuna.load_study(study_name="q", storage=stores(workdir)["storage"])
+    assert len(result.trials) == 2 and [t.number for t in study.trials if t.state.is_finished()] == [0, 1]
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 2  # a later, larger total runs them
+    assert [TrialRecord.of(t).seed_architecture for t in study.trials[:2]] == ["lenet", "vgg"]
+
+    automl.search(study_name="few", trials=1, epochs=1, create_only=True, seed_architectures=("lenet", "vgg"))
+    assert "note: seed architecture(s) vgg left out: the study's 1 trial(s) run the first 1; give --trials 2" in (
+        capsys.readouterr().err
+    )
 
 
 def test_isolated_trials_run_in_fresh_processes(workdir):

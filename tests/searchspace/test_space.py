@@ -83,9 +83,11 @@ def test_invalid_direct_construction_is_rejected():
     assert issubclass(ss.SearchSpaceError, ValueError)
 
 
-@pytest.mark.parametrize(("name", "text"), [("space.json", "{}"), ("bad.toml", "stages = ["), ("bad.yaml", "a: [")])
+@pytest.mark.parametrize(
+    ("name", "text"), [("space.cfg", "{}"), ("bad.json", "{"), ("bad.toml", "stages = ["), ("bad.yaml", "a: [")]
+)
 def test_unreadable_files_raise_search_space_errors(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(ss.SearchSpaceError, match="bad|space.json"):
+    with pytest.raises(ss.SearchSpaceError, match="bad|space.cfg"):
         ss.SearchSpace.from_file(path)
