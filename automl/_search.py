@@ -146,6 +146,10 @@ def search(
             data = save_arrays(data, in_force.arrays_folder)  # checked before anything else is made
     if isinstance(seed_architectures, str):
         seed_architectures = [s.strip() for s in seed_architectures.split(",") if s.strip()]
+    if seed_architectures is not None and not isinstance(seed_architectures, list | tuple):
+        raise UserError(f"seed_architectures must be a list of names, got {seed_architectures!r}")
+    if config is not None and not isinstance(config, str | os.PathLike):
+        raise UserError(f"config must be the path of a study file, got {config!r}")
     study = study_config(
         config,
         data=None if data is None else os.fspath(data),

@@ -144,6 +144,10 @@ def test_search_refuses_bad_arrays_before_making_a_store(workdir):
         automl.search(data=(x, y), settings="foo", quiet=True)
     with pytest.raises(UserError, match=r"image_size must be two positive whole numbers \(height, width\), got '32,x'"):
         automl.search(image_size="32,x", trials=1, quiet=True)
+    with pytest.raises(UserError, match=r"^seed_architectures must be a list of names, got 123$"):
+        automl.search(seed_architectures=123, trials=1, quiet=True)  # was TypeError: 'int' object is not iterable
+    with pytest.raises(UserError, match=r"^config must be the path of a study file, got 123$"):
+        automl.search(config=123, trials=1, quiet=True)
     assert automl.search(image_size="12,12", trials=1, create_only=True, quiet=True).config.image_size == (12, 12)
 
 
