@@ -613,13 +613,19 @@ def test_uint8_images_train_the_model_exactly_as_their_float32_copy_would() -> N
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def _compiled_with_bytes(n: int, spec: TrainingSpec) -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """``_small_model`` compiled for ``spec``, and ``n`` random uint8 8x8 images of 3 classes."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, n)
+    model = _small_model()
+    compile_model(model, spec, num_classes=3)
+    return model, x, y
+
+
 def test_training_from_arrays_makes_no_float32_copy_of_them() -> None:
     """A float32 copy of the training and validation images took four times their memory."""
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 256, (60_000, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 60_000)
-    model = _small_model()
     spec = TrainingSpec(batch_size=64, epochs=1)
-    compile_model(model, spec, num_classes=3)
+    model, x, y = _compiled_with_bytes(60_000, spec)
     train_model(model, (x[:64], y[:64]), training=spec, seed=0, steps=1)  # traced before measuring
     tracemalloc.start()
     try:
@@ -634,11 +640,8 @@ def test_training_from_arrays_makes_no_float32_copy_of_them() -> None:
 def test_steps_limit_one_epoch_a_call() -> None:
     # Two epochs of 2 of 4 batches, in one fit: Keras ran them on one pass of the data, which
     # the feeder reshuffled between them (94 distinct images of 128, 34 of them twice).
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 256, (128, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 128)
-    model = _small_model()
     spec = TrainingSpec(batch_size=32, epochs=2)
-    compile_model(model, spec, num_classes=3)
+    model, x, y = _compiled_with_bytes(128, spec)
     with pytest.raises(ValueError, match="steps \\(2\\) limits one epoch a call, got epochs 0 to 2"):
         train_model(model, (x, y), training=spec, seed=0, steps=2)
     train_model(model, (x, y), training=spec, seed=0, steps=2, initial_epoch=1)  # the second epoch alone
