@@ -134,8 +134,11 @@ def _pop_waiting(study: optuna.Study) -> int | None:
     storage = study._storage
     waiting = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,))
     for trial in sorted(waiting, key=lambda t: (RETRY_ATTR not in t.system_attrs, t.number)):
-        if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-            return trial._trial_id
+        try:  # False: another process claimed it; the error: it ran and finished meanwhile
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return trial._trial_id
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
     return None
 
 
