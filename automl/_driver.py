@@ -186,6 +186,10 @@ def run_study(
         UserError, pipelines.DataError: the study or its data cannot be opened.
     """
     study, config, created = open_study(config, create=not worker)
+    # The total of trials this process keeps to: its run's. A worker joined by hand (no plan
+    # from a search) runs the queue as it finds it, which a later search may have filled
+    # past the total the study was made with, the one stored.
+    total = None if worker and plan is None else config.trials
     plan = plan or make_plan(config, started=time.monotonic() if started is None else started)
     progress = progress or Progress(total=config.trials)
     # The process that runs the study, or prepares it for workers, says what it runs.
@@ -215,7 +219,7 @@ def run_study(
         progress.message(f"study {config.study_name!r}: this process and {helpers} worker process(es) run its trials")
     try:
         with local_workers(config, helpers, plan) as codes:
-            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials)
+            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, (max_trials, total))
         if failed := sum(code != 0 for code in codes):
             stopped = "; ".join(filter(None, (stopped, f"{failed} worker process(es) exited with an error")))
     except BaseException as exc:
@@ -243,10 +247,11 @@ def _run_trials(
     progress: Progress,
     plan: Plan,
     worker: bool,
-    max_trials: int | None,
+    limits: tuple[int | None, int | None],
 ) -> tuple[int, str | None]:
     """Everything after the parent run is open: the runtime, its tags and plan, then the trials
-    (in this process, or each in its own); how many ran, and why the search stopped early."""
+    (in this process, or each in its own); how many ran, and why the search stopped early.
+    ``limits``: the most trials this process runs, and the study's total it stops at."""
     runtime = configure_runtime()
     if not worker:
         tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
@@ -265,8 +270,8 @@ def _run_trials(
     gc.freeze()
     _fail_dead_workers(study, tracker)
     if config.isolate and not worker:
-        return _run_isolated(study, ctx, max_trials, plan)
-    return _run_in_process(study, ctx, max_trials, plan, final_window=not worker)
+        return _run_isolated(study, ctx, limits, plan)
+    return _run_in_process(study, ctx, limits, plan, final_window=not worker)
 
 
 def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
@@ -288,12 +293,19 @@ def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
 
 
 def _run_in_process(
-    study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan, *, final_window: bool = True
+    study: optuna.Study,
+    ctx: StudyContext,
+    limits: tuple[int | None, int | None],
+    plan: Plan,
+    *,
+    final_window: bool = True,
 ) -> tuple[int, str | None]:
-    """Run trials here until the plan, ``max_trials`` or the queue ends them. With
+    """Run trials here until the plan, ``limits`` (the most trials this process runs, the
+    study's total: ``claim_trial``) or the queue ends them. With
     ``final_window`` (the process that retrains the finalists), the study's first trial may
     train through the plan's final window (``_first_window``), unless ``--timeout`` bounds
     the trials: a trial does not train past it."""
+    max_trials, total = limits
     timeout = _timeout_deadline(ctx.config)
     deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     ran, failures = 0, _Failures(ctx.config.max_consecutive_failures)
@@ -304,9 +316,7 @@ def _run_in_process(
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config, config_key=functools.partial(config_key_of, ctx=ctx))
-        if total_reached(study, ctx.config.trials):
-            break
-        trial = claim_trial(study, deadline=deadline)
+        trial = claim_trial(study, deadline=deadline, total=total)
         if trial is None:
             break
         if (failed := retry_of(trial)) is not None:
@@ -513,13 +523,15 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
         print(f"note: trial {trial.number} was failed as stale elsewhere; its result is dropped", file=sys.stderr)
 
 
-def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan) -> tuple[int, str | None]:
+def _run_isolated(
+    study: optuna.Study, ctx: StudyContext, limits: tuple[int | None, int | None], plan: Plan
+) -> tuple[int, str | None]:
     """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation).
 
     The loop is ``_run_in_process``'s: the plan's deadlines (handed to each process, which
     cuts its trial at them), the queue topped up as the budget lasts, and the failures in a
     row counted here, where they add up."""
-    config = ctx.config
+    config, (max_trials, total) = ctx.config, limits
     env = {**worker_env(config), **plan.to_env()}
     timeout = _timeout_deadline(config)
     deadline = _deadline(study, ctx.data, plan, timeout, config)
@@ -528,7 +540,8 @@ def _run_isolated(study: optuna.Study, ctx: StudyContext, max_trials: int | None
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, config, config_key=functools.partial(config_key_of, ctx=ctx))
-        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) or total_reached(study, config.trials):
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting or (total is not None and total_reached(study, total)):
             break
         finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)

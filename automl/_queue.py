@@ -94,8 +94,12 @@ def enqueue_up_to(study: optuna.Study, total: int, user_attrs: list[dict] | None
     return max(missing, 0)
 
 
-def claim_trial(study: optuna.Study, *, deadline: float | None = None) -> optuna.Trial | None:
+def claim_trial(study: optuna.Study, *, deadline: float | None = None, total: int | None = None) -> optuna.Trial | None:
     """Claim one WAITING trial, waiting while the queue is empty but trials still run elsewhere.
+
+    With ``total``, the queue counts as empty once the study's trials that ran or run
+    (``total_reached``) make that total: a study resumed with a lower total than its queue
+    holds stops there, yet runs again the trial of a worker that dies before the end.
 
     Returns None once nothing is WAITING or RUNNING, or when ``deadline`` (a
     ``time.monotonic()`` value) has passed; it polls once per heartbeat interval. Without
@@ -107,7 +111,7 @@ def claim_trial(study: optuna.Study, *, deadline: float | None = None) -> optuna
     storage = study._storage
     beats = is_heartbeat_enabled(storage)
     while True:
-        trial = _claim_once(study)
+        trial = _claim_once(study, total)
         if trial is not None:
             if beats:
                 storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
@@ -119,11 +123,14 @@ def claim_trial(study: optuna.Study, *, deadline: float | None = None) -> optuna
         time.sleep(storage.get_heartbeat_interval())  # type: ignore[attr-defined]
 
 
-def _claim_once(study: optuna.Study) -> optuna.Trial | None:
-    """Fail stale trials of dead workers (re-queueing their retries), then pop one WAITING trial."""
+def _claim_once(study: optuna.Study, total: int | None) -> optuna.Trial | None:
+    """Fail stale trials of dead workers (re-queueing their retries), then pop one WAITING
+    trial, unless the study has its ``total``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    if total is not None and total_reached(study, total):
+        return None
     trial_id = _pop_waiting(study)
     return None if trial_id is None else optuna.Trial(study, trial_id)
 
