@@ -219,7 +219,7 @@ def run_study(
         progress.message(f"study {config.study_name!r}: this process and {helpers} worker process(es) run its trials")
     try:
         with local_workers(config, helpers, plan) as codes:
-            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, (max_trials, total))
+            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials, total)
         if failed := sum(code != 0 for code in codes):
             stopped = "; ".join(filter(None, (stopped, f"{failed} worker process(es) exited with an error")))
     except BaseException as exc:
@@ -247,11 +247,12 @@ def _run_trials(
     progress: Progress,
     plan: Plan,
     worker: bool,
-    limits: tuple[int | None, int | None],
+    max_trials: int | None,
+    total: int | None,
 ) -> tuple[int, str | None]:
     """Everything after the parent run is open: the runtime, its tags and plan, then the trials
     (in this process, or each in its own); how many ran, and why the search stopped early.
-    ``limits``: the most trials this process runs, and the study's total it stops at."""
+    ``max_trials``: the most trials this process runs; ``total``: the study's total it stops at."""
     runtime = configure_runtime()
     if not worker:
         tracker.parent().set_tags({f"runtime.{k}": v for k, v in runtime.items()})
@@ -270,8 +271,8 @@ def _run_trials(
     gc.freeze()
     _fail_dead_workers(study, tracker)
     if config.isolate and not worker:
-        return _run_isolated(study, ctx, limits, plan)
-    return _run_in_process(study, ctx, limits, plan, final_window=not worker)
+        return _run_isolated(study, ctx, max_trials, plan, total=total)
+    return _run_in_process(study, ctx, max_trials, plan, total=total, final_window=not worker)
 
 
 def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
@@ -295,17 +296,17 @@ def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
 def _run_in_process(
     study: optuna.Study,
     ctx: StudyContext,
-    limits: tuple[int | None, int | None],
+    max_trials: int | None,
     plan: Plan,
     *,
+    total: int | None = None,
     final_window: bool = True,
 ) -> tuple[int, str | None]:
-    """Run trials here until the plan, ``limits`` (the most trials this process runs, the
-    study's total: ``claim_trial``) or the queue ends them. With
+    """Run trials here until the plan, ``max_trials``, the study's ``total`` (``claim_trial``)
+    or the queue ends them. With
     ``final_window`` (the process that retrains the finalists), the study's first trial may
     train through the plan's final window (``_first_window``), unless ``--timeout`` bounds
     the trials: a trial does not train past it."""
-    max_trials, total = limits
     timeout = _timeout_deadline(ctx.config)
     deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     ran, failures = 0, _Failures(ctx.config.max_consecutive_failures)
@@ -524,14 +525,14 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
 
 
 def _run_isolated(
-    study: optuna.Study, ctx: StudyContext, limits: tuple[int | None, int | None], plan: Plan
+    study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan, *, total: int | None = None
 ) -> tuple[int, str | None]:
     """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation).
 
     The loop is ``_run_in_process``'s: the plan's deadlines (handed to each process, which
     cuts its trial at them), the queue topped up as the budget lasts, and the failures in a
     row counted here, where they add up."""
-    config, (max_trials, total) = ctx.config, limits
+    config = ctx.config
     env = {**worker_env(config), **plan.to_env()}
     timeout = _timeout_deadline(config)
     deadline = _deadline(study, ctx.data, plan, timeout, config)
