@@ -17,8 +17,11 @@ from pipelines._processes import augment_in_processes
 
 __all__ = ["Feeder"]
 
-# Keeps a batch's NumPy draws apart from the per-image streams of ``(seed, epoch, index)``.
+# Keep a batch's NumPy draws, ``(seed, epoch, batch, _BATCH_STREAM)``, and an epoch's order,
+# ``(seed, epoch, 0, _ORDER_STREAM)``, apart from the per-image streams of ``(seed, epoch,
+# index)``: NumPy pads a seed with zeros, so ``(seed, epoch)`` would be image 0's stream.
 _BATCH_STREAM = 1
+_ORDER_STREAM = 2
 
 # Backends whose Keras trainer never asks for a batch outside an epoch (Keras 3.15): there
 # Keras' worker threads build the batches; under the others the feeder's own threads do.
@@ -120,7 +123,7 @@ class Feeder(keras.utils.PyDataset):
     def set_epoch(self, epoch: int) -> None:
         """Follow ``epoch``'s order and augmentation (to resume a run at that epoch)."""
         if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+            order = np.random.default_rng([self.seed, epoch, 0, _ORDER_STREAM]).permutation(len(self.x))
         else:
             order = np.arange(len(self.x))
         with self._lock:

@@ -59,6 +59,17 @@ def test_shuffling_is_seeded_per_epoch() -> None:
     assert np.array_equal(_epoch_order(_feeder(x, y, shuffle=False)), np.arange(50))
 
 
+def test_an_epochs_order_does_not_share_the_random_stream_of_an_images_augmentation() -> None:
+    """Image ``index`` is augmented from the stream ``(seed, epoch, index)``; an order drawn
+    from ``(seed, epoch)``, which NumPy pads to image 0's stream, would be tied to it."""
+    x, y = _data()
+    for seed, epoch in [(0, 0), (1, 0), (1, 3)]:
+        feeder = _feeder(x, y, seed=seed)
+        feeder.set_epoch(epoch)
+        image_streams = [np.random.default_rng([seed, epoch, index]).permutation(50) for index in range(3)]
+        assert not any(np.array_equal(_epoch_order(feeder), drawn) for drawn in image_streams)
+
+
 def test_identity_policy_gives_exactly_the_normalised_images() -> None:
     x, y = _data()
     norm = Normalization.fit(x)
