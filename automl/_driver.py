@@ -72,6 +72,9 @@ from automl._workers import local_workers, wait_passing_on_interrupts, worker_co
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
 
+# Queueing this many trials takes seconds (one storage write each): say so on a terminal.
+QUEUE_STATUS_AT = 200
+
 
 @dataclass(frozen=True, kw_only=True)
 class StudyRun:
@@ -210,7 +213,12 @@ def run_study(
             progress.message(describe_data(data, time.perf_counter() - reading))
             progress.message(flips_line(data.mirror_asymmetry))
         if not worker:  # after loading the data: warm starts are tailored to the images
-            enqueue_trials(study, config, data, lazy=plan.lazy_queue)
+            if not plan.lazy_queue and config.trials - len(study.trials) >= QUEUE_STATUS_AT:
+                progress.status(f"queueing {config.trials - len(study.trials):,} trials ...")  # ~5-20 ms each
+            try:
+                enqueue_trials(study, config, data, lazy=plan.lazy_queue)
+            finally:
+                progress.clear_status()
             _print_data_notes(data)
         tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
     with store_lock(config.storage):  # one parent run, however many processes start together

@@ -49,3 +49,14 @@ def test_data_that_fails_once_read_leaves_no_status_before_its_error(workdir):
         automl.search(data=str(workdir / "short.npz"), trials=1, progress=Progress(total=1, stream=terminal))
 
     assert terminal.getvalue().endswith("\r" + " " * len(f"data: reading {workdir / 'short.npz'} ...") + "\r")
+
+
+def test_a_search_on_a_terminal_says_it_queues_a_long_queue_then_clears_the_line(workdir):
+    terminal = _Terminal()
+
+    automl.search(study_name="long", trials=250, create_only=True, progress=Progress(total=250, stream=terminal))
+
+    out = terminal.getvalue()
+    queueing = "\rqueueing 250 trials ..."
+    assert queueing in out
+    assert out[out.index(queueing) + len(queueing) :].startswith("\r" + " " * (len(queueing) - 1) + "\r")
