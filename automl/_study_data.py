@@ -3,8 +3,8 @@
 A study stores how to read its data (``StudyConfig.data``, as it was given), not the data.
 Every later command (a resume, a worker, ``automl compare``, ``automl export``) reads it
 again, and a folder may have changed in between: a class folder renamed shifts the class
-names against the model's outputs, images added or removed move images between the
-splits, so that a model is tested on images it trained on. The first read records what the
+names against the model's outputs, images added, removed or renamed move images between
+the splits, so that a model is tested on images it trained on. The first read records what the
 data is (``signature``) and the folder it was read from; a later read that differs is
 refused, and a relative path is also looked for from that folder.
 """
@@ -53,20 +53,36 @@ def study_data(study: optuna.Study, config: StudyConfig) -> StudyData:
 
 
 def signature(data: StudyData) -> dict[str, Any]:
-    """What identifies a study's data: its classes, image shape, split sizes and every label in order."""
+    """What identifies a study's data: its classes, image shape, split sizes, every label in
+    order and the pixels of each split (a file renamed within its class keeps the labels but
+    moves images between the splits: about 30 ms for 60,000 MNIST images)."""
     splits = data.splits
     labels = np.concatenate([splits.train[1], splits.val[1], splits.test[1]]).astype(np.int64)
+    pixels = hashlib.sha256()
+    for images, _ in (splits.train, splits.val, splits.test):
+        pixels.update(np.ascontiguousarray(images))
     return {
         "class_names": list(data.class_names),
         "input_shape": list(data.input_shape),
         "split_sizes": [len(splits.train[1]), len(splits.val[1]), len(splits.test[1])],
         "labels": hashlib.sha256(labels.tobytes()).hexdigest()[:16],
+        "images": pixels.hexdigest()[:16],
     }
 
 
+# What a changed part of the signature says, where its values say nothing to people.
+_CHANGES = {
+    "labels": "its labels differ (images added, removed or relabelled)",
+    "images": (
+        "its images differ (a file renamed, replaced or edited, which moves images between the training "
+        "and test splits, or files decoded by another Pillow version)"
+    ),
+}
+
+
 def _change(key: str, then: Any, now: Any) -> str:
-    if key == "labels":
-        return "its labels differ (images added, removed or relabelled)"
+    if key in _CHANGES:
+        return _CHANGES[key]
     what = {"class_names": "classes", "input_shape": "image shape", "split_sizes": "train/validation/test sizes"}[key]
     return f"its {what} were {then} and are {now}"
 

@@ -92,7 +92,15 @@ def test_a_study_refuses_its_data_changed_and_finds_it_from_another_folder(workd
     ) in renamed.stderr
     (workdir / "shapes" / "zvertical").rename(workdir / "shapes" / "vertical")
 
-    (workdir / "shapes" / "vertical" / "0.png").unlink()
+    # A file renamed within its class: the same labels in the same order, but the sorted
+    # files shift, so other images fall in the test split.
+    (workdir / "shapes" / "vertical" / "0.png").rename(workdir / "shapes" / "vertical" / "99.png")
+    moved = export("moved")
+    assert moved.returncode == 2
+    assert "its images differ (a file renamed, replaced or edited" in moved.stderr
+    assert "labels differ" not in moved.stderr and "sizes were" not in moved.stderr
+
+    (workdir / "shapes" / "vertical" / "99.png").unlink()
     removed = export("removed")
     assert removed.returncode == 2 and "train/validation/test sizes were [" in removed.stderr
-    assert not (workdir / "renamed").exists() and not (workdir / "removed").exists()
+    assert not any((workdir / out).exists() for out in ("renamed", "moved", "removed"))
