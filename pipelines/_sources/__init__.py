@@ -111,7 +111,8 @@ def load_dataset(
             downloaded on first use, with their official test split); or a path: a folder
             with one sub-folder of PNG/JPEG images per class, a folder of given splits
             (``train/<class>/``, ``test/<class>/`` and optionally ``val/<class>/``, also
-            spelled ``valid/`` or ``validation/``), a ``.npz`` with ``x_train``, ``y_train``
+            spelled ``valid/`` or ``validation/``, or named with one of those words, as
+            ``training_set/``), a ``.npz`` with ``x_train``, ``y_train``
             (and optionally ``x_val``, ``y_val``, ``x_test``, ``y_test``), or a CSV with an
             image-path and a label column. Names win over paths: write ``./mnist`` for a
             folder called ``mnist``.

@@ -1,5 +1,6 @@
 """An image folder of given splits: ``train/<class>/…``, ``test/<class>/…`` and optionally ``val/<class>/…``
-(also named ``training/``, ``testing/``, ``valid/`` or ``validation/``).
+(also named ``training/``, ``testing/``, ``valid/`` or ``validation/``, alone or as a word of
+the name: Kaggle's ``training_set/`` and ``test_set/``, Intel's ``seg_train/`` and ``seg_test/``).
 
 This is how most published image data sets are laid out. The splits are kept as given:
 the test folder is the test split and the validation folder (``val/``, ``valid/`` or
@@ -9,6 +10,7 @@ the test folder is the test split and the validation folder (``val/``, ``valid/`
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,8 @@ from pipelines._sources.folder import check_has_images, class_folders, class_ima
 
 __all__ = ["is_split_folder", "load_split_folder", "check_split_folder"]
 
-# Folder name (any case) -> the split it holds.
-_SPLIT_OF_FOLDER = {
+# A word of a folder's name (any case) -> the split it holds.
+_SPLIT_OF_WORD = {
     "train": "train",
     "training": "train",
     "val": "val",
@@ -34,11 +36,17 @@ _SPLIT_OF_FOLDER = {
 _SPLIT_ORDER = ("train", "val", "test")
 
 
+def split_of_folder(name: str) -> str | None:
+    """The split a folder named ``name`` holds: the one its words (split at anything but
+    letters and digits) name, or None where they name none or two (``train_val``)."""
+    named = {_SPLIT_OF_WORD.get(word) for word in re.split(r"[^a-z0-9]+", name.lower())} - {None}
+    return named.pop() if len(named) == 1 else None
+
+
 def is_split_folder(path: Path) -> bool:
-    """A folder whose ``train/`` (or ``training/``, any case) sub-folder holds sub-folders, the classes."""
-    return path.is_dir() and any(
-        _SPLIT_OF_FOLDER.get(d.name.lower()) == "train" and class_folders(d) for d in class_folders(path)
-    )
+    """A folder whose ``train/`` (or ``training_set/``, any case: ``split_of_folder``)
+    sub-folder holds sub-folders, the classes."""
+    return path.is_dir() and any(split_of_folder(d.name) == "train" and class_folders(d) for d in class_folders(path))
 
 
 def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: bool) -> Dataset:
@@ -103,7 +111,7 @@ def _split_dirs(folder: Path) -> dict[str, Path]:
     found: dict[str, list[Path]] = {}
     others: list[str] = []
     for sub in class_folders(folder):
-        split = _SPLIT_OF_FOLDER.get(sub.name.lower())
+        split = split_of_folder(sub.name)
         if split is None:
             others.append(f"{sub.name}/")
         else:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import load_dataset, split_dataset
+from pipelines import DataError, load_dataset, split_dataset
 from tests.pipelines.datafiles import make_folder, make_split_folder, write_corrupt, write_image
 
 
@@ -32,6 +32,30 @@ def test_training_and_testing_folders_are_splits_too(tmp_path: Path, names: tupl
     ds = load_dataset(str(root))
     assert ds.class_names == ("0", "1") and np.bincount(ds.y).tolist() == [4, 3]
     assert ds.y_test is not None and ds.y_test.tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("training_set", "test_set", "validation_set"),
+        ("seg_train", "seg_test", "seg_val"),
+        ("Train Set", "Test-Set", "Valid"),
+    ],
+)
+def test_folders_named_with_a_split_word_are_splits(tmp_path: Path, names: tuple[str, str, str]) -> None:
+    # Kaggle's "Cat and Dog" (training_set/, test_set/) and Intel's scenes (seg_train/,
+    # seg_test/): read as two classes, "test_set" and "training_set", without a word.
+    layout = {names[0]: {"cat": 4, "dog": 3}, names[1]: {"cat": 2, "dog": 1}, names[2]: {"cat": 1, "dog": 1}}
+    ds = load_dataset(str(make_split_folder(tmp_path / "d", layout)))
+    assert ds.class_names == ("cat", "dog") and np.bincount(ds.y).tolist() == [4, 3]
+    assert ds.y_test is not None and ds.y_test.tolist() == [0, 0, 1]
+    assert ds.y_val is not None and ds.y_val.tolist() == [0, 1]
+
+
+def test_a_folder_named_with_two_split_words_is_refused_beside_the_splits(tmp_path: Path) -> None:
+    root = make_split_folder(tmp_path / "d", {"train": {"a": 2, "b": 2}, "train_val": {"a": 1, "b": 1}})
+    with pytest.raises(DataError, match=r"but it also has train_val/"):
+        load_dataset(str(root))
 
 
 def test_a_given_test_folder_is_the_test_split_and_validation_is_carved_from_train(tmp_path: Path) -> None:
