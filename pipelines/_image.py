@@ -44,6 +44,13 @@ IMAGE_SUFFIXES = frozenset(
         ".pbm",
         ".pnm",
         ".tga",
+        ".avif",
+        ".apng",
+        ".jp2",
+        ".j2k",
+        ".jpx",
+        ".ico",
+        ".qoi",
     }
 )
 

@@ -19,7 +19,10 @@ __all__ = [
     "check_folder",
     "check_has_images",
     "class_folders",
-    "class_images",
+    "class_files",
+    "loose_images",
+    "NO_CLASS",
+    "refuse_repeated_files",
     "image_files",
     "image_paths",
 ]
@@ -34,34 +37,40 @@ def load_folder(folder: Path, *, image_size: tuple[int, int] | None, strict: boo
 
     Hidden folders and files (``.git``, ``.DS_Store``), macOS's ``__MACOSX`` and files that
     are not images are ignored. Images beside the class folders, in none of them, have no
-    class: they are left out, and listed in ``Dataset.skipped``.
+    class: they are left out, and listed in ``Dataset.skipped``, as are images of formats
+    not read here (HEIC, RAW) and broken links.
 
     Raises:
-        DataError: the folder has no class sub-folders, or a class folder has no images.
+        DataError: the folder has no class sub-folders, a class folder has no images, or an
+            image file is in it twice (through a link).
     """
     class_dirs = _class_dirs(folder)
     paths: list[Path] = []
     labels: list[int] = []
+    unread: list[tuple[str, str]] = []
     for label, class_dir in enumerate(class_dirs):
-        files = class_images(class_dir)
+        files, others = class_files(class_dir)
         paths.extend(files)
         labels.extend([label] * len(files))
+        unread.extend(others)
+    source = f"image folder '{folder}'"
+    refuse_repeated_files(paths, source)
     dataset = load_image_files(
         paths,
         np.asarray(labels, dtype=np.int64),
-        source=f"image folder '{folder}'",
+        source=source,
         image_size=image_size,
         strict=strict,
         class_names=tuple(d.name for d in class_dirs),
     )
-    loose = tuple((str(path), _NO_CLASS) for path in _loose_images(folder))
-    return dataclasses.replace(dataset, skipped=loose + dataset.skipped) if loose else dataset
+    skipped = tuple((str(path), NO_CLASS) for path in loose_images(folder)) + tuple(unread)
+    return dataclasses.replace(dataset, skipped=skipped + dataset.skipped) if skipped else dataset
 
 
-_NO_CLASS = "in no class folder"  # why an image beside the class folders is left out
+NO_CLASS = "in no class folder"  # why an image beside the class folders is left out
 
 
-def _loose_images(folder: Path) -> list[Path]:
+def loose_images(folder: Path) -> list[Path]:
     """The image files directly in ``folder`` (not hidden), sorted."""
     return sorted(
         p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
@@ -99,13 +108,27 @@ def class_folders(folder: Path) -> list[Path]:
 
 def image_files(folder: Path) -> list[Path]:
     """The image files (``IMAGE_SUFFIXES``) at any depth below ``folder`` (not hidden), sorted."""
-    return sorted(_image_files_below(folder))
+    return sorted(path for path, why in _files_below(folder) if why is None)
 
 
-def _image_files_below(folder: Path) -> Iterator[Path]:
-    """The image files below ``folder``, through linked folders too (``Path.rglob`` skipped
-    them, and their images, without a word), each real folder walked once (a link to a folder
-    above it would loop); hidden files and folders are left out."""
+# Image files of formats that Pillow does not read without a plug-in: in a class folder they
+# are listed as skipped, where a text file is left out without a word.
+_UNREAD_IMAGE_SUFFIXES = frozenset(
+    {".heic", ".heif", ".jxl", ".svg", ".raw", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2"}
+)
+_BROKEN_LINK = "a link to a file that does not exist"
+
+
+def _files_below(folder: Path) -> Iterator[tuple[Path, str | None]]:
+    """The image files below ``folder`` (reason None), and the files that look like images
+    but are not read (with the reason: a format Pillow does not read, a broken link).
+
+    Linked folders are walked too (``Path.rglob`` skipped them, and their images, without a
+    word), each real folder once, but not a link to ``folder`` or a folder above it (whose
+    other folders, other classes, would become this one's). Hidden files and folders are left
+    out.
+    """
+    top = os.path.realpath(folder)
     walked: set[str] = set()
     for root, dirs, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(root)
@@ -113,11 +136,40 @@ def _image_files_below(folder: Path) -> Iterator[Path]:
             dirs.clear()
             continue
         walked.add(real)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not _holds(os.path.join(root, d), top)]
         for name in files:
+            if name.startswith("."):
+                continue
             path = Path(root) / name
-            if not name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-                yield path
+            suffix = path.suffix.lower()
+            if suffix in IMAGE_SUFFIXES:
+                yield path, None if path.is_file() else _BROKEN_LINK
+            elif suffix in _UNREAD_IMAGE_SUFFIXES:
+                yield path, f"a {suffix} image, a format not read here: convert it to PNG or JPEG"
+
+
+def _holds(directory: str, top: str) -> bool:
+    """Whether ``directory`` (a link, say) is really ``top`` or a folder above it."""
+    real = os.path.realpath(directory)
+    return os.path.commonpath([real, top]) == real
+
+
+def refuse_repeated_files(paths: list[Path], source: str) -> None:
+    """Refuse image files reached twice through links (in two classes, or twice in one): a
+    copy could land in both the training and the test split, and in two classes it would
+    train as both.
+
+    Raises:
+        DataError: naming the first file and its two paths.
+    """
+    seen: dict[str, Path] = {}
+    for path in paths:
+        first = seen.setdefault(os.path.realpath(path), path)
+        if first is not path:
+            raise DataError(
+                f"{source}: '{first}' and '{path}' are one image file (through a link); keep each image in one "
+                "class folder once: a copy could land in both the training and the test split"
+            )
 
 
 _DATA_FILE_SUFFIXES = (".npz", ".npy", ".csv")  # data sets a search reads, not images
@@ -147,22 +199,24 @@ def image_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str | os.PathLi
     return found
 
 
-def class_images(class_dir: Path) -> list[Path]:
-    """``image_files(class_dir)``.
+def class_files(class_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """``image_files(class_dir)``, and ``(path, reason)`` of the files that look like
+    images but are not read (a format Pillow does not read, a broken link), each sorted.
 
     Raises:
-        DataError: there are none, naming the folder.
+        DataError: there are no image files, naming the folder.
     """
-    files = image_files(class_dir)
+    found = sorted(_files_below(class_dir), key=lambda entry: entry[0])
+    files = [path for path, why in found if why is None]
     if not files:
         raise _no_images(class_dir)
-    return files
+    return files, [(str(path), why) for path, why in found if why is not None]
 
 
 def check_has_images(class_dir: Path) -> None:
-    """Fail as ``class_images`` would on a folder without images, listing files only until
+    """Fail as ``class_files`` would on a folder without images, listing files only until
     the first image."""
-    if next(_image_files_below(class_dir), None) is None:
+    if next((path for path, why in _files_below(class_dir) if why is None), None) is None:
         raise _no_images(class_dir)
 
 

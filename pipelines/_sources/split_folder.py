@@ -19,7 +19,14 @@ from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError
 from pipelines._sources.files import check_no_empty_class, read_image_files
-from pipelines._sources.folder import check_has_images, class_folders, class_images
+from pipelines._sources.folder import (
+    NO_CLASS,
+    check_has_images,
+    class_files,
+    class_folders,
+    loose_images,
+    refuse_repeated_files,
+)
 
 __all__ = ["is_split_folder", "load_split_folder", "check_split_folder"]
 
@@ -67,12 +74,15 @@ def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, stric
     paths: list[Path] = []
     labels: list[int] = []
     splits: list[str] = []
+    unread: list[tuple[str, str]] = []
     for split, split_dir in split_dirs.items():
         for class_dir in _class_dirs(split_dir, class_names, folder):
-            files = class_images(class_dir)
+            files, others = class_files(class_dir)
             paths.extend(files)
             labels.extend([class_names.index(class_dir.name)] * len(files))
             splits.extend([split] * len(files))
+            unread.extend(others)
+    refuse_repeated_files(paths, source)
     read = read_image_files(paths, source=source, image_size=image_size, strict=strict)
     kept_labels, kept_splits = np.asarray(labels, dtype=np.int64)[read.kept], np.asarray(splits)[read.kept]
     parts = {split: (read.images[kept_splits == split], kept_labels[kept_splits == split]) for split in split_dirs}
@@ -86,10 +96,16 @@ def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, stric
         y_val=y_val,
         source=source,
         class_names=class_names,
-        skipped=read.skipped,
+        skipped=_loose(folder, split_dirs) + tuple(unread) + read.skipped,
     )
     check_no_empty_class(dataset)
     return dataclasses.replace(dataset, value_map=read.value_map)
+
+
+def _loose(folder: Path, split_dirs: dict[str, Path]) -> tuple[tuple[str, str], ...]:
+    """The images beside the split folders or beside a split's class folders, in no class
+    (as ``Dataset.skipped`` lists them)."""
+    return tuple((str(path), NO_CLASS) for where in (folder, *split_dirs.values()) for path in loose_images(where))
 
 
 def check_split_folder(folder: Path) -> None:

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from pipelines import NAMED_SOURCES, DataError, load_dataset, split_dataset, value_map_formula
 from tests.pipelines.datafiles import make_folder, write_image
@@ -446,6 +446,51 @@ def test_images_in_a_linked_folder_of_a_class_are_read_once_without_looping(tmp_
     (root / "b" / "up").symlink_to(root / "b", target_is_directory=True)  # a loop: walked once
     ds = load_dataset(str(root))
     assert ds.summary()["class_counts"] == {"a": 5, "b": 2}
+
+
+def test_a_link_in_a_class_to_a_folder_above_it_does_not_pull_the_other_classes_in(tmp_path) -> None:
+    # "a/loop -> .." walked the whole folder: class b's images were labelled a as well.
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 3}, shape=(6, 6))
+    (root / "a" / "loop").symlink_to("..", target_is_directory=True)
+    (root / "b" / "top").symlink_to(tmp_path, target_is_directory=True)
+    assert load_dataset(str(root)).summary()["class_counts"] == {"a": 2, "b": 3}
+
+
+@pytest.mark.parametrize("where", ["other class", "same class"])
+def test_an_image_file_reached_twice_through_links_is_refused(tmp_path, where: str) -> None:
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 3}, shape=(6, 6))
+    target = root / ("b" if where == "other class" else "a") / "1.png"
+    (root / "a" / "copy.png").symlink_to(target)
+    first, second = sorted([root / "a" / "copy.png", target])  # class a is listed before b
+    with pytest.raises(DataError, match=re.escape(f"'{first}' and '{second}' are one image file (through a link)")):
+        load_dataset(str(root))
+
+
+def test_images_of_formats_not_read_and_broken_links_are_listed_as_skipped(tmp_path) -> None:
+    # A HEIC photo or a dangling link in a class folder was left out without a word.
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 2}, shape=(6, 6))
+    (root / "a" / "phone.HEIC").write_bytes(b"ftypheic")
+    (root / "b" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "b" / "notes.txt").write_text("not an image")  # not an image: left out quietly
+    ds = load_dataset(str(root))
+    assert len(ds.x) == 4
+    assert dict(ds.skipped) == {
+        str(root / "a" / "phone.HEIC"): "a .heic image, a format not read here: convert it to PNG or JPEG",
+        str(root / "b" / "gone.png"): "a link to a file that does not exist",
+    }
+
+
+@pytest.mark.skipif(
+    not features.check("avif") or not features.check("jpg_2000"), reason="Pillow without AVIF or JPEG 2000"
+)
+def test_folder_of_avif_jpeg_2000_and_ico_images(tmp_path) -> None:
+    # Pillow reads them, but they were left out without a word.
+    write_image(tmp_path / "d" / "a" / "0.avif", (8, 8, 3), seed=1)
+    jp2 = write_image(tmp_path / "d" / "a" / "1.jp2", (8, 8, 3), seed=2)
+    ico = write_image(tmp_path / "d" / "b" / "0.ico", (8, 8, 3), seed=3)
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.y.tolist() == [0, 0, 1] and ds.skipped == ()
+    assert np.array_equal(ds.x[1], jp2) and np.array_equal(ds.x[2], ico)  # lossless as written
 
 
 def test_a_folder_of_12_bit_images_keeps_their_grey_levels(tmp_path) -> None:

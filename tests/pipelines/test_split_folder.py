@@ -127,3 +127,15 @@ def test_a_folder_whose_train_folder_holds_only_images_is_a_plain_class_folder(t
     root = make_folder(tmp_path / "d", {"train": 3, "test": 2})
     ds = load_dataset(str(root))
     assert ds.class_names == ("test", "train") and ds.x_test is None
+
+
+def test_images_beside_the_splits_or_their_class_folders_are_left_out_and_listed(tmp_path: Path) -> None:
+    root = make_split_folder(tmp_path / "d", {"train": {"a": 2, "b": 2}, "test": {"a": 1, "b": 1}})
+    write_image(root / "stray.png", (12, 10, 3))
+    write_image(root / "test" / "stray.png", (12, 10, 3))
+    ds = load_dataset(str(root))
+    assert len(ds.x) == 4 and ds.y_test is not None and len(ds.y_test) == 2
+    assert ds.skipped == (
+        (str(root / "stray.png"), "in no class folder"),
+        (str(root / "test" / "stray.png"), "in no class folder"),
+    )
