@@ -43,8 +43,10 @@ def study_data(study: optuna.Study, config: StudyConfig) -> StudyData:
     if recorded is None:  # its first read (or a study from before this was recorded)
         record_data(study, {**now, "folder": str(Path.cwd()), "allocation": allocation})
         return data
-    changed = [_change(key, recorded[key], value) for key, value in now.items() if recorded.get(key, value) != value]
-    if changed:
+    keys = [key for key, value in now.items() if recorded.get(key, value) != value]
+    if keys:
+        shown = [key for key in keys if key != "images"] or keys  # other images follow from other labels
+        changed = [_change(key, recorded[key], now[key]) for key in shown]
         raise UserError(
             f"the data of study {study.study_name!r} ({config.data_name}) is not the data it was searched on: "
             f"{'; '.join(changed)}. Restore it, or search the new data as a new study"
@@ -60,7 +62,7 @@ def signature(data: StudyData) -> dict[str, Any]:
     labels = np.concatenate([splits.train[1], splits.val[1], splits.test[1]]).astype(np.int64)
     pixels = hashlib.sha256()
     for images, _ in (splits.train, splits.val, splits.test):
-        pixels.update(np.ascontiguousarray(images))
+        pixels.update(np.ascontiguousarray(images).data)
     return {
         "class_names": list(data.class_names),
         "input_shape": list(data.input_shape),
@@ -89,9 +91,13 @@ def _change(key: str, then: Any, now: Any) -> str:
 
 def _from_search_folder(config: StudyConfig, recorded: Any) -> StudyConfig:
     """``config`` with a relative data path that is not found here taken from the folder
-    the study's data was first read from, where it is found there."""
+    the study's data was first read from, where it is found there (a data set name, as
+    ``mnist``, is a name wherever the study runs, even beside a folder of that name)."""
     folder = (recorded or {}).get("folder")
-    if config.data is None or folder is None or Path(config.data).is_absolute() or Path(config.data).exists():
+    data = config.data
+    if data is None or data in pipelines.NAMED_SOURCES or folder is None:
         return config
-    there = Path(folder) / config.data
+    if Path(data).is_absolute() or Path(data).exists():
+        return config
+    there = Path(folder) / data
     return dataclasses.replace(config, data=str(there)) if there.exists() else config

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias, TypeGuard
 
 import numpy as np
 
-from pipelines._errors import DataError
+from pipelines._errors import DataError, one_line
 from pipelines._sources.npz import dataset_from_named_arrays
 
 __all__ = ["ArrayData", "save_arrays", "is_saved_arrays", "named_arrays"]
@@ -92,7 +92,13 @@ def _is_pair(part: object) -> bool:
 
 def _plain_array(key: str, value: object) -> np.ndarray:
     """``value`` as an array ``np.load`` reads back without pickles (labels as strings if need be)."""
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # a list of arrays of different shapes
+        raise DataError(
+            f"the array {key!r} cannot be made of its items ({one_line(exc)}); give images of one shape "
+            "(resize them, or save them as files in class folders, which are resized to their most common size)"
+        ) from exc
     if array.dtype == object:
         array = np.asarray(array.tolist())
     if array.dtype == object:

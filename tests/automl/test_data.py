@@ -150,3 +150,22 @@ def test_imbalanced_classes_are_noted_with_the_majority_s_score(tmp_path) -> Non
     assert note is not None and note.startswith("note: the classes are imbalanced ('0' 644 training images, '1' 6)")
     assert note.endswith(f"predicting '0' for every image scores {np.mean(splits.test[1] == 0):.4f} on the test split")
     assert imbalance_note(load_study_data(StudyConfig()).splits) is None  # digits: about 180 a class
+
+
+def test_a_data_set_name_stays_a_name_elsewhere_beside_a_folder_of_that_name_where_the_search_ran(
+    tmp_path, monkeypatch
+) -> None:
+    # A relative path not found here is looked for from the search's folder; "digits" there
+    # was a sub-folder of images, read in place of the data set on a resume from elsewhere.
+    searched, elsewhere = tmp_path / "searched", tmp_path / "elsewhere"
+    for label in ("a", "b"):
+        for i in range(3):
+            write_image(searched / "digits" / label / f"{i}.png", (8, 8), seed=i)
+    elsewhere.mkdir()
+    study, config = optuna.create_study(), StudyConfig(data="digits")
+    monkeypatch.chdir(searched)
+    first = study_data(study, config)  # names win over paths
+    monkeypatch.chdir(elsewhere)
+    again = study_data(study, config)
+    assert first.class_names == again.class_names == tuple(str(d) for d in range(10))
+    assert np.array_equal(first.splits.test[0], again.splits.test[0])

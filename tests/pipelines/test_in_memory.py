@@ -70,8 +70,9 @@ def test_the_same_contents_name_the_same_file_and_are_written_once(tmp_path) -> 
         ({"pixels": X, "y": Y}, "data (in memory) has no training images and labels (it has: pixels, y)"),
         ({"x": X, "y": Y, "x_test": X_TEST}, "x_test but not its partner"),
         ((X, np.array([object(), 1] * 30, dtype=object)), "'y_train' holds Python objects of mixed types"),
+        (([np.zeros((8, 8))] * 2 + [np.zeros((9, 8))], Y[:3]), "the array 'x_train' cannot be made of its items"),
     ],
-    ids=["lengths", "one-array", "not-arrays", "unknown-names", "half-a-split", "objects"],
+    ids=["lengths", "one-array", "not-arrays", "unknown-names", "half-a-split", "objects", "ragged"],
 )
 def test_bad_arrays_are_refused_before_anything_is_written(tmp_path, data, message) -> None:
     with pytest.raises(DataError) as error:
