@@ -48,8 +48,10 @@ def load_keras_dataset(name: str) -> Dataset:
         (x, y), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception as exc:  # Keras raises bare Exception for failed downloads
         raise DataError(
-            f"could not load keras.datasets.{name}: {one_line(exc)}; it is downloaded on first use, "
-            "so check the network connection or put the files in Keras' cache ($KERAS_HOME/datasets)"
+            f"could not load keras.datasets.{name}: {one_line(exc)}; it is downloaded on first use into "
+            "Keras' cache ($KERAS_HOME/datasets, by default ~/.keras/datasets): if the download failed, check "
+            "the network connection or put the files there; if a file there is damaged, delete it, and it is "
+            "downloaded again"
         ) from exc
     return dataset_from_arrays(
         x, y, x_test, y_test, source=f"keras.datasets.{name}", class_names=KERAS_CLASS_NAMES[name]

@@ -117,3 +117,10 @@ def test_failed_download_is_one_line_naming_the_dataset(keras_cache: Path) -> No
     with pytest.raises(DataError, match=r"keras\.datasets\.mnist.*network") as info:
         load_dataset("mnist")
     assert "\n" not in str(info.value)
+
+
+def test_a_damaged_cached_file_is_one_line_saying_to_delete_it(keras_cache: Path) -> None:
+    _fashion_mnist(keras_cache)
+    (keras_cache / "fashion-mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match=r"keras\.datasets\.fashion_mnist: .*if a file there is damaged, delete it"):
+        load_dataset("fashion_mnist")
