@@ -10,7 +10,8 @@ import numpy as np
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
 from pipelines._image import IMAGE_SUFFIXES
-from pipelines._sources.files import load_image_files
+from pipelines._sources.files import load_image_files, load_split_image_files
+from pipelines._sources.split_folder import split_of_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,14 +32,20 @@ def load_csv(
     Relative image paths are resolved against the CSV file's folder, so a data set folder
     can be moved as a whole. When the table has no ``path_column`` and ``label_column``
     (``path`` and ``label`` by default), the columns are found by their content
-    (``_found_columns``): ``filename,class`` reads as well as ``path,label``.
+    (``_found_columns``): ``filename,class`` reads as well as ``path,label``. A column
+    named ``split`` (or ``subset``, ``partition``) holds given splits: each row's
+    ``train``, ``val`` or ``test`` (as a folder of splits names them: ``training``,
+    ``valid``, ``testing``...), kept as the study's splits.
 
     Raises:
-        DataError: the CSV cannot be parsed, lacks a column, has empty cells in them, or
-            lists files that do not exist.
+        DataError: the CSV cannot be parsed, lacks a column, has empty cells in them, lists
+            files that do not exist, or has a split column whose cells name no split.
     """
-    files, labels = _listing(path, path_column=path_column, label_column=label_column)
-    return load_image_files(files, labels, source=f"CSV '{path}'", image_size=image_size, strict=strict)
+    files, labels, splits = _listing(path, path_column=path_column, label_column=label_column)
+    source = f"CSV '{path}'"
+    if splits is None:
+        return load_image_files(files, labels, source=source, image_size=image_size, strict=strict)
+    return load_split_image_files(files, labels, splits, source=source, image_size=image_size, strict=strict)
 
 
 def check_csv(path: Path, *, path_column: str, label_column: str) -> None:
@@ -51,18 +58,21 @@ def check_csv(path: Path, *, path_column: str, label_column: str) -> None:
     _listing(path, path_column=path_column, label_column=label_column)
 
 
-def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[Path], np.ndarray]:
-    """The image files the CSV lists, resolved, and their labels."""
+def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[Path], np.ndarray, np.ndarray | None]:
+    """The image files the CSV lists, resolved, their labels, and their given splits (None
+    without a split column)."""
 
     table = _read_table(path)
     path_column, label_column = _columns(table, path, path_column, label_column)
-    table = table[[path_column, label_column]]
+    split_column = _split_column(table, (path_column, label_column))
+    columns = [c for c in (path_column, label_column, split_column) if c is not None]
+    table = table[columns]
     if table.empty:
         raise DataError(f"CSV '{path}' has no rows; list one image path and label per row")
     blank = table.index[(table == "").any(axis=1)]
     if len(blank):
         raise DataError(
-            f"CSV '{path}' has rows with an empty {path_column!r} or {label_column!r} cell "
+            f"CSV '{path}' has rows with an empty {' or '.join(map(repr, columns))} cell "
             f"({len(blank)}, first: data row {blank[0] + 1}); fill them in or delete those rows"
         )
     files = [_resolve(path.parent, str(p)) for p in table[path_column]]
@@ -73,7 +83,40 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
             "fix the paths (relative paths are read from the CSV's folder)"
         )
     _refuse_repeated_files(path, files, table[label_column].tolist())
-    return files, _labels(table[label_column].to_numpy())
+    splits = None if split_column is None else _splits(path, split_column, table[split_column].tolist())
+    return files, _labels(table[label_column].to_numpy()), splits
+
+
+# Names a column of given splits goes by, matched without regard to case.
+SPLIT_COLUMN_NAMES = ("split", "subset", "partition")
+
+
+def _split_column(table: pd.DataFrame, used: tuple[Column, Column]) -> Column | None:
+    """The column of given splits: the first other than ``used`` named as in ``SPLIT_COLUMN_NAMES``."""
+    named = {str(c).lower(): c for c in table.columns if c not in used}
+    return next((named[n] for n in SPLIT_COLUMN_NAMES if n in named), None)
+
+
+def _splits(path: Path, column: Column, cells: list[str]) -> np.ndarray:
+    """Each row's split (``"train"``, ``"val"``, ``"test"``) as the split column names it.
+
+    Raises:
+        DataError: a cell names no split, or no row is in the training split.
+    """
+    named = {cell: split_of_folder(cell) for cell in set(cells)}
+    unknown = sorted(cell for cell, split in named.items() if split is None)
+    if unknown:
+        raise DataError(
+            f"CSV '{path}': its {column!r} column holds given splits, but {', '.join(map(repr, unknown[:3]))} "
+            "name(s) no split; write train, val or test in it (or training, valid, validation, testing), or "
+            "rename the column to leave it unused"
+        )
+    if "train" not in named.values():
+        raise DataError(
+            f"CSV '{path}': no row of its {column!r} column is in the training split (train or training); "
+            "every class needs training images"
+        )
+    return np.asarray([named[cell] for cell in cells])
 
 
 def _read_table(path: Path) -> pd.DataFrame:

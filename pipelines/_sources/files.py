@@ -27,7 +27,7 @@ from pipelines._image import (
     probe_image,
 )
 
-__all__ = ["ImageFiles", "read_image_files", "load_image_files", "check_no_empty_class"]
+__all__ = ["ImageFiles", "read_image_files", "load_image_files", "load_split_image_files", "check_no_empty_class"]
 
 _T = TypeVar("_T")
 
@@ -167,6 +167,43 @@ def load_image_files(
     read = read_image_files(paths, source=source, image_size=image_size, strict=strict)
     dataset = dataset_from_arrays(
         read.images, labels[read.kept], source=source, class_names=class_names, skipped=read.skipped
+    )
+    check_no_empty_class(dataset)
+    return dataclasses.replace(dataset, value_map=read.value_map)
+
+
+def load_split_image_files(
+    paths: Sequence[Path],
+    labels: np.ndarray,
+    splits: np.ndarray,
+    *,
+    source: str,
+    image_size: tuple[int, int] | None,
+    strict: bool,
+    class_names: tuple[str, ...] | None = None,
+    skipped: tuple[tuple[str, str], ...] = (),
+) -> Dataset:
+    """Load labelled image files of given splits (``splits[i]``: ``"train"``, ``"val"`` or
+    ``"test"``) into one ``Dataset``, read together (one size, one colour mode), as
+    ``load_image_files`` does; ``skipped`` lists the files left out before reading.
+
+    Raises:
+        DataError: what ``load_image_files`` raises.
+    """
+    read = read_image_files(paths, source=source, image_size=image_size, strict=strict)
+    kept_labels, kept_splits = labels[read.kept], splits[read.kept]
+    parts = {split: (read.images[kept_splits == split], kept_labels[kept_splits == split]) for split in set(splits)}
+    x_val, y_val = parts.get("val", (None, None))
+    x_test, y_test = parts.get("test", (None, None))
+    dataset = dataset_from_arrays(
+        *parts["train"],
+        x_test,
+        y_test,
+        x_val=x_val,
+        y_val=y_val,
+        source=source,
+        class_names=class_names,
+        skipped=skipped + read.skipped,
     )
     check_no_empty_class(dataset)
     return dataclasses.replace(dataset, value_map=read.value_map)

@@ -9,16 +9,14 @@ the test folder is the test split and the validation folder (``val/``, ``valid/`
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 import numpy as np
 
-from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError
-from pipelines._sources.files import check_no_empty_class, read_image_files
+from pipelines._sources.files import load_split_image_files
 from pipelines._sources.folder import (
     NO_CLASS,
     check_has_images,
@@ -83,23 +81,16 @@ def load_split_folder(folder: Path, *, image_size: tuple[int, int] | None, stric
             splits.extend([split] * len(files))
             unread.extend(others)
     refuse_repeated_files(paths, source)
-    read = read_image_files(paths, source=source, image_size=image_size, strict=strict)
-    kept_labels, kept_splits = np.asarray(labels, dtype=np.int64)[read.kept], np.asarray(splits)[read.kept]
-    parts = {split: (read.images[kept_splits == split], kept_labels[kept_splits == split]) for split in split_dirs}
-    x_val, y_val = parts.get("val", (None, None))
-    x_test, y_test = parts.get("test", (None, None))
-    dataset = dataset_from_arrays(
-        *parts["train"],
-        x_test,
-        y_test,
-        x_val=x_val,
-        y_val=y_val,
+    return load_split_image_files(
+        paths,
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(splits),
         source=source,
+        image_size=image_size,
+        strict=strict,
         class_names=class_names,
-        skipped=_loose(folder, split_dirs) + tuple(unread) + read.skipped,
+        skipped=_loose(folder, split_dirs) + tuple(unread),
     )
-    check_no_empty_class(dataset)
-    return dataclasses.replace(dataset, value_map=read.value_map)
 
 
 def _loose(folder: Path, split_dirs: dict[str, Path]) -> tuple[tuple[str, str], ...]:

@@ -182,7 +182,7 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "missing path": (_missing, "nowhere", "no such file or folder"),
     "empty folder": (_empty_folder, "empty", "no class sub-folders"),
     "images but no class folders": (_images_without_class_folders, "flat", "no class sub-folders"),
-    "empty class folder": (_empty_class_folder, "d", "contains no image files (.bmp, .gif"),
+    "empty class folder": (_empty_class_folder, "d", "contains no image files (.apng, .avif, .bmp, .gif"),
     "one class": (_one_class, "cats_only", "only one class ('cat')"),
     "class of corrupt images": (_class_of_corrupt_images, "d", "class 'broken' has no readable images"),
     "all images corrupt": (_all_images_corrupt, "d", "none of the 2 image files could be read"),

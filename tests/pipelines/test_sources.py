@@ -310,6 +310,39 @@ def test_csv_columns_found_by_their_content(columns, tmp_path) -> None:
     assert ds.class_names == ("a", "b") and ds.y.tolist() == [1, 0, 1] and len(ds.x) == 3
 
 
+def test_a_csv_split_column_gives_the_splits(tmp_path) -> None:
+    # The column was ignored without a word: the test images were trained on, and a test
+    # split carved out of the training ones.
+    splits = ["train", "Train", "test", "train", "valid", "training", "testing", "val"]
+    labels = ["a", "b", "a", "a", "b", "b", "b", "a"]
+    written = [write_image(tmp_path / f"{i}.png", (5, 5), seed=i) for i in range(len(splits))]
+    table = {"id": range(8), "filename": [f"{i}.png" for i in range(8)], "Split": splits, "class": labels}
+    pd.DataFrame(table).to_csv(tmp_path / "x.csv", index=False)
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert ds.class_names == ("a", "b") and ds.y.tolist() == [0, 1, 0, 1]
+    assert (
+        ds.y_test is not None and ds.y_test.tolist() == [0, 1] and ds.y_val is not None and ds.y_val.tolist() == [1, 0]
+    )
+    assert np.array_equal(ds.x_test[1, ..., 0], written[6]) and np.array_equal(ds.x_val[0, ..., 0], written[4])
+
+
+@pytest.mark.parametrize(
+    ("splits", "message"),
+    [
+        (["train", "fold2"], r"its 'split' column holds given splits, but 'fold2' name\(s\) no split"),
+        (["test", "val"], r"no row of its 'split' column is in the training split"),
+    ],
+)
+def test_a_csv_split_column_that_names_no_split_is_refused(tmp_path, splits, message) -> None:
+    for i in range(2):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    pd.DataFrame({"path": ["0.png", "1.png"], "label": ["a", "b"], "split": splits}).to_csv(
+        tmp_path / "x.csv", index=False
+    )
+    with pytest.raises(DataError, match=message):
+        load_dataset(str(tmp_path / "x.csv"))
+
+
 def _three_column_csv(tmp_path, header: bool) -> str:
     for i in range(4):
         write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
