@@ -259,6 +259,20 @@ def _as_uint8_images(x: np.ndarray, source: str, split: str, spread: tuple[float
             )
         spread = (0.0, factor)
     offset, factor = spread
-    if (offset, factor) != (0.0, 1.0) or np.issubdtype(x.dtype, np.floating):
-        x = np.rint((x.astype(np.float64) - offset) * factor)
-    return np.ascontiguousarray(np.clip(x, 0, 255), dtype=np.uint8)
+    mapped = (offset, factor) != (0.0, 1.0) or np.issubdtype(x.dtype, np.floating)
+    out = np.empty(x.shape, dtype=np.uint8)
+    step = max(1, _MAP_VALUES // max(1, x[0].size))
+    for start in range(0, len(x), step):  # float64 copies of a slice at a time, not of them all
+        part = x[start : start + step]
+        if mapped:
+            part = part.astype(np.float64)
+            part -= offset
+            part *= factor
+            np.rint(part, out=part)
+        out[start : start + step] = np.clip(part, 0, 255)
+    return out
+
+
+# Values mapped at a time (``_as_uint8_images``): 32 MB of float64. Mapping all at once held
+# about five float64 copies of them: 1.3 GB at the peak for 234 MB of float32 images.
+_MAP_VALUES = 2**22
