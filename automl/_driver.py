@@ -232,7 +232,7 @@ def run_study(
             stopped = "; ".join(filter(None, (stopped, f"{failed} worker process(es) exited with an error")))
     except BaseException as exc:
         if not worker:  # a worker leaves the study's parent run to the process that owns it
-            tracker.close_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            tracker.close_parent_on_error("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     close_orphan_runs(study, tracker)
     return StudyRun(

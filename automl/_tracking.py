@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -312,6 +313,18 @@ class Tracker:
         """Close the study's parent run as FINISHED, FAILED or KILLED (a no-op before ``open_parent``)."""
         if self.parent_run_id is not None:
             self._client.set_terminated(self.parent_run_id, status=status)
+
+    def close_parent_on_error(self, status: str) -> None:
+        """``close_parent`` on the way out of an error, which may be that the store went away:
+        failing too, it is one line on stderr, and the error being raised stays the one shown."""
+        try:
+            self.close_parent(status)
+        except Exception as exc:
+            reason = scrub(" ".join(str(exc).split())[:300], self.tracking_uri)
+            print(
+                f"automl: could not close the study's MLflow run as {status} ({redact(self.tracking_uri)}): {reason}",
+                file=sys.stderr,
+            )
 
     def has_run(self, run_id: str) -> bool:
         """Whether this store holds the run ``run_id`` (deleted or not)."""

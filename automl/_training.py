@@ -26,6 +26,7 @@ from automl._errors import NonFiniteLoss, OutOfMemory, TrialFailed
 from automl._hparams import TrainingSpec
 from automl._inference import inference_batch_size
 from automl._settings import runtime_settings
+from automl._stores import scrub
 
 __all__ = [
     "wrap_with_normalization",
@@ -762,10 +763,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def as_trial_failure(exc: BaseException) -> TrialFailed:
-    """Classify an exception raised by training into a ``TrialFailed`` with a clear reason."""
+    """Classify an exception raised by training into a ``TrialFailed`` with a clear reason,
+    any URL's password in it masked (MLflow's errors quote the tracking server's URL; the
+    reason is stored with the trial and logged to MLflow)."""
     if isinstance(exc, TrialFailed):
         return exc
-    first_line = (str(exc).strip().splitlines() or [""])[0][:500]
+    first_line = scrub((str(exc).strip().splitlines() or [""])[0][:500])
     if is_out_of_memory(exc):
         return OutOfMemory(f"out of memory: {type(exc).__name__}: {first_line}")
     return TrialFailed(f"{type(exc).__name__}: {first_line}")

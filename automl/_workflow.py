@@ -142,10 +142,10 @@ def run_search(
         result = _finish(study_run, export=export, progress=progress)
         finished = True
     except KeyboardInterrupt:
-        study_run.tracker.close_parent("KILLED")
+        study_run.tracker.close_parent_on_error("KILLED")
         raise
     except BaseException:
-        study_run.tracker.close_parent("FAILED")
+        study_run.tracker.close_parent_on_error("FAILED")
         raise
     else:
         study_run.tracker.close_parent(_closing_status(study_run.study))

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from types import FrameType
 
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `automl space sample --n 100 | head`: the reader left, stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # a library's failure (a store gone mid-search) or a bug: its traceback,
+        # as Python prints it, but with passwords masked: MLflow's errors quote the server's URL
+        print(_scrubbed("".join(traceback.format_exception(exc)), args), file=sys.stderr, end="")
+        return 1
 
 
 def _interrupt_on_sigterm() -> None:

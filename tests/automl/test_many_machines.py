@@ -10,11 +10,8 @@ sees the artifact folder.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -27,7 +24,7 @@ from sklearn.datasets import load_digits
 
 from automl._records import StudyRecord, TrialRecord
 from tests.automl.helpers import cli_env, run_cli
-from tests.automl.test_postgres import _free_port, _logs, _wait_until_healthy
+from tests.automl.test_postgres import _logs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -43,37 +40,6 @@ def _machine(root: Path, name: str) -> tuple[Path, dict[str, str]]:
     return folder, {"AUTOML_HOME": str(folder / "home")}
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``mlflow server --serve-artifacts`` on 127.0.0.1: its URL and its artifact folder (DIR)."""
-    folder, _ = _machine(tmp_path, "mlflow-server")
-    artifacts = folder / "artifacts"
-    port = _free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    command += ["--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"]
-    command += ["--serve-artifacts", "--artifacts-destination", str(artifacts)]
-    with (folder / "server.log").open("w") as log:
-        server = subprocess.Popen(
-            command,
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=cli_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
-            start_new_session=True,  # its own process group: stopping it stops its web workers
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(url, server, folder)
-        yield url, artifacts
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 def _start_worker(folder: Path, env: dict[str, str], stores: list[str]) -> subprocess.Popen:
     with (folder / "worker.log").open("w") as log:
         command = [sys.executable, "-m", "automl", "worker", "--study", STUDY, *stores]
@@ -86,7 +52,7 @@ def _ok(result: subprocess.CompletedProcess) -> str:
 
 
 def test_three_workers_and_a_fourth_machine_share_no_disk(postgres, mlflow_server, tmp_path):
-    tracking, artifacts = mlflow_server
+    tracking, artifacts = mlflow_server.url, mlflow_server.artifacts
     storage = postgres.database(STUDY)
     stores = ["--storage", storage, "--tracking-uri", tracking]
     workers = [_machine(tmp_path, f"worker-{i}") for i in range(3)]
