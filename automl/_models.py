@@ -127,7 +127,7 @@ def log_model(
 
     try:
         folder = write_atomically(model_cache(model_id), save_and_upload)
-    except Exception:
+    except BaseException:  # Ctrl-C too: a model left PENDING shows in the UI as ever uploading
         tracker.finish_logged_model(model_id, run_id, step=step, ready=False)
         raise
     tracker.finish_logged_model(model_id, run_id, step=step, ready=True)

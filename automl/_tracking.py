@@ -266,13 +266,6 @@ class Tracker:
         """
         if run_id is not None:
             self._check_holds(study_name, run_id)
-            if self._client.get_run(run_id).info.lifecycle_stage == "deleted":
-                raise UserError(
-                    f"the MLflow parent run of study {study_name!r} ({run_id}) is deleted (e.g. in the MLflow UI): "
-                    f"restore it to go on with the study (MLFLOW_TRACKING_URI={redact(self.tracking_uri)} "
-                    f"mlflow runs restore --run-id {run_id}), or delete the study to start afresh "
-                    f"(automl studies --delete {study_name} --yes)"
-                )
             self._client.update_run(run_id, status="RUNNING")
             self.parent_run_id = run_id
         else:
@@ -281,21 +274,31 @@ class Tracker:
         return self.parent_run_id
 
     def attach_parent(self, study_name: str, run_id: str) -> None:
-        """Log trials under an existing parent run without changing its state (workers).
+        """Log trials under an existing parent run without changing its state (workers,
+        ``automl compare`` and ``automl export``).
 
         Raises:
-            UserError: this store does not hold the run (a worker given another store).
+            UserError: this store does not hold the run (a worker given another store), or
+                the run is deleted (in the MLflow UI), with how to restore it.
         """
         self._check_holds(study_name, run_id)
         self.parent_run_id = run_id
 
     def _check_holds(self, study_name: str, run_id: str) -> None:
         """Refuse a store without study ``study_name``'s parent run ``run_id``: its trials would
-        be logged apart from the study's, and their models found by no other process."""
+        be logged apart from the study's, and their models found by no other process; and the
+        run deleted, where nothing can be logged."""
         if not self.has_run(run_id):
             raise UserError(
                 f"the MLflow store {redact(self.tracking_uri)!r} does not hold the runs of study {study_name!r} (its "
                 f"parent run {run_id}): give the study's tracking store (--tracking-uri or AUTOML_TRACKING_URI)"
+            )
+        if self._client.get_run(run_id).info.lifecycle_stage == "deleted":
+            raise UserError(
+                f"the MLflow parent run of study {study_name!r} ({run_id}) is deleted (e.g. in the MLflow UI): "
+                f"restore it to go on with the study (MLFLOW_TRACKING_URI={redact(self.tracking_uri)} "
+                f"mlflow runs restore --run-id {run_id}), or delete the study to start afresh "
+                f"(automl studies --delete {study_name} --yes)"
             )
 
     def start_trial(self, study_name: str, number: int) -> TrialRun:

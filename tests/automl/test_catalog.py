@@ -221,6 +221,23 @@ def test_a_study_whose_parent_run_was_deleted_says_how_to_restore_it(workdir):
     assert client.get_run(run.info.run_id).info.lifecycle_stage == "active"
 
 
+@pytest.mark.parametrize("command", ["compare", "export"])
+def test_compare_and_export_refuse_a_study_whose_parent_run_was_deleted(workdir, command):
+    # compare did its work, wrote into the deleted run, then failed with MLflow's traceback;
+    # export registered a champion without a word.
+    searched = run_cli(["search", "--study-name", "gone", "--trials", "1", "--epochs", "1", "--no-export"], workdir)
+    assert searched.returncode == 0, searched.stderr
+    client = _client(workdir)
+    runs = client.search_runs([client.get_experiment_by_name("gone").experiment_id])
+    (run,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    client.delete_run(run.info.run_id)
+
+    refused = run_cli([command, "--study", "gone"], workdir)
+    assert refused.returncode == 2, refused.stderr
+    assert f"parent run of study 'gone' ({run.info.run_id}) is deleted" in refused.stderr
+    assert "Traceback" not in refused.stderr and client.search_registered_models() == []
+
+
 def test_deleting_a_study_through_another_tracking_store_is_refused(workdir):
     elsewhere = f"sqlite:///{workdir / 'track' / 'mlflow.db'}"
     _create("x", trials=2, tracking_uri=elsewhere)
