@@ -444,21 +444,28 @@ def _time_left(study: optuna.Study, deadline: float | None, late: int, epochs: i
     """
     if deadline is None:
         return True
-    complete = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not complete:
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    if not any(t.state == TrialState.COMPLETE for t in finished):
         if time.monotonic() < deadline:
             return True
         return late < MAX_LATE_TRIALS and (lead or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    return time.monotonic() + _trial_seconds(complete, epochs) < deadline
+    return time.monotonic() + _trial_seconds(finished, epochs) < deadline
 
 
-def _trial_seconds(complete: list[TrialRecord], epochs: int) -> float:
-    """What a new trial's first ``epochs`` epochs take, as the completed trials show: the
-    median of each one's time outside its fit (building, compiling, saving) and ``epochs`` of
-    its epochs. With the quickest trial's epoch alone (0.6 s on small images), a trial started
-    2 s before the deadline, was cut after its first epoch (10 s, tracing included) at chance,
-    and took that time from the final training."""
-    costs = [r.seconds - r.timings.get("fit", 0.0) + r.timings.get("fit", 0.0) / r.epochs * epochs for r in complete]
+def _trial_seconds(finished: list[optuna.trial.FrozenTrial], epochs: int) -> float:
+    """What a new trial's first ``epochs`` epochs take, as the completed and pruned trials
+    show: the median of each one's time outside its fit (building, compiling, saving) and
+    ``epochs`` of the epochs it ran. With the quickest trial's epoch alone (0.6 s on small
+    images), a trial started 2 s before the deadline, was cut after its first epoch (10 s,
+    tracing included) at chance, and took that time from the final training. Without the
+    pruned trials, whose one epoch holds its tracing as a new trial's does, a trial started
+    with 2.5 s to go on 300 images took 15.7 s (bench/RESULTS.md, "Other shapes")."""
+    costs = []
+    for trial in finished:
+        record = TrialRecord.of(trial)
+        fit = record.timings.get("fit", 0.0)
+        ran = len(trial.intermediate_values) or record.epochs  # reported once an epoch
+        costs.append(record.seconds - fit + fit / ran * epochs)
     return float(np.median(costs))
 
 

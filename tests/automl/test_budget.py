@@ -340,6 +340,25 @@ def test_no_trial_starts_without_time_for_its_epochs_as_the_completed_trials_tak
     assert not _time_left(study, 118.5, late=0, epochs=3)
 
 
+def test_the_time_a_trial_takes_counts_the_pruned_trials_first_epochs(monkeypatch):
+    # From the completed trial alone (2 s), a trial started with 2.5 s to go on 300 images:
+    # it took 15.7 s, tracing its first epoch, and the final training lost that time.
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0)
+    study = optuna.create_study(direction="maximize")
+    training = TrainingSpec(epochs=9, batch_size=32).to_dict()
+    attrs = {"training": training, "timings": {"build": 1.0, "fit": 9.0}}  # 1 s an epoch
+    study.add_trial(
+        optuna.trial.create_trial(value=0.9, user_attrs=attrs, intermediate_values={e: 0.9 for e in range(1, 10)})
+    )
+    for build, fit in ((0.5, 5.0), (0.5, 3.0)):  # pruned after their first epoch, tracing included
+        attrs = {"training": training, "timings": {"build": build, "fit": fit}}
+        pruned = optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=attrs, intermediate_values={1: 0.2})
+        study.add_trial(pruned)
+    # The median of 2, 5.5 and 3.5 s: 1.1 s with the pruned trials counted at their planned 9 epochs.
+    assert _time_left(study, 103.6, late=0)
+    assert not _time_left(study, 103.4, late=0)
+
+
 def test_a_worker_leaves_late_trials_to_a_trial_running_elsewhere(monkeypatch):
     # Past the deadline with no trial complete, the search's own process starts late trials
     # so that a model exists; a worker beside it started one too while the first model
