@@ -220,7 +220,9 @@ def run_study(
             finally:
                 progress.clear_status()
             _print_data_notes(data)
-        tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+        # A study that has its parent run has its store and experiment: none is created elsewhere.
+        recorded_parent = StudyRecord.of(study).parent_run_id is not None
+        tracker = Tracker(config.tracking_uri, experiment_name=config.study_name, create=not recorded_parent)
     with store_lock(config.storage):  # one parent run, however many processes start together
         _open_parent_run(study, config, tracker, data, worker)
     if helpers:

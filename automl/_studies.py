@@ -312,9 +312,10 @@ def study_settings(config: StudyConfig) -> dict[str, Any]:
 
 
 def study_tracker(study: optuna.Study, config: StudyConfig) -> Tracker:
-    """The study's MLflow tracker, attached to its parent run when it has one."""
-    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name)
+    """The study's MLflow tracker, attached to its parent run when it has one (then its
+    store and experiment must exist: nothing is created in a mistyped store)."""
     parent = StudyRecord.of(study).parent_run_id
+    tracker = Tracker(config.tracking_uri, experiment_name=config.study_name, create=parent is None)
     if parent is not None:
         tracker.attach_parent(study.study_name, parent)
     return tracker

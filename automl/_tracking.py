@@ -20,11 +20,13 @@ from typing import Any
 
 from automl._errors import UserError
 from automl._stores import (
+    STORE_NAMES,
     artifact_root,
     default_tracking_uri,
     ensure_sqlite_folder,
     normalize_url,
     redact,
+    refuse_missing,
     scrub,
     sqlite_file,
     store_lock,
@@ -174,12 +176,16 @@ def _reach_server(uri: str) -> None:
 class Tracker:
     """The study's MLflow experiment and parent run."""
 
-    def __init__(self, tracking_uri: str | None, experiment_name: str | None) -> None:
-        """Open the tracking store and the experiment ``experiment_name`` (created if absent);
-        ``None`` opens no experiment, for a tracker that only reads models.
+    def __init__(self, tracking_uri: str | None, experiment_name: str | None, *, create: bool = True) -> None:
+        """Open the tracking store and the experiment ``experiment_name`` (created if absent,
+        unless not ``create``: a study that has its runs somewhere); ``None`` opens no
+        experiment, for a tracker that only reads models.
 
         Raises:
-            UserError: the store cannot be opened or written (e.g. a read-only ``mlflow.db``).
+            UserError: the store cannot be opened or written (e.g. a read-only ``mlflow.db``),
+                or, without ``create``, it or the experiment does not exist (a mistyped
+                ``--tracking-uri`` was given an empty experiment, or a database file, before
+                the refusal).
         """
         import mlflow
         from mlflow import MlflowClient
@@ -188,6 +194,8 @@ class Tracker:
         # MLflow's client prints "View run ... at: <server URL>" as each run ends on a tracking
         # server, the URL's password included; the search prints its own line for the UI.
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        if not create:
+            refuse_missing(normalize_url(tracking_uri or default_tracking_uri()), STORE_NAMES["mlflow"])
         self.tracking_uri = ensure_sqlite_folder(normalize_url(tracking_uri or default_tracking_uri()))
         _refuse_read_only(self.tracking_uri)
         _reach_server(self.tracking_uri)
@@ -197,7 +205,7 @@ class Tracker:
             # creates them) or the experiment.
             with store_lock(self.tracking_uri, purpose="mlflow"):
                 self._client = MlflowClient(tracking_uri=self.tracking_uri)
-                self._experiment_id = self._experiment(experiment_name) if experiment_name else None
+                self._experiment_id = self._experiment(experiment_name, create) if experiment_name else None
         except MlflowException as exc:
             reason = scrub(" ".join(str(exc.message).split())[:300], tracking_uri, self.tracking_uri)
             raise UserError(f"cannot open the MLflow tracking store {redact(self.tracking_uri)!r}: {reason}") from None
@@ -214,10 +222,15 @@ class Tracker:
             raise RuntimeError("this tracker was opened without an experiment: it only reads models")
         return self._experiment_id
 
-    def _experiment(self, name: str) -> str:
+    def _experiment(self, name: str, create: bool) -> str:
         from mlflow.exceptions import MlflowException
 
         experiment = self._client.get_experiment_by_name(name)
+        if experiment is None and not create:
+            raise UserError(
+                f"the MLflow store {redact(self.tracking_uri)!r} does not hold the runs of study {name!r} (no "
+                "experiment of that name): give the study's tracking store (--tracking-uri or AUTOML_TRACKING_URI)"
+            )
         if experiment is not None and experiment.lifecycle_stage == "deleted":
             number = experiment.experiment_id
             raise UserError(

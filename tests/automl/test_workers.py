@@ -190,10 +190,18 @@ def test_a_worker_given_another_tracking_store_is_refused(workdir, capsys):
 
     assert main(["search", "--study-name", "q", "--trials", "2", "--epochs", "1", "--create-only"]) == 0
     capsys.readouterr()
-    other = f"sqlite:///{workdir / 'other' / 'mlflow.db'}"
+    # A mistyped store is neither created nor given an empty experiment 'q' before the refusal.
+    missing = f"sqlite:///{workdir / 'other' / 'mlflow.db'}"
+    assert main(["worker", "--study", "q", "--tracking-uri", missing]) == 2
+    error = capsys.readouterr().err
+    assert f"no MLflow tracking store at '{missing}'" in error and "Traceback" not in error
+    assert not (workdir / "other").exists()
+    other = f"sqlite:///{workdir / 'other.db'}"
+    MlflowClient(tracking_uri=other).search_experiments()  # another store, that exists
     assert main(["worker", "--study", "q", "--tracking-uri", other]) == 2
     error = capsys.readouterr().err
     assert f"the MLflow store '{other}' does not hold the runs of study 'q'" in error and "Traceback" not in error
+    assert MlflowClient(tracking_uri=other).get_experiment_by_name("q") is None
     study = optuna.load_study(study_name="q", storage=stores(workdir)["storage"])
     assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 2  # no trial taken
 
