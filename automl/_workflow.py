@@ -27,10 +27,11 @@ from automl._records import StudyRecord
 from automl._report import log_study_report, trials_frame
 from automl._stores import check_connection_budget
 from automl._studies import claim_finish, release_finish
+from automl._tracking import Tracker
 from automl._winner import check_export_target, export_winner
 from automl._workers import join_command
 
-__all__ = ["SearchResult", "run_search", "prepare_study"]
+__all__ = ["SearchResult", "run_search", "prepare_study", "close_finished"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +153,20 @@ def run_search(
     finally:  # interrupted or failed, the comparison and export are the next run's to do
         release_finish(study_run.study, study_run.config, finished=finished, exported=export)
     return result
+
+
+def close_finished(study: optuna.Study, config: StudyConfig, tracker: Tracker) -> None:
+    """Close the study's parent run, with its trials table and plots as a search logs them,
+    where it is still RUNNING and no trial is left to run: a study whose workers ran its
+    trials (``--create-only``), then compared or exported by ``automl compare`` or ``automl
+    export`` rather than ``automl search``, was left RUNNING without a report."""
+    run_id = tracker.parent_run_id
+    if run_id is None or tracker.run_status(run_id) != "RUNNING":
+        return
+    if study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)):
+        return
+    log_study_report(study, tracker, run_id, pareto=config.objective == "pareto")
+    tracker.close_parent(_closing_status(study))
 
 
 def _closing_status(study: optuna.Study) -> str:

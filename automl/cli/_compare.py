@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from automl._catalog import still_running_note
     from automl._compare import FinalTraining, compare_study
     from automl._studies import load_existing, study_tracker
+    from automl._workflow import close_finished
 
     _check(args)
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         tracker=tracker,
         progress=lambda line: print(line, file=sys.stderr if args.json else sys.stdout, flush=True),
     )
+    close_finished(study, config, tracker)
     if args.json:
         print(json.dumps(result.comparison.to_dict(), sort_keys=True))
     else:

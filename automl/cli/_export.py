@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from automl._errors import UserError
     from automl._studies import load_existing, study_tracker
     from automl._winner import export_winner
+    from automl._workflow import close_finished
 
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     note = still_running_note(study, "exports the winner of")
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         exported = export_winner(study, config, out, trial=args.trial, tracker=tracker, onnx=args.onnx)
     except ValueError as exc:  # a bundle export_bundle refuses to write (a card that does not fit the model)
         raise UserError(str(exc)) from exc
+    if tracker is not None:
+        close_finished(study, config, tracker)
     result = exported.result
     print(f"exported trial {exported.trial} to {shown_path(result.out_dir)}/")
     for path in (result.keras_path, result.saved_model_dir, result.onnx_path, result.card_json, result.card_md):

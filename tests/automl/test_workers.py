@@ -333,3 +333,20 @@ def test_status_says_which_running_trials_lost_their_process(workdir, capsys):
 
     assert study_status(study)["orphaned"] == 1 and study_status(study)["running"] == 2
     assert [t.number for t in study.get_trials(states=(TrialState.RUNNING,))] == [trial.number, live.number]
+
+
+def test_export_after_the_workers_closes_the_study_s_run_with_its_report(workdir, capsys):
+    # Made with --create-only and run by workers, the study was exported by `automl export`:
+    # its parent run stayed RUNNING for ever, without the trials table or plots.
+    from automl.cli import main
+
+    assert main(["search", "--study-name", "w", "--trials", "2", "--epochs", "1", "--create-only"]) == 0
+    assert main(["worker", "--study", "w"]) == 0
+    client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
+    (parent,) = [r for r in client.search_runs([client.get_experiment_by_name("w").experiment_id])
+                 if "mlflow.parentRunId" not in r.data.tags]  # fmt: skip
+    assert client.get_run(parent.info.run_id).info.status == "RUNNING"  # the workers leave it to the search
+
+    assert main(["export", "--study", "w"]) == 0
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    assert "trials.csv" in [a.path for a in client.list_artifacts(parent.info.run_id)]
