@@ -298,7 +298,9 @@ def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
             continue
         if tracker.run_status(record.mlflow_run_id) == "RUNNING":
             reason = "its worker stopped sending heartbeats (killed or lost) mid-trial"
-            tracker.close_run(record.mlflow_run_id, "KILLED", tags={"fail_reason": reason})
+            tracker.close_run(
+                record.mlflow_run_id, "KILLED", tags={"state": TrialState.FAIL.name, "fail_reason": reason}
+            )
             closed += 1
     return closed
 
@@ -421,7 +423,9 @@ def _fail_running(
         trial = optuna.Trial(study, frozen._trial_id)
         record_outcome(trial, timings={}, failure=died, note=None)
         if record.mlflow_run_id is not None:
-            tracker.close_run(record.mlflow_run_id, "FAILED", tags={"fail_reason": str(died)})
+            tracker.close_run(
+                record.mlflow_run_id, "FAILED", tags={"state": TrialState.FAIL.name, "fail_reason": str(died)}
+            )
         try:
             told = study.tell(trial, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:

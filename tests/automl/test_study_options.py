@@ -225,7 +225,9 @@ def test_an_isolated_trial_whose_process_is_killed_is_failed_and_the_study_goes_
     record = TrialRecord.of(study.trials[0])
     assert record.failure is ProcessDied and record.reason.startswith("its process was killed by SIGKILL")
     client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
-    assert client.get_run(record.mlflow_run_id).info.status == "FAILED"  # not left RUNNING
+    run = client.get_run(record.mlflow_run_id)
+    assert run.info.status == "FAILED"  # not left RUNNING
+    assert run.data.tags["state"] == "FAIL"  # as other failed trials' runs say, for the UI's filters
     assert result.winner == 1 and result.export_dir is not None  # compared and exported as usual
 
 
