@@ -55,6 +55,7 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from automl._catalog import still_running_note
     from automl._compare import FinalTraining, compare_study
+    from automl._records import StudyRecord
     from automl._studies import load_existing, study_tracker
     from automl._workflow import close_finished
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     tracker = study_tracker(study, config)
+    before = (StudyRecord.of(study).comparison or {}).get("winner")
     final = (
         FinalTraining(epochs=args.final_epochs, seeds=args.seeds or 1, views=config.views, max_flops=config.max_flops)
         if args.final_epochs is not None
@@ -85,4 +87,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.comparison.to_dict(), sort_keys=True))
     else:
         print(result.comparison.table())
+    winner = result.comparison.winner
+    if before is not None and before != winner:
+        print(
+            f"note: the study's winner is now trial {winner} (it was trial {before}, which an earlier search or "
+            f"export may have exported and registered): `automl export --study {study.study_name}` exports and "
+            "registers this one",
+            file=sys.stderr,
+        )
     return 0

@@ -21,7 +21,7 @@ from mlflow.entities import ViewType
 import automl
 from automl._catalog import still_running_note
 from automl._errors import UserError
-from automl._records import record_claim, record_finish
+from automl._records import StudyRecord, record_claim, record_comparison, record_finish
 from tests.automl.helpers import cli_env, run_cli, stores
 
 
@@ -41,6 +41,19 @@ def test_compare_takes_the_studys_winner_rule_and_finalists(workdir):
     given = run_cli(["compare", "--study", "acc", "--json", "--prefer", "cost", "--top", "3"], workdir)
     comparison = json.loads(given.stdout.splitlines()[-1])
     assert comparison["prefer"] == "cost" and len(comparison["finalists"]) == 3
+    assert "note: the study's winner is now" not in given.stderr  # the same winner as before, or none noted
+
+
+def test_compare_says_when_it_changes_the_study_s_winner(workdir):
+    # A re-comparison replaced the winner an export had registered, without a word.
+    automl.search(study_name="w", trials=2, epochs=1, no_export=True, quiet=True)
+    study = optuna.load_study(study_name="w", storage=stores(workdir)["storage"])
+    record_comparison(study, {**StudyRecord.of(study).comparison, "winner": 7})  # as if trial 7 had won
+    compared = run_cli(["compare", "--study", "w"], workdir)
+    assert compared.returncode == 0, compared.stderr
+    winner = StudyRecord.of(study).comparison["winner"]
+    assert f"note: the study's winner is now trial {winner} (it was trial 7" in compared.stderr
+    assert "`automl export --study w` exports and registers this one" in compared.stderr
 
 
 def _dump(workdir) -> list[str]:
