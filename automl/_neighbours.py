@@ -16,6 +16,7 @@ and the trial's number, so a search is reproducible.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -49,17 +50,28 @@ def _on_step(value: float, low: float, step: float | None) -> float:
 def _move_float(value: float, dist: FloatDistribution, rng: Rng) -> float:
     if dist.log:
         moved = value * LOG_FACTOR ** rng.uniform(-1.0, 1.0)
-    else:
-        moved = value + rng.uniform(-LINEAR_SHARE, LINEAR_SHARE) * (dist.high - dist.low)
-    return _clip(_on_step(moved, dist.low, dist.step), dist.low, dist.high)
+        return _clip(moved, dist.low, dist.high)
+    delta = rng.uniform(-LINEAR_SHARE, LINEAR_SHARE) * (dist.high - dist.low)
+    if dist.step is None:
+        return _clip(value + delta, dist.low, dist.high)
+    # On a grid, at least one step: a share of a range of 2 to 4 points, rounded to the
+    # step, never left a stage's dropout of 0.0 (0, 0.1, 0.2, 0.3) one time in four.
+    notches = max(1, round(abs(delta) / dist.step)) * (1 if delta >= 0 else -1)
+    for candidate in (value + notches * dist.step, value - notches * dist.step):
+        moved = _clip(_on_step(candidate, dist.low, dist.step), dist.low, dist.high)
+        if not math.isclose(moved, value, abs_tol=1e-12):
+            return moved
+    return value
 
 
 def _move_int(value: int, dist: IntDistribution, rng: Rng) -> int:
     up = bool(rng.integers(2))
-    if dist.log:
-        candidates = (value * 2, max(value // 2, 1)) if up else (max(value // 2, 1), value * 2)
+    steps = (value + dist.step, value - dist.step) if up else (value - dist.step, value + dist.step)
+    if dist.log:  # a factor of two, or one step where that is out of the range (32..48)
+        doubled = (value * 2, max(value // 2, 1)) if up else (max(value // 2, 1), value * 2)
+        candidates = [c for c in doubled if dist.low <= c <= dist.high and c != value] or list(steps)
     else:
-        candidates = (value + dist.step, value - dist.step) if up else (value - dist.step, value + dist.step)
+        candidates = list(steps)
     inside = [c for c in candidates if dist.low <= c <= dist.high and c != value]
     return int(inside[0]) if inside else value
 

@@ -54,11 +54,21 @@ def test_a_linear_float_moves_by_a_share_of_its_range_on_its_step():
     assert {round(v, 9) for v in moved} == {0.1, 0.3}  # never back where it started
 
 
+def test_a_float_on_a_coarse_grid_moves_at_least_one_step():
+    # A quarter of the range, rounded to the step, left it where it was: never on 0..0.2 by
+    # 0.1, and one time in four for a stage's dropout of 0.0 in the default space.
+    assert {round(v, 9) for v in _draws(0.1, FloatDistribution(0.0, 0.2, step=0.1))} == {0.0, 0.2}
+    assert {round(v, 9) for v in _draws(0.0, FloatDistribution(0.0, 0.5, step=0.25))} == {0.25}
+    assert {round(v, 9) for v in _draws(0.0, FloatDistribution(0.0, 0.3, step=0.1))} == {0.1}
+    assert {round(v, 9) for v in _draws(0.3, FloatDistribution(0.0, 0.3, step=0.1))} == {0.2}
+
+
 def test_an_int_moves_one_step_and_a_log_int_by_a_factor_of_two():
     assert set(_draws(2, IntDistribution(1, 3))) == {1, 3}
     assert set(_draws(3, IntDistribution(1, 3))) == {2}  # the top can only go down
     assert set(_draws(32, IntDistribution(8, 64, log=True))) == {16, 64}
     assert set(_draws(5, IntDistribution(5, 5))) == {5}  # nothing is near
+    assert set(_draws(40, IntDistribution(32, 48, log=True))) == {39, 41}  # no factor of two inside: a step
 
 
 def test_an_ordered_choice_moves_one_notch_and_another_kind_to_any_other():
