@@ -8,6 +8,7 @@ the field and the bad value quoted, rather than in the middle of a study.
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
@@ -48,10 +49,16 @@ def _is_positive(value: Any, number: tuple[type, ...]) -> bool:
     return bool(magnitude > 0)
 
 
+# The most steps a stepped range may hold.
+MAX_STEPS = 10**6
+
+
 def _check_range(label: str, low: Any, high: Any, log: Any, step: Any, number: tuple[type, ...]) -> None:
     noun = "integers" if number == (int,) else "numbers"
     if any(isinstance(v, bool) or not isinstance(v, number) for v in (low, high)):
         raise ValueError(f"{label}: low and high must be {noun}, got low={low!r}, high={high!r}")
+    if not all(math.isfinite(v) for v in (low, high)):
+        raise ValueError(f"{label}: low and high must be finite, got low={low!r}, high={high!r}")
     if low > high:
         raise ValueError(f"{label}: low <= high must hold, got low={low!r}, high={high!r}")
     if not isinstance(log, bool):
@@ -60,6 +67,13 @@ def _check_range(label: str, low: Any, high: Any, log: Any, step: Any, number: t
         raise ValueError(f"{label}: a log scale needs low > 0, got low={low!r}")
     if (step is not None or number == (int,)) and not _is_positive(step, number):  # only a float range may have none
         raise ValueError(f"{label}: step must be a positive {noun[:-1]}, got step={step!r}")
+    if step is not None and not (math.isfinite(step) and (high - low) / step <= MAX_STEPS):
+        # Optuna counts a float range's steps in decimals: an infinite or tiny step failed
+        # mid-study (decimal.InvalidOperation), not when the space was read.
+        raise ValueError(
+            f"{label}: step must be finite and at least (high - low) / {MAX_STEPS:,}, got step={step!r} "
+            f"for low={low!r}, high={high!r}"
+        )
 
 
 class _Range(Distribution):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import yaml
@@ -59,6 +60,12 @@ def test_a_yaml_study_file_with_an_empty_space_key_searches_the_default_space(tm
         ({"filters": {"low": 4, "high": 8, "log": True, "step": 2}}, r"step = 1, got step=2"),
         ({"filters": {"low": 4.5, "high": 8}}, r"integers, got low=4.5"),
         ({"stages": {"low": 1, "high": 2, "step": None}}, r"step must be a positive integer, got step=None"),
+        ({"dropout": {"low": 0.0, "high": 0.3, "step": math.inf}}, r"step must be finite and at least .*got step=inf"),
+        (
+            {"dropout": {"low": 0.0, "high": 0.3, "step": 1e-300}},
+            r"at least \(high - low\) / 1,000,000, got step=1e-300",
+        ),
+        ({"dropout": {"low": -math.inf, "high": 0.3}}, r"low and high must be finite, got low=-inf"),
         ({"filters": {"low": 8, "high": 16, 2: 3}}, r"unknown field\(s\) \[2\]"),
         ({"kernel_sizes": [3, 4]}, r"got 4"),
         ({"paddings": ["same", "full"]}, r"got 'full'"),
