@@ -27,6 +27,7 @@ __all__ = [
     "record_run",
     "record_sample",
     "config_key",
+    "INFEASIBLE_KEY",
     "recorded_config_key",
     "record_analysis",
     "record_result",
@@ -233,6 +234,10 @@ def record_sample(
 # Training settings a trial records as it ran them, not as it planned them: every trial plans
 # the study's epochs, and a re-planned, cut or budget-stopped one records its own.
 _RUN_NOT_PLANNED = ("epochs", "steps_per_epoch")
+
+
+INFEASIBLE_KEY = "infeasible"
+"""The key of fixed parameters that make an architecture that cannot be (``_trial.config_key_of``)."""
 
 
 def config_key(architecture_json: str, training: Mapping[str, Any], augmentation: Mapping[str, Any]) -> str:

@@ -34,6 +34,7 @@ from automl._hparams import GRID
 from automl._neighbours import incumbent, neighbour_params
 from automl._queue import effective_trials, enqueue_up_to, process_identity
 from automl._records import (
+    INFEASIBLE_KEY,
     StudyRecord,
     TrialRecord,
     record_finish,
@@ -462,10 +463,11 @@ def _new_neighbour(
     rng: np.random.Generator,
     config_key: Callable[[dict[str, Any]], str | None] | None,
 ) -> dict[str, Any] | None:
-    """The first of up to ``NEIGHBOUR_DRAWS`` neighbours of ``best`` that trains something new, or None."""
+    """The first of up to ``NEIGHBOUR_DRAWS`` neighbours of ``best`` that trains something new
+    (not a configuration trained already, nor one that cannot be: ``INFEASIBLE_KEY``), or None."""
     if config_key is None:
         return neighbour_params(best, rng)
-    trained = {_trains(t, config_key) for t in study.get_trials(deepcopy=False)}
+    trained = {_trains(t, config_key) for t in study.get_trials(deepcopy=False)} | {INFEASIBLE_KEY}
     for _ in range(NEIGHBOUR_DRAWS):
         params = neighbour_params(best, rng)
         key = config_key(params)

@@ -33,6 +33,7 @@ from automl._hparams import TrainingSpec, sample_training
 from automl._models import log_model
 from automl._progress import Progress
 from automl._records import (
+    INFEASIBLE_KEY,
     StudyRecord,
     TrialRecord,
     config_key,
@@ -389,11 +390,14 @@ def _sample(trial: optuna.Trial, ctx: StudyContext) -> _Draw:
 
 
 def config_key_of(params: dict[str, Any], ctx: StudyContext) -> str | None:
-    """``config_key`` of the trial that these fixed ``params`` make, or None where they do not
-    make one alone (a parameter left to the sampler, or an architecture that cannot be)."""
+    """``config_key`` of the trial that these fixed ``params`` make; ``INFEASIBLE_KEY`` where
+    they make an architecture that cannot be (it does not tile, or is over the cost budget
+    even narrowed); None where they do not make one alone (a parameter left to the sampler)."""
     try:
         draw = _draw(optuna.trial.FixedTrial(dict(params)), ctx)
-    except (ValueError, Infeasible):
+    except Infeasible:
+        return INFEASIBLE_KEY
+    except ValueError:
         return None
     return config_key(draw.spec.to_json(), draw.training.to_dict(), draw.policy.to_dict())
 

@@ -22,7 +22,7 @@ import searchspace as ss
 from automl._config import StudyConfig
 from automl._hparams import sample_training
 from automl._neighbours import LINEAR_SHARE, LOG_FACTOR, incumbent, move, neighbour_params
-from automl._records import TrialRecord, record_sample, recorded_config_key, with_seed_architecture
+from automl._records import INFEASIBLE_KEY, TrialRecord, record_sample, recorded_config_key, with_seed_architecture
 from automl._studies import NEIGHBOUR_DRAWS, top_up
 from automl._trial import config_key_of
 from automl._warmstart import resolve_warm_starts
@@ -294,6 +294,24 @@ def test_a_neighbour_that_would_train_what_a_trial_trained_is_drawn_again():
     _trained(again, first, 0.7)
     top_up(again, config)
     assert again.get_trials(states=(TrialState.WAITING,))[0].system_attrs["fixed_params"] == first
+
+
+def test_a_neighbour_that_cannot_be_is_drawn_again():
+    # Fully fixed but over --max-params even narrowed: it was queued, and failed as infeasible.
+    config = StudyConfig(time_budget=60, trials=10, epochs=3)
+    study = optuna.create_study(direction="maximize")
+    _trained(study, _warm_start_params(), 0.9)
+    _trained(study, _warm_start_params(), 0.7)
+    drawn = []
+
+    def infeasible_twice(params):
+        drawn.append(params)
+        return INFEASIBLE_KEY if len(drawn) <= 2 else f"new-{len(drawn)}"
+
+    top_up(study, config, config_key=infeasible_twice)
+
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
+    assert len(drawn) == 3 and waiting.system_attrs["fixed_params"] == drawn[2]
 
 
 def test_when_every_neighbour_drawn_was_trained_the_sampler_picks():
