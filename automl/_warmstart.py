@@ -252,7 +252,7 @@ def resolve_warm_starts(
 
 def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: Any) -> WarmStart:
     """Run the samplers on ``params``: the configuration; ``_Unfit`` if ``space`` cannot express it."""
-    trial = optuna.trial.FixedTrial(params)
+    trial = _FixedParams(params)
     with warnings.catch_warnings():  # out-of-range values are detected below, not warned about
         warnings.simplefilter("ignore")
         try:
@@ -261,7 +261,7 @@ def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: A
             )
             training = sample_training(trial, max_epochs=inputs.max_epochs, num_train=inputs.num_train)
             policy = pipelines.sample_augmentation(trial, input_shape=inputs.input_shape, flips=inputs.flips)
-        except ValueError as exc:  # a choice the space does not offer, or a missing parameter
+        except ValueError as exc:  # a missing parameter
             raise _Unfit(f"the search space does not offer one of its values ({str(exc).rstrip('.')})") from exc
     outside = [f"{n}={v!r}" for n, v in trial.params.items() if not _contains(trial.distributions[n], v)]
     if outside:
@@ -273,6 +273,19 @@ def _resolve(name: str, params: dict[str, Any], inputs: WarmStartInput, space: A
         training=training.to_dict(),
         augmentation=policy.to_dict(),
     )
+
+
+class _FixedParams(optuna.trial.FixedTrial):
+    """A ``FixedTrial`` that names the parameter whose value a choice does not offer: Optuna's
+    error said only "'2' not in (3,)", not whether the stem's or a block's."""
+
+    def _suggest(self, name: str, distribution: optuna.distributions.BaseDistribution) -> Any:
+        if name in self._params:
+            try:
+                distribution.to_internal_repr(self._params[name])
+            except ValueError:
+                raise _Unfit(f"the search space does not offer {name}={self._params[name]!r}") from None
+        return super()._suggest(name, distribution)
 
 
 def _contains(distribution: optuna.distributions.BaseDistribution, value: Any) -> bool:

@@ -63,12 +63,15 @@ def test_warm_starts_the_space_cannot_express_are_left_out_with_the_reason() -> 
     no_batch_norm = ss.SearchSpace(batch_norm=ss.Choice(choices=(False,)))
     assert _configs((28, 28, 1), space=no_batch_norm) == []
     _, left_out = resolve_warm_starts((28, 28, 1), 10, 3_250, max_epochs=3, space=residual_only)
-    reason = "the search space does not offer one of its values ('conv' not in ('residual',))"
+    reason = "the search space does not offer arch.s1b1.type='conv'"  # not "'conv' not in ('residual',)"
     assert left_out == [LeftOut(name="convnet", reason=reason)]
     narrow = ss.SearchSpace(filters=ss.IntRange(low=8, high=32, log=True))
     _, left_out = resolve_warm_starts((28, 28, 1), 10, 3_250, max_epochs=3, space=narrow)
     assert [x.name for x in left_out] == ["convnet", "resnet"]
     assert all(x.reason.startswith("the search space does not offer arch.s2.filters=48") for x in left_out)
+    only_pools_of_3 = ss.SearchSpace(pool_sizes=ss.Choice(choices=(3,)))
+    _, left_out = resolve_warm_starts((28, 28, 1), 10, 3_250, max_epochs=3, space=only_pools_of_3)
+    assert {x.reason for x in left_out} == {"the search space does not offer arch.s2.pool_size=2"}
 
 
 def test_warm_starts_over_the_budget_are_kept_where_a_narrowing_fits() -> None:
