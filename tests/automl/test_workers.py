@@ -350,3 +350,6 @@ def test_export_after_the_workers_closes_the_study_s_run_with_its_report(workdir
     assert main(["export", "--study", "w"]) == 0
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
     assert "trials.csv" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+    metrics = client.get_run(parent.info.run_id).data.metrics  # the study's row in the UI's runs table
+    assert metrics["trials_complete"] + metrics["trials_pruned"] + metrics["trials_failed"] == 2
+    assert 0.0 < metrics["best_val_accuracy"] <= 1.0
