@@ -213,8 +213,9 @@ def run_study(
             progress.message(describe_data(data, time.perf_counter() - reading))
             progress.message(flips_line(data.mirror_asymmetry))
         if not worker:  # after loading the data: warm starts are tailored to the images
-            if not plan.lazy_queue and config.trials - len(study.trials) >= QUEUE_STATUS_AT:
-                progress.status(f"queueing {config.trials - len(study.trials):,} trials ...")  # ~5-20 ms each
+            queueing = 0 if plan.lazy_queue else config.trials - len(study.trials)
+            if queueing >= QUEUE_STATUS_AT:
+                progress.status(f"queueing {queueing:,} trials ...")  # ~5-20 ms each
             try:
                 enqueue_trials(study, config, data, lazy=plan.lazy_queue)
             finally:

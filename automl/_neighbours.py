@@ -67,11 +67,10 @@ def _move_float(value: float, dist: FloatDistribution, rng: Rng) -> float:
 def _move_int(value: int, dist: IntDistribution, rng: Rng) -> int:
     up = bool(rng.integers(2))
     steps = (value + dist.step, value - dist.step) if up else (value - dist.step, value + dist.step)
+    candidates: tuple[int, ...] = steps
     if dist.log:  # a factor of two, or one step where that is out of the range (32..48)
         doubled = (value * 2, max(value // 2, 1)) if up else (max(value // 2, 1), value * 2)
-        candidates = [c for c in doubled if dist.low <= c <= dist.high and c != value] or list(steps)
-    else:
-        candidates = list(steps)
+        candidates = doubled + steps
     inside = [c for c in candidates if dist.low <= c <= dist.high and c != value]
     return int(inside[0]) if inside else value
 

@@ -118,6 +118,12 @@ class TrialRun:
         self.tracker._client.set_terminated(self.run_id, status=status)
 
 
+def _one_line(error: object, *urls: str | None) -> str:
+    """``error``'s text (an MLflow or connection error) on one line, at most 300 characters,
+    with any URL's password masked (``scrub``)."""
+    return scrub(" ".join(str(error).split())[:300], *urls)
+
+
 def _refuse_read_only(uri: str) -> None:
     """A SQLite store we cannot write fails on the first write, deep in MLflow: say so up front.
 
@@ -165,7 +171,7 @@ def _reach_server(uri: str) -> None:
             return
         except requests.RequestException as exc:
             if time.monotonic() + 1.0 >= deadline:
-                reason = scrub(" ".join(str(exc).split())[:300], uri)
+                reason = _one_line(exc, uri)
                 raise UserError(
                     f"cannot reach the MLflow tracking server {redact(uri)!r} (no answer in {SERVER_WAIT_S:g} s: "
                     f"{reason}); start it (automl ui --serve) or give another --tracking-uri"
@@ -194,9 +200,10 @@ class Tracker:
         # MLflow's client prints "View run ... at: <server URL>" as each run ends on a tracking
         # server, the URL's password included; the search prints its own line for the UI.
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        url = normalize_url(tracking_uri or default_tracking_uri())
         if not create:
-            refuse_missing(normalize_url(tracking_uri or default_tracking_uri()), STORE_NAMES["mlflow"])
-        self.tracking_uri = ensure_sqlite_folder(normalize_url(tracking_uri or default_tracking_uri()))
+            refuse_missing(url, STORE_NAMES["mlflow"])
+        self.tracking_uri = ensure_sqlite_folder(url)
         _refuse_read_only(self.tracking_uri)
         _reach_server(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
@@ -207,7 +214,7 @@ class Tracker:
                 self._client = MlflowClient(tracking_uri=self.tracking_uri)
                 self._experiment_id = self._experiment(experiment_name, create) if experiment_name else None
         except MlflowException as exc:
-            reason = scrub(" ".join(str(exc.message).split())[:300], tracking_uri, self.tracking_uri)
+            reason = _one_line(exc.message, tracking_uri, self.tracking_uri)
             raise UserError(f"cannot open the MLflow tracking store {redact(self.tracking_uri)!r}: {reason}") from None
         except ImportError as exc:  # a database URL whose driver is not installed (mysql://)
             reason = scrub(str(exc), tracking_uri, self.tracking_uri)
@@ -301,12 +308,13 @@ class Tracker:
         """Refuse a store without study ``study_name``'s parent run ``run_id``: its trials would
         be logged apart from the study's, and their models found by no other process; and the
         run deleted, where nothing can be logged."""
-        if not self.has_run(run_id):
+        run = self._find_run(run_id)
+        if run is None:
             raise UserError(
                 f"the MLflow store {redact(self.tracking_uri)!r} does not hold the runs of study {study_name!r} (its "
                 f"parent run {run_id}): give the study's tracking store (--tracking-uri or AUTOML_TRACKING_URI)"
             )
-        if self._client.get_run(run_id).info.lifecycle_stage == "deleted":
+        if run.info.lifecycle_stage == "deleted":
             raise UserError(
                 f"the MLflow parent run of study {study_name!r} ({run_id}) is deleted (e.g. in the MLflow UI): "
                 f"restore it to go on with the study (MLFLOW_TRACKING_URI={redact(self.tracking_uri)} "
@@ -336,7 +344,7 @@ class Tracker:
         try:
             self.close_parent(status)
         except Exception as exc:
-            reason = scrub(" ".join(str(exc).split())[:300], self.tracking_uri)
+            reason = _one_line(exc, self.tracking_uri)
             print(
                 f"automl: could not close the study's MLflow run as {status} ({redact(self.tracking_uri)}): {reason}",
                 file=sys.stderr,
@@ -344,13 +352,16 @@ class Tracker:
 
     def has_run(self, run_id: str) -> bool:
         """Whether this store holds the run ``run_id`` (deleted or not)."""
+        return self._find_run(run_id) is not None
+
+    def _find_run(self, run_id: str) -> Any:
+        """The run ``run_id`` of this store (an ``mlflow.entities.Run``, deleted or not), or None."""
         from mlflow.exceptions import MlflowException
 
         try:
-            self._client.get_run(run_id)
+            return self._client.get_run(run_id)
         except MlflowException:
-            return False
-        return True
+            return None
 
     def run_status(self, run_id: str) -> str:
         return str(self._client.get_run(run_id).info.status)

@@ -10,7 +10,7 @@ import numpy as np
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
 from pipelines._image import IMAGE_SUFFIXES
-from pipelines._sources.files import load_image_files, load_split_image_files
+from pipelines._sources.files import load_image_files, load_split_image_files, repeated_files
 from pipelines._sources.split_folder import split_of_folder
 
 if TYPE_CHECKING:
@@ -141,10 +141,7 @@ def _refuse_repeated_files(path: Path, files: list[Path], labels: list[str]) -> 
     """Refuse a CSV that lists an image more than once: its copies could land in both the
     training and the test split, and with two labels it would train as both classes. The
     files exist: each is known by its real path (``./a.png`` and ``a.png`` are one)."""
-    rows: dict[Path, list[int]] = {}
-    for row, file in enumerate(files):
-        rows.setdefault(file.resolve(), []).append(row)
-    repeated = [found for found in rows.values() if len(found) > 1]
+    repeated = repeated_files(files)
     if not repeated:
         return
     first = repeated[0]

@@ -27,7 +27,14 @@ from pipelines._image import (
     probe_image,
 )
 
-__all__ = ["ImageFiles", "read_image_files", "load_image_files", "load_split_image_files", "check_no_empty_class"]
+__all__ = [
+    "ImageFiles",
+    "read_image_files",
+    "load_image_files",
+    "load_split_image_files",
+    "check_no_empty_class",
+    "repeated_files",
+]
 
 _T = TypeVar("_T")
 
@@ -207,6 +214,16 @@ def load_split_image_files(
     )
     check_no_empty_class(dataset)
     return dataclasses.replace(dataset, value_map=read.value_map)
+
+
+def repeated_files(paths: Sequence[Path]) -> list[list[int]]:
+    """The indices of ``paths`` that are one file, each known by its real path (``./a.png``,
+    ``a.png`` and a link to it are one): a group per file listed more than once, in the order
+    of their first listing."""
+    indices: dict[str, list[int]] = {}
+    for index, path in enumerate(paths):
+        indices.setdefault(os.path.realpath(path), []).append(index)
+    return [found for found in indices.values() if len(found) > 1]
 
 
 def _none_readable(source: str, count: int, skipped: list[tuple[str, str]]) -> DataError:

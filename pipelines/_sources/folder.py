@@ -12,7 +12,7 @@ import numpy as np
 from pipelines._dataset import Dataset, check_classes
 from pipelines._errors import DataError
 from pipelines._image import IMAGE_SUFFIXES
-from pipelines._sources.files import load_image_files
+from pipelines._sources.files import load_image_files, repeated_files
 
 __all__ = [
     "load_folder",
@@ -162,14 +162,13 @@ def refuse_repeated_files(paths: list[Path], source: str) -> None:
     Raises:
         DataError: naming the first file and its two paths.
     """
-    seen: dict[str, Path] = {}
-    for path in paths:
-        first = seen.setdefault(os.path.realpath(path), path)
-        if first is not path:
-            raise DataError(
-                f"{source}: '{first}' and '{path}' are one image file (through a link); keep each image in one "
-                "class folder once: a copy could land in both the training and the test split"
-            )
+    repeated = repeated_files(paths)
+    if repeated:
+        first, again = (paths[i] for i in repeated[0][:2])
+        raise DataError(
+            f"{source}: '{first}' and '{again}' are one image file (through a link); keep each image in one "
+            "class folder once: a copy could land in both the training and the test split"
+        )
 
 
 _DATA_FILE_SUFFIXES = (".npz", ".npy", ".csv")  # data sets a search reads, not images
