@@ -51,6 +51,8 @@ __all__ = [
     "classify_files",
     "predict_files",
     "value_map_of",
+    "card_value_map",
+    "pixels_from",
     "render_card_markdown",
     "save_inference_model",
     "write_atomically",
@@ -96,7 +98,9 @@ _CODE_KEYS = {"load": "python", "cli": "bash"}
 
 @dataclass(frozen=True, kw_only=True)
 class ExportResult:
-    """What ``export_bundle`` wrote; ``notes`` say why an optional format was skipped."""
+    """What ``export_bundle`` wrote; ``notes`` say why an optional format was skipped, and
+    ``pixels`` how to map values to the pixels the model takes (``pixels_from``; None where
+    the training data were pixels)."""
 
     out_dir: Path
     keras_path: Path
@@ -105,6 +109,7 @@ class ExportResult:
     card_json: Path
     card_md: Path
     notes: tuple[str, ...]
+    pixels: str | None = None
 
 
 def export_bundle(
@@ -157,7 +162,10 @@ def export_bundle(
     keras_path = write_atomically(targets[KERAS_FILE], model.save)
     saved_model_dir = _export_saved_model(model, targets[SAVED_MODEL_DIR], notes)
     onnx_path = _export_onnx(model, targets[ONNX_FILE], notes) if onnx else None
-    full_card["formats"] = _formats_section(model, saved_model=saved_model_dir is not None, onnx=onnx_path is not None)
+    value_map = card_value_map(full_card)
+    full_card["formats"] = _formats_section(
+        model, saved_model=saved_model_dir is not None, onnx=onnx_path is not None, value_map=value_map
+    )
     full_card["export_notes"] = list(notes)
     text = json.dumps(full_card, indent=2)
     card_json = write_atomically(targets[CARD_JSON], lambda p: p.write_text(text + "\n", encoding="utf-8"))
@@ -172,6 +180,7 @@ def export_bundle(
         card_json=card_json,
         card_md=card_md,
         notes=tuple(notes),
+        pixels=pixels_from(value_map, digits=6),
     )
 
 
@@ -262,11 +271,14 @@ def load_bundle(bundle_dir: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     (which refuses Python lambdas), and by walking every nested layer of the loaded model.
 
     Raises:
-        FileNotFoundError: ``bundle_dir`` lacks ``model.keras`` or ``model_card.json``.
+        FileNotFoundError: ``bundle_dir`` does not exist, is a file, or lacks ``model.keras``
+            or ``model_card.json``.
         ValueError: the model contains a ``Lambda`` layer, or a file of the bundle is corrupt,
             truncated or incomplete (the message names it).
     """
     bundle = Path(bundle_dir)
+    if not bundle.exists():
+        raise FileNotFoundError(f"no export bundle at {str(bundle)!r}: it does not exist")
     if bundle.is_file():  # its model.keras, named instead of the folder that holds it
         raise FileNotFoundError(
             f"{str(bundle)!r} is a file, not an export bundle: give its folder ({str(bundle.parent)!r})"
@@ -313,8 +325,13 @@ def predict_files(bundle_dir: str | Path, files: str | Path | Sequence[str | Pat
     if isinstance(files, str | os.PathLike):  # one file or folder, named alone
         files = [files]
     model, card = load_bundle(bundle_dir)
+    return classify_files(model, list(card["class_names"]), files, value_map=card_value_map(card))
+
+
+def card_value_map(card: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The training data's ``value_map`` as a model card records it (``data.summary``)."""
     summary = (card.get("data") or {}).get("summary") or {}
-    return classify_files(model, list(card["class_names"]), files, value_map=value_map_of(summary.get("value_map")))
+    return value_map_of(summary.get("value_map"))
 
 
 def value_map_of(recorded: object) -> tuple[float, float] | None:
@@ -323,6 +340,15 @@ def value_map_of(recorded: object) -> tuple[float, float] | None:
     if not isinstance(recorded, dict):
         return None
     return float(recorded["low"]), float(recorded["factor"])
+
+
+def pixels_from(value_map: tuple[float, float] | None, digits: int = 17) -> str | None:
+    """How to map values like the training data's to the raw pixels an exported model takes,
+    or None where the training data were pixels (``value_map`` None)."""
+    if value_map is None:
+        return None
+    formula = pipelines.value_map_formula(*value_map, digits=digits)
+    return f"the training data's values were not pixels: map yours to pixels as {formula}"
 
 
 PREDICT_CHUNK = 256
@@ -376,15 +402,16 @@ def classify_files(
 
 
 def _image_paths(files: Sequence[str | Path]) -> tuple[list[str | os.PathLike[str]], set[str]]:
-    """``pipelines.image_paths(files)``, and those of them found in a folder."""
-    paths: list[str | os.PathLike[str]] = []
+    """``pipelines.image_paths(files)``, each once (the first time it is met), and those of
+    them only found in a folder: a file also named alone is read as one named alone."""
+    paths: dict[str, str | os.PathLike[str]] = {}
     in_folders: set[str] = set()
+    alone: set[str] = set()
     for given in files:
         found = pipelines.image_paths([given])
-        paths += found
-        if Path(given).is_dir():
-            in_folders.update(str(path) for path in found)
-    return paths, in_folders
+        paths.update((str(path), path) for path in found if str(path) not in paths)
+        (in_folders if Path(given).is_dir() else alone).update(str(path) for path in found)
+    return list(paths.values()), in_folders - alone
 
 
 def _read_or_skip(
@@ -568,19 +595,24 @@ def _input_name(model: keras.Model) -> str:
     return names[0]
 
 
-def _formats_section(model: keras.Model, *, saved_model: bool, onnx: bool) -> dict[str, Any]:
-    """The card's ``formats`` section: the input contract, and each written file with its loading snippet."""
+def _formats_section(
+    model: keras.Model, *, saved_model: bool, onnx: bool, value_map: tuple[float, float] | None
+) -> dict[str, Any]:
+    """The card's ``formats`` section: the input contract, and each written file with its
+    loading snippet; both say how to map values to pixels where the training data's were not
+    pixels (``value_map``)."""
     import keras
 
     height, width, channels = model.input_shape[1:]
     name = _input_name(model)
     shape = f"(batch, {height}, {width}, {channels})"
-    images = f"images: float32 numpy array {shape}, raw 0..255 pixels"
+    mapping = pixels_from(value_map)
+    images = f"images: float32 numpy array {shape}, raw 0..255 pixels" + (f" ({mapping})" if mapping else "")
     formats: dict[str, Any] = {
         "files": "paths relative to the bundle directory",
         "input": (
             f"raw pixel values in 0..255 as float32, shape {shape} = (batch, H, W, C), channels last; "
-            f"resize to {height}x{width} first, do not normalise (the model does)"
+            f"resize to {height}x{width} first, do not normalise (the model does)" + (f"; {mapping}" if mapping else "")
         ),
         "output": f"float32 softmax probabilities, shape (batch, {int(model.output_shape[-1])}), in class_names order",
         KERAS_FILE: {

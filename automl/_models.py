@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from automl._bundle import classify_files, inference_model, load_keras_file, value_map_of, write_atomically
+from automl._bundle import (
+    classify_files,
+    inference_model,
+    load_keras_file,
+    pixels_from,
+    value_map_of,
+    write_atomically,
+)
 from automl._errors import UserError
 from automl._stores import (
     STORE_NAMES,
@@ -117,7 +124,11 @@ def log_model(
     model = inference_model(model)
     model_id, location = tracker.create_logged_model(run_id, name, params=params, tags=tags)
     description: dict[str, Any] = {"artifact_path": location, "run_id": run_id, "model_id": model_id}
-    metadata: dict[str, Any] = {"class_names": list(class_names), "input": INPUT_CONTRACT}
+    mapping = pixels_from(value_map)
+    metadata: dict[str, Any] = {
+        "class_names": list(class_names),
+        "input": INPUT_CONTRACT + (f"; {mapping}" if mapping else ""),
+    }
     if value_map is not None:
         metadata["value_map"] = dict(zip(("low", "factor"), value_map, strict=True))
 

@@ -9,8 +9,7 @@ from typing import Any
 import keras
 import optuna
 
-import pipelines
-from automl._bundle import ExportResult, check_out_dir, export_bundle
+from automl._bundle import ExportResult, check_out_dir, export_bundle, pixels_from
 from automl._compare import exported_search_model, final_model_uri, load_final_model
 from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData
@@ -117,11 +116,8 @@ def _selection_note(comparison: Any, finalist: dict[str, Any]) -> dict[str, str]
 def _input_contract(value_map: tuple[float, float] | None) -> str:
     """What the exported model takes: raw pixels, or the data's values mapped as in training."""
     pixels = "raw pixel values in 0..255 (float32), shape H x W x C; resize to the input shape first"
-    if value_map is None:
-        return pixels
-    low, factor = value_map
-    formula = pipelines.value_map_formula(low, factor, digits=17)
-    return f"{pixels}; the training data's values were not pixels: map yours as {formula}"
+    mapping = pixels_from(value_map)
+    return f"{pixels}; {mapping}" if mapping else pixels
 
 
 def check_export_target(out_dir: str | Path) -> None:

@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {shown_path(path)}")
     for note in result.notes:
         print(f"  note: {note}")
+    if result.pixels:
+        print(f"  input: {result.pixels}")
     if exported.registered:
         print(f"  registered: {exported.registered}")
     return 0

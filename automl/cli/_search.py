@@ -210,6 +210,8 @@ def print_result(result: SearchResult) -> None:
         print(f"  model: {shown_path(result.export.keras_path)}")
         for note in result.export.notes:
             print(f"  note: {note}")
+        if result.export.pixels:
+            print(f"  input: {result.export.pixels}")
     print(f"\n{browse_line(result.config.tracking_uri)}")
 
 

@@ -74,6 +74,7 @@ def test_a_logged_model_is_downloaded_again_once_its_copy_is_gone(workdir: Path,
     assert f"keras=={keras.__version__}" in requirements
     assert any(r.startswith(f"{keras.backend.backend()}==") for r in requirements), requirements
     assert description.metadata["class_names"] == CLASS_NAMES
+    assert "map yours" not in description.metadata["input"]  # pixels: nothing to map
 
     expected = model.predict(images, verbose=0)
     assert np.allclose(load_model(tracker, copy.uri).predict(images, verbose=0), expected)  # the local copy
@@ -102,6 +103,8 @@ def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path
     assert register_champion(tracker, "champ", copy.uri, tags={"trial": "0"}).endswith("(version 1)")
 
     served = mlflow.pyfunc.load_model("models:/champ-model@champion")
+    # Its metadata's input contract says how to map 12-bit values to the pixels it takes.
+    assert served.metadata.metadata["input"].endswith("map yours to pixels as (value - 0) * 0.062271062271062272")
     assert np.allclose(served.predict(images), model.predict(images, verbose=0), atol=1e-6)
 
     # An 8-bit file holds pixels; a 16-bit one the training data's 12-bit values, mapped as they were.

@@ -77,7 +77,12 @@ def test_predict_files_gives_the_model_classes_on_the_same_arrays(rgb_model, bun
 def test_a_study_of_12_bit_values_reads_16_bit_files_through_its_value_map(rgb_model, tmp_path) -> None:
     model, images = rgb_model
     card = {"class_names": CLASS_NAMES, "data": {"summary": {"value_map": {"low": 0.0, "factor": 255 / 4095}}}}
-    export_bundle(model, tmp_path / "bundle", card=card)
+    result = export_bundle(model, tmp_path / "bundle", card=card)
+    # The contract where a user reads it says how to map the data's values to the pixels it takes.
+    mapping = "map yours to pixels as (value - 0) * 0.062271062271062272"
+    formats = json.loads(result.card_json.read_text())["formats"]
+    assert formats["input"].endswith(mapping) and formats["model.keras"]["load"].endswith(f"{mapping})")
+    assert result.pixels == "the training data's values were not pixels: map yours to pixels as (value - 0) * 0.0622711"
     (tmp_path / "deep").mkdir()
     files = [tmp_path / "deep" / f"image_{i:02d}.png" for i in range(len(images))]
     for path, image in zip(files, images[..., 0], strict=True):
@@ -187,6 +192,11 @@ def test_an_unreadable_file_in_a_folder_is_skipped_as_a_search_skips_it(
     assert len(lines) == 6 and [str(tmp_path / "photos" / "image_00b.png"), "-", "skipped"] in lines
     with pytest.raises(DataError, match="image_00b.png"):  # named alone, it is an error
         predict_files(bundle_dir, [*good, tmp_path / "photos" / "image_00b.png"])
+    # Named alone and in a folder given too, it is still named alone (it was skipped, listed twice),
+    # and a file listed twice has one row.
+    with pytest.raises(DataError, match="image_01b.png"):
+        predict_files(bundle_dir, [tmp_path / "photos" / "image_01b.png", tmp_path / "photos"])
+    assert predict_files(bundle_dir, [tmp_path / "photos", *good[:1]]) == rows
 
 
 def test_no_files_gives_no_predictions(bundle_dir: Path) -> None:
@@ -222,6 +232,9 @@ def test_cli_refuses_a_directory_that_is_not_a_bundle(tmp_path, capsys: pytest.C
     image = _write_pngs(np.zeros((1, 8, 8, 3), dtype=np.uint8), tmp_path / "images")[0]
     assert main(["predict", "--model", str(tmp_path), str(image)]) == 2
     assert "not an export bundle" in capsys.readouterr().err
+    # A mistyped path: it said "model.keras is missing" of a folder that is not there.
+    assert main(["predict", "--model", str(tmp_path / "nowhere"), str(image)]) == 2
+    assert f"no export bundle at {str(tmp_path / 'nowhere')!r}: it does not exist" in capsys.readouterr().err
 
 
 def test_cli_names_the_folder_to_give_for_the_bundles_model_file(
