@@ -91,7 +91,8 @@ class SearchSpace:
         activations, batch_norm: one choice for the whole architecture.
         downsample: how a stage halves the map: ``max``/``avg`` pooling or a stride-2 ``conv``.
         pool_kinds, pool_sizes: of pooling (downsampling and ``pool`` blocks).
-        bottleneck_ratios: a bottleneck block reduces to ``filters // ratio`` channels.
+        bottleneck_ratios: a bottleneck block reduces to ``filters // ratio`` channels, and to
+            no fewer than 8 (``MIN_REDUCE``) or its width.
         dropout: a stage's dropout rate (and a ``dropout`` block's).
         head_pooling, max_flatten_features: ``flatten`` is only offered for maps of at most
             ``max_flatten_features`` values; larger ones are pooled globally.
@@ -120,12 +121,12 @@ class SearchSpace:
     pool_kinds: Choice = Choice(choices=POOL_KINDS)
     pool_sizes: Choice = Choice(choices=POOL_SIZES)
     bottleneck_ratios: Choice = Choice(choices=(2, 4))
-    dropout: FloatRange = FloatRange(low=0.0, high=0.3, step=0.1)
+    dropout: FloatRange = FloatRange(low=0.0, high=0.1, step=0.1)
     head_pooling: Choice = Choice(choices=HEAD_POOLINGS)
     max_flatten_features: int = 2048
     head_dense_layers: IntRange = IntRange(low=0, high=1)
     head_units: IntRange = IntRange(low=16, high=128, log=True)
-    head_dropout: FloatRange = FloatRange(low=0.0, high=0.5, step=0.1)
+    head_dropout: FloatRange = FloatRange(low=0.0, high=0.3, step=0.1)
     stem_max_size: int = 56
 
     def __post_init__(self) -> None:

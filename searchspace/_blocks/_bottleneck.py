@@ -16,6 +16,11 @@ __all__ = ["BottleneckBlock", "bottleneck_path"]
 
 N = TypeVar("N")
 
+MIN_REDUCE = 8
+"""A sampled bottleneck reduces to no fewer channels than this (or its width, if narrower):
+``filters // ratio`` of a stage of 8 to 16 filters passed 2 to 4 channels, with no skip around
+them, and such networks trained far slower than the same ones with conv blocks."""
+
 
 class BottleneckFields(Protocol):
     """The fields a bottleneck path reads, shared by ``BottleneckBlock`` and ``ResidualBlock``."""
@@ -80,7 +85,7 @@ class BottleneckBlock(Block):
         ratio = ctx.suggest("bottleneck_ratio", ctx.space.bottleneck_ratios)
         return cls(
             filters=ctx.filters,
-            reduce=max(1, ctx.filters // ratio),
+            reduce=max(min(ctx.filters, MIN_REDUCE), ctx.filters // ratio),
             kernel_size=kernel_size,
             activation=ctx.activation,
             batch_norm=ctx.batch_norm,

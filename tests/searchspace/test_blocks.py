@@ -104,6 +104,27 @@ def test_bottleneck_reduces_convolves_and_expands():
     assert model.get_layer("s1b1_mid_conv").kernel_size == (3, 3)
 
 
+@pytest.mark.parametrize(("filters", "ratio", "reduce"), [(5, 4, 5), (12, 4, 8), (16, 4, 8), (16, 2, 8), (64, 4, 16)])
+def test_a_sampled_bottleneck_keeps_at_least_eight_channels(filters, ratio, reduce):
+    # A 16-filter stage with ratio 4 passed 4 channels (a 12-filter one 3), with no skip
+    # around them; such samples trained far slower than with conv blocks.
+    space = ss.SearchSpace(
+        block_types=ss.Choice(choices=("bottleneck",)), bottleneck_ratios=ss.Choice(choices=(ratio,))
+    )
+    trial = next(iter(random_trials(0)))
+    ctx = ss.SampleContext(
+        trial=trial,
+        space=space,
+        prefix="arch.s1b1",
+        shape=(8, 8, 4),
+        filters=filters,
+        activation="relu",
+        batch_norm=True,
+    )
+    block = ss.BLOCKS["bottleneck"].sample(ctx)
+    assert (block.filters, block.reduce) == (filters, reduce)
+
+
 def test_inception_concatenates_four_branches():
     block = ss.InceptionBlock(branch1=3, branch3_reduce=2, branch3=5, branch5_reduce=1, branch5=2, pool_proj=4)
     model, analysis = build_and_compare(_single_block_spec(block), (7, 7, 6))
