@@ -21,6 +21,7 @@ __all__ = [
     "make_plan",
     "plan_from_env",
     "PLAN_ENV",
+    "LEAD_ENV",
     "ASHA_REDUCTION",
     "rungs",
     "BUDGET_TRIALS_CAP",
@@ -156,6 +157,9 @@ class Plan:
 
 # The environment variable that hands a search's plan to its worker processes.
 PLAN_ENV = "AUTOML_PLAN"
+# Set ("1") for the one-trial process ``--isolate`` starts: it runs the search's own trials,
+# so its first model may train through the final window, as in one process.
+LEAD_ENV = "AUTOML_LEAD"
 
 
 def plan_from_env(environ: Mapping[str, str]) -> Plan | None:

@@ -475,7 +475,7 @@ def _final_models(
         if left is not None and (epochs == 0 or expected > left):
             needed = retrain_seconds(record, data, _least_epochs(record, data)) * final.seeds
             why = (
-                "its search model, trained through the final window, is its final model"
+                "its search model, trained through a final window, is its final model"
                 if record.through_window
                 else f"no time left to retrain it ({needed:.0f}s needed, {max(left, 0.0):.0f}s left)"
             )

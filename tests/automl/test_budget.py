@@ -32,7 +32,7 @@ from automl._compare import (
 )
 from automl._config import StudyConfig, parse_duration
 from automl._data import StudyData
-from automl._driver import _deadline, _first_window, _time_left, _useful_epochs
+from automl._driver import _deadline, _first_window, _stop_reason, _time_left, _useful_epochs
 from automl._errors import UserError
 from automl._hparams import TrainingSpec
 from automl._records import TrialRecord
@@ -338,6 +338,16 @@ def test_no_trial_starts_without_time_for_its_epochs_as_the_completed_trials_tak
     # Time for three epochs (successive halving's second rung): 14, 19 and 34 s.
     assert _time_left(study, 119.5, late=0, epochs=3)
     assert not _time_left(study, 118.5, late=0, epochs=3)
+    # Why the trials stopped before the deadline: a resumed study's budget ended at once, unused, silently.
+    assert _stop_reason(study, 0, 118.5, None, epochs=3) == (
+        "no time for a trial: 18s left before the search deadline, and a new trial's first 3 epochs take "
+        "about 19s, as the study's finished trials show"
+    )
+    assert _stop_reason(study, 2, 118.5, 118.5, epochs=3).startswith(
+        "no time for another trial: 18s left before the timeout"
+    )
+    assert _stop_reason(study, 2, 119.5, None, epochs=3) is None  # time for one: stopped by --trials or the queue
+    assert _stop_reason(study, 2, 99.0, None, epochs=3) == "time budget's search time reached"
 
 
 def test_the_time_a_trial_takes_counts_the_pruned_trials_first_epochs(monkeypatch):
