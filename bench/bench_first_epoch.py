@@ -3,7 +3,12 @@
 Runs a study in-process with our driver (``automl._driver.run_study``) on a class-balanced
 5,000-image MNIST subset from ``../shared/datasets`` (the driver's usual 65/15/20 split:
 3,250 training and 750 validation images), with Optuna's random sampler (what TPE does in
-its start-up trials), no pruner and 1 epoch per trial. It then prints every trial's
+its start-up trials). Each trial plans ``--planned-epochs`` (9, a search's default: its
+warm-up and learning-rate schedule are those of a search's first epoch) and stops after the
+first, as successive halving's first rung stops most (a pruner that prunes every trial
+there). Planning one epoch, as this bench did, warmed up for a tenth of an epoch and decayed
+the learning rate to zero within it: 0 of 21 sampled trials ended below 0.5 on MNIST, where a
+search's own first epochs left 26 of 32 below it on digits and 2,000 USPS images. It then prints every trial's
 validation accuracy and main settings, and the share of *sampled* trials whose validation
 accuracy is within 5 points of chance (below ``1 / classes + 0.05``: 0.15 for 10 classes).
 
@@ -38,12 +43,19 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=5000, help="subset size before the split")
     parser.add_argument("--trials", type=int, default=25, help="sampled trials (warm starts come on top)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset, the split and the sampler")
+    parser.add_argument("--planned-epochs", type=int, default=9, help="the epochs each trial plans (it trains one)")
     args = parser.parse_args()
     _common.print_provenance(args.seed)
 
+    import optuna
+
+    from automl import _studies
     from automl._config import StudyConfig
     from automl._driver import run_study
     from automl._progress import Progress
+
+    # Every trial stopped after its first epoch: accuracies never reach 2.
+    _studies._PRUNERS["none"] = lambda config: optuna.pruners.ThresholdPruner(lower=2.0)
 
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir, _common.study_home("first-epoch"):
         path = _common.subsampled_npz(args.data, Path(data_dir), train=args.train_images, test=1000, seed=args.seed)
@@ -53,7 +65,7 @@ def main() -> None:
             study_name="first-epoch",
             data=str(path),
             trials=args.trials + _warm_starts(),
-            epochs=1,
+            epochs=args.planned_epochs,
             sampler="random",
             pruner="none",
             seed=args.seed,
@@ -101,14 +113,15 @@ def _row(trial: Any) -> dict[str, Any]:
 def _report(rows: list[dict[str, Any]], *, chance: float, seconds: float) -> None:
     header = list(rows[0])
     print(_common.format_table(header, [[_cell(row[k]) for k in header] for row in rows]))
-    sampled = [r for r in rows if r["kind"] == "sampled" and r["state"] == "complete"]
-    failed = [r for r in rows if r["state"] != "complete"]
+    ran = ("complete", "pruned")  # pruned after the first epoch, as every trial is
+    sampled = [r for r in rows if r["kind"] == "sampled" and r["state"] in ran]
+    failed = [r for r in rows if r["state"] not in ran]
     near = [r for r in sampled if r["val_acc"] < chance + CHANCE_MARGIN]
     accuracies = [r["val_acc"] for r in sampled]
     print()
     print(f"study wall time: {seconds:.1f} s; failed or infeasible trials (left out): {len(failed)}")
     if not sampled:
-        print("no sampled trial completed")
+        print("no sampled trial ran its first epoch")
         return
     share = len(near) / len(sampled)
     print(

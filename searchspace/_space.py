@@ -65,8 +65,8 @@ class SearchSpace:
     """The choices of the architecture search; the defaults suit 8x8 to 32x32 images on a CPU
     (larger ones are halved by the stem to at most ``stem_max_size``).
 
-    The defaults are chosen so that almost every sample learns within its first short epoch
-    (``bench/bench_first_epoch.py``): batch norm throughout, and at least three stages, so
+    The defaults are chosen so that few samples are still near chance after their first epoch
+    (``bench/bench_first_epoch.py``): batch norm throughout, little dropout, and at least three stages, so
     a 28x28 map is halved twice (to 7x7) before the head pools or flattens it. Single-stage
     networks that globally pool a 28x28 map, and networks without batch norm, were mostly
     still near chance after an epoch.
