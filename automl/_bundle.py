@@ -53,6 +53,7 @@ __all__ = [
     "value_map_of",
     "card_value_map",
     "pixels_from",
+    "with_pixel_map",
     "render_card_markdown",
     "save_inference_model",
     "write_atomically",
@@ -351,6 +352,13 @@ def pixels_from(value_map: tuple[float, float] | None, digits: int = 17) -> str 
     return f"the training data's values were not pixels: map yours to pixels as {formula}"
 
 
+def with_pixel_map(contract: str, value_map: tuple[float, float] | None) -> str:
+    """An input ``contract``, followed by how to map values to pixels where the training
+    data's were not pixels (``pixels_from``)."""
+    mapping = pixels_from(value_map)
+    return f"{contract}; {mapping}" if mapping else contract
+
+
 PREDICT_CHUNK = 256
 """Images decoded and classified at a time, so that a folder of large photos need not fit in memory."""
 
@@ -610,9 +618,10 @@ def _formats_section(
     images = f"images: float32 numpy array {shape}, raw 0..255 pixels" + (f" ({mapping})" if mapping else "")
     formats: dict[str, Any] = {
         "files": "paths relative to the bundle directory",
-        "input": (
+        "input": with_pixel_map(
             f"raw pixel values in 0..255 as float32, shape {shape} = (batch, H, W, C), channels last; "
-            f"resize to {height}x{width} first, do not normalise (the model does)" + (f"; {mapping}" if mapping else "")
+            f"resize to {height}x{width} first, do not normalise (the model does)",
+            value_map,
         ),
         "output": f"float32 softmax probabilities, shape (batch, {int(model.output_shape[-1])}), in class_names order",
         KERAS_FILE: {

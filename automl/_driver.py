@@ -373,11 +373,8 @@ def _stop_reason(
     if deadline is None:
         return None
     if (now := time.monotonic()) < deadline:
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        if not any(t.state == TrialState.COMPLETE for t in finished):
-            return None
-        needed = _trial_seconds(finished, epochs)
-        if now + needed < deadline:
+        needed = _new_trial_seconds(study, epochs)
+        if needed is None or now + needed < deadline:
             return None
         return (
             f"no time for {'another' if ran else 'a'} trial: {deadline - now:.0f}s left before "
@@ -473,12 +470,21 @@ def _time_left(study: optuna.Study, deadline: float | None, late: int, epochs: i
     """
     if deadline is None:
         return True
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    if not any(t.state == TrialState.COMPLETE for t in finished):
+    needed = _new_trial_seconds(study, epochs)
+    if needed is None:
         if time.monotonic() < deadline:
             return True
         return late < MAX_LATE_TRIALS and (lead or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    return time.monotonic() + _trial_seconds(finished, epochs) < deadline
+    return time.monotonic() + needed < deadline
+
+
+def _new_trial_seconds(study: optuna.Study, epochs: int) -> float | None:
+    """What a new trial's first ``epochs`` take, as the study's finished trials show
+    (``_trial_seconds``); None while no trial has completed."""
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    if not any(t.state == TrialState.COMPLETE for t in finished):
+        return None
+    return _trial_seconds(finished, epochs)
 
 
 def _trial_seconds(finished: list[optuna.trial.FrozenTrial], epochs: int) -> float:

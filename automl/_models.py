@@ -31,8 +31,8 @@ from automl._bundle import (
     classify_files,
     inference_model,
     load_keras_file,
-    pixels_from,
     value_map_of,
+    with_pixel_map,
     write_atomically,
 )
 from automl._errors import UserError
@@ -124,11 +124,7 @@ def log_model(
     model = inference_model(model)
     model_id, location = tracker.create_logged_model(run_id, name, params=params, tags=tags)
     description: dict[str, Any] = {"artifact_path": location, "run_id": run_id, "model_id": model_id}
-    mapping = pixels_from(value_map)
-    metadata: dict[str, Any] = {
-        "class_names": list(class_names),
-        "input": INPUT_CONTRACT + (f"; {mapping}" if mapping else ""),
-    }
+    metadata: dict[str, Any] = {"class_names": list(class_names), "input": with_pixel_map(INPUT_CONTRACT, value_map)}
     if value_map is not None:
         metadata["value_map"] = dict(zip(("low", "factor"), value_map, strict=True))
 

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import optuna
 
-from automl._bundle import ExportResult, check_out_dir, export_bundle, pixels_from
+from automl._bundle import ExportResult, check_out_dir, export_bundle, with_pixel_map
 from automl._compare import exported_search_model, final_model_uri, load_final_model
 from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData
@@ -115,9 +115,9 @@ def _selection_note(comparison: Any, finalist: dict[str, Any]) -> dict[str, str]
 
 def _input_contract(value_map: tuple[float, float] | None) -> str:
     """What the exported model takes: raw pixels, or the data's values mapped as in training."""
-    pixels = "raw pixel values in 0..255 (float32), shape H x W x C; resize to the input shape first"
-    mapping = pixels_from(value_map)
-    return f"{pixels}; {mapping}" if mapping else pixels
+    return with_pixel_map(
+        "raw pixel values in 0..255 (float32), shape H x W x C; resize to the input shape first", value_map
+    )
 
 
 def check_export_target(out_dir: str | Path) -> None:
