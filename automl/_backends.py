@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from automl._errors import UserError
 
-__all__ = ["tune_backend", "select_backend", "list_devices", "steps_per_execution"]
+__all__ = ["tune_backend", "select_backend", "check_backend_env", "list_devices", "steps_per_execution"]
 
 
 def _tensorflow(accelerated: bool) -> dict[str, str]:
@@ -73,6 +73,20 @@ def tune_backend(backend: str, *, accelerated: bool) -> dict[str, str]:
     """Apply ``backend``'s runtime settings; returns the settings applied, for provenance."""
     tuner = _TUNERS.get(backend)
     return tuner(accelerated) if tuner else {}
+
+
+def check_backend_env() -> None:
+    """Refuse a ``KERAS_BACKEND`` this tool does not run on, before Keras reads it (Keras
+    failed with a 28-line traceback for a mistyped name).
+
+    Raises:
+        UserError: quoting the variable's value.
+    """
+    from automl._config import BACKENDS
+
+    name = os.environ.get("KERAS_BACKEND")
+    if name is not None and name not in BACKENDS:
+        raise UserError(f"KERAS_BACKEND must be one of {list(BACKENDS)} (unset: tensorflow), got {name!r}")
 
 
 def select_backend(backend: str | None) -> None:

@@ -465,12 +465,12 @@ def render_card_markdown(card: Mapping[str, Any]) -> str:
 # --- export helpers -----------------------------------------------------------------------
 
 
-def check_out_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+def check_out_dir(out_dir: str | Path, *, overwrite: bool = False, study: str | None = None) -> Path:
     """``out_dir`` resolved, if ``export_bundle`` may write there: a new or empty folder, or
-    one an export made (unless ``overwrite``).
+    one an export made (unless ``overwrite``), of ``study`` where that is given.
 
     Raises:
-        ValueError: a file, or a folder holding other files, quoting it.
+        ValueError: a file, a folder holding other files, or another study's bundle, quoting it.
     """
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
@@ -478,9 +478,18 @@ def check_out_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file() and not overwrite:
         raise ValueError(
             f"refusing to export into {str(out_dir)!r}: it is a non-empty directory not made by "
-            "'automl export'; choose an empty or new directory (automl search --export-dir, automl export --out)"
+            f"'automl export'; {_CHOOSE_ANOTHER}"
+        )
+    found = read_export(out) if study is not None and not overwrite else None
+    if found is not None and found[1].get("study") not in (None, study):
+        raise ValueError(
+            f"refusing to export study {study!r} into {str(out_dir)!r}: it holds study {found[1]['study']!r}'s "
+            f"model (trial {found[1].get('trial')}); {_CHOOSE_ANOTHER}, or delete that one first"
         )
     return out
+
+
+_CHOOSE_ANOTHER = "choose an empty or new directory (automl search --export-dir, automl export --out)"
 
 
 def _prepare_out_dir(out_dir: str | Path, *, overwrite: bool) -> Path:

@@ -26,7 +26,7 @@ import optuna
 import pipelines
 import searchspace
 from automl._budget import FINAL_STRETCH
-from automl._bundle import inference_model
+from automl._bundle import inference_model, load_keras_file
 from automl._config import StudyConfig, offset_seed
 from automl._data import StudyData
 from automl._ensemble import average_models, count_members
@@ -36,7 +36,15 @@ from automl._inference import predict_batches
 from automl._mcnemar import DEFAULT_MARGIN, Comparison, Finalist, compare_finalists
 from automl._models import is_logged, load_model, log_model
 from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
-from automl._records import StudyRecord, TrialRecord, record_comparison, record_final_model
+from automl._records import (
+    StudyRecord,
+    TrialRecord,
+    forget_retrained,
+    record_comparison,
+    record_final_model,
+    record_retrained,
+)
+from automl._stores import mlruns_dir
 from automl._studies import best_trials, study_tracker
 from automl._study_data import study_data
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, flatten_params
@@ -467,9 +475,17 @@ def _final_models(
             models[record.number] = [load_model(tracker, stored)]
             earlier.add(record.number)
             continue
+        resumed = _resumed_retraining(study, record.number, final, epochs if left is not None else None)
+        if resumed is not None:
+            done = "/".join(str(member.epochs) for member in resumed)
+            progress(f"trial {record.number}: its retraining on train+validation ({done} epochs), finished by an "
+                     "interrupted run, is taken up")  # fmt: skip
+            trained[record.number] = resumed
+            continue
         plan = _member_plan(contenders, data, final)
         if plan is not None:
             trained[record.number] = _two_members(record, data, final, plan, seed, progress, tracker)
+            _keep_retrained(study, record.number, trained[record.number])
             continue
         expected = retrain_seconds(record, data, epochs) * final.seeds
         if left is not None and (epochs == 0 or expected > left):
@@ -500,9 +516,53 @@ def _final_models(
             )
             for s in range(final.seeds)
         ]
+        _keep_retrained(study, record.number, trained[record.number])
     for number, members in trained.items():
         models[number] = [member.model for member in members]
     return models, earlier, {number: [member.epochs for member in members] for number, members in trained.items()}
+
+
+def _retrained_file(study: optuna.Study, number: int, member: int) -> Path:
+    """Where a finalist's retrained member waits, on this machine, for the comparison to log it."""
+    return mlruns_dir() / "retrained" / study.study_name / f"trial-{number}-member-{member}.keras"
+
+
+def _keep_retrained(study: optuna.Study, number: int, members: list[_Retrained]) -> None:
+    """Save trial ``number``'s retrained ``members`` and record them: an interrupt before the
+    comparison logs them (the other finalists' retraining, the test predictions) lost them,
+    and the next run retrained them all again."""
+    paths = []
+    for index, member in enumerate(members):
+        path = _retrained_file(study, number, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        member.model.save(path)
+        paths.append(str(path))
+    record_retrained(study, number, paths, [member.epochs for member in members])
+
+
+def _resumed_retraining(
+    study: optuna.Study, number: int, final: FinalTraining, epochs: int | None
+) -> list[_Retrained] | None:
+    """The members of trial ``number`` an interrupted run retrained (``_keep_retrained``), where
+    they are on this machine and are what this run would retrain: ``final.seeds`` members of
+    ``final.epochs`` each when those are given, else of no fewer epochs than the ``epochs`` a
+    final window allows (None: any)."""
+    kept = StudyRecord.of(study).retrained.get(number)
+    if not kept or not all(Path(path).is_file() for path in kept["paths"]):
+        return None
+    done = [int(e) for e in kept["epochs"]]
+    if final.epochs is not None and (len(done) != final.seeds or set(done) != {final.epochs}):
+        return None
+    if final.epochs is None and epochs is not None and max(done) < epochs:
+        return None
+    return [_Retrained(load_keras_file(path), e) for path, e in zip(kept["paths"], done, strict=True)]
+
+
+def _forget_retrained(study: optuna.Study, number: int) -> None:
+    """Drop trial ``number``'s kept members, logged now as its final model."""
+    for path in StudyRecord.of(study).retrained.get(number, {}).get("paths", []):
+        Path(path).unlink(missing_ok=True)
+    forget_retrained(study, number)
 
 
 def _keeps(study: optuna.Study, record: TrialRecord, epochs: int | None) -> bool:
@@ -709,9 +769,10 @@ def compare_study(
     comparison = compare_finalists(
         y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin, cost_metric=config.cost_metric
     )
-    record_comparison(study, comparison.to_dict())
+    # The final models first: a comparison recorded without them was exported with search models.
     new = {number: model for number, model in final_models.items() if number not in earlier}
     _log_final_models(study, new, records, data, config, models_store, final_epochs)
+    record_comparison(study, comparison.to_dict())
     result = FinalistsResult(
         comparison=comparison,
         predictions=predictions,
@@ -776,6 +837,7 @@ def _log_final_models(
             tags={STUDY_TAG: config.study_name, TRIAL_TAG: str(record.number), "trained_on": "train+validation"},
         )
         record_final_model(study, record.number, logged.uri, epochs=epochs.get(record.number))
+        _forget_retrained(study, record.number)
 
 
 def _link_test_accuracy(

@@ -25,6 +25,8 @@ from automl._errors import UserError
 __all__ = [
     "StudyConfig",
     "load_study_file",
+    "read_study_file",
+    "as_image_size",
     "check_name",
     "check_seed",
     "offset_seed",
@@ -186,19 +188,25 @@ class StudyConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
         known = {f.name for f in dataclasses.fields(cls)} - {"given"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known, key=str)
         if unknown:
-            raise UserError(f"unknown study setting(s) {unknown}; known settings are {sorted(known)}")
+            space_fields = {f.name for f in dataclasses.fields(searchspace.SearchSpace)}
+            hint = (
+                "; they are search-space settings: put them under a [space] table (a space: key in YAML)"
+                if set(unknown) <= space_fields
+                else ""
+            )
+            raise UserError(f"unknown study setting(s) {unknown}{hint}; known settings are {sorted(known)}")
         values = dict(data)
-        if isinstance(values.get("image_size"), list | tuple):
-            values["image_size"] = tuple(values["image_size"])
+        values["image_size"] = as_image_size(values.get("image_size"))
         if isinstance(values.get("seed_architectures"), str):
             names = (name.strip() for name in values["seed_architectures"].split(","))
             values["seed_architectures"] = tuple(name for name in names if name)
         elif isinstance(values.get("seed_architectures"), list | tuple):
             values["seed_architectures"] = tuple(values["seed_architectures"])
-        if isinstance(values.get("time_budget"), str):
-            values["time_budget"] = parse_duration(values["time_budget"])
+        for name in ("time_budget", "timeout"):  # "10m", as the options take them
+            if isinstance(values.get(name), str):
+                values[name] = parse_duration(values[name])
         space = values.get("space")
         if space is not None and not isinstance(space, Mapping | searchspace.SearchSpace):
             raise UserError(f"space must be a table of search-space settings, got {space!r}")
@@ -223,12 +231,43 @@ STUDY_FILE_PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def as_image_size(value: Any) -> Any:
+    """``image_size`` as a tuple: ``(32, 32)``, ``[32, 32]`` or ``"32,32"`` as ``--image-size``
+    takes it; any other value as it is, for the study's check to quote."""
+    if isinstance(value, str):
+        parts = value.split(",")
+        return tuple(int(part) for part in parts) if all(part.strip().isdigit() for part in parts) else value
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def read_study_file(path: str | Path) -> StudyConfig:
+    """The settings study file ``path`` holds (``given``: the ones it names). A relative
+    ``data`` path that is not found from the working folder but is beside the file is read
+    from beside the file.
+
+    Raises:
+        UserError: the file cannot be read, or it holds an unknown or bad setting; naming the file.
+    """
+    values = load_study_file(path)
+    data = values.get("data")
+    if isinstance(data, str) and data and not Path(data).is_absolute() and not Path(data).exists():
+        beside = Path(path).parent / data
+        values["data"] = str(beside) if beside.exists() else data
+    try:
+        config = StudyConfig.from_dict(values)
+    except (UserError, searchspace.SearchSpaceError) as exc:
+        raise UserError(f"study file {str(path)!r}: {exc}") from None
+    return config.replace(given=frozenset(values))
+
+
 def load_study_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON study file into a plain dict (validated later by ``StudyConfig``)."""
     path = Path(path)
     parse = STUDY_FILE_PARSERS.get(path.suffix.lower())
     if parse is None:
         raise UserError(f"a study file ends in {', '.join(STUDY_FILE_PARSERS)}, got {str(path)!r}")
+    if path.is_dir():
+        raise UserError(f"study file {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise UserError(f"study file {str(path)!r} does not exist")
     try:

@@ -40,7 +40,14 @@ def import_keras_quietly(*, verbose: bool) -> None:
     Under another backend, TensorFlow is imported with it where it is installed: Keras imports
     it anyway, later (``keras.utils.set_random_seed`` seeds it, the SavedModel export uses
     it), and its start-up lines would then appear in the middle of a search's output.
+
+    Raises:
+        UserError: ``KERAS_BACKEND`` names a backend this tool does not run on.
     """
+    if "keras" not in sys.modules:
+        from automl._backends import check_backend_env
+
+        check_backend_env()
     if verbose or "keras" in sys.modules:
         import keras  # noqa: F401
 

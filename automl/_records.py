@@ -46,6 +46,8 @@ __all__ = [
     "record_oom",
     "record_final_model",
     "record_viewed_model",
+    "record_retrained",
+    "forget_retrained",
     "record_sampler_seed",
     "record_finish",
 ]
@@ -78,6 +80,7 @@ _OOM_DIGESTS = "oom_digests"
 _FINAL_MODELS = "final_models"
 _FINAL_EPOCHS = "final_epochs"
 _VIEWED_MODELS = "viewed_models"
+_RETRAINED = "retrained"
 _SAMPLER_SEEDS = "sampler_seeds"
 _FINISH = "finish"
 _DATA = "data"
@@ -293,8 +296,10 @@ class StudyRecord:
     the last comparison of its finalists, the configurations that ran out of memory, the
     finalists' models retrained on train+validation (trial number -> ``models:/`` URI, or a
     local path in older studies), the search models exported with their test-time views
-    (trial number -> ``models:/`` URI), the sampler seed of each process that ran it (``host:pid``
-    -> seed, as trials record their ``worker``) and which process compares and exports
+    (trial number -> ``models:/`` URI), finalists retrained but not yet logged (``retrained``:
+    trial number -> their members' local ``paths`` and ``epochs``), the sampler seed of each
+    process that ran it (``host:pid`` -> seed, as trials record their ``worker``) and which
+    process compares and exports
     (``finish``), and what its data is and where it was read from (``data``, ``automl._study_data``)."""
 
     config_json: str | None = None
@@ -304,6 +309,7 @@ class StudyRecord:
     final_models: Mapping[int, str] = field(default_factory=dict)
     final_epochs: Mapping[int, list[int]] = field(default_factory=dict)
     viewed_models: Mapping[int, str] = field(default_factory=dict)
+    retrained: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
     sampler_seeds: Mapping[str, int] = field(default_factory=dict)
     finish: Mapping[str, Any] | None = None
     data: Mapping[str, Any] | None = None
@@ -319,6 +325,7 @@ class StudyRecord:
             final_models={int(k): v for k, v in attrs.get(_FINAL_MODELS, {}).items()},
             final_epochs={int(k): list(v) for k, v in attrs.get(_FINAL_EPOCHS, {}).items()},
             viewed_models={int(k): v for k, v in attrs.get(_VIEWED_MODELS, {}).items()},
+            retrained={int(k): dict(v) for k, v in attrs.get(_RETRAINED, {}).items()},
             sampler_seeds=dict(attrs.get(_SAMPLER_SEEDS, {})),
             finish=attrs.get(_FINISH),
             data=attrs.get(_DATA),
@@ -352,6 +359,21 @@ def record_final_model(study: optuna.Study, number: int, uri: str, *, epochs: li
     _record_model(study, _FINAL_MODELS, number, uri)
     if epochs:
         study.set_user_attr(_FINAL_EPOCHS, {**study.user_attrs.get(_FINAL_EPOCHS, {}), str(number): list(epochs)})
+
+
+def record_retrained(study: optuna.Study, number: int, paths: list[str], epochs: list[int]) -> None:
+    """Remember the members of trial ``number`` retrained on train+validation and saved on this
+    machine (``paths``, ``.keras`` files) before the comparison logs them: a run interrupted
+    before then takes them up instead of retraining them (``forget_retrained`` once logged)."""
+    retrained = {**study.user_attrs.get(_RETRAINED, {}), str(number): {"paths": paths, "epochs": epochs}}
+    study.set_user_attr(_RETRAINED, retrained)
+
+
+def forget_retrained(study: optuna.Study, number: int) -> None:
+    """Drop ``record_retrained``'s entry of trial ``number`` (its final model is logged)."""
+    retrained = dict(study.user_attrs.get(_RETRAINED, {}))
+    if retrained.pop(str(number), None) is not None:
+        study.set_user_attr(_RETRAINED, retrained)
 
 
 def record_viewed_model(study: optuna.Study, number: int, uri: str) -> None:

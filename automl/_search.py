@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl._backends import select_backend
 from automl._budget import BUDGET_TRIALS_CAP, plan_from_env
-from automl._config import StudyConfig, load_study_file, parse_duration
+from automl._config import StudyConfig, as_image_size, parse_duration, read_study_file
 from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
 from automl._progress import Progress
@@ -38,9 +38,9 @@ def study_config(config: str | Path | None = None, **options: Any) -> StudyConfi
     Raises:
         UserError: an unknown setting or a bad value, quoted.
     """
-    values = load_study_file(config) if config else {}
-    given = frozenset(values) | {name for name, value in options.items() if value is not None}
-    study = StudyConfig.from_dict(values).replace(**options, given=given)
+    from_file = read_study_file(config) if config else StudyConfig.from_dict({})
+    given = from_file.given | {name for name, value in options.items() if value is not None}
+    study = from_file.replace(**options, given=given)
     stores = {"storage": os.environ.get(STORAGE_ENV), "tracking_uri": os.environ.get(TRACKING_URI_ENV)}
     return study.replace(**{name: url for name, url in stores.items() if url and getattr(study, name) is None})
 
@@ -153,7 +153,7 @@ def search(
     study = study_config(
         config,
         data=None if data is None else os.fspath(data),
-        image_size=_image_size(image_size),
+        image_size=as_image_size(image_size),
         path_column=path_column,
         label_column=label_column,
         study_name=study_name,
@@ -188,7 +188,7 @@ def search(
             "by a running search (automl search --time-budget, with --workers N for local workers): drop one, "
             "or give the workers --timeout"
         )
-    if study.time_budget is not None and trials is None and "trials" not in (load_study_file(config) if config else {}):
+    if study.time_budget is not None and "trials" not in study.given:
         study = study.replace(trials=BUDGET_TRIALS_CAP)  # the budget ends the search
     # A mistyped --data, or a file of the wrong kind, fails here: before a store is made or Keras imported.
     check_source(study.data, path_column=study.path_column, label_column=study.label_column)
@@ -248,12 +248,3 @@ def work(
     with use_settings(settings):
         progress = Progress(total=0, quiet=quiet)
         return run_study(config, worker=True, max_trials=trials, progress=progress, plan=plan).ran
-
-
-def _image_size(value: Any) -> Any:
-    """``image_size`` as a tuple: ``(32, 32)``, ``[32, 32]`` or ``"32,32"`` as ``--image-size``
-    takes it; any other value as it is, for the study's check to quote."""
-    if isinstance(value, str):
-        parts = value.split(",")
-        return tuple(int(part) for part in parts) if all(part.strip().isdigit() for part in parts) else value
-    return tuple(value) if isinstance(value, list | tuple) else value

@@ -93,10 +93,12 @@ def default_tracking_uri() -> str:
     return os.environ.get(TRACKING_URI_ENV) or _sqlite_uri("mlflow.db")
 
 
-def artifact_root() -> str:
-    """The artifact location for experiments we create on a local tracking store."""
+def artifact_root(*, create: bool = True) -> str:
+    """The artifact location for experiments we create on a local tracking store (the folder
+    made unless not ``create``)."""
     path = (mlruns_dir() / "artifacts").resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path.as_uri()
 
 

@@ -259,7 +259,7 @@ def claim_finish(study: optuna.Study, config: StudyConfig, *, export: bool = Tru
                 if not any(t.state == TrialState.COMPLETE for t in trials):
                     reason = f"none of its {done} finished trials completed"
                 return FinishClaim(elected=False, reason=reason, done_before=True)
-            if process_alive(by):
+            if by != me and process_alive(by):  # this process's own id is a dead one's reused
                 reason = f"process {by} compares and exports them"
                 return FinishClaim(elected=False, reason=reason, closed_elsewhere=True)
         record_finish(study, {"by": me, "trials": done, "open": True})
@@ -345,6 +345,8 @@ def _resume_config(stored: StudyConfig, given: StudyConfig, *, folder: str | Non
     for name in _FROZEN_ON_RESUME:
         value, kept = _comparable(given, name), _comparable(stored, name)
         if name in named and value != kept and name != "data":
+            if name == "space":  # ~1.4 KB each: only the settings that differ
+                value, kept = _differing(value, kept), _differing(kept, value)
             print(
                 f"note: study {stored.study_name!r} keeps its stored {name}={kept!r}; "
                 f"ignoring {name}={value!r} (start a new --study-name to change it)",
@@ -376,6 +378,11 @@ def _same_data(stored: str, given: str, folder: str | None) -> bool:
     here = Path(given).expanduser().resolve()
     paths = [Path(stored).expanduser()] + ([Path(folder) / stored] if folder else [])
     return any(path.resolve() == here for path in paths)
+
+
+def _differing(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """The items of ``mine`` whose value ``other`` does not have."""
+    return {key: value for key, value in mine.items() if other.get(key) != value}
 
 
 def _comparable(config: StudyConfig, name: str) -> Any:

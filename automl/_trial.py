@@ -32,6 +32,7 @@ from automl._errors import Infeasible, Interrupted, KnownOutOfMemory, OutOfMemor
 from automl._hparams import TrainingSpec, sample_training
 from automl._models import log_model
 from automl._progress import Progress
+from automl._queue import retry_of
 from automl._records import (
     INFEASIBLE_KEY,
     StudyRecord,
@@ -234,7 +235,9 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.add_metric("params", analysis.params)
         run.add_metric("flops", analysis.flops)
         _refuse_known_oom(trial, digest)
-    seed = offset_seed(ctx.config.seed * 100_003, trial.number)
+    # A retried trial (its worker died, or it was interrupted) trains as the trial it runs again.
+    retried = retry_of(trial)
+    seed = offset_seed(ctx.config.seed * 100_003, trial.number if retried is None else retried)
     with _timed(timings, "build"):
         keras.utils.set_random_seed(seed)
         core = searchspace.build_model(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)

@@ -120,13 +120,14 @@ def _input_contract(value_map: tuple[float, float] | None) -> str:
     )
 
 
-def check_export_target(out_dir: str | Path) -> None:
-    """Refuse, as a ``UserError``, an export folder ``export_winner`` could not write: a bad
-    name (``check_export_dir``), a file, or a folder of other files. ``automl search``
-    checks it before the search, whose export would otherwise fail at its end."""
+def check_export_target(out_dir: str | Path, study: str) -> None:
+    """Refuse, as a ``UserError``, an export folder ``export_winner`` could not write for
+    ``study``: a bad name (``check_export_dir``), a file, a folder of other files, or another
+    study's bundle. ``automl search`` checks it before the search, whose export would
+    otherwise fail at its end."""
     check_export_dir(out_dir)
     try:
-        check_out_dir(out_dir)
+        check_out_dir(out_dir, study=study)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
 
@@ -156,7 +157,7 @@ def export_winner(
     model's logged model as ``champion``; ``None`` skips the registry (models are then read
     from the study's MLflow store, opened from its settings).
     """
-    check_export_target(out_dir)
+    check_export_target(out_dir, study.study_name)
     record = _winner(study, trial)
     store = tracker or study_tracker(study, config)
     final = model if model is not None else load_final_model(study, record, store)

@@ -121,7 +121,7 @@ def run_search(
         prepared = prepare_study(config, progress)
         return SearchResult(study_name=config.study_name, config=prepared.config, trials=trials_frame(prepared.study))
     if export:
-        check_export_target(config.export_path)
+        check_export_target(config.export_path, config.study_name)
     started = time.monotonic() if started is None else started
     if config.workers > 1:
         study_run = _run_with_workers(config, progress, started)

@@ -23,24 +23,26 @@ def add_study_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", default="default", help="study name (default 'default')")
 
 
-def add_store_options(parser: argparse.ArgumentParser) -> None:
+def add_store_options(parser: argparse.ArgumentParser, *, study_file: bool = False) -> None:
     """``--storage`` (Optuna) and ``--tracking-uri`` (MLflow), defaulting to the project's ``mlruns/``.
 
-    Where neither is given (nor a study file's), ``AUTOML_STORAGE`` and ``AUTOML_TRACKING_URI``
-    are used (``automl._stores.default_storage``), so a URL with a password need not appear on
-    a command line (local workers get theirs that way).
+    Where neither is given (nor, for a command with ``--config``: ``study_file``, the study
+    file's), ``AUTOML_STORAGE`` and ``AUTOML_TRACKING_URI`` are used
+    (``automl._stores.default_storage``), so a URL with a password need not appear on a
+    command line (local workers get theirs that way).
     """
     from automl._stores import STORAGE_ENV, TRACKING_URI_ENV
 
+    first = "a study file's, else " if study_file else ""
     parser.add_argument(
         "--storage",
         default=None,
-        help=f"Optuna storage URL (default: a study file's, else ${STORAGE_ENV}, else sqlite:///mlruns/optuna.db).",
+        help=f"Optuna storage URL (default: {first}${STORAGE_ENV}, else sqlite:///mlruns/optuna.db).",
     )
     parser.add_argument(
         "--tracking-uri",
         default=None,
-        help=f"MLflow tracking URI (default: a study file's, else ${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db).",
+        help=f"MLflow tracking URI (default: {first}${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db).",
     )
 
 

@@ -95,4 +95,11 @@ def run(args: argparse.Namespace) -> int:
             "registers this one",
             file=sys.stderr,
         )
+    elif before is not None and final is not None:
+        print(
+            f"note: trial {winner}, the study's winner, now has the model retrained here for {args.final_epochs} "
+            "epoch(s) as its final model (an earlier export holds the one it replaces): "
+            f"`automl export --study {study.study_name}` exports and registers this one",
+            file=sys.stderr,
+        )
     return 0

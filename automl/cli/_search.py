@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     """The study settings shared by ``search`` and ``worker``."""
-    parser.add_argument("--config", default=None, help="study file (TOML or YAML); flags override it")
+    parser.add_argument("--config", default=None, help="study file (.toml, .yaml/.yml or .json); flags override it")
     parser.add_argument(
         "--data", default=None, help="digits (default), mnist, fashion_mnist, cifar10, cifar100, a folder, .npz or .csv"
     )
@@ -125,7 +125,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="local worker processes sharing the study (default 1)"
     )
-    add_store_options(parser)
+    add_store_options(parser, study_file=True)
 
 
 _STUDY_OPTIONS = (

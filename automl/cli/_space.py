@@ -62,10 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=parse_seed, required=True, help="seed of Optuna's RandomSampler")
     sample.add_argument("--num-classes", type=_classes, default=10, help="number of classes (default 10)")
     sample.add_argument(
-        "--max-params", type=int, default=None, help="narrow samples with more parameters (default: the study file's)"
+        "--max-params",
+        type=_positive,
+        default=None,
+        help="narrow samples with more parameters (default: the study file's)",
     )
     sample.add_argument(
-        "--max-flops", type=int, default=None, help="narrow samples with more multiply-adds (default: the study file's)"
+        "--max-flops",
+        type=_positive,
+        default=None,
+        help="narrow samples with more multiply-adds (default: the study file's)",
     )
     _add_config(sample)
     sample.set_defaults(handler=run_sample)
@@ -96,17 +102,38 @@ def _positive(text: str) -> int:
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="study file (.toml/.yaml) with a [space] table")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="a study file (.toml/.yaml/.yml/.json) with a [space] table, or a file of the space alone",
+    )
 
 
-def _space(args: argparse.Namespace) -> SearchSpace:
-    from searchspace import SearchSpace
+def _space_and_budgets(args: argparse.Namespace) -> tuple[SearchSpace, int | None, int | None]:
+    """The space ``--config`` names (the default without it) and its study's ``max_params``
+    and ``max_flops``. A study file is read as ``automl search --config`` reads it, so a
+    misspelt setting or table is refused, not passed over; a file whose every key is a
+    space setting (``automl space show``'s output) is the space alone, with no budgets."""
+    import dataclasses
 
-    return SearchSpace.from_file(args.config) if args.config else SearchSpace.default()
+    from automl._config import load_study_file, read_study_file
+    from automl._errors import UserError
+    from searchspace import SearchSpace, SearchSpaceError
+
+    if not args.config:
+        return SearchSpace.default(), None, None
+    values = load_study_file(args.config)
+    if values and set(values) <= {field.name for field in dataclasses.fields(SearchSpace)}:
+        try:
+            return SearchSpace.from_dict(values), None, None
+        except SearchSpaceError as exc:
+            raise UserError(f"space file {args.config!r}: {exc}") from None
+    study = read_study_file(args.config)
+    return study.space, study.max_params, study.max_flops
 
 
 def run_show(args: argparse.Namespace) -> int:
-    data = _space(args).to_dict()
+    data = _space_and_budgets(args)[0].to_dict()
     if args.format == "yaml":
         import yaml
 
@@ -158,27 +185,16 @@ def sample_lines(
     return records
 
 
-def _budget(args: argparse.Namespace, name: str) -> int | None:
-    """``--max-params``/``--max-flops`` (``name``), else the study file's setting of that name
-    (a study samples within it; a file of the space alone has none)."""
-    from automl._config import load_study_file
-
-    given = getattr(args, name)
-    if given is not None or not args.config:
-        return given
-    value = load_study_file(args.config).get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def run_sample(args: argparse.Namespace) -> int:
+    space, max_params, max_flops = _space_and_budgets(args)
     records = sample_lines(
         n=args.n,
         input_shape=args.input_shape,
         seed=args.seed,
         num_classes=args.num_classes,
-        space=_space(args),
-        max_params=_budget(args, "max_params"),
-        max_flops=_budget(args, "max_flops"),
+        space=space,
+        max_params=args.max_params or max_params,
+        max_flops=args.max_flops or max_flops,
     )
     for record in records:
         print(json.dumps(record, sort_keys=True))
@@ -193,9 +209,15 @@ def run_describe(args: argparse.Namespace) -> int:
         spec = classic(args.name, args.input_shape, args.num_classes)
     elif Path(args.name).is_file():
         try:
-            spec = ArchitectureSpec.from_json(Path(args.name).read_text(encoding="utf-8"))
-        except ValueError as exc:  # not JSON, or not a spec: a JSONDecodeError is a ValueError too
-            raise UserError(f"{args.name!r} is not an architecture spec: {exc}") from None
+            data = json.loads(Path(args.name).read_text(encoding="utf-8"))
+            # a spec (ArchitectureSpec.to_json) or a line of `automl space sample`, which holds one
+            spec = ArchitectureSpec.from_dict(data["spec"] if isinstance(data, dict) and "spec" in data else data)
+        except (ValueError, UnicodeDecodeError) as exc:  # not JSON, or not a spec
+            reason = str(exc) if len(str(exc)) <= 300 else f"{str(exc)[:300]}..."
+            raise UserError(
+                f"{args.name!r} is not an architecture spec (ArchitectureSpec.to_json, or a line of "
+                f"automl space sample): {reason}"
+            ) from None
     else:
         raise FileNotFoundError(f"{args.name!r} is neither a classic ({', '.join(CLASSICS)}) nor a spec file")
     print(analyze(spec, args.input_shape, args.num_classes).table())

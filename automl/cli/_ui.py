@@ -53,27 +53,42 @@ def _port(text: str) -> int:
 
 
 def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
-    """The MLflow server's command line and the environment variables it needs.
+    """The MLflow server's command line and the environment variables it needs (nothing is
+    created: ``--dry-run`` prints them).
 
     The backend store goes in ``MLFLOW_BACKEND_STORE_URI``, not on the command line, which
     any local user can read with ``ps`` (the URL may hold a database password).
     """
-    from automl._stores import artifact_root, default_tracking_uri, ensure_sqlite_folder, mlruns_dir, normalize_url
+    from automl._stores import artifact_root, default_tracking_uri, mlruns_dir, normalize_url
 
-    store = ensure_sqlite_folder(normalize_url(args.tracking_uri or default_tracking_uri()))
+    store = normalize_url(args.tracking_uri or default_tracking_uri())
     command = [sys.executable, "-m", "mlflow", "server" if args.serve else "ui"]
     command += ["--host", args.host, "--port", str(args.port)]
     if args.serve:
         command += ["--artifacts-destination", str((mlruns_dir() / "artifacts").resolve()), "--serve-artifacts"]
     else:
-        command += ["--default-artifact-root", artifact_root()]
+        command += ["--default-artifact-root", artifact_root(create=False)]
     return command, {"MLFLOW_BACKEND_STORE_URI": store}
+
+
+def _prepare_store(args: argparse.Namespace, store: str) -> None:
+    """Make what the server writes to: a tracking server (``--serve``) may start on a new
+    store; the UI browses runs, and a SQLite file that is not there (a folder without a
+    search, a mistyped path) is refused rather than opened new and empty."""
+    from automl._stores import STORE_NAMES, artifact_root, ensure_sqlite_folder, refuse_missing
+
+    if args.serve:
+        ensure_sqlite_folder(store)
+        return
+    refuse_missing(store, STORE_NAMES["mlflow"])
+    artifact_root()
 
 
 def run(args: argparse.Namespace) -> int:
     from automl._stores import STORE_NAMES, check_reachable, default_tracking_uri, redact
 
     _refuse_a_server_as_store(args.tracking_uri)
+    _refuse_a_path(args.tracking_uri or default_tracking_uri())
     local = args.host in ("127.0.0.1", "localhost", "::1")
     if not local:
         print(
@@ -90,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(" ".join(shlex.quote(part) for part in [*(f"{k}={redact(v)}" for k, v in server_env.items()), *command]))
         return 0
+    _prepare_store(args, server_env["MLFLOW_BACKEND_STORE_URI"])
     _check_port_free(args.host, args.port)
     check_reachable(args.tracking_uri or default_tracking_uri(), STORE_NAMES["mlflow"])
     where = f"http://{args.host}:{args.port}" if local else f"http://{socket.gethostname()}:{args.port}"
@@ -97,6 +113,17 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, **server_env}
     env.setdefault("MLFLOW_ALLOW_FILE_STORE", "false")
     return serve(command, env)
+
+
+def _refuse_a_path(tracking_uri: str) -> None:
+    """A store named by a path, not a URL: MLflow took it for its retired file store and
+    failed with a traceback after the banner."""
+    from automl._errors import UserError
+
+    if "://" not in tracking_uri:
+        raise UserError(
+            f"the tracking store must be a URL, got {tracking_uri!r}; a SQLite file is 'sqlite:///{tracking_uri}'"
+        )
 
 
 def _refuse_a_server_as_store(tracking_uri: str | None) -> None:

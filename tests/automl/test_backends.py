@@ -10,6 +10,7 @@ import json
 import pytest
 
 from automl._training import ACCELERATOR_STEPS_PER_EXECUTION
+from tests.automl.helpers import run_cli
 from tests.backends import run_under_backend
 
 # The compile an accelerator gets (on_accelerator forced true), then one epoch of fit.
@@ -37,3 +38,15 @@ def test_the_accelerator_compile_trains_under_each_backend(backend: str) -> None
     # Keras 3.15 refuses more than one step per call under PyTorch; the others take several.
     assert shown["steps_per_execution"] == (1 if backend == "torch" else ACCELERATOR_STEPS_PER_EXECUTION)
     assert shown["devices"] and all(device.lower().startswith("cpu") for device in shown["devices"]), shown
+
+
+@pytest.mark.parametrize("command", [["predict", "--model", "exports/default", "x.png"], ["search", "--trials", "1"]])
+def test_a_mistyped_keras_backend_is_one_line_before_keras_is_imported(workdir, command) -> None:
+    # Keras failed with a 28-line traceback ("Unable to import backend : tensorfow").
+    result = run_cli(command, workdir, KERAS_BACKEND="tensorfow")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"automl {command[0]}: error: KERAS_BACKEND must be one of ['tensorflow', 'jax', 'torch'] "
+        "(unset: tensorflow), got 'tensorfow'"
+    )
+    assert not (workdir / "mlruns").exists()

@@ -227,6 +227,16 @@ def test_refuses_a_foreign_non_empty_directory_unless_overwrite(tmp_path: Path, 
     assert (tmp_path / "model.keras").is_file() and (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_refuses_another_studys_bundle(tmp_path: Path, trained, card) -> None:
+    # Study 'other' exported over study 'default''s bundle without a word, and the next
+    # search of 'default' no longer said where its model was.
+    export_bundle(trained[0], tmp_path, card={**card, "study": "default", "trial": 4})
+    with pytest.raises(ValueError, match=r"study 'other' into .*holds study 'default''s model \(trial 4\)"):
+        _bundle.check_out_dir(tmp_path, study="other")
+    assert _bundle.check_out_dir(tmp_path, study="default") == tmp_path.resolve()
+    assert _bundle.check_out_dir(tmp_path, study="other", overwrite=True) == tmp_path.resolve()
+
+
 def test_refuses_a_file_as_the_directory(tmp_path: Path, trained, card) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="not a directory"):

@@ -54,6 +54,12 @@ def test_compare_says_when_it_changes_the_study_s_winner(workdir):
     winner = StudyRecord.of(study).comparison["winner"]
     assert f"note: the study's winner is now trial {winner} (it was trial 7" in compared.stderr
     assert "`automl export --study w` exports and registers this one" in compared.stderr
+    # The same winner with a new final model: an export made before holds the old one.
+    retrained = run_cli(["compare", "--study", "w", "--final-epochs", "1"], workdir)
+    assert retrained.returncode == 0, retrained.stderr
+    assert f"note: trial {winner}, the study's winner, now has the model retrained here for 1 epoch(s)" in (
+        retrained.stderr
+    )
 
 
 def _dump(workdir) -> list[str]:

@@ -137,10 +137,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _tracking_store(workdir) -> None:
+    """The MLflow store a search leaves in ``workdir`` (``automl ui`` browses one)."""
+    (workdir / "mlruns").mkdir(exist_ok=True)
+    MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlruns/mlflow.db").search_experiments()
+
+
+def test_ui_refuses_a_store_that_is_not_there_and_its_dry_run_creates_nothing(workdir, capsys):
+    # It opened a new, empty store wherever it ran (a mistyped path too), even with --dry-run,
+    # and took a plain path for MLflow's retired file store: a traceback after its banner.
+    assert main(["ui", "--tracking-uri", "sqlite:///typo/x.db", "--dry-run"]) == 0
+    assert "MLFLOW_BACKEND_STORE_URI=sqlite:///typo/x.db" in capsys.readouterr().out
+    assert list(workdir.iterdir()) == []
+    assert main(["ui", "--tracking-uri", "sqlite:///typo/x.db"]) == 2
+    assert main(["ui"]) == 2
+    err = capsys.readouterr().err
+    assert "no MLflow tracking store at 'sqlite:///typo/x.db' (the file 'typo/x.db' does not exist)" in err
+    assert f"(the file '{workdir}/mlruns/mlflow.db' does not exist)" in err
+    assert list(workdir.iterdir()) == []
+    assert main(["ui", "--tracking-uri", "mlruns/mlflow.db"]) == 2
+    err = capsys.readouterr().err
+    assert "must be a URL, got 'mlruns/mlflow.db'; a SQLite file is 'sqlite:///mlruns/mlflow.db'" in err
+
+
 def test_ui_refuses_what_it_cannot_serve_before_announcing_a_server(workdir, capsys):
     # A busy port: MLflow printed its bind error under our "MLflow UI at ..." line and exited 0,
     # so the URL announced was another program's. A tracking server as the store: a 30-line
     # traceback. A port past 65535: the same banner, then uvicorn's traceback.
+    _tracking_store(workdir)
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
         assert main(["ui", "--port", str(port)]) == 2
@@ -179,6 +203,7 @@ def test_the_closing_line_says_how_to_browse_each_kind_of_store(workdir, capsys)
 
 
 def test_ui_serves_the_store_on_loopback_only(workdir):
+    _tracking_store(workdir)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "automl", "ui", "--port", str(port)],
@@ -208,4 +233,3 @@ def test_ui_serves_the_store_on_loopback_only(workdir):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-    assert (workdir / "mlruns" / "mlflow.db").exists()

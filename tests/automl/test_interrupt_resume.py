@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -143,18 +144,90 @@ def test_a_comparison_or_export_that_did_not_end_is_done_by_the_next_run(workdir
     assert (result.export_dir / "model_card.json").stat().st_mtime_ns == written  # not exported again
 
 
-def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resumes(workdir):
+def test_the_finalists_retrained_before_an_interrupt_are_not_retrained_again(workdir, monkeypatch):
+    # An interrupt in the second finalist's retraining (or in the test predictions after it)
+    # lost the first one's: the next run retrained every finalist again.
     import automl
+    from automl import _compare
+    from automl._records import StudyRecord
+
+    retrain, retrained = _compare._retrain, []
+
+    def interrupted_second(record, *args, **kwargs):
+        retrained.append(record.number)
+        if len(retrained) == 2:
+            raise KeyboardInterrupt
+        return retrain(record, *args, **kwargs)
+
+    monkeypatch.setattr(_compare, "_retrain", interrupted_second)
+    options = {"study_name": "kept", "trials": 3, "epochs": 1, "pruner": "none", "top": 2, "quiet": True}
+    with pytest.raises(KeyboardInterrupt):
+        automl.search(**options, no_export=True)
+    first, second = retrained
+    study = optuna.load_study(study_name="kept", storage=stores(workdir)["storage"])
+    assert set(StudyRecord.of(study).retrained) == {first} and not StudyRecord.of(study).final_models
+
+    retrained.clear()
+    result = automl.search(**options)
+    assert retrained == [second]  # the first is taken up, not retrained again
+    record = StudyRecord.of(study)
+    assert set(record.final_models) == {first, second} and record.final_epochs[first] == record.final_epochs[second]
+    assert record.retrained == {} and not list((workdir / "mlruns" / "retrained").rglob("*.keras"))
+    assert result.comparison is not None and len(result.comparison.finalists) == 2
+    assert json.loads((result.export_dir / "model_card.json").read_text())["trained_on"].startswith("train+validation")
+
+
+def test_a_comparison_is_recorded_only_once_its_final_models_are(workdir, monkeypatch):
+    # Recorded first, a crash before the retrained models were logged left a comparison that
+    # `automl export` then exported with a search model, its card describing the retrained one.
+    import automl
+    from automl import _compare
+    from automl._records import StudyRecord
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_compare, "log_model", crash)
+    with pytest.raises(KeyboardInterrupt):
+        automl.search(study_name="order", trials=1, epochs=1, no_export=True, quiet=True)
+    study = optuna.load_study(study_name="order", storage=stores(workdir)["storage"])
+    assert StudyRecord.of(study).comparison is None and set(StudyRecord.of(study).retrained) == {0}
+
+
+def test_an_open_claim_under_this_process_s_own_id_was_a_dead_process_s(workdir):
+    # A restarted container's search may get the pid its killed predecessor had: it took the
+    # open claim for a live process's and left the study uncompared and unexported for good.
+    import automl
+    from automl._queue import process_identity
+    from automl._records import record_finish
+    from automl._studies import claim_finish
+
+    made = automl.search(study_name="claim", trials=1, create_only=True, quiet=True)
+    study = optuna.load_study(study_name="claim", storage=stores(workdir)["storage"])
+    record_finish(study, {"by": process_identity(), "trials": 0, "open": True})
+    assert claim_finish(study, made.config).elected
+    record_finish(study, {"by": process_identity(1), "trials": 0, "open": True})  # pid 1 lives: another's claim
+    assert not claim_finish(study, made.config).elected
+
+
+def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resumes(workdir, monkeypatch):
+    import keras
+
+    import automl
+    from automl._config import offset_seed
     from automl._queue import claim_trial, process_identity
     from automl._records import TrialRecord, record_claim
 
-    automl.search(study_name="gone", trials=2, epochs=1, pruner="none", create_only=True, quiet=True)
+    automl.search(study_name="gone", trials=2, epochs=1, pruner="none", seed=7, create_only=True, quiet=True)
     study = optuna.load_study(study_name="gone", storage=stores(workdir)["storage"])
     trial = claim_trial(study)  # as a process that was then killed (SIGKILL: nothing recorded)
     assert trial is not None and trial.number == 0
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     record_claim(trial, process_identity(gone.pid))
+    seeds: list[int] = []
+    seed = keras.utils.set_random_seed
+    monkeypatch.setattr(keras.utils, "set_random_seed", lambda value: (seeds.append(value), seed(value))[1])
 
     automl.search(study_name="gone", trials=2, epochs=1, pruner="none", no_export=True, quiet=True)
     trials = {t.number: t for t in study.trials}
@@ -164,3 +237,6 @@ def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resum
     assert len(ran) == 2 and all(t.state == TrialState.COMPLETE for t in ran)
     warm_start = trials[0].user_attrs["warm_start"]  # the first warm start, run again
     assert [t.user_attrs.get("warm_start") for t in ran].count(warm_start) == 1
+    # ... with trial 0's seed: a retried trial took its own number's, so it did not reproduce the trial it ran again
+    by_trial = {offset_seed(7 * 100_003, number): number for number in range(3)}
+    assert sorted(by_trial[value] for value in seeds if value in by_trial) == [0, 1]  # trials 1 and 2 (as 0)

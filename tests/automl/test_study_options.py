@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import time
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 import automl
 import searchspace as ss
 from automl._budget import BUDGET_TRIALS_CAP
-from automl._config import StudyConfig, load_study_file
+from automl._config import StudyConfig, load_study_file, read_study_file
 from automl._data import load_study_data
 from automl._driver import run_study
 from automl._errors import ProcessDied, StudyStopped, UserError
@@ -87,6 +88,26 @@ def test_bad_study_settings_quote_the_value(tmp_path, text, message):
     with pytest.raises(UserError) as info:
         StudyConfig.from_dict(load_study_file(path))
     assert message in str(info.value)
+
+
+def test_a_study_file_takes_durations_and_sizes_as_the_flags_do(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('timeout = "10m"\ntime_budget = "1.5m"\nimage_size = "16,24"\n')
+    config = read_study_file(path)
+    assert (config.timeout, config.time_budget, config.image_size) == (600, 90, (16, 24))
+    assert config.given == {"timeout", "time_budget", "image_size"}
+
+
+def test_a_relative_data_path_is_read_beside_the_study_file_where_it_is_not_here(workdir):
+    folder = workdir / "cfg"
+    folder.mkdir()
+    (folder / "pool.npz").write_bytes(b"")
+    (folder / "study.toml").write_text('data = "pool.npz"\n')
+    assert read_study_file(folder / "study.toml").data == str(folder / "pool.npz")
+    (workdir / "pool.npz").write_bytes(b"")  # found from the working folder: read from there, as before
+    assert read_study_file(folder / "study.toml").data == "pool.npz"
+    (folder / "study.toml").write_text('data = "fashion_mnist"\n')  # a data set's name stays one
+    assert read_study_file(folder / "study.toml").data == "fashion_mnist"
 
 
 def test_held_out_caps_shape_the_study_split():
@@ -240,6 +261,18 @@ def test_a_resumed_study_plans_by_its_stored_settings(workdir, capsys):
     study = optuna.load_study(study_name="r", storage=stores(workdir)["storage"])
     assert len(study.get_trials(states=(TrialState.WAITING,))) <= 1
     assert len(study.trials) <= 3
+
+
+def test_a_resumed_study_s_space_note_names_only_the_settings_that_differ(capsys):
+    # It printed both whole spaces (~1.4 KB each), where one range differed.
+    stored = StudyConfig(study_name="s")
+    narrower = dataclasses.replace(stored.space, stages=ss.IntRange(low=2, high=2))
+    assert _resume_config(stored, study_config(study_name="s", space=narrower)).space == stored.space
+    kept, ignored = stored.space.stages.to_data(), narrower.stages.to_data()
+    assert capsys.readouterr().err == (
+        f"note: study 's' keeps its stored space={{'stages': {kept!r}}}; ignoring space={{'stages': {ignored!r}}} "
+        "(start a new --study-name to change it)\n"
+    )
 
 
 def test_a_resumed_study_keeps_its_total_of_trials_unless_one_is_given():

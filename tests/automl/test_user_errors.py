@@ -79,6 +79,25 @@ def _export_dir_holding(name: str) -> Callable[[Path], list[str]]:
     return make
 
 
+def _export_dir_of_study(study: str) -> Callable[[Path], list[str]]:
+    """A search of study 'default' exporting into the folder of another study's bundle."""
+
+    def make(workdir: Path) -> list[str]:
+        bundle = workdir / "theirs"
+        bundle.mkdir()
+        for name in (".automl-export", "model.keras"):
+            (bundle / name).write_text("")
+        (bundle / "model_card.json").write_text(json.dumps({"study": study, "trial": 3}))
+        return ["search", "--export-dir", str(bundle), "--trials", "1", "--epochs", "1"]
+
+    return make
+
+
+def _study_file_in_a_folder(workdir: Path) -> list[str]:
+    (workdir / "study.toml").mkdir()
+    return ["search", "--config", str(workdir / "study.toml")]
+
+
 def _empty_store(workdir: Path) -> list[str]:
     """An Optuna store that is an empty file, as a first start interrupted leaves it."""
     (workdir / "mlruns").mkdir()
@@ -99,6 +118,7 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("worker-hostile-name", ["worker", "--study", "a\\b c"], "got 'a\\\\b c'"),
     ("export-dir-dotdot", ["search", "--export-dir", "exports/..", "--trials", "1"], "got 'exports/..'"),
     ("export-dir-not-empty", _export_dir_holding("notes.txt"), "refusing to export into"),
+    ("export-dir-of-another-study", _export_dir_of_study("other"), "holds study 'other''s model (trial 3)"),
     ("compare-top-zero", ["compare", "--top", "0"], "--top must be at least 1, got 0"),
     ("compare-seeds-zero", ["compare", "--final-epochs", "2", "--seeds", "0"], "--seeds must be at least 1, got 0"),
     ("compare-final-epochs-zero", ["compare", "--final-epochs", "0"], "--final-epochs must be at least 1, got 0"),
@@ -118,8 +138,18 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("yaml-image-size", _study_file("image_size: 32\n", ".yaml"), "image_size must be two positive"),
     ("space-not-a-table", _study_file('space = "big"\n'), "space must be a table"),
     ("unknown-setting", _study_file("trails = 3\n"), "unknown study setting(s) ['trails']"),
+    ("study-file-named", _study_file("epochs = -1\n"), "study.toml': epochs must be at least 1, got -1"),
+    ("study-file-a-folder", _study_file_in_a_folder, "study.toml' is a folder, not a file"),
+    ("space-settings-outside-the-table", _study_file("stages = {low = 2, high = 3}\n"), "under a [space] table"),
+    # `automl space show` took the default space for a misspelt table; `automl search` refused it.
+    (
+        "space-show-misspelt-table",
+        _study_file("[spaces]\nstages = {low = 2, high = 3}\n", command="space"),
+        "['spaces']",
+    ),
+    ("space-show-bad-setting", _study_file("trials = 0\n[space]\n", command="space"), "trials must be at least 1"),
     ("study-file-not-utf8", _study_file(b"\xff\xfetrials = 1\n"), "cannot read the study file"),
-    ("space-file-not-utf8", _study_file(b"\xff\xfe[space]\n", command="space"), "cannot read it: 'utf-8' codec"),
+    ("space-file-not-utf8", _study_file(b"\xff\xfe[space]\n", command="space"), "cannot read the study file"),
     ("space-step-null", _study_file("space:\n  stages: {low: 1, high: 2, step:}\n", ".yaml"), "got step=None"),
     ("space-yaml-number-key", _study_file("space:\n  stage: 1\n  1: 2\n", ".yaml", "space"), "field(s) [1, 'stage']"),
     ("seed-too-big", _study_file("seed = 4294967296\n"), "seed must be in 0..4294967295, got 4294967296"),

@@ -152,6 +152,25 @@ def test_describe_reads_a_spec_file(capsys, tmp_path):
     assert code == 0 and "s3b4_pool" in out
 
 
+def test_describe_reads_a_line_of_space_sample(capsys, tmp_path):
+    # It printed the whole record (several KB) as not a spec.
+    line = sample_lines(n=1, input_shape=(8, 8, 1), seed=0)[0]  # what `automl space sample` prints
+    (tmp_path / "sample.json").write_text(json.dumps(line))
+    code, out, _ = _run(capsys, "space", "describe", str(tmp_path / "sample.json"), "--input-shape", "8,8,1")
+    assert code == 0
+    assert out.strip() == ss.analyze(ss.ArchitectureSpec.from_dict(line["spec"]), (8, 8, 1), 10).table()
+
+
+@pytest.mark.parametrize("flag", ["--max-params", "--max-flops"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_sample_refuses_a_budget_that_is_not_positive(capsys, flag, value):
+    # Every sample came out infeasible ("exceed --max-params -5"), exit 0; a search refuses it.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["space", "sample", "--n", "1", "--input-shape", "8,8,1", "--seed", "0", flag, value])
+    assert exit_info.value.code == 2
+    assert f"must be a positive integer, got '{value}'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("text", "says"), [("nonsense", "Expecting value"), ('{"x": 1}', "exactly stem, stages, head")]
 )
