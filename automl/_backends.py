@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 from automl._errors import UserError
 
-__all__ = ["tune_backend", "select_backend", "check_backend_env", "list_devices", "steps_per_execution"]
+__all__ = ["BACKENDS", "tune_backend", "select_backend", "check_backend_env", "list_devices", "steps_per_execution"]
+
+# The Keras backends this tool runs on (``--backend``, ``KERAS_BACKEND``).
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def _tensorflow(accelerated: bool) -> dict[str, str]:
@@ -82,8 +85,6 @@ def check_backend_env() -> None:
     Raises:
         UserError: quoting the variable's value.
     """
-    from automl._config import BACKENDS
-
     name = os.environ.get("KERAS_BACKEND")
     if name is not None and name not in BACKENDS:
         raise UserError(f"KERAS_BACKEND must be one of {list(BACKENDS)} (unset: tensorflow), got {name!r}")

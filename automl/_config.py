@@ -20,6 +20,7 @@ from typing import Any
 
 import pipelines
 import searchspace
+from automl._backends import BACKENDS
 from automl._errors import UserError
 
 __all__ = [
@@ -49,7 +50,6 @@ NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("asha", "median", "hyperband", "none")
 OBJECTIVES = ("accuracy", "pareto")
-BACKENDS = ("tensorflow", "jax", "torch")
 COST_METRICS = ("params", "flops")
 PREFERENCES = ("cost", "accuracy")
 

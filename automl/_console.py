@@ -15,6 +15,8 @@ import os
 import sys
 import tempfile
 
+from automl._backends import check_backend_env
+
 __all__ = ["quiet_console", "import_keras_quietly"]
 
 
@@ -45,8 +47,6 @@ def import_keras_quietly(*, verbose: bool) -> None:
         UserError: ``KERAS_BACKEND`` names a backend this tool does not run on.
     """
     if "keras" not in sys.modules:
-        from automl._backends import check_backend_env
-
         check_backend_env()
     if verbose or "keras" in sys.modules:
         import keras  # noqa: F401
