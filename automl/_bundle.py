@@ -345,8 +345,8 @@ def value_map_of(recorded: object) -> tuple[float, float] | None:
 
 def pixels_from(value_map: tuple[float, float] | None, digits: int = 17) -> str | None:
     """How to map values like the training data's to the raw pixels an exported model takes,
-    or None where the training data were pixels (``value_map`` None)."""
-    if value_map is None:
+    or None where the training data were pixels (``pipelines.maps_values``)."""
+    if value_map is None or not pipelines.maps_values(value_map):
         return None
     formula = pipelines.value_map_formula(*value_map, digits=digits)
     return f"the training data's values were not pixels: map yours to pixels as {formula}"

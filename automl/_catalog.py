@@ -35,6 +35,7 @@ from automl._tracking import Tracker
 __all__ = [
     "STATES",
     "study_status",
+    "finish_status",
     "still_running_note",
     "StudySummary",
     "list_studies",
@@ -79,6 +80,51 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "orphaned": orphaned,
         "total": total,
         "best": best_row,
+        "finish": finish_status(study, searching=counts["running"] - orphaned),
+    }
+
+
+def finish_status(study: optuna.Study, *, searching: int = 0) -> dict[str, Any]:
+    """Where the comparison of the study's finished trials and the export of its winner stand.
+
+    ``state`` is ``done`` (the finished trials were compared, and ``exported`` or not as that
+    run was asked), ``comparing`` (process ``by`` compares them now), ``pending`` (trials
+    finished since the last comparison, or it was interrupted: the study's next search does
+    it), ``searching`` (``searching`` trials run in live processes; the last to finish
+    compares) or ``nothing`` (no trial completed). ``compared`` is how many finished trials
+    the last comparison saw (None where none ended: never compared, or ``interrupted``),
+    ``kept`` how many finalists retrained before an interrupt wait to be taken up, and
+    ``winner``/``test_accuracy`` are the last comparison's.
+    """
+    record = StudyRecord.of(study)
+    trials = effective_trials(study)
+    finished = sum(t.state.is_finished() for t in trials)
+    claim = record.finish or {}
+    closed = bool(claim) and not claim.get("open")
+    compared = claim.get("trials") if closed else None
+    comparison = record.comparison or {}
+    winner = comparison.get("winner")
+    by = str(claim.get("by")) if claim.get("open") else None
+    if searching:
+        state = "searching"
+    elif not any(t.state == TrialState.COMPLETE for t in trials):
+        state = "nothing"
+    elif by is not None and process_alive(by):
+        state = "comparing"
+    elif compared == finished:
+        state = "done"
+    else:
+        state = "pending"
+    return {
+        "state": state,
+        "finished": finished,
+        "compared": compared,
+        "exported": bool(claim.get("exported", True)) if compared is not None else None,
+        "by": by if state == "comparing" else None,
+        "interrupted": bool(claim) and compared is None and state == "pending",
+        "kept": len(record.retrained),
+        "winner": winner,
+        "test_accuracy": next((f["accuracy"] for f in comparison.get("finalists", ()) if f["trial"] == winner), None),
     }
 
 
@@ -135,16 +181,15 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
 def _summary(study: optuna.Study, started: datetime | None) -> StudySummary:
     record = StudyRecord.of(study)
     data = None if record.config_json is None else StudyConfig.from_json(record.config_json).data_name
-    comparison = record.comparison or {}
-    winner = comparison.get("winner")
-    accuracy = next((f["accuracy"] for f in comparison.get("finalists", ()) if f["trial"] == winner), None)
+    status = study_status(study)
+    finish = status["finish"]
     return StudySummary(
         name=study.study_name,
         data=data,
         started=started,
-        status=study_status(study),
-        winner=winner,
-        test_accuracy=accuracy,
+        status=status,
+        winner=finish["winner"],
+        test_accuracy=finish["test_accuracy"],
     )
 
 

@@ -98,8 +98,9 @@ def flips_line(asymmetry: float | None) -> str:
     limit = pipelines.MIRROR_ASYMMETRY_LIMIT
     if asymmetry is None:
         return (
-            "flips: off; whether the classes look the same in a mirror cannot be told from these images (too few of "
-            "two classes or more, or the classes' mean images do not differ, as with objects at any place)"
+            "flips: off; whether the classes look the same in a mirror cannot be told from these images (too few "
+            "of two classes or more, or the classes' mean edge maps do not differ beyond noise, as with objects at "
+            "any place)"
         )
     if pipelines.may_flip(asymmetry):
         return (
@@ -162,7 +163,7 @@ def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:
 
 def value_map_note(dataset: pipelines.Dataset) -> str | None:
     """One line saying how values that were not pixels became pixels (None if they were pixels)."""
-    if dataset.value_map is None:
+    if dataset.value_map is None or not pipelines.maps_values(dataset.value_map):
         return None
     low, factor = dataset.value_map
     return (

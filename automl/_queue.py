@@ -45,6 +45,7 @@ __all__ = [
 
 RETRY_ATTR = "failed_trial"  # system attr Optuna's RetryHeartbeatStaleTrialCallback puts on a retry copy
 RETRY_HISTORY_ATTR = "retry_history"  # ... with the numbers of the copies before it, the first one first
+_FIXED = "fixed_params"  # system attr of a trial enqueued with parameters (``Study.enqueue_trial``)
 
 
 def process_identity(pid: int | None = None) -> str:
@@ -132,7 +133,25 @@ def _claim_once(study: optuna.Study, total: int | None) -> optuna.Trial | None:
     if total is not None and total_reached(study, total):
         return None
     trial_id = _pop_waiting(study)
-    return None if trial_id is None else optuna.Trial(study, trial_id)
+    if trial_id is None:
+        return None
+    _restore_fixed_params(study, trial_id)
+    return optuna.Trial(study, trial_id)
+
+
+def _restore_fixed_params(study: optuna.Study, trial_id: int) -> None:
+    """Give a retry copy the parameters its first trial was enqueued with (a warm start's, a
+    neighbour's: ``fixed_params``). A copy (``requeue``, or Optuna's heartbeat) holds the
+    parameters its trial had drawn; one stopped before it drew them all (an interrupt just
+    after its claim) ran as a new draw, not as the configuration queued."""
+    storage = study._storage
+    attrs = storage.get_trial_system_attrs(trial_id)
+    if RETRY_ATTR not in attrs or _FIXED in attrs:
+        return
+    first = storage.get_trial_id_from_study_id_trial_number(study._study_id, int(attrs[RETRY_ATTR]))
+    fixed = storage.get_trial_system_attrs(first).get(_FIXED)
+    if fixed:
+        storage.set_trial_system_attr(trial_id, _FIXED, fixed)
 
 
 def _pop_waiting(study: optuna.Study) -> int | None:

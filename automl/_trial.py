@@ -143,8 +143,8 @@ def run_trial(
     ctx.progress.trial_started(trial.number)
     try:
         _train_or_interrupt(trial, ctx, run, outcome, _Limits(deadline, window, limit))
-    except KeyboardInterrupt:
-        outcome.failure = Interrupted("interrupted by the user (Ctrl-C)")
+    except KeyboardInterrupt as stop:
+        outcome.failure = Interrupted(_interrupted_by(stop))
         _finish(trial, run, outcome, mlflow_status="KILLED")
         raise
     except optuna.TrialPruned:
@@ -163,20 +163,20 @@ def run_trial(
 
 
 class _SigintWatch:
-    """Remembers whether a Ctrl-C (SIGINT, or a SIGTERM the CLI takes as one) arrived, then
-    lets the previous handler act.
+    """Remembers which signal stopped the trial (``signum``: SIGINT, a Ctrl-C, or a SIGTERM the
+    CLI takes as one), then lets the previous handler act.
 
     Python's own handler raises ``KeyboardInterrupt``; when that happens inside native code
     (a TensorFlow op reached through pybind11) it may come out as some other error, e.g.
     ``RuntimeError: pybind11::error_already_set: MISMATCH ... REPLACED BY KeyboardInterrupt``.
-    The flag says what that error really was. Outside the main thread, or for a signal that
+    ``signum`` says what that error really was. Outside the main thread, or for a signal that
     is not Python's to handle, it watches nothing.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.fired = False
+        self.signum: int | None = None  # the first signal that arrived
         self._previous: dict[int, Callable[[int, FrameType | None], object]] = {}
 
     def __enter__(self) -> _SigintWatch:
@@ -193,8 +193,24 @@ class _SigintWatch:
             signal.signal(signum, previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.fired = True
+        self.signum = self.signum or signum  # a SIGTERM calls SIGINT's handler in turn
         self._previous[signum](signum, frame)
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """The ``KeyboardInterrupt`` of a trial stopped by signal ``signum`` (SIGINT or SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupted_by(stop: KeyboardInterrupt) -> str:
+    """An interrupted trial's reason: a Ctrl-C's, or the signal's that stopped it."""
+    signum = getattr(stop, "signum", signal.SIGINT)
+    if signum == signal.SIGINT:
+        return "interrupted by the user (Ctrl-C)"
+    return f"interrupted by a {signal.Signals(signum).name} (as `timeout`, `kill`, Docker or Slurm send it)"
 
 
 @dataclass(frozen=True)
@@ -214,9 +230,9 @@ def _train_or_interrupt(
     with _SigintWatch() as sigint:
         try:
             _train_candidate(trial, ctx, run, outcome, limits)
-        except Exception as exc:
-            if sigint.fired:
-                raise KeyboardInterrupt from exc
+        except (Exception, KeyboardInterrupt) as exc:
+            if sigint.signum is not None:
+                raise SignalInterrupt(sigint.signum) from exc
             raise
 
 

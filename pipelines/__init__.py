@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines._augment import AugmentPolicy, max_pad_px, sample_augmentation
 from pipelines._dataset import Dataset, value_map_formula
 from pipelines._errors import DataError
-from pipelines._image import load_image, probe_image
+from pipelines._image import load_image, maps_values, probe_image
 from pipelines._normalization import Normalization
 from pipelines._preview import augmentation_preview
 from pipelines._sources import (
@@ -53,6 +53,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "value_map_formula",
+    "maps_values",
     "max_pad_px",
     "load_dataset",
     "check_source",

@@ -258,6 +258,8 @@ def _as_uint8_images(x: np.ndarray, source: str, split: str, spread: tuple[float
                 f"images' do, got {low}..{high}"
             )
         spread = (0.0, factor)
+    else:
+        _check_on_scale(low, high, spread, source, split)
     offset, factor = spread
     mapped = (offset, factor) != (0.0, 1.0) or np.issubdtype(x.dtype, np.floating)
     out = np.empty(x.shape, dtype=np.uint8)
@@ -272,6 +274,23 @@ def _as_uint8_images(x: np.ndarray, source: str, split: str, spread: tuple[float
         out[start : start + step] = np.clip(part, 0, 255)
     return out
 
+
+def _check_on_scale(low: float, high: float, spread: tuple[float, float], source: str, split: str) -> None:
+    """Refuse a split whose values ``low..high``, mapped by the training images' ``spread``,
+    fall far outside 0..255 (more than ``SCALE_SLACK`` of it beyond either end): a test split of
+    0..255 beside training images of 0..1 was clipped to white, and scored as if it were data."""
+    offset, factor = spread
+    slack = SCALE_SLACK * 255
+    if (low - offset) * factor >= -slack and (high - offset) * factor <= 255 + slack:
+        return
+    raise DataError(
+        f"{source}: {split} image values range {low:.4g}..{high:.4g}, far outside the training images' "
+        f"{offset:.4g}..{offset + 255 / factor:.4g}: scale the splits alike (the same units, the same normalization)"
+    )
+
+
+# How far beyond the training images' range (a fraction of it) another split's values may go.
+SCALE_SLACK = 0.5
 
 # Values mapped at a time (``_as_uint8_images``): 32 MB of float64. Mapping all at once held
 # about five float64 copies of them: 1.3 GB at the peak for 234 MB of float32 images.

@@ -52,9 +52,11 @@ class Dataset:
         skipped: ``(path, reason)`` of each file that was left out (unreadable, or of no class).
         value_map: ``(low, factor)`` when the source's values were not pixels (standardized or
             16-bit arrays) and became ``x`` as ``(value - low) * factor``, clipped to 0..255;
-            None when they were pixels already.
+            None when they were pixels already (``AS_PIXELS`` where 16-bit or float files held
+            pixels: a file of the same kind is read so again, ``maps_values``).
         conversions: what was changed in the arrays as given to read them, for people
-            (one-hot labels, channels-first images); empty when nothing was.
+            (one-hot labels, channels-first images, image files of other sizes resized);
+            empty when nothing was.
 
     Raises:
         DataError: when the arrays do not fit together (dtypes, shapes, lengths, labels),

@@ -19,6 +19,7 @@ __all__ = [
     "deep_value_map",
     "float_value_map",
     "AS_PIXELS",
+    "maps_values",
     "resize_images",
     "check_image_size",
     "check_fits_in_memory",
@@ -112,8 +113,16 @@ def deep_value_map(paths: Sequence[str | os.PathLike[str]]) -> tuple[float, floa
     return 0.0, 255.0 / levels
 
 
-# The value map of values that are pixels as they are (clipped to 0..255).
+# The value map of values that are pixels as they are (clipped to 0..255): 16-bit or float
+# files whose values stay in 0..255. Recorded (not None), so that one such file is read as the
+# data set was, not by its mode's own rule (a 16-bit file's top 8 bits: black).
 AS_PIXELS = (0.0, 1.0)
+
+
+def maps_values(value_map: Sequence[float] | None) -> bool:
+    """Whether ``value_map`` (a ``Dataset.value_map``) changes values, i.e. the source's values
+    were not pixels: None and ``AS_PIXELS`` leave them as they are."""
+    return value_map is not None and tuple(value_map) != AS_PIXELS
 
 
 def float_value_map(paths: Sequence[str | os.PathLike[str]]) -> tuple[float, float]:
@@ -160,7 +169,8 @@ def load_image(
             8-bit files are pixels either way.
 
     Returns:
-        The pixels; EXIF rotation is applied, alpha is dropped, 16-bit grey (also 16-bit PGM,
+        The pixels; EXIF rotation is applied, see-through pixels are shown over a background
+        that stands out from the image (``_flattened``), 16-bit grey (also 16-bit PGM,
         which Pillow reads as 32-bit integers) is scaled to 8 bits, and float grey (TIFF) in
         0..1 is scaled by 255, of any other range clipped to 0..255 (unless ``value_map``).
 
@@ -253,8 +263,33 @@ def _to_8bit(img: Image.Image, channels: int | None, value_map: tuple[float, flo
         img = Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8))
     if channels is None:
         channels = 1 if img.mode in _GRAY_MODES else 3
+    img = _flattened(img)
     pixels = np.asarray(img.convert(_MODE_OF_CHANNELS[channels]), dtype=np.uint8)
     return pixels.reshape(*pixels.shape[:2], channels)
+
+
+def _flattened(img: Image.Image) -> Image.Image:
+    """``img`` without its transparency: its see-through pixels over a background that stands
+    out from what they hide (white behind dark content, black behind light), as alpha
+    weights them. Dropped (Pillow's ``convert``), an icon's black shape on transparent black
+    was a black square, its shape gone. An image with no transparency, or nothing opaque,
+    keeps its colours as stored."""
+    if img.mode not in _ALPHA_MODES and "transparency" not in img.info:
+        return img
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
+    alpha = rgba[..., 3:] / 255.0
+    weight = float(alpha.sum())
+    if weight == 0 or alpha.min() == 1.0:
+        return img.convert("RGB")
+    luma = rgba[..., :3] @ _LUMA
+    background = 255.0 if float((luma * alpha[..., 0]).sum()) / weight < 128 else 0.0
+    flat = rgba[..., :3] * alpha + background * (1.0 - alpha)
+    return Image.fromarray(np.clip(np.rint(flat), 0, 255).astype(np.uint8), "RGB")
+
+
+# Modes with an alpha channel, and the weights of R, G and B in grey (ITU-R 601, as Pillow's "L").
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def check_image_size(image_size: Sequence[int]) -> tuple[int, int]:

@@ -124,10 +124,10 @@ def _read_policy(path: Path) -> AugmentPolicy:
 
 def _mapped(value_map: dict[str, float] | None) -> str:
     """How the source's values became pixels, when they were not pixels ("" when they were)."""
-    if value_map is None:
-        return ""
-    from pipelines import value_map_formula
+    from pipelines import maps_values, value_map_formula
 
+    if value_map is None or not maps_values((value_map["low"], value_map["factor"])):
+        return ""
     formula = value_map_formula(value_map["low"], value_map["factor"])
     return f" (mapped from the source's values as {formula})"
 

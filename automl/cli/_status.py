@@ -1,4 +1,5 @@
-"""``automl status``: trial counts by state and the best trial of a study."""
+"""``automl status``: trial counts by state, the best trial of a study, and where the
+comparison of its finished trials and the export of its winner stand."""
 
 from __future__ import annotations
 
@@ -45,4 +46,41 @@ def run(args: argparse.Namespace) -> int:
         print(f"  best: trial {best['trial']}  val_accuracy {best['val_accuracy']:.4f}  params {best['params']:,}")
     else:
         print("  best: none yet")
+    print("  " + _finish_line(status["study"], status["finish"]))
     return 0
+
+
+def _finish_line(study: str, finish: dict) -> str:
+    """Where the comparison and export stand (``automl._catalog.finish_status``), in a line."""
+    state = finish["state"]
+    last = ""
+    if finish["winner"] is not None:
+        accuracy = finish["test_accuracy"]
+        last = f"; the last comparison's winner: trial {finish['winner']}" + (
+            "" if accuracy is None else f" (test accuracy {accuracy:.4f})"
+        )
+    if state == "done":
+        exported = (
+            "and exported"
+            if finish["exported"]
+            else f"not exported (that run had --no-export; `automl export --study {study}` exports the winner)"
+        )
+        return f"compared: its {finish['compared']} finished trials, {exported}{last}"
+    if state == "comparing":
+        return f"comparing: process {finish['by']} compares its {finish['finished']} finished trials and exports"
+    if state == "searching":
+        return "compared when its running trials end (the last process to finish one compares and exports)" + last
+    if state == "nothing":
+        return "nothing to compare: no trial completed"
+    kept = finish["kept"]
+    waiting = f", {kept} finalist(s) retrained before an interrupt wait to be taken up" if kept else ""
+    if finish["interrupted"]:
+        since = "the last comparison or export was interrupted"
+    elif finish["compared"] is None:
+        since = "never compared"
+    else:
+        since = f"{finish['finished'] - finish['compared']} trial(s) finished since the last comparison"
+    return (
+        f"comparison pending: {since}{waiting}; the study's next `automl search --study-name {study}` compares "
+        f"them and exports the winner{last}"
+    )

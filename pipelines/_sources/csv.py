@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,12 @@ def _listing(path: Path, *, path_column: str, label_column: str) -> tuple[list[P
         )
     files = [_resolve(path.parent, str(p)) for p in table[path_column]]
     absent = [f for f in files if not f.is_file()]
+    folders = [f for f in absent if f.is_dir()]
+    if folders:
+        raise DataError(
+            f"CSV '{path}' lists folders, not image files ({len(folders)}, first: '{folders[0]}'); "
+            "list one image file per row (a folder of class sub-folders is given to --data itself)"
+        )
     if absent:
         raise DataError(
             f"CSV '{path}' lists files that do not exist ({len(absent)}, first: '{absent[0]}'); "
@@ -125,16 +132,46 @@ def _read_table(path: Path) -> pd.DataFrame:
     row of data, not a header (a CSV written without one lost its first image)."""
     import pandas as pd
 
+    options = {"dtype": str, "keep_default_na": False, "skipinitialspace": True, "encoding": _encoding(path)}
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        table = pd.read_csv(path, **options)
         if any(_names_image(str(name).strip()) for name in table.columns):
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, header=None)
+            table = pd.read_csv(path, **options, header=None)
     except (OSError, ValueError) as exc:  # pandas parse errors are ValueErrors
         raise DataError(
             f"cannot read CSV '{path}': {one_line(exc)}; write a header row naming the path and label "
             "columns, then one row per image"
         ) from exc
     return table.apply(lambda column: column.str.strip())
+
+
+def _encoding(path: Path) -> str:
+    """The CSV's text encoding: UTF-8 (with or without a byte-order mark), else Windows-1252,
+    as Excel's plain "CSV" saves it on Windows (read as UTF-8, its accents were a pandas
+    traceback that advised a header row).
+
+    Raises:
+        DataError: it is in neither, naming the line and byte where UTF-8 fails.
+    """
+    try:
+        body = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    except OSError:
+        return "utf-8-sig"  # pandas says what is wrong with the path
+    try:
+        body.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        where = exc.start
+    try:
+        body.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        pass
+    line = body[:where].count(b"\n") + 1
+    raise DataError(
+        f"cannot read CSV '{path}': it is neither UTF-8 nor Windows-1252 text (line {line}, byte 0x{body[where]:02x}); "
+        "save it as UTF-8 (Excel: CSV UTF-8)"
+    )
 
 
 def _refuse_repeated_files(path: Path, files: list[Path], labels: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +19,6 @@ from pipelines._arrays import dataset_from_arrays
 from pipelines._dataset import Dataset
 from pipelines._errors import DataError, one_line
 from pipelines._image import (
-    AS_PIXELS,
     ImageProbe,
     check_fits_in_memory,
     deep_value_map,
@@ -56,14 +56,17 @@ class ImageFiles:
         kept: the index in the list of files of each image, ``(M,)``.
         skipped: ``(path, reason)`` of each unreadable file.
         value_map: how the values of 16-bit files that use only their low bits, or of float
-            files in 0..1, became pixels (``deep_value_map``, ``float_value_map``; a
-            ``Dataset.value_map``), or None.
+            files, became pixels (``deep_value_map``, ``float_value_map``; a
+            ``Dataset.value_map``; ``AS_PIXELS`` where they were pixels), or None (no such file).
+        resized: for people, how many files of other sizes were resized, and stretched
+            (``Dataset.conversions``); empty when the size was inferred and all had it.
     """
 
     images: np.ndarray
     kept: np.ndarray
     skipped: tuple[tuple[str, str], ...]
     value_map: tuple[float, float] | None = None
+    resized: tuple[str, ...] = ()
 
 
 def read_image_files(
@@ -106,8 +109,33 @@ def read_image_files(
     if not kept:
         raise _none_readable(source, len(paths), skipped)
     images = np.stack([image for image in loaded if image is not None])
-    recorded = None if value_map == AS_PIXELS else value_map  # no map to record: the values were pixels
-    return ImageFiles(images=images, kept=np.asarray(kept, dtype=np.int64), skipped=tuple(skipped), value_map=recorded)
+    return ImageFiles(
+        images=images,
+        kept=np.asarray(kept, dtype=np.int64),
+        skipped=tuple(skipped),
+        value_map=value_map,
+        resized=_resizing([probes[paths[i]].size for i in kept], size, given=image_size is not None),
+    )
+
+
+def _resizing(sizes: list[tuple[int, int]], size: tuple[int, int], *, given: bool) -> tuple[str, ...]:
+    """What resizing ``sizes`` to ``size`` (H, W) did, for people: how many files were of
+    another size, and how many of them were stretched (another aspect ratio, by more than
+    ``STRETCH``); nothing where the size was inferred and none differed, or it was ``given``
+    and none was stretched."""
+    size = (int(size[0]), int(size[1]))
+    other = [s for s in sizes if tuple(s) != size]
+    stretched = sum(abs(math.log(s[1] * size[0] / (s[0] * size[1]))) > math.log(1 + STRETCH) for s in other)
+    if not stretched and (given or not other):
+        return ()
+    said = f"{len(other)} of {len(sizes)} images of other sizes resized to {size[0]}x{size[1]} (height x width)"
+    if stretched:
+        said += f", {stretched} of them stretched to its shape (crop or pad them first to keep their proportions)"
+    return (said,)
+
+
+# An aspect ratio changed by more than this fraction is a stretch worth telling.
+STRETCH = 0.05
 
 
 def _value_map(probes: dict[Path, ImageProbe]) -> tuple[float, float] | None:
@@ -176,7 +204,7 @@ def load_image_files(
         read.images, labels[read.kept], source=source, class_names=class_names, skipped=read.skipped
     )
     check_no_empty_class(dataset)
-    return dataclasses.replace(dataset, value_map=read.value_map)
+    return dataclasses.replace(dataset, value_map=read.value_map, conversions=dataset.conversions + read.resized)
 
 
 def load_split_image_files(
@@ -213,7 +241,7 @@ def load_split_image_files(
         skipped=skipped + read.skipped,
     )
     check_no_empty_class(dataset)
-    return dataclasses.replace(dataset, value_map=read.value_map)
+    return dataclasses.replace(dataset, value_map=read.value_map, conversions=dataset.conversions + read.resized)
 
 
 def repeated_files(paths: Sequence[Path]) -> list[list[int]]:
@@ -238,5 +266,13 @@ def check_no_empty_class(dataset: Dataset) -> None:
     if empty:
         raise DataError(
             f"{dataset.source}: class {empty[0]!r} has no readable images "
-            f"(skipped files: {len(dataset.skipped)}); add images or remove the class"
+            f"(skipped files: {len(dataset.skipped)}{_first_skipped(dataset.skipped)}); add images or remove the class"
         )
+
+
+def _first_skipped(skipped: tuple[tuple[str, str], ...]) -> str:
+    """``", first: 'PATH': REASON"`` for the first skipped file, or "" when none was."""
+    if not skipped:
+        return ""
+    path, reason = skipped[0]
+    return f", first: '{path}': {reason}"

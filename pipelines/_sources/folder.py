@@ -97,6 +97,13 @@ def _class_dirs(folder: Path) -> list[Path]:
             f"image folder '{folder}' has no class sub-folders; put each class's PNG/JPEG images "
             "in a sub-folder named after the class"
         )
+    inner = class_folders(class_dirs[0]) if len(class_dirs) == 1 else []
+    if len(inner) >= 2:  # a folder around the data set's (as an archive unpacks): one class of all
+        raise DataError(
+            f"image folder '{folder}' has one sub-folder, '{class_dirs[0].name}', whose sub-folders "
+            f"({', '.join(repr(d.name) for d in inner[:3])}{', ...' if len(inner) > 3 else ''}) look like the "
+            f"classes: give '{class_dirs[0]}' as the data"
+        )
     return class_dirs
 
 

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from automl import _trial
+from automl._catalog import finish_status
 from automl._queue import effective_trials
 from tests.automl.helpers import cli_env, run_cli, stores
 
@@ -68,7 +69,8 @@ def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resu
     by_number = {t.number: t for t in study.trials}
     assert by_number[0].state == TrialState.COMPLETE
     assert by_number[1].state == TrialState.FAIL
-    assert "interrupted" in by_number[1].user_attrs["fail_reason"]
+    said = "interrupted by a SIGTERM" if signum == signal.SIGTERM else "interrupted by the user (Ctrl-C)"
+    assert said in by_number[1].user_attrs["fail_reason"]  # the signal that stopped it, not always Ctrl-C
     assert not any(t.state == TrialState.RUNNING for t in study.trials)
     # It is queued again, as it was sampled: the resumed study runs it, not another.
     (again,) = [t for t in study.trials if t.state == TrialState.WAITING and t.params]
@@ -111,7 +113,7 @@ def test_an_error_raised_after_ctrl_c_is_the_interrupt(monkeypatch):
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt) as raised:
         _trial._train_or_interrupt(None, None, None, None, None)
-    assert "MISMATCH" in str(raised.value.__cause__)
+    assert "MISMATCH" in str(raised.value.__cause__) and raised.value.signum == signal.SIGINT
     assert signal.getsignal(signal.SIGINT) is handler  # the watch is undone
 
 
@@ -130,6 +132,8 @@ def test_a_comparison_or_export_that_did_not_end_is_done_by_the_next_run(workdir
 
     # The trials ran, but not the export the command asked for: --no-export, then a Ctrl-C in it.
     automl.search(study_name="ended", trials=1, epochs=1, no_export=True, quiet=True)
+    study = optuna.load_study(study_name="ended", storage=stores(workdir)["storage"])
+    assert finish_status(study)["state"] == "done" and finish_status(study)["exported"] is False
     export = _workflow.export_winner
     monkeypatch.setattr(_workflow, "export_winner", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
@@ -166,6 +170,12 @@ def test_the_finalists_retrained_before_an_interrupt_are_not_retrained_again(wor
     first, second = retrained
     study = optuna.load_study(study_name="kept", storage=stores(workdir)["storage"])
     assert set(StudyRecord.of(study).retrained) == {first} and not StudyRecord.of(study).final_models
+    status = run_cli(["status", "--study", "kept"], workdir)  # says what is left to do, and who does it
+    assert status.returncode == 0, status.stderr
+    assert (
+        "comparison pending: the last comparison or export was interrupted, 1 finalist(s) retrained before an "
+        "interrupt wait to be taken up; the study's next `automl search --study-name kept` compares them"
+    ) in status.stdout
 
     retrained.clear()
     result = automl.search(**options)
@@ -175,6 +185,11 @@ def test_the_finalists_retrained_before_an_interrupt_are_not_retrained_again(wor
     assert record.retrained == {} and not list((workdir / "mlruns" / "retrained").rglob("*.keras"))
     assert result.comparison is not None and len(result.comparison.finalists) == 2
     assert json.loads((result.export_dir / "model_card.json").read_text())["trained_on"].startswith("train+validation")
+    status = run_cli(["status", "--study", "kept", "--json"], workdir)
+    finish = json.loads(status.stdout)["finish"]
+    assert finish["state"] == "done" and finish["compared"] == 3 and finish["exported"] and finish["kept"] == 0
+    won = next(f for f in result.comparison.finalists if f.trial == result.winner)
+    assert finish["winner"] == result.winner and finish["test_accuracy"] == won.accuracy
 
 
 def test_a_comparison_is_recorded_only_once_its_final_models_are(workdir, monkeypatch):
@@ -208,6 +223,22 @@ def test_an_open_claim_under_this_process_s_own_id_was_a_dead_process_s(workdir)
     assert claim_finish(study, made.config).elected
     record_finish(study, {"by": process_identity(1), "trials": 0, "open": True})  # pid 1 lives: another's claim
     assert not claim_finish(study, made.config).elected
+    assert finish_status(study, searching=0)["state"] == "nothing"  # no trial ran: nothing to compare
+
+
+def test_status_says_whether_the_finished_trials_were_compared_since_they_ended(workdir):
+    import automl
+    from automl._queue import process_identity
+    from automl._records import record_finish
+
+    automl.search(study_name="since", trials=2, epochs=1, pruner="none", no_export=True, quiet=True)
+    study = optuna.load_study(study_name="since", storage=stores(workdir)["storage"])
+    record_finish(study, {"by": process_identity(), "trials": 1, "open": False, "exported": False})
+    finish = finish_status(study)
+    assert finish["state"] == "pending" and finish["compared"] == 1 and not finish["interrupted"]
+    record_finish(study, {"by": process_identity(1), "trials": 1, "open": True})  # pid 1 lives: comparing
+    assert finish_status(study)["state"] == "comparing" and finish_status(study)["by"] == process_identity(1)
+    assert finish_status(study, searching=1)["state"] == "searching"
 
 
 def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resumes(workdir, monkeypatch):

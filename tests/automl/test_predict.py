@@ -91,6 +91,22 @@ def test_a_study_of_12_bit_values_reads_16_bit_files_through_its_value_map(rgb_m
     assert [row["index"] for row in rows] == _model_classes(model, images).tolist()
 
 
+def test_a_study_of_16_bit_files_that_held_pixels_reads_them_as_pixels(rgb_model, tmp_path) -> None:
+    # Its card recorded no map: one such file was read by its top 8 bits, black, one class for all.
+    model, images = rgb_model
+    card = {"class_names": CLASS_NAMES, "data": {"summary": {"value_map": {"low": 0.0, "factor": 1.0}}}}
+    result = export_bundle(model, tmp_path / "bundle", card=card)
+    assert result.pixels is None  # the values were pixels: nothing to map
+    assert "map yours" not in json.loads(result.card_json.read_text())["formats"]["input"]
+    (tmp_path / "deep").mkdir()
+    grey = np.repeat(images[..., :1], 3, axis=-1)  # as a grey file is given to an RGB model
+    files = [tmp_path / "deep" / f"image_{i:02d}.png" for i in range(len(images))]
+    for path, image in zip(files, images[..., 0], strict=True):
+        Image.fromarray(image.astype(np.uint16)).save(path)  # 16-bit PNG, values 0..255
+    rows = predict_files(tmp_path / "bundle", files)
+    assert [row["index"] for row in rows] == _model_classes(model, grey).tolist()
+
+
 def test_gray_files_are_converted_to_the_model_channels(rgb_model, bundle_dir: Path, tmp_path) -> None:
     model, images = rgb_model
     files = _write_pngs(images[:10, :, :, :1], tmp_path)  # single-channel PNGs for an RGB model

@@ -20,7 +20,15 @@ import automl
 from automl._catalog import study_status
 from automl._config import StudyConfig
 from automl._errors import UserError
-from automl._queue import RETRY_ATTR, claim_trial, effective_trials, enqueue_up_to, process_identity, retry_of
+from automl._queue import (
+    RETRY_ATTR,
+    claim_trial,
+    effective_trials,
+    enqueue_up_to,
+    process_identity,
+    requeue,
+    retry_of,
+)
 from automl._records import StudyRecord, TrialRecord, record_claim
 from automl._settings import RuntimeSettings
 from automl._stores import check_connection_budget, open_storage, redact, scrub
@@ -86,6 +94,25 @@ def test_a_dead_workers_trial_is_failed_then_retried_once(workdir, fast_heartbea
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL]
     assert [t.number for t in effective_trials(study)] == [1, 2]
     assert study_status(study)["retried"] == 1 and study_status(study)["fail"] == 1
+
+
+def test_a_trial_stopped_before_it_drew_runs_again_as_the_configuration_queued(workdir, fast_heartbeat):
+    # Its copy held only the parameters drawn: a warm start interrupted (or whose worker died)
+    # right after its claim ran again as a new draw of the sampler.
+    study = optuna.create_study(study_name="queued", storage=open_storage(stores(workdir)["storage"]))
+    study.enqueue_trial({"width": 48, "rate": 0.1})
+    study.enqueue_trial({"width": 16, "rate": 0.3})
+    dead = claim_trial(study)  # its worker dies: no heartbeat, nothing drawn
+    interrupted = claim_trial(study)
+    interrupted.suggest_int("width", 8, 64)  # drew one of its two parameters, then a Ctrl-C
+    requeue(study, study.tell(interrupted, state=TrialState.FAIL))
+
+    drawn = {}
+    for _ in range(2):  # the interrupted one's copy, then the dead one's once it is stale
+        again = claim_trial(study, deadline=time.monotonic() + 30)
+        drawn[retry_of(again)] = (again.suggest_int("width", 8, 64), again.suggest_float("rate", 0.0, 0.5))
+        study.tell(again, 1.0)
+    assert drawn == {interrupted.number: (16, 0.3), dead.number: (48, 0.1)}
 
 
 def test_heartbeat_comes_from_the_environment(workdir, monkeypatch):

@@ -42,8 +42,12 @@ def _one_class(tmp: Path) -> str:
 
 def _class_of_corrupt_images(tmp: Path) -> str:
     make_folder(tmp / "d", {"a": 2})
-    write_corrupt(tmp / "d" / "broken" / "x.png")
-    return str(tmp / "d")
+    return str(write_corrupt(tmp / "d" / "broken" / "x.png"))  # named, as the reason it was skipped
+
+
+def _folder_around_the_classes(tmp: Path) -> str:
+    make_folder(tmp / "d" / "images", {"cat": 1, "dog": 1})  # as an archive unpacks
+    return str(tmp / "d" / "images")
 
 
 def _all_images_corrupt(tmp: Path) -> str:
@@ -167,6 +171,18 @@ def _csv_blank_label(tmp: Path) -> str:
     return str(tmp / "d.csv")
 
 
+def _csv_lists_a_folder(tmp: Path) -> str:
+    write_image(tmp / "imgs" / "a.png", (4, 4))
+    pd.DataFrame({"path": ["imgs/a.png", "imgs"], "label": [0, 1]}).to_csv(tmp / "d.csv", index=False)
+    return str(tmp / "imgs")
+
+
+def _csv_not_text(tmp: Path) -> str:
+    write_image(tmp / "a.png", (4, 4))
+    (tmp / "d.csv").write_bytes(b"path,label\na.png,0\na.png,\x81\x90\n")  # neither UTF-8 nor Windows-1252
+    return "line 3, byte 0x81"
+
+
 def _csv_empty(tmp: Path) -> str:
     (tmp / "d.csv").write_text("")
     return str(tmp / "d.csv")
@@ -184,6 +200,7 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "images but no class folders": (_images_without_class_folders, "flat", "no class sub-folders"),
     "empty class folder": (_empty_class_folder, "d", "contains no image files (.apng, .avif, .bmp, .gif"),
     "one class": (_one_class, "cats_only", "only one class ('cat')"),
+    "a folder around the class folders": (_folder_around_the_classes, "d", "('cat', 'dog') look like the classes"),
     "class of corrupt images": (_class_of_corrupt_images, "d", "class 'broken' has no readable images"),
     "all images corrupt": (_all_images_corrupt, "d", "none of the 2 image files could be read"),
     "split folder, test class not in train": (
@@ -215,6 +232,8 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "csv points at a missing file": (_csv_missing_file, "d.csv", "files that do not exist (1, first:"),
     "csv blank label": (_csv_blank_label, "d.csv", "an empty 'path' or 'label' cell (1, first: data row 2)"),
     "csv empty": (_csv_empty, "d.csv", "cannot read CSV"),
+    "csv lists a folder": (_csv_lists_a_folder, "d.csv", "lists folders, not image files (1, first:"),
+    "csv neither UTF-8 nor Windows-1252": (_csv_not_text, "d.csv", "save it as UTF-8"),
     "unknown kind of file": (_unknown_kind, "d.txt", "cannot tell how to read"),
 }
 
@@ -236,6 +255,9 @@ CHECKED = {
     "images but no class folders",
     "empty class folder",
     "one class",
+    "a folder around the class folders",
+    "csv lists a folder",
+    "csv neither UTF-8 nor Windows-1252",
     "npz without training labels",
     "npz x_test without y_test",
     "npz x_val without y_val",

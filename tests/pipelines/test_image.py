@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pipelines import DataError, load_image, probe_image
 from tests.pipelines.datafiles import write_corrupt, write_image
@@ -38,10 +38,37 @@ def test_resize_to_height_width(tmp_path: Path) -> None:
 
 
 def test_alpha_is_dropped_and_16_bit_grey_scaled(tmp_path: Path) -> None:
+    # Nothing opaque: nothing to show, the stored colours are kept.
     Image.new("RGBA", (3, 3), (10, 20, 30, 0)).save(tmp_path / "rgba.png")
     assert load_image(tmp_path / "rgba.png", image_size=None, channels=None)[0, 0].tolist() == [10, 20, 30]
     Image.fromarray(np.full((3, 3), 0xABCD, np.uint16)).save(tmp_path / "deep.png")
     assert load_image(tmp_path / "deep.png", image_size=None, channels=None)[0, 0, 0] == 0xAB
+
+
+def test_see_through_pixels_show_a_background_that_stands_out(tmp_path: Path) -> None:
+    # Alpha was dropped: a black shape on transparent black (an icon) became a black square.
+    icon = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    ImageDraw.Draw(icon).rectangle([2, 2, 5, 5], fill=(0, 0, 0, 255))
+    icon.save(tmp_path / "dark.png")
+    dark = load_image(tmp_path / "dark.png", image_size=None, channels=None)
+    assert dark[0, 0].tolist() == [255, 255, 255] and dark[3, 3].tolist() == [0, 0, 0]
+    icon = Image.new("RGBA", (8, 8), (255, 255, 255, 0))  # a light shape: a black background
+    ImageDraw.Draw(icon).rectangle([2, 2, 5, 5], fill=(250, 250, 250, 128))  # half see-through
+    icon.save(tmp_path / "light.png")
+    light = load_image(tmp_path / "light.png", image_size=None, channels=1)
+    assert light[0, 0, 0] == 0 and light[3, 3, 0] == round(250 * 128 / 255)
+    # Grey with alpha, and a palette with a see-through entry, the same way.
+    grey = Image.fromarray(np.stack([np.full((4, 4), 10, np.uint8), np.eye(4, dtype=np.uint8) * 255], -1), "LA")
+    grey.save(tmp_path / "grey.png")
+    assert load_image(tmp_path / "grey.png", image_size=None, channels=None)[..., 0].tolist() == (
+        np.where(np.eye(4), 10, 255).tolist()
+    )
+    palette = Image.new("P", (4, 4), 0)
+    palette.putpalette([0, 0, 0, 0, 0, 0])  # entry 0 see-through black, entry 1 black
+    palette.putpixel((1, 1), 1)
+    palette.save(tmp_path / "palette.png", transparency=0)
+    flat = load_image(tmp_path / "palette.png", image_size=None, channels=None)
+    assert flat[0, 0].tolist() == [255, 255, 255] and flat[1, 1].tolist() == [0, 0, 0]
 
 
 def test_deeper_grey_files_are_scaled_to_bytes(tmp_path: Path) -> None:

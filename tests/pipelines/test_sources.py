@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image, features
 
-from pipelines import NAMED_SOURCES, DataError, load_dataset, split_dataset, value_map_formula
+from pipelines import NAMED_SOURCES, DataError, load_dataset, load_image, maps_values, split_dataset, value_map_formula
+from pipelines._image import AS_PIXELS
 from tests.pipelines.datafiles import make_folder, write_image
 
 
@@ -151,7 +152,9 @@ def test_npz_arrays_named_by_other_conventions(naming: str, tmp_path) -> None:
 def test_npz_of_standardized_floats_16_bit_integers_and_rgba(tmp_path) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(6, 4, 4, 4))  # standardized RGBA: alpha is dropped
-    x_test = np.concatenate([x[:1], x[:1] + 100.0])  # the training images' map, clipped
+    span = np.ptp(x[..., :3])
+    beyond = np.full_like(x[:1], x[..., :3].max() + 0.4 * span)  # a little past the training range
+    x_test = np.concatenate([x[:1], beyond])  # the training images' map, clipped
     y = np.array([0, 1] * 3)
     np.savez(tmp_path / "z.npz", x_train=x, y_train=y, x_test=x_test, y_test=y[:2])
     ds = load_dataset(str(tmp_path / "z.npz"))
@@ -165,6 +168,15 @@ def test_npz_of_standardized_floats_16_bit_integers_and_rgba(tmp_path) -> None:
     }
 
     assert value_map_formula(-4.5, 2.0) == "(value + 4.5) * 2" and value_map_formula(3.0, 0.25) == "(value - 3) * 0.25"
+
+    # Far past it, another scale: a test split of pixels beside standardized training images
+    # was clipped to white and scored as data.
+    np.savez(tmp_path / "far.npz", x_train=x, y_train=y, x_test=x_test * 0 + 200.0, y_test=y[:2])
+    with pytest.raises(DataError, match=r"test image values range 200\.\.200, far outside the training images' -"):
+        load_dataset(str(tmp_path / "far.npz"))
+    np.savez(tmp_path / "far.npz", x_train=x / 255, y_train=y, x_val=x[:2] * 0 + 200.0, y_val=y[:2])
+    with pytest.raises(DataError, match="validation image values range 200..200, far outside"):
+        load_dataset(str(tmp_path / "far.npz"))
 
     sixteen = np.array([0, 1000, 65535], np.uint16).repeat(4).reshape(3, 2, 2)
     np.savez(tmp_path / "u.npz", x_train=sixteen, y_train=np.array([0, 1, 1]))
@@ -292,6 +304,30 @@ def test_csv_with_relative_paths_and_custom_columns(tmp_path, monkeypatch) -> No
     assert ds.class_names == ("cat", "dog")
     assert ds.y.tolist() == [0, 1, 0]
     assert np.array_equal(ds.x[0], first) and np.array_equal(ds.x[2], absolute)
+
+
+def test_files_of_other_sizes_are_resized_and_said_so(tmp_path) -> None:
+    # A 64x20 image among 32x32 ones was stretched to a square without a word.
+    make_folder(tmp_path / "d", {"a": 3, "b": 3}, shape=(32, 32))
+    write_image(tmp_path / "d" / "a" / "wide.png", (20, 64))
+    write_image(tmp_path / "d" / "b" / "big.png", (64, 64))
+    said = load_dataset(str(tmp_path / "d")).conversions
+    assert said == (
+        "2 of 8 images of other sizes resized to 32x32 (height x width), 1 of them stretched to its shape "
+        "(crop or pad them first to keep their proportions)",
+    )
+    assert load_dataset(str(tmp_path / "d"), image_size=(16, 16)).conversions[0].startswith("8 of 8 images")
+    (tmp_path / "d" / "a" / "wide.png").unlink()
+    assert load_dataset(str(tmp_path / "d"), image_size=(16, 16)).conversions == ()  # asked for, none stretched
+
+
+def test_a_csv_saved_by_excel_in_windows_1252_is_read(tmp_path) -> None:
+    # Read as UTF-8, its accents were a pandas traceback that advised a header row.
+    write_image(tmp_path / "café.png", (5, 5), seed=1)
+    write_image(tmp_path / "b.png", (5, 5), seed=2)
+    (tmp_path / "x.csv").write_bytes("path,label\ncafé.png,crème\nb.png,thé\n".encode("cp1252"))
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert ds.class_names == ("crème", "thé") and len(ds.x) == 2
 
 
 @pytest.mark.parametrize(
@@ -580,4 +616,22 @@ def test_a_folder_of_float_images_in_0_to_1_is_scaled_as_one(tmp_path) -> None:
             tmp_path / "d" / "dark" / f"{i}.tif"
         )
     ds = load_dataset(str(tmp_path / "d"))
-    assert ds.value_map is None and set(np.unique(ds.x[ds.y == ds.class_names.index("dark")]).tolist()) == {0, 200}
+    assert ds.value_map == AS_PIXELS and set(np.unique(ds.x[ds.y == ds.class_names.index("dark")]).tolist()) == {0, 200}
+    # As the data set read it, so one file is read again (a dark one of 0..1 alone was stretched).
+    dark = tmp_path / "d" / "dark" / "1.tif"
+    assert load_image(dark, image_size=None, channels=None, value_map=ds.value_map).max() == 0
+
+
+def test_16_bit_files_that_hold_pixels_are_read_alone_as_the_data_set_read_them(tmp_path) -> None:
+    # Values below 256 in 16-bit files are pixels to the data set; no map was recorded, so one
+    # such file read again (`automl predict`) lost its low 8 bits: black, one class for all.
+    for c, rows in (("top", slice(0, 4)), ("bottom", slice(4, 8))):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(3):
+            values = np.full((8, 8), 20 + i, np.uint16)
+            values[rows] = 239
+            Image.fromarray(values).save(tmp_path / "d" / c / f"{i}.png")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map == AS_PIXELS and ds.x.max() == 239 and not maps_values(ds.value_map)
+    again = load_image(tmp_path / "d" / "top" / "0.png", image_size=None, channels=None, value_map=ds.value_map)
+    np.testing.assert_array_equal(again, ds.x[ds.class_names.index("top") * 3])
