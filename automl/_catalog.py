@@ -4,8 +4,9 @@ deleting one with what belongs to it alone.
 A study's trials live in the Optuna storage, its runs in an MLflow experiment of the same
 name, and arrays given in memory in ``<home>/data/arrays-<digest>.npz``. Deleting a study
 removes it from the storage, moves its experiment to MLflow's trash under a dated name (so
-the name is free for a new study, and the runs can still be restored) and deletes its saved
-arrays when no other study of the store reads them. Its registered model and exported
+the name is free for a new study, and the runs can still be restored), deletes its saved
+arrays when no other study of the store reads them, and the finalists' models it retrained
+before an interrupt and kept (``mlruns/retrained/<study>/``). Its registered model and exported
 folders are the user's and stay. A study that a live process runs or exports is not deleted
 (``users``).
 """
@@ -197,7 +198,8 @@ def _summary(study: optuna.Study, started: datetime | None) -> StudySummary:
 class DeletedStudy:
     """What ``delete_study`` removed: the study and its trial count, the storage (redacted),
     its MLflow experiment's id and name in the trash (None if it had none), in the tracking
-    store ``tracking`` (redacted), and the saved arrays file deleted with it (None if none was)."""
+    store ``tracking`` (redacted), the saved arrays file deleted with it (None if none was),
+    and the finalists' models retrained before an interrupt and kept on this machine."""
 
     name: str
     trials: int
@@ -205,6 +207,7 @@ class DeletedStudy:
     experiment: tuple[str, str] | None
     arrays: Path | None
     tracking: str = ""
+    retrained: tuple[Path, ...] = ()
 
 
 def delete_study(
@@ -238,6 +241,7 @@ def delete_study(
             "if its MLflow store is gone"
         )
     experiment = tracker.retire_experiment(name)
+    kept = [Path(path) for entry in StudyRecord.of(study).retrained.values() for path in entry["paths"]]
     with store_lock(config.storage):
         optuna.delete_study(study_name=name, storage=study._storage)
         arrays = _saved_arrays(config)
@@ -246,6 +250,12 @@ def delete_study(
     if arrays is not None:
         with contextlib.suppress(FileNotFoundError):
             arrays.unlink()
+    retrained = tuple(path for path in kept if path.is_file())
+    for path in retrained:
+        path.unlink()
+    for folder in {path.parent for path in kept}:
+        with contextlib.suppress(OSError):  # not empty, or gone
+            folder.rmdir()
     shown = redact(config.storage or default_storage())
     return DeletedStudy(
         name=name,
@@ -254,6 +264,7 @@ def delete_study(
         experiment=experiment,
         arrays=arrays,
         tracking=redact(tracker.tracking_uri),
+        retrained=retrained,
     )
 
 

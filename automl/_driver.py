@@ -359,8 +359,11 @@ def _run_in_process(
 def _why_again(study: optuna.Study, number: int) -> str:
     """Why trial ``number`` runs again: it was interrupted, or its worker died."""
     failed = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-    if failed is not None and TrialRecord.of(failed).failure is Interrupted:
+    record = TrialRecord.of(failed) if failed is not None else None
+    if record is not None and record.failure is Interrupted:
         return "which was interrupted"
+    if record is not None and record.failure is ProcessDied:  # found gone on this host, not by its heartbeat
+        return f"whose worker died: {record.reason}"
     return "whose worker died (no heartbeat)"
 
 

@@ -113,5 +113,7 @@ def _delete(args: argparse.Namespace) -> int:
         print(f"  or to purge it: mlflow gc --backend-store-uri {store} --experiment-ids {number}")
     if deleted.arrays is not None:
         print(f"  deleted the arrays saved for it: {shown_path(deleted.arrays)}")
+    if deleted.retrained:
+        print(f"  deleted {len(deleted.retrained)} model(s) retrained before an interrupt and kept for it")
     print(f"  kept: its registered model {registered_name(name)!r} (if it exported one) and its exported folders")
     return 0

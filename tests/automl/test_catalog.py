@@ -21,7 +21,7 @@ from mlflow.entities import ViewType
 import automl
 from automl._catalog import still_running_note
 from automl._errors import UserError
-from automl._records import StudyRecord, record_claim, record_comparison, record_finish
+from automl._records import StudyRecord, record_claim, record_comparison, record_finish, record_retrained
 from tests.automl.helpers import cli_env, run_cli, stores
 
 
@@ -286,6 +286,20 @@ def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir):
     second = automl.delete_study("second")
     assert second.arrays == saved[0] and not saved[0].exists()
     assert second.trials == 1 and second.experiment is not None
+
+
+def test_deleting_a_study_deletes_the_models_it_kept_after_an_interrupt(workdir):
+    # They stayed in mlruns/retrained/ for good.
+    _create("kept")
+    study = optuna.load_study(study_name="kept", storage=stores(workdir)["storage"])
+    folder = workdir / "mlruns" / "retrained" / "kept"
+    folder.mkdir(parents=True)
+    paths = [folder / "trial-0-member-0.keras", folder / "trial-0-member-1.keras"]
+    for path in paths:
+        path.write_bytes(b"a model")
+    record_retrained(study, 0, [str(p) for p in paths], [3, 3])
+    deleted = automl.delete_study("kept")
+    assert deleted.retrained == tuple(paths) and not folder.exists() and (workdir / "mlruns" / "retrained").is_dir()
 
 
 def test_compare_and_export_say_when_trials_still_run(workdir):

@@ -241,7 +241,7 @@ def test_status_says_whether_the_finished_trials_were_compared_since_they_ended(
     assert finish_status(study, searching=1)["state"] == "searching"
 
 
-def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resumes(workdir, monkeypatch):
+def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resumes(workdir, monkeypatch, capsys):
     import keras
 
     import automl
@@ -268,6 +268,10 @@ def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resum
     assert len(ran) == 2 and all(t.state == TrialState.COMPLETE for t in ran)
     warm_start = trials[0].user_attrs["warm_start"]  # the first warm start, run again
     assert [t.user_attrs.get("warm_start") for t in ran].count(warm_start) == 1
+    again = next(t for t in ran if t.user_attrs.get("warm_start") == warm_start)
+    assert again.params.items() >= trials[0].system_attrs["fixed_params"].items()  # as queued
+    said = f"note: trial {again.number} runs again trial 0, whose worker died: its process is gone (killed mid-trial)"
+    assert said in capsys.readouterr().err  # found gone on this host, not by a heartbeat
     # ... with trial 0's seed: a retried trial took its own number's, so it did not reproduce the trial it ran again
     by_trial = {offset_seed(7 * 100_003, number): number for number in range(3)}
     assert sorted(by_trial[value] for value in seeds if value in by_trial) == [0, 1]  # trials 1 and 2 (as 0)
