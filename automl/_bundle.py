@@ -53,6 +53,9 @@ __all__ = [
     "value_map_of",
     "card_value_map",
     "pixels_from",
+    "units_note",
+    "in_data_units",
+    "INPUT_VALUE_MAP",
     "with_pixel_map",
     "render_card_markdown",
     "save_inference_model",
@@ -100,8 +103,8 @@ _CODE_KEYS = {"load": "python", "cli": "bash"}
 @dataclass(frozen=True, kw_only=True)
 class ExportResult:
     """What ``export_bundle`` wrote; ``notes`` say why an optional format was skipped, and
-    ``pixels`` how to map values to the pixels the model takes (``pixels_from``; None where
-    the training data were pixels)."""
+    ``pixels`` that the model takes the training data's values, not pixels, and how it maps
+    them (``units_note``; None where the training data were pixels)."""
 
     out_dir: Path
     keras_path: Path
@@ -154,8 +157,9 @@ def export_bundle(
             are missing or do not match the model's outputs.
     """
     _refuse_lambda_layers(model)
-    model = inference_model(model)
-    full_card = _complete_card(model, card)
+    value_map = card_value_map(card)
+    model = in_data_units(inference_model(model), value_map)
+    full_card = _complete_card(model, card, value_map)
     out = _prepare_out_dir(out_dir, overwrite=overwrite)
     targets = {name: _inside(out, name) for name in _BUNDLE_NAMES}
     write_atomically(targets[MARKER_FILE], lambda p: p.write_text("written by automl export\n"))
@@ -163,7 +167,6 @@ def export_bundle(
     keras_path = write_atomically(targets[KERAS_FILE], model.save)
     saved_model_dir = _export_saved_model(model, targets[SAVED_MODEL_DIR], notes)
     onnx_path = _export_onnx(model, targets[ONNX_FILE], notes) if onnx else None
-    value_map = card_value_map(full_card)
     full_card["formats"] = _formats_section(
         model, saved_model=saved_model_dir is not None, onnx=onnx_path is not None, value_map=value_map
     )
@@ -181,7 +184,7 @@ def export_bundle(
         card_json=card_json,
         card_md=card_md,
         notes=tuple(notes),
-        pixels=pixels_from(value_map, digits=6),
+        pixels=units_note(value_map, digits=6),
     )
 
 
@@ -313,10 +316,12 @@ def predict_files(bundle_dir: str | Path, files: str | Path | Sequence[str | Pat
     (1: grayscale, 3: RGB) by ``pipelines.load_image``; the model does its own
     normalisation. When the training data's values were not pixels (the card's
     ``data.summary.value_map``), a 16-bit or float file's values are mapped as theirs were;
-    8-bit files are pixels. Every file's header is read before any prediction, so a missing file or
-    one that is not an image fails fast; the images are then decoded and classified
-    ``PREDICT_CHUNK`` at a time. A file found in a folder that cannot be read is skipped
-    instead (as a search skips it): its row is ``{"file", "error"}``.
+    8-bit files are pixels; and where the model takes the training data's values
+    (``INPUT_VALUE_MAP``), the pixels are mapped back to them. Every file's header is read
+    before any prediction, so a missing file or one that is not an image fails fast; the
+    images are then decoded and classified ``PREDICT_CHUNK`` at a time. A file found in a
+    folder that cannot be read is skipped instead (as a search skips it): its row is
+    ``{"file", "error"}``.
 
     Raises:
         pipelines.DataError: a file is missing, corrupt or not an image, or a folder holds
@@ -326,7 +331,8 @@ def predict_files(bundle_dir: str | Path, files: str | Path | Sequence[str | Pat
     if isinstance(files, str | os.PathLike):  # one file or folder, named alone
         files = [files]
     model, card = load_bundle(bundle_dir)
-    return classify_files(model, list(card["class_names"]), files, value_map=card_value_map(card))
+    units = value_map_of(card.get(INPUT_VALUE_MAP))  # None: the model takes pixels (an older bundle too)
+    return classify_files(model, list(card["class_names"]), files, value_map=card_value_map(card), units=units)
 
 
 def card_value_map(card: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -352,6 +358,47 @@ def pixels_from(value_map: tuple[float, float] | None, digits: int = 17) -> str 
     return f"the training data's values were not pixels: map yours to pixels as {formula}"
 
 
+# The card's key for the value map inside an exported model that takes the training data's
+# values (``in_data_units``); absent where it takes pixels, as every bundle did before.
+INPUT_VALUE_MAP = "input_value_map"
+
+
+def in_data_units(model: keras.Model, value_map: tuple[float, float] | None) -> keras.Model:
+    """``model`` (which takes pixels) taking the training data's values instead, where they were
+    not pixels (``pipelines.maps_values``): they become pixels inside it as in training,
+    ``(value - low) * factor`` clipped to 0..255. Fed the values it was trained on (floats in
+    0..1, standardized or 16-bit arrays), the model that took pixels scored at chance, silently."""
+    if value_map is None or not pipelines.maps_values(value_map):
+        return model
+    import keras
+
+    low, factor = value_map
+    inputs = keras.Input(shape=model.input_shape[1:], name="values")
+    pixels = keras.layers.Rescaling(scale=factor, offset=-low * factor, name="value_map")(inputs)
+    pixels = keras.layers.ReLU(max_value=255.0, name="pixel_range")(pixels)
+    return keras.Model(inputs, model(pixels), name=model.name)
+
+
+def _as_values(pixels: np.ndarray, units: tuple[float, float] | None) -> np.ndarray:
+    """Pixels as the values a model that takes the training data's values (``units``) is fed."""
+    if units is None:
+        return pixels
+    low, factor = units
+    return pixels.astype(np.float32) / np.float32(factor) + np.float32(low)
+
+
+def units_note(value_map: tuple[float, float] | None, digits: int = 17) -> str | None:
+    """What an exported model takes where the training data's values were not pixels: those
+    values, as given (None where they were pixels)."""
+    if value_map is None or not pipelines.maps_values(value_map):
+        return None
+    formula = pipelines.value_map_formula(*value_map, digits=digits)
+    return (
+        f"the training data's values, as given (not pixels): the model maps them to pixels as {formula}, "
+        "clipped to 0..255"
+    )
+
+
 def with_pixel_map(contract: str, value_map: tuple[float, float] | None) -> str:
     """An input ``contract``, followed by how to map values to pixels where the training
     data's were not pixels (``pixels_from``)."""
@@ -369,9 +416,12 @@ def classify_files(
     files: Sequence[str | Path],
     *,
     value_map: tuple[float, float] | None = None,
+    units: tuple[float, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Classify image files and folders with ``model`` (raw images in, probabilities out), as
-    ``predict_files`` does; ``value_map`` is the training data's (``pipelines.load_image``).
+    ``predict_files`` does; ``value_map`` is the training data's (``pipelines.load_image``),
+    and ``units`` the map inside a model that takes the training data's values
+    (``in_data_units``; None: it takes pixels), which the pixels read are mapped back by.
 
     A file named alone that cannot be read fails (``pipelines.DataError``). One found in a
     folder is skipped, as a search skips it, and its row is ``{"file", "error"}``.
@@ -403,7 +453,7 @@ def classify_files(
         chunk = {path: image for path, image in loaded.items() if image is not None}
         if not chunk:
             continue
-        probabilities = predict_batches(model, np.stack(list(chunk.values())), batch_size)
+        probabilities = predict_batches(model, _as_values(np.stack(list(chunk.values())), units), batch_size)
         for path, i, row in zip(chunk, probabilities.argmax(axis=1), probabilities, strict=True):
             rows[path] = {"file": path, "class": class_names[i], "index": int(i), "probability": float(row[i])}
     return [rows.get(str(path)) or {"file": str(path), "error": errors[str(path)]} for path in paths]
@@ -616,21 +666,23 @@ def _formats_section(
     model: keras.Model, *, saved_model: bool, onnx: bool, value_map: tuple[float, float] | None
 ) -> dict[str, Any]:
     """The card's ``formats`` section: the input contract, and each written file with its
-    loading snippet; both say how to map values to pixels where the training data's were not
-    pixels (``value_map``)."""
+    loading snippet; both say that the model takes the training data's values where they were
+    not pixels (``value_map``, ``in_data_units``)."""
     import keras
 
     height, width, channels = model.input_shape[1:]
     name = _input_name(model)
     shape = f"(batch, {height}, {width}, {channels})"
-    mapping = pixels_from(value_map)
-    images = f"images: float32 numpy array {shape}, raw 0..255 pixels" + (f" ({mapping})" if mapping else "")
+    units = units_note(value_map)
+    values = (
+        f"values as the training data's, as float32 ({units})" if units else "raw pixel values in 0..255 as float32"
+    )
+    images = f"images: float32 numpy array {shape}, " + ("the training data's values" if units else "raw 0..255 pixels")
     formats: dict[str, Any] = {
         "files": "paths relative to the bundle directory",
-        "input": with_pixel_map(
-            f"raw pixel values in 0..255 as float32, shape {shape} = (batch, H, W, C), channels last; "
-            f"resize to {height}x{width} first, do not normalise (the model does)",
-            value_map,
+        "input": (
+            f"{values}, shape {shape} = (batch, H, W, C), channels last; "
+            f"resize to {height}x{width} first, do not normalise (the model does)"
         ),
         "output": f"float32 softmax probabilities, shape (batch, {int(model.output_shape[-1])}), in class_names order",
         KERAS_FILE: {
@@ -672,8 +724,11 @@ def _formats_section(
     return formats
 
 
-def _complete_card(model: keras.Model, card: Mapping[str, Any]) -> dict[str, Any]:
-    """The card as plain JSON types, with a ``model`` section taken from the model itself."""
+def _complete_card(
+    model: keras.Model, card: Mapping[str, Any], value_map: tuple[float, float] | None
+) -> dict[str, Any]:
+    """The card as plain JSON types, with a ``model`` section taken from the model itself, and
+    the value map inside it where it takes the training data's values (``INPUT_VALUE_MAP``)."""
     num_classes = int(model.output_shape[-1])
     class_names = card.get("class_names")
     if (
@@ -690,13 +745,17 @@ def _complete_card(model: keras.Model, card: Mapping[str, Any]) -> dict[str, Any
     summary = {
         "name": model.name,
         "input_shape": list(model.input_shape[1:]),
-        "input": "raw images, float32 in the 0..255 scale, shape (height, width, channels)",
+        "input": (units_note(value_map) or "raw images, float32 in the 0..255 scale")
+        + ", shape (height, width, channels)",
         "output": f"softmax probabilities over {num_classes} classes",
         "num_classes": num_classes,
         "params": int(model.count_params()),
         "layers": [f"{layer.name} ({type(layer).__name__})" for layer in model.layers],
     }
-    return json.loads(json.dumps({"model": summary, **card}, default=_to_json))
+    units = {}
+    if value_map is not None and pipelines.maps_values(value_map):
+        units = {INPUT_VALUE_MAP: dict(zip(("low", "factor"), value_map, strict=True))}
+    return json.loads(json.dumps({"model": summary, **card, **units}, default=_to_json))
 
 
 def _to_json(value: Any) -> Any:

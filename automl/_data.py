@@ -162,13 +162,15 @@ def skipped_note(dataset: pipelines.Dataset, shown: int = 3) -> str | None:
 
 
 def value_map_note(dataset: pipelines.Dataset) -> str | None:
-    """One line saying how values that were not pixels became pixels (None if they were pixels)."""
+    """One line saying how values that were not pixels became pixels, and what the exported model
+    takes (``automl._bundle.in_data_units``; None if they were pixels)."""
     if dataset.value_map is None or not pipelines.maps_values(dataset.value_map):
         return None
     low, factor = dataset.value_map
     return (
         f"note: the images' values ({low:.4g}..{low + 255 / factor:.4g}) are not pixels; they were mapped onto "
-        f"0..255 as {pipelines.value_map_formula(low, factor)}, and the exported model takes them so mapped"
+        f"0..255 as {pipelines.value_map_formula(low, factor)} to train, and the exported model takes values "
+        "like these and maps them itself (the MLflow logged models take the pixels)"
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import optuna
 
-from automl._bundle import ExportResult, check_out_dir, export_bundle, with_pixel_map
+from automl._bundle import ExportResult, check_out_dir, export_bundle, units_note
 from automl._compare import exported_search_model, final_model_uri, load_final_model
 from automl._config import StudyConfig, check_export_dir
 from automl._data import StudyData
@@ -114,10 +114,9 @@ def _selection_note(comparison: Any, finalist: dict[str, Any]) -> dict[str, str]
 
 
 def _input_contract(value_map: tuple[float, float] | None) -> str:
-    """What the exported model takes: raw pixels, or the data's values mapped as in training."""
-    return with_pixel_map(
-        "raw pixel values in 0..255 (float32), shape H x W x C; resize to the input shape first", value_map
-    )
+    """What the exported model takes: raw pixels, or the training data's values (``in_data_units``)."""
+    values = units_note(value_map) or "raw pixel values in 0..255"
+    return f"{values} (float32), shape H x W x C; resize to the input shape first"
 
 
 def check_export_target(out_dir: str | Path, study: str) -> None:

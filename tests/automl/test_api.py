@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from PIL import Image
 
 import automl
 from automl._errors import StudyStopped, UserError
@@ -165,3 +166,26 @@ def test_search_on_arrays_as_pytorch_and_to_categorical_leave_them(workdir, caps
     model = keras.saving.load_model(result.export_dir / "model.keras")
     predicted = np.argmax(model.predict(x_test[..., None].astype("float32"), verbose=0), axis=1)
     assert np.mean(predicted == y_test) > 0.5  # channels-last images, classes in label order
+
+
+def test_a_search_on_values_in_0_to_1_exports_a_model_that_takes_them(workdir):
+    # The exported model took pixels: fed the 0..1 floats it was trained on, as a user feeds
+    # them, it predicted one class for every image.
+    import keras
+    import numpy as np
+
+    (x, y), (x_test, y_test) = _digits()
+    scaled = (x / 255).astype("float32"), y, (x_test / 255).astype("float32"), y_test
+    result = automl.search(data=scaled, study_name="unit", trials=1, epochs=2, views=1, quiet=True)
+    model = keras.saving.load_model(result.export_dir / "model.keras")
+    predicted = np.argmax(model.predict(scaled[2][..., None], verbose=0), axis=1)
+    assert np.mean(predicted == y_test) > 0.5
+    card = json.loads((result.export_dir / "model_card.json").read_text())
+    assert card["input_value_map"] == {"low": 0.0, "factor": 255.0}
+    assert card["formats"]["input"].startswith("values as the training data's, as float32 (the training data's values")
+    # `automl predict` reads image files as pixels and maps them back to those values.
+    (workdir / "files").mkdir()
+    for i in range(20):
+        Image.fromarray(x_test[i]).save(workdir / "files" / f"{i:02d}.png")
+    rows = automl.predict_files(result.export_dir, workdir / "files")
+    assert [row["index"] for row in rows] == predicted[:20].tolist()

@@ -276,7 +276,7 @@ def test_model_card_lists_each_format_with_its_loading_snippet(bundle: ExportRes
     assert set(formats) == {"files", "input", "output", "model.keras", "saved_model"}
     assert "0..255" in formats["input"] and "(batch, 8, 8, 1) = (batch, H, W, C)" in formats["input"]
     assert 'keras.saving.load_model("model.keras")' in formats["model.keras"]["load"]
-    assert "map yours" not in formats["input"] and bundle.pixels is None  # trained on pixels
+    assert formats["input"].startswith("raw pixel values") and bundle.pixels is None  # trained on pixels
     assert "serving_default: input 'image'" in formats["saved_model"]["signature"]
     assert "saved_model_cli run --dir saved_model" in formats["saved_model"]["cli"]
     markdown = bundle.card_md.read_text()

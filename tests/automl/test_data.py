@@ -52,8 +52,9 @@ def test_values_that_are_not_pixels_are_noted_with_their_map(tmp_path) -> None:
     np.savez(tmp_path / "unit.npz", x_train=(x > 0).astype(np.float32), y_train=y)  # floats in 0..1
     note = value_map_note(load_study_data(StudyConfig(data=str(tmp_path / "unit.npz"))).dataset)
     assert note == (
-        "note: the images' values (0..1) are not pixels; they were mapped onto 0..255 as (value - 0) * 255, "
-        "and the exported model takes them so mapped"
+        "note: the images' values (0..1) are not pixels; they were mapped onto 0..255 as (value - 0) * 255 to "
+        "train, and the exported model takes values like these and maps them itself (the MLflow logged models "
+        "take the pixels)"
     )
 
 

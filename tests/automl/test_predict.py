@@ -78,11 +78,18 @@ def test_a_study_of_12_bit_values_reads_16_bit_files_through_its_value_map(rgb_m
     model, images = rgb_model
     card = {"class_names": CLASS_NAMES, "data": {"summary": {"value_map": {"low": 0.0, "factor": 255 / 4095}}}}
     result = export_bundle(model, tmp_path / "bundle", card=card)
-    # The contract where a user reads it says how to map the data's values to the pixels it takes.
-    mapping = "map yours to pixels as (value - 0) * 0.062271062271062272"
+    # It takes the training data's values, as a user has them: it took pixels, and fed the
+    # values it was trained on (12-bit here; floats in 0..1 often) it scored at chance.
+    values = np.rint(images * (4095 / 255)).astype("float32")
+    exported = keras.saving.load_model(result.keras_path)
+    np.testing.assert_allclose(exported.predict(values, verbose=0), model.predict(images, verbose=0), atol=1e-4)
+    mapping = "the model maps them to pixels as (value - 0) * 0.062271062271062272, clipped to 0..255"
     formats = json.loads(result.card_json.read_text())["formats"]
-    assert formats["input"].endswith(mapping) and formats["model.keras"]["load"].endswith(f"{mapping})")
-    assert result.pixels == "the training data's values were not pixels: map yours to pixels as (value - 0) * 0.0622711"
+    assert mapping in formats["input"] and formats["model.keras"]["load"].endswith("the training data's values")
+    assert result.pixels == (
+        "the training data's values, as given (not pixels): the model maps them to pixels as (value - 0) * 0.0622711, "
+        "clipped to 0..255"
+    )
     (tmp_path / "deep").mkdir()
     files = [tmp_path / "deep" / f"image_{i:02d}.png" for i in range(len(images))]
     for path, image in zip(files, images[..., 0], strict=True):
@@ -97,7 +104,7 @@ def test_a_study_of_16_bit_files_that_held_pixels_reads_them_as_pixels(rgb_model
     card = {"class_names": CLASS_NAMES, "data": {"summary": {"value_map": {"low": 0.0, "factor": 1.0}}}}
     result = export_bundle(model, tmp_path / "bundle", card=card)
     assert result.pixels is None  # the values were pixels: nothing to map
-    assert "map yours" not in json.loads(result.card_json.read_text())["formats"]["input"]
+    assert json.loads(result.card_json.read_text())["formats"]["input"].startswith("raw pixel values in 0..255")
     (tmp_path / "deep").mkdir()
     grey = np.repeat(images[..., :1], 3, axis=-1)  # as a grey file is given to an RGB model
     files = [tmp_path / "deep" / f"image_{i:02d}.png" for i in range(len(images))]
