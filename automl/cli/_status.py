@@ -79,7 +79,7 @@ def _finish_line(study: str, finish: dict) -> str:
     elif finish["compared"] is None:
         since = "never compared"
     else:
-        since = f"{finish['finished'] - finish['compared']} trial(s) finished since the last comparison"
+        since = f"{finish['finished']} finished trial(s) now, {finish['compared']} when last compared"
     return (
         f"comparison pending: {since}{waiting}; the study's next `automl search --study-name {study}` compares "
         f"them and exports the winner{last}"
