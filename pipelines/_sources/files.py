@@ -266,13 +266,15 @@ def check_no_empty_class(dataset: Dataset) -> None:
     if empty:
         raise DataError(
             f"{dataset.source}: class {empty[0]!r} has no readable images "
-            f"(skipped files: {len(dataset.skipped)}{_first_skipped(dataset.skipped)}); add images or remove the class"
+            f"(skipped files: {len(dataset.skipped)}{_first_skipped(dataset.skipped, empty[0])}); add images or "
+            "remove the class"
         )
 
 
-def _first_skipped(skipped: tuple[tuple[str, str], ...]) -> str:
-    """``", first: 'PATH': REASON"`` for the first skipped file, or "" when none was."""
+def _first_skipped(skipped: tuple[tuple[str, str], ...], class_name: str) -> str:
+    """``", first: 'PATH': REASON"`` for the first skipped file, one in a folder named as the
+    class where there is one (an image folder's), or "" when none was skipped."""
     if not skipped:
         return ""
-    path, reason = skipped[0]
+    path, reason = next((s for s in skipped if class_name in Path(s[0]).parts), skipped[0])
     return f", first: '{path}': {reason}"

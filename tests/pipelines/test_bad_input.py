@@ -42,6 +42,7 @@ def _one_class(tmp: Path) -> str:
 
 def _class_of_corrupt_images(tmp: Path) -> str:
     make_folder(tmp / "d", {"a": 2})
+    write_corrupt(tmp / "d" / "a" / "0-bad.png")  # skipped first, in a class that has images
     return str(write_corrupt(tmp / "d" / "broken" / "x.png"))  # named, as the reason it was skipped
 
 
