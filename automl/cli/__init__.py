@@ -12,6 +12,7 @@ import argparse
 import atexit
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from automl._errors import USER_ERRORS
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_negative_values_joined(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
         parser.print_help()
         return 2
@@ -81,6 +82,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # as Python prints it, but with passwords masked: MLflow's errors quote the server's URL
         print(_scrubbed("".join(traceback.format_exception(exc)), args), file=sys.stderr, end="")
         return 1
+
+
+# Options whose value may be written as a negative duration (``-5s``), which argparse takes
+# for an option of its own: "expected one argument", where the value's own check says why.
+_DURATION_OPTIONS = frozenset({"--time-budget"})
+
+
+def _negative_values_joined(argv: list[str]) -> list[str]:
+    """``argv`` with ``--time-budget -5s`` written ``--time-budget=-5s``, so that the value is
+    read, and refused with its reason."""
+    joined: list[str] = []
+    for token in argv:
+        if joined and joined[-1] in _DURATION_OPTIONS and re.match(r"-\d", token):
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
 
 
 def _interrupt_on_sigterm() -> None:

@@ -45,9 +45,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from automl._catalog import list_studies
-    from automl._stores import default_storage, redact
+    from automl._stores import default_storage, redact, sqlite_file
     from automl._tables import render_table
 
+    default = sqlite_file(default_storage()) if args.storage is None else None
+    if default is not None and not default.is_file():  # a folder no search ran in (a given store must exist)
+        if not args.json:
+            print(f"0 studies in {redact(default_storage())} (no search has made it yet)")
+        return 0
     studies = list_studies(args.storage)
     if args.json:
         for study in studies:

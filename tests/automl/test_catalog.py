@@ -74,9 +74,12 @@ def _create(name: str, trials: int = 1, **options) -> None:
 
 
 def test_studies_lists_each_study_with_its_counts_and_winner(workdir):
-    missing = run_cli(["studies"], workdir)
+    fresh = run_cli(["studies"], workdir)  # a folder no search ran in: none, not an error
+    assert fresh.returncode == 0 and fresh.stdout.startswith("0 studies in sqlite:///"), fresh.stderr
+    assert run_cli(["studies", "--json"], workdir).stdout == ""
+    missing = run_cli(["studies", "--storage", f"sqlite:///{workdir}/typo.db"], workdir)  # given: it must exist
     assert missing.returncode == 2 and "does not exist" in missing.stderr
-    assert not (workdir / "mlruns").exists()  # looking created nothing
+    assert not (workdir / "mlruns").exists() and not (workdir / "typo.db").exists()  # looking created nothing
 
     searched = automl.search(study_name="searched", trials=2, epochs=1, views=1, quiet=True)
     _create("queued", trials=3)

@@ -126,6 +126,8 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("compare-alpha", ["compare", "--alpha", "1.5"], "--alpha must be between 0 and 1, got 1.5"),
     ("compare-margin", ["compare", "--margin", "5"], "--margin must be in [0, 1)"),
     ("time-budget-inf", ["search", "--time-budget", "inf"], "a duration must be positive and finite, got 'inf'"),
+    # argparse took "-5s" for an option: "expected one argument"
+    ("time-budget-negative", ["search", "--time-budget", "-5s"], "a duration must be positive and finite, got '-5s'"),
     ("timeout-nan", ["search", "--timeout", "nan"], "timeout must be a number, got nan"),
     ("final-training-string", _study_file('final_training = "false"\n'), "final_training must be true or false"),
     ("margin-string", _study_file('margin = "0.05"\n'), "margin must be a number, got '0.05'"),
