@@ -53,7 +53,8 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     """Counts by state (retried failures excluded, counted apart), the running trials whose
     process on this host is gone (``orphaned``), and the best completed trial."""
     counts = dict.fromkeys(STATES, 0)
-    for trial in effective_trials(study):
+    effective = effective_trials(study)
+    for trial in effective:
         counts[trial.state.name.lower()] += 1
     retried = sum(RETRY_ATTR in t.system_attrs for t in study.get_trials(deepcopy=False))
     # RUNNING in the store, but their process on this host is gone (killed): nothing fails
@@ -81,11 +82,13 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "orphaned": orphaned,
         "total": total,
         "best": best_row,
-        "finish": finish_status(study, searching=counts["running"] - orphaned),
+        "finish": finish_status(study, searching=counts["running"] - orphaned, trials=effective),
     }
 
 
-def finish_status(study: optuna.Study, *, searching: int = 0) -> dict[str, Any]:
+def finish_status(
+    study: optuna.Study, *, searching: int = 0, trials: list[optuna.trial.FrozenTrial] | None = None
+) -> dict[str, Any]:
     """Where the comparison of the study's finished trials and the export of its winner stand.
 
     ``state`` is ``done`` (the finished trials were compared, and ``exported`` or not as that
@@ -95,10 +98,11 @@ def finish_status(study: optuna.Study, *, searching: int = 0) -> dict[str, Any]:
     compares) or ``nothing`` (no trial completed). ``compared`` is how many finished trials
     the last comparison saw (None where none ended: never compared, or ``interrupted``),
     ``kept`` how many finalists retrained before an interrupt wait to be taken up, and
-    ``winner``/``test_accuracy`` are the last comparison's.
+    ``winner``/``test_accuracy`` are the last comparison's. ``trials``: the study's
+    ``effective_trials`` where the caller has them (``study_status``), not read again.
     """
     record = StudyRecord.of(study)
-    trials = effective_trials(study)
+    trials = effective_trials(study) if trials is None else trials
     finished = sum(t.state.is_finished() for t in trials)
     claim = record.finish or {}
     closed = bool(claim) and not claim.get("open")
