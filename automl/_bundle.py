@@ -349,13 +349,18 @@ def value_map_of(recorded: object) -> tuple[float, float] | None:
     return float(recorded["low"]), float(recorded["factor"])
 
 
-def pixels_from(value_map: tuple[float, float] | None, digits: int = 17) -> str | None:
-    """How to map values like the training data's to the raw pixels an exported model takes,
-    or None where the training data were pixels (``pipelines.maps_values``)."""
+def _formula(value_map: tuple[float, float] | None, digits: int) -> str | None:
+    """``value_map`` as its formula, or None where the training data were pixels (``pipelines.maps_values``)."""
     if value_map is None or not pipelines.maps_values(value_map):
         return None
-    formula = pipelines.value_map_formula(*value_map, digits=digits)
-    return f"the training data's values were not pixels: map yours to pixels as {formula}"
+    return pipelines.value_map_formula(*value_map, digits=digits)
+
+
+def pixels_from(value_map: tuple[float, float] | None, digits: int = 17) -> str | None:
+    """How to map values like the training data's to the raw pixels a logged MLflow model
+    takes, or None where the training data were pixels."""
+    formula = _formula(value_map, digits)
+    return None if formula is None else f"the training data's values were not pixels: map yours to pixels as {formula}"
 
 
 # The card's key for the value map inside an exported model that takes the training data's
@@ -390,9 +395,9 @@ def _as_values(pixels: np.ndarray, units: tuple[float, float] | None) -> np.ndar
 def units_note(value_map: tuple[float, float] | None, digits: int = 17) -> str | None:
     """What an exported model takes where the training data's values were not pixels: those
     values, as given (None where they were pixels)."""
-    if value_map is None or not pipelines.maps_values(value_map):
+    formula = _formula(value_map, digits)
+    if formula is None:
         return None
-    formula = pipelines.value_map_formula(*value_map, digits=digits)
     return (
         f"the training data's values, as given (not pixels): the model maps them to pixels as {formula}, "
         "clipped to 0..255"
