@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 from automl._budget import Plan
@@ -93,12 +94,30 @@ def local_workers(config: StudyConfig, count: int, plan: Plan) -> Iterator[list[
     codes.extend(wait_passing_on_interrupts(children))
 
 
-def _stop(children: list[subprocess.Popen]) -> None:
+# How long a child process has, after its SIGTERM, to fail its trial and exit before it is
+# killed (a second or two on a busy 2-core CPU; Docker gives 10 s, systemd 90 s). Its trial,
+# left RUNNING, is failed and queued again when the study resumes on this host.
+STOP_GRACE_S = 30.0
+
+
+def _stop(children: list[subprocess.Popen], *, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM each live child, then wait for them, killing any still there after ``grace_s``:
+    a child that hangs must not keep an interrupted search from ending."""
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
     for child in children:
-        child.wait()
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(
+                f"note: process {child.pid} had not stopped {grace_s:.0f} s after its SIGTERM: killed "
+                "(its trial is failed and queued again when the study resumes)",
+                file=sys.stderr,
+            )
+            child.kill()
+            child.wait()
 
 
 def wait_passing_on_interrupts(children: list[subprocess.Popen]) -> list[int]:

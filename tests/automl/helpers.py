@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,41 @@ def stores(workdir: Path) -> dict[str, str]:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "NO_ALBUMENTATIONS_UPDATE": "1", **extra}
+    # PYTHONFAULTHANDLER: a SIGABRT makes the process print every thread's stack (``output_within``).
+    quiet = {"TF_CPP_MIN_LOG_LEVEL": "2", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    return {**os.environ, **quiet, "PYTHONFAULTHANDLER": "1", **extra}
+
+
+def output_within(proc: subprocess.Popen, timeout: float) -> str:
+    """``proc``'s output (its stdout, with its stderr) once it has exited.
+
+    One still running after ``timeout`` seconds fails the test with the stacks of its threads
+    and its children's (``cli_env`` starts them with the fault handler, which prints them on
+    a SIGABRT): where it hangs, not a bare ``TimeoutExpired``.
+    """
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        for pid in [*_descendants(proc.pid), proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGABRT)
+        output = proc.communicate(timeout=60)[0]
+        raise AssertionError(f"still running {timeout:.0f} s on; its stacks:\n{output[-30000:]}") from None
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, and theirs (Linux: read from ``/proc``)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from automl import _trial
 from automl._catalog import finish_status
 from automl._queue import effective_trials
-from tests.automl.helpers import cli_env, run_cli, stores
+from tests.automl.helpers import cli_env, output_within, run_cli, stores
 
 
 def _wait_for_running(storage: str, number: int, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -62,7 +62,7 @@ def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resu
     _wait_for_running(paths["storage"], 1, proc)
     time.sleep(2)
     proc.send_signal(signum)  # SIGTERM, as timeout, kill, Docker and Slurm send it, stops it as Ctrl-C does
-    output, _ = proc.communicate(timeout=120)
+    output = output_within(proc, timeout=120)
     assert proc.returncode == 128 + signum, output  # 130 after a Ctrl-C, 143 after a SIGTERM, as a shell says
 
     study = optuna.load_study(study_name="resume", storage=paths["storage"])

@@ -33,8 +33,8 @@ from automl._records import StudyRecord, TrialRecord, record_claim
 from automl._settings import RuntimeSettings
 from automl._stores import check_connection_budget, open_storage, redact, scrub
 from automl._studies import process_alive
-from automl._workers import join_command, worker_command, worker_env
-from tests.automl.helpers import cli_env, run_cli, stores
+from automl._workers import _stop, join_command, worker_command, worker_env
+from tests.automl.helpers import cli_env, output_within, run_cli, stores
 
 FAST_HEARTBEAT = {"AUTOML_HEARTBEAT_INTERVAL": "1", "AUTOML_GRACE_PERIOD": "2"}
 
@@ -313,7 +313,7 @@ def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their
     )
     running = _running_trials(paths["storage"], "stop", 2, proc)
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=120)
+    output = output_within(proc, timeout=120)
 
     assert proc.returncode == 143, output
     assert {TrialRecord.of(t).worker for t in running} >= {f"{socket.gethostname()}:{proc.pid}"}  # one was its own
@@ -324,6 +324,24 @@ def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their
         assert failed.state == TrialState.FAIL and "interrupted" in failed.user_attrs["fail_reason"]
         assert not process_alive(TrialRecord.of(trial).worker or "")
     assert len([t for t in study.trials if t.state == TrialState.WAITING and t.params]) == 2  # queued again
+
+
+def test_a_child_that_does_not_stop_after_its_sigterm_is_killed_after_the_grace(tmp_path, capsys):
+    # An interrupted search waited for its workers without end: one that hung after its
+    # SIGTERM kept the search from exiting (a CI run: still there 120 s after the SIGTERM).
+    ready = tmp_path / "ready"
+    ignores = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN)"
+    code = f"{ignores}; open({str(ready)!r}, 'w').close(); time.sleep(600)"
+    child = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.05)
+
+    _stop([child], grace_s=1.0)
+
+    assert child.returncode == -signal.SIGKILL
+    assert f"process {child.pid} had not stopped 1 s after its SIGTERM: killed" in capsys.readouterr().err
 
 
 def _running_trials(storage: str, name: str, count: int, proc: subprocess.Popen) -> list[optuna.trial.FrozenTrial]:
