@@ -136,6 +136,7 @@ def run_search(
             config=study_run.config,
             trials=trials_frame(study_run.study),
             no_comparison=claim.reason,
+            stopped_early=study_run.stopped_early,
         )
         return _earlier(result, study_run.study, claim.reason) if claim.done_before else result
     finished = False

@@ -51,6 +51,18 @@ def test_search_runs_the_whole_workflow_and_closes_the_parent_run(workdir):
     assert "its 3 finished trials were already compared and exported" in again.earlier
 
 
+def test_a_resumed_search_that_ran_no_trial_says_why(workdir, monkeypatch):
+    # With nothing new to compare, a resumed search dropped why its trials had stopped
+    # (a time budget too short for a trial): no "stopped early" line, nothing run, exit 0.
+    automl.search(study_name="api", trials=2, epochs=1, quiet=True)
+    why = "no time for a trial: 5s left before the search deadline, and a new trial's first 3 epochs take about 7s"
+    monkeypatch.setattr("automl._driver._stop_reason", lambda *args, **kwargs: why)
+
+    again = automl.search(study_name="api", trials=2, epochs=1, quiet=True)
+
+    assert again.stopped_early == why and again.earlier is not None
+
+
 def test_a_stopped_search_closes_its_parent_run_as_failed(workdir):
     faults = RuntimeSettings(faults={0: "error", 1: "error"})
     with pytest.raises(StudyStopped, match="injected failure"):
