@@ -287,10 +287,18 @@ def member_seconds(
     """The least time, in a final window, for ``record`` retrained as two members
     (``MEMBER_STRETCH``); None when ``members`` is below 2 or two would exceed ``max_params``
     or ``max_flops`` (the study's cost budget)."""
-    over = [(limit, cost) for limit, cost in ((max_params, record.params), (max_flops, record.flops)) if limit]
-    if members < 2 or any(2 * (cost or 0) > limit for limit, cost in over):
+    if members < 2 or _members_within(record, 2, max_params=max_params, max_flops=max_flops) < 2:
         return None
     return retrain_seconds(record, data, record.epochs) * (2 * MEMBER_STRETCH + 1)
+
+
+def _members_within(record: TrialRecord, members: int, *, max_params: int | None, max_flops: int | None) -> int:
+    """How many of ``members`` averaged models of ``record`` keep within ``max_params`` and
+    ``max_flops`` (the study's cost budget) together; one at least."""
+    for limit, cost in ((max_params, record.params), (max_flops, record.flops)):
+        if limit and cost:
+            members = min(members, limit // cost)
+    return max(members, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -465,17 +473,20 @@ def _final_models(
     stretches = _stretches(contenders, data, final)
     fills = _fill_deadlines(contenders, stretches, data, final)
     for record, stretch, fill in zip(contenders, stretches, fills, strict=True):
+        seeds = _seeds_within(record, final, progress)
         epochs = final.epochs or int(stretch * record.epochs)
         end = fill or final.until
         left = None if end is None else end - time.monotonic()
         if left is not None and final.epochs is None:
-            epochs = _fitting_epochs(record, data, epochs, left / final.seeds)
+            epochs = _fitting_epochs(record, data, epochs, left / seeds)
         stored = final_model_uri(study, record.number)
         if final.epochs is None and stored is not None and _keeps(study, record, epochs if left is not None else None):
             models[record.number] = [load_model(tracker, stored)]
             earlier.add(record.number)
             continue
-        resumed = _resumed_retraining(study, record.number, final, epochs if left is not None else None)
+        resumed = _resumed_retraining(
+            study, record.number, dataclasses.replace(final, seeds=seeds), epochs if left is not None else None
+        )
         if resumed is not None:
             done = "/".join(str(member.epochs) for member in resumed)
             progress(f"trial {record.number}: its retraining on train+validation ({done} epochs), finished by an "
@@ -487,9 +498,9 @@ def _final_models(
             trained[record.number] = _two_members(record, data, final, plan, seed, progress, tracker)
             _keep_retrained(study, record.number, trained[record.number])
             continue
-        expected = retrain_seconds(record, data, epochs) * final.seeds
+        expected = retrain_seconds(record, data, epochs) * seeds
         if left is not None and (epochs == 0 or expected > left):
-            needed = retrain_seconds(record, data, _least_epochs(record, data)) * final.seeds
+            needed = retrain_seconds(record, data, _least_epochs(record, data)) * seeds
             why = (
                 "its search model, trained through a final window, is its final model"
                 if record.through_window
@@ -514,12 +525,25 @@ def _final_models(
                 start=start,
                 progress=progress,
             )
-            for s in range(final.seeds)
+            for s in range(seeds)
         ]
         _keep_retrained(study, record.number, trained[record.number])
     for number, members in trained.items():
         models[number] = [member.model for member in members]
     return models, earlier, {number: [member.epochs for member in members] for number, members in trained.items()}
+
+
+def _seeds_within(record: TrialRecord, final: FinalTraining, progress: Any) -> int:
+    """The seeds of ``record`` to retrain and average (``automl compare --seeds``): as many
+    as keep within the study's cost budget together, with a note where that is fewer."""
+    seeds = _members_within(record, final.seeds, max_params=final.max_params, max_flops=final.max_flops)
+    if seeds < final.seeds:
+        progress(
+            f"trial {record.number}: {seeds} seed(s) averaged, not {final.seeds}: {final.seeds} models of "
+            f"{record.params or 0:,} parameters and {record.flops or 0:,} FLOPs together exceed the study's "
+            f"--max-params or --max-flops"
+        )
+    return seeds
 
 
 def _retrained_file(study: optuna.Study, number: int, member: int) -> Path:

@@ -67,7 +67,13 @@ def run(args: argparse.Namespace) -> int:
     tracker = study_tracker(study, config)
     before = (StudyRecord.of(study).comparison or {}).get("winner")
     final = (
-        FinalTraining(epochs=args.final_epochs, seeds=args.seeds or 1, views=config.views, max_flops=config.max_flops)
+        FinalTraining(
+            epochs=args.final_epochs,
+            seeds=args.seeds or 1,
+            views=config.views,
+            max_params=config.max_params,
+            max_flops=config.max_flops,
+        )
         if args.final_epochs is not None
         else None
     )

@@ -25,6 +25,7 @@ from automl._compare import (
     _keeps,
     _member_plan,
     _MemberPlan,
+    _seeds_within,
     _stretch,
     _stretches,
     finalist_records,
@@ -290,6 +291,21 @@ def test_the_only_contender_is_retrained_as_two_members_when_the_window_holds_th
         (FinalTraining(members=2), [best]),
     ):
         assert _member_plan(contenders, data, final) is None
+
+
+def test_the_seeds_compare_averages_keep_within_the_study_s_cost_budget():
+    # `automl compare --final-epochs 2 --seeds 2` on a study of --max-params 100000 exported
+    # two averaged models of 199,244 parameters: twice the budget the study was searched in.
+    record = dataclasses.replace(_contender(0, 0.9), params=100, flops=1000)
+    notes: list[str] = []
+    assert _seeds_within(record, FinalTraining(epochs=2, seeds=3, max_params=250), notes.append) == 2
+    assert notes == [
+        "trial 0: 2 seed(s) averaged, not 3: 3 models of 100 parameters and 1,000 FLOPs together exceed "
+        "the study's --max-params or --max-flops"
+    ]
+    assert _seeds_within(record, FinalTraining(epochs=2, seeds=3, max_flops=999), notes.append) == 1  # one at least
+    assert _seeds_within(record, FinalTraining(epochs=2, seeds=3, max_params=300, max_flops=3000), notes.append) == 3
+    assert len(notes) == 2
 
 
 def test_a_warm_start_close_to_the_best_takes_the_last_place_among_the_finalists():
