@@ -42,6 +42,7 @@ from automl._data import (
     value_map_note,
 )
 from automl._errors import Interrupted, ProcessDied, StudyStopped, TrialFailed, UserError
+from automl._interrupts import raise_if_interrupted
 from automl._progress import Progress
 from automl._queue import (
     RETRY_HISTORY_ATTR,
@@ -232,6 +233,7 @@ def run_study(
     try:
         with local_workers(config, helpers, plan) as codes:
             ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials, total)
+            raise_if_interrupted()  # one lost after the last trial: no comparison or export follows
         if failed := sum(code != 0 for code in codes):
             stopped = "; ".join(filter(None, (stopped, f"{failed} worker process(es) exited with an error")))
     except BaseException as exc:
@@ -332,6 +334,7 @@ def _run_in_process(
     while (max_trials is None or ran < max_trials) and _time_left(
         study, deadline, late, _useful_epochs(plan), lead=final_window
     ):
+        raise_if_interrupted()  # one lost in a finalizer: no trial starts after it
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config, config_key=functools.partial(config_key_of, ctx=ctx))
@@ -591,6 +594,7 @@ def _run_isolated(
     deadline = _deadline(study, ctx.data, plan, timeout, config)
     ran, failures, late = 0, _Failures(config.max_consecutive_failures), 0
     while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
+        raise_if_interrupted()
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, config, config_key=functools.partial(config_key_of, ctx=ctx))

@@ -25,6 +25,7 @@ from automl._backends import list_devices, steps_per_execution, tune_backend
 from automl._errors import NonFiniteLoss, OutOfMemory, TrialFailed
 from automl._hparams import TrainingSpec
 from automl._inference import inference_batch_size
+from automl._interrupts import raise_if_interrupted
 from automl._settings import runtime_settings
 from automl._stores import scrub
 
@@ -304,6 +305,7 @@ class EpochClock(keras.callbacks.Callback):
         self._first_steps = 1
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        raise_if_interrupted()  # a Ctrl-C or SIGTERM whose interrupt was lost in a finalizer
         self._epoch_start = time.perf_counter()
         self._first_batch_end = None
 

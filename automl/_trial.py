@@ -30,6 +30,7 @@ from automl._config import StudyConfig, offset_seed
 from automl._data import StudyData
 from automl._errors import Infeasible, Interrupted, KnownOutOfMemory, OutOfMemory, Stale, TrialFailed
 from automl._hparams import TrainingSpec, sample_training
+from automl._interrupts import SignalInterrupt
 from automl._models import log_model
 from automl._progress import Progress
 from automl._queue import retry_of
@@ -195,14 +196,6 @@ class _SigintWatch:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signum = self.signum or signum  # a SIGTERM calls SIGINT's handler in turn
         self._previous[signum](signum, frame)
-
-
-class SignalInterrupt(KeyboardInterrupt):
-    """The ``KeyboardInterrupt`` of a trial stopped by signal ``signum`` (SIGINT or SIGTERM)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def _interrupted_by(stop: KeyboardInterrupt) -> str:

@@ -15,11 +15,11 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Sequence
-from types import FrameType
+
+from automl._interrupts import interrupts_as_ctrl_c, stopped_by
 
 # When the command started: a time budget (``search --time-budget``) counts from here.
 STARTED = time.monotonic()
@@ -55,8 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``automl`` console script; returns the process exit code."""
-    from automl._console import import_keras_quietly, quiet_console
-    from automl._errors import USER_ERRORS
+    from automl._console import quiet_console
 
     parser = build_parser()
     args = parser.parse_args(_negative_values_joined(sys.argv[1:] if argv is None else list(argv)))
@@ -64,7 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     quiet_console(verbose=getattr(args, "verbose", False))
-    _interrupt_on_sigterm()
+    with interrupts_as_ctrl_c():  # SIGTERM as Ctrl-C; an interrupt Python lost is raised again
+        return _handled(args)
+
+
+def _handled(args: argparse.Namespace) -> int:
+    """Run ``args``' command: its exit code, with its errors said as the command line says them."""
+    from automl._console import import_keras_quietly
+    from automl._errors import USER_ERRORS
+
     try:
         if getattr(args, "uses_keras", False):  # search and worker import it once the backend is chosen
             import_keras_quietly(verbose=False)
@@ -74,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"automl {args.command}: interrupted", file=sys.stderr)
-        return 128 + _stopped_by[-1] if _stopped_by else 130  # 143 after a SIGTERM, as the shell reports it
+        return 128 + (stopped_by() or signal.SIGINT)  # 130 after a Ctrl-C, 143 after a SIGTERM, as a shell says
     except BrokenPipeError:  # e.g. `automl space sample --n 100 | head`: the reader left, stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -99,31 +106,6 @@ def _negative_values_joined(argv: list[str]) -> list[str]:
         else:
             joined.append(token)
     return joined
-
-
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM, which ``timeout``, ``kill``, Docker, Slurm and systemd send, stops a command
-    as Ctrl-C does: the running trial is failed and queued again, the stores are left
-    consistent, and the same command resumes. (Left to its default, it ended the process at
-    once, and the trial stayed RUNNING until its heartbeat went stale.)"""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _as_ctrl_c)
-
-
-# The signals handled as Ctrl-C (``_as_ctrl_c``) so far: the command's exit code says which
-# stopped it.
-_stopped_by: list[int] = []
-
-
-def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
-    """Handle a signal as Ctrl-C: through SIGINT's handler (a running trial's watch sees it),
-    or by raising ``KeyboardInterrupt`` where SIGINT is ignored (a shell script's background
-    job), so that a SIGTERM is never ignored with it."""
-    _stopped_by.append(signum)
-    handler = signal.getsignal(signal.SIGINT)
-    if not callable(handler):
-        raise KeyboardInterrupt
-    handler(signal.SIGINT, frame)
 
 
 def _scrubbed(message: str, args: argparse.Namespace) -> str:

@@ -117,6 +117,37 @@ def test_an_error_raised_after_ctrl_c_is_the_interrupt(monkeypatch):
     assert signal.getsignal(signal.SIGINT) is handler  # the watch is undone
 
 
+_LOST_IN_A_FINALIZER = """
+import os, signal, sys, time
+from automl._interrupts import interrupts_as_ctrl_c, raise_if_interrupted
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), SIGNUM)
+        time.sleep(5)  # the handler runs here, in a finalizer: its KeyboardInterrupt is lost
+
+with interrupts_as_ctrl_c():
+    Finalized()
+    print("went on", flush=True)
+    try:
+        raise_if_interrupted()
+    except KeyboardInterrupt as stop:
+        print("raised again:", stop.signum)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_lost_in_a_finalizer_is_raised_again(signum):
+    # A Ctrl-C 10 s into a search, in a weakref callback ("Exception ignored in: <function
+    # WeakValueDictionary.__init__.<locals>.remove ...> KeyboardInterrupt"), was lost: the
+    # search ran, compared and exported to the end and exited 0 (one in five tries).
+    script = _LOST_IN_A_FINALIZER.replace("SIGNUM", str(int(signum)))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+    assert "Exception ignored" in done.stderr and "KeyboardInterrupt" in done.stderr, done.stderr
+    assert done.stdout.splitlines() == ["went on", f"raised again: {int(signum)}"], done.stderr
+
+
 def test_an_error_without_ctrl_c_stays_an_error(monkeypatch):
     def failing(*_args: object) -> None:
         raise RuntimeError("a candidate's own failure")
