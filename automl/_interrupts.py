@@ -7,7 +7,8 @@ arrives; inside a weakref callback or a ``__del__`` (a garbage collection, frequ
 TensorFlow and MLflow start) it is printed as "Exception ignored ... KeyboardInterrupt" and
 lost: the search went on to the end, compared, exported and exited 0. Each signal is
 recorded, and the driver raises a lost one again at its next safe point
-(``raise_if_interrupted``: before each trial, at each epoch's start, before the comparison).
+(``raise_if_interrupted``: before each trial, at each epoch's start and batch's end, before
+the comparison).
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ def stopped_by() -> int | None:
 
 def raise_if_interrupted() -> None:
     """Raise the interrupt of a signal received earlier: its ``KeyboardInterrupt`` was lost
-    where it was raised (or it would not be running on)."""
-    if _received:
+    where it was raised (or it would not be running on). Only in the main thread, where the
+    interrupt belongs (Keras may run batch callbacks on threads of its own)."""
+    if _received and threading.current_thread() is threading.main_thread():
         raise SignalInterrupt(_received[0])
 
 

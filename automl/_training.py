@@ -310,6 +310,7 @@ class EpochClock(keras.callbacks.Callback):
         self._first_batch_end = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        raise_if_interrupted()
         if self._first_batch_end is None:
             self._first_batch_end = time.perf_counter()
             self._first_steps = batch + 1
