@@ -70,7 +70,7 @@ from automl._study_data import study_data
 from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, config_key_of, run_trial
-from automl._workers import local_workers, wait_passing_on_interrupts, worker_command, worker_env
+from automl._workers import local_workers, start_worker, wait_passing_on_interrupts, worker_command
 
 __all__ = ["run_study", "StudyRun", "StudyStopped", "close_orphan_runs"]
 
@@ -589,7 +589,7 @@ def _run_isolated(
     cuts its trial at them), the queue topped up as the budget lasts, and the failures in a
     row counted here, where they add up."""
     config = ctx.config
-    env = {**worker_env(config), **plan.to_env(), LEAD_ENV: "1"}
+    env = {**plan.to_env(), LEAD_ENV: "1"}
     timeout = _timeout_deadline(config)
     deadline = _deadline(study, ctx.data, plan, timeout, config)
     ran, failures, late = 0, _Failures(config.max_consecutive_failures), 0
@@ -603,7 +603,7 @@ def _run_isolated(
             break
         finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
-        with subprocess.Popen(worker_command(config, timeout=left) + ["--trials", "1"], env=env) as child:
+        with start_worker(config, worker_command(config, timeout=left) + ["--trials", "1"], env) as child:
             (code,) = wait_passing_on_interrupts([child])  # it fails its trial, then the interrupt goes on
         if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # its exit on a Ctrl-C or a SIGTERM
             raise KeyboardInterrupt

@@ -18,9 +18,9 @@ from automl._budget import BUDGET_TRIALS_CAP, plan_from_env
 from automl._config import StudyConfig, as_image_size, parse_duration, read_study_file
 from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
+from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env
 from automl._progress import Progress
 from automl._settings import RuntimeSettings, use_settings
-from automl._stores import STORAGE_ENV, TRACKING_URI_ENV
 from pipelines import ArrayData, check_source, save_arrays
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def study_config(config: str | Path | None = None, **options: Any) -> StudyConfi
     from_file = read_study_file(config) if config else StudyConfig.from_dict({})
     given = from_file.given | {name for name, value in options.items() if value is not None}
     study = from_file.replace(**options, given=given)
-    stores = {"storage": os.environ.get(STORAGE_ENV), "tracking_uri": os.environ.get(TRACKING_URI_ENV)}
+    stores = {"storage": from_env(STORAGE_ENV), "tracking_uri": from_env(TRACKING_URI_ENV)}
     return study.replace(**{name: url for name, url in stores.items() if url and getattr(study, name) is None})
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from automl._errors import UserError
+from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env, passwords
 from automl._settings import runtime_settings
 
 if TYPE_CHECKING:
@@ -47,14 +48,7 @@ __all__ = [
     "store_lock",
     "STORAGE_ENV",
     "TRACKING_URI_ENV",
-    "store_env",
 ]
-
-# Child processes (workers, the MLflow server of ``automl ui``) get the store URLs through
-# these variables, never on their command line: any local user can read a command line
-# with ``ps``, and a URL may hold a database password.
-STORAGE_ENV = "AUTOML_STORAGE"
-TRACKING_URI_ENV = "AUTOML_TRACKING_URI"
 
 
 def mlruns_dir() -> Path:
@@ -85,12 +79,12 @@ def default_storage() -> str:
     The environment comes after a study file's ``storage`` and the ``--storage`` flag: it
     keeps a URL's password off command lines, and local workers get their store through it.
     """
-    return os.environ.get(STORAGE_ENV) or _sqlite_uri("optuna.db")
+    return from_env(STORAGE_ENV) or _sqlite_uri("optuna.db")
 
 
 def default_tracking_uri() -> str:
     """The MLflow store where none is given: ``$AUTOML_TRACKING_URI``, else ``mlruns/mlflow.db``."""
-    return os.environ.get(TRACKING_URI_ENV) or _sqlite_uri("mlflow.db")
+    return from_env(TRACKING_URI_ENV) or _sqlite_uri("mlflow.db")
 
 
 def artifact_root(*, create: bool = True) -> str:
@@ -161,19 +155,9 @@ def scrub(text: str, *urls: str | None) -> str:
     ``postgres`` masked in ``postgresql://`` would say what it is."""
     text = _USERINFO_PASSWORD.sub(r"\1***@", text)
     for url in urls:
-        for password in _passwords(url):
+        for password in passwords(url):
             text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(password)}(?![A-Za-z0-9])", "***", text)
     return text
-
-
-def _passwords(url: str | None) -> set[str]:
-    """The password of ``url`` (user part or a ``password``/``passwd`` query key), as written
-    and percent-decoded; none for a URL without one."""
-    if not url:
-        return set()
-    found = set(re.findall(r"://[^/:@]*:([^/]+)@", url))
-    found |= set(re.findall(r"[?&](?:password|passwd)=([^&#]+)", url, flags=re.IGNORECASE))
-    return {form for password in found for form in (password, unquote(password)) if form and form != "***"}
 
 
 def normalize_url(url: str) -> str:
@@ -300,16 +284,6 @@ def _local_file(url: str) -> Path | None:
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else type(exc).__name__
-
-
-def store_env(storage: str | None, tracking_uri: str | None) -> dict[str, str]:
-    """Environment variables that hand the store URLs to a child process (see ``STORAGE_ENV``)."""
-    env = {}
-    if storage:
-        env[STORAGE_ENV] = storage
-    if tracking_uri:
-        env[TRACKING_URI_ENV] = tracking_uri
-    return env
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from automl._errors import UserError
+from automl._handoff import passwords
 from automl._stores import (
     STORE_NAMES,
     artifact_root,
@@ -150,6 +151,18 @@ def _writable(path: Path) -> bool:
 SERVER_WAIT_S = 10.0
 
 
+def _set_tracking_uri(mlflow: Any, uri: str) -> None:
+    """``mlflow.set_tracking_uri``, without the copy of a password-holding ``uri`` it leaves
+    in ``MLFLOW_TRACKING_URI`` "so that subprocess can inherit it" (``automl._handoff``)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if before != uri and passwords(uri):
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def _reach_server(uri: str) -> None:
     """Check that the tracking server at the http(s) ``uri`` answers, within ``SERVER_WAIT_S``.
 
@@ -206,7 +219,7 @@ class Tracker:
         self.tracking_uri = ensure_sqlite_folder(url)
         _refuse_read_only(self.tracking_uri)
         _reach_server(self.tracking_uri)
-        mlflow.set_tracking_uri(self.tracking_uri)
+        _set_tracking_uri(mlflow, self.tracking_uri)
         try:
             # Processes started together must not both create the store's tables (the client
             # creates them) or the experiment.

@@ -14,22 +14,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from automl._budget import Plan
 from automl._config import StudyConfig
+from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env, popen
 from automl._settings import runtime_settings
-from automl._stores import STORAGE_ENV, TRACKING_URI_ENV, redact, store_env
+from automl._stores import redact
 
-__all__ = ["worker_command", "worker_env", "join_command", "local_workers", "wait_passing_on_interrupts"]
+__all__ = ["worker_command", "start_worker", "join_command", "local_workers", "wait_passing_on_interrupts"]
 
 
 def worker_command(config: StudyConfig, *, timeout: float | None = None) -> list[str]:
     """The ``automl worker`` command line that joins ``config``'s study, with its limits:
     ``timeout`` (default ``config.timeout``) and its failures in a row.
 
-    The stores travel in the environment (``worker_env``), not on the command line,
-    which any local user can read.
+    The stores travel on a pipe (``start_worker``), not on the command line, which any
+    local user can read.
     """
     command = [sys.executable, "-m", "automl", "worker", "--study", config.study_name]
     command += ["--max-consecutive-failures", str(config.max_consecutive_failures)]
@@ -38,9 +39,11 @@ def worker_command(config: StudyConfig, *, timeout: float | None = None) -> list
     return command + (["--backend", config.backend] if config.backend else [])
 
 
-def worker_env(config: StudyConfig) -> dict[str, str]:
-    """The environment of a local worker: this one, the runtime settings and the stores."""
-    return {**os.environ, **runtime_settings().to_env(), **store_env(config.storage, config.tracking_uri)}
+def start_worker(config: StudyConfig, command: list[str], env: Mapping[str, str]) -> subprocess.Popen:
+    """Start ``command`` (a ``worker_command``) in this environment with the runtime settings
+    and ``env``; its stores travel on a pipe (``automl._handoff``), never in sight of others."""
+    stores = {STORAGE_ENV: config.storage, TRACKING_URI_ENV: config.tracking_uri}
+    return popen(command, stores=stores, env={**os.environ, **runtime_settings().to_env(), **env})
 
 
 def join_command(config: StudyConfig) -> str:
@@ -58,7 +61,7 @@ def join_command(config: StudyConfig) -> str:
         if not url:
             continue
         masked = redact(url)
-        if os.environ.get(env) == url:
+        if from_env(env) == url:
             inherited.append(env)
         elif masked != url:
             assigned.append(f"{env}={shlex.quote(masked)}")
@@ -84,8 +87,7 @@ def local_workers(config: StudyConfig, count: int, plan: Plan) -> Iterator[list[
     if count < 1:
         yield codes
         return
-    env = {**worker_env(config), **plan.to_env()}
-    children = [subprocess.Popen(worker_command(config) + ["--quiet"], env=env) for _ in range(count)]
+    children = [start_worker(config, worker_command(config) + ["--quiet"], plan.to_env()) for _ in range(count)]
     try:
         yield codes
     except BaseException:

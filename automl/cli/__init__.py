@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
+from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env, urls_in_memory
 from automl._interrupts import interrupts_as_ctrl_c, stopped_by
 
 # When the command started: a time budget (``search --time-budget``) counts from here.
@@ -57,14 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``automl`` console script; returns the process exit code."""
     from automl._console import quiet_console
 
-    parser = build_parser()
-    args = parser.parse_args(_negative_values_joined(sys.argv[1:] if argv is None else list(argv)))
-    if args.command is None:
-        parser.print_help()
-        return 2
-    quiet_console(verbose=getattr(args, "verbose", False))
-    with interrupts_as_ctrl_c():  # SIGTERM as Ctrl-C; an interrupt Python lost is raised again
-        return _handled(args)
+    with urls_in_memory():  # no store URL (nor its password) in the environment of what it starts
+        parser = build_parser()
+        args = parser.parse_args(_negative_values_joined(sys.argv[1:] if argv is None else list(argv)))
+        if args.command is None:
+            parser.print_help()
+            return 2
+        quiet_console(verbose=getattr(args, "verbose", False))
+        with interrupts_as_ctrl_c():  # SIGTERM as Ctrl-C; an interrupt Python lost is raised again
+            return _handled(args)
 
 
 def _handled(args: argparse.Namespace) -> int:
@@ -111,10 +113,10 @@ def _negative_values_joined(argv: list[str]) -> list[str]:
 def _scrubbed(message: str, args: argparse.Namespace) -> str:
     """``message`` with the passwords of the store URLs this command was given (options or
     environment) masked: a last guard for a library's error that quotes a URL."""
-    from automl._stores import STORAGE_ENV, TRACKING_URI_ENV, scrub
+    from automl._stores import scrub
 
     urls = [getattr(args, "storage", None), getattr(args, "tracking_uri", None)]
-    return scrub(message, *urls, os.environ.get(STORAGE_ENV), os.environ.get(TRACKING_URI_ENV))
+    return scrub(message, *urls, from_env(STORAGE_ENV), from_env(TRACKING_URI_ENV))
 
 
 def run() -> None:

@@ -29,9 +29,9 @@ def add_store_options(parser: argparse.ArgumentParser, *, study_file: bool = Fal
     Where neither is given (nor, for a command with ``--config``: ``study_file``, the study
     file's), ``AUTOML_STORAGE`` and ``AUTOML_TRACKING_URI`` are used
     (``automl._stores.default_storage``), so a URL with a password need not appear on a
-    command line (local workers get theirs that way).
+    command line (local workers and isolated trials get theirs on a pipe: ``automl._handoff``).
     """
-    from automl._stores import STORAGE_ENV, TRACKING_URI_ENV
+    from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV
 
     first = "a study file's, else " if study_file else ""
     parser.add_argument(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -32,11 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR|URI",
         help="bundle directory written by 'automl export', or an MLflow models:/ URI (e.g. models:/NAME@champion)",
     )
-    from automl._stores import TRACKING_URI_ENV
+    from automl._handoff import TRACKING_URI_ENV, from_env
 
     parser.add_argument(
         "--tracking-uri",
-        default=os.environ.get(TRACKING_URI_ENV) or None,
+        default=from_env(TRACKING_URI_ENV),
         help=f"MLflow store of a models:/ URI (default: ${TRACKING_URI_ENV}, else sqlite:///mlruns/mlflow.db)",
     )
     parser.add_argument(

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
+from automl._handoff import TRACKING_URI_ENV, from_env, without_passwords
 from automl.cli._common import add_parser
 
 EXAMPLES = """
@@ -29,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tracking-uri",
-        default=os.environ.get("AUTOML_TRACKING_URI") or None,
+        default=from_env(TRACKING_URI_ENV),
         help="backend store (default: $AUTOML_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1 only)")
@@ -102,17 +107,44 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     command, server_env = server_command(args)
+    store = server_env["MLFLOW_BACKEND_STORE_URI"]
     if args.dry_run:
         print(" ".join(shlex.quote(part) for part in [*(f"{k}={redact(v)}" for k, v in server_env.items()), *command]))
         return 0
-    _prepare_store(args, server_env["MLFLOW_BACKEND_STORE_URI"])
+    _prepare_store(args, store)
     _check_port_free(args.host, args.port)
     check_reachable(args.tracking_uri or default_tracking_uri(), STORE_NAMES["mlflow"])
     where = f"http://{args.host}:{args.port}" if local else f"http://{socket.gethostname()}:{args.port}"
     print(f"MLflow {'tracking server' if args.serve else 'UI'} at {where}  (Ctrl-C to stop)", flush=True)
-    env = {**os.environ, **server_env}
-    env.setdefault("MLFLOW_ALLOW_FILE_STORE", "false")
-    return serve(command, env)
+    env = {"MLFLOW_ALLOW_FILE_STORE": "false", **without_passwords(os.environ, store), **server_env}
+    with password_file(store) as (url, password_env):
+        return serve(command, {**env, "MLFLOW_BACKEND_STORE_URI": url, **password_env})
+
+
+@contextlib.contextmanager
+def password_file(store: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """A PostgreSQL ``store`` without its password, and the environment that hands the
+    password to the server's database client (libpq) instead: ``PGPASSFILE``, a file only this
+    user can read, deleted when the block ends. Other stores are yielded as they are.
+
+    MLflow's server passes its store URL on to its web workers in their environment, where
+    the user's other processes could read the password (``automl._handoff``).
+    """
+    from sqlalchemy.engine import URL, make_url
+
+    url = make_url(store)
+    password = url.password or url.query.get("password")
+    if url.get_backend_name() != "postgresql" or not isinstance(password, str) or not password:
+        yield store, {}
+        return
+    without = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+    bare = without.difference_update_query(["password"]).render_as_string(hide_password=False)
+    with tempfile.TemporaryDirectory(prefix="automl-ui-") as folder:  # mode 0700
+        path = Path(folder) / "pgpass"
+        escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+        path.touch(mode=0o600)  # libpq ignores a password file others can read
+        path.write_text(f"*:*:*:*:{escaped}\n")
+        yield bare, {"PGPASSFILE": str(path)}
 
 
 def _refuse_a_path(tracking_uri: str) -> None:

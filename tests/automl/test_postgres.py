@@ -8,6 +8,7 @@ and stops it at the end. Without the binaries or the psycopg2 driver it is skipp
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shutil
 import signal
@@ -281,25 +282,30 @@ def _wait_for_training(study: optuna.Study, *, number: int, workers: list[subpro
     pytest.fail(f"trial {number} did not start training in 180 s")
 
 
-def _argv_holding(text: str) -> list[str]:
-    """The command lines of this machine's processes that contain ``text`` (what ``ps`` shows)."""
+def _shown(text: str, *, own: set[int]) -> list[str]:
+    """What shows ``text`` to the other processes of this machine: a command line (any user
+    reads it with ``ps``), or the environment of a process other than those in ``own``, which
+    the test started with ``text`` in theirs (as a user who exports it does)."""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = b"" if int(proc.name) in own else (proc / "environ").read_bytes()
+        except OSError:  # gone, or another user's environment
             continue
         if text in argv:
-            found.append(argv)
+            found.append(f"command line: {argv}")
+        if text.encode() in environ:
+            found.append(f"environment of: {argv}")
     return found
 
 
-def _watch_argv(process: subprocess.Popen, text: str, timeout: float = 600) -> list[str]:
-    """Poll every process's command line for ``text`` until ``process`` exits; returns the hits."""
+def _watch(process: subprocess.Popen, text: str, timeout: float = 600) -> list[str]:
+    """Poll every process for ``text`` shown (``_shown``) until ``process`` exits; returns the hits."""
     hits: list[str] = []
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
-        hits += _argv_holding(text)
+        hits += _shown(text, own={process.pid})
         time.sleep(0.2)
     return hits
 
@@ -319,7 +325,7 @@ def test_a_password_in_the_urls_never_leaves_the_process(postgres, workdir, spaw
     search = _spawn([*command, "--workers", "2"], workdir, "search.log", env=env)
     spawned.append(search)
 
-    argv_hits = _watch_argv(search, PASSWORD)  # the workers it starts
+    hits = _watch(search, PASSWORD)  # the workers it starts, their augmentation workers
 
     output = (workdir / "search.log").read_text()
     assert search.returncode == 0, output
@@ -342,7 +348,12 @@ def test_a_password_in_the_urls_never_leaves_the_process(postgres, workdir, spaw
     ui = _spawn([sys.executable, "-m", "automl", "ui", "--port", str(port)], workdir, "ui.log", env=env)
     spawned.append(ui)
     _wait_until_healthy(f"http://127.0.0.1:{port}", ui, workdir)
-    argv_hits += _argv_holding(PASSWORD)  # the MLflow server and its web workers, running
+    hits += _shown(PASSWORD, own={ui.pid})  # the MLflow server and its web workers, running
+    # ... which read the store all the same: its password reached them in a file only (PGPASSFILE).
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=pw"
+    ) as r:
+        assert json.load(r)["experiment"]["name"] == "pw"
     ui.send_signal(signal.SIGTERM)  # to automl ui alone: it must stop its whole server
     assert ui.wait(timeout=60) == 0
     deadline = time.monotonic() + 30
@@ -350,7 +361,7 @@ def test_a_password_in_the_urls_never_leaves_the_process(postgres, workdir, spaw
         time.sleep(0.5)
     assert not _listening(port), "the MLflow server outlived automl ui"
 
-    assert argv_hits == [] and not any(PASSWORD in text for text in outputs), (argv_hits, outputs)
+    assert hits == [] and not any(PASSWORD in text for text in outputs), (hits, outputs)
     client = MlflowClient(tracking_uri=tracking.replace("postgresql://", "postgresql+psycopg2://"))
     experiment = client.get_experiment_by_name("pw")
     runs = client.search_runs([experiment.experiment_id])
