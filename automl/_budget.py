@@ -157,8 +157,9 @@ class Plan:
 
 # The environment variable that hands a search's plan to its worker processes.
 PLAN_ENV = "AUTOML_PLAN"
-# Set ("1") for the one-trial process ``--isolate`` starts: it runs the search's own trials,
-# so its first model may train through the final window, as in one process.
+# Set ("1") for the processes ``--isolate`` (and a search past its memory limit) starts: they
+# run the search's own trials, so its first model may train through the final window, as in
+# one process, and the search, not they, says how many ran.
 LEAD_ENV = "AUTOML_LEAD"
 
 

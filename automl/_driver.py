@@ -54,7 +54,8 @@ from automl._queue import (
     total_reached,
 )
 from automl._records import StudyRecord, TrialRecord, record_outcome, record_parent_run
-from automl._settings import runtime_settings
+from automl._recycle import MemoryGuard, default_limit_mb
+from automl._settings import RuntimeSettings, runtime_settings
 from automl._stores import MAX_RETRY, store_lock
 from automl._studies import (
     best_value,
@@ -290,7 +291,22 @@ def _run_trials(
     # model may train through the final window. Without it, a minute's search on 5,000
     # Fashion-MNIST images exported a model cut at 1.2 epochs (test 0.7990, 0.8760 in one process).
     lead = not worker or os.environ.get(LEAD_ENV) == "1"
-    return _run_in_process(study, ctx, max_trials, plan, total=total, final_window=lead)
+    guard = _memory_guard(ctx.settings) if lead else None  # not a --workers helper: none would replace it
+    ran, stopped = _run_in_process(study, ctx, max_trials, plan, total=total, final_window=lead, guard=guard)
+    if worker or guard is None or not guard.tripped:
+        return ran, stopped
+    progress.message(
+        f"note: this process has grown by {guard.grown_mb / 1024:.1f} GB in {ran} trial(s) (the backend keeps part of "
+        "every model it trained); the trials left run in fresh processes"
+    )
+    left = None if max_trials is None else max_trials - ran
+    more, stopped = _run_isolated(study, ctx, left, plan, total=total, per_process=None)
+    return ran + more, stopped
+
+
+def _memory_guard(settings: RuntimeSettings) -> MemoryGuard:
+    limit = default_limit_mb() if settings.recycle_after_mb is None else settings.recycle_after_mb
+    return MemoryGuard(limit_mb=limit)
 
 
 def close_orphan_runs(study: optuna.Study, tracker: Tracker) -> int:
@@ -321,9 +337,10 @@ def _run_in_process(
     *,
     total: int | None = None,
     final_window: bool = True,
+    guard: MemoryGuard | None = None,
 ) -> tuple[int, str | None]:
-    """Run trials here until the plan, ``max_trials``, the study's ``total`` (``claim_trial``)
-    or the queue ends them. With
+    """Run trials here until the plan, ``max_trials``, the study's ``total`` (``claim_trial``),
+    the queue or the memory ``guard`` (``automl._recycle``) ends them. With
     ``final_window`` (the process that retrains the finalists), the study's first trial may
     train through the plan's final window (``_first_window``), unless ``--timeout`` bounds
     the trials: a trial does not train past it."""
@@ -335,6 +352,8 @@ def _run_in_process(
         study, deadline, late, _useful_epochs(plan), lead=final_window
     ):
         raise_if_interrupted()  # one lost in a finalizer: no trial starts after it
+        if guard is not None and guard.check():
+            break
         late += deadline is not None and time.monotonic() >= deadline
         if plan.lazy_queue:
             top_up(study, ctx.config, config_key=functools.partial(config_key_of, ctx=ctx))
@@ -581,9 +600,16 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
 
 
 def _run_isolated(
-    study: optuna.Study, ctx: StudyContext, max_trials: int | None, plan: Plan, *, total: int | None = None
+    study: optuna.Study,
+    ctx: StudyContext,
+    max_trials: int | None,
+    plan: Plan,
+    *,
+    total: int | None = None,
+    per_process: int | None = 1,
 ) -> tuple[int, str | None]:
-    """Run each trial in a fresh ``automl worker --trials 1`` process (hard memory isolation).
+    """Run the trials in fresh ``automl worker`` processes, ``per_process`` trials each (hard
+    memory isolation); ``None``: as many as each runs before its memory guard stops it.
 
     The loop is ``_run_in_process``'s: the plan's deadlines (handed to each process, which
     cuts its trial at them), the queue topped up as the budget lasts, and the failures in a
@@ -603,15 +629,20 @@ def _run_isolated(
             break
         finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
-        with start_worker(config, worker_command(config, timeout=left) + ["--trials", "1"], env) as child:
+        limit = [] if per_process is None else ["--trials", str(per_process)]
+        limit += ["--quiet"] if ctx.progress.quiet else []
+        with start_worker(config, worker_command(config, timeout=left) + limit, env) as child:
             (code,) = wait_passing_on_interrupts([child])  # it fails its trial, then the interrupt goes on
         if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # its exit on a Ctrl-C or a SIGTERM
             raise KeyboardInterrupt
         _fail_orphans(study, ctx.tracker, child.pid, code)
-        ran += 1
-        for trial in study.get_trials(deepcopy=False):
-            if trial.state.is_finished() and trial.number not in finished:
-                record = TrialRecord.of(trial)
-                failures.count(record.failure, record.reason)
+        ended = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        ended = [record for record in ended if record.number not in finished]
+        for record in ended:
+            failures.count(record.failure, record.reason)
+        its_own = sum(record.worker == process_identity(child.pid) for record in ended)
+        ran += per_process or its_own
+        if per_process is None and not its_own:  # it ran none: another would not either
+            break
         deadline = _deadline(study, ctx.data, plan, timeout, config)
     return ran, _stop_reason(study, ran, deadline, timeout, _useful_epochs(plan))

@@ -15,6 +15,7 @@ variable                              field                           default
 ``AUTOML_GRACE_PERIOD``               ``grace_period_s``              30
 ``AUTOML_INJECT_FAULT``               ``faults``                      none
 ``AUTOML_DEVICE_AUGMENTATION``        ``device_augmentation``         automatic
+``AUTOML_RECYCLE_AFTER_MB``           ``recycle_after_mb``            automatic
 ====================================  ==============================  ===================
 
 Child processes (``--isolate``, ``--workers``) inherit the settings through
@@ -40,6 +41,7 @@ HEARTBEAT_ENV = "AUTOML_HEARTBEAT_INTERVAL"
 GRACE_PERIOD_ENV = "AUTOML_GRACE_PERIOD"
 FAULT_ENV = "AUTOML_INJECT_FAULT"
 DEVICE_AUGMENTATION_ENV = "AUTOML_DEVICE_AUGMENTATION"
+RECYCLE_ENV = "AUTOML_RECYCLE_AFTER_MB"
 # Faults a test can inject into a trial's training (see ``automl._training.FAULTS``).
 FAULT_KINDS = ("error", "nan", "oom", "slow", "kill")
 
@@ -60,6 +62,9 @@ class RuntimeSettings:
             paths): one of ``FAULT_KINDS``.
         device_augmentation: augment inside the compiled training step (Keras layers)
             instead of in the host's feeder; ``None`` does so beside an accelerator only.
+        recycle_after_mb: the growth (MB) after which a search's trials go on in fresh
+            processes (``automl._recycle``); ``None`` picks a quarter of the machine's
+            memory, at most 4 GiB; 0 never moves them.
     """
 
     home: Path = Path("mlruns")
@@ -68,10 +73,12 @@ class RuntimeSettings:
     grace_period_s: int = 30
     faults: Mapping[int, str] = field(default_factory=dict)
     device_augmentation: bool | None = None
+    recycle_after_mb: int | None = None
 
     def __post_init__(self) -> None:
-        if self.augment_processes is not None and self.augment_processes < 0:
-            raise UserError(f"augment_processes must be >= 0, got {self.augment_processes!r}")
+        for name in ("augment_processes", "recycle_after_mb"):
+            if (value := getattr(self, name)) is not None and value < 0:
+                raise UserError(f"{name} must be >= 0, got {value!r}")
         if self.heartbeat_interval_s < 1 or self.grace_period_s <= self.heartbeat_interval_s:
             raise UserError(
                 "the heartbeat needs 1 <= interval < grace period (seconds), got "
@@ -95,6 +102,7 @@ class RuntimeSettings:
         env = os.environ if environ is None else environ
         processes = env.get(AUGMENT_PROCESSES_ENV, "").strip()
         device = env.get(DEVICE_AUGMENTATION_ENV, "").strip()
+        recycle = env.get(RECYCLE_ENV, "").strip()
         return cls(
             home=Path(env.get(HOME_ENV, "").strip() or "mlruns"),
             augment_processes=_whole_number(AUGMENT_PROCESSES_ENV, processes) if processes else None,
@@ -102,6 +110,7 @@ class RuntimeSettings:
             grace_period_s=_seconds(env, GRACE_PERIOD_ENV, 30),
             faults=_parse_faults(env.get(FAULT_ENV, "")),
             device_augmentation=_switch(DEVICE_AUGMENTATION_ENV, device) if device else None,
+            recycle_after_mb=_whole_number(RECYCLE_ENV, recycle) if recycle else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -116,6 +125,8 @@ class RuntimeSettings:
             env[AUGMENT_PROCESSES_ENV] = str(self.augment_processes)
         if self.device_augmentation is not None:
             env[DEVICE_AUGMENTATION_ENV] = "1" if self.device_augmentation else "0"
+        if self.recycle_after_mb is not None:
+            env[RECYCLE_ENV] = str(self.recycle_after_mb)
         return env
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from automl._budget import LEAD_ENV
 from automl.cli._common import add_parser, add_store_options
 
 EXAMPLES = """
@@ -58,5 +60,6 @@ def run(args: argparse.Namespace) -> int:
     except StudyStopped as exc:
         print(f"worker stopped: {exc}", file=sys.stderr)
         return 1
-    print(f"worker done: ran {ran} trial(s) of study {args.study!r}", flush=True)
+    if os.environ.get(LEAD_ENV) != "1":  # a search's own trial process: the search sums them up
+        print(f"worker done: ran {ran} trial(s) of study {args.study!r}", flush=True)
     return 0
