@@ -295,13 +295,11 @@ def _run_trials(
     ran, stopped = _run_in_process(study, ctx, max_trials, plan, total=total, final_window=lead, guard=guard)
     if worker or guard is None or not guard.tripped:
         return ran, stopped
-    progress.message(
+    note = (
         f"note: this process has grown by {guard.grown_mb / 1024:.1f} GB in {ran} trial(s) (the backend keeps part of "
         "every model it trained); the trials left run in fresh processes"
     )
-    left = None if max_trials is None else max_trials - ran
-    more, stopped = _run_isolated(study, ctx, left, plan, total=total, per_process=None)
-    return ran + more, stopped
+    return _run_isolated(study, ctx, max_trials, plan, total=total, per_process=None, ran_before=ran, note=note)
 
 
 def _memory_guard(settings: RuntimeSettings) -> MemoryGuard:
@@ -607,9 +605,13 @@ def _run_isolated(
     *,
     total: int | None = None,
     per_process: int | None = 1,
+    ran_before: int = 0,
+    note: str | None = None,
 ) -> tuple[int, str | None]:
     """Run the trials in fresh ``automl worker`` processes, ``per_process`` trials each (hard
     memory isolation); ``None``: as many as each runs before its memory guard stops it.
+    ``ran_before``: trials this search ran already (in its own process); ``note`` is said
+    before the first process starts, if one does. Returns the trials run, those included.
 
     The loop is ``_run_in_process``'s: the plan's deadlines (handed to each process, which
     cuts its trial at them), the queue topped up as the budget lasts, and the failures in a
@@ -618,7 +620,7 @@ def _run_isolated(
     env = {**plan.to_env(), LEAD_ENV: "1"}
     timeout = _timeout_deadline(config)
     deadline = _deadline(study, ctx.data, plan, timeout, config)
-    ran, failures, late = 0, _Failures(config.max_consecutive_failures), 0
+    ran, failures, late = ran_before, _Failures(config.max_consecutive_failures), 0
     while (max_trials is None or ran < max_trials) and _time_left(study, deadline, late, _useful_epochs(plan)):
         raise_if_interrupted()
         late += deadline is not None and time.monotonic() >= deadline
@@ -631,6 +633,9 @@ def _run_isolated(
         left = None if timeout is None else max(timeout - time.monotonic(), 1.0)
         limit = [] if per_process is None else ["--trials", str(per_process)]
         limit += ["--quiet"] if ctx.progress.quiet else []
+        if note is not None:
+            ctx.progress.message(note)
+            note = None
         with start_worker(config, worker_command(config, timeout=left) + limit, env) as child:
             (code,) = wait_passing_on_interrupts([child])  # it fails its trial, then the interrupt goes on
         if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # its exit on a Ctrl-C or a SIGTERM

@@ -52,3 +52,14 @@ def test_a_search_past_its_memory_limit_runs_the_trials_left_in_fresh_processes(
     workers = [r.worker for r in records]
     assert len(set(workers)) == 4 and process_identity() not in workers  # one process each
     assert "Winner: trial" in result.stdout  # compared as usual, in the search's own process
+
+
+def test_a_search_past_its_limit_with_no_trial_left_says_nothing_of_fresh_processes(workdir):
+    result = run_cli(
+        ["search", "--study-name", "one", "--trials", "1", "--epochs", "1", "--no-export"],
+        workdir,
+        AUTOML_RECYCLE_AFTER_MB="1",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "trial   0  complete" in result.stdout
+    assert "fresh processes" not in result.stdout and "stopped early" not in result.stdout, result.stdout
