@@ -648,6 +648,8 @@ def _run_isolated(
         its_own = sum(record.worker == process_identity(child.pid) for record in ended)
         ran += per_process or its_own
         if per_process is None and not its_own:  # it ran none: another would not either
+            if code:  # its error is above, on its standard error
+                return ran, f"a fresh trial process exited with code {code} before it ran a trial"
             break
         deadline = _deadline(study, ctx.data, plan, timeout, config)
     return ran, _stop_reason(study, ran, deadline, timeout, _useful_epochs(plan))

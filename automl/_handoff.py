@@ -21,7 +21,9 @@ import contextlib
 import json
 import os
 import re
+import stat
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -105,10 +107,17 @@ def without_passwords(env: Mapping[str, str], *urls: str) -> dict[str, str]:
 def passwords(url: str | None) -> set[str]:
     """The password of ``url`` (user part or a ``password``/``passwd`` query key), as written
     and percent-decoded; none for a URL without one."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if not url:
         return set()
     found = set(re.findall(r"://[^/:@]*:([^/]+)@", url))
     found |= set(re.findall(r"[?&](?:password|passwd)=([^&#]+)", url, flags=re.IGNORECASE))
+    try:  # as SQLAlchemy reads it: up to the last @, a / included ("u:abc/def@host")
+        found.add(str(make_url(url).password or ""))
+    except (ArgumentError, ValueError):
+        pass
     return {form for password in found for form in (password, unquote(password)) if form and form != "***"}
 
 
@@ -118,8 +127,17 @@ def _quotes(value: str, secret: str) -> bool:
 
 
 def _read_pipe(fd: str | None) -> dict[str, str]:
+    """The store URLs on the pipe ``fd`` names; none, with a note, where it names no pipe this
+    process inherited (a stray variable must neither stop a command nor block it on stdin)."""
     if fd is None:
         return {}
-    with os.fdopen(int(fd)) as pipe:
-        urls = json.load(pipe)
-    return {name: url for name, url in urls.items() if name in _NAMES and isinstance(url, str)}
+    try:
+        number = int(fd)
+        if number <= 2 or not stat.S_ISFIFO(os.fstat(number).st_mode):
+            raise ValueError("not a pipe")
+        with os.fdopen(number) as pipe:
+            urls = json.load(pipe)
+        return {name: url for name, url in urls.items() if name in _NAMES and isinstance(url, str)}
+    except (OSError, ValueError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        print(f"note: {FD_ENV}={fd!r} ignored: it names no store pipe of this process ({exc})", file=sys.stderr)
+        return {}

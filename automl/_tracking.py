@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from automl._errors import UserError
-from automl._handoff import passwords
 from automl._stores import (
     STORE_NAMES,
     artifact_root,
@@ -152,15 +151,15 @@ SERVER_WAIT_S = 10.0
 
 
 def _set_tracking_uri(mlflow: Any, uri: str) -> None:
-    """``mlflow.set_tracking_uri``, without the copy of a password-holding ``uri`` it leaves
-    in ``MLFLOW_TRACKING_URI`` "so that subprocess can inherit it" (``automl._handoff``)."""
+    """``mlflow.set_tracking_uri``, without the copy of ``uri`` it leaves in
+    ``MLFLOW_TRACKING_URI`` "so that subprocess can inherit it": the URI may hold a password
+    (``automl._handoff``), and this project's processes get their stores otherwise."""
     before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
-    if before != uri and passwords(uri):
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def _reach_server(uri: str) -> None:

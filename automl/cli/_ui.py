@@ -133,7 +133,8 @@ def password_file(store: str) -> Iterator[tuple[str, dict[str, str]]]:
     from sqlalchemy.engine import URL, make_url
 
     url = make_url(store)
-    password = url.password or url.query.get("password")
+    given = url.query.get("password")
+    password = url.password or (given[0] if isinstance(given, tuple) else given)
     if url.get_backend_name() != "postgresql" or not isinstance(password, str) or not password:
         yield store, {}
         return

@@ -17,6 +17,7 @@ from automl._handoff import (
     STORAGE_ENV,
     TRACKING_URI_ENV,
     from_env,
+    passwords,
     popen,
     urls_in_memory,
     without_passwords,
@@ -79,6 +80,30 @@ def test_a_short_password_drops_only_the_variables_that_quote_it():
     assert without_passwords({"A": "s@cret", "B": query, "C": "x"}, query) == {"C": "x"}
 
 
+def test_a_password_is_found_as_sqlalchemy_reads_it():
+    # The user part ends at the last @: a / inside it was missed, and MLflow's copy kept.
+    assert passwords("postgresql://u:abc/def@h:5432/d") >= {"abc/def"}
+    assert passwords("postgresql://u:p%40ss%2Fw@h/d") >= {"p%40ss%2Fw", "p@ss/w"}
+    url = "postgresql://u:abc/def@h:5432/d"
+    assert without_passwords({"MLFLOW_TRACKING_URI": url, "PGPASSWORD": "abc/def", "A": "b"}, url) == {"A": "b"}
+
+
+@pytest.mark.parametrize("fd", ["abc", "999", "0", "1"])
+def test_a_stray_fd_variable_is_ignored_with_a_note(fd, capsys):
+    # Each of these stopped every command with a traceback, or (0: stdin) blocked it.
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        env=_repo_env(**{FD_ENV: fd}),
+        stdin=subprocess.PIPE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout)["urls"] == [None, None]
+    assert f"note: {FD_ENV}={fd!r} ignored: it names no store pipe of this process" in child.stderr
+
+
 def test_the_store_variables_live_in_memory_while_a_command_runs(monkeypatch):
     monkeypatch.setenv(STORAGE_ENV, STORAGE)
     monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
@@ -96,8 +121,9 @@ def test_mlflow_keeps_no_copy_of_a_password_in_the_environment(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mine.db")  # a user's own stays as it was
     _set_tracking_uri(mlflow, "http://carol:Other-pw1@h:5000")
     assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///mine.db"
-    _set_tracking_uri(mlflow, "sqlite:///other.db")  # without a password MLflow's copy stays
-    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///other.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    _set_tracking_uri(mlflow, "postgresql://u:abc/def@h/d")  # SQLAlchemy's password: "abc/def"
+    assert "MLFLOW_TRACKING_URI" not in os.environ and mlflow.get_tracking_uri() == "postgresql://u:abc/def@h/d"
 
 
 @pytest.mark.parametrize(
