@@ -12,7 +12,7 @@ process started from it. So a command of the ``automl`` CLI:
   ``urls_in_memory`` reads. Nothing in the child's command line or environment holds them.
 
 MLflow's ``set_tracking_uri`` copies the URI into ``MLFLOW_TRACKING_URI`` "so that
-subprocess can inherit it"; ``automl._tracking`` takes a password-holding copy out again.
+subprocess can inherit it"; ``automl._tracking`` takes that copy out again.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 TensorFlow keeps part of every model it has trained in memory that nothing gives back
 (``keras.backend.clear_session`` and a full garbage collection do not; bench/RESULTS.md,
-"Memory over a long study"): a search of the 8x8 digits grew by 125 MB a trial, 6.5 GB
+"Memory over a long search"): a search of the 8x8 digits grew by 125 MB a trial, 6.5 GB
 after 40 trials, and would have filled the 24 GB of its machine in 150. JAX and PyTorch
 grow by a few MB a trial. So the process that runs a search measures its growth after each
 trial (``MemoryGuard``); once it is past ``RuntimeSettings.recycle_after_mb``, the trials
