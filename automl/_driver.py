@@ -641,8 +641,11 @@ def _run_isolated(
         if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # its exit on a Ctrl-C or a SIGTERM
             raise KeyboardInterrupt
         _fail_orphans(study, ctx.tracker, child.pid, code)
-        ended = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-        ended = [record for record in ended if record.number not in finished]
+        ended = [
+            TrialRecord.of(t)
+            for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished() and t.number not in finished
+        ]
         for record in ended:
             failures.count(record.failure, record.reason)
         its_own = sum(record.worker == process_identity(child.pid) for record in ended)

@@ -22,10 +22,11 @@ __all__ = ["MemoryGuard", "default_limit_mb", "rss_mb"]
 _MOST_MB = 4096
 
 
-def rss_mb() -> float | None:
-    """This process's resident memory in MB, or None where ``/proc`` does not say (not Linux)."""
+def rss_mb(pid: int | None = None) -> float | None:
+    """The resident memory in MB of this process (or of process ``pid``), or None where
+    ``/proc`` does not say (not Linux, or the process is gone)."""
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{'self' if pid is None else pid}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024

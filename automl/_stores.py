@@ -46,8 +46,6 @@ __all__ = [
     "scrub",
     "normalize_url",
     "store_lock",
-    "STORAGE_ENV",
-    "TRACKING_URI_ENV",
 ]
 
 
@@ -77,7 +75,7 @@ def default_storage() -> str:
     """The Optuna storage where none is given: ``$AUTOML_STORAGE``, else ``mlruns/optuna.db``.
 
     The environment comes after a study file's ``storage`` and the ``--storage`` flag: it
-    keeps a URL's password off command lines, and local workers get their store through it.
+    keeps a URL's password off command lines (``automl._handoff``).
     """
     return from_env(STORAGE_ENV) or _sqlite_uri("optuna.db")
 

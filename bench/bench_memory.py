@@ -26,6 +26,8 @@ from pathlib import Path
 
 import _common  # sets the import path and quiets TensorFlow's start-up
 
+from automl._recycle import rss_mb
+
 
 @dataclass(frozen=True, kw_only=True)
 class Run:
@@ -52,14 +54,6 @@ def _parse_args() -> argparse.Namespace:
     return args
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return 0.0
-
-
 def _descendants(pid: int) -> list[int]:
     """``pid``'s children, theirs, and so on (from ``/proc``)."""
     parents: dict[int, list[int]] = {}
@@ -79,8 +73,8 @@ def _descendants(pid: int) -> list[int]:
 
 def _watch(process: subprocess.Popen, peaks: dict[str, float]) -> None:
     while process.poll() is None:
-        own = _rss_mb(process.pid)
-        total = own + sum(_rss_mb(pid) for pid in _descendants(process.pid))
+        own = rss_mb(process.pid) or 0.0
+        total = own + sum(rss_mb(pid) or 0.0 for pid in _descendants(process.pid))
         peaks["search"], peaks["total"] = max(peaks["search"], own), max(peaks["total"], total)
         time.sleep(0.5)
 
