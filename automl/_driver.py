@@ -235,11 +235,14 @@ def run_study(
         with local_workers(config, helpers, plan) as codes:
             ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials, total)
             raise_if_interrupted()  # one lost after the last trial: no comparison or export follows
+        _fail_dead_workers(study, tracker)  # a worker killed mid-trial (by the out-of-memory killer) left it RUNNING
         if failed := sum(code != 0 for code in codes):
             stopped = "; ".join(filter(None, (stopped, f"{failed} worker process(es) exited with an error")))
     except BaseException as exc:
         if not worker:  # a worker leaves the study's parent run to the process that owns it
             tracker.close_parent_on_error("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        with contextlib.suppress(Exception):  # a child killed after its SIGTERM's grace left its trial RUNNING
+            _fail_dead_workers(study, tracker)
         raise
     close_orphan_runs(study, tracker)
     return StudyRun(

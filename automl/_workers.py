@@ -98,7 +98,7 @@ def local_workers(config: StudyConfig, count: int, plan: Plan) -> Iterator[list[
 
 # How long a child process has, after its SIGTERM, to fail its trial and exit before it is
 # killed (a second or two on a busy 2-core CPU; Docker gives 10 s, systemd 90 s). Its trial,
-# left RUNNING, is failed and queued again when the study resumes on this host.
+# left RUNNING, is failed and queued again by the search that started it.
 STOP_GRACE_S = 30.0
 
 
@@ -115,7 +115,7 @@ def _stop(children: list[subprocess.Popen], *, grace_s: float = STOP_GRACE_S) ->
         except subprocess.TimeoutExpired:
             print(
                 f"note: process {child.pid} had not stopped {grace_s:.0f} s after its SIGTERM: killed "
-                "(its trial is failed and queued again when the study resumes)",
+                "(its trial is failed and queued again)",
                 file=sys.stderr,
             )
             child.kill()

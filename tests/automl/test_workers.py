@@ -324,6 +324,39 @@ def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their
     assert len([t for t in study.trials if t.state == TrialState.WAITING and t.params]) == 2  # queued again
 
 
+def test_a_worker_killed_mid_trial_has_its_trial_failed_and_queued_again_by_the_search(workdir):
+    # A worker killed mid-trial (by the out-of-memory killer, or by the search after its
+    # SIGTERM's grace) left its trial RUNNING after the search had ended, until the study
+    # resumed on this host: `automl status` showed a trial running that nothing ran.
+    paths = stores(workdir)
+    (workdir / "mlruns").mkdir()
+    command = ["search", "--study-name", "killed", "--trials", "4", "--epochs", "20", "--pruner", "none",
+               "--workers", "2", "--no-export"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl", *command],
+        cwd=workdir,
+        env=cli_env(AUTOML_INJECT_FAULT="slow@0,slow@1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = _running_trials(paths["storage"], "killed", 2, proc)
+    lead = f"{socket.gethostname()}:{proc.pid}"
+    (killed,) = [t for t in running if TrialRecord.of(t).worker != lead]
+    os.kill(int(str(TrialRecord.of(killed).worker).rpartition(":")[2]), signal.SIGKILL)
+    proc.send_signal(signal.SIGTERM)
+    output = output_within(proc, timeout=120)
+
+    assert proc.returncode == 143, output
+    study = optuna.load_study(study_name="killed", storage=paths["storage"])
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING], output
+    failed = study.trials[killed.number]
+    assert failed.state == TrialState.FAIL and TrialRecord.of(failed).reason == "its process is gone (killed mid-trial)"
+    assert f"trial {killed.number} failed: its process is gone (killed mid-trial)" in output
+    waiting = [t.system_attrs.get(RETRY_ATTR) for t in study.trials if t.state == TrialState.WAITING]
+    assert waiting.count(killed.number) == 1  # queued again, as an interrupted trial is
+
+
 def test_a_child_that_does_not_stop_after_its_sigterm_is_killed_after_the_grace(tmp_path, capsys):
     # An interrupted search waited for its workers without end: one that hung after its
     # SIGTERM kept the search from exiting (a CI run: still there 120 s after the SIGTERM).
