@@ -18,6 +18,7 @@ The statistics come from statsmodels (``mcnemar``, ``multipletests``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
@@ -38,6 +39,8 @@ __all__ = [
 
 # The accuracy a cheaper finalist may give away, at most, to win: 1 percentage point.
 DEFAULT_MARGIN = 0.01
+# The smallest significance level: below it the winner rule's 1 - alpha / m rounds to 1.
+MIN_ALPHA = 1e-9
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,7 +227,7 @@ def mcnemar_pair(
         ``[[both right, only A right], [only B right, both wrong]]``.
 
     Raises:
-        ValueError: the vectors differ in length, are not 1-D booleans, or
+        ValueError: the vectors differ in length, are empty or not 1-D booleans, or
             ``exact_below`` is negative.
     """
     from statsmodels.stats.contingency_tables import mcnemar
@@ -235,6 +238,8 @@ def mcnemar_pair(
     b = _as_correctness(correct_b, "correct_b")
     if a.shape != b.shape:
         raise ValueError(f"correct_a and correct_b must have the same length, got {a.size} and {b.size}")
+    if a.size == 0:
+        raise ValueError("correct_a and correct_b hold no example: nothing to test")
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]], dtype=np.int64)
     discordant = int(table[0, 1] + table[1, 0])
     exact = discordant < exact_below or discordant == 0
@@ -283,8 +288,10 @@ def compare_finalists(
 
     Raises:
         ValueError: no finalist, a repeated trial, a missing or mis-sized prediction
-            vector, ``alpha`` outside (0, 1), ``margin`` outside [0, 1), an unknown ``prefer``
-            or ``cost_metric``.
+            vector, labels or predictions that are not class indices, a finalist's
+            ``accuracy`` that its predictions do not score, ``alpha`` outside
+            [``MIN_ALPHA``, 1), ``margin`` outside [0, 1), an unknown ``prefer`` or
+            ``cost_metric``.
     """
     from statsmodels.stats.multitest import multipletests
 
@@ -294,7 +301,10 @@ def compare_finalists(
     truth = np.asarray(y_true)
     if truth.ndim != 1 or truth.size == 0:
         raise ValueError(f"y_true must be a 1-D vector of class indices, one or more, got shape {truth.shape}")
+    _check_class_indices(truth, "y_true")
     correct = {f.trial: _predicted(predictions, f.trial, truth.shape) == truth for f in finalists}
+    for finalist in finalists:
+        _check_accuracy(finalist, correct[finalist.trial])
     tests = [(a, b, mcnemar_pair(correct[a], correct[b])) for a, b in combinations(correct, 2)]
     p_holm = multipletests([p for _, _, (_, _, p, _) in tests], alpha=alpha, method="holm")[1] if tests else []
     pairs = tuple(
@@ -451,8 +461,8 @@ _WINNER_RULES: dict[str, WinnerRule] = {"cost": _cost_rule, "accuracy": _accurac
 def _check_arguments(finalists: Sequence[Finalist], alpha: float, prefer: str, margin: float) -> None:
     if prefer not in _WINNER_RULES:
         raise ValueError(f"prefer must be one of {sorted(_WINNER_RULES)}, got {prefer!r}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if not MIN_ALPHA <= alpha < 1.0:  # a smaller one makes 1 - alpha / m round to 1: infinite intervals
+        raise ValueError(f"alpha must be in [{MIN_ALPHA:g}, 1), got {alpha!r}")
     if not 0.0 <= margin < 1.0:  # also rejects NaN
         raise ValueError(f"margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {margin!r}")
     if len(finalists) < 1:
@@ -472,7 +482,26 @@ def _predicted(predictions: Mapping[int, np.ndarray], trial: int, shape: tuple[i
             f"predictions of trial {trial} have shape {predicted.shape} but y_true has shape {shape}: "
             "pass one predicted class index per test example"
         )
+    _check_class_indices(predicted, f"predictions of trial {trial}")
     return predicted
+
+
+def _check_class_indices(values: np.ndarray, name: str) -> None:
+    """Class indices are whole numbers from 0: names, floats or probabilities compared with
+    indices would score every example wrong without a word."""
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name} must be class indices (integers), got dtype {values.dtype}: {values[:3].tolist()}")
+    if values.min() < 0:
+        raise ValueError(f"{name} must be class indices from 0, got {int(values.min())}")
+
+
+def _check_accuracy(finalist: Finalist, correct: np.ndarray) -> None:
+    scored = float(np.mean(correct))
+    if not math.isclose(finalist.accuracy, scored, abs_tol=1e-9):
+        raise ValueError(
+            f"finalist trial {finalist.trial} has accuracy {finalist.accuracy!r} but its predictions score "
+            f"{scored!r} on y_true: pass the accuracy of these predictions"
+        )
 
 
 def _as_correctness(values: np.ndarray, name: str) -> np.ndarray:
@@ -543,7 +572,7 @@ def _paired_correlation(both: int, only_a: int, only_b: int, neither: int) -> fl
         cross -= n / 2
     elif cross >= 0:
         cross = 0
-    return float(cross / np.sqrt(margins))
+    return float(cross / math.sqrt(margins))  # ``margins`` passes 2**64 past n = 130,000: not NumPy's sqrt
 
 
 def _find_pair(pairs: tuple[PairResult, ...], a: int, b: int) -> PairResult:

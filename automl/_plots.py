@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,13 +45,18 @@ def plot_pvalue_heatmap(comparison: Comparison, path: Path) -> Path:
     return _save_png(fig, path)
 
 
+# The confusion matrix's height in inches (at 120 dpi) and the most classes it names on an axis.
+MAX_CONFUSION_INCHES = 24.0
+MAX_NAMED_CLASSES = 60
+
+
 def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
     """Save the confusion matrix (rows: true class, columns: predicted) as a PNG; returns ``path``."""
     from sklearn.metrics import confusion_matrix
 
     n = len(class_names)
     matrix = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(n)))
-    size = 3.0 + 0.45 * n
+    size = min(3.0 + 0.45 * n, MAX_CONFUSION_INCHES)  # uncapped, 300 classes drew 16,680 px a side in 7.6 GB
     fig = Figure(figsize=(size + 1.0, size), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues")
@@ -59,8 +65,9 @@ def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
         for (i, j), count in np.ndenumerate(matrix):
             colour = "white" if count > threshold else "black"
             ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
-    ax.set_xticks(range(n), list(class_names), rotation=45, ha="right")
-    ax.set_yticks(range(n), list(class_names))
+    named = range(0, n, math.ceil(n / MAX_NAMED_CLASSES))  # each class's name while they fit, every k-th past that
+    ax.set_xticks(named, [class_names[i] for i in named], rotation=45, ha="right")
+    ax.set_yticks(named, [class_names[i] for i in named])
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"Confusion matrix ({matrix.sum():,} test examples)")

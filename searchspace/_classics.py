@@ -3,7 +3,9 @@
 Each builder follows its paper's layout and shrinks it to the image: widths are divided
 (roughly by 4, as small images need fewer features), kernels and paddings are chosen to fit
 the map, a pool is left out once the map is a single pixel, and large inputs (64 pixels
-and more) get the papers' strided stem. They seed a study as its first trials
+and more) get the papers' strided stem. LeNet, a design for 32x32 digits, keeps its layout:
+on 224x224 photos its flatten head holds 24 million parameters (``--max-params`` narrows
+it). They seed a study as its first trials
 (``automl search --seed-architectures lenet,resnet``) and serve as baselines.
 """
 

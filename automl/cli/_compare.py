@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> None:
     """Refuse, before the study is opened, the options a comparison cannot take, quoting them."""
     from automl._errors import UserError
+    from automl._mcnemar import MIN_ALPHA
 
     counts = {"--top": args.top, "--seeds": args.seeds, "--final-epochs": args.final_epochs}
     for flag, value in counts.items():
@@ -46,8 +47,8 @@ def _check(args: argparse.Namespace) -> None:
             raise UserError(f"{flag} must be at least 1, got {value!r}")
     if args.seeds is not None and args.final_epochs is None:
         raise UserError(f"--seeds {args.seeds} averages models retrained on train+validation: give --final-epochs too")
-    if not 0 < args.alpha < 1:
-        raise UserError(f"--alpha must be between 0 and 1, got {args.alpha!r}")
+    if not MIN_ALPHA <= args.alpha < 1:
+        raise UserError(f"--alpha must be in [{MIN_ALPHA:g}, 1), got {args.alpha!r}")
     if args.margin is not None and not 0 <= args.margin < 1:
         raise UserError(f"--margin must be in [0, 1) (a fraction of accuracy: 0.01 is 1 point), got {args.margin!r}")
 

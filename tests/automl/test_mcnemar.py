@@ -18,7 +18,7 @@ from automl._mcnemar import (
     compare_finalists,
     mcnemar_pair,
 )
-from automl._plots import plot_confusion_matrix, plot_pvalue_heatmap
+from automl._plots import MAX_CONFUSION_INCHES, plot_confusion_matrix, plot_pvalue_heatmap
 
 # Cavo et al. (2012), the paired 2x2 table of Fagerland, Lydersen & Laake, "Statistical
 # Analysis of Contingency Tables", chapter 8: [[both, only first], [only second, neither]].
@@ -110,6 +110,7 @@ def test_no_discordant_examples_gives_p_one() -> None:
         ([0, 2], [1, 1], {}, "booleans or 0/1"),
         ([[True]], [[True]], {}, "1-D"),
         ([True], [True], {"exact_below": -1}, "-1"),
+        ([], [], {}, "no example"),
     ],
 )
 def test_mcnemar_pair_rejects_bad_input(a: list, b: list, kwargs: dict, message: str) -> None:
@@ -385,6 +386,12 @@ def test_single_finalist_wins_without_pairs() -> None:
         ({"predictions": {1: np.zeros(4, dtype=int), 2: np.zeros(5, dtype=int)}}, r"\(5,\)"),
         ({"y_true": np.zeros((4, 1), dtype=int)}, r"\(4, 1\)"),
         ({"y_true": np.zeros(0, dtype=int), "predictions": {1: np.zeros(0), 2: np.zeros(0)}}, r"one or more, .*\(0,\)"),
+        ({"alpha": 1e-20}, r"alpha must be in \[1e-09, 1\), got 1e-20"),  # its intervals were [nan, nan]
+        # Scored silently: every example wrong.
+        ({"predictions": {1: np.array(["0"] * 4), 2: np.zeros(4, dtype=int)}}, "trial 1 must be class indices"),
+        ({"predictions": {1: np.zeros(4), 2: np.zeros(4, dtype=int)}}, "got dtype float64"),
+        ({"predictions": {1: np.full(4, -1), 2: np.zeros(4, dtype=int)}}, "from 0, got -1"),
+        ({"y_true": np.zeros(4)}, "y_true must be class indices"),
     ],
 )
 def test_compare_finalists_rejects_bad_input(change: dict, message: str) -> None:
@@ -398,6 +405,25 @@ def test_compare_finalists_rejects_bad_input(change: dict, message: str) -> None
     options = {key: arguments.pop(key) for key in ("prefer", "alpha", "margin") if key in arguments}
     with pytest.raises(ValueError, match=message):
         compare_finalists(**arguments, **options)
+
+
+def test_a_finalist_s_accuracy_must_be_what_its_predictions_score() -> None:
+    # The winner rule ranks by ``Finalist.accuracy``: one that its predictions do not score
+    # picked a winner that the pair table showed no better.
+    y_true = np.arange(20) % 3
+    finalists = [_finalist(1, y_true, y_true, params=1, flops=1), _finalist(2, y_true, y_true, params=1, flops=1)]
+    finalists[0] = dataclasses.replace(finalists[0], accuracy=0.5)
+    with pytest.raises(ValueError, match="trial 1 has accuracy 0.5 but its predictions score 1.0"):
+        compare_finalists(y_true, {1: y_true, 2: y_true}, finalists)
+
+
+def test_the_interval_of_a_test_split_of_hundreds_of_thousands_is_computed() -> None:
+    # The product of the table's margins passed 2**64 (200,000 examples at 70%): NumPy's sqrt
+    # of that Python int raised a TypeError after the whole search had run.
+    table = np.array([[120_000, 20_000], [19_000, 41_000]])
+    diff, low, high = _paired_difference_ci(table, confidence=0.95)
+    assert diff == pytest.approx(1_000 / 200_000)
+    assert low < diff < high and high - low < 0.005
 
 
 def test_repeated_trial_is_rejected() -> None:
@@ -448,6 +474,16 @@ def test_table_names_a_finalist_of_averaged_members() -> None:
     row = next(line for line in text.splitlines() if line.startswith(f"    {finalists[0].trial} "))
     assert "2 averaged members (cost of all)" in row
     assert compare_finalists(y_true, predictions, finalists).to_dict()["finalists"][0]["members"] == 2
+
+
+def test_the_confusion_matrix_of_many_classes_stays_a_readable_size(tmp_path) -> None:
+    # It grew 0.45 inches a class: 300 classes drew 16,680 pixels a side in 7.6 GB (1,000
+    # would have run out of memory after the search).
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 300, 3_000)
+    path = plot_confusion_matrix(y_true, y_true, [f"class {i}" for i in range(300)], tmp_path / "cm.png")
+    with Image.open(path) as image:
+        assert max(image.size) <= (MAX_CONFUSION_INCHES + 1) * 120  # at 120 dpi
 
 
 def test_plots_are_png_files(comparison: Comparison, tmp_path) -> None:

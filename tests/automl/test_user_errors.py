@@ -123,7 +123,8 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("compare-seeds-zero", ["compare", "--final-epochs", "2", "--seeds", "0"], "--seeds must be at least 1, got 0"),
     ("compare-final-epochs-zero", ["compare", "--final-epochs", "0"], "--final-epochs must be at least 1, got 0"),
     ("compare-seeds-alone", ["compare", "--seeds", "3"], "--seeds 3 averages models retrained on train+validation"),
-    ("compare-alpha", ["compare", "--alpha", "1.5"], "--alpha must be between 0 and 1, got 1.5"),
+    ("compare-alpha", ["compare", "--alpha", "1.5"], "--alpha must be in [1e-09, 1), got 1.5"),
+    ("compare-tiny-alpha", ["compare", "--alpha", "1e-20"], "--alpha must be in [1e-09, 1), got 1e-20"),
     ("compare-margin", ["compare", "--margin", "5"], "--margin must be in [0, 1)"),
     ("time-budget-inf", ["search", "--time-budget", "inf"], "a duration must be positive and finite, got 'inf'"),
     # argparse took "-5s" for an option: "expected one argument"
