@@ -785,7 +785,8 @@ def compare_study(
                 val_accuracy=float(record.val_accuracy or 0.0),
                 params=members * int(record.params or 0),
                 flops=members * views * int(record.flops or 0),
-                kept_search_model=bool(retrained) and record.number not in retrained,
+                # A model trained through the final window is its trial's final model, not one kept behind.
+                kept_search_model=bool(retrained) and record.number not in retrained and not record.through_window,
                 members=members,
                 views=views,
             )

@@ -271,11 +271,22 @@ def test_a_retrained_finalists_logged_model_says_where_its_trial_came_from(workd
         assert logged.params["origin.warm_start"] == trial.user_attrs["warm_start"]
 
 
-def _one_finalist_retrained(monkeypatch, name: str) -> tuple[Any, Any, Any, dict[str, float], Any]:
+def _one_finalist_retrained(
+    monkeypatch, name: str, *, through_window: bool = False
+) -> tuple[Any, Any, Any, dict[str, float], Any]:
     """A study whose comparison retrained its best finalist and compared the other with
-    test-time views added to its search model; the test accuracies it linked in MLflow."""
+    test-time views added to its search model (one that trained ``through_window``, as a
+    study's first trial may); the test accuracies it linked in MLflow."""
     automl.search(study_name=name, trials=2, epochs=1, pruner="none", top=1, quiet=True)  # one retrained
     study, config = load_existing(name, storage=None, tracking_uri=None)
+    if through_window:
+        records = _compare.finalist_records
+
+        def second_through_window(*args: Any) -> list[TrialRecord]:
+            best, other = records(*args)
+            return [best, dataclasses.replace(other, through_window=True)]
+
+        monkeypatch.setattr(_compare, "finalist_records", second_through_window)
     tracker = study_tracker(study, config)
     linked: dict[str, float] = {}
     monkeypatch.setattr(
@@ -299,6 +310,17 @@ def test_a_test_accuracy_is_linked_only_to_the_logged_model_that_scored_it(workd
     assert len(kept) == 1 and kept[0].views > 1 and len(retrained) == 1
     final = _compare.final_model_uri(study, retrained[0].trial)
     assert linked == {tracker.model_id_of(final): retrained[0].accuracy}
+
+
+def test_a_model_trained_through_the_final_window_is_compared_as_a_final_model(workdir, monkeypatch) -> None:
+    # It was compared as a search model kept beside retrained finalists, which may win only if
+    # significantly more accurate: a first model trained 17 epochs through the window lost to
+    # one retrained for a single epoch (a one-minute search with --workers 2).
+    *_, comparison = _one_finalist_retrained(monkeypatch, "w", through_window=True)
+
+    assert len(comparison.finalists) == 2
+    assert not any(f.kept_search_model for f in comparison.finalists)
+    assert "search model" not in comparison.table()
 
 
 def test_a_card_quotes_the_comparison_only_for_the_model_it_compared(workdir, monkeypatch) -> None:
