@@ -8,16 +8,20 @@ TensorFlow and MLflow start) it is printed as "Exception ignored ... KeyboardInt
 lost: the search went on to the end, compared, exported and exited 0. Each signal is
 recorded, and the driver raises a lost one again at its next safe point
 (``raise_if_interrupted``: before each trial, at each epoch's start and batch's end, before
-the comparison).
+the comparison), and Python's report of it ("Exception ignored in: ...", a traceback ending
+in ``KeyboardInterrupt``) is kept off the console.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 __all__ = ["SignalInterrupt", "interrupts_as_ctrl_c", "raise_if_interrupted", "stopped_by"]
 
@@ -47,12 +51,23 @@ def interrupts_as_ctrl_c() -> Iterator[None]:
     signal.signal(signal.SIGTERM, _as_ctrl_c)
     if previous[signal.SIGINT] is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+    report = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_unless_recorded, report)
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = report
         _received.clear()
+
+
+def _unless_recorded(report: Callable[[Any], None], unraisable: Any) -> None:
+    """Pass on to ``report`` what Python could not raise, except an interrupt of a recorded
+    signal: ``raise_if_interrupted`` raises it again."""
+    if _received and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    report(unraisable)
 
 
 def stopped_by() -> int | None:

@@ -34,6 +34,7 @@ from automl._training import (
     learning_rate_schedule,
     make_optimizer,
     train_model,
+    whole_batches,
 )
 
 
@@ -64,6 +65,20 @@ def test_a_compiled_model_traces_its_training_step_once(optimizer: str) -> None:
     assert len(traced) == 1
     assert np.isfinite(history.history["loss"]).all() and "accuracy" in history.history
     keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(("n", "batch_size"), [(100, 32), (96, 32), (5, 32), (1, 8)])
+def test_whole_batches_repeat_drawn_examples_to_fill_the_last_batch(n: int, batch_size: int) -> None:
+    x, y = np.arange(n * 2).reshape(n, 2), np.arange(n)
+    filled_x, filled_y = whole_batches(x, y, batch_size, seed=0)
+
+    assert len(filled_x) == len(filled_y) == math.ceil(n / batch_size) * batch_size  # as many batches, all whole
+    np.testing.assert_array_equal(filled_x[:n], x)  # every example once, in order
+    np.testing.assert_array_equal(filled_x[:, 0] // 2, filled_y)  # the repeats are whole examples
+    assert set(filled_y[n:]) <= set(y) and len(set(filled_y[n:])) == min(
+        len(filled_y) - n, n
+    )  # drawn anew while they last
+    np.testing.assert_array_equal(whole_batches(x, y, batch_size, seed=0)[1], filled_y)  # by the seed
 
 
 @pytest.mark.parametrize(
