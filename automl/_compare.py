@@ -53,6 +53,7 @@ from automl._training import (
     FitToDeadline,
     StopAt,
     augmentation_target,
+    batches_for_backend,
     compile_model,
     continue_replanned,
     fit_looking_halfway,
@@ -170,7 +171,8 @@ def _retrain(
     policy = pipelines.AugmentPolicy.from_dict(dict(augmentation)) if augmentation else pipelines.AugmentPolicy.none()
     fit_model, host_policy = augmentation_target(model, policy, seed=seed)
     compile_model(fit_model, training, data.num_classes)
-    fit = functools.partial(train_model, fit_model, (x, y), seed=seed, policy=host_policy)
+    train = batches_for_backend((x, y), training.batch_size, seed=seed)
+    fit = functools.partial(train_model, fit_model, train, seed=seed, policy=host_policy)
     stop, count = StopAt(until), EpochCount()
     most = most or _most_epochs(record)
     replan = None if fill is None else FitToDeadline(deadline=fill, planned=epochs, most=most)

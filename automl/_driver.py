@@ -467,15 +467,15 @@ def _fail_running(
         if not gone(record.worker):
             continue
         trial = optuna.Trial(study, frozen._trial_id)
-        record_outcome(trial, timings={}, failure=died, note=None)
-        if record.mlflow_run_id is not None:
-            tracker.close_run(
-                record.mlflow_run_id, "FAILED", tags={"state": TrialState.FAIL.name, "fail_reason": str(died)}
-            )
         try:
+            record_outcome(trial, timings={}, failure=died, note=None)
+            if record.mlflow_run_id is not None:
+                tracker.close_run(
+                    record.mlflow_run_id, "FAILED", tags={"state": TrialState.FAIL.name, "fail_reason": str(died)}
+                )
             told = study.tell(trial, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process failed it first
+            continue  # another process (a worker's heartbeat check) failed it first
         print(f"trial {frozen.number} failed: {died}", file=sys.stderr)
         if retry and len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
             requeue(study, told)

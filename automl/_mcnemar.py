@@ -487,17 +487,22 @@ def _predicted(predictions: Mapping[int, np.ndarray], trial: int, shape: tuple[i
 
 
 def _check_class_indices(values: np.ndarray, name: str) -> None:
-    """Class indices are whole numbers from 0: names, floats or probabilities compared with
-    indices would score every example wrong without a word."""
-    if not np.issubdtype(values.dtype, np.integer):
+    """Class indices are whole numbers from 0 (or booleans, of two classes): names, floats or
+    probabilities compared with indices would score every example wrong without a word."""
+    whole = values.dtype.kind in "iub" or (
+        values.dtype.kind == "O" and all(isinstance(v, (int, np.integer)) for v in values)  # pandas' object ints
+    )
+    if not whole:
         raise ValueError(f"{name} must be class indices (integers), got dtype {values.dtype}: {values[:3].tolist()}")
     if values.min() < 0:
         raise ValueError(f"{name} must be class indices from 0, got {int(values.min())}")
 
 
 def _check_accuracy(finalist: Finalist, correct: np.ndarray) -> None:
+    """Refuse an ``accuracy`` its predictions do not score (within one example, and a float32
+    or a rounding to 4 places of it)."""
     scored = float(np.mean(correct))
-    if not math.isclose(finalist.accuracy, scored, abs_tol=1e-9):
+    if not math.isclose(finalist.accuracy, scored, abs_tol=max(1.0 / correct.size, 1e-4)):
         raise ValueError(
             f"finalist trial {finalist.trial} has accuracy {finalist.accuracy!r} but its predictions score "
             f"{scored!r} on y_true: pass the accuracy of these predictions"

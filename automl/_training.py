@@ -826,6 +826,19 @@ def augmentation_target(
     return pipelines.training_model(model, augmentation), augmentation.host_policy
 
 
+def batches_for_backend(
+    train: tuple[np.ndarray, np.ndarray], batch_size: int, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``train`` as a training of ``batch_size`` batches is given it: with its last batch filled
+    (``whole_batches``) where the backend compiles its step for each batch shape (JAX), as it is
+    elsewhere. A short last batch was compiled again in every JAX trial's first epoch, whose
+    time then planned the rest of its training (the digits: 3.3 s an epoch foreseen, 0.14 s
+    taken; a one-minute search ran one trial through its final window). Made once a training
+    (a copy of the images): not in ``train_model``, which a cut or re-planned training calls
+    again for its later epochs."""
+    return whole_batches(*train, batch_size, seed=seed) if compiles_per_shape() else train
+
+
 def whole_batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``x`` and ``y`` with examples drawn at random (by ``seed``) repeated to fill their last
     batch, so every batch of an epoch has ``batch_size`` examples and as many batches as before."""
@@ -862,16 +875,13 @@ def train_model(
     path into every backend; with it, ``pipelines.Feeder`` augments batches reproducibly
     from ``seed`` (per epoch and image), so Keras must not reshuffle them.
 
-    Where the backend compiles its step for each batch shape (JAX), the last batch is filled
-    (``whole_batches``): a short one was compiled again in every trial's first epoch, whose
-    time then planned the rest of its training (the digits: 3.3 s an epoch foreseen, 0.14 s
-    taken, and a one-minute search ran one trial through its final window).
+    Trials and retrainings give it ``train`` as ``batches_for_backend`` makes it, once each.
 
     Images go in as they are, uint8: the model's float32 ``Input`` casts each batch inside
     the compiled step. A float32 copy of the arrays took four times their memory and, on
     TensorFlow, seconds of every ``fit`` to become a dataset (``bench/bench_fit_input.py``).
     """
-    x, y = whole_batches(*train, training.batch_size, seed=seed) if compiles_per_shape() else train
+    x, y = train
     epochs = epochs or training.epochs
     if steps is not None and epochs - initial_epoch > 1:
         raise ValueError(f"steps ({steps}) limits one epoch a call, got epochs {initial_epoch} to {epochs}")

@@ -58,6 +58,7 @@ from automl._training import (
     TrialCallback,
     as_trial_failure,
     augmentation_target,
+    batches_for_backend,
     clear_session,
     compile_model,
     continue_cut,
@@ -266,9 +267,8 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         planned=planned,
         window=limits.window,
     )
-    fit = functools.partial(
-        train_model, fit_model, ctx.splits.train, seed=seed, policy=host_policy, validation=ctx.splits.val
-    )
+    train = batches_for_backend(ctx.splits.train, training.batch_size, seed=seed)
+    fit = functools.partial(train_model, fit_model, train, seed=seed, policy=host_policy, validation=ctx.splits.val)
     with _timed(timings, "fit"):
         fit(training=training, callbacks=[callback])
         if callback.cut is not None:

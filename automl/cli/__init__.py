@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 
 from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env, urls_in_memory
-from automl._interrupts import interrupts_as_ctrl_c, stopped_by
+from automl._interrupts import interrupts_as_ctrl_c, raise_if_interrupted, stopped_by
 
 # When the command started: a time budget (``search --time-budget``) counts from here.
 STARTED = time.monotonic()
@@ -77,7 +77,9 @@ def _handled(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "uses_keras", False):  # search and worker import it once the backend is chosen
             import_keras_quietly(verbose=False)
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        raise_if_interrupted()  # one lost in a finalizer after the command's last look for it
+        return code
     except USER_ERRORS as exc:
         print(f"automl {args.command}: error: {_scrubbed(str(exc), args)}", file=sys.stderr)
         return 2

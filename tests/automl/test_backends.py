@@ -53,7 +53,7 @@ def compiles_of(n):
     rng = np.random.default_rng(0)
     before = len(compiles)
     x, y = rng.integers(0, 255, (n, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, n)
-    training.train_model(model, (x, y), training=spec, seed=0)
+    training.train_model(model, training.batches_for_backend((x, y), 32, seed=0), training=spec, seed=0)
     return len(compiles) - before
 
 compiles_of(96)
@@ -62,6 +62,7 @@ print(json.dumps({"whole": compiles_of(96), "short": compiles_of(100)}))
 
 
 def test_a_short_last_batch_is_not_compiled_again_under_jax() -> None:
+    # Trials and retrainings train on ``batches_for_backend``.
     # JAX compiles the step for each batch shape: an epoch's short last batch cost every
     # trial a compilation in its first epoch (2.4 s of the digits' 0.14 s epochs on a CPU),
     # whose time then planned the rest of its training.

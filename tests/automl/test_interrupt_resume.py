@@ -150,6 +150,31 @@ def test_an_interrupt_lost_in_a_finalizer_is_raised_again(signum):
     assert "Exception ignored" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
 
 
+_LOST_IN_A_COMMAND = """
+import os, signal, sys, time
+import automl.cli._space as space
+from automl.cli import main
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # lost here, in a finalizer
+
+show = space.run_show
+space.run_show = lambda args: (Finalized(), show(args))[1]
+sys.exit(main(["space", "show"]))
+"""
+
+
+def test_an_interrupt_lost_in_a_command_that_does_not_look_for_one_still_stops_it():
+    # `automl space show` (as export, status or compare outside a training) never looks for a
+    # lost interrupt: with its report kept off the console, it exited 0 as if never stopped.
+    done = subprocess.run([sys.executable, "-c", _LOST_IN_A_COMMAND], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "automl space: interrupted", done.stderr
+
+
 def test_other_errors_in_a_finalizer_are_still_reported():
     script = _LOST_IN_A_FINALIZER.replace("os.kill(os.getpid(), SIGNUM)", "raise ValueError('broken finalizer')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
@@ -316,3 +341,26 @@ def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resum
     # ... with trial 0's seed: a retried trial took its own number's, so it did not reproduce the trial it ran again
     by_trial = {offset_seed(7 * 100_003, number): number for number in range(3)}
     assert sorted(by_trial[value] for value in seeds if value in by_trial) == [0, 1]  # trials 1 and 2 (as 0)
+
+
+def test_a_dead_process_s_trial_failed_meanwhile_elsewhere_is_passed_over(workdir):
+    # Another process (a worker's heartbeat check) failed the trial between the listing and
+    # its failure here: the UpdateFinishedTrialError ended the search before its comparison.
+    from automl import _driver
+    from automl._queue import claim_trial, enqueue_up_to, process_identity
+    from automl._records import record_claim
+    from automl._stores import open_storage
+
+    study = optuna.create_study(study_name="race", storage=open_storage(stores(workdir)["storage"]))
+    enqueue_up_to(study, 1)
+    trial = claim_trial(study)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    record_claim(trial, process_identity(gone.pid))
+
+    def failed_elsewhere(worker: str | None) -> bool:
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        return True
+
+    _driver._fail_running(study, None, failed_elsewhere, _driver.ProcessDied("gone"), retry=True)  # type: ignore[arg-type]
+    assert [t.state for t in study.trials] == [TrialState.FAIL]  # as the other process left it, not queued again

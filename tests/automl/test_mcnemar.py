@@ -417,6 +417,24 @@ def test_a_finalist_s_accuracy_must_be_what_its_predictions_score() -> None:
         compare_finalists(y_true, {1: y_true, 2: y_true}, finalists)
 
 
+@pytest.mark.parametrize(
+    ("labels", "accuracy"),
+    [
+        (lambda y: y, lambda a: float(np.float32(a))),  # Keras' evaluate gives a float32
+        (lambda y: y, lambda a: round(a, 4)),
+        (lambda y: y.astype(bool), lambda a: a),  # two classes as booleans
+        (lambda y: y.astype(object), lambda a: a),  # integers as pandas holds them
+    ],
+)
+def test_class_indices_and_accuracies_as_callers_have_them_are_taken(labels, accuracy) -> None:
+    y_true = labels(np.arange(30) % 2)
+    predicted = labels(np.where(np.arange(30) < 7, 1 - (np.arange(30) % 2), np.arange(30) % 2))
+    finalists = [_finalist(1, y_true, y_true, params=1, flops=1), _finalist(2, y_true, predicted, params=1, flops=1)]
+    finalists[1] = dataclasses.replace(finalists[1], accuracy=accuracy(finalists[1].accuracy))
+    comparison = compare_finalists(y_true, {1: y_true, 2: predicted}, finalists)
+    assert comparison.pairs[0].only_a == 7 and comparison.winner == 1
+
+
 def test_the_interval_of_a_test_split_of_hundreds_of_thousands_is_computed() -> None:
     # The product of the table's margins passed 2**64 (200,000 examples at 70%): NumPy's sqrt
     # of that Python int raised a TypeError after the whole search had run.

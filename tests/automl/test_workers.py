@@ -291,15 +291,12 @@ def test_local_workers_with_a_short_budget_train_the_first_model_through_the_fin
     assert "trial 0: no time left to retrain it" not in result.stdout
 
 
-def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their_trials(workdir):
-    # The search's process and its worker each run a slow trial; a SIGTERM to the search (as
-    # timeout, kill, Docker and Slurm send it) fails both trials as interrupted, queues them
-    # again and stops the worker: none is left training, orphaned, with its trial RUNNING.
-    # Twenty slowed epochs (minutes): with two, the worker's trial could end on a busy
-    # machine before the search's own trial started, and the SIGTERM found it finished.
-    paths = stores(workdir)
+def _two_slow_trials_running(workdir, name: str) -> tuple[subprocess.Popen, list[optuna.trial.FrozenTrial], str]:
+    """A search of slow trials with workers, once two of its trials run in distinct processes:
+    the search, those trials, the study's storage."""
+    storage = stores(workdir)["storage"]
     (workdir / "mlruns").mkdir()
-    command = ["search", "--study-name", "stop", "--trials", "4", "--epochs", "20", "--pruner", "none",
+    command = ["search", "--study-name", name, "--trials", "4", "--epochs", "20", "--pruner", "none",
                "--workers", "2", "--no-export"]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "automl", *command],
@@ -309,13 +306,22 @@ def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their
         stderr=subprocess.STDOUT,
         text=True,
     )
-    running = _running_trials(paths["storage"], "stop", 2, proc)
+    return proc, _running_trials(storage, name, 2, proc), storage
+
+
+def test_a_sigterm_to_a_search_with_workers_stops_its_workers_and_requeues_their_trials(workdir):
+    # The search's process and its worker each run a slow trial; a SIGTERM to the search (as
+    # timeout, kill, Docker and Slurm send it) fails both trials as interrupted, queues them
+    # again and stops the worker: none is left training, orphaned, with its trial RUNNING.
+    # Twenty slowed epochs (minutes): with two, the worker's trial could end on a busy
+    # machine before the search's own trial started, and the SIGTERM found it finished.
+    proc, running, storage = _two_slow_trials_running(workdir, "stop")
     proc.send_signal(signal.SIGTERM)
     output = output_within(proc, timeout=120)
 
     assert proc.returncode == 143, output
     assert {TrialRecord.of(t).worker for t in running} >= {f"{socket.gethostname()}:{proc.pid}"}  # one was its own
-    study = optuna.load_study(study_name="stop", storage=paths["storage"])
+    study = optuna.load_study(study_name="stop", storage=storage)
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     for trial in running:
         (failed,) = [t for t in study.trials if t.number == trial.number]
@@ -328,19 +334,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_queued_again_by_the_
     # A worker killed mid-trial (by the out-of-memory killer, or by the search after its
     # SIGTERM's grace) left its trial RUNNING after the search had ended, until the study
     # resumed on this host: `automl status` showed a trial running that nothing ran.
-    paths = stores(workdir)
-    (workdir / "mlruns").mkdir()
-    command = ["search", "--study-name", "killed", "--trials", "4", "--epochs", "20", "--pruner", "none",
-               "--workers", "2", "--no-export"]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "automl", *command],
-        cwd=workdir,
-        env=cli_env(AUTOML_INJECT_FAULT="slow@0,slow@1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    running = _running_trials(paths["storage"], "killed", 2, proc)
+    proc, running, storage = _two_slow_trials_running(workdir, "killed")
     lead = f"{socket.gethostname()}:{proc.pid}"
     (killed,) = [t for t in running if TrialRecord.of(t).worker != lead]
     os.kill(int(str(TrialRecord.of(killed).worker).rpartition(":")[2]), signal.SIGKILL)
@@ -348,7 +342,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_queued_again_by_the_
     output = output_within(proc, timeout=120)
 
     assert proc.returncode == 143, output
-    study = optuna.load_study(study_name="killed", storage=paths["storage"])
+    study = optuna.load_study(study_name="killed", storage=storage)
     assert not [t for t in study.trials if t.state == TrialState.RUNNING], output
     failed = study.trials[killed.number]
     assert failed.state == TrialState.FAIL and TrialRecord.of(failed).reason == "its process is gone (killed mid-trial)"
