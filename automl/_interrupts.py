@@ -8,7 +8,7 @@ TensorFlow and MLflow start) it is printed as "Exception ignored ... KeyboardInt
 lost: the search went on to the end, compared, exported and exited 0. Each signal is
 recorded, and the driver raises a lost one again at its next safe point
 (``raise_if_interrupted``: before each trial, at each epoch's start and batch's end, before
-the comparison), and Python's report of it ("Exception ignored in: ...", a traceback ending
+the comparison, and after any command), and Python's report of it ("Exception ignored in: ...", a traceback ending
 in ``KeyboardInterrupt``) is kept off the console.
 """
 

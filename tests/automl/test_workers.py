@@ -276,18 +276,23 @@ def test_local_workers_with_a_short_budget_train_the_first_model_through_the_fin
     # The search's process ran no trial: its two workers each started TensorFlow, began a
     # trial after 8 s of the 12 s search time and were cut in their first epoch (test
     # accuracy 0.38, against 0.99 in one process). The search's own process now runs trials
-    # too, and its first trial trains through the final window, as in a search of one process.
-    # With --isolate, the process running that trial was a worker, which may not: its model
+    # too, and its first trial trains through the final window where it needs it, as in a
+    # search of one process. With --isolate, the process running that trial was a worker, which may not: its model
     # was cut at the search deadline (5,000 Fashion-MNIST images in a minute: 0.7990, 0.8760).
     result = run_cli(["search", "--study-name", "short", "--time-budget", budget, *processes, "--no-export"], workdir)
 
     assert result.returncode == 0, result.stdout + result.stderr
     study = optuna.load_study(study_name="short", storage=stores(workdir)["storage"])
     first = TrialRecord.of(study.trials[0])
-    assert first.through_window and first.state == TrialState.COMPLETE, first.reason
+    assert first.state == TrialState.COMPLETE, first.reason
     assert first.val_accuracy is not None and first.val_accuracy > 0.9
-    # It is the final model: the comparison says so, not that there is no time to retrain it.
-    assert "trial 0: its search model, trained through a final window, is its final model" in result.stdout
+    # Its final model trained through the final window, or (where the machine is quick enough
+    # for its planned epochs and their retraining to fit) was retrained in it: never a model
+    # cut at the search's deadline with no time to retrain it.
+    said = "trial 0: its search model, trained through a final window, is its final model"
+    assert (said in result.stdout) if first.through_window else ("trial 0: retraining on" in result.stdout), (
+        result.stdout
+    )
     assert "trial 0: no time left to retrain it" not in result.stdout
 
 
