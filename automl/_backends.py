@@ -70,18 +70,21 @@ _MAX_STEPS_PER_EXECUTION: dict[str, int] = {"torch": 1}
 _COMPILES_PER_SHAPE = frozenset({"jax"})
 
 
-def compiles_per_shape() -> bool:
-    """Whether Keras' backend compiles its step again for each batch shape (JAX)."""
+def active_backend() -> str:
+    """The backend Keras computes with: the one chosen, or ``KERAS_BACKEND``'s (any backend)."""
     import keras
 
-    return keras.backend.backend() in _COMPILES_PER_SHAPE
+    return keras.backend.backend()
+
+
+def compiles_per_shape() -> bool:
+    """Whether Keras' backend compiles its step again for each batch shape (JAX)."""
+    return active_backend() in _COMPILES_PER_SHAPE
 
 
 def steps_per_execution(wanted: int) -> int:
     """``wanted`` steps per compiled call, or fewer where the backend allows no more."""
-    import keras
-
-    return min(wanted, _MAX_STEPS_PER_EXECUTION.get(keras.backend.backend(), wanted))
+    return min(wanted, _MAX_STEPS_PER_EXECUTION.get(active_backend(), wanted))
 
 
 def tune_backend(backend: str, *, accelerated: bool) -> dict[str, str]:

@@ -21,6 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from automl._backends import active_backend
 from automl._budget import FINAL_STRETCH, LEAD_ENV, Plan, make_plan
 from automl._compare import (
     MAX_STRETCH,
@@ -123,6 +124,7 @@ def _open_parent_run(study: optuna.Study, config: StudyConfig, tracker: Tracker,
 def _log_study_settings(tracker: Tracker, config: StudyConfig, data: StudyData) -> None:
     parent = tracker.parent()
     settings = {k: v for k, v in config.to_dict(redacted=True).items() if k != "space"}
+    settings["backend"] = config.backend or active_backend()  # not 'None' when KERAS_BACKEND chose it
     parent.log_params(
         {
             **{f"study.{k}": v for k, v in settings.items()},

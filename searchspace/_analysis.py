@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchspace._blocks import Block
-from searchspace._checks import check_shape
+from searchspace._checks import check_limit, check_shape
 from searchspace._errors import InfeasibleArchitecture, OverBudget
 from searchspace._spec import ArchitectureSpec
 
@@ -216,7 +216,13 @@ def check_budget(analysis: Analysis, *, max_params: int | None, max_flops: int |
     """Raise ``OverBudget`` if the analysed architecture has more parameters or FLOPs than allowed.
 
     ``None`` means no limit. The message quotes the architecture's figure and the limit.
+
+    Raises:
+        ValueError: a limit is not ``None`` or an integer >= 1 (NaN, 0 or ``True`` would
+            let everything through or nothing).
     """
+    check_limit("max_params", max_params)
+    check_limit("max_flops", max_flops)
     if max_params is not None and analysis.params > max_params:
         raise OverBudget(f"{analysis.params:,} parameters exceed --max-params {max_params:,}")
     if max_flops is not None and analysis.flops > max_flops:

@@ -43,6 +43,12 @@ def check_bool(label: str, value: Any) -> None:
         raise ValueError(f"{label} must be true or false, got {value!r}")
 
 
+def check_limit(label: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is ``None`` (no limit) or an integer >= 1."""
+    if value is not None and (not _is_integer(value) or value < 1):
+        raise ValueError(f"{label} must be a positive integer or None (no limit), got {value!r}")
+
+
 def check_shape(input_shape: Any, num_classes: Any) -> tuple[tuple[int, int, int], int]:
     """Validate an image shape ``(H, W, C)`` and a class count (NumPy integers too, as a data
     set's shape and label count often are); return them as plain ints."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import mlflow
 import optuna
 import pytest
@@ -119,6 +120,7 @@ def test_mlflow_has_one_nested_run_per_trial_with_params_metrics_artifacts(workd
         assert json.loads(spec_text) == json.loads(trial.user_attrs["architecture"])
     parent = client.get_run(result.parent_run_id)
     assert parent.data.params["study.trials"] == "3"
+    assert config.backend is None and parent.data.params["study.backend"] == keras.backend.backend()
     parent_artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"search_space.json", "versions.json", "data"} <= parent_artifacts
 

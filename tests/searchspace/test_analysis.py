@@ -108,6 +108,21 @@ def test_check_budget_quotes_the_numbers():
     assert issubclass(ss.InfeasibleArchitecture, ValueError)
 
 
+@pytest.mark.parametrize("limit", [float("nan"), 0, -5, True, 1e6, "1000"])
+@pytest.mark.parametrize("name", ["max_params", "max_flops"])
+def test_a_limit_that_is_not_a_positive_integer_is_refused_not_read_as_no_limit(name, limit):
+    # NaN compared false with every count, so it let everything through; 0 and -5 let nothing.
+    spec = _one_stage(ss.ConvBlock(filters=4))
+    analysis = ss.analyze(spec, (8, 8, 1), 10)
+    limits = {"max_params": None, "max_flops": None}
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer or None .*got {limit!r}") as caught:
+        ss.check_budget(analysis, **{**limits, name: limit})
+    assert not isinstance(caught.value, ss.OverBudget)
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+        ss.fit_budget(spec, input_shape=(8, 8, 1), num_classes=10, **{**limits, name: limit})
+    ss.check_budget(analysis, **{**limits, name: np.int64(10**9)})
+
+
 def test_table_and_dict_describe_every_layer():
     spec = ss.classic("lenet", (28, 28, 1), 10)
     analysis = ss.analyze(spec, (28, 28, 1), 10)
