@@ -12,8 +12,7 @@ import dataclasses
 import json
 import math
 import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,21 +215,6 @@ class StudyConfig:
         return cls(**values)
 
 
-def _yaml(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text) or {}
-
-
-# A study file's suffix -> its parser.
-STUDY_FILE_PARSERS: dict[str, Callable[[str], Any]] = {
-    ".toml": tomllib.loads,
-    ".yaml": _yaml,
-    ".yml": _yaml,
-    ".json": json.loads,
-}
-
-
 def as_image_size(value: Any) -> Any:
     """``image_size`` as a tuple: ``(32, 32)``, ``[32, 32]`` or ``"32,32"`` as ``--image-size``
     takes it; any other value as it is, for the study's check to quote."""
@@ -263,9 +247,9 @@ def read_study_file(path: str | Path) -> StudyConfig:
 def load_study_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON study file into a plain dict (validated later by ``StudyConfig``)."""
     path = Path(path)
-    parse = STUDY_FILE_PARSERS.get(path.suffix.lower())
-    if parse is None:
-        raise UserError(f"a study file ends in {', '.join(STUDY_FILE_PARSERS)}, got {str(path)!r}")
+    if path.suffix.lower() not in searchspace.SETTINGS_FORMATS:
+        raise UserError(f"a study file ends in {', '.join(searchspace.SETTINGS_FORMATS)}, got {str(path)!r}")
+    name, parse = searchspace.SETTINGS_FORMATS[path.suffix.lower()]
     if path.is_dir():
         raise UserError(f"study file {str(path)!r} is a folder, not a file")
     if not path.is_file():
@@ -276,8 +260,8 @@ def load_study_file(path: str | Path) -> dict[str, Any]:
         raise UserError(f"cannot read the study file {str(path)!r}: {exc}") from None
     try:
         data = parse(text)
-    except Exception as exc:
-        raise UserError(f"cannot parse study file {str(path)!r}: {exc}") from exc
+    except ValueError as exc:
+        raise UserError(f"cannot parse study file {str(path)!r}: invalid {name}: {exc}") from None
     if not isinstance(data, dict):
         raise UserError(f"study file {str(path)!r} must hold a table of settings, got {type(data).__name__}")
     return {key.replace("-", "_"): value for key, value in data.items()}

@@ -26,6 +26,7 @@ from searchspace._compiler import build_model
 from searchspace._context import SampleContext
 from searchspace._distributions import Choice, FloatRange, IntRange
 from searchspace._errors import InfeasibleArchitecture, OverBudget, SearchSpaceError
+from searchspace._files import SETTINGS_FORMATS
 from searchspace._narrow import MIN_SCALE, Fitted, fit_budget, narrowed
 from searchspace._sampler import sample_architecture
 from searchspace._space import SearchSpace
@@ -53,6 +54,7 @@ __all__ = [
     "OverBudget",
     "PoolBlock",
     "ResidualBlock",
+    "SETTINGS_FORMATS",
     "SampleContext",
     "SearchSpace",
     "SearchSpaceError",

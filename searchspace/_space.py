@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import tomllib
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from searchspace._checks import (
 )
 from searchspace._distributions import Choice, Distribution, FloatRange, IntRange
 from searchspace._errors import SearchSpaceError
+from searchspace._files import SETTINGS_FORMATS
 
 __all__ = ["DOWNSAMPLES", "SearchSpace"]
 
@@ -182,26 +181,13 @@ class SearchSpace:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SearchSpaceError(f"{path}: cannot read it: {exc}") from None
-        suffix = path.suffix.lower()
-        if suffix == ".toml":
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise SearchSpaceError(f"{path}: invalid TOML: {exc}") from None
-        elif suffix == ".json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise SearchSpaceError(f"{path}: invalid JSON: {exc}") from None
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            try:
-                data = yaml.safe_load(text) or {}
-            except yaml.YAMLError as exc:
-                raise SearchSpaceError(f"{path}: invalid YAML: {exc}") from None
-        else:
-            raise SearchSpaceError(f"a search space file must end in .toml, .yaml, .yml or .json, got {str(path)!r}")
+        if path.suffix.lower() not in SETTINGS_FORMATS:
+            raise SearchSpaceError(f"a search space file must end in {', '.join(SETTINGS_FORMATS)}, got {str(path)!r}")
+        name, parse = SETTINGS_FORMATS[path.suffix.lower()]
+        try:
+            data = parse(text)
+        except ValueError as exc:
+            raise SearchSpaceError(f"{path}: invalid {name}: {exc}") from None
         if isinstance(data, Mapping) and "space" in data:
             data = data["space"] if data["space"] is not None else {}  # an empty "space:", as a study reads it
         elif isinstance(data, Mapping) and not set(data) & set(_FIELD_TYPES):

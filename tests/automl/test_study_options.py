@@ -72,6 +72,17 @@ def test_json_study_file_and_an_unknown_suffix(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("name", "text"), [("bad.json", '{"trials": '), ("bad.toml", "trials = ["), ("bad.yaml", "a: ["), ("x.YML", "a: [")]
+)
+def test_a_study_file_that_does_not_parse_is_named_with_its_format(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    kind = {".json": "JSON", ".toml": "TOML"}.get(path.suffix, "YAML")
+    with pytest.raises(UserError, match=rf"cannot parse study file '.*{name}': invalid {kind}: \S"):
+        load_study_file(path)
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("trials = 0\n", "trials must be at least 1, got 0"),

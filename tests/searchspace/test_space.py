@@ -91,10 +91,17 @@ def test_invalid_direct_construction_is_rejected():
 
 
 @pytest.mark.parametrize(
-    ("name", "text"), [("space.cfg", "{}"), ("bad.json", "{"), ("bad.toml", "stages = ["), ("bad.yaml", "a: [")]
+    ("name", "text", "message"),
+    [
+        ("space.cfg", "{}", r"must end in .toml, .yaml, .yml, .json, got '.*space.cfg'"),
+        ("bad.json", "{", r"bad.json: invalid JSON: "),
+        ("bad.toml", "stages = [", r"bad.toml: invalid TOML: "),
+        ("bad.yaml", "a: [", r"bad.yaml: invalid YAML: "),
+        ("bad.YML", "a: [", r"bad.YML: invalid YAML: "),
+    ],
 )
-def test_unreadable_files_raise_search_space_errors(tmp_path, name, text):
+def test_unreadable_files_raise_search_space_errors(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(ss.SearchSpaceError, match="bad|space.cfg"):
+    with pytest.raises(ss.SearchSpaceError, match=message):
         ss.SearchSpace.from_file(path)
