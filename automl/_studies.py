@@ -220,7 +220,7 @@ def seed_sampler(study: optuna.Study, config: StudyConfig) -> int:
     return seed
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FinishClaim:
     """Who compares and exports: this process (``elected``), or why not and who closes the parent run."""
 

@@ -144,7 +144,7 @@ def run_trial(
     record_run(trial, run.run_id)
     ctx.progress.trial_started(trial.number)
     try:
-        _train_or_interrupt(trial, ctx, run, outcome, _Limits(deadline, window, limit))
+        _train_or_interrupt(trial, ctx, run, outcome, _Limits(deadline=deadline, window=window, limit=limit))
     except KeyboardInterrupt as stop:
         outcome.failure = Interrupted(_interrupted_by(stop))
         _finish(trial, run, outcome, mlflow_status="KILLED")
@@ -207,7 +207,7 @@ def _interrupted_by(stop: KeyboardInterrupt) -> str:
     return f"interrupted by a {signal.Signals(signum).name} (as `timeout`, `kill`, Docker or Slurm send it)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Limits:
     """When a trial's training must stop: the search's deadline, and the final window it may
     train through (both ``time.monotonic()`` values; ``None``: no such limit)."""
@@ -382,7 +382,7 @@ def _log_trial_model(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, mode
     record_model(trial, uri=logged.uri, path=str(logged.keras_path.resolve()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Draw:
     """What a trial's parameters make: the architecture (narrowed to the cost budget by
     ``scale``, 1.0 where it fitted as sampled) and its analysis, the training recipe and the

@@ -31,7 +31,7 @@ __all__ = ["View", "views_for", "with_views", "count_views", "seen", "MAX_VIEWS"
 VIEW_PREFIX = "view_"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class View:
     """The image moved ``dy`` pixels down and ``dx`` right (zero fill), then flipped left-right if ``flip``."""
 

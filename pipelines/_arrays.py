@@ -7,7 +7,7 @@ import numpy as np
 from pipelines._dataset import Dataset, in_unit_range
 from pipelines._errors import DataError
 
-__all__ = ["dataset_from_arrays", "encode_labels"]
+__all__ = ["dataset_from_arrays"]
 
 
 def dataset_from_arrays(
@@ -70,12 +70,6 @@ def dataset_from_arrays(
         value_map=spread,
         conversions=read.conversions,
     )
-
-
-def encode_labels(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Labels ``0..K-1`` for arbitrary label values, and the name of each (sorted distinct values)."""
-    classes, codes = _classes_and_codes(values)
-    return codes, tuple(str(c) for c in classes)
 
 
 def _classes_and_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

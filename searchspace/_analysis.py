@@ -44,7 +44,7 @@ class LayerInfo:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Map:
     """A feature map as the analyzer sees it: shape, receptive field and jump (input pixels per step)."""
 

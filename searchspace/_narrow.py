@@ -25,7 +25,7 @@ MIN_SCALE = 1 / 64
 _BISECTIONS = 14  # the factor to within 1/2**14 of the widest that fits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fitted:
     """An architecture within the budget: ``spec``, its ``analysis``, and ``scale``, the factor
     its widths were narrowed by (1.0: it fitted as given)."""

@@ -27,7 +27,7 @@ __all__ = ["load_npz", "check_npz", "dataset_from_named_arrays", "NAMINGS"]
 Pair = tuple[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Naming:
     """One convention's names of the (images, labels) arrays of each split."""
 
@@ -38,12 +38,12 @@ class Naming:
     @classmethod
     def suffixed(cls, images: str, labels: str) -> Naming:
         """``images_train``/``labels_train``, ``..._val`` and ``..._test`` (Keras' and scikit-learn's way)."""
-        return cls(*((f"{images}_{s}", f"{labels}_{s}") for s in ("train", "val", "test")))
+        return cls(**{s: (f"{images}_{s}", f"{labels}_{s}") for s in ("train", "val", "test")})
 
     @classmethod
     def prefixed(cls, images: str, labels: str) -> Naming:
         """``train_images``/``train_labels``, ``val_...`` and ``test_...`` (MedMNIST's way)."""
-        return cls(*((f"{s}_{images}", f"{s}_{labels}") for s in ("train", "val", "test")))
+        return cls(**{s: (f"{s}_{images}", f"{s}_{labels}") for s in ("train", "val", "test")})
 
     def trained_on(self, images: str, labels: str) -> Naming:
         """This naming with the training arrays named plainly ``images`` and ``labels``."""

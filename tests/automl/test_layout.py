@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import inspect
+import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -44,3 +47,19 @@ def test_runtime_dependencies_are_what_the_packages_import():
     }
     assert not {"keras-tuner", "tensorboard", "optuna-integration"} & names
     assert "keras-tuner==1.4.8" in project["optional-dependencies"]["bench"]
+
+
+def test_every_public_name_is_what_its_module_defines_and_what_it_returns_is_public_too():
+    import automl
+
+    returned = set()
+    for name in automl.__all__:
+        obj = getattr(automl, name)
+        assert (obj.__name__, obj.__module__.split(".")[0]) == (name, "automl"), name
+        if inspect.isfunction(obj):
+            namespace = vars(sys.modules[obj.__module__])
+            words = re.findall(r"[A-Z]\w+", str(inspect.signature(obj).return_annotation))
+            returned |= {w for w in words if getattr(namespace.get(w), "__module__", "").startswith("automl.")}
+    # a caller can name (annotate, isinstance) what a public function hands back without a private import
+    assert {"StudyRun", "ExportResult", "Exported", "FinalistsResult"} <= returned
+    assert returned <= set(automl.__all__), returned - set(automl.__all__)
