@@ -14,6 +14,7 @@ folders are the user's and stay. A study that a live process runs or exports is 
 from __future__ import annotations
 
 import contextlib
+import enum
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,6 +87,17 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     }
 
 
+class FinishState(enum.StrEnum):
+    """Where a study's comparison and export stand (``finish_status``); a ``str``, so that
+    ``automl status --json`` writes it as its value."""
+
+    SEARCHING = "searching"
+    NOTHING = "nothing"
+    COMPARING = "comparing"
+    DONE = "done"
+    PENDING = "pending"
+
+
 def finish_status(
     study: optuna.Study, *, searching: int = 0, trials: list[optuna.trial.FrozenTrial] | None = None
 ) -> dict[str, Any]:
@@ -111,22 +123,22 @@ def finish_status(
     winner = comparison.get("winner")
     by = str(claim.get("by")) if claim.get("open") else None
     if searching:
-        state = "searching"
+        state = FinishState.SEARCHING
     elif not any(t.state == TrialState.COMPLETE for t in trials):
-        state = "nothing"
+        state = FinishState.NOTHING
     elif by is not None and process_alive(by):
-        state = "comparing"
+        state = FinishState.COMPARING
     elif compared == finished:
-        state = "done"
+        state = FinishState.DONE
     else:
-        state = "pending"
+        state = FinishState.PENDING
     return {
         "state": state,
         "finished": finished,
         "compared": compared,
         "exported": bool(claim.get("exported", True)) if compared is not None else None,
-        "by": by if state == "comparing" else None,
-        "interrupted": bool(claim) and compared is None and state == "pending",
+        "by": by if state == FinishState.COMPARING else None,
+        "interrupted": bool(claim) and compared is None and state == FinishState.PENDING,
         "kept": len(record.retrained),
         "winner": winner,
         "test_accuracy": next((f["accuracy"] for f in comparison.get("finalists", ()) if f["trial"] == winner), None),

@@ -269,37 +269,15 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     )
     train = batches_for_backend(ctx.splits.train, training.batch_size, seed=seed)
     fit = functools.partial(train_model, fit_model, train, seed=seed, policy=host_policy, validation=ctx.splits.val)
-    with _timed(timings, "fit"):
-        fit(training=training, callbacks=[callback])
-        if callback.cut is not None:
-            # Its first epoch would have ended past the budget, or with no time for a second
-            # (or it ended with time for only a few more): the rest of the time goes to a
-            # schedule that ends with it, and the trial counts as the epochs of its recipe
-            # that its steps make.
-            cut = callback.cut
-            cut_steps = continue_cut(fit_model, training, cut, ctx.num_classes, fit, [callback])
-            training = dataclasses.replace(training, epochs=max(round((cut.steps_done + cut_steps) / cut.steps), 1))
-        elif callback.fits is not None:
-            # Only ``fits`` epochs fit before the deadline (or the window's end): the trial
-            # continues with a schedule that ends with them, and records that recipe (again
-            # if it is re-planned half-way).
-            def record_replan(recipe: TrainingSpec) -> None:
-                nonlocal training
-                training = recipe
-                record_sample(trial, spec, recipe, policy.to_dict())
 
-            record_replan(dataclasses.replace(training, epochs=callback.fits))
-            continue_replanned(
-                fit_model,
-                training,
-                callback.fits,
-                ctx.num_classes,
-                fit,
-                [callback],
-                deadline=callback.deadline,
-                most=callback.most,
-                on_replan=record_replan,
-            )
+    def trains_as(recipe: TrainingSpec) -> None:
+        nonlocal training  # read by the callback's report: after a re-plan, its epochs
+        training = recipe
+        if callback.cut is None:  # a re-plan is recorded at once, a cut's recipe when it ends
+            record_sample(trial, spec, recipe, policy.to_dict())
+
+    with _timed(timings, "fit"):
+        cut_steps = _fit_within_limits(fit, fit_model, training, callback, ctx.num_classes, on_recipe=trains_as)
     if not callback.epochs:
         raise TrialFailed("training ran no epoch")
     val_accuracy = callback.epochs[-1].val_accuracy
@@ -307,36 +285,93 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
     with _timed(timings, "save"):
         _log_trial_model(trial, ctx, run, model, epochs=len(callback.epochs))
         run.log_text(_summary(model), "model_summary.txt")
-    limit = limits.limit
+    outcome.note = _finished_note(trial, draw, training, callback, cut_steps, val_accuracy, limit=limits.limit)
+    if callback.pruned_at is not None:
+        raise optuna.TrialPruned(outcome.note)
+    outcome.state = TrialState.COMPLETE
+    cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
+    outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]
+
+
+def _fit_within_limits(
+    fit: Callable[..., None],
+    fit_model: keras.Model,
+    training: TrainingSpec,
+    callback: TrialCallback,
+    num_classes: int,
+    *,
+    on_recipe: Callable[[TrainingSpec], None],
+) -> int:
+    """Train the trial's model by ``fit``, continued as ``callback`` decided at its first epoch:
+    cut to the deadline, or re-planned to the epochs that fit. ``on_recipe`` is told each
+    recipe the training turns to (a cut's epochs as its steps make them, each re-plan);
+    returns the steps of a cut training's continuation (0: not cut)."""
+    fit(training=training, callbacks=[callback])
     if callback.cut is not None:
-        record_sample(trial, spec, training, policy.to_dict())
-        outcome.note = _cut_note(
-            cut, cut_steps, val_accuracy, planned=planned, through=callback.through_window, limit=limit
+        # Its first epoch would have ended past the budget, or with no time for a second
+        # (or it ended with time for only a few more): the rest of the time goes to a
+        # schedule that ends with it, and the trial counts as the epochs of its recipe
+        # that its steps make.
+        cut = callback.cut
+        cut_steps = continue_cut(fit_model, training, cut, num_classes, fit, [callback])
+        on_recipe(dataclasses.replace(training, epochs=max(round((cut.steps_done + cut_steps) / cut.steps), 1)))
+        return cut_steps
+    if callback.fits is not None:
+        # Only ``fits`` epochs fit before the deadline (or the window's end): the trial
+        # continues with a schedule that ends with them (again if it is re-planned half-way).
+        replanned = dataclasses.replace(training, epochs=callback.fits)
+        on_recipe(replanned)
+        continue_replanned(
+            fit_model,
+            replanned,
+            callback.fits,
+            num_classes,
+            fit,
+            [callback],
+            deadline=callback.deadline,
+            most=callback.most,
+            on_replan=on_recipe,
         )
-    elif callback.out_of_time:
+    return 0
+
+
+def _finished_note(
+    trial: optuna.Trial,
+    draw: _Draw,
+    training: TrainingSpec,
+    callback: TrialCallback,
+    cut_steps: int,
+    val_accuracy: float,
+    *,
+    limit: str,
+) -> str | None:
+    """The note of a trial whose training ended (``None``: it ran its recipe as drawn), with
+    the recipe it ran recorded where it was cut short; ``limit`` names the deadline."""
+    planned = draw.training.epochs
+    if callback.cut is not None:
+        record_sample(trial, draw.spec, training, draw.policy.to_dict())
+        return _cut_note(
+            callback.cut, cut_steps, val_accuracy, planned=planned, through=callback.through_window, limit=limit
+        )
+    if callback.out_of_time:
         # Kept with the epochs it had: it may be the best model yet (and the study's first
         # model must exist however short the budget). Its record says the epochs it trained,
         # so that its retraining is timed and scheduled by what it ran.
         epochs = len(callback.epochs)
-        record_sample(trial, spec, dataclasses.replace(training, epochs=epochs), policy.to_dict())
+        record_sample(trial, draw.spec, dataclasses.replace(training, epochs=epochs), draw.policy.to_dict())
         replanned = f", re-planned from {planned} to {training.epochs} epochs" if callback.fits else ""
         through = ", through the final window" if callback.through_window else ""
-        outcome.note = (
-            f"stopped by the {limit} after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned}{through})"
-        )
-    elif callback.pruned_at is not None:
-        outcome.note = f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
-        raise optuna.TrialPruned(outcome.note)
-    elif callback.through_window:
-        outcome.note = (
+        return f"stopped by the {limit} after epoch {epochs} (val_accuracy {val_accuracy:.4f}{replanned}{through})"
+    if callback.pruned_at is not None:
+        return f"pruned after epoch {callback.pruned_at + 1} (val_accuracy {val_accuracy:.4f})"
+    if callback.through_window:
+        return (
             f"{len(callback.epochs)} epochs (planned {planned}) through the final window: it trains longer there "
             "than its retraining on train+validation could, so its own model is the final one"
         )
-    elif callback.fits is not None and training.epochs != planned:  # a re-plan that kept them all says nothing
-        outcome.note = f"{training.epochs} of {planned} epochs, to fit the {limit}"
-    outcome.state = TrialState.COMPLETE
-    cost = analysis.params if ctx.config.cost_metric == "params" else analysis.flops
-    outcome.values = [val_accuracy, float(cost)] if ctx.multi_objective else [val_accuracy]
+    if callback.fits is not None and training.epochs != planned:  # a re-plan that kept them all says nothing
+        return f"{training.epochs} of {planned} epochs, to fit the {limit}"
+    return None
 
 
 def _cut_note(

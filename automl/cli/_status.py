@@ -52,25 +52,27 @@ def run(args: argparse.Namespace) -> int:
 
 def _finish_line(study: str, finish: dict) -> str:
     """Where the comparison and export stand (``automl._catalog.finish_status``), in a line."""
-    state = finish["state"]
+    from automl._catalog import FinishState
+
+    state = FinishState(finish["state"])
     last = ""
     if finish["winner"] is not None:
         accuracy = finish["test_accuracy"]
         last = f"; the last comparison's winner: trial {finish['winner']}" + (
             "" if accuracy is None else f" (test accuracy {accuracy:.4f})"
         )
-    if state == "done":
+    if state == FinishState.DONE:
         exported = (
             "and exported"
             if finish["exported"]
             else f"not exported (that run had --no-export; `automl export --study {study}` exports the winner)"
         )
         return f"compared: its {finish['compared']} finished trials, {exported}{last}"
-    if state == "comparing":
+    if state == FinishState.COMPARING:
         return f"comparing: process {finish['by']} compares its {finish['finished']} finished trials and exports"
-    if state == "searching":
+    if state == FinishState.SEARCHING:
         return "compared when its running trials end (the last process to finish one compares and exports)" + last
-    if state == "nothing":
+    if state == FinishState.NOTHING:
         return "nothing to compare: no trial completed"
     kept = finish["kept"]
     waiting = f", {kept} finalist(s) retrained before an interrupt wait to be taken up" if kept else ""
