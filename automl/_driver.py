@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import os
 import signal
 import subprocess
 import sys
@@ -173,6 +172,7 @@ def run_study(
     config: StudyConfig,
     *,
     worker: bool = False,
+    lead: bool = False,
     max_trials: int | None = None,
     progress: Progress | None = None,
     plan: Plan | None = None,
@@ -180,6 +180,9 @@ def run_study(
     helpers: int = 0,
 ) -> StudyRun:
     """Open (or resume, or join as a ``worker``) the study and run queued trials until none is left.
+
+    A ``lead`` worker runs the search's own trials (one that ``--isolate`` started): its first
+    model may train through the final window, as in the search's process.
 
     ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``; 0 only
     prepares the study, its queue and its parent run). ``helpers`` worker processes
@@ -235,7 +238,7 @@ def run_study(
         progress.message(f"study {config.study_name!r}: this process and {helpers} worker process(es) run its trials")
     try:
         with local_workers(config, helpers, plan) as codes:
-            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, max_trials, total)
+            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, lead, max_trials, total)
             raise_if_interrupted()  # one lost after the last trial: no comparison or export follows
         _fail_dead_workers(study, tracker)  # a worker killed mid-trial (by the out-of-memory killer) left it RUNNING
         if failed := sum(code != 0 for code in codes):
@@ -267,6 +270,7 @@ def _run_trials(
     progress: Progress,
     plan: Plan,
     worker: bool,
+    lead: bool,
     max_trials: int | None,
     total: int | None,
 ) -> tuple[int, str | None]:
@@ -292,10 +296,10 @@ def _run_trials(
     _fail_dead_workers(study, tracker)
     if config.isolate and not worker:
         return _run_isolated(study, ctx, max_trials, plan, total=total)
-    # A worker that --isolate started runs the search's own trials (``LEAD_ENV``): its first
-    # model may train through the final window. Without it, a minute's search on 5,000
-    # Fashion-MNIST images exported a model cut at 1.2 epochs (test 0.7990, 0.8760 in one process).
-    lead = not worker or os.environ.get(LEAD_ENV) == "1"
+    # A worker that --isolate started runs the search's own trials (``lead``): its first model
+    # may train through the final window. Without it, a minute's search on 5,000 Fashion-MNIST
+    # images exported a model cut at 1.2 epochs (test 0.7990, 0.8760 in one process).
+    lead = lead or not worker
     guard = _memory_guard(ctx.settings) if lead else None  # not a --workers helper: none would replace it
     ran, stopped = _run_in_process(study, ctx, max_trials, plan, total=total, final_window=lead, guard=guard)
     if worker or guard is None or not guard.tripped:

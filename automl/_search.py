@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl._backends import select_backend
-from automl._budget import BUDGET_TRIALS_CAP, plan_from_env
+from automl._budget import BUDGET_TRIALS_CAP, LEAD_ENV, plan_from_env
 from automl._config import StudyConfig, as_image_size, parse_duration, read_study_file
 from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
@@ -247,4 +247,6 @@ def work(
     config = dataclasses.replace(config, **{name: value for name, value in limits.items() if value is not None})
     with use_settings(settings):
         progress = Progress(total=0, quiet=quiet)
-        return run_study(config, worker=True, max_trials=trials, progress=progress, plan=plan).ran
+        # LEAD_ENV: started by --isolate (or a search past its memory limit) to run its own trials
+        lead = os.environ.get(LEAD_ENV) == "1"
+        return run_study(config, worker=True, lead=lead, max_trials=trials, progress=progress, plan=plan).ran

@@ -231,6 +231,26 @@ def test_a_worker_given_another_tracking_store_is_refused(workdir, capsys):
     assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 2  # no trial taken
 
 
+@pytest.mark.parametrize(("lead", "window"), [(None, False), ("1", True)], ids=["helper", "isolated"])
+def test_only_a_worker_that_runs_the_searchs_own_trials_trains_through_the_final_window(
+    workdir, monkeypatch, capsys, lead, window
+):
+    # A process --isolate starts (AUTOML_LEAD=1) runs the search's own trials: its first model
+    # may train through the final window, as in the search's process; a --workers helper's may not.
+    from automl import _driver
+    from automl.cli import main
+
+    assert main(["search", "--study-name", "ld", "--trials", "1", "--epochs", "1", "--create-only"]) == 0
+    seen = []
+    monkeypatch.setattr(
+        _driver, "_run_in_process", lambda *a, final_window, **k: (seen.append(final_window), (0, None))[1]
+    )
+    if lead is not None:
+        monkeypatch.setenv("AUTOML_LEAD", lead)
+    assert automl.work(study_name="ld", quiet=True) == 0
+    assert seen == [window]
+
+
 def test_search_with_two_local_workers(workdir):
     result = run_cli(
         ["search", "--study-name", "two", "--trials", "4", "--epochs", "1", "--pruner", "none", "--workers", "2"]
