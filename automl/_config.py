@@ -19,7 +19,7 @@ from typing import Any
 
 import pipelines
 import searchspace
-from automl._backends import BACKENDS
+from automl._choices import BACKENDS, COST_METRICS, OBJECTIVES, PREFERENCES, PRUNERS, SAMPLERS
 from automl._errors import UserError
 
 __all__ = [
@@ -45,12 +45,6 @@ __all__ = [
 #: dots, dashes or underscores. A name becomes a folder (``mlruns/models/NAME``,
 #: ``exports/NAME``) and an MLflow experiment, so ``.``, ``..``, separators and spaces are out.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
-
-SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("asha", "median", "hyperband", "none")
-OBJECTIVES = ("accuracy", "pareto")
-COST_METRICS = ("params", "flops")
-PREFERENCES = ("cost", "accuracy")
 
 
 EXPORT_RESERVE = 10.0

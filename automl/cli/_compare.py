@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from automl._choices import PREFERENCES
 from automl.cli._common import add_parser, add_store_options, add_study_option
 
 EXAMPLES = """
@@ -24,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--final-epochs", type=int, default=None, help="retrain each on train+validation first")
     parser.add_argument("--seeds", type=int, default=None, help="with --final-epochs: seeds to average (default 1)")
-    parser.add_argument(
-        "--prefer", choices=("cost", "accuracy"), default=None, help="winner rule (default: the study's prefer)"
-    )
+    parser.add_argument("--prefer", choices=PREFERENCES, default=None, help="winner rule (default: the study's prefer)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument(
         "--margin", type=float, default=None, help="non-inferiority margin of the cost rule (default: the study's)"

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from automl._choices import BACKENDS, COST_METRICS, OBJECTIVES, PRUNERS, SAMPLERS
 from automl.cli._common import add_parser, add_store_options, parse_seed, parse_size, shown_path
 
 if TYPE_CHECKING:
@@ -95,17 +96,15 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "mirror image if it trained with flips, their one-pixel shifts if it trained with shifts (default 10; 1: "
         "the image only)",
     )
-    parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default=None, help="default tpe")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=None, help="default tpe")
     parser.add_argument(
         "--pruner",
-        choices=("asha", "median", "hyperband", "none"),
+        choices=PRUNERS,
         default=None,
         help="asha (default): successive halving, promising trials train longer",
     )
-    parser.add_argument("--objective", choices=("accuracy", "pareto"), default=None, help="pareto: accuracy vs cost")
-    parser.add_argument(
-        "--cost-metric", choices=("params", "flops"), default=None, help="cost for pareto (default params)"
-    )
+    parser.add_argument("--objective", choices=OBJECTIVES, default=None, help="pareto: accuracy vs cost")
+    parser.add_argument("--cost-metric", choices=COST_METRICS, default=None, help="cost for pareto (default params)")
     parser.add_argument(
         "--max-params",
         type=int,
@@ -119,7 +118,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "--seed", type=parse_seed, default=None, help="random seed of the split and the sampler (default 0)"
     )
     parser.add_argument("--seed-architectures", default=None, help="classics run first, e.g. lenet,resnet")
-    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None, help="Keras backend")
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend")
     parser.add_argument("--max-consecutive-failures", type=int, default=None, help="stop after this many (default 5)")
     parser.add_argument("--isolate", action="store_true", default=None, help="run each trial in a fresh process")
     parser.add_argument(

@@ -7,6 +7,7 @@ import os
 import sys
 
 from automl._budget import LEAD_ENV
+from automl._choices import BACKENDS
 from automl.cli._common import add_parser, add_store_options
 
 EXAMPLES = """
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-consecutive-failures", type=int, default=None, help="stop after this many failed trials in a row (5)"
     )
-    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None, help="Keras backend")
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend")
     parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
     parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's and MLflow's own log lines")
     add_store_options(parser)

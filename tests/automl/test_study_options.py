@@ -15,7 +15,9 @@ from optuna.trial import TrialState
 
 import automl
 import searchspace as ss
+from automl import _studies
 from automl._budget import BUDGET_TRIALS_CAP
+from automl._choices import PRUNERS
 from automl._config import StudyConfig, load_study_file, read_study_file
 from automl._data import load_study_data
 from automl._driver import run_study
@@ -326,3 +328,9 @@ def test_isolated_trials_run_in_fresh_processes(workdir):
     assert len({TrialRecord.of(t).worker for t in study.trials}) == 2  # one process each
     # Each prints its trial's line; the search, not they, says how many ran.
     assert "trial   1  complete" in result.stdout and "worker done" not in result.stdout
+
+
+def test_every_pruner_a_study_accepts_has_what_makes_it():
+    assert set(_studies._PRUNERS) == set(PRUNERS)
+    for name in PRUNERS:
+        assert isinstance(_studies._PRUNERS[name](StudyConfig(pruner=name)), optuna.pruners.BasePruner)

@@ -13,7 +13,7 @@ import pytest
 
 from automl._backends import tune_backend
 from automl._errors import OutOfMemory, UserError
-from automl._hparams import TrainingSpec
+from automl._hparams import OPTIMIZERS, TrainingSpec
 from automl._settings import AUGMENT_PROCESSES_ENV, RuntimeSettings, use_settings
 from automl._training import (
     CosineTail,
@@ -50,7 +50,7 @@ def _small_model() -> keras.Model:
     )
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_a_compiled_model_traces_its_training_step_once(optimizer: str) -> None:
     """Metric and optimizer variables exist before ``fit``, so no backend traces the step twice."""
     model = _small_model()
@@ -150,7 +150,7 @@ def test_a_single_step_plan_has_no_warmup() -> None:
     assert _rates(learning_rate_schedule(spec), [0]) == [pytest.approx(0.01)]
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_follows_the_schedule(optimizer: str) -> None:
     spec = TrainingSpec(optimizer=optimizer, weight_decay=1e-4, epochs=1, steps_per_epoch=4, schedule="warmup_cosine")
     rate = make_optimizer(spec).learning_rate
