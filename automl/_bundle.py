@@ -24,8 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
-import uuid
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import pipelines
+from automl._atomic import remove_path, write_atomically
+from automl._card import render_card_markdown
 from automl._inference import inference_batch_size, predict_batches
 
 if TYPE_CHECKING:
@@ -57,9 +57,7 @@ __all__ = [
     "in_data_units",
     "INPUT_VALUE_MAP",
     "with_pixel_map",
-    "render_card_markdown",
     "save_inference_model",
-    "write_atomically",
 ]
 
 KERAS_FILE = "model.keras"
@@ -77,27 +75,6 @@ ONNX_OUTPUT = "probabilities"
 # Keras names the SavedModel's single output ``output_0`` in its ``serving_default`` signature.
 SAVED_MODEL_OUTPUT = "output_0"
 _ONNX_PROBES = 4
-
-# Sections of the model card in the order the Markdown shows them; other keys follow.
-_CARD_ORDER = (
-    "model",
-    "formats",
-    "architecture",
-    "input_shape",
-    "preprocessing",
-    "class_names",
-    "metrics",
-    "mcnemar",
-    "data",
-    "versions",
-)
-_HEADINGS = {
-    "mcnemar": "McNemar comparison of the finalists",
-    "versions": "Package versions",
-    "formats": "Formats and how to load them",
-}
-# Card values shown as code blocks in the Markdown (key -> language), not as table cells.
-_CODE_KEYS = {"load": "python", "cli": "bash"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,7 +150,7 @@ def export_bundle(
     full_card["export_notes"] = list(notes)
     text = json.dumps(full_card, indent=2)
     card_json = write_atomically(targets[CARD_JSON], lambda p: p.write_text(text + "\n", encoding="utf-8"))
-    markdown = render_card_markdown(full_card)
+    markdown = render_card_markdown(full_card, file_names=_BUNDLE_NAMES)
     card_md = write_atomically(targets[CARD_MD], lambda p: p.write_text(markdown, encoding="utf-8"))
     _remove_stale(targets, keep={saved_model_dir, onnx_path})
     return ExportResult(
@@ -490,33 +467,6 @@ def _read_or_skip(
         return None
 
 
-def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
-    """Create ``target`` (a file or a directory) by ``write(temporary path)`` and a rename.
-
-    The temporary path is a sibling of ``target`` with the same suffix (Keras requires
-    ``.keras``), so the rename stays on one filesystem; a crash leaves either the old
-    ``target`` or the new one, never a half-written one. Returns ``target``.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
-    try:
-        write(temporary)
-        _replace(temporary, target)
-    finally:
-        _remove(temporary)
-    return target
-
-
-def render_card_markdown(card: Mapping[str, Any]) -> str:
-    """Render a (JSON-like) model card as Markdown: one section per top-level key."""
-    name = card.get("name") or card.get("model", {}).get("name", "model")  # the study's, not the layer's
-    title = card.get("title") or f"Model card: {name}"
-    lines = [f"# {title}", ""]
-    for key in _card_keys(card):
-        lines += _render_section(key, card[key], level=2)
-    return "\n".join(lines).rstrip() + "\n"
-
-
 # --- export helpers -----------------------------------------------------------------------
 
 
@@ -776,28 +726,10 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"model card value of type {type(value).__name__} is not JSON serialisable: {value!r}")
 
 
-def _replace(source: Path, target: Path) -> None:
-    """Move ``source`` onto ``target``; an existing directory is moved aside first, then removed."""
-    if target.is_dir() and not target.is_symlink():
-        aside = target.with_name(f".old-{uuid.uuid4().hex}-{target.name}")
-        target.rename(aside)
-        source.rename(target)
-        _remove(aside)
-    else:
-        os.replace(source, target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def _remove_stale(targets: Mapping[str, Path], keep: set[Path | None]) -> None:
     for name in (SAVED_MODEL_DIR, ONNX_FILE):
         if targets[name] not in keep:
-            _remove(targets[name])
+            remove_path(targets[name])
 
 
 # --- safe loading -------------------------------------------------------------------------
@@ -848,64 +780,3 @@ def _lambda_message(where: str, names: list[str]) -> str:
         f"refusing model {where!r}: it contains Lambda layer(s) {names}, which can run arbitrary "
         "Python code; rebuild it with serialisable layers"
     )
-
-
-# --- Markdown rendering of the model card -------------------------------------------------
-
-
-def _card_keys(card: Mapping[str, Any]) -> list[str]:
-    known = [key for key in _CARD_ORDER if key in card]
-    return known + [key for key in card if key not in _CARD_ORDER and key != "title"]
-
-
-def _render_section(key: str, value: Any, level: int) -> list[str]:
-    title = _HEADINGS.get(key) or (f"`{key}`" if key in _BUNDLE_NAMES else key.replace("_", " ").capitalize())
-    heading = ["#" * level + " " + title, ""]
-    if key == "class_names" and isinstance(value, list):
-        return heading + [f"- `{i}`: {_cell(name)}" for i, name in enumerate(value)] + [""]
-    if isinstance(value, dict):
-        return heading + _render_mapping(value, level)
-    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-        return heading + _render_records(value)
-    if isinstance(value, list):
-        return heading + ([f"- {_cell(item)}" for item in value] or ["(none)"]) + [""]
-    return heading + [_format(value), ""]
-
-
-def _render_mapping(mapping: Mapping[str, Any], level: int) -> list[str]:
-    """Scalars (and short lists) as a key/value table, code as code blocks, nested structures as subsections."""
-    code = {k: v for k, v in mapping.items() if k in _CODE_KEYS and isinstance(v, str)}
-    flat = {
-        k: v for k, v in mapping.items() if k not in code and (not isinstance(v, dict | list) or _is_scalar_list(v))
-    }
-    lines = _render_records([{"key": k, "value": v} for k, v in flat.items()]) if flat else []
-    for key, text in code.items():
-        lines += [f"```{_CODE_KEYS[key]}", text, "```", ""]
-    for key, value in mapping.items():
-        if key not in flat and key not in code:
-            lines += _render_section(key, value, level + 1)
-    return lines
-
-
-def _render_records(records: list[dict[str, Any]]) -> list[str]:
-    columns = list(dict.fromkeys(key for record in records for key in record))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(record.get(c, "")) for c in columns) + " |" for record in records]
-    return lines + [""]
-
-
-def _is_scalar_list(value: Any) -> bool:
-    return isinstance(value, list) and not any(isinstance(item, dict | list) for item in value)
-
-
-def _cell(value: Any) -> str:
-    text = ", ".join(_format(v) for v in value) if isinstance(value, list) else _format(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from automl._atomic import write_atomically
 from automl._bundle import (
     classify_files,
     inference_model,
     load_keras_file,
     value_map_of,
     with_pixel_map,
-    write_atomically,
 )
 from automl._errors import UserError
 from automl._stores import (

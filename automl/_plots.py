@@ -13,7 +13,7 @@ import optuna
 from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
-from automl._bundle import write_atomically
+from automl._atomic import write_atomically
 from automl._mcnemar import Comparison
 
 __all__ = ["plot_pvalue_heatmap", "plot_confusion_matrix", "study_plots", "close_figure"]

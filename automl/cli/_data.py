@@ -171,7 +171,7 @@ def _write_grid(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from automl._bundle import write_atomically
+    from automl._atomic import write_atomically
     from automl._errors import UserError
     from pipelines import augmentation_preview
 
