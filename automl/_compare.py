@@ -458,17 +458,7 @@ def _final_models(
     the final window goes to those that could, for more epochs.
     """
     contenders = _contenders(records, data, margin) if final.until is not None else records
-    retrained = {c.number for c in contenders}
-    if contenders and contenders[0] is not records[0]:
-        lead, error = val_lead(records[0], contenders[0], len(data.splits.val[1]))
-        progress(
-            f"trial {contenders[0].number} (warm start) retrains first: trial {records[0].number}'s lead on "
-            f"validation, {lead * 100:.1f} points, is within {WARM_START_Z:g} standard error ({error * 100:.1f})"
-        )
-    for record in records:
-        if record.number not in retrained:
-            gap = ((records[0].val_accuracy or 0.0) - (record.val_accuracy or 0.0)) * 100
-            progress(f"trial {record.number}: not retrained, {gap:.1f} points below the best on validation")
+    _say_who_retrains(records, contenders, len(data.splits.val[1]), progress)
     models: dict[int, list[keras.Model]] = {}
     trained: dict[int, list[_Retrained]] = {}
     earlier: set[int] = set()
@@ -533,6 +523,22 @@ def _final_models(
     for number, members in trained.items():
         models[number] = [member.model for member in members]
     return models, earlier, {number: [member.epochs for member in members] for number, members in trained.items()}
+
+
+def _say_who_retrains(records: list[TrialRecord], contenders: list[TrialRecord], val_size: int, progress: Any) -> None:
+    """Say which finalist retrains first where it is not the best on validation (a warm start
+    within its standard error), and which finalists are not retrained (``_contenders``)."""
+    if contenders and contenders[0] is not records[0]:
+        lead, error = val_lead(records[0], contenders[0], val_size)
+        progress(
+            f"trial {contenders[0].number} (warm start) retrains first: trial {records[0].number}'s lead on "
+            f"validation, {lead * 100:.1f} points, is within {WARM_START_Z:g} standard error ({error * 100:.1f})"
+        )
+    retrained = {c.number for c in contenders}
+    for record in records:
+        if record.number not in retrained:
+            gap = ((records[0].val_accuracy or 0.0) - (record.val_accuracy or 0.0)) * 100
+            progress(f"trial {record.number}: not retrained, {gap:.1f} points below the best on validation")
 
 
 def _seeds_within(record: TrialRecord, final: FinalTraining, progress: Any) -> int:
@@ -692,6 +698,24 @@ class _Compared:
     predicted: np.ndarray
 
 
+def _finalist(
+    record: TrialRecord, compared: _Compared, viewed: keras.Model, y_test: np.ndarray, *, kept_search_model: bool
+) -> Finalist:
+    """The comparison's entry of a finalist: its test accuracy and the cost of the model it
+    compared (``viewed``, with its test-time views), its members and views counted in."""
+    members, views = count_members(compared.model), count_views(viewed)
+    return Finalist(
+        trial=record.number,
+        accuracy=float(np.mean(compared.predicted == y_test)),
+        val_accuracy=float(record.val_accuracy or 0.0),
+        params=members * int(record.params or 0),
+        flops=members * views * int(record.flops or 0),
+        kept_search_model=kept_search_model,
+        members=members,
+        views=views,
+    )
+
+
 def _compared(
     model: keras.Model,
     record: TrialRecord,
@@ -777,22 +801,17 @@ def compare_study(
     viewed = {number: with_views(c.model, c.views) for number, c in compared.items()}
     final_models = {number: viewed[number] for number in retrained}
     predictions = {record.number: compared[record.number].predicted for record in records}
-    finalists = []
-    for record in records:
-        members, views = count_members(compared[record.number].model), count_views(viewed[record.number])
-        finalists.append(
-            Finalist(
-                trial=record.number,
-                accuracy=float(np.mean(predictions[record.number] == y_test)),
-                val_accuracy=float(record.val_accuracy or 0.0),
-                params=members * int(record.params or 0),
-                flops=members * views * int(record.flops or 0),
-                # A model trained through the final window is its trial's final model, not one kept behind.
-                kept_search_model=bool(retrained) and record.number not in retrained and not record.through_window,
-                members=members,
-                views=views,
-            )
+    finalists = [
+        _finalist(
+            record,
+            compared[record.number],
+            viewed[record.number],
+            y_test,
+            # A model trained through the final window is its trial's final model, not one kept behind.
+            kept_search_model=bool(retrained) and record.number not in retrained and not record.through_window,
         )
+        for record in records
+    ]
     comparison = compare_finalists(
         y_test, predictions, finalists, alpha=alpha, prefer=prefer, margin=margin, cost_metric=config.cost_metric
     )
