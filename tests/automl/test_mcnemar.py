@@ -97,6 +97,12 @@ def test_equal_discordant_counts_give_p_one_under_the_chi_square_too() -> None:
     assert statistic == 0.0 and p_value == 1.0  # |b - c| - 1 = 0: statsmodels agrees here
 
 
+@pytest.mark.parametrize(("discordant", "exact"), [(24, True), (25, False)])
+def test_the_exact_test_is_used_below_25_discordant_pairs(discordant: int, exact: bool) -> None:
+    a, b = _correctness(np.array([[50, discordant - 5], [5, 10]]))
+    assert mcnemar_pair(a, b)[3] is exact
+
+
 def test_no_discordant_examples_gives_p_one() -> None:
     table, _, p_value, exact = mcnemar_pair(np.array([1, 1, 0]), np.array([1, 1, 0]), exact_below=0)
     assert exact and p_value == 1.0
@@ -287,6 +293,36 @@ def test_a_search_model_significantly_more_accurate_than_the_retrained_ones_may_
     assert compare_finalists(y_true, predictions, finalists).winner == 1
 
 
+def test_a_search_model_is_judged_on_its_holm_adjusted_p_value() -> None:
+    # Trial 1 (its search model) beats the retrained trials 2 and 3 with p 0.021 each: below
+    # alpha, but not once adjusted for the three pairs (0.063), so it may not win.
+    y_true, pred_search, pred_retrained = _predictions_from(np.array([[880, 20], [7, 93]]))
+    predictions = {1: pred_search, 2: pred_retrained, 3: pred_retrained.copy()}
+    finalists = [
+        _finalist(1, y_true, pred_search, params=900, flops=1),
+        _finalist(2, y_true, pred_retrained, params=800, flops=1),
+        _finalist(3, y_true, pred_retrained, params=700, flops=1),
+    ]
+    comparison = compare_finalists(y_true, predictions, _kept_search_model(finalists, 1), prefer="accuracy")
+    pair = next(p for p in comparison.pairs if {p.trial_a, p.trial_b} == {1, 3})
+    assert pair.p_value < 0.05 <= pair.p_holm
+    assert comparison.winner == 3 and "Not eligible: trial 1" in comparison.reason
+
+
+def test_of_cheaper_finalists_of_equal_cost_the_more_accurate_wins() -> None:
+    y_true = np.zeros(1000, dtype=int)
+    best = np.where(np.arange(1000) < 100, 1, 0)  # 900 right
+    one_less, two_less = best.copy(), best.copy()
+    one_less[100], two_less[100:102] = 1, 1
+    predictions = {1: best, 2: two_less, 3: one_less}
+    finalists = [
+        _finalist(1, y_true, best, params=10_000, flops=1),
+        _finalist(2, y_true, two_less, params=5_000, flops=1),
+        _finalist(3, y_true, one_less, params=5_000, flops=1),
+    ]
+    assert compare_finalists(y_true, predictions, finalists, margin=0.05).winner == 3
+
+
 @pytest.mark.parametrize(("margin", "winner"), [(0.0, 1), (0.01, 1), (0.05, 2)])
 def test_margin_sets_how_much_a_cheaper_finalist_may_lose(margin: float, winner: int) -> None:
     y_true, predictions, finalists = _two_finalists(only_a=9, only_b=6)  # upper bound of the loss: 3.4 points
@@ -415,6 +451,12 @@ def test_a_finalist_s_accuracy_must_be_what_its_predictions_score() -> None:
     finalists[0] = dataclasses.replace(finalists[0], accuracy=0.5)
     with pytest.raises(ValueError, match="trial 1 has accuracy 0.5 but its predictions score 1.0"):
         compare_finalists(y_true, {1: y_true, 2: y_true}, finalists)
+    # within one example of what they score (0.05 of 20) is taken; one and a half is not
+    compare_finalists(y_true, {1: y_true, 2: y_true}, [dataclasses.replace(finalists[0], accuracy=0.951), finalists[1]])
+    with pytest.raises(ValueError, match="trial 1 has accuracy 0.925"):
+        compare_finalists(
+            y_true, {1: y_true, 2: y_true}, [dataclasses.replace(finalists[0], accuracy=0.925), finalists[1]]
+        )
 
 
 @pytest.mark.parametrize(

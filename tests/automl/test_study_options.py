@@ -93,6 +93,11 @@ def test_a_study_file_that_does_not_parse_is_named_with_its_format(tmp_path, nam
         ("val_fraction = 0.9\n", "val_fraction=0.9"),
         ("max_val_images = 0\n", "max_val_images must be positive and finite, got 0"),
         ("max_test_images = 0.5\n", "max_test_images must be a whole number, got 0.5"),
+        ("margin = 1.0\n", "margin must be in [0, 1)"),
+        ("test_fraction = 0\n", "test_fraction=0"),
+        ("test_fraction = -0.1\n", "test_fraction=-0.1"),
+        ("views = 0\n", "views must be at least 1, got 0"),
+        ("members = 0\n", "members must be at least 1, got 0"),
     ],
 )
 def test_bad_study_settings_quote_the_value(tmp_path, text, message):

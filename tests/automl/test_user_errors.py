@@ -117,6 +117,7 @@ CATALOGUE: list[tuple[str, list[str] | Callable[[Path], list[str]], str]] = [
     ("status-hostile-name", ["status", "--study", "../../etc"], "got '../../etc'"),
     ("worker-hostile-name", ["worker", "--study", "a\\b c"], "got 'a\\\\b c'"),
     ("export-dir-dotdot", ["search", "--export-dir", "exports/..", "--trials", "1"], "got 'exports/..'"),
+    ("export-dir-dot", ["search", "--export-dir", "exports/.", "--trials", "1"], "got 'exports/.'"),
     ("export-dir-not-empty", _export_dir_holding("notes.txt"), "refusing to export into"),
     ("export-dir-of-another-study", _export_dir_of_study("other"), "holds study 'other''s model (trial 3)"),
     ("compare-top-zero", ["compare", "--top", "0"], "--top must be at least 1, got 0"),

@@ -166,6 +166,22 @@ def test_error_text_that_quotes_a_store_url_loses_its_password():
     assert scrub(text, None) == text.replace("p%40ss@", "***@")  # a URL's own password, given or not
 
 
+@pytest.mark.parametrize("key", ["password", "PASSWORD", "passwd"])
+def test_a_password_in_the_query_string_is_masked(key):
+    shown = redact(f"postgresql://u@h/d?{key}=s3cret&sslmode=require")
+    assert "s3cret" not in shown and shown.startswith(f"postgresql://u@h/d?{key}=") and "sslmode=require" in shown
+
+
+def test_the_study_settings_and_the_browse_line_show_no_password():
+    from automl.cli._search import browse_line
+
+    url = "postgresql://u:Zq9pw77@h/mlflow"
+    settings = StudyConfig(tracking_uri=url, storage=url.replace("mlflow", "optuna")).to_dict(redacted=True)
+    assert "Zq9pw77" not in json.dumps(settings) and settings["tracking_uri"] == "postgresql://u:***@h/mlflow"
+    for uri in (url, "https://u:Zq9pw77@mlflow.example:5000"):
+        assert "Zq9pw77" not in browse_line(uri) and "u:***@" in browse_line(uri)
+
+
 @pytest.mark.parametrize("password", ["Hunt@er9Q", "postgres", "e"], ids=["an unencoded @", "a word", "one letter"])
 def test_a_masked_password_shows_no_part_of_itself(password):
     # Masked up to its first @, a part of it showed ("***@er9Q@127.0.0.1"); masked wherever it

@@ -212,6 +212,10 @@ def test_npz_of_one_hot_labels_and_channels_first_images(tmp_path) -> None:
     np.savez(tmp_path / "m.npz", x_train=x, y_train=multi)
     with pytest.raises(DataError, match=r"training labels of shape \(12, 4\) must be one-hot"):
         load_dataset(str(tmp_path / "m.npz"))
+    signed = np.eye(4)[y] * 2 - np.eye(4)[(y + 1) % 4]  # rows summing to 1, a negative in each
+    np.savez(tmp_path / "s.npz", x_train=x, y_train=signed)
+    with pytest.raises(DataError, match=r"training labels of shape \(12, 4\) must be one-hot"):
+        load_dataset(str(tmp_path / "s.npz"))
 
 
 @pytest.mark.parametrize("channels", [1, 3])

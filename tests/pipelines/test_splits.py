@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pipelines import DataError, Dataset, split_dataset
+from pipelines import ALLOCATIONS, DataError, Dataset, split_dataset
 
 
 def _dataset(counts: list[int], with_test: bool = False, with_val: bool = False) -> Dataset:
@@ -95,8 +95,9 @@ def test_fractions_of_given_splits_are_not_used() -> None:
     assert len(splits.val[1]) == 20
 
 
-def test_a_tiny_class_keeps_a_training_image() -> None:
-    splits = split_dataset(_dataset([100, 1, 2]), seed=0)
+@pytest.mark.parametrize("allocation", ALLOCATIONS)
+def test_a_tiny_class_keeps_a_training_image(allocation: str) -> None:
+    splits = split_dataset(_dataset([100, 1, 2]), val_fraction=0.3, test_fraction=0.3, seed=0, allocation=allocation)
     assert set(np.unique(splits.train[1])) == {0, 1, 2}
 
 

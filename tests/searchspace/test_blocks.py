@@ -167,8 +167,23 @@ def test_conv_without_bias_under_batch_norm():
         (lambda: ss.ResidualBlock(filters=8, batch_norm="yes"), "got 'yes'"),
         (lambda: ss.DropoutBlock(rate=-0.1), "got -0.1"),
         (lambda: ss.ConvBlock(filters=True), "got True"),
+        (lambda: ss.ConvBlock(filters=8, kernel_size=True), "got True"),  # not read as kernel size 1
     ],
 )
 def test_invalid_block_fields_are_quoted(make, quoted):
     with pytest.raises(ValueError, match=quoted):
         make()
+
+
+@pytest.mark.parametrize(("map_size", "padding"), [(3, "valid"), (2, "same")])
+def test_a_fitting_pool_is_valid_where_its_window_fits_the_map_exactly(map_size, padding):
+    pool = ss.PoolBlock.fitting(kind="max", size=3, map_size=map_size)
+    assert pool.padding == padding
+    shape = (
+        ss.analyze(
+            ss.ArchitectureSpec(stages=(ss.StageSpec(blocks=(pool,)),), head=ss.HeadSpec()), (map_size, map_size, 1), 2
+        )
+        .layers[0]
+        .output_shape
+    )
+    assert shape[:2] == (1, 1)

@@ -40,6 +40,12 @@ def test_yaml_file_without_a_space_table(tmp_path):
     assert ss.SearchSpace.from_dict(space.to_dict()) == space
 
 
+def test_a_study_file_without_a_space_table_searches_the_default_space(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('trials = 3\nsampler = "random"\n')
+    assert ss.SearchSpace.from_file(path) == ss.SearchSpace.default()
+
+
 def test_a_yaml_study_file_with_an_empty_space_key_searches_the_default_space(tmp_path):
     # The study read it as the default space; 'automl space show --config' refused it.
     path = tmp_path / "study.yaml"
@@ -73,6 +79,8 @@ def test_a_yaml_study_file_with_an_empty_space_key_searches_the_default_space(tm
         ({"dropout": {"low": 0.0, "high": 1.0}}, r"\[0, 1\), got 1.0"),
         ({"stages": {"low": 0, "high": 2}}, r">= 1, got 0"),
         ({"max_flatten_features": 0}, r"got 0"),
+        ({"bottleneck_ratios": [0]}, r"got 0"),  # a ratio of 0 divided the filters by zero mid-study
+        ({"kernel_sizes": [True]}, r"got True"),
         ({"depth": {"low": 1, "high": 2}}, r"unknown search space field\(s\) \['depth'\]"),
         ({"filters": [8, 16]}, r"space.filters must be a mapping, got \[8, 16\]"),
         ({"filters": {"low": 8, "high": 16, "base": 2}}, r"unknown field\(s\) \['base'\]"),
