@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import optuna
 import pytest
 
 import searchspace as ss
@@ -187,3 +188,22 @@ def test_a_fitting_pool_is_valid_where_its_window_fits_the_map_exactly(map_size,
         .output_shape
     )
     assert shape[:2] == (1, 1)
+
+
+@pytest.mark.parametrize(("map_size", "offered"), [(3, {"same", "valid"}), (2, {"same"})])
+def test_a_sampled_conv_is_offered_valid_padding_where_its_kernel_fits_the_map_exactly(map_size, offered):
+    space = ss.SearchSpace.from_dict({"kernel_sizes": [3], "paddings": ["valid", "same"]})
+    paddings = set()
+    for seed in range(12):
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        ctx = ss.SampleContext(
+            trial=study.ask(),
+            space=space,
+            prefix="b",
+            shape=(map_size, map_size, 4),
+            filters=8,
+            activation="relu",
+            batch_norm=False,
+        )
+        paddings.add(ss.ConvBlock.sample(ctx).padding)
+    assert paddings == offered
