@@ -14,9 +14,16 @@ from collections.abc import Callable
 from automl._choices import BACKENDS
 from automl._errors import UserError
 
-__all__ = ["BACKENDS", "tune_backend", "select_backend", "check_backend_env", "list_devices", "steps_per_execution"]
-
-# The Keras backends this tool runs on (``--backend``, ``KERAS_BACKEND``).
+__all__ = [
+    "BACKENDS",
+    "active_backend",
+    "compiles_per_shape",
+    "tune_backend",
+    "select_backend",
+    "check_backend_env",
+    "list_devices",
+    "steps_per_execution",
+]
 
 
 def _tensorflow(accelerated: bool) -> dict[str, str]:

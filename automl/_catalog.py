@@ -36,6 +36,7 @@ from automl._tracking import Tracker
 
 __all__ = [
     "STATES",
+    "FinishState",
     "study_status",
     "finish_status",
     "still_running_note",
