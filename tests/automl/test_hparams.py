@@ -46,9 +46,13 @@ def test_a_record_from_before_schedules_loads_as_a_constant_rate() -> None:
         ({"schedule": "warmup_cosine"}, "needs steps_per_epoch, got None"),
         ({"warmup": 1.0}, "got 1.0"),
         ({"steps_per_epoch": 0}, "got 0"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1.0"),
+        ({"learning_rate": 0.0}, "learning_rate must be positive, got 0.0"),
+        ({"epochs": 0}, "batch_size and epochs must be >= 1, got 64, 0"),
+        ({"batch_size": 0}, "batch_size and epochs must be >= 1, got 0, "),
     ],
 )
-def test_bad_schedule_settings_are_quoted(changes: dict, quoted: str) -> None:
+def test_bad_settings_are_quoted(changes: dict, quoted: str) -> None:
     with pytest.raises(ValueError, match=quoted):
         TrainingSpec(**changes)
 
@@ -66,6 +70,17 @@ def test_sampled_specs_plan_a_schedule_over_their_own_steps(num_train: int) -> N
         assert spec.steps_per_epoch == math.ceil(num_train / spec.batch_size)
         assert spec.total_steps == spec.epochs * spec.steps_per_epoch
         assert 2 <= spec.epochs <= 4
+
+
+def test_batch_sizes_grow_with_the_training_set_and_a_grid_takes_the_middle_one() -> None:
+    assert batch_sizes(4_999) == (16, 32, 64) and batch_sizes(5_000) == (32, 64, 128)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    spec = sample_training(study.ask(), max_epochs=3, num_train=4_000, grid=True)
+    assert spec.batch_size == 32 and spec.epochs == 3 and spec.steps_per_epoch == 125
+
+
+def test_sampled_label_smoothing_stays_light() -> None:
+    assert all(0.0 <= spec.label_smoothing <= 0.2 for spec in _sampled(3_250))
 
 
 def test_sampled_learning_rates_stay_in_each_optimizers_range() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -65,6 +67,11 @@ def test_views_follow_the_augmentation_the_model_was_trained_with():
     # On 8x8 images a shift of 0.1 of the side, under a pixel, never moved one.
     assert views_for({**none, "affine_p": 0.3, "shift": 0.1}, (8, 8, 1)) == (View(),)
     assert views_for({**none, "affine_p": 0.3, "shift": 0.0, "rotate": 10.0}, (28, 28, 1)) == (View(),)
+    assert views_for({**none, "affine_p": 0.3, "shift": 0.125}, (8, 8, 1)) == (View(),)  # u * 8 < 1: int 0
+    assert views_for({**none, "pad_crop_p": 0.5, "pad_px": 0}, (8, 8, 1)) == (View(),)  # padded by nothing
+    # Given up from the end: the image, its mirror image, the shifts, the mirror image's shifts.
+    both = views_for({**none, "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 1}, (8, 8, 1))
+    assert both == (View(), View(flip=True), *shifts[1:], *(dataclasses.replace(v, flip=True) for v in shifts[1:]))
     assert ALL[:3] == (View(), View(flip=True), View(dy=1)) and ALL[-1] == View(dx=-1, flip=True)
 
 
