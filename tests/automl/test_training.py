@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import tracemalloc
 from collections.abc import Callable
 
@@ -145,9 +146,32 @@ def test_the_schedule_warms_up_then_decays_to_zero_at_the_last_planned_step() ->
     assert decay == sorted(decay, reverse=True)
 
 
-def test_a_single_step_plan_has_no_warmup() -> None:
-    spec = TrainingSpec(learning_rate=0.01, epochs=1, steps_per_epoch=1, schedule="warmup_cosine", warmup=0.1)
+@pytest.mark.parametrize("warmup", [0.1, 0.9])
+def test_a_single_step_plan_has_no_warmup(warmup: float) -> None:
+    spec = TrainingSpec(learning_rate=0.01, epochs=1, steps_per_epoch=1, schedule="warmup_cosine", warmup=warmup)
     assert _rates(learning_rate_schedule(spec), [0]) == [pytest.approx(0.01)]
+    assert cosine_phase(spec, 0) == 0.0
+
+
+def _rest(steps: int, step_s: float, validation_s: float, left: float) -> tuple[int, int]:
+    until = time.monotonic() + left
+    cut = FirstEpochCut(steps_done=1, steps=steps, step_s=step_s, tracing_s=0.0, validation_s=validation_s, until=until)
+    return cut.plan_rest()
+
+
+def test_the_rest_of_a_cut_training_fills_its_time_with_epochs_of_at_most_its_steps() -> None:
+    # 8.5 s of 1 s steps: two whole epochs of 4 fit exactly (not three of 2)
+    assert _rest(steps=4, step_s=1.0, validation_s=0.0, left=8.5) == (2, 4)
+    # 12.5 s, and 0.5 s to validate each epoch: three epochs, 3 steps each (11 steps fit)
+    assert _rest(steps=4, step_s=1.0, validation_s=0.5, left=12.5) == (3, 3)
+    # each epoch's validation counts: a second epoch of its one step would end past the time
+    assert _rest(steps=1, step_s=1.0, validation_s=1.0, left=3.5) == (1, 1)
+    assert _rest(steps=4, step_s=1.0, validation_s=0.0, left=0.5) == (0, 0)
+
+
+def test_a_memory_error_is_out_of_memory_whatever_it_says() -> None:
+    assert isinstance(as_trial_failure(MemoryError()), OutOfMemory)
+    assert type(as_trial_failure(ValueError("bad shape"))).__name__ == "TrialFailed"
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
