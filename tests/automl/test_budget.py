@@ -68,6 +68,9 @@ def test_the_plan_splits_the_budget_into_search_final_training_and_export():
     assert plan.lazy_queue and "plan for 10m00s" in plan.describe()
     without_final = make_plan(StudyConfig(time_budget=600, final_training=False), started=0.0)
     assert without_final.final_until == without_final.search_until
+    # no retraining follows: the search keeps all its time, whatever one would take
+    assert without_final.search_deadline(120.0, 300.0) == without_final.search_until
+    assert plan.search_deadline(10.0) == plan.search_until and plan.search_deadline(1e6) == plan.started
     assert make_plan(StudyConfig(), started=0.0).search_until is None
 
 
@@ -96,6 +99,8 @@ def test_a_plan_reaches_a_worker_process_through_its_environment():
         assert getattr(again, deadline) == pytest.approx(getattr(plan, deadline), abs=0.01)
     for name in ("budget_s", "max_epochs", "rungs", "trials", "lazy_queue"):
         assert getattr(again, name) == getattr(plan, name)
+    grid = make_plan(StudyConfig(time_budget=600, sampler="grid"), started=time.monotonic())
+    assert not grid.lazy_queue and not plan_from_env(grid.to_env()).lazy_queue  # grid points are queued up front
     assert plan_from_env({}) is None
     with pytest.raises(UserError, match=f"{PLAN_ENV} does not hold a search's plan"):
         plan_from_env({PLAN_ENV: '{"budget_s": 60}'})
