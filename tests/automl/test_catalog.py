@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import socket
 import sqlite3
@@ -60,6 +61,10 @@ def test_compare_says_when_it_changes_the_study_s_winner(workdir):
     assert f"note: trial {winner}, the study's winner, now has the model retrained here for 1 epoch(s)" in (
         retrained.stderr
     )
+    # --final-epochs is what each finalist retrains for, not its search's epochs (1 here)
+    longer = run_cli(["compare", "--study", "w", "--final-epochs", "2"], workdir)
+    assert longer.returncode == 0, longer.stderr
+    assert set(re.findall(r"retraining on train\+validation for (\d+) epochs?", longer.stdout)) == {"2"}
 
 
 def _dump(workdir) -> list[str]:
