@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -222,6 +223,7 @@ def test_a_batch_the_feeder_built_ahead_for_an_epoch_that_ended_is_not_handed_ou
 # A weight per example, which plain SGD on the mean output moves by 1/batch each time the
 # example is trained on: the fit's epochs, as the model saw them, in counts per example.
 _COUNT_EXAMPLES_PER_EPOCH = """
+import dataclasses
 import json
 import keras
 import numpy as np
@@ -250,3 +252,15 @@ def test_each_epoch_of_fit_trains_on_every_example_once_under_each_backend(backe
     assert done.returncode == 0, done.stderr[-3000:]
     counts = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
     np.testing.assert_array_equal(counts, np.ones((3, 400)))
+
+
+def test_each_batch_and_epoch_draws_its_own_batch_transforms() -> None:
+    # The same images in two batches, flipped on the batch (NumPy) path: drawn alike, every
+    # batch of an epoch flipped the same images, and so did every epoch.
+    x = np.repeat(np.random.default_rng(1).integers(0, 256, size=(1, 6, 6, 1), dtype=np.uint8), 32, axis=0)
+    y = np.zeros(32, dtype=np.int64)
+    feeder = _feeder(x, y, policy=dataclasses.replace(AugmentPolicy.none(), hflip_p=0.5), shuffle=False)
+    flipped = [[bool((img != x[0]).any()) for img in feeder[b][0]] for b in range(4)]
+    assert len({tuple(f) for f in flipped}) > 1 and any(any(f) for f in flipped)
+    feeder.on_epoch_end()
+    assert [[bool((img != x[0]).any()) for img in feeder[b][0]] for b in range(4)] != flipped
