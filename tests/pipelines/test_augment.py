@@ -77,6 +77,8 @@ def test_pad_and_crop_is_an_integer_shift_of_at_most_pad_px(pad_px: int) -> None
         assert len(shifts) == 1
         seen.add(shifts[0])
     assert max(max(abs(dy), abs(dx)) for dy, dx in seen) == pad_px
+    for axis in (0, 1):  # both ways along both axes, as a crop of the padded image may go
+        assert min(s[axis] for s in seen) < 0 < max(s[axis] for s in seen)
 
 
 def test_the_largest_affine_shift_sampled_for_8x8_images_moves_them_a_pixel() -> None:
