@@ -42,6 +42,7 @@ def test_a_log_float_moves_by_at_most_its_factor_and_stays_inside():
     moved = _draws(3e-3, dist)
     assert all(3e-3 / LOG_FACTOR - 1e-12 <= v <= 3e-3 * LOG_FACTOR + 1e-12 for v in moved)
     assert len({round(v, 12) for v in moved}) > 100
+    assert min(moved) < 3e-3 / math.sqrt(LOG_FACTOR) and max(moved) > 3e-3 * math.sqrt(LOG_FACTOR)  # both ways
     near_top = _draws(8e-3, dist)
     assert max(near_top) == pytest.approx(1e-2) and all(v <= 1e-2 for v in near_top)  # clipped, never beyond
 
@@ -146,6 +147,8 @@ def test_the_incumbent_is_the_best_complete_trial_that_is_not_a_seed_architectur
     _finished(study, params, 0.95, state=TrialState.PRUNED)
     _finished(study, params, 0.99, **with_seed_architecture("lenet"))
     _finished(study, params, 0.85)
+    assert incumbent(study).number == 3
+    _finished(study, params, 0.85)  # as good, later: the first to reach it stays the incumbent
     assert incumbent(study).number == 3
 
 
