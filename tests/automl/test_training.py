@@ -169,6 +169,15 @@ def test_the_rest_of_a_cut_training_fills_its_time_with_epochs_of_at_most_its_st
     assert _rest(steps=4, step_s=1.0, validation_s=0.0, left=0.5) == (0, 0)
 
 
+def test_a_retraining_misses_the_window_only_if_it_would_end_past_it() -> None:
+    # The trial's 3 epochs end 20 s after its first (at 10 s): 30 s; the retraining's, with a
+    # first epoch that traces (5 s), 25 s more: 55 s.
+    misses = TrialCallback._retraining_misses
+    assert not misses(FinalWindow(until=60.0, retrain_cost=1.0, max_stretch=2.0), 3, 10.0, 5.0, 10.0)
+    assert misses(FinalWindow(until=54.0, retrain_cost=1.0, max_stretch=2.0), 3, 10.0, 5.0, 10.0)
+    assert misses(FinalWindow(until=60.0, retrain_cost=1.5, max_stretch=2.0), 3, 10.0, 5.0, 10.0)
+
+
 def test_a_memory_error_is_out_of_memory_whatever_it_says() -> None:
     assert isinstance(as_trial_failure(MemoryError()), OutOfMemory)
     assert type(as_trial_failure(ValueError("bad shape"))).__name__ == "TrialFailed"

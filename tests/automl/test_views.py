@@ -68,6 +68,7 @@ def test_views_follow_the_augmentation_the_model_was_trained_with():
     assert views_for({**none, "affine_p": 0.3, "shift": 0.1}, (8, 8, 1)) == (View(),)
     assert views_for({**none, "affine_p": 0.3, "shift": 0.0, "rotate": 10.0}, (28, 28, 1)) == (View(),)
     assert views_for({**none, "affine_p": 0.3, "shift": 0.125}, (8, 8, 1)) == (View(),)  # u * 8 < 1: int 0
+    assert views_for({**none, "affine_p": 0.3, "shift": 0.1}, (8, 32, 1)) == (View(),)  # by the shorter side
     assert views_for({**none, "pad_crop_p": 0.5, "pad_px": 0}, (8, 8, 1)) == (View(),)  # padded by nothing
     # Given up from the end: the image, its mirror image, the shifts, the mirror image's shifts.
     both = views_for({**none, "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 1}, (8, 8, 1))

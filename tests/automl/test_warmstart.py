@@ -106,6 +106,11 @@ def test_the_batch_size_follows_the_training_split() -> None:
     assert small.training["batch_size"] == 32 and large.training["batch_size"] == 128
 
 
+def test_the_shifts_are_a_fourteenth_of_the_shorter_side() -> None:
+    assert {c.params["aug.pad_px"] for c in _configs((16, 64, 1))} == {1}
+    assert {c.params["aug.pad_px"] for c in _configs((28, 28, 1))} == {2}
+
+
 def test_bad_inputs_are_quoted() -> None:
     with pytest.raises(ValueError, match=r"got input_shape=\(0, 8, 1\)"):
         resolve_warm_starts((0, 8, 1), 10, 100, max_epochs=1)[0]
@@ -115,6 +120,7 @@ def test_bad_inputs_are_quoted() -> None:
 
 def test_enqueueing_stops_at_the_limit() -> None:
     study = optuna.create_study()
+    assert enqueue_warm_starts(study, _configs((8, 8, 1)), limit=0) == 0 and not study.trials
     assert enqueue_warm_starts(study, _configs((8, 8, 1)), limit=1) == 1
     (waiting,) = study.get_trials(states=(TrialState.WAITING,))
     assert TrialRecord.of(waiting).warm_start == "convnet"
