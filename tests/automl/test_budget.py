@@ -15,16 +15,19 @@ from optuna.trial import TrialState
 import automl
 import automl._budget
 import pipelines
+from automl import _compare
 from automl._budget import EXPORT_MIN_S, PLAN_ENV, make_plan, plan_from_env, rungs
 from automl._bundle import load_keras_file
 from automl._compare import (
     FinalTraining,
     _contenders,
     _fill_deadlines,
+    _final_models,
     _fitting_epochs,
     _keeps,
     _member_plan,
     _MemberPlan,
+    _Retrained,
     _seeds_within,
     _stretch,
     _stretches,
@@ -204,6 +207,41 @@ def test_only_the_finalists_that_could_win_are_retrained():
     assert [r.number for r in _contenders([best, close, far], data, 0.0)] == [0, 1]
     assert [r.number for r in _contenders([best, far], data, 0.05)] == [0]
     assert [r.number for r in _contenders([best, far], data, 0.10)] == [0, 2]
+
+
+def _retrained_now(monkeypatch, records: list[TrialRecord], data: StudyData, final: FinalTraining):
+    """The (trial, epochs) ``_final_models`` retrains (each retraining recorded, not run) and what it says."""
+    retrained: list[tuple[int, int]] = []
+
+    def retrain(record: TrialRecord, data: StudyData, *, epochs: int, **kwargs: object) -> _Retrained:
+        retrained.append((record.number, epochs))
+        return _Retrained(model=None, epochs=epochs)
+
+    monkeypatch.setattr(_compare, "_retrain", retrain)
+    monkeypatch.setattr(_compare, "_keep_retrained", lambda *args: None)
+    said: list[str] = []
+    study = optuna.create_study(direction="maximize")
+    _final_models(study, records, data, final, 0, said.append, None, 0.01)  # type: ignore[arg-type]
+    return retrained, said
+
+
+def test_without_a_final_window_every_finalist_is_retrained(monkeypatch):
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    data = _study_data(300, 400)
+    best, far = _contender(0, 0.85), _contender(2, 0.70)  # 15 points below: it could not win
+    assert _retrained_now(monkeypatch, [best, far], data, FinalTraining())[0] == [(0, 9), (2, 9)]
+    retrained, said = _retrained_now(monkeypatch, [best, far], data, FinalTraining(until=2000.0))
+    assert [number for number, _ in retrained] == [0]  # a window goes to those that could
+    assert "trial 2: not retrained, 15.0 points below the best on validation" in said
+
+
+def test_a_finalist_whose_fewest_useful_epochs_do_not_fit_keeps_its_search_model(monkeypatch):
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    data = _study_data(300, 100)  # 4 s an epoch over train+validation; 7 take the trial's steps
+    retrained, said = _retrained_now(monkeypatch, [_finalist(27.0)], data, FinalTraining(until=1027.0))
+    assert retrained == []  # not 0 epochs of retraining
+    assert said == ["trial 0: no time left to retrain it (28s needed, 27s left)"]
+    assert _retrained_now(monkeypatch, [_finalist(27.0)], data, FinalTraining(until=1028.0))[0] == [(0, 7)]
 
 
 def test_a_warm_start_within_one_standard_error_of_the_best_retrains_first():

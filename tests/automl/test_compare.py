@@ -11,6 +11,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import optuna
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
@@ -19,10 +20,10 @@ import automl
 import pipelines
 import searchspace
 from automl import _compare
-from automl._compare import _candidate, _retrain, _search_model, compare_study
+from automl._compare import _candidate, _retrain, _Retrained, _search_model, compare_study
 from automl._data import StudyData
 from automl._hparams import TrainingSpec
-from automl._records import TrialRecord
+from automl._records import TrialRecord, record_retrained
 from automl._stores import default_tracking_uri
 from automl._studies import best_trials, load_existing, study_tracker
 from automl._views import with_views
@@ -141,6 +142,50 @@ def test_without_time_for_a_second_member_the_first_is_kept(monkeypatch) -> None
     models = _compare._two_members(record, data, final, plan, 0, said.append, None)  # type: ignore[arg-type]
     assert len(models) == 1
     assert "no time left for its second member; it keeps one" in said[-1]
+
+
+def test_a_second_member_starts_only_with_time_for_its_fewest_useful_epochs(monkeypatch) -> None:
+    """After the first member, the second trains only if the epochs that take as many steps
+    as the trial (4 of its 5, over train+validation: 5 s) still fit before the window ends."""
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    monkeypatch.setattr(_compare, "_search_model", lambda record, tracker, progress: None)
+    monkeypatch.setattr(_compare, "_retrain", lambda record, data, *, epochs, **kwargs: _Retrained(None, epochs))
+    data = _study_data()  # 64 training and 16 validation images: 1.25 s an epoch over both
+    training = TrainingSpec(batch_size=16, epochs=5, learning_rate=1e-4, steps_per_epoch=4)
+    record = dataclasses.replace(_timed_record(searchspace.CLASSICS["lenet"](_SHAPE, 3)), training=training)
+    record = dataclasses.replace(record, timings={"fit": 5.0})
+    plan = _compare._MemberPlan(epochs=2, first_until=1000.0, scratch_epochs=3)
+
+    def members(until: float) -> list[int]:
+        final = _compare.FinalTraining(until=until, members=2)
+        return [m.epochs for m in _compare._two_members(record, data, final, plan, 0, lambda line: None, None)]  # type: ignore[arg-type]
+
+    assert members(1004.9) == [3]  # from scratch, the first member trains the scratch epochs
+    assert members(1005.1) == [3, 3]
+
+
+def test_a_retraining_kept_by_an_interrupted_run_is_taken_up_only_where_it_is_what_this_run_would_train(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setattr(_compare, "load_keras_file", lambda path: path)
+    study = optuna.create_study(direction="maximize")
+    saved = tmp_path / "trial-3-member-0.keras"
+    saved.write_bytes(b"a model")
+    record_retrained(study, 3, [str(saved)], [5])
+
+    def taken_up(final: _compare.FinalTraining, epochs: int | None) -> list[int] | None:
+        members = _compare._resumed_retraining(study, 3, final, epochs)
+        return None if members is None else [m.epochs for m in members]
+
+    window = _compare.FinalTraining()
+    assert taken_up(window, None) == taken_up(window, 5) == taken_up(window, 4) == [5]
+    assert taken_up(window, 6) is None  # the window now allows a longer retraining
+    assert taken_up(_compare.FinalTraining(epochs=5), None) == [5]
+    assert taken_up(_compare.FinalTraining(epochs=4), None) is None  # `--final-epochs 4` asks for another
+    assert taken_up(_compare.FinalTraining(epochs=5, seeds=2), None) is None  # and two seeds for two members
+    assert _compare._resumed_retraining(study, 2, window, None) is None  # none kept
+    saved.unlink()
+    assert taken_up(window, None) is None  # its file is gone
 
 
 _FLIPS_AND_SHIFTS = {**pipelines.AugmentPolicy.none().to_dict(), "hflip_p": 0.5, "pad_crop_p": 0.5, "pad_px": 1}

@@ -279,6 +279,7 @@ def test_a_trial_stops_after_its_first_epoch_when_its_planned_epochs_do_not_fit(
     [
         # 9 epochs end at 36 s; retraining them (36 s x 1.25 = 45 s) ends at 81 s.
         (100.0, 200.0, 3.0, None, 9),  # it fits the window: trained as planned, retrained later
+        (38.0, 200.0, 3.0, None, 9),  # exactly its 9 epochs fit the deadline (36 s): the same
         (100.0, 60.0, 3.0, 15, 1),  # it does not: 15 epochs of 4 s fit before the window ends
         (100.0, 80.0, 2.0, 18, 1),  # 20 would fit; at most twice the planned 9
         # Only 3 of the 9 fit the deadline (12 s): the trial takes the search's whole time.
