@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from automl._bundle import ExportResult, read_export
-from automl._compare import FinalTraining, compare_study
+from automl._compare import FinalistsResult, FinalTraining, compare_study
 from automl._config import StudyConfig
 from automl._driver import StudyRun, run_study
 from automl._errors import USER_ERRORS
@@ -26,12 +27,12 @@ from automl._queue import effective_trials
 from automl._records import StudyRecord
 from automl._report import log_study_report, trials_frame
 from automl._stores import check_connection_budget
-from automl._studies import claim_finish, release_finish
+from automl._studies import claim_finish, release_finish, study_tracker
 from automl._tracking import Tracker
 from automl._winner import check_export_target, export_winner
 from automl._workers import join_command
 
-__all__ = ["SearchResult", "run_search", "prepare_study", "close_finished"]
+__all__ = ["SearchResult", "run_search", "prepare_study", "close_finished", "Recompared", "recompare"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +169,73 @@ def close_finished(study: optuna.Study, config: StudyConfig, tracker: Tracker) -
         return
     log_study_report(study, tracker, run_id, pareto=config.objective == "pareto")
     tracker.close_parent(_closing_status(study))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recompared:
+    """An existing study's finalists compared again (``recompare``), and what that changed:
+    ``notes`` say where the study's winner, or its final model, is no longer what an earlier
+    export exported."""
+
+    result: FinalistsResult
+    notes: tuple[str, ...] = ()
+
+
+def recompare(
+    study: optuna.Study,
+    config: StudyConfig,
+    *,
+    top_k: int | None = None,
+    final_epochs: int | None = None,
+    seeds: int | None = None,
+    prefer: str | None = None,
+    alpha: float = 0.05,
+    margin: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Recompared:
+    """``automl compare``: compare the study's ``top_k`` best trials (default: its settings'),
+    retrained for ``final_epochs`` on train+validation first where given (``seeds`` of them
+    averaged), with its MLflow store as a search logs to; its parent run is closed where its
+    trials are done (``close_finished``)."""
+    tracker = study_tracker(study, config)
+    before = (StudyRecord.of(study).comparison or {}).get("winner")
+    final = (
+        None
+        if final_epochs is None
+        else FinalTraining(
+            epochs=final_epochs,
+            seeds=seeds or 1,
+            views=config.views,
+            max_params=config.max_params,
+            max_flops=config.max_flops,
+        )
+    )
+    result = compare_study(
+        study,
+        config,
+        top_k=config.top_k if top_k is None else top_k,
+        prefer=config.prefer if prefer is None else prefer,
+        alpha=alpha,
+        margin=config.margin if margin is None else margin,
+        final=final,
+        tracker=tracker,
+        progress=progress,
+    )
+    close_finished(study, config, tracker)
+    winner, export = result.comparison.winner, f"`automl export --study {study.study_name}` exports and registers"
+    if before is not None and before != winner:
+        note = (
+            f"the study's winner is now trial {winner} (it was trial {before}, which an earlier search or export "
+            f"may have exported and registered): {export} this one"
+        )
+    elif before is not None and final is not None:
+        note = (
+            f"trial {winner}, the study's winner, now has the model retrained here for {final_epochs} epoch(s) as "
+            f"its final model (an earlier export holds the one it replaces): {export} this one"
+        )
+    else:
+        return Recompared(result=result)
+    return Recompared(result=result, notes=(note,))
 
 
 def _closing_status(study: optuna.Study) -> str:

@@ -54,58 +54,27 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from automl._catalog import still_running_note
-    from automl._compare import FinalTraining, compare_study
-    from automl._records import StudyRecord
-    from automl._studies import load_existing, study_tracker
-    from automl._workflow import close_finished
+    from automl._studies import load_existing
+    from automl._workflow import recompare
 
     _check(args)
     study, config = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri)
     note = still_running_note(study, "compares")
     if note:
         print(note, file=sys.stderr)
-    tracker = study_tracker(study, config)
-    before = (StudyRecord.of(study).comparison or {}).get("winner")
-    final = (
-        FinalTraining(
-            epochs=args.final_epochs,
-            seeds=args.seeds or 1,
-            views=config.views,
-            max_params=config.max_params,
-            max_flops=config.max_flops,
-        )
-        if args.final_epochs is not None
-        else None
-    )
-    result = compare_study(
+    done = recompare(
         study,
         config,
-        top_k=config.top_k if args.top is None else args.top,
-        prefer=config.prefer if args.prefer is None else args.prefer,
+        top_k=args.top,
+        final_epochs=args.final_epochs,
+        seeds=args.seeds,
+        prefer=args.prefer,
         alpha=args.alpha,
-        margin=config.margin if args.margin is None else args.margin,
-        final=final,
-        tracker=tracker,
+        margin=args.margin,
         progress=lambda line: print(line, file=sys.stderr if args.json else sys.stdout, flush=True),
     )
-    close_finished(study, config, tracker)
-    if args.json:
-        print(json.dumps(result.comparison.to_dict(), sort_keys=True))
-    else:
-        print(result.comparison.table())
-    winner = result.comparison.winner
-    if before is not None and before != winner:
-        print(
-            f"note: the study's winner is now trial {winner} (it was trial {before}, which an earlier search or "
-            f"export may have exported and registered): `automl export --study {study.study_name}` exports and "
-            "registers this one",
-            file=sys.stderr,
-        )
-    elif before is not None and final is not None:
-        print(
-            f"note: trial {winner}, the study's winner, now has the model retrained here for {args.final_epochs} "
-            "epoch(s) as its final model (an earlier export holds the one it replaces): "
-            f"`automl export --study {study.study_name}` exports and registers this one",
-            file=sys.stderr,
-        )
+    comparison = done.result.comparison
+    print(json.dumps(comparison.to_dict(), sort_keys=True) if args.json else comparison.table())
+    for note in done.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
