@@ -209,26 +209,10 @@ def run_study(
         progress.message(header(config, created, study))
         progress.message(plan.describe())
     seed_sampler(study, config)  # each process its own seed: processes sharing a study sample distinct candidates
-    reading = time.perf_counter()
-    if describing:
-        progress.status(f"data: reading {config.data_name} ...")  # a large folder takes a minute
     with _deleted_on_failure(study, created):
-        try:
-            data = study_data(study, config)
-        finally:
-            progress.clear_status()
-        if describing:
-            progress.message(describe_data(data, time.perf_counter() - reading))
-            progress.message(flips_line(data.mirror_asymmetry))
+        data = _read_data(study, config, progress, describing=describing)
         if not worker:  # after loading the data: warm starts are tailored to the images
-            queueing = 0 if plan.lazy_queue else config.trials - len(study.trials)
-            if queueing >= QUEUE_STATUS_AT:
-                progress.status(f"queueing {queueing:,} trials ...")  # ~5-20 ms each
-            try:
-                enqueue_trials(study, config, data, lazy=plan.lazy_queue)
-            finally:
-                progress.clear_status()
-            _print_data_notes(data)
+            _queue_trials(study, config, data, plan, progress)
         # A study that has its parent run has its store and experiment: none is created elsewhere.
         recorded_parent = StudyRecord.of(study).parent_run_id is not None
         tracker = Tracker(config.tracking_uri, experiment_name=config.study_name, create=not recorded_parent)
@@ -260,6 +244,35 @@ def run_study(
         created=created,
         stopped_early=stopped,
     )
+
+
+def _read_data(study: optuna.Study, config: StudyConfig, progress: Progress, *, describing: bool) -> StudyData:
+    """The study's data, with a status line while it is read and, where this process
+    ``describing`` the study, a line on what was read and one on its mirror symmetry."""
+    reading = time.perf_counter()
+    if describing:
+        progress.status(f"data: reading {config.data_name} ...")  # a large folder takes a minute
+    try:
+        data = study_data(study, config)
+    finally:
+        progress.clear_status()
+    if describing:
+        progress.message(describe_data(data, time.perf_counter() - reading))
+        progress.message(flips_line(data.mirror_asymmetry))
+    return data
+
+
+def _queue_trials(study: optuna.Study, config: StudyConfig, data: StudyData, plan: Plan, progress: Progress) -> None:
+    """Queue the study's trials (``enqueue_trials``; as the search goes with a lazy ``plan``),
+    with a status line when many are queued now, then print the notes on the data."""
+    queueing = 0 if plan.lazy_queue else config.trials - len(study.trials)
+    if queueing >= QUEUE_STATUS_AT:
+        progress.status(f"queueing {queueing:,} trials ...")  # ~5-20 ms each
+    try:
+        enqueue_trials(study, config, data, lazy=plan.lazy_queue)
+    finally:
+        progress.clear_status()
+    _print_data_notes(data)
 
 
 def _run_trials(
