@@ -222,20 +222,25 @@ def recompare(
         progress=progress,
     )
     close_finished(study, config, tracker)
-    winner, export = result.comparison.winner, f"`automl export --study {study.study_name}` exports and registers"
+    note = _changed_winner_note(study.study_name, before, result.comparison.winner, final_epochs)
+    return Recompared(result=result, notes=() if note is None else (note,))
+
+
+def _changed_winner_note(study_name: str, before: int | None, winner: int, final_epochs: int | None) -> str | None:
+    """What a comparison changed for an earlier export (winner ``before``): the winner, or
+    the winner's final model (retrained for ``final_epochs``); None where nothing changed."""
+    export = f"`automl export --study {study_name}` exports and registers this one"
     if before is not None and before != winner:
-        note = (
+        return (
             f"the study's winner is now trial {winner} (it was trial {before}, which an earlier search or export "
-            f"may have exported and registered): {export} this one"
+            f"may have exported and registered): {export}"
         )
-    elif before is not None and final is not None:
-        note = (
+    if before is not None and final_epochs is not None:
+        return (
             f"trial {winner}, the study's winner, now has the model retrained here for {final_epochs} epoch(s) as "
-            f"its final model (an earlier export holds the one it replaces): {export} this one"
+            f"its final model (an earlier export holds the one it replaces): {export}"
         )
-    else:
-        return Recompared(result=result)
-    return Recompared(result=result, notes=(note,))
+    return None
 
 
 def _closing_status(study: optuna.Study) -> str:
