@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -339,3 +340,27 @@ def test_failed_onnx_export_leaves_a_note_and_no_file(
         "model_card.md",
         "saved_model",
     ]
+
+
+def test_a_model_that_takes_the_data_s_values_maps_them_to_pixels_clipped_to_0_255() -> None:
+    """Values standardized to -1..1 (low -1, 127.5 pixels a unit) reach the pixel model as
+    pixels; values past the data's range are clipped, as the training's were."""
+    takes_pixels = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Identity()])
+    model = _bundle.in_data_units(takes_pixels, (-1.0, 127.5))
+    values = np.array([[-1.0, 0.0, 1.0, 1.5, -2.0]], np.float32)
+    np.testing.assert_allclose(model.predict(values, verbose=0), [[0.0, 127.5, 255.0, 255.0, 0.0]])
+    assert _bundle.in_data_units(takes_pixels, None) is takes_pixels  # the data were pixels
+    assert _bundle.in_data_units(takes_pixels, (0.0, 1.0)) is takes_pixels
+
+
+def test_an_earlier_export_is_read_back_only_where_it_is_whole(bundle: ExportResult, tmp_path: Path) -> None:
+    found = _bundle.read_export(bundle.out_dir)
+    assert found is not None
+    result, card = found
+    assert result == dataclasses.replace(bundle, pixels=None)  # no ONNX file: none said
+    assert result.onnx_path is None and card["class_names"] == json.loads(bundle.card_json.read_text())["class_names"]
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / _bundle.CARD_JSON).write_text(bundle.card_json.read_text())  # the card alone: no model to export
+    assert _bundle.read_export(partial) is None
+    assert _bundle.read_export(tmp_path / "nowhere") is None
