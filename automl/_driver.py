@@ -571,8 +571,7 @@ def _deadline(
         # A resume: a model retrained before is loaded, not retrained, and another is re-planned
         # to what the window holds (``automl._compare``). Its time must not take the search's:
         # a first model that trained 20 epochs through the last window left none.
-        window = (plan.final_until or 0.0) - (plan.search_until or 0.0)
-        retrain = 0.0 if best[0].number in StudyRecord.of(study).final_models else min(retrain, window)
+        retrain = 0.0
     elif best:  # the retraining's time is linear in its epochs
         members = member_seconds(
             best[0], data, config.members, max_params=config.max_params, max_flops=config.max_flops

@@ -294,6 +294,17 @@ def test_the_search_ends_in_time_to_retrain_the_likeliest_winner_as_two_members(
     assert _deadline(study, data, plan, None, StudyConfig()) == deadline
 
 
+def test_the_trials_stop_at_the_timeout_or_the_budget_s_search_deadline_whichever_comes_first():
+    data = _study_data(300, 100)
+    plan = make_plan(StudyConfig(time_budget=600, trials=1000), started=0.0)  # search until 435 s
+    study = optuna.create_study(direction="maximize")
+    config = StudyConfig(members=1)
+    assert _deadline(study, data, plan, 100.0, config) == 100.0
+    assert _deadline(study, data, plan, 500.0, config) == 435.0
+    assert _deadline(study, data, make_plan(StudyConfig(trials=5), started=0.0), 100.0, config) == 100.0
+    assert _deadline(study, data, make_plan(StudyConfig(trials=5), started=0.0), None, config) is None
+
+
 @pytest.mark.parametrize("retrained_before", [False, True])
 def test_a_resumed_search_keeps_its_time_from_a_winner_of_an_earlier_run(retrained_before):
     # A first model that trained 20 epochs through the last run's window: its retraining at
@@ -407,6 +418,8 @@ def test_no_trial_starts_without_time_for_its_epochs_as_the_completed_trials_tak
     )
     assert _stop_reason(study, 2, 119.5, None, epochs=3) is None  # time for one: stopped by --trials or the queue
     assert _stop_reason(study, 2, 99.0, None, epochs=3) == "time budget's search time reached"
+    assert _stop_reason(study, 0, 99.0, None, epochs=3) == "time budget's search time reached before a trial could run"
+    assert _stop_reason(study, 0, 99.0, 99.0, epochs=3) == "timeout reached before a trial could run"
 
 
 def test_the_time_a_trial_takes_counts_the_pruned_trials_first_epochs(monkeypatch):

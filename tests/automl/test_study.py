@@ -215,3 +215,16 @@ def test_the_resume_header_counts_the_finished_trials_against_the_asked_for(tria
     line = header(StudyConfig(trials=trials, time_budget=budget), created=False, study=study)
 
     assert line.startswith(f"{expected} 'default': data ")
+
+
+def test_only_costly_failures_in_a_row_stop_the_study():
+    from automl._driver import _Failures
+
+    failures = _Failures(limit=2)
+    failures.count(NonFiniteLoss, "nan at epoch 2")
+    failures.count(Infeasible, "over --max-params")  # cost nothing: ends the run of failures
+    failures.count(NonFiniteLoss, None)
+    failures.count(None, None)  # a trial that completed ends it too
+    failures.count(OutOfMemory, "out of memory")
+    with pytest.raises(StudyStopped, match="^2 trials failed in a row; the last one: out of memory$"):
+        failures.count(NonFiniteLoss, None)  # no reason of its own: the last one given is quoted
