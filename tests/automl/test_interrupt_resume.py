@@ -364,3 +364,22 @@ def test_a_dead_process_s_trial_failed_meanwhile_elsewhere_is_passed_over(workdi
 
     _driver._fail_running(study, None, failed_elsewhere, _driver.ProcessDied("gone"), retry=True)  # type: ignore[arg-type]
     assert [t.state for t in study.trials] == [TrialState.FAIL]  # as the other process left it, not queued again
+
+
+def test_a_dead_process_s_trial_is_queued_again_once(workdir):
+    # As the heartbeat does (MAX_RETRY): a configuration whose processes keep dying is not run forever.
+    from automl import _driver
+    from automl._queue import claim_trial, enqueue_up_to, process_identity
+    from automl._records import record_claim
+    from automl._stores import open_storage
+
+    study = optuna.create_study(study_name="twice", storage=open_storage(stores(workdir)["storage"]))
+    enqueue_up_to(study, 1)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for number in (0, 1):  # the trial, then its copy, each claimed by a process that is gone
+        trial = claim_trial(study)
+        assert trial is not None and trial.number == number
+        record_claim(trial, process_identity(gone.pid))
+        _driver._fail_dead_workers(study, None)  # type: ignore[arg-type]
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]  # no third copy queued
