@@ -81,6 +81,8 @@ def test_an_interrupted_trial_is_failed_and_run_again_when_the_same_command_resu
     assert "RUNNING" not in {r.info.status for r in runs if "optuna.trial_number" in r.data.tags}
     killed = [r for r in runs if r.data.tags.get("optuna.trial_number") == "1"]
     assert [r.info.status for r in killed] == ["KILLED"]
+    parent = [r for r in runs if "optuna.trial_number" not in r.data.tags]
+    assert [r.info.status for r in parent] == ["KILLED"]  # stopped by its user, not FAILED
     completed_params = by_number[0].params
 
     resumed = run_cli(command, workdir)
