@@ -198,6 +198,7 @@ def test_search_with_two_local_workers(workdir):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "this process and 1 worker process(es) run its trials" in result.stdout and "Results" in result.stdout
+    assert "exited with an error" not in result.stdout + result.stderr  # its worker ended as it should
 
     study = optuna.load_study(study_name="two", storage=stores(workdir)["storage"])
     trials = study.get_trials()
