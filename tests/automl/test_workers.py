@@ -173,21 +173,38 @@ def test_only_a_worker_that_runs_the_searchs_own_trials_trains_through_the_final
 ):
     # A process --isolate starts (AUTOML_LEAD=1) runs the search's own trials: its first model
     # may train through the final window, as in the search's process; a --workers helper's may not.
-    from automl import _driver
     from automl.cli import main
 
     assert main(["search", "--study-name", "ld", "--trials", "1", "--epochs", "1", "--create-only"]) == 0
-    seen = []
-
-    def run_in_process(*args, final_window, **kwargs):
-        seen.append(final_window)
-        return 0, None  # no trial run, no reason to stop
-
-    monkeypatch.setattr(_driver, "_run_in_process", run_in_process)
+    seen = _final_windows_offered(monkeypatch)
     if lead is not None:
         monkeypatch.setenv("AUTOML_LEAD", lead)
     assert automl.work(study_name="ld", quiet=True) == 0
-    assert seen == [window]
+    assert seen == [(window, window)]  # and a memory guard, to run the trials left in fresh processes
+
+
+def _final_windows_offered(monkeypatch) -> list[tuple[bool, bool]]:
+    """Whether each process that runs trials offers its first model the final window, and
+    whether it guards its memory: stands in for ``_run_in_process``, which runs none."""
+    from automl import _driver
+
+    seen: list[tuple[bool, bool]] = []
+
+    def run_in_process(*args, final_window, guard, **kwargs):
+        seen.append((final_window, guard is not None))
+        return 0, None  # no trial run, no reason to stop
+
+    monkeypatch.setattr(_driver, "_run_in_process", run_in_process)
+    return seen
+
+
+def test_the_search_s_own_process_offers_its_first_model_the_final_window(workdir, monkeypatch):
+    from automl._driver import run_study
+    from automl._progress import Progress
+
+    seen = _final_windows_offered(monkeypatch)
+    run_study(StudyConfig(study_name="own", trials=1, epochs=1), progress=Progress(total=1, quiet=True))
+    assert seen == [(True, True)]
 
 
 def test_search_with_two_local_workers(workdir):
