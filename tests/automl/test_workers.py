@@ -207,6 +207,44 @@ def test_the_search_s_own_process_offers_its_first_model_the_final_window(workdi
     assert seen == [(True, True)]
 
 
+def test_local_workers_start_quiet_with_the_study_s_stores_and_this_process_s_settings(monkeypatch, tmp_path):
+    # Settings given through the API (use_settings) and the tracking store must reach each
+    # helper, its progress lines stay out of the search's output, and its exit code is kept.
+    from automl import _workers
+    from automl._budget import make_plan
+    from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV
+    from automl._settings import RuntimeSettings, use_settings
+
+    started = []
+
+    class Exited:
+        def wait(self, timeout: float | None = None) -> int:
+            return 3
+
+        def poll(self) -> int:
+            return 3
+
+    def popen(command, *, stores, env, **kwargs):
+        started.append((command, stores, env))
+        return Exited()
+
+    monkeypatch.setattr(_workers, "popen", popen)
+    config = StudyConfig(study_name="s", storage="sqlite:///a.db", tracking_uri="sqlite:///b.db")
+    with use_settings(RuntimeSettings(home=tmp_path, heartbeat_interval_s=7, grace_period_s=21)):
+        with _workers.local_workers(config, 2, make_plan(config, started=0.0)) as codes:
+            assert len(started) == 2  # started before this process runs trials of its own
+    assert codes == [3, 3]
+    for command, stores_, env in started:
+        assert command[-1] == "--quiet" and command[:-1] == worker_command(config)
+        assert stores_ == {STORAGE_ENV: "sqlite:///a.db", TRACKING_URI_ENV: "sqlite:///b.db"}
+        assert env["AUTOML_HEARTBEAT_INTERVAL"] == "7" and env["AUTOML_GRACE_PERIOD"] == "21"
+    with _workers.local_workers(config, 0, make_plan(config, started=0.0)) as codes:
+        assert len(started) == 2
+    assert codes == []
+    with _workers.local_workers(config, 1, make_plan(config, started=0.0)) as codes:  # `--workers 2`: one helper
+        assert len(started) == 3
+
+
 def test_search_with_two_local_workers(workdir):
     result = run_cli(
         ["search", "--study-name", "two", "--trials", "4", "--epochs", "1", "--pruner", "none", "--workers", "2"]
