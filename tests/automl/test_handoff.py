@@ -34,7 +34,8 @@ import json, os
 from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env, urls_in_memory
 with urls_in_memory():
     urls = [from_env(STORAGE_ENV), from_env(TRACKING_URI_ENV)]
-    print(json.dumps({"urls": urls, "environ": open("/proc/self/environ", "rb").read().decode(errors="replace")}))
+    environ = open("/proc/self/environ", "rb").read().decode(errors="replace")
+    print(json.dumps({"urls": urls, "environ": environ, "fd_passed_on": os.environ.get("AUTOML_STORES_FD")}))
 """
 
 
@@ -64,6 +65,18 @@ def test_a_child_gets_its_store_urls_on_a_pipe_and_shows_no_password():
     environ = said["environ"]
     assert "Wq7-secret" not in environ and "Zx9-other" not in environ, environ
     assert "KEPT=yes" in environ and f"PYTHONPATH={env['PYTHONPATH']}" in environ
+    assert said["fd_passed_on"] is None  # what the child starts inherits no stale pipe number
+
+
+def test_a_child_s_pipe_is_closed_here_once_it_has_started():
+    # One descriptor leaked per child (recycled workers, isolated trials).
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        child = popen(
+            [sys.executable, "-c", CHILD], stores={STORAGE_ENV: STORAGE}, env=_repo_env(), stdout=subprocess.PIPE
+        )
+        child.communicate(timeout=60)
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_a_child_without_stores_reads_none_and_the_pipe_closes():
@@ -78,6 +91,13 @@ def test_a_short_password_drops_only_the_variables_that_quote_it():
     assert without_passwords(env, url) == {"PATH": "/usr/bin:/bin", "HOME": "/home/ab"}
     query = "postgresql://u@h/d?password=s%40cret"  # as written and percent-decoded
     assert without_passwords({"A": "s@cret", "B": query, "C": "x"}, query) == {"C": "x"}
+
+
+def test_a_password_in_a_query_is_found_whatever_the_key_s_case_and_store_variables_never_pass():
+    assert passwords("postgresql://u@h/d?PASSWORD=s3cret&sslmode=require") == {"s3cret"}
+    assert without_passwords({"PGPASSWORD": "s3cret", "X": "1"}, "postgresql://u@h/d?Passwd=s3cret") == {"X": "1"}
+    env = {STORAGE_ENV: "sqlite:///a.db", TRACKING_URI_ENV: "sqlite:///b.db", "X": "1"}  # no password in them
+    assert without_passwords(env) == {"X": "1"}
 
 
 def test_a_password_is_found_as_sqlalchemy_reads_it():
