@@ -16,9 +16,9 @@ from tests.automl.helpers import stores
 
 def test_heartbeat_comes_from_the_environment(workdir, monkeypatch):
     monkeypatch.setenv("AUTOML_HEARTBEAT_INTERVAL", "3")
-    monkeypatch.setenv("AUTOML_GRACE_PERIOD", "9")
+    monkeypatch.setenv("AUTOML_GRACE_PERIOD", "10")
     storage = open_storage(stores(workdir)["storage"])
-    assert (storage.heartbeat_interval, storage.grace_period) == (3, 9)
+    assert (storage.heartbeat_interval, storage.grace_period) == (3, 10)
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,14 @@ def test_a_masked_password_shows_no_part_of_itself(password):
     message = f"cannot open the storage {url!r}: password authentication failed for user secret_user"
     assert redact(url) == "postgresql://secret_user:***@127.0.0.1:55432/optuna"
     assert scrub(message, url) == message.replace(f":{password}@", ":***@")
+
+
+def test_workers_start_only_while_the_server_has_a_connection_for_each(monkeypatch):
+    # A process holds up to 3 connections: a pool of 2 and 1 overflow.
+    monkeypatch.setattr("automl._stores.connection_headroom", lambda url: 6)
+    check_connection_budget("postgresql://u:pw@h/d", 2)  # 6 of 6
+    with pytest.raises(
+        UserError, match=r"3 processes need up to 9 connections \(3 each\) to 'postgresql://u:\*\*\*@h/d'"
+    ):
+        check_connection_budget("postgresql://u:pw@h/d", 3)
+    check_connection_budget(None, 100)  # a SQLite store: no server
