@@ -18,11 +18,18 @@ def test_the_guard_trips_once_the_process_has_grown_past_its_limit():
     assert not guard.check() and not never.check()
     ballast = bytearray(64 * 2**20)  # zeros the kernel maps: touched, so resident
     ballast[::4096] = b"x" * len(ballast[::4096])
-    assert guard.check() and guard.tripped and guard.grown_mb > 20
+    assert guard.check() and guard.tripped and 48 <= guard.grown_mb < 128  # in MiB, as the limit
     assert not never.check()
     del ballast
     assert guard.check()  # it stays tripped: the trials have moved on
     assert rss_mb() is not None and 1 <= default_limit_mb() <= 4096
+
+
+@pytest.mark.parametrize(("memory_gib", "limit_mb"), [(8, 2048), (2, 512), (64, 4096)])
+def test_the_default_limit_is_a_quarter_of_the_machine_s_memory_at_most_4_gib(monkeypatch, memory_gib, limit_mb):
+    sizes = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": memory_gib * 2**30 // 4096}
+    monkeypatch.setattr("automl._recycle.os.sysconf", lambda name: sizes[name])
+    assert default_limit_mb() == limit_mb
 
 
 def test_the_limit_is_a_runtime_setting():
