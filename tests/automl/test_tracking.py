@@ -23,3 +23,17 @@ def test_a_non_finite_metric_is_logged_as_nan():
         run.add_metric("loss", value, step=1)  # type: ignore[arg-type]
     values = [value for _, value, _, _ in run._metrics]
     assert [math.isnan(v) for v in values] == [True, True, True, False] and values[-1] == 0.5
+
+
+def test_a_resumed_study_reopens_its_parent_run_and_a_closed_run_keeps_its_tags(workdir):
+    from automl._tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", "resumed")
+    parent = tracker.open_parent("resumed", None)
+    tracker.close_parent("KILLED")  # Ctrl-C
+    assert tracker.run_status(parent) == "KILLED"
+    assert tracker.open_parent("resumed", parent) == parent and tracker.run_status(parent) == "RUNNING"
+    trial = tracker.start_trial("resumed", 0).run_id
+    tracker.close_run(trial, "KILLED", tags={"fail_reason": "its worker stopped sending heartbeats"})
+    run = tracker._client.get_run(trial)
+    assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "its worker stopped sending heartbeats"
