@@ -49,3 +49,21 @@ def test_a_copy_the_heartbeat_queued_stands_in_for_its_trial_too():
     _fail(study, trial)
     study.add_trial(optuna.create_trial(state=TrialState.WAITING, system_attrs={RETRY_ATTR: 0}))
     assert [t.number for t in effective_trials(study)] == [1]
+
+
+def test_a_claim_passes_over_a_waiting_trial_that_finished_meanwhile(monkeypatch):
+    # Another process ran trial 0 to its end between the listing and the claim: trial 1 is
+    # claimed, not None (which told the worker the queue was empty, its trials still waiting).
+    study = optuna.create_study()
+    enqueue_up_to(study, 2)
+    storage, first = study._storage, study.trials[0]._trial_id
+    set_state = storage.set_trial_state_values
+
+    def finished_elsewhere(trial_id, state, values=None):
+        if trial_id == first:
+            raise optuna.exceptions.UpdateFinishedTrialError("trial 0 has already finished")
+        return set_state(trial_id, state=state, values=values)
+
+    monkeypatch.setattr(storage, "set_trial_state_values", finished_elsewhere)
+    trial = claim_trial(study)
+    assert trial is not None and trial.number == 1
