@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from automl._tracking import MAX_PARAM_LENGTH, TrialRun, flatten_params
 
 
@@ -37,3 +39,16 @@ def test_a_resumed_study_reopens_its_parent_run_and_a_closed_run_keeps_its_tags(
     tracker.close_run(trial, "KILLED", tags={"fail_reason": "its worker stopped sending heartbeats"})
     run = tracker._client.get_run(trial)
     assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "its worker stopped sending heartbeats"
+
+
+def test_a_local_store_keeps_its_artifacts_beside_it_and_only_models_uris_name_a_model(workdir):
+    from automl._stores import artifact_root
+    from automl._tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}", "local")
+    # Not ./mlartifacts, where MLflow puts them by default: the store's folder holds all of it.
+    assert tracker._client.get_experiment(tracker.experiment_id).artifact_location == artifact_root()
+    assert tracker.model_id_of("models:/m-123") == "m-123"
+    for uri in ("models:/", "runs:/abc/model", "m-123"):
+        with pytest.raises(ValueError, match="not a models:/ URI"):
+            tracker.model_id_of(uri)
