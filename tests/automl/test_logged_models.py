@@ -86,6 +86,36 @@ def test_a_logged_model_is_downloaded_again_once_its_copy_is_gone(workdir: Path,
         load_model(tracker, "models:/m-nope")
 
 
+def test_a_model_whose_upload_fails_is_marked_failed_not_left_pending(
+    workdir: Path, model: keras.Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = Tracker(f"sqlite:///{workdir / 'store' / 'mlflow.db'}", "failing")
+    run_id = tracker.open_parent("failing", None)
+    created: list[str] = []
+    create_logged_model = tracker.create_logged_model
+
+    def create(*args, **kwargs):
+        model_id, location = create_logged_model(*args, **kwargs)
+        created.append(model_id)
+        return model_id, location
+
+    def upload(model_id: str, folder: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tracker, "create_logged_model", create)
+    monkeypatch.setattr(tracker, "upload_model", upload)
+    images, _ = _raw_digits(2)
+    with pytest.raises(OSError, match="disk full"):
+        log_model(
+            tracker, model, run_id=run_id, name="trial-0", example=images, class_names=CLASS_NAMES,
+            value_map=None, params={}, tags={},
+        )  # fmt: skip
+    client = MlflowClient(tracker.tracking_uri)
+    (model_id,) = created
+    assert str(client.get_logged_model(model_id).status) == "FAILED"  # the UI shows no upload in progress forever
+    assert client.get_run(run_id).outputs.model_outputs == []  # and the run lists no model it could not keep
+
+
 def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path, model: keras.Model) -> None:
     tracker = Tracker(f"sqlite:///{workdir / 'store' / 'mlflow.db'}", "champ")
     run_id = tracker.open_parent("champ", None)
