@@ -314,6 +314,7 @@ def test_a_retrained_finalists_logged_model_says_where_its_trial_came_from(workd
         assert logged.name == f"trial-{trial.number}-final"
         assert trial.user_attrs["warm_start"]  # the study's first trials are its warm starts
         assert logged.params["origin.warm_start"] == trial.user_attrs["warm_start"]
+        assert "test_accuracy" in {m.key for m in logged.metrics}  # its score, on the model that scored it
 
 
 def _one_finalist_retrained(
