@@ -245,6 +245,16 @@ def test_local_workers_start_quiet_with_the_study_s_stores_and_this_process_s_se
         assert len(started) == 3
 
 
+def test_a_worker_joined_by_hand_runs_the_queue_as_a_later_search_filled_it(workdir):
+    # The study was made for 1 trial, and a later search queued a second: the worker ran only
+    # the total the study was made with, and left the second waiting.
+    automl.search(study_name="grown", trials=1, epochs=1, create_only=True, quiet=True)
+    automl.search(study_name="grown", trials=2, epochs=1, create_only=True, quiet=True)
+    assert automl.work(study_name="grown", quiet=True) == 2  # the trials it ran
+    study = optuna.load_study(study_name="grown", storage=stores(workdir)["storage"])
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+
+
 def test_search_with_two_local_workers(workdir):
     result = run_cli(
         ["search", "--study-name", "two", "--trials", "4", "--epochs", "1", "--pruner", "none", "--workers", "2"]
