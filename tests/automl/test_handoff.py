@@ -69,14 +69,15 @@ def test_a_child_gets_its_store_urls_on_a_pipe_and_shows_no_password():
 
 
 def test_a_child_s_pipe_is_closed_here_once_it_has_started():
-    # One descriptor leaked per child (recycled workers, isolated trials).
+    # One descriptor leaked per child (recycled workers, isolated trials): 3 for these 3. Up
+    # to 2 more are allowed for a file another thread of this process happens to hold open.
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(3):
         child = popen(
             [sys.executable, "-c", CHILD], stores={STORAGE_ENV: STORAGE}, env=_repo_env(), stdout=subprocess.PIPE
         )
         child.communicate(timeout=60)
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert len(os.listdir("/proc/self/fd")) < before + 3
 
 
 def test_a_child_without_stores_reads_none_and_the_pipe_closes():
