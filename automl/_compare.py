@@ -439,6 +439,12 @@ class FinalTraining:
     views: int = 1
     views_until: float | None = None
 
+    @classmethod
+    def for_study(cls, config: StudyConfig, **rest: Any) -> FinalTraining:
+        """The final training of a study of ``config``: its test-time views and its caps on
+        parameters and FLOPs, with ``rest`` (the epochs or the deadline) as given."""
+        return cls(views=config.views, max_params=config.max_params, max_flops=config.max_flops, **rest)
+
 
 def _final_models(
     study: optuna.Study,

@@ -174,11 +174,11 @@ def close_finished(study: optuna.Study, config: StudyConfig, tracker: Tracker) -
 @dataclass(frozen=True, kw_only=True)
 class Recompared:
     """An existing study's finalists compared again (``recompare``), and what that changed:
-    ``notes`` say where the study's winner, or its final model, is no longer what an earlier
-    export exported."""
+    ``note`` says where the study's winner, or its final model, is no longer what an earlier
+    export exported (None where it still is)."""
 
     result: FinalistsResult
-    notes: tuple[str, ...] = ()
+    note: str | None = None
 
 
 def recompare(
@@ -199,17 +199,7 @@ def recompare(
     trials are done (``close_finished``)."""
     tracker = study_tracker(study, config)
     before = (StudyRecord.of(study).comparison or {}).get("winner")
-    final = (
-        None
-        if final_epochs is None
-        else FinalTraining(
-            epochs=final_epochs,
-            seeds=seeds or 1,
-            views=config.views,
-            max_params=config.max_params,
-            max_flops=config.max_flops,
-        )
-    )
+    final = None if final_epochs is None else FinalTraining.for_study(config, epochs=final_epochs, seeds=seeds or 1)
     result = compare_study(
         study,
         config,
@@ -222,8 +212,9 @@ def recompare(
         progress=progress,
     )
     close_finished(study, config, tracker)
-    note = _changed_winner_note(study.study_name, before, result.comparison.winner, final_epochs)
-    return Recompared(result=result, notes=() if note is None else (note,))
+    return Recompared(
+        result=result, note=_changed_winner_note(study.study_name, before, result.comparison.winner, final_epochs)
+    )
 
 
 def _changed_winner_note(study_name: str, before: int | None, winner: int, final_epochs: int | None) -> str | None:
@@ -272,14 +263,7 @@ def _finish(study_run: StudyRun, *, export: bool, progress: Progress) -> SearchR
         study_name=config.study_name, config=config, trials=frame, stopped_early=study_run.stopped_early
     )
     final = (
-        FinalTraining(
-            until=plan.final_until,
-            members=config.members,
-            max_params=config.max_params,
-            max_flops=config.max_flops,
-            views=config.views,
-            views_until=plan.views_until,
-        )
+        FinalTraining.for_study(config, until=plan.final_until, members=config.members, views_until=plan.views_until)
         if config.final_training
         else None
     )

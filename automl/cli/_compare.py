@@ -75,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
     )
     comparison = done.result.comparison
     print(json.dumps(comparison.to_dict(), sort_keys=True) if args.json else comparison.table())
-    for note in done.notes:
-        print(f"note: {note}", file=sys.stderr)
+    if done.note:
+        print(f"note: {done.note}", file=sys.stderr)
     return 0

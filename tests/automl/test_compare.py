@@ -152,8 +152,9 @@ def test_a_second_member_starts_only_with_time_for_its_fewest_useful_epochs(monk
     monkeypatch.setattr(_compare, "_retrain", lambda record, data, *, epochs, **kwargs: _Retrained(None, epochs))
     data = _study_data()  # 64 training and 16 validation images: 1.25 s an epoch over both
     training = TrainingSpec(batch_size=16, epochs=5, learning_rate=1e-4, steps_per_epoch=4)
-    record = dataclasses.replace(_timed_record(searchspace.CLASSICS["lenet"](_SHAPE, 3)), training=training)
-    record = dataclasses.replace(record, timings={"fit": 5.0})
+    record = dataclasses.replace(
+        _record(searchspace.CLASSICS["lenet"](_SHAPE, 3)), training=training, timings={"fit": 5.0}
+    )
     plan = _compare._MemberPlan(epochs=2, first_until=1000.0, scratch_epochs=3)
 
     def members(until: float) -> list[int]:
