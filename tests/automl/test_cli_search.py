@@ -118,6 +118,13 @@ def test_default_search_end_to_end(workdir):
     assert loser.returncode == 0, loser.stderr
     assert "(not the champion: the alias stays on the winner)" in loser.stdout
     assert client.get_model_version_by_alias("default-model", "champion").version == champion
+    # The winner exported by its number is made the champion again (here from the other trial).
+    loser_version = re.search(r"models:/default-model/(\d+) ", loser.stdout).group(1)
+    client.set_registered_model_alias("default-model", "champion", loser_version)
+    named = run_cli(["export", "--study", "default", "--trial", str(data["winner"]), "--out", "exports/w"], workdir)
+    assert named.returncode == 0, named.stderr
+    assert f"registered: models:/default-model@champion (version {champion})" in named.stdout, named.stdout
+    assert client.get_model_version_by_alias("default-model", "champion").version == champion
     # A trial the study does not have is named as such (it said "has no saved model to export").
     absent = run_cli(["export", "--study", "default", "--trial", "99", "--out", "exports/absent"], workdir)
     assert absent.returncode == 2
