@@ -45,7 +45,8 @@ def _winner(study: optuna.Study, trial: int | None) -> TrialRecord:
     record = trial_record(study, number)
     if record is None:
         count = len(study.get_trials(deepcopy=False))
-        raise UserError(f"study {study.study_name!r} has no trial {number} (its trials are numbered 0 to {count - 1})")
+        numbered = f"its trials are numbered 0 to {count - 1}" if count else "it has no trial yet"
+        raise UserError(f"study {study.study_name!r} has no trial {number} ({numbered})")
     if not record.has_model:
         raise UserError(f"trial {number} of study {study.study_name!r} has no saved model to export")
     return record

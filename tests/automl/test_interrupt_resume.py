@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import optuna
@@ -15,6 +16,7 @@ from optuna.trial import TrialState
 
 from automl import _trial
 from automl._catalog import finish_status
+from automl._interrupts import interrupts_as_ctrl_c, raise_if_interrupted, stopped_by
 from automl._queue import effective_trials
 from tests.automl.helpers import cli_env, output_within, run_cli, stores
 
@@ -385,3 +387,78 @@ def test_a_dead_process_s_trial_is_queued_again_once(workdir):
         record_claim(trial, process_identity(gone.pid))
         _driver._fail_dead_workers(study, None)  # type: ignore[arg-type]
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]  # no third copy queued
+
+
+def test_a_sigterm_that_stops_a_trial_is_named_as_the_sigterm_not_the_ctrl_c_it_passes_on(monkeypatch):
+    # The CLI passes a SIGTERM on to SIGINT's handler, the trial's watch: the trial's reason
+    # must name the SIGTERM that arrived first, and the command must exit as a SIGTERM does.
+    def stopped(*_args: object) -> None:
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(_trial, "_train_candidate", stopped)
+    with interrupts_as_ctrl_c():
+        with pytest.raises(KeyboardInterrupt) as raised:
+            _trial._train_or_interrupt(None, None, None, None, None)
+        assert stopped_by() == signal.SIGTERM
+    assert raised.value.signum == signal.SIGTERM
+    assert _trial._interrupted_by(raised.value).startswith("interrupted by a SIGTERM")
+    assert _trial._interrupted_by(KeyboardInterrupt()) == "interrupted by the user (Ctrl-C)"
+
+
+def test_an_ignored_ctrl_c_stays_ignored_but_a_sigterm_still_stops_the_command():
+    # A background job of a shell script ignores SIGINT: a SIGTERM must still stop it at once.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts_as_ctrl_c():
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                pytest.fail("an ignored Ctrl-C stopped the command")
+            assert stopped_by() is None
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGTERM)
+            assert stopped_by() == signal.SIGTERM
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_recorded_interrupt_is_raised_again_in_the_main_thread_only():
+    # Keras may run batch callbacks on threads of its own: the interrupt belongs to the main one.
+    seen: list[BaseException] = []
+
+    def look() -> None:
+        try:
+            raise_if_interrupted()
+        except KeyboardInterrupt as stop:
+            seen.append(stop)
+
+    with interrupts_as_ctrl_c():
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join()
+        assert seen == []
+        with pytest.raises(KeyboardInterrupt) as raised:
+            raise_if_interrupted()
+        assert raised.value.signum == signal.SIGTERM
+    try:
+        raise_if_interrupted()
+    except KeyboardInterrupt:
+        pytest.fail("a signal received inside the block is raised again after it")
+
+
+def test_an_interrupt_raised_in_a_finalizer_without_a_signal_is_still_reported(monkeypatch):
+    # Only the report of a recorded signal's interrupt is kept off the console (it is raised
+    # again); another is Python's to report, or it would be lost without a word.
+    reported: list[type] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: reported.append(type(unraisable.exc_value)))
+
+    class Finalized:
+        def __del__(self) -> None:
+            raise KeyboardInterrupt
+
+    with interrupts_as_ctrl_c():
+        Finalized()
+    assert reported == [KeyboardInterrupt]

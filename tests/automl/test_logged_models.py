@@ -43,7 +43,9 @@ def model() -> keras.Model:
     )
 
 
-def test_a_logged_model_is_downloaded_again_once_its_copy_is_gone(workdir: Path, model: keras.Model) -> None:
+def test_a_logged_model_is_downloaded_again_once_its_copy_is_gone(
+    workdir: Path, model: keras.Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tracker = Tracker(f"sqlite:///{workdir / 'store' / 'mlflow.db'}", "logged")
     run_id = tracker.open_parent("logged", None)
     images, _ = _raw_digits(5)
@@ -76,18 +78,41 @@ def test_a_logged_model_is_downloaded_again_once_its_copy_is_gone(workdir: Path,
     assert description.metadata["class_names"] == CLASS_NAMES
     assert "map yours" not in description.metadata["input"]  # pixels: nothing to map
 
+    downloaded: list[str] = []
+    download_model = tracker.download_model
+
+    def counted(model_id: str, folder: Path) -> None:
+        downloaded.append(model_id)
+        download_model(model_id, folder)
+
+    monkeypatch.setattr(tracker, "download_model", counted)
     expected = model.predict(images, verbose=0)
     assert np.allclose(load_model(tracker, copy.uri).predict(images, verbose=0), expected)  # the local copy
+    assert downloaded == []  # the machine that trained a model never downloads it
     shutil.rmtree(workdir / "mlruns" / "models")
     assert np.allclose(load_model(tracker, copy.uri).predict(images, verbose=0), expected)  # downloaded
-    assert (copy.folder / "MLmodel").is_file()
+    assert (copy.folder / "MLmodel").is_file() and downloaded == [copy.model_id]
+    # Another process on this machine finishing the same copy first is no error.
+    shutil.copytree(copy.folder, workdir / "finished-elsewhere")
+    shutil.rmtree(copy.folder)
+
+    def finished_elsewhere(model_id: str, folder: Path) -> None:
+        shutil.copytree(workdir / "finished-elsewhere", copy.folder)
+        raise OSError("Directory not empty")
+
+    monkeypatch.setattr(tracker, "download_model", finished_elsewhere)
+    assert np.allclose(load_model(tracker, copy.uri).predict(images, verbose=0), expected)
+    monkeypatch.setattr(tracker, "download_model", download_model)
 
     with pytest.raises(UserError, match="cannot load models:/m-nope"):
         load_model(tracker, "models:/m-nope")
+    with pytest.raises(UserError, match="cannot load models:/ from the MLflow store .*: not a models:/ URI"):
+        load_model(tracker, "models:/")  # a URI that names no model is the user's error, not a traceback
 
 
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
 def test_a_model_whose_upload_fails_is_marked_failed_not_left_pending(
-    workdir: Path, model: keras.Model, monkeypatch: pytest.MonkeyPatch
+    workdir: Path, model: keras.Model, monkeypatch: pytest.MonkeyPatch, error: BaseException
 ) -> None:
     tracker = Tracker(f"sqlite:///{workdir / 'store' / 'mlflow.db'}", "failing")
     run_id = tracker.open_parent("failing", None)
@@ -100,12 +125,12 @@ def test_a_model_whose_upload_fails_is_marked_failed_not_left_pending(
         return model_id, location
 
     def upload(model_id: str, folder: Path) -> None:
-        raise OSError("disk full")
+        raise error
 
     monkeypatch.setattr(tracker, "create_logged_model", create)
     monkeypatch.setattr(tracker, "upload_model", upload)
     images, _ = _raw_digits(2)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(type(error)):
         log_model(
             tracker, model, run_id=run_id, name="trial-0", example=images, class_names=CLASS_NAMES,
             value_map=None, params={}, tags={},
@@ -146,3 +171,9 @@ def test_the_champion_serves_raw_images_through_pyfunc_and_predict(workdir: Path
     probabilities = model.predict(images[:2], verbose=0)
     assert [row["class"] for row in rows] == [CLASS_NAMES[i] for i in probabilities.argmax(axis=1)]
     assert np.allclose([row["probability"] for row in rows], probabilities.max(axis=1), atol=0.02)
+
+
+def test_a_model_path_an_older_study_recorded_that_is_gone_is_a_user_error(tmp_path: Path) -> None:
+    gone = tmp_path / "trial-0.keras"
+    with pytest.raises(UserError, match=f"no saved model at '{gone}' \\(a path on the machine that trained it\\)"):
+        load_model(None, str(gone))  # type: ignore[arg-type]  # a path needs no tracker

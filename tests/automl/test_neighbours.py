@@ -233,6 +233,13 @@ def test_a_trial_s_parameters_give_the_key_of_what_it_recorded_and_rising_widths
     assert config_key_of({k: v for k, v in params.items() if k != last}, ctx) is None  # left to the sampler
 
 
+def test_parameters_of_an_architecture_over_the_cost_budget_even_narrowed_give_the_infeasible_key():
+    # Not None ("left to the sampler"): a neighbour that cannot be is drawn again, not queued.
+    params = _warm_start_params()
+    assert config_key_of(params, _context(StudyConfig(epochs=3))) not in (None, INFEASIBLE_KEY)
+    assert config_key_of(params, _context(StudyConfig(epochs=3, max_params=10))) == INFEASIBLE_KEY
+
+
 def test_a_trial_re_planned_to_other_epochs_keeps_the_key_of_its_parameters():
     # A trial re-planned, cut or stopped by the budget records the epochs it ran; a neighbour
     # that moves nothing must still be known for what it is.

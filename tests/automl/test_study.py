@@ -108,6 +108,7 @@ def test_mlflow_has_one_nested_run_per_trial_with_params_metrics_artifacts(workd
         for name, value in trial.params.items():
             assert run.data.params[name] == str(value)
         assert "architecture.digest" in run.data.params
+        assert "architecture.width_scale" not in run.data.params  # no cost budget: none was narrowed
         # where it came from: the study's first trials are its warm starts
         assert run.data.params.get("origin.warm_start") == trial.user_attrs.get("warm_start")
         assert run.data.metrics["params"] == trial.user_attrs["params"]
