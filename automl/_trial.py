@@ -245,9 +245,7 @@ def _train_candidate(trial: optuna.Trial, ctx: StudyContext, run: TrialRun, outc
         run.add_metric("params", analysis.params)
         run.add_metric("flops", analysis.flops)
         _refuse_known_oom(trial, digest)
-    # A retried trial (its worker died, or it was interrupted) trains as the trial it runs again.
-    retried = retry_of(trial)
-    seed = offset_seed(ctx.config.seed * 100_003, trial.number if retried is None else retried)
+    seed = _trial_seed(trial, ctx.config)
     with _timed(timings, "build"):
         keras.utils.set_random_seed(seed)
         core = searchspace.build_model(spec, input_shape=ctx.input_shape, num_classes=ctx.num_classes)
@@ -333,6 +331,13 @@ def _fit_within_limits(
             on_replan=on_recipe,
         )
     return 0
+
+
+def _trial_seed(trial: optuna.Trial, config: StudyConfig) -> int:
+    """The seed ``trial`` builds, augments and trains with: a retried trial's (its worker
+    died, or it was interrupted) is the one of the trial it runs again, which it so repeats."""
+    retried = retry_of(trial)
+    return offset_seed(config.seed * 100_003, trial.number if retried is None else retried)
 
 
 def _finished_note(

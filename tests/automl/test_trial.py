@@ -11,8 +11,10 @@ import pytest
 from optuna.trial import TrialState
 
 from automl import _trial
+from automl._config import StudyConfig
 from automl._errors import KnownOutOfMemory, NonFiniteLoss
 from automl._hparams import TrainingSpec
+from automl._queue import requeue
 from automl._records import StudyRecord, record_analysis
 from automl._training import EpochResult, FirstEpochCut
 
@@ -166,3 +168,20 @@ def test_a_configuration_that_ran_out_of_memory_is_refused_to_later_trials():
     with pytest.raises(KnownOutOfMemory, match="ran out of memory in trial 0"):
         _trial._refuse_known_oom(later, "abc:32")
     _trial._refuse_known_oom(later, "abc:64")  # another batch size may fit
+
+
+def test_a_retried_trial_trains_with_the_seed_of_the_trial_it_runs_again():
+    study = optuna.create_study()
+    first = study.ask()
+    study.tell(first, state=TrialState.FAIL)  # interrupted, or its worker died
+    other = study.ask()
+    study.tell(other, 0.5)
+    requeue(study, study.trials[0])
+    retry = study.ask()
+    study.tell(retry, state=TrialState.FAIL)
+    requeue(study, study.trials[2])  # a copy of the copy: still the first trial's
+    again = study.ask()
+    config = StudyConfig(seed=3)
+    assert [_trial._trial_seed(t, config) for t in (retry, again)] == [_trial._trial_seed(first, config)] * 2
+    assert _trial._trial_seed(other, config) != _trial._trial_seed(first, config)
+    assert _trial._trial_seed(first, StudyConfig(seed=4)) != _trial._trial_seed(first, config)
