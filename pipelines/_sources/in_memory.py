@@ -46,7 +46,7 @@ def named_arrays(data: ArrayData) -> dict[str, np.ndarray]:
         given = {str(key): value for key, value in data.items()}
     elif _is_sequence(data):
         parts = list(data)
-        if len(parts) == 2 and all(_is_pair(part) for part in parts):
+        if len(parts) == 2 and all(_is_split(part) for part in parts):
             parts = [*parts[0], *parts[1]]  # keras.datasets' ((x, y), (x_test, y_test))
         if len(parts) not in (2, 4):
             raise DataError(f"in-memory data must be {_SHAPES}; got a {type(data).__name__} of {len(parts)} items")
@@ -86,8 +86,10 @@ def _is_sequence(data: object) -> TypeGuard[Sequence[Any]]:
     return isinstance(data, Sequence) and not isinstance(data, (str, bytes))
 
 
-def _is_pair(part: object) -> bool:
-    return _is_sequence(part) and len(part) == 2
+def _is_split(part: object) -> bool:
+    """Whether ``part`` is an ``(x, y)`` pair of a split, not a list of two images (whose
+    first is one image, of fewer than 3 dimensions or with the labels beside it of none)."""
+    return _is_sequence(part) and len(part) == 2 and np.ndim(part[0]) >= 3
 
 
 def _plain_array(key: str, value: object) -> np.ndarray:

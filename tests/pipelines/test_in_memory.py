@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pipelines import DataError, load_dataset, save_arrays
+from pipelines._sources.in_memory import named_arrays
 
 RNG = np.random.default_rng(0)
 X = RNG.integers(0, 256, size=(60, 8, 8, 1), dtype=np.uint8)
@@ -28,6 +29,16 @@ def test_each_accepted_shape_reads_back_as_the_arrays(tmp_path, data) -> None:
     assert np.array_equal(ds.x, X) and np.array_equal(ds.y, Y)
     assert ds.x_test is not None and ds.y_test is not None
     assert np.array_equal(ds.x_test, X_TEST) and np.array_equal(ds.y_test, Y_TEST)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (4, 4, 3)], ids=["grey", "colour"])
+def test_two_images_in_a_list_with_their_labels_are_not_taken_for_two_splits(shape) -> None:
+    # ([image, image], [label, label]) was read as keras' ((x, y), (x_test, y_test)): the
+    # second image became the training labels, and the error sent the user after them.
+    images = [np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)]
+    arrays = named_arrays((images, ["cat", "dog"]))
+    assert sorted(arrays) == ["x_train", "y_train"] and arrays["x_train"].shape == (2, *shape)
+    assert arrays["y_train"].tolist() == ["cat", "dog"]
 
 
 def test_training_arrays_alone_and_a_given_validation_split(tmp_path) -> None:
