@@ -24,6 +24,8 @@ _HEADINGS = {
     "versions": "Package versions",
     "formats": "Formats and how to load them",
 }
+# Keys the card's title is made of, not sections of their own.
+_TITLE_KEYS = ("title", "name")
 # Card values shown as code blocks in the Markdown (key -> language), not as table cells.
 _CODE_KEYS = {"load": "python", "cli": "bash"}
 
@@ -41,7 +43,7 @@ def render_card_markdown(card: Mapping[str, Any], *, file_names: Collection[str]
 
 def _card_keys(card: Mapping[str, Any]) -> list[str]:
     known = [key for key in _CARD_ORDER if key in card]
-    return known + [key for key in card if key not in _CARD_ORDER and key != "title"]
+    return known + [key for key in card if key not in _CARD_ORDER and key not in _TITLE_KEYS]
 
 
 def _render_section(key: str, value: Any, level: int, file_names: Collection[str]) -> list[str]:

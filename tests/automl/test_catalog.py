@@ -330,3 +330,46 @@ def test_compare_and_export_say_when_trials_still_run(workdir):
         worker.kill()
         worker.wait()
     assert still_running_note(study, "compares") is None  # its process is gone: orphaned, not running
+
+
+def _finished_study(completed: int) -> optuna.Study:
+    """An in-memory study of ``completed`` completed trials (no MLflow needed)."""
+    study = optuna.create_study(direction="maximize")
+    for _ in range(completed):
+        study.tell(study.ask(), 0.5)
+    return study
+
+
+def test_trials_finished_since_the_last_comparison_leave_the_study_pending() -> None:
+    from automl._catalog import finish_status
+
+    study = _finished_study(2)
+    record_finish(study, {"trials": 1, "open": False, "exported": True})
+    assert finish_status(study)["state"] == "pending"
+    record_finish(study, {"trials": 2, "open": False, "exported": True})
+    assert finish_status(study)["state"] == "done"
+
+
+def test_a_running_trial_whose_process_on_this_host_is_gone_is_orphaned_and_runs_no_more() -> None:
+    from automl._catalog import study_status
+
+    study = _finished_study(1)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    study.ask().set_user_attr("worker", f"{socket.gethostname()}:{ended.pid}")  # killed
+    status = study_status(study)
+    assert (status["running"], status["orphaned"]) == (1, 1) and status["finish"]["state"] != "searching"
+    assert still_running_note(study, "comparison compares") is None
+    study.ask().set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # alive
+    assert (study_status(study)["orphaned"], study_status(study)["finish"]["state"]) == (1, "searching")
+    assert still_running_note(study, "comparison compares").startswith("note: 1 trial(s) of study")
+
+
+def test_a_study_in_use_by_several_processes_names_the_first_and_counts_the_others() -> None:
+    from automl._catalog import refuse_in_use
+
+    study = _finished_study(0)
+    for _ in range(3):
+        study.ask().set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    with pytest.raises(UserError, match=r"is in use: trial 0 runs in process \S+ and 2 more; stop that first"):
+        refuse_in_use(study)

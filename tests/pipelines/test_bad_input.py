@@ -345,3 +345,50 @@ def test_only_files_of_100x100_pixels_or_more_are_decoded_on_threads(
     monkeypatch.setattr(files, "READ_THREADS", 3)
     assert load_dataset(str(root)).x.shape == (4, side, side, 3)
     assert pools == [threads]
+
+
+@pytest.mark.parametrize("size", [(0, 4), "8x8"])
+def test_a_bad_image_size_for_an_image_folder_is_quoted_before_any_image_is_read(size, tmp_path: Path) -> None:
+    # Only the images were told of it: every one was skipped as unreadable, or a NumPy error.
+    root = make_folder(tmp_path / "d", {"a": 1, "b": 1})
+    with pytest.raises(
+        DataError, match="^" + re.escape(f"image_size must be two positive integers (H, W), got {size!r}")
+    ):
+        load_dataset(str(root), image_size=size)
+
+
+def test_check_source_lets_the_named_data_sets_through() -> None:
+    for name in ("digits", "mnist", "cifar100"):
+        check_source(name)  # no file of that name needs to exist
+
+
+def test_a_folder_around_many_classes_names_three_of_them(tmp_path: Path) -> None:
+    make_folder(tmp_path / "d" / "inner", {"a": 1, "b": 1, "c": 1, "e": 1})
+    with pytest.raises(DataError, match=re.escape("sub-folders ('a', 'b', 'c', ...) look like the classes")):
+        load_dataset(str(tmp_path / "d"))
+
+
+def test_images_too_many_for_the_memory_are_refused_before_they_are_read(tmp_path: Path, monkeypatch) -> None:
+    from pipelines import _image
+
+    root = make_folder(tmp_path / "d", {"a": 2, "b": 2}, shape=(12, 10, 3))
+    monkeypatch.setattr(_image, "_available_memory", lambda: 2**30)
+    with pytest.raises(
+        DataError, match=r"^4 images of 4000x4000x3 need about 1\.1 GiB .* but only 1\.0 GiB is available"
+    ):
+        load_dataset(str(root), image_size=(4000, 4000))
+    assert len(load_dataset(str(root), image_size=(100, 100)).x) == 4
+
+
+def test_a_dataset_with_a_label_past_its_last_class_is_refused() -> None:
+    from pipelines import Dataset
+
+    x = np.zeros((2, 3, 3, 1), np.uint8)
+    with pytest.raises(DataError, match=r"^mine: training labels must be in 0\.\.1, got values from 0 to 2$"):
+        Dataset(x=x, y=np.array([0, 2]), class_names=("a", "b"), source="mine")
+
+
+def test_a_csv_of_a_header_alone_says_it_has_no_rows(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("path,label\n")
+    with pytest.raises(DataError, match=r"^CSV '.*x\.csv' has no rows; list one image path and label per row$"):
+        load_dataset(str(tmp_path / "x.csv"))

@@ -130,3 +130,12 @@ def test_bad_channels_are_quoted(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", (2, 2))
     with pytest.raises(ValueError, match="got 2"):
         load_image(tmp_path / "a.png", image_size=None, channels=2)
+
+
+def test_how_dark_a_coloured_shape_is_weighs_green_most_and_blue_least(tmp_path: Path) -> None:
+    # A strong blue (grey 88 by ITU-R 601 luma) is dark: its see-through surround shows white.
+    icon = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    ImageDraw.Draw(icon).rectangle([2, 2, 5, 5], fill=(0, 100, 255, 255))
+    icon.save(tmp_path / "blue.png")
+    blue = load_image(tmp_path / "blue.png", image_size=None, channels=None)
+    assert blue[0, 0].tolist() == [255, 255, 255] and blue[3, 3].tolist() == [0, 100, 255]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines import DataError, load_dataset, save_arrays
+from pipelines import DataError, is_saved_arrays, load_dataset, save_arrays
 from pipelines._sources.in_memory import named_arrays
 
 RNG = np.random.default_rng(0)
@@ -90,3 +90,24 @@ def test_bad_arrays_are_refused_before_anything_is_written(tmp_path, data, messa
         save_arrays(data, tmp_path / "data")
     assert message in str(error.value)
     assert not (tmp_path / "data").exists()
+
+
+def test_the_same_bytes_in_another_shape_are_another_file(tmp_path) -> None:
+    # Named by their bytes alone, images of another shape read back as the first ones saved.
+    first = save_arrays((X, Y), tmp_path)
+    other = save_arrays((X.reshape(60, 4, 16, 1), Y), tmp_path)
+    assert other != first and load_dataset(str(other)).x.shape == (60, 4, 16, 1)
+
+
+def test_only_a_file_of_its_name_in_the_arrays_folder_is_a_saved_one(tmp_path) -> None:
+    saved = save_arrays((X, Y), tmp_path / "arrays")
+    assert is_saved_arrays(saved, tmp_path / "arrays")
+    # A user's file of the same name elsewhere is not one (a study's saved file is deleted with it).
+    assert not is_saved_arrays(tmp_path / "mine" / saved.name, tmp_path / "arrays")
+    assert not is_saved_arrays(tmp_path / "arrays" / "mine.npz", tmp_path / "arrays")
+
+
+def test_utf_8_byte_string_labels_are_decoded_with_their_accents(tmp_path) -> None:
+    labels = np.array([name.encode() for name in ("crème", "thé", "café")])[Y]
+    ds = load_dataset(str(save_arrays((X, labels), tmp_path)))
+    assert ds.class_names == ("café", "crème", "thé")

@@ -124,3 +124,11 @@ def test_a_damaged_cached_file_is_one_line_saying_to_delete_it(keras_cache: Path
     (keras_cache / "fashion-mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")
     with pytest.raises(DataError, match=r"keras\.datasets\.fashion_mnist: .*if a file there is damaged, delete it"):
         load_dataset("fashion_mnist")
+
+
+def test_the_class_names_are_in_the_order_of_the_published_labels() -> None:
+    # Label i of each data set is named as its publisher names label i (not sorted by name).
+    fashion, cifar10, cifar100 = (KERAS_CLASS_NAMES[n] for n in ("fashion_mnist", "cifar10", "cifar100"))
+    assert (fashion[0], fashion[5], fashion[9]) == ("T-shirt/top", "Sandal", "Ankle boot")
+    assert (cifar10[0], cifar10[1], cifar10[9]) == ("airplane", "automobile", "truck")
+    assert (cifar100[0], cifar100[3], cifar100[58], cifar100[99]) == ("apple", "bear", "pickup_truck", "worm")

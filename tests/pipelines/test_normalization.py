@@ -48,3 +48,13 @@ def test_dict_round_trip_and_bad_dicts() -> None:
 def test_channel_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="3 channels"):
         Normalization(mean=(0.0,), std=(1.0,)).apply(np.zeros((1, 2, 2, 3), np.uint8))
+
+
+def test_a_dict_with_keys_beyond_mean_and_std_is_refused_quoting_them() -> None:
+    with pytest.raises(ValueError, match="'scale'"):
+        Normalization.from_dict({"mean": [1.0], "std": [2.0], "scale": [1.0]})
+
+
+def test_an_infinite_std_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"\(inf,\)"):
+        Normalization(mean=(1.0,), std=(float("inf"),))

@@ -639,3 +639,191 @@ def test_16_bit_files_that_hold_pixels_are_read_alone_as_the_data_set_read_them(
     assert ds.value_map == AS_PIXELS and ds.x.max() == 239 and not maps_values(ds.value_map)
     again = load_image(tmp_path / "d" / "top" / "0.png", image_size=None, channels=None, value_map=ds.value_map)
     np.testing.assert_array_equal(again, ds.x[ds.class_names.index("top") * 3])
+
+
+def test_csv_integer_labels_with_leading_zeros_stay_their_own_classes(tmp_path) -> None:
+    # Read as numbers, "007" and "7" were one class.
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    (tmp_path / "x.csv").write_text("path,label\n0.png,007\n1.png,7\n2.png,007\n3.png,7\n")
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert ds.class_names == ("007", "7") and ds.y.tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("name", ["subset", "Partition"])
+def test_a_csv_subset_or_partition_column_gives_the_splits(tmp_path, name) -> None:
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    table = {"path": [f"{i}.png" for i in range(4)], "label": ["a", "b", "a", "b"], name: ["train"] * 2 + ["test"] * 2}
+    pd.DataFrame(table).to_csv(tmp_path / "x.csv", index=False)
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert len(ds.x) == 2 and ds.y_test is not None and ds.y_test.tolist() == [0, 1]
+
+
+def test_among_several_label_named_columns_the_first_of_label_names_is_read(tmp_path) -> None:
+    # "class" comes before "target" in LABEL_NAMES, whatever their order in the file.
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    table = {"target": ["x", "x", "y", "y"], "filename": [f"{i}.png" for i in range(4)], "class": ["a", "b"] * 2}
+    pd.DataFrame(table).to_csv(tmp_path / "x.csv", index=False)
+    ds = load_dataset(str(tmp_path / "x.csv"))
+    assert ds.class_names == ("a", "b") and ds.y.tolist() == [0, 1, 0, 1]
+
+
+def test_a_change_of_proportions_past_5_percent_is_told_as_a_stretch(tmp_path) -> None:
+    make_folder(tmp_path / "d", {"a": 3, "b": 3}, shape=(32, 32))
+    write_image(tmp_path / "d" / "a" / "wider.png", (32, 40))  # 25% wider: stretched
+    write_image(tmp_path / "d" / "b" / "bigger.png", (33, 34))  # 3% wider: only resized
+    assert load_dataset(str(tmp_path / "d")).conversions == (
+        "2 of 8 images of other sizes resized to 32x32 (height x width), 1 of them stretched to its shape "
+        "(crop or pad them first to keep their proportions)",
+    )
+
+
+def test_npz_arrays_of_two_dimensions_are_not_taken_for_images(tmp_path) -> None:
+    # A table of metadata or one-hot labels beside the images is no split left unread.
+    x = np.zeros((4, 3, 3), np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), boxes=np.zeros((4, 4)))
+    assert len(load_dataset(str(tmp_path / "d.npz")).x) == 4
+
+
+def test_image_size_resizes_the_given_test_and_validation_splits_too(tmp_path) -> None:
+    x = np.zeros((4, 6, 6), np.uint8)
+    y = np.array([0, 1, 0, 1])
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_val=x[:2], y_val=y[:2], x_test=x[:2], y_test=y[:2])
+    ds = load_dataset(str(tmp_path / "d.npz"), image_size=(4, 5))
+    assert ds.x.shape[1:3] == ds.x_val.shape[1:3] == ds.x_test.shape[1:3] == (4, 5)
+
+
+def test_a_path_under_the_home_folder_is_read(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    make_folder(tmp_path / "pets", {"cat": 1, "dog": 1})
+    assert load_dataset("~/pets").class_names == ("cat", "dog")
+
+
+def test_12_bit_images_that_never_reach_4095_are_scaled_as_12_bit(tmp_path) -> None:
+    # The brightest value found (3000) is no white: the range is the camera's, up to 4095.
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((4, 4), 3000 - 1000 * i, np.uint16)).save(tmp_path / "d" / c / f"{i}.png")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map == (0.0, 255 / 4095) and ds.x.max() == round(3000 * 255 / 4095)
+
+
+def test_jpeg_files_of_every_jpeg_suffix_are_read(tmp_path) -> None:
+    for i, suffix in enumerate((".jpg", ".jpeg", ".jpe", ".jfif", ".JPG")):
+        write_image(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i}{suffix}", (6, 6, 3), seed=i, fmt="JPEG")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert len(ds.x) == 5 and ds.skipped == ()
+
+
+def test_a_cut_16_bit_file_is_skipped_as_any_unreadable_file(tmp_path) -> None:
+    # Its header reads, its pixels do not: the range of 16-bit values found is none.
+    make_folder(tmp_path / "d", {"a": 2, "b": 2}, shape=(6, 6))
+    cut = np.full(20, 3000, ">u2").tobytes()  # 20 of its 64 values
+    (tmp_path / "d" / "a" / "deep.pgm").write_bytes(b"P5\n8 8\n4095\n" + cut)
+    ds = load_dataset(str(tmp_path / "d"))
+    assert len(ds.x) == 4 and [path for path, _ in ds.skipped] == [str(tmp_path / "d" / "a" / "deep.pgm")]
+
+
+def test_float_images_of_0_to_255_with_missing_values_are_read_as_pixels(tmp_path) -> None:
+    # A NaN (no reading) in each file hid its range: the files were taken for 0..1 and all went white.
+    for c, value in (("a", 40.0), ("b", 200.0)):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(2):
+            values = np.full((4, 4), value, np.float32)
+            values[0, 0] = np.nan
+            Image.fromarray(values, mode="F").save(tmp_path / "d" / c / f"{i}.tif")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map == AS_PIXELS and sorted(np.unique(ds.x[:, 1:, 1:]).tolist()) == [40, 200]
+
+
+def test_a_split_a_little_past_the_training_range_is_clipped_and_far_past_it_refused(tmp_path) -> None:
+    # Training images of -1..1 map onto 0..255; another split may stray half that span beyond it.
+    x = np.linspace(-1, 1, 4 * 9).reshape(4, 3, 3).astype(np.float32)
+    y = np.array([0, 1, 0, 1])
+    np.savez(tmp_path / "near.npz", x_train=x, y_train=y, x_test=np.full((2, 3, 3), 1.9, np.float32), y_test=y[:2])
+    assert (load_dataset(str(tmp_path / "near.npz")).x_test == 255).all()
+    np.savez(tmp_path / "far.npz", x_train=x, y_train=y, x_test=np.full((2, 3, 3), 2.1, np.float32), y_test=y[:2])
+    with pytest.raises(
+        DataError, match=r"test image values range 2\.1\.\.2\.1, far outside the training images' -1\.\.1"
+    ):
+        load_dataset(str(tmp_path / "far.npz"))
+
+
+def test_integer_images_of_pixel_values_are_kept_as_written(tmp_path) -> None:
+    # Values of 10..255 in an int32 array are pixels: not stretched to 0..255.
+    x = np.linspace(10, 255, 4 * 9).round().astype(np.int32).reshape(4, 3, 3)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]))
+    ds = load_dataset(str(tmp_path / "d.npz"))
+    assert ds.value_map is None and np.array_equal(ds.x[..., 0], x)
+
+
+def test_float_training_images_a_little_below_0_count_as_0_to_1(tmp_path) -> None:
+    x = np.linspace(0, 1, 4 * 9).reshape(4, 3, 3).astype(np.float32)
+    x[0, 0, 0] = -0.02  # a resize undershoots at a sharp edge
+    np.savez(tmp_path / "f.npz", x_train=x, y_train=np.array([0, 1, 0, 1]))
+    ds = load_dataset(str(tmp_path / "f.npz"))
+    assert ds.value_map == (0.0, 255.0) and ds.x[0, 0, 0, 0] == 0 and ds.x.max() == 255
+
+
+def test_the_summary_gives_the_range_of_the_pixel_values(tmp_path) -> None:
+    x = np.linspace(10, 200, 4 * 9).round().astype(np.uint8).reshape(4, 3, 3)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array([0, 1, 0, 1]))
+    assert load_dataset(str(tmp_path / "d.npz")).summary()["value_range"] == [10, 200]
+
+
+def test_a_given_split_of_another_channel_count_is_refused(tmp_path) -> None:
+    x = np.zeros((4, 3, 3, 3), np.uint8)
+    y = np.array([0, 1, 0, 1])
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:2, ..., 0], y_test=y[:2])
+    with pytest.raises(DataError, match=r"test images have shape \(3, 3, 1\) but training images have \(3, 3, 3\)"):
+        load_dataset(str(tmp_path / "d.npz"))
+
+
+def test_blank_cells_in_columns_a_csv_does_not_use_are_left_alone(tmp_path) -> None:
+    for i in range(2):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    (tmp_path / "x.csv").write_text("path,label,notes\n0.png,cat,\n1.png,dog,blurry\n")
+    assert load_dataset(str(tmp_path / "x.csv")).class_names == ("cat", "dog")
+
+
+def test_12_bit_and_float_files_together_are_each_read_by_their_own_rule(tmp_path) -> None:
+    # One map for both changed the values of one of them: floats of 0..1 times 255/4095, black.
+    (tmp_path / "d" / "deep").mkdir(parents=True)
+    (tmp_path / "d" / "float").mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((4, 4), 4000, np.uint16)).save(tmp_path / "d" / "deep" / f"{i}.png")
+        Image.fromarray(np.full((4, 4), 0.8, np.float32), mode="F").save(tmp_path / "d" / "float" / f"{i}.tif")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.value_map is None
+    assert ds.x[ds.y == 0].max() == 4000 >> 8 and ds.x[ds.y == 1].min() == round(0.8 * 255)
+
+
+def test_the_summary_counts_the_given_validation_images(tmp_path) -> None:
+    x = np.zeros((4, 3, 3), np.uint8)
+    y = np.array([0, 1, 0, 1])
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_val=x[:3], y_val=y[:3])
+    summary = load_dataset(str(tmp_path / "d.npz")).summary()
+    assert (summary["num_val_images"], summary["num_test_images"]) == (3, None)
+
+
+def test_a_folder_of_grey_images_with_alpha_stays_grey(tmp_path) -> None:
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        grey = np.full((4, 4), 100 if c == "a" else 200, np.uint8)
+        Image.fromarray(np.stack([grey, np.full_like(grey, 255)], -1), "LA").save(tmp_path / "d" / c / "0.png")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.input_shape == (4, 4, 1) and ds.x[..., 0].tolist() == np.repeat([100, 200], 16).reshape(2, 4, 4).tolist()
+
+
+def test_npz_and_csv_files_are_known_by_their_suffix_in_any_case(tmp_path) -> None:
+    # Windows and cameras write DATA.NPZ and LABELS.CSV.
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((4, 3, 3), np.uint8), y_train=np.array([0, 1, 0, 1]))
+    (tmp_path / "d.npz").rename(tmp_path / "D.NPZ")
+    assert len(load_dataset(str(tmp_path / "D.NPZ")).x) == 4
+    for i in range(2):
+        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    (tmp_path / "LABELS.CSV").write_text("path,label\n0.png,cat\n1.png,dog\n")
+    assert load_dataset(str(tmp_path / "LABELS.CSV")).class_names == ("cat", "dog")
