@@ -16,6 +16,13 @@ def write_image(path: Path, shape: tuple[int, ...], seed: int = 0, fmt: str | No
     return pixels
 
 
+def write_pngs(folder: Path, count: int) -> None:
+    """``count`` 5x5 colour images ``0.png``, ``1.png`` ... in ``folder``, each of its own seed:
+    the files a CSV of paths and labels names."""
+    for i in range(count):
+        write_image(folder / f"{i}.png", (5, 5), seed=i)
+
+
 def write_corrupt(path: Path) -> Path:
     """A file named like an image that holds no image."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,17 +45,26 @@ def test_alpha_is_dropped_and_16_bit_grey_scaled(tmp_path: Path) -> None:
     assert load_image(tmp_path / "deep.png", image_size=None, channels=None)[0, 0, 0] == 0xAB
 
 
+def _icon(
+    path: Path,
+    fill: tuple[int, int, int, int],
+    *,
+    background: tuple[int, int, int, int] = (0, 0, 0, 0),
+    channels: int | None = None,
+) -> np.ndarray:
+    """An 8x8 RGBA icon, a 4x4 square of ``fill`` on ``background``, written to ``path`` and read back."""
+    icon = Image.new("RGBA", (8, 8), background)
+    ImageDraw.Draw(icon).rectangle([2, 2, 5, 5], fill=fill)
+    icon.save(path)
+    return load_image(path, image_size=None, channels=channels)
+
+
 def test_see_through_pixels_show_a_background_that_stands_out(tmp_path: Path) -> None:
     # Alpha was dropped: a black shape on transparent black (an icon) became a black square.
-    icon = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
-    ImageDraw.Draw(icon).rectangle([2, 2, 5, 5], fill=(0, 0, 0, 255))
-    icon.save(tmp_path / "dark.png")
-    dark = load_image(tmp_path / "dark.png", image_size=None, channels=None)
+    dark = _icon(tmp_path / "dark.png", (0, 0, 0, 255))
     assert dark[0, 0].tolist() == [255, 255, 255] and dark[3, 3].tolist() == [0, 0, 0]
-    icon = Image.new("RGBA", (8, 8), (255, 255, 255, 0))  # a light shape: a black background
-    ImageDraw.Draw(icon).rectangle([2, 2, 5, 5], fill=(250, 250, 250, 128))  # half see-through
-    icon.save(tmp_path / "light.png")
-    light = load_image(tmp_path / "light.png", image_size=None, channels=1)
+    # A light shape, half see-through, on see-through white: a black background.
+    light = _icon(tmp_path / "light.png", (250, 250, 250, 128), background=(255, 255, 255, 0), channels=1)
     assert light[0, 0, 0] == 0 and light[3, 3, 0] == round(250 * 128 / 255)
     # Grey with alpha, and a palette with a see-through entry, the same way.
     grey = Image.fromarray(np.stack([np.full((4, 4), 10, np.uint8), np.eye(4, dtype=np.uint8) * 255], -1), "LA")
@@ -134,8 +143,5 @@ def test_bad_channels_are_quoted(tmp_path: Path) -> None:
 
 def test_how_dark_a_coloured_shape_is_weighs_green_most_and_blue_least(tmp_path: Path) -> None:
     # A strong blue (grey 88 by ITU-R 601 luma) is dark: its see-through surround shows white.
-    icon = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
-    ImageDraw.Draw(icon).rectangle([2, 2, 5, 5], fill=(0, 100, 255, 255))
-    icon.save(tmp_path / "blue.png")
-    blue = load_image(tmp_path / "blue.png", image_size=None, channels=None)
+    blue = _icon(tmp_path / "blue.png", (0, 100, 255, 255))
     assert blue[0, 0].tolist() == [255, 255, 255] and blue[3, 3].tolist() == [0, 100, 255]

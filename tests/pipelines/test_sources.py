@@ -11,7 +11,7 @@ from PIL import Image, features
 
 from pipelines import NAMED_SOURCES, DataError, load_dataset, load_image, maps_values, split_dataset, value_map_formula
 from pipelines._image import AS_PIXELS
-from tests.pipelines.datafiles import make_folder, write_image
+from tests.pipelines.datafiles import make_folder, write_image, write_pngs
 
 
 def test_default_source_is_scikit_learn_digits_rescaled_to_bytes() -> None:
@@ -374,8 +374,7 @@ def test_a_csv_split_column_gives_the_splits(tmp_path) -> None:
     ],
 )
 def test_a_csv_split_column_that_names_no_split_is_refused(tmp_path, splits, message) -> None:
-    for i in range(2):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 2)
     pd.DataFrame({"path": ["0.png", "1.png"], "label": ["a", "b"], "split": splits}).to_csv(
         tmp_path / "x.csv", index=False
     )
@@ -384,8 +383,7 @@ def test_a_csv_split_column_that_names_no_split_is_refused(tmp_path, splits, mes
 
 
 def _three_column_csv(tmp_path, header: bool) -> str:
-    for i in range(4):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 4)
     rows = "".join(f"{i}.png,{'cat' if i < 2 else 'dog'},{'even' if i % 2 == 0 else 'odd'}\n" for i in range(4))
     (tmp_path / "x.csv").write_text(("file,label,parity\n" if header else "") + rows)
     return str(tmp_path / "x.csv")
@@ -425,16 +423,14 @@ def test_a_csv_separated_by_another_character_says_so(tmp_path, sep) -> None:
 
 
 def test_csv_integer_labels_sort_as_numbers(tmp_path) -> None:
-    for i in range(3):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 3)
     pd.DataFrame({"path": ["0.png", "1.png", "2.png"], "label": [10, 2, 10]}).to_csv(tmp_path / "x.csv", index=False)
     ds = load_dataset(str(tmp_path / "x.csv"))
     assert ds.class_names == ("2", "10") and ds.y.tolist() == [1, 0, 1]
 
 
 def test_csv_labels_are_read_as_written(tmp_path) -> None:
-    for i in range(6):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 6)
     paths = [f"{i}.png" for i in range(6)]
     severity = ["None", "Mild", "NA", "None", "Mild", "NA"]  # pandas would read None and NA as missing
     pd.DataFrame({"path": paths, "label": severity}).to_csv(tmp_path / "s.csv", index=False)
@@ -449,8 +445,7 @@ def test_csv_labels_are_read_as_written(tmp_path) -> None:
 
 def test_a_csv_without_a_header_row_keeps_its_first_image(tmp_path) -> None:
     # Its first row was read as the header: the first image was lost without a word.
-    for i in range(4):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 4)
     (tmp_path / "x.csv").write_text("".join(f"{i}.png,{'cat' if i % 2 else 'dog'}\n" for i in range(4)))
     ds = load_dataset(str(tmp_path / "x.csv"))
     assert len(ds.x) == 4 and ds.class_names == ("cat", "dog") and ds.y.tolist() == [1, 0, 1, 0]
@@ -458,8 +453,7 @@ def test_a_csv_without_a_header_row_keeps_its_first_image(tmp_path) -> None:
 
 def test_csv_cells_are_stripped_of_spaces_around_them(tmp_path) -> None:
     # "cat " was a class of its own beside "cat".
-    for i in range(4):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 4)
     (tmp_path / "x.csv").write_text('path,label\n0.png,"cat "\n1.png,cat\n 2.png ,dog\n3.png,\tdog\n')
     ds = load_dataset(str(tmp_path / "x.csv"))
     assert ds.class_names == ("cat", "dog") and ds.y.tolist() == [0, 0, 1, 1]
@@ -469,8 +463,7 @@ def test_csv_cells_are_stripped_of_spaces_around_them(tmp_path) -> None:
 def test_a_csv_listing_an_image_twice_is_refused(tmp_path, again) -> None:
     # A copy could land in both the training and the test split; with another label the
     # image trained as both classes.
-    for i in range(4):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 4)
     (tmp_path / "x.csv").write_text(f"path,label\n0.png,cat\n1.png,cat\n2.png,dog\n3.png,dog\n{again}\n")
     with pytest.raises(DataError, match=r"lists 1 image file\(s\) more than once \(first: '.*0\.png' on data row 1"):
         load_dataset(str(tmp_path / "x.csv"))
@@ -643,8 +636,7 @@ def test_16_bit_files_that_hold_pixels_are_read_alone_as_the_data_set_read_them(
 
 def test_csv_integer_labels_with_leading_zeros_stay_their_own_classes(tmp_path) -> None:
     # Read as numbers, "007" and "7" were one class.
-    for i in range(4):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 4)
     (tmp_path / "x.csv").write_text("path,label\n0.png,007\n1.png,7\n2.png,007\n3.png,7\n")
     ds = load_dataset(str(tmp_path / "x.csv"))
     assert ds.class_names == ("007", "7") and ds.y.tolist() == [0, 1, 0, 1]
@@ -652,8 +644,7 @@ def test_csv_integer_labels_with_leading_zeros_stay_their_own_classes(tmp_path) 
 
 @pytest.mark.parametrize("name", ["subset", "Partition"])
 def test_a_csv_subset_or_partition_column_gives_the_splits(tmp_path, name) -> None:
-    for i in range(4):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 4)
     table = {"path": [f"{i}.png" for i in range(4)], "label": ["a", "b", "a", "b"], name: ["train"] * 2 + ["test"] * 2}
     pd.DataFrame(table).to_csv(tmp_path / "x.csv", index=False)
     ds = load_dataset(str(tmp_path / "x.csv"))
@@ -662,8 +653,7 @@ def test_a_csv_subset_or_partition_column_gives_the_splits(tmp_path, name) -> No
 
 def test_among_several_label_named_columns_the_first_of_label_names_is_read(tmp_path) -> None:
     # "class" comes before "target" in LABEL_NAMES, whatever their order in the file.
-    for i in range(4):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 4)
     table = {"target": ["x", "x", "y", "y"], "filename": [f"{i}.png" for i in range(4)], "class": ["a", "b"] * 2}
     pd.DataFrame(table).to_csv(tmp_path / "x.csv", index=False)
     ds = load_dataset(str(tmp_path / "x.csv"))
@@ -783,8 +773,7 @@ def test_a_given_split_of_another_channel_count_is_refused(tmp_path) -> None:
 
 
 def test_blank_cells_in_columns_a_csv_does_not_use_are_left_alone(tmp_path) -> None:
-    for i in range(2):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 2)
     (tmp_path / "x.csv").write_text("path,label,notes\n0.png,cat,\n1.png,dog,blurry\n")
     assert load_dataset(str(tmp_path / "x.csv")).class_names == ("cat", "dog")
 
@@ -823,7 +812,6 @@ def test_npz_and_csv_files_are_known_by_their_suffix_in_any_case(tmp_path) -> No
     np.savez(tmp_path / "d.npz", x_train=np.zeros((4, 3, 3), np.uint8), y_train=np.array([0, 1, 0, 1]))
     (tmp_path / "d.npz").rename(tmp_path / "D.NPZ")
     assert len(load_dataset(str(tmp_path / "D.NPZ")).x) == 4
-    for i in range(2):
-        write_image(tmp_path / f"{i}.png", (5, 5), seed=i)
+    write_pngs(tmp_path, 2)
     (tmp_path / "LABELS.CSV").write_text("path,label\n0.png,cat\n1.png,dog\n")
     assert load_dataset(str(tmp_path / "LABELS.CSV")).class_names == ("cat", "dog")
