@@ -214,7 +214,7 @@ def as_image_size(value: Any) -> Any:
     takes it; any other value as it is, for the study's check to quote."""
     if isinstance(value, str):
         parts = value.split(",")
-        return tuple(int(part) for part in parts) if all(part.strip().isdigit() for part in parts) else value
+        return tuple(int(part) for part in parts) if all(part.strip().isdecimal() for part in parts) else value
     return tuple(value) if isinstance(value, list | tuple) else value
 
 

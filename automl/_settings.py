@@ -154,7 +154,7 @@ def use_settings(settings: RuntimeSettings | None) -> Iterator[RuntimeSettings]:
 
 
 def _whole_number(name: str, text: str) -> int:
-    if not text.isdigit():
+    if not text.isdecimal():
         raise UserError(f"{name} must be a whole number >= 0, got {text!r}")
     return int(text)
 
@@ -180,7 +180,7 @@ def _parse_faults(text: str) -> dict[int, str]:
     faults: dict[int, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         kind, _, number = item.partition("@")
-        if not number.strip().isdigit():
+        if not number.strip().isdecimal():
             raise UserError(f"{FAULT_ENV} items look like kind@trial_number, got {item!r}")
         faults[int(number)] = kind.strip()
     return faults

@@ -279,7 +279,7 @@ def release_finish(study: optuna.Study, config: StudyConfig, *, finished: bool, 
 def process_alive(process: str) -> bool:
     """Whether ``host:pid`` (``process_identity``) may still run (a process on another host is assumed alive)."""
     host, _, pid = process.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != socket.gethostname() or not pid.isdecimal():
         return True
     try:
         os.kill(int(pid), 0)

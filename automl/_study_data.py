@@ -85,8 +85,12 @@ _CHANGES = {
 def _change(key: str, then: Any, now: Any) -> str:
     if key in _CHANGES:
         return _CHANGES[key]
-    what = {"class_names": "classes", "input_shape": "image shape", "split_sizes": "train/validation/test sizes"}[key]
-    return f"its {what} were {then} and are {now}"
+    what, were, are = {
+        "class_names": ("classes", "were", "are"),
+        "input_shape": ("image shape", "was", "is"),
+        "split_sizes": ("train/validation/test sizes", "were", "are"),
+    }[key]
+    return f"its {what} {were} {then} and {are} {now}"
 
 
 def _from_search_folder(config: StudyConfig, recorded: Any) -> StudyConfig:

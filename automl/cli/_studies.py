@@ -101,7 +101,8 @@ def _delete(args: argparse.Namespace) -> int:
         study, _ = load_existing(name, storage=args.storage, tracking_uri=args.tracking_uri)
         if not args.force:
             refuse_in_use(study)  # before asking, not after
-        what = f"study {name!r} ({len(study.get_trials(deepcopy=False))} trials)"
+        count = len(study.get_trials(deepcopy=False))
+        what = f"study {name!r} ({count} trial{'s' * (count != 1)})"
         if not sys.stdin.isatty():
             raise UserError(f"add --yes to delete {what}: its trials go, and its MLflow experiment to the trash")
         answer = input(f"delete {what} and move its MLflow experiment to the trash? [y/N] ")
@@ -109,7 +110,9 @@ def _delete(args: argparse.Namespace) -> int:
             print("nothing deleted")
             return 1
     deleted = delete_study(name, storage=args.storage, tracking_uri=args.tracking_uri, force=args.force)
-    print(f"deleted study {deleted.name!r} ({deleted.trials} trials) from {deleted.storage}")
+    print(
+        f"deleted study {deleted.name!r} ({deleted.trials} trial{'s' * (deleted.trials != 1)}) from {deleted.storage}"
+    )
     if deleted.experiment is not None:
         number, retired = deleted.experiment
         store = shlex.quote(deleted.tracking)  # MLflow's commands need the store: they looked in ./mlflow.db

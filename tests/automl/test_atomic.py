@@ -39,3 +39,20 @@ def test_a_folder_is_replaced_whole_and_its_temporary_keeps_the_suffix(tmp_path)
     remove_path(target)
     remove_path(target)  # nothing there: nothing to do
     assert not target.exists()
+
+
+def test_a_file_is_written_into_folders_that_do_not_exist_yet(tmp_path):
+    target = tmp_path / "exports" / "study" / "model_card.json"
+
+    assert write_atomically(target, lambda path: path.write_text("{}")) == target
+
+    assert target.read_text() == "{}" and [p.name for p in target.parent.iterdir()] == ["model_card.json"]
+
+
+def test_a_dangling_link_is_removed(tmp_path):
+    link = tmp_path / "model.keras"
+    link.symlink_to(tmp_path / "gone.keras")
+
+    remove_path(link)
+
+    assert not link.is_symlink() and list(tmp_path.iterdir()) == []

@@ -18,11 +18,21 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
+from optuna.trial import TrialState
 
 import automl
 from automl._catalog import still_running_note
+from automl._config import StudyConfig
 from automl._errors import UserError
-from automl._records import StudyRecord, record_claim, record_comparison, record_finish, record_retrained
+from automl._records import (
+    StudyRecord,
+    record_claim,
+    record_comparison,
+    record_finish,
+    record_retrained,
+    record_study_config,
+)
+from automl.cli import main
 from tests.automl.helpers import cli_env, run_cli, stores
 
 
@@ -128,13 +138,13 @@ def test_deleting_a_study_frees_its_name_and_keeps_its_runs_in_mlflow_s_trash(wo
     assert len(runs) == 1  # the parent run
 
     refused = run_cli(["studies", "--delete", "old"], workdir)  # no terminal to ask on
-    assert refused.returncode == 2 and "add --yes to delete study 'old' (1 trials)" in refused.stderr
+    assert refused.returncode == 2 and "add --yes to delete study 'old' (1 trial)" in refused.stderr
     assert optuna.get_all_study_names(stores(workdir)["storage"]) == ["old"]
 
     deleted = run_cli(["studies", "--delete", "old", "--yes"], workdir)
 
     assert deleted.returncode == 0, deleted.stderr
-    assert deleted.stdout.startswith("deleted study 'old' (1 trials) from sqlite:///")
+    assert deleted.stdout.startswith("deleted study 'old' (1 trial) from sqlite:///")
     assert optuna.get_all_study_names(stores(workdir)["storage"]) == []
     assert client.get_experiment_by_name("old") is None
     trashed = client.get_experiment(experiment.experiment_id)
@@ -280,7 +290,7 @@ def test_deleting_a_study_through_another_tracking_store_is_refused(workdir):
     assert automl.delete_study("y", force=True).experiment is None  # its store gone: its trials alone
 
 
-def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir):
+def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir, capsys):
     rng = np.random.default_rng(0)
     data = (rng.integers(0, 256, (90, 8, 8), dtype=np.uint8), np.repeat(np.arange(3), 30))
     _create("first", data=data)
@@ -291,9 +301,10 @@ def test_deleting_a_study_deletes_the_arrays_saved_for_it_alone(workdir):
     first = automl.delete_study("first")
     assert first.arrays is None and saved[0].is_file()  # "second" still reads them
 
-    second = automl.delete_study("second")
-    assert second.arrays == saved[0] and not saved[0].exists()
-    assert second.trials == 1 and second.experiment is not None
+    assert main(["studies", "--delete", "second", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("deleted study 'second' (1 trial) from sqlite:///") and "its MLflow experiment (id" in out
+    assert f"  deleted the arrays saved for it: {saved[0].relative_to(workdir)}\n" in out and not saved[0].exists()
 
 
 def test_deleting_a_study_deletes_the_models_it_kept_after_an_interrupt(workdir):
@@ -373,3 +384,103 @@ def test_a_study_in_use_by_several_processes_names_the_first_and_counts_the_othe
         study.ask().set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     with pytest.raises(UserError, match=r"is in use: trial 0 runs in process \S+ and 2 more; stop that first"):
         refuse_in_use(study)
+
+
+def _stored_study(workdir, name: str = "s", **config) -> tuple[optuna.Study, str]:
+    """A study automl could have made (its settings stored), in a SQLite store of its own, and the store's URL."""
+    storage = f"sqlite:///{workdir / 'o.db'}"
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    record_study_config(study, StudyConfig(study_name=name, **config).to_json())
+    return study, storage
+
+
+def _add(study: optuna.Study, state: TrialState, accuracy: float | None = None, **attrs) -> None:
+    model = {"val_accuracy": accuracy, "model_uri": "models:/m-1"} if accuracy is not None else {}
+    value = accuracy if state == TrialState.COMPLETE else None
+    study.add_trial(optuna.trial.create_trial(state=state, value=value, user_attrs={**model, **attrs}))
+
+
+def test_status_says_the_counts_the_best_trial_and_where_the_comparison_stands(workdir, capsys):
+    study, storage = _stored_study(workdir)
+    status = ["status", "--study", "s", "--storage", storage]
+
+    assert main(status) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "study 's': 0 trials",
+        "  complete 0  pruned 0  fail 0  running 0  waiting 0",
+        "  best: none yet",
+        "  nothing to compare: no trial completed",
+    ]
+
+    _add(study, TrialState.COMPLETE, 0.9, params=123456)
+    assert main(status) == 0
+    assert capsys.readouterr().out.startswith("study 's': 1 trial\n")
+
+    _add(study, TrialState.COMPLETE, 0.95, params=1234567)
+    _add(study, TrialState.FAIL, fail_reason="interrupted")
+    _add(study, TrialState.PRUNED, 0.5)
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, system_attrs={"failed_trial": 2}))  # its retry
+    record_comparison(study, {"winner": 1, "finalists": [{"trial": 1, "accuracy": 0.93}]})
+    record_finish(study, {"trials": 4, "open": False, "exported": False})
+    assert main(status) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "study 's': 4 trials",
+        "  complete 2  pruned 1  fail 1  running 0  waiting 0",
+        "  retried 1 (interrupted, or their worker died: failed and run again)",
+        "  best: trial 1  val_accuracy 0.9500  params 1,234,567",
+        "  compared: its 4 finished trials, not exported (that run had --no-export; `automl export --study s` "
+        "exports the winner); the last comparison's winner: trial 1 (test accuracy 0.9300)",
+    ]
+
+    assert main([*status, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)  # one JSON object, and nothing else
+    assert shown["finish"]["state"] == "done" and shown["best"]["params"] == 1234567 and shown["retried"] == 1
+
+
+def test_studies_puts_each_count_in_its_column_and_the_data_path_relative_to_here(workdir, capsys):
+    study, storage = _stored_study(workdir, data=str(workdir / "data" / "d.npz"))
+    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.FAIL):
+        _add(study, state, 0.9 if state == TrialState.COMPLETE else None)
+
+    assert main(["studies", "--storage", storage]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"1 study in {storage}"
+    assert lines[1].split()[:8] == ["study", "data", "started", "trials", "complete", "pruned", "failed", "best"]
+    name, data, _, _, trials, complete, pruned, failed, best, winner, tested = lines[3].split()
+    assert (name, data, trials, complete, pruned, failed) == ("s", "data/d.npz", "4", "1", "1", "2")
+    assert (best, winner, tested) == ("0.9000", "-", "-")
+
+
+def test_a_delete_answered_no_deletes_nothing_and_fails(workdir, capsys, monkeypatch):
+    study, storage = _stored_study(workdir)
+    _add(study, TrialState.COMPLETE, 0.9)
+    asked = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
+
+    assert main(["studies", "--delete", "s", "--storage", storage]) == 1
+
+    assert asked == ["delete study 's' (1 trial) and move its MLflow experiment to the trash? [y/N] "]
+    assert capsys.readouterr().out == "nothing deleted\n"
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["s"]
+
+
+def test_status_says_which_process_compares_and_how_many_running_trials_lost_theirs(workdir, capsys):
+    study, storage = _stored_study(workdir)
+    _add(study, TrialState.COMPLETE, 0.9, params=1000)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    study.ask().set_user_attr("worker", f"{socket.gethostname()}:{ended.pid}")  # killed
+    comparer = f"{socket.gethostname()}:{os.getpid()}"
+    record_finish(study, {"open": True, "by": comparer})
+
+    assert main(["status", "--study", "s", "--storage", storage]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == [
+        "  complete 1  pruned 0  fail 0  running 1  waiting 0",
+        "  1 of the running trials lost their process (killed): the study's next search or worker fails them and "
+        "runs them again",
+    ]
+    assert lines[-1] == f"  comparing: process {comparer} compares its 1 finished trials and exports"

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -24,7 +25,7 @@ def test_inspect_prints_counts_splits_and_skipped_files_and_writes_a_grid(tmp_pa
     assert "images: 20; shape 16x12x3 uint8" in printed
     assert "skipped files: 1" in printed and str(bad) in printed
     # Of all 20: val round(0.15 * 20) = 3, test 4, shared among the classes by their sizes; the rest trains.
-    assert "train 13, val 3, test 4" in printed
+    assert "split (seed 1, val_fraction 0.15, test_fraction 0.2): train 13, val 3, test 4" in printed
     assert "\nflips: " in printed  # whether a search would flip these images
     assert [line.split() for line in printed.splitlines() if line.startswith(("cat ", "dog "))] == [
         ["cat", "12", "8", "2", "2"],
@@ -106,3 +107,31 @@ def test_help_has_examples(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["data", "inspect", "--help"])
     assert "Examples:\n  automl data inspect" in capsys.readouterr().out
+
+
+def test_inspect_draws_at_most_20_classes_and_says_how_many_of_them(tmp_path: Path, capsys) -> None:
+    y = np.repeat(np.arange(21), 4)
+    np.savez(tmp_path / "d.npz", x=np.zeros((len(y), 4, 4, 1), np.uint8), y=y)
+
+    assert main(["data", "inspect", str(tmp_path / "d.npz"), "--out", str(tmp_path / "g.png")]) == 0
+
+    assert "one row per class (20 of 21), the original then 7 augmented views" in capsys.readouterr().out
+
+
+def test_inspect_says_how_arrays_in_another_layout_were_read(tmp_path: Path, capsys) -> None:
+    x = np.random.default_rng(2).integers(0, 256, (40, 1, 6, 5), dtype=np.uint8)
+    np.savez(tmp_path / "cf.npz", x_train=x, y_train=np.repeat(np.arange(2), 20))
+
+    assert main(["data", "inspect", str(tmp_path / "cf.npz"), "--out", str(tmp_path / "g.png")]) == 0
+
+    printed = capsys.readouterr().out.splitlines()
+    assert "read channels-first images (N, C, H, W) moved to channels-last (N, H, W, C): training (40, 1, 6, 5)" in (
+        printed
+    )
+
+
+def test_inspect_takes_a_file_name_in_capitals(tmp_path: Path, capsys) -> None:
+    assert main(["data", "inspect", "digits", "--out", str(tmp_path / "GRID.PNG")]) == 0
+
+    with Image.open(tmp_path / "GRID.PNG") as grid:
+        assert grid.format == "PNG"

@@ -27,6 +27,7 @@ def test_show_prints_the_default_space(capsys):
     code, out, _ = _run(capsys, "space", "show")
     assert code == 0
     assert ss.SearchSpace.from_dict(json.loads(out)) == ss.SearchSpace.default()
+    assert out == json.dumps(ss.SearchSpace.default().to_dict(), indent=2) + "\n"  # a file to read and edit
 
 
 def test_show_reads_a_study_file_and_writes_yaml(capsys, tmp_path):
@@ -53,7 +54,7 @@ def test_show_reports_an_invalid_space_as_a_user_error(capsys, tmp_path):
     config.write_text("filters: {low: 64, high: 8}\n")
     code, _, err = _run(capsys, "space", "show", "--config", str(config))
     assert code == 2
-    assert "low=64, high=8" in err
+    assert "low=64, high=8" in err and repr(str(config)) in err  # which file says it
 
 
 def test_sample_prints_one_analysed_json_object_per_line(capsys):
@@ -108,7 +109,7 @@ def test_sample_reports_samples_over_the_budget_even_narrowed_with_their_reason(
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and records
     for record in records:
-        assert record["feasible"] is False and record["params"] > 100
+        assert record["feasible"] is False and record["params"] > 100 and record["width_scale"] == 1.0  # as sampled
         assert record["reason"].startswith(f"{record['params']:,} parameters exceed --max-params 100, and it has")
 
 
@@ -118,7 +119,7 @@ def test_sample_reports_specs_that_do_not_tile(monkeypatch):
     (record,) = sample_lines(n=1, input_shape=(4, 4, 1), seed=0)
     assert record["feasible"] is False
     assert record["reason"].startswith("stage 3, block 1 (pool): layer s3b1_pool:")
-    assert record["params"] is None and record["output_shapes"] is None
+    assert record["params"] is None and record["output_shapes"] is None and record["width_scale"] == 1.0
 
 
 def test_sample_is_the_same_in_fresh_processes_and_in_process():

@@ -17,14 +17,16 @@ from automl._data import (
     flips_line,
     imbalance_note,
     load_study_data,
+    skipped_note,
     value_map_note,
 )
+from automl._errors import UserError
 from automl._records import StudyRecord, record_data
 from automl._study_data import signature, study_data
 from automl.cli import build_parser
 from automl.cli._search import config_from_args
 from pipelines import DataError
-from tests.pipelines.datafiles import write_image
+from tests.pipelines.datafiles import make_folder, write_corrupt, write_image
 
 
 def test_the_data_line_counts_the_images_and_marks_given_splits(tmp_path) -> None:
@@ -170,3 +172,39 @@ def test_a_data_set_name_stays_a_name_elsewhere_beside_a_folder_of_that_name_whe
     again = study_data(study, config)
     assert first.class_names == again.class_names == tuple(str(d) for d in range(10))
     assert np.array_equal(first.splits.test[0], again.splits.test[0])
+
+
+def test_the_skipped_files_note_names_the_first_three_with_their_reasons_and_counts_the_rest(tmp_path) -> None:
+    root = make_folder(tmp_path / "pets", {"cat": 6, "dog": 6}, shape=(8, 8, 3))
+    broken = [write_corrupt(root / "dog" / f"broken{i}.png") for i in range(5)]
+
+    note = skipped_note(load_study_data(StudyConfig(data=str(root))).dataset)
+
+    named = ", ".join(f"{path} (cannot identify image file '{path}')" for path in broken[:3])
+    assert note == f"note: skipped 5 file(s): {named} and 2 more (see 'automl data inspect')"
+
+
+def test_classes_ten_times_apart_are_already_imbalanced(tmp_path) -> None:
+    zeros = np.zeros((110, 4, 4, 1), np.uint8)
+    given = {"x_val": zeros[:4], "y_val": np.array([0, 1, 0, 1]), "x_test": zeros[:4], "y_test": np.array([0, 1, 0, 0])}
+    np.savez(tmp_path / "d.npz", x_train=zeros, y_train=np.repeat([0, 1], [100, 10]), **given)
+
+    note = imbalance_note(load_study_data(StudyConfig(data=str(tmp_path / "d.npz"))).splits)
+
+    assert note is not None and note.startswith("note: the classes are imbalanced ('0' 100 training images, '1' 10)")
+
+
+def test_a_study_refuses_its_data_changed_saying_what_changed_from_what_to_what(tmp_path) -> None:
+    rng, y = np.random.default_rng(0), np.repeat([0, 1], 10)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (20, 6, 6, 1), dtype=np.uint8), y=y)
+    study, config = optuna.create_study(study_name="s"), StudyConfig(data=str(tmp_path / "d.npz"))
+    study_data(study, config)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (20, 5, 5, 1), dtype=np.uint8), y=y)  # resized
+
+    with pytest.raises(UserError) as refused:
+        study_data(study, config)
+
+    assert str(refused.value) == (  # other pixels follow from another shape: not said again
+        f"the data of study 's' ({tmp_path / 'd.npz'}) is not the data it was searched on: its image shape was "
+        "[6, 6, 1] and is [5, 5, 1]. Restore it, or search the new data as a new study"
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ def test_a_status_shows_on_a_terminal_until_cleared_and_never_in_a_pipe():
         progress.status("data: reading big ...")
         progress.clear_status()
         progress.message("data: 3 images")
+        progress.clear_status()  # nothing shown: nothing to erase
 
     assert terminal.getvalue() == "\rdata: reading big ..." + "\r" + " " * 21 + "\r" + "data: 3 images\n"
     assert pipe.getvalue() == "data: 3 images\n"
@@ -60,3 +63,43 @@ def test_a_search_on_a_terminal_says_it_queues_a_long_queue_then_clears_the_line
     queueing = "\rqueueing 250 trials ..."
     assert queueing in out
     assert out[out.index(queueing) + len(queueing) :].startswith("\r" + " " * (len(queueing) - 1) + "\r")
+
+
+def test_a_trial_s_line_in_a_pipe_shows_its_state_value_reason_and_the_best_so_far():
+    pipe = io.StringIO()
+    progress = Progress(total=2, stream=pipe)
+
+    progress.trial_started(0)
+    progress.trial_finished(0, "complete", 0.91234, None, 0.91234)
+    progress.trial_started(1)
+    progress.trial_finished(1, "fail", None, "out of memory", 0.91234)
+
+    out = pipe.getvalue()
+    assert "\r" not in out  # a log file gets plain lines
+    first, second = out.splitlines()
+    assert re.fullmatch(r"trial   0  complete  val_acc 0\.9123 +\d+\.\ds  best so far 0\.9123", first.rstrip())
+    assert re.fullmatch(
+        r"trial   1  fail      val_acc   -    +\d+\.\ds  best so far 0\.9123  \(out of memory\)", second.rstrip()
+    )
+
+
+def test_a_quiet_progress_writes_nothing_even_on_a_terminal():
+    terminal = _Terminal()
+    progress = Progress(total=1, stream=terminal, quiet=True)
+
+    progress.status("data: reading digits ...")
+    progress.clear_status()
+    progress.trial_started(0)
+    progress.trial_finished(0, "complete", 0.5, None, 0.5)
+    progress.message("done")
+
+    assert terminal.getvalue() == ""
+
+
+def test_the_live_line_counts_epochs_from_one():
+    terminal = _Terminal()
+    progress = Progress(total=1, stream=terminal, best=0.8)
+
+    progress.epoch(4, SimpleNamespace(epoch=0, val_accuracy=0.51234), 3)
+
+    assert terminal.getvalue() == "\rtrial   4  epoch 1/3  val_acc 0.5123  best so far 0.8000   "
