@@ -87,9 +87,18 @@ def _is_sequence(data: object) -> TypeGuard[Sequence[Any]]:
 
 
 def _is_split(part: object) -> bool:
-    """Whether ``part`` is an ``(x, y)`` pair of a split, not a list of two images (whose
-    first is one image, of fewer than 3 dimensions or with the labels beside it of none)."""
-    return _is_sequence(part) and len(part) == 2 and np.ndim(part[0]) >= 3
+    """Whether ``part`` is one split's ``(x, y)``: two items, the first holding images (3
+    dimensions or more). Of two images and their labels, ``([image, image], [label, label])``,
+    the labels are not one."""
+    return _is_sequence(part) and len(part) == 2 and _dimensions(part[0]) >= 3
+
+
+def _dimensions(value: object) -> int:
+    """``np.ndim(value)``, read from the first item of each level: a list of images of several
+    shapes makes no array, which ``_plain_array`` refuses saying why."""
+    if _is_sequence(value):
+        return 1 + (_dimensions(value[0]) if len(value) else 0)
+    return int(getattr(value, "ndim", 0))  # an array or a tensor of any library; a label has none
 
 
 def _plain_array(key: str, value: object) -> np.ndarray:
