@@ -21,12 +21,15 @@ import pipelines
 import searchspace
 from automl import _compare
 from automl._compare import _candidate, _retrain, _Retrained, _search_model, compare_study
+from automl._config import StudyConfig
 from automl._data import StudyData
+from automl._ensemble import average_models
 from automl._hparams import TrainingSpec
-from automl._records import TrialRecord, record_retrained
+from automl._mcnemar import Finalist, compare_finalists
+from automl._records import StudyRecord, TrialRecord, record_final_model, record_retrained, record_viewed_model
 from automl._stores import default_tracking_uri
 from automl._studies import best_trials, load_existing, study_tracker
-from automl._views import with_views
+from automl._views import count_views, views_for, with_views
 from automl._winner import export_winner
 
 _SHAPE = (8, 8, 1)
@@ -396,3 +399,313 @@ def test_a_card_quotes_the_comparison_only_for_the_model_it_compared(workdir, mo
     searched_card = json.loads((workdir / "exports" / "k" / "model_card.json").read_text())
     assert winner_card["settings"] == searched_card["settings"] and "trials" not in winner_card["settings"]
     assert winner_card["settings"]["seed"] == config.seed
+
+
+def _finalists_retrained(
+    monkeypatch, records: list[TrialRecord], final: _compare.FinalTraining
+) -> tuple[list[tuple[int, int, int]], list[str], dict[int, list[int]]]:
+    """What ``_final_models`` retrains, as (trial, epochs, seed) (each retraining recorded, not
+    run), what it says, and the epochs it reports for each finalist's members."""
+    retrained: list[tuple[int, int, int]] = []
+
+    def retrain(record: TrialRecord, data: StudyData, *, epochs: int, seed: int, **kwargs: object) -> _Retrained:
+        retrained.append((record.number, epochs, seed))
+        return _Retrained(model=None, epochs=epochs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_compare, "_retrain", retrain)
+    monkeypatch.setattr(_compare, "_keep_retrained", lambda *args: None)
+    monkeypatch.setattr(_compare, "_search_model", lambda record, tracker, progress: None)
+    said: list[str] = []
+    study = optuna.create_study(direction="maximize")
+    _, _, epochs = _compare._final_models(study, records, _study_data(), final, 0, said.append, None, 0.01)  # type: ignore[arg-type]
+    return retrained, said, epochs
+
+
+def _finalists(*numbers: int) -> list[TrialRecord]:
+    record = _timed_record(searchspace.CLASSICS["lenet"](_SHAPE, 3))
+    return [dataclasses.replace(record, number=n, val_accuracy=0.9, params=100, flops=1000) for n in numbers]
+
+
+def test_final_epochs_and_seeds_retrain_every_finalist_for_those_epochs_once_a_seed(monkeypatch) -> None:
+    # `automl compare --final-epochs 5 --seeds 2`: each finalist trains 5 epochs (not its
+    # trial's 3) with two different seeds, whose models are averaged; the time it says is
+    # both seeds' (6.25 s each).
+    retrained, said, epochs = _finalists_retrained(
+        monkeypatch, _finalists(4, 2), _compare.FinalTraining(epochs=5, seeds=2)
+    )
+    assert [(number, e) for number, e, _ in retrained] == [(4, 5), (4, 5), (2, 5), (2, 5)]
+    assert retrained[0][2] != retrained[1][2] and retrained[2][2] != retrained[3][2]
+    assert epochs == {4: [5, 5], 2: [5, 5]}
+    assert said == [
+        "trial 4: retraining on train+validation for 5 epochs, from scratch (~12s)",
+        "trial 2: retraining on train+validation for 5 epochs, from scratch (~12s)",
+    ]
+
+
+def test_seeds_beyond_the_study_s_cost_budget_are_not_retrained(monkeypatch) -> None:
+    final = _compare.FinalTraining(epochs=1, seeds=3, max_params=250)  # two models of 100 parameters fit
+    retrained, said, epochs = _finalists_retrained(monkeypatch, _finalists(4), final)
+    assert len(retrained) == 2 and epochs == {4: [1, 1]}
+    assert said[0].startswith("trial 4: 2 seed(s) averaged, not 3")
+    assert said[1] == "trial 4: retraining on train+validation for 1 epoch, from scratch (~2s)"
+
+
+def test_a_retraining_fits_on_every_training_and_validation_image(monkeypatch) -> None:
+    data = _study_data()
+    fitted: list[tuple[np.ndarray, np.ndarray]] = []
+    batches = _compare.batches_for_backend
+
+    def recorded(arrays: tuple[np.ndarray, np.ndarray], *args: Any, **kwargs: Any) -> Any:
+        fitted.append(arrays)
+        return batches(arrays, *args, **kwargs)
+
+    monkeypatch.setattr(_compare, "batches_for_backend", recorded)
+    _retrain(_record(searchspace.CLASSICS["lenet"](_SHAPE, 3)), data, epochs=1, seed=0, until=time.monotonic())
+    ((x, y),) = fitted
+    (train_x, train_y), (val_x, val_y) = data.splits.train, data.splits.val
+    np.testing.assert_array_equal(x, np.concatenate([train_x, val_x]))
+    np.testing.assert_array_equal(y, np.concatenate([train_y, val_y]))
+
+
+def _averaged_pair(data: StudyData) -> tuple[TrialRecord, keras.Model]:
+    """A finalist of 100 parameters and 1,000 FLOPs retrained as two averaged members."""
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    record = dataclasses.replace(_record(architecture), augmentation=_FLIPS_AND_SHIFTS, params=100, flops=1000)
+    members = [_search_model_of(architecture, data, seed=s) for s in (0, 1)]
+    return record, average_models(members)
+
+
+def test_the_views_of_an_averaged_model_count_all_its_members_flops() -> None:
+    # Two members of 1,000 FLOPs cost 2,000 a view: 3,500 hold one view, not three.
+    data = _study_data()
+    record, averaged = _averaged_pair(data)
+    x = data.splits.test[0]
+    final = _compare.FinalTraining(views=10, max_flops=3500)
+    assert len(_compare._compared(averaged, record, x, final, lambda line: None).views) == 1
+    final = _compare.FinalTraining(views=10, max_flops=4000)
+    assert len(_compare._compared(averaged, record, x, final, lambda line: None).views) == 2
+
+
+def test_a_model_compared_without_views_says_nothing_of_them() -> None:
+    data = _study_data()
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    record = dataclasses.replace(_record(architecture), augmentation=_FLIPS_AND_SHIFTS, flops=1000)
+    said: list[str] = []
+    model = _search_model_of(architecture, data, seed=0)
+    compared = _compare._compared(model, record, data.splits.test[0], _compare.FinalTraining(views=1), said.append)
+    assert len(compared.views) == 1 and said == []
+
+
+def test_a_finalists_cost_counts_its_members_and_its_views() -> None:
+    data = _study_data()
+    record, averaged = _averaged_pair(data)
+    record = dataclasses.replace(record, val_accuracy=0.5)
+    x, y = data.splits.test
+    compared = _compare._compared(averaged, record, x, _compare.FinalTraining(views=3), lambda line: None)
+    viewed = with_views(compared.model, compared.views)
+    finalist = _compare._finalist(record, compared, viewed, y, kept_search_model=False)
+    assert (finalist.members, finalist.views) == (2, 3)
+    assert (finalist.params, finalist.flops) == (200, 6000)  # the views cost FLOPs, not parameters
+    assert finalist.accuracy == float(np.mean(compared.predicted == y)) and finalist.val_accuracy == 0.5
+
+
+class _Run:
+    def __init__(self) -> None:
+        self.run_id, self.tags, self.metrics = "parent", {}, {}
+
+    def set_tags(self, tags: dict) -> None:
+        self.tags.update(tags)
+
+    def add_metric(self, key: str, value: float) -> None:
+        self.metrics[key] = value
+
+    def flush(self) -> None:
+        pass
+
+
+class _Tracker:
+    """The calls ``automl._compare`` makes to an MLflow tracker, remembered."""
+
+    def __init__(self) -> None:
+        self.run, self.parent_run_id, self.files = _Run(), "parent", {}
+
+    def parent(self) -> _Run:
+        return self.run
+
+    def log_json(self, run_id: str, data: dict, name: str) -> None:
+        self.files[name] = data
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        self.files[name] = text
+
+    def log_artifact_files(self, run_id: str, paths: list, folder: str) -> None:
+        self.files.update({f"{folder}/{p.name}": p.read_bytes()[:4] for p in paths})
+
+
+def test_the_comparison_reports_its_winner_where_it_is_not_the_first_finalist(monkeypatch) -> None:
+    y = np.arange(60) % 3
+    predictions = {1: (y + 1) % 3, 4: y.copy()}  # trial 4, the second finalist, is right everywhere
+    finalists = [
+        Finalist(trial=1, accuracy=0.0, val_accuracy=0.9, params=100, flops=1000),
+        Finalist(trial=4, accuracy=1.0, val_accuracy=0.8, params=100, flops=1000),
+    ]
+    comparison = compare_finalists(y, predictions, finalists)
+    assert comparison.winner == 4
+    drawn: list[np.ndarray] = []
+    plot = _compare.plot_confusion_matrix
+    monkeypatch.setattr(
+        _compare,
+        "plot_confusion_matrix",
+        lambda y_true, y_pred, *rest: drawn.append(y_pred) or plot(y_true, y_pred, *rest),
+    )
+    result = _compare.FinalistsResult(
+        comparison=comparison, predictions=predictions, y_test=y, class_names=("a", "b", "c")
+    )
+    tracker = _Tracker()
+
+    _compare._log_comparison(tracker, result)  # type: ignore[arg-type]
+
+    np.testing.assert_array_equal(drawn[0], predictions[4])  # the winner's confusion matrix
+    assert tracker.run.tags["winner_trial"] == 4 and tracker.run.metrics == {"winner_test_accuracy": 1.0}
+    assert tracker.files["comparison/mcnemar.json"]["winner"] == 4
+    assert {"comparison/pvalues_heatmap.png", "comparison/winner_confusion_matrix.png"} <= set(tracker.files)
+
+
+def test_a_retrained_finalist_is_logged_to_its_trials_run_and_recorded_with_its_epochs(monkeypatch, tmp_path) -> None:
+    logged: list[dict] = []
+
+    def log_model(tracker: Any, model: Any, **kwargs: Any) -> Any:
+        logged.append(kwargs)
+        return type("Logged", (), {"uri": f"models:/m-{kwargs['name']}"})()
+
+    monkeypatch.setattr(_compare, "log_model", log_model)
+    study = optuna.create_study(direction="maximize")
+    member = tmp_path / "trial-7-member-0.keras"
+    member.write_bytes(b"a model")
+    record_retrained(study, 7, [str(member)], [5, 6])
+    record = dataclasses.replace(_record(searchspace.CLASSICS["lenet"](_SHAPE, 3)), mlflow_run_id="trial-run")
+    data = dataclasses.replace(_study_data(), dataset=type("Dataset", (), {"value_map": None})())
+    config = StudyConfig(study_name="s")
+    _compare._log_final_models(study, {7: "model"}, [record], data, config, _Tracker(), {7: [5, 6]})  # type: ignore[arg-type]
+
+    (kwargs,) = logged
+    assert kwargs["run_id"] == "trial-run" and kwargs["name"] == "trial-7-final"
+    assert kwargs["tags"]["trained_on"] == "train+validation" and kwargs["tags"]["optuna.trial_number"] == "7"
+    stored = StudyRecord.of(study)
+    assert stored.final_models == {7: "models:/m-trial-7-final"} and stored.final_epochs == {7: [5, 6]}
+    assert stored.retrained == {} and not member.exists()  # the kept members are logged now
+
+
+class _LinkingTracker(_Tracker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linked: dict[str, float] = {}
+
+    def model_id_of(self, uri: str) -> str:
+        return uri.removeprefix("models:/")
+
+    def log_model_metrics(self, run_id: str, model_id: str, metrics: dict) -> None:
+        self.linked[model_id] = metrics["test_accuracy"]
+
+
+def _compare_with_stand_ins(
+    monkeypatch,
+    final: _compare.FinalTraining | None,
+    *,
+    retrained_now: dict,
+    earlier: set[int],
+    stored: bool = False,
+    before: Any = lambda study: None,
+    loaded: dict | None = None,
+) -> tuple[Any, list[int], _LinkingTracker, optuna.Study]:
+    """``compare_study`` of four finalists of one architecture, nothing trained or loaded from
+    MLflow: trial 1 retrained now (``retrained_now``), trial 2 by an earlier comparison
+    (``earlier``), trials 3 (flipped and shifted in its search) and 4 (not augmented) left with
+    their search models. Returns its result, the trials whose final model it logged, the
+    tracker and the study. With ``stored``, the finalists' models retrained before are
+    found as a plain comparison finds them; ``before`` prepares the study, ``loaded`` are
+    the models of some logged models."""
+    data = _study_data()
+    architecture = searchspace.CLASSICS["lenet"](_SHAPE, 3)
+    base = dataclasses.replace(_record(architecture), augmentation=_FLIPS_AND_SHIFTS, flops=1000, params=100)
+    records = [
+        dataclasses.replace(
+            base, number=n, val_accuracy=0.9 - n / 100, mlflow_run_id=f"run-{n}", model_uri=f"models:/m-{n}"
+        )
+        for n in (1, 2, 3, 4)
+    ]
+    records[3] = dataclasses.replace(records[3], augmentation=None)
+    study = optuna.create_study(direction="maximize")
+    models = {n: _search_model_of(architecture, data, seed=n) for n in (1, 2, 3, 4)}
+    logged: list[int] = []
+    monkeypatch.setattr(_compare, "best_trials", lambda study, n: records[:n])
+    monkeypatch.setattr(_compare, "finalist_records", lambda study, top_k, n_val: records)
+    if not stored:
+        retrained = {n: [models[n]] for n in (*retrained_now, *earlier)}
+        monkeypatch.setattr(_compare, "_final_models", lambda *args: (retrained, set(earlier), retrained_now))
+    monkeypatch.setattr(_compare, "load_trial_model", lambda record, tracker: models[record.number])
+    monkeypatch.setattr(
+        _compare, "load_model", lambda tracker, uri: (loaded or {}).get(uri) or models[int(uri.split("-")[-1])]
+    )
+    before(study)
+    monkeypatch.setattr(_compare, "_log_final_models", lambda study, new, *args: logged.extend(new))
+    tracker = _LinkingTracker()
+    result = compare_study(study, StudyConfig(study_name="s"), top_k=4, final=final, tracker=tracker, data=data)  # type: ignore[arg-type]
+    return result, logged, tracker, study
+
+
+def test_a_final_training_compares_its_models_with_their_views_and_logs_only_the_new_ones(monkeypatch) -> None:
+    final = _compare.FinalTraining(views=5)
+    result, logged, tracker, _ = _compare_with_stand_ins(monkeypatch, final, retrained_now={1: [3]}, earlier={2})
+    finalists = {f.trial: f for f in result.comparison.finalists}
+    assert finalists[1].views == 5  # retrained now: its views
+    assert finalists[2].views == 1  # retrained before: the views it was logged with (none)
+    assert finalists[3].views == 5 and finalists[4].views == 1
+    assert [n for n, f in finalists.items() if f.kept_search_model] == [3, 4]
+    assert logged == [1]
+    # The final models are exported with the views they were compared with.
+    assert set(result.final_models) == {1, 2} and count_views(result.final_models[1]) == 5
+    assert set(result.search_models) == {3} and count_views(result.search_models[3]) == 5
+    # Trial 4's plain search model is the logged one it scored with; trial 3's viewed one is in no store.
+    assert tracker.linked == {"m-4": finalists[4].accuracy}
+
+
+def test_a_plain_comparison_compares_what_an_export_exports_and_logs_nothing_new(monkeypatch) -> None:
+    # Trial 2's final model, retrained by an earlier comparison, is loaded: compared without
+    # more views and not logged again. Trial 3 was exported before with 4 views: that viewed
+    # model is the one compared.
+    monkeypatch.setattr(_compare, "final_model_uri", lambda study, n: "models:/final-2" if n == 2 else None)
+    viewed = with_views(
+        _search_model_of(searchspace.CLASSICS["lenet"](_SHAPE, 3), _study_data(), seed=3),
+        views_for(_FLIPS_AND_SHIFTS, _SHAPE)[:4],
+    )
+    result, logged, _, _ = _compare_with_stand_ins(
+        monkeypatch,
+        None,
+        retrained_now={},
+        earlier=set(),
+        stored=True,
+        before=lambda study: record_viewed_model(study, 3, "models:/viewed-3"),
+        loaded={"models:/viewed-3": viewed},
+    )
+    finalists = {f.trial: f for f in result.comparison.finalists}
+    assert logged == [] and set(result.final_models) == {2}
+    assert (finalists[1].views, finalists[2].views, finalists[3].views, finalists[4].views) == (1, 1, 4, 1)
+    assert [n for n, f in finalists.items() if f.kept_search_model] == [1, 3, 4]  # beside a retrained one
+    monkeypatch.setattr(_compare, "final_model_uri", lambda study, n: None)  # none retrained, ever
+    result, *_ = _compare_with_stand_ins(monkeypatch, None, retrained_now={}, earlier=set(), stored=True)
+    assert not any(f.kept_search_model for f in result.comparison.finalists) and result.final_models == {}
+
+
+def test_a_final_model_recorded_as_a_local_file_gets_no_linked_test_accuracy(monkeypatch, tmp_path) -> None:
+    # Older studies recorded a retrained model's local path, no logged model: nothing to link to.
+    path = tmp_path / "trial-2-final.keras"
+    path.write_bytes(b"a model")
+    _, _, tracker, _ = _compare_with_stand_ins(
+        monkeypatch,
+        _compare.FinalTraining(views=5),
+        retrained_now={1: [3]},
+        earlier={2},
+        before=lambda study: record_final_model(study, 2, str(path)),
+    )
+    assert set(tracker.linked) == {"m-4"}
