@@ -87,10 +87,10 @@ def _is_sequence(data: object) -> TypeGuard[Sequence[Any]]:
 
 
 def _is_split(part: object) -> bool:
-    """Whether ``part`` is one split's ``(x, y)``: two items, the first holding images (3
-    dimensions or more). Of two images and their labels, ``([image, image], [label, label])``,
-    the labels are not one."""
-    return _is_sequence(part) and len(part) == 2 and _dimensions(part[0]) >= 3
+    """Whether ``part`` is one split's ``(x, y)``: two items, the first a batch (2 dimensions or
+    more: images, or vectors that are refused later saying so). Of two images and their labels,
+    ``([image, image], [label, label])``, the labels are not one: their first is one label."""
+    return _is_sequence(part) and len(part) == 2 and _dimensions(part[0]) >= 2
 
 
 def _dimensions(value: object) -> int:

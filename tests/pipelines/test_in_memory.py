@@ -41,10 +41,13 @@ def test_two_images_in_a_list_with_their_labels_are_not_taken_for_two_splits(sha
     assert arrays["y_train"].tolist() == ["cat", "dog"]
 
 
-def test_images_of_several_shapes_in_keras_pairs_are_refused_saying_why() -> None:
+def test_images_of_several_shapes_or_vectors_in_keras_pairs_are_refused_saying_why(tmp_path) -> None:
     images = [np.zeros((4, 4, 3), np.uint8), np.zeros((5, 5, 3), np.uint8)]
     with pytest.raises(DataError, match="the array 'x_train' cannot be made of its items"):
         named_arrays(((images, [0, 1]), (images[:1], [0])))
+    vectors, labels = np.zeros((20, 64), np.uint8), np.arange(20) % 2  # flattened images
+    with pytest.raises(DataError, match=r"training images must have shape \(N, H, W\) .*, got \(20, 64\)$"):
+        save_arrays(((vectors, labels), (vectors[:4], labels[:4])), tmp_path)
 
 
 def test_training_arrays_alone_and_a_given_validation_split(tmp_path) -> None:
