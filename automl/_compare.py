@@ -47,6 +47,7 @@ from automl._records import (
 from automl._stores import mlruns_dir
 from automl._studies import best_trials, study_tracker
 from automl._study_data import study_data
+from automl._tables import counted
 from automl._tracking import STUDY_TAG, TRIAL_TAG, Tracker, flatten_params
 from automl._training import (
     EpochCount,
@@ -509,7 +510,7 @@ def _final_models(
         start = _search_model(record, tracker, progress)
         origin = "from its search model" if start is not None else "from scratch"
         progress(
-            f"trial {record.number}: retraining on train+validation for {epochs} epoch{'s' * (epochs != 1)}, {origin} "
+            f"trial {record.number}: retraining on train+validation for {counted(epochs, 'epoch')}, {origin} "
             f"(~{expected:.0f}s)"
         )
         trained[record.number] = [

@@ -68,6 +68,7 @@ from automl._studies import (
     versions,
 )
 from automl._study_data import study_data
+from automl._tables import counted
 from automl._tracking import Tracker
 from automl._training import FinalWindow, configure_runtime
 from automl._trial import Outcome, StudyContext, config_key_of, run_trial
@@ -424,8 +425,8 @@ def _stop_reason(
         return (
             f"no time for {'another' if ran else 'a'} trial: {deadline - now:.0f}s left before "
             f"{'the timeout' if _limit_name(deadline, timeout) == 'timeout' else 'the search deadline'}, "
-            f"and a new trial's first {epochs} "
-            f"epoch{'s' * (epochs != 1)} take about {needed:.0f}s, as the study's finished trials show"
+            f"and a new trial's first {counted(epochs, 'epoch')} take about {needed:.0f}s, "
+            "as the study's finished trials show"
         )
     reached = "timeout reached" if _limit_name(deadline, timeout) == "timeout" else "time budget's search time reached"
     return reached if ran else f"{reached} before a trial could run"

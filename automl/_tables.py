@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-__all__ = ["render_table"]
+__all__ = ["counted", "render_table"]
+
+
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless ``count`` is 1: ``"1 trial"``, ``"3 trials"``."""
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def render_table(

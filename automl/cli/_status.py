@@ -26,13 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from automl._catalog import STATES, study_status
     from automl._studies import load_existing
+    from automl._tables import counted
 
     study, _ = load_existing(args.study, storage=args.storage, tracking_uri=args.tracking_uri, read_only=True)
     status = study_status(study)
     if args.json:
         print(json.dumps(status, sort_keys=True))
         return 0
-    print(f"study {status['study']!r}: {status['total']} trial{'s' * (status['total'] != 1)}")
+    print(f"study {status['study']!r}: {counted(status['total'], 'trial')}")
     print("  " + "  ".join(f"{state} {status[state]}" for state in STATES))
     if status["orphaned"]:
         print(

@@ -95,6 +95,7 @@ def _delete(args: argparse.Namespace) -> int:
     from automl._errors import UserError
     from automl._registry import registered_name
     from automl._studies import load_existing
+    from automl._tables import counted
 
     name = args.delete
     if not args.yes:
@@ -102,7 +103,7 @@ def _delete(args: argparse.Namespace) -> int:
         if not args.force:
             refuse_in_use(study)  # before asking, not after
         count = len(study.get_trials(deepcopy=False))
-        what = f"study {name!r} ({count} trial{'s' * (count != 1)})"
+        what = f"study {name!r} ({counted(count, 'trial')})"
         if not sys.stdin.isatty():
             raise UserError(f"add --yes to delete {what}: its trials go, and its MLflow experiment to the trash")
         answer = input(f"delete {what} and move its MLflow experiment to the trash? [y/N] ")
@@ -110,9 +111,7 @@ def _delete(args: argparse.Namespace) -> int:
             print("nothing deleted")
             return 1
     deleted = delete_study(name, storage=args.storage, tracking_uri=args.tracking_uri, force=args.force)
-    print(
-        f"deleted study {deleted.name!r} ({deleted.trials} trial{'s' * (deleted.trials != 1)}) from {deleted.storage}"
-    )
+    print(f"deleted study {deleted.name!r} ({counted(deleted.trials, 'trial')}) from {deleted.storage}")
     if deleted.experiment is not None:
         number, retired = deleted.experiment
         store = shlex.quote(deleted.tracking)  # MLflow's commands need the store: they looked in ./mlflow.db
