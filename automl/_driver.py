@@ -53,7 +53,7 @@ from automl._queue import (
     retry_of,
     total_reached,
 )
-from automl._records import StudyRecord, TrialRecord, record_outcome, record_parent_run
+from automl._records import StudyRecord, TrialRecord, record_oom, record_outcome, record_parent_run
 from automl._recycle import MemoryGuard, default_limit_mb
 from automl._settings import RuntimeSettings, runtime_settings
 from automl._stores import MAX_RETRY, store_lock
@@ -458,15 +458,21 @@ class _Failures:
 
 def _fail_orphans(study: optuna.Study, tracker: Tracker, pid: int, code: int) -> None:
     """Fail the trials that the isolated trial's process ``pid``, ended with ``code``, left
-    RUNNING: it died mid-trial, and no other process would fail them (none beats for it)."""
+    RUNNING: it died mid-trial, and no other process would fail them (none beats for it).
+    A SIGKILL is taken for the out-of-memory killer's: the configuration is remembered as an
+    out-of-memory one, so the study skips it when it is drawn again, as it skips those that
+    ran out of memory in process."""
+    killed = code == -signal.SIGKILL
     died = ProcessDied(
         f"its process was killed by {signal.Signals(-code).name}"
-        + (" (as the out-of-memory killer does)" if -code == signal.SIGKILL else "")
+        + (" (as the out-of-memory killer does)" if killed else "")
         if code < 0
         else f"its process exited with code {code} mid-trial"
     )
     worker = process_identity(pid)
-    _fail_running(study, tracker, lambda by: by == worker, died, retry=False)
+    for record in _fail_running(study, tracker, lambda by: by == worker, died, retry=False):
+        if killed and record.config_digest:
+            record_oom(study, record.config_digest, record.number)
 
 
 def _fail_dead_workers(study: optuna.Study, tracker: Tracker) -> None:
@@ -480,8 +486,10 @@ def _fail_dead_workers(study: optuna.Study, tracker: Tracker) -> None:
 
 def _fail_running(
     study: optuna.Study, tracker: Tracker, gone: Callable[[str | None], bool], died: ProcessDied, *, retry: bool
-) -> None:
-    """Fail the RUNNING trials whose worker (``host:pid``) is ``gone``, closing their MLflow runs."""
+) -> list[TrialRecord]:
+    """Fail the RUNNING trials whose worker (``host:pid``) is ``gone``, closing their MLflow
+    runs. Returns the records of those this process failed."""
+    failed = []
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         record = TrialRecord.of(frozen)
         if not gone(record.worker):
@@ -497,8 +505,10 @@ def _fail_running(
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process (a worker's heartbeat check) failed it first
         print(f"trial {frozen.number} failed: {died}", file=sys.stderr)
+        failed.append(record)
         if retry and len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
             requeue(study, told)
+    return failed
 
 
 # Past the deadline, at most this many trials are started while none has completed: a budget

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def stores(workdir: Path) -> dict[str, str]:
@@ -67,3 +68,25 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 600, **env: str) -> subpr
         timeout=timeout,
         check=False,
     )
+
+
+class RecordingRun:
+    """An MLflow run as the driver's code uses it (``automl._tracking``'s run): what it was told."""
+
+    def __init__(self, run_id: str = "run") -> None:
+        self.run_id = run_id
+        self.metrics: dict[str, list[tuple[float, int]]] = {}
+        self.tags: dict[str, Any] = {}
+        self.status: str | None = None
+
+    def add_metric(self, key: str, value: float, step: int = 0) -> None:
+        self.metrics.setdefault(key, []).append((value, step))
+
+    def flush(self) -> None:
+        pass
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self.tags.update(tags)
+
+    def end(self, status: str) -> None:
+        self.status = status

@@ -31,6 +31,7 @@ from automl._stores import default_tracking_uri
 from automl._studies import best_trials, load_existing, study_tracker
 from automl._views import count_views, views_for, with_views
 from automl._winner import export_winner
+from tests.automl.helpers import RecordingRun
 
 _SHAPE = (8, 8, 1)
 
@@ -509,27 +510,13 @@ def test_a_finalists_cost_counts_its_members_and_its_views() -> None:
     assert finalist.accuracy == float(np.mean(compared.predicted == y)) and finalist.val_accuracy == 0.5
 
 
-class _Run:
-    def __init__(self) -> None:
-        self.run_id, self.tags, self.metrics = "parent", {}, {}
-
-    def set_tags(self, tags: dict) -> None:
-        self.tags.update(tags)
-
-    def add_metric(self, key: str, value: float) -> None:
-        self.metrics[key] = value
-
-    def flush(self) -> None:
-        pass
-
-
 class _Tracker:
     """The calls ``automl._compare`` makes to an MLflow tracker, remembered."""
 
     def __init__(self) -> None:
-        self.run, self.parent_run_id, self.files = _Run(), "parent", {}
+        self.run, self.parent_run_id, self.files = RecordingRun("parent"), "parent", {}
 
-    def parent(self) -> _Run:
+    def parent(self) -> RecordingRun:
         return self.run
 
     def log_json(self, run_id: str, data: dict, name: str) -> None:
@@ -566,7 +553,7 @@ def test_the_comparison_reports_its_winner_where_it_is_not_the_first_finalist(mo
     _compare._log_comparison(tracker, result)  # type: ignore[arg-type]
 
     np.testing.assert_array_equal(drawn[0], predictions[4])  # the winner's confusion matrix
-    assert tracker.run.tags["winner_trial"] == 4 and tracker.run.metrics == {"winner_test_accuracy": 1.0}
+    assert tracker.run.tags["winner_trial"] == 4 and tracker.run.metrics == {"winner_test_accuracy": [(1.0, 0)]}
     assert tracker.files["comparison/mcnemar.json"]["winner"] == 4
     assert {"comparison/pvalues_heatmap.png", "comparison/winner_confusion_matrix.png"} <= set(tracker.files)
 

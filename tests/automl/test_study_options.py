@@ -23,7 +23,7 @@ from automl._data import load_study_data
 from automl._driver import run_study
 from automl._errors import ProcessDied, StudyStopped, UserError
 from automl._progress import Progress
-from automl._records import TrialRecord
+from automl._records import StudyRecord, TrialRecord
 from automl._search import study_config
 from automl._studies import _resume_config
 from automl.cli import build_parser
@@ -263,6 +263,8 @@ def test_an_isolated_trial_whose_process_is_killed_is_failed_and_the_study_goes_
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
     record = TrialRecord.of(study.trials[0])
     assert record.failure is ProcessDied and record.reason.startswith("its process was killed by SIGKILL")
+    # Its configuration is remembered as one that ran out of memory: drawn again, it is skipped.
+    assert StudyRecord.of(study).oom_digests == {record.config_digest: 0} and record.config_digest
     client = MlflowClient(tracking_uri=stores(workdir)["tracking_uri"])
     run = client.get_run(record.mlflow_run_id)
     assert run.info.status == "FAILED"  # not left RUNNING

@@ -17,27 +17,7 @@ from automl._hparams import TrainingSpec
 from automl._queue import requeue
 from automl._records import StudyRecord, record_analysis
 from automl._training import EpochResult, FirstEpochCut
-
-
-class _Run:
-    """A trial's MLflow run, as ``_trial`` uses it: what it was told."""
-
-    def __init__(self) -> None:
-        self.metrics: dict[str, list[tuple[float, int]]] = {}
-        self.tags: dict[str, Any] = {}
-        self.status: str | None = None
-
-    def add_metric(self, key: str, value: float, step: int = 0) -> None:
-        self.metrics.setdefault(key, []).append((value, step))
-
-    def flush(self) -> None:
-        pass
-
-    def set_tags(self, tags: dict[str, Any]) -> None:
-        self.tags.update(tags)
-
-    def end(self, status: str) -> None:
-        self.status = status
+from tests.automl.helpers import RecordingRun
 
 
 class _Spec:
@@ -118,7 +98,7 @@ def _context(objective: str = "accuracy") -> Any:
 def test_a_trial_may_be_pruned_before_its_last_epoch_only():
     study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
     trial = study.ask()
-    run = _Run()
+    run = RecordingRun()
     assert _trial._report_epoch(trial, _context(), run, _epoch(0), 3)
     assert not _trial._report_epoch(trial, _context(), run, _epoch(2), 3)  # its model is done: kept
     study.tell(trial, 0.5)
@@ -129,13 +109,15 @@ def test_a_trial_may_be_pruned_before_its_last_epoch_only():
 def test_a_multi_objective_trial_or_a_non_finite_accuracy_is_never_pruned():
     study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
     trial = study.ask()
-    assert not _trial._report_epoch(trial, _context("pareto"), _Run(), _epoch(0), 3)
-    assert not _trial._report_epoch(trial, _context(), _Run(), _epoch(0, math.nan), 3)
+    assert not _trial._report_epoch(trial, _context("pareto"), RecordingRun(), _epoch(0), 3)
+    assert not _trial._report_epoch(trial, _context(), RecordingRun(), _epoch(0, math.nan), 3)
 
 
-def _finished(outcome: _trial.Outcome, mlflow_status: str | None = None) -> tuple[optuna.trial.FrozenTrial, _Run]:
+def _finished(
+    outcome: _trial.Outcome, mlflow_status: str | None = None
+) -> tuple[optuna.trial.FrozenTrial, RecordingRun]:
     study = optuna.create_study()
-    trial, run = study.ask(), _Run()
+    trial, run = study.ask(), RecordingRun()
     _trial._finish(trial, run, outcome, mlflow_status)
     return study.trials[0], run
 
