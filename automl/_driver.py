@@ -41,7 +41,7 @@ from automl._data import (
     skipped_note,
     value_map_note,
 )
-from automl._errors import Interrupted, ProcessDied, StudyStopped, TrialFailed, UserError
+from automl._errors import Interrupted, Outgrown, ProcessDied, StudyStopped, TrialFailed, UserError
 from automl._interrupts import raise_if_interrupted
 from automl._progress import Progress
 from automl._queue import (
@@ -174,6 +174,7 @@ def run_study(
     *,
     worker: bool = False,
     lead: bool = False,
+    helper: bool = False,
     max_trials: int | None = None,
     progress: Progress | None = None,
     plan: Plan | None = None,
@@ -183,7 +184,9 @@ def run_study(
     """Open (or resume, or join as a ``worker``) the study and run queued trials until none is left.
 
     A ``lead`` worker runs the search's own trials (one that ``--isolate`` started): its first
-    model may train through the final window, as in the search's process.
+    model may train through the final window, as in the search's process. A ``helper`` worker
+    (one that ``--workers`` started) stops past its memory limit, raising ``Outgrown``: the
+    search that started it starts another.
 
     ``max_trials`` bounds how many trials this call runs (a worker's ``--trials``; 0 only
     prepares the study, its queue and its parent run). ``helpers`` worker processes
@@ -223,7 +226,19 @@ def run_study(
         progress.message(f"study {config.study_name!r}: this process and {helpers} worker process(es) run its trials")
     try:
         with local_workers(config, helpers, plan) as codes:
-            ran, stopped = _run_trials(study, config, data, tracker, progress, plan, worker, lead, max_trials, total)
+            ran, stopped = _run_trials(
+                study,
+                config,
+                data,
+                tracker,
+                progress,
+                plan,
+                worker=worker,
+                lead=lead,
+                helper=helper,
+                max_trials=max_trials,
+                total=total,
+            )
             raise_if_interrupted()  # one lost after the last trial: no comparison or export follows
         _fail_dead_workers(study, tracker)  # a worker killed mid-trial (by the out-of-memory killer) left it RUNNING
         if failed := sum(code != 0 for code in codes):
@@ -283,13 +298,16 @@ def _run_trials(
     tracker: Tracker,
     progress: Progress,
     plan: Plan,
+    *,
     worker: bool,
     lead: bool,
+    helper: bool,
     max_trials: int | None,
     total: int | None,
 ) -> tuple[int, str | None]:
     """Everything after the parent run is open: the runtime, its tags and plan, then the trials
     (in this process, or each in its own); how many ran, and why the search stopped early.
+    ``worker``, ``lead`` and ``helper`` say which process this is (``run_study``).
     ``max_trials``: the most trials this process runs; ``total``: the study's total it stops at."""
     runtime = configure_runtime()
     if not worker:
@@ -314,8 +332,11 @@ def _run_trials(
     # may train through the final window. Without it, a minute's search on 5,000 Fashion-MNIST
     # images exported a model cut at 1.2 epochs (test 0.7990, 0.8760 in one process).
     lead = lead or not worker
-    guard = _memory_guard(ctx.settings) if lead else None  # not a --workers helper: none would replace it
+    # Not a worker joined by hand: nothing would replace it.
+    guard = _memory_guard(ctx.settings) if lead or helper else None
     ran, stopped = _run_in_process(study, ctx, max_trials, plan, total=total, final_window=lead, guard=guard)
+    if helper and guard is not None and guard.tripped and ran:  # one that ran none: another would not either
+        raise Outgrown(f"this process has grown by {guard.grown_mb / 1024:.1f} GB in {counted(ran, 'trial')}")
     if worker or guard is None or not guard.tripped:
         return ran, stopped
     note = (

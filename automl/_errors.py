@@ -23,6 +23,11 @@ class StudyStopped(Exception):
     """Too many trials failed in a row; carries the last failure's reason."""
 
 
+class Outgrown(Exception):
+    """A ``--workers`` helper grew past its memory limit (``automl._recycle``) before a trial:
+    it stops, and the search that started it starts a fresh one in its place."""
+
+
 class TrialFailed(Exception):
     """A trial failed for a known reason; the study records it and goes on.
 

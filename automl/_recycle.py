@@ -7,7 +7,9 @@ after 40 trials, and would have filled the 24 GB of its machine in 150. JAX and 
 grow by a few MB a trial. So the process that runs a search measures its growth after each
 trial (``MemoryGuard``); once it is past ``RuntimeSettings.recycle_after_mb``, the trials
 left run in fresh ``automl worker`` processes, each of which stops at the same limit and is
-followed by another (``automl._driver``).
+followed by another (``automl._driver``). The ``--workers`` helpers a search starts
+(``HELPER_ENV``) keep to the same limit: one past it exits with ``OUTGROWN_EXIT`` before
+its next trial, and the search starts another in its place (``automl._workers``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["MemoryGuard", "default_limit_mb", "rss_mb"]
+__all__ = ["MemoryGuard", "default_limit_mb", "rss_mb", "HELPER_ENV", "OUTGROWN_EXIT"]
+
+# Set ("1") for the ``--workers`` helpers of a search, which replaces one that outgrew its limit.
+HELPER_ENV = "AUTOML_HELPER"
+# The exit code of a helper that stopped past its memory limit (sysexits' EX_TEMPFAIL).
+OUTGROWN_EXIT = 75
 
 # The growth that moves the trials to a fresh process: a quarter of the machine's memory, at
 # most 4 GiB (a fresh process starts TensorFlow and reads the data again: ~5-10 s).

@@ -20,6 +20,7 @@ from automl._console import import_keras_quietly, quiet_console
 from automl._errors import UserError
 from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env
 from automl._progress import Progress
+from automl._recycle import HELPER_ENV
 from automl._settings import RuntimeSettings, use_settings
 from pipelines import ArrayData, check_source, save_arrays
 
@@ -231,6 +232,7 @@ def work(
     Raises:
         UserError: no such study, or a bad option.
         automl.StudyStopped: too many trials failed in a row.
+        Outgrown: a helper of ``automl search --workers`` grew past its memory limit.
     """
     if trials is not None and trials < 1:
         raise UserError(f"trials must be at least 1, got {trials!r}")
@@ -249,4 +251,7 @@ def work(
         progress = Progress(total=0, quiet=quiet)
         # LEAD_ENV: started by --isolate (or a search past its memory limit) to run its own trials
         lead = os.environ.get(LEAD_ENV) == "1"
-        return run_study(config, worker=True, lead=lead, max_trials=trials, progress=progress, plan=plan).ran
+        helper = os.environ.get(HELPER_ENV) == "1"  # started by --workers: replaced past its memory limit
+        return run_study(
+            config, worker=True, lead=lead, helper=helper, max_trials=trials, progress=progress, plan=plan
+        ).ran

@@ -8,17 +8,20 @@ and many.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 
 from automl._budget import Plan
 from automl._config import StudyConfig
 from automl._handoff import STORAGE_ENV, TRACKING_URI_ENV, from_env, popen
+from automl._recycle import HELPER_ENV, OUTGROWN_EXIT
 from automl._settings import runtime_settings
 from automl._stores import redact
 
@@ -78,22 +81,78 @@ def local_workers(config: StudyConfig, count: int, plan: Plan) -> Iterator[list[
     """Run ``count`` quiet workers of ``config``'s study beside this process, which runs
     trials of its own inside the block; the list it yields holds their exit codes after it.
 
-    The workers run to the end of the queue or of the ``plan``'s search time. The block's end
-    waits for them; an exception in it (Ctrl-C, a SIGTERM, failures in a row) is passed on to
-    each as a SIGTERM, which it takes as Ctrl-C even where SIGINT is ignored (a background
-    job): it fails its running trial and exits.
+    The workers run to the end of the queue or of the ``plan``'s search time; one that grows
+    past its memory limit is replaced (``_Helpers``). The block's end waits for them; an
+    exception in it (Ctrl-C, a SIGTERM, failures in a row) is passed on to each as a SIGTERM,
+    which it takes as Ctrl-C even where SIGINT is ignored (a background job): it fails its
+    running trial and exits.
     """
     codes: list[int] = []
     if count < 1:
         yield codes
         return
-    children = [start_worker(config, worker_command(config) + ["--quiet"], plan.to_env()) for _ in range(count)]
+    helpers = _Helpers(config, plan, count)
     try:
         yield codes
     except BaseException:
-        _stop(children)
+        helpers.stop()
         raise
-    codes.extend(wait_passing_on_interrupts(children))
+    codes.extend(helpers.wait())
+
+
+class _Helpers:
+    """A search's ``--workers`` helpers. One that stopped past its memory limit (TensorFlow keeps
+    part of every model it trained: ``automl._recycle``), exiting with ``OUTGROWN_EXIT``, is
+    replaced by a fresh one, by a thread that watches them while this process runs trials."""
+
+    def __init__(self, config: StudyConfig, plan: Plan, count: int) -> None:
+        self._start = functools.partial(
+            start_worker, config, worker_command(config) + ["--quiet"], {**plan.to_env(), HELPER_ENV: "1"}
+        )
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.children = [self._start() for _ in range(count)]
+        self._watcher = threading.Thread(target=self._replace_outgrown, name="automl-helpers", daemon=True)
+        self._watcher.start()
+
+    def _replace_outgrown(self) -> None:
+        """Replace each helper that outgrew its memory, until all have ended or ``stop``."""
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                for i, child in enumerate(self.children):
+                    if child.poll() == OUTGROWN_EXIT:
+                        self.children[i] = self._start()
+                        print(
+                            f"note: worker process {child.pid} grew past its memory limit; "
+                            f"process {self.children[i].pid} runs trials in its place",
+                            file=sys.stderr,
+                        )
+                if all(child.poll() not in (None, OUTGROWN_EXIT) for child in self.children):
+                    return  # one outgrown since it was looked at is replaced first
+            time.sleep(_WATCH_S)
+
+    def stop(self) -> None:
+        """Pass an interrupt on to the helpers (``_stop``); none is started after it."""
+        with self._lock:
+            self._stopping = True
+        _stop(self.children)
+
+    def wait(self) -> list[int]:
+        """The helpers' exit codes, once all have ended (an outgrown one's successor's);
+        an interrupt meanwhile is passed on to them, and raised again."""
+        try:
+            self._watcher.join()
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        return [child.wait() for child in self.children]
+
+
+# How often the helpers are looked at: a second's wait before a replacement, after the
+# seconds of its own start.
+_WATCH_S = 1.0
 
 
 # How long a child process has, after its SIGTERM, to fail its trial and exit before it is

@@ -8,6 +8,7 @@ import sys
 
 from automl._budget import LEAD_ENV
 from automl._choices import BACKENDS
+from automl._recycle import OUTGROWN_EXIT
 from automl.cli._common import add_parser, add_store_options
 
 EXAMPLES = """
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl._errors import StudyStopped, UserError
+    from automl._errors import Outgrown, StudyStopped, UserError
     from automl._search import work
 
     if args.trials is not None and args.trials < 1:
@@ -61,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     except StudyStopped as exc:
         print(f"worker stopped: {exc}", file=sys.stderr)
         return 1
+    except Outgrown as exc:  # its search starts another in its place, and says so
+        if not args.quiet:
+            print(f"worker stopped: {exc}, past its memory limit", file=sys.stderr)
+        return OUTGROWN_EXIT
     if os.environ.get(LEAD_ENV) != "1":  # a search's own trial process: the search sums them up
         print(f"worker done: ran {ran} trial(s) of study {args.study!r}", flush=True)
     return 0

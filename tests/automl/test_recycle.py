@@ -1,14 +1,16 @@
-"""A search that has grown too large runs its trials left in fresh processes (``automl._recycle``)."""
+"""A search that has grown too large runs its trials left in fresh processes, and a ``--workers``
+helper that has stops for another (``automl._recycle``)."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
+import automl
 from automl._errors import UserError
 from automl._queue import process_identity
 from automl._records import TrialRecord
-from automl._recycle import MemoryGuard, default_limit_mb, rss_mb
+from automl._recycle import HELPER_ENV, OUTGROWN_EXIT, MemoryGuard, default_limit_mb, rss_mb
 from automl._settings import RuntimeSettings
 from tests.automl.helpers import run_cli, stores
 
@@ -70,3 +72,25 @@ def test_a_search_past_its_limit_with_no_trial_left_says_nothing_of_fresh_proces
     assert result.returncode == 0, result.stdout + result.stderr
     assert "trial   0  complete" in result.stdout
     assert "fresh processes" not in result.stdout and "stopped early" not in result.stdout, result.stdout
+
+
+def test_a_workers_helper_past_its_limit_stops_after_a_trial_and_one_joined_by_hand_does_not(workdir):
+    # A --workers helper grew as the search's process does (125 MB a trial on TensorFlow),
+    # with nothing to stop it: past its limit it now exits after its trial, with its own
+    # code, for the search to start a fresh one (``automl._workers``).
+    automl.search(study_name="h", trials=3, epochs=1, pruner="none", create_only=True, quiet=True)
+    storage = stores(workdir)["storage"]
+
+    helper = run_cli(["worker", "--study", "h"], workdir, AUTOML_RECYCLE_AFTER_MB="1", **{HELPER_ENV: "1"})
+    assert helper.returncode == OUTGROWN_EXIT, helper.stdout + helper.stderr
+    assert "worker stopped: this process has grown by" in helper.stderr and "in 1 trial, past its memory limit" in (
+        helper.stderr
+    )
+    states = [t.state for t in optuna.load_study(study_name="h", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] + [optuna.trial.TrialState.WAITING] * 2
+
+    # A worker joined by hand has nobody to replace it: it runs on past the limit.
+    by_hand = run_cli(["worker", "--study", "h"], workdir, AUTOML_RECYCLE_AFTER_MB="1")
+    assert by_hand.returncode == 0, by_hand.stdout + by_hand.stderr
+    states = [t.state for t in optuna.load_study(study_name="h", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 3

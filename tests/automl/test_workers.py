@@ -245,6 +245,42 @@ def test_local_workers_start_quiet_with_the_study_s_stores_and_this_process_s_se
         assert len(started) == 3
 
 
+def test_a_helper_that_outgrew_its_memory_is_replaced_and_its_successor_s_code_kept(monkeypatch, capsys):
+    from automl import _workers
+    from automl._budget import make_plan
+    from automl._recycle import HELPER_ENV, OUTGROWN_EXIT
+
+    # The first helper outgrows its memory as the watcher looks at it (running, then ended);
+    # its successor exits with 4.
+    polls = iter([[None, OUTGROWN_EXIT], [0], [4]])
+    started = []
+
+    class Exited:
+        def __init__(self, polled: list[int | None]) -> None:
+            self.polled, self.pid = polled, 100 + len(started)  # 101, 102, 103
+
+        def wait(self, timeout: float | None = None) -> int | None:
+            return self.polled[-1]
+
+        def poll(self) -> int | None:
+            return self.polled.pop(0) if len(self.polled) > 1 else self.polled[0]
+
+    def popen(command, *, stores, env, **kwargs):
+        started.append(env)
+        return Exited(next(polls))
+
+    monkeypatch.setattr(_workers, "popen", popen)
+    monkeypatch.setattr(_workers, "_WATCH_S", 0.01)
+    config = StudyConfig(study_name="s")
+    with _workers.local_workers(config, 2, make_plan(config, started=0.0)) as exits:
+        pass
+    assert exits == [4, 0] and len(started) == 3  # the successor in its place, not a third
+    assert all(env[HELPER_ENV] == "1" for env in started)  # each stops past its limit, to be replaced
+    assert "worker process 101 grew past its memory limit; process 103 runs trials in its place" in (
+        capsys.readouterr().err
+    )
+
+
 def test_a_worker_joined_by_hand_runs_the_queue_as_a_later_search_filled_it(workdir):
     # The study was made for 1 trial, and a later search queued a second: the worker ran only
     # the total the study was made with, and left the second waiting.
