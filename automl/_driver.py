@@ -224,6 +224,7 @@ def run_study(
         _open_parent_run(study, config, tracker, data, worker)
     if helpers:
         progress.message(f"study {config.study_name!r}: this process and {helpers} worker process(es) run its trials")
+        progress.shown = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     try:
         with local_workers(config, helpers, plan) as codes:
             ran, stopped = _run_trials(
@@ -241,6 +242,7 @@ def run_study(
             )
             raise_if_interrupted()  # one lost after the last trial: no comparison or export follows
         _fail_dead_workers(study, tracker)  # a worker killed mid-trial (by the out-of-memory killer) left it RUNNING
+        show_others(study, progress)  # the helpers' last trials
         if failed := sum(code != 0 for code in codes):
             stopped = "; ".join(filter(None, (stopped, f"{failed} worker process(es) exited with an error")))
     except BaseException as exc:
@@ -415,9 +417,25 @@ def _run_in_process(
         ran += 1
         value = outcome.values[0] if outcome.values else TrialRecord.of(trial).val_accuracy
         ctx.progress.trial_finished(trial.number, outcome.state.name.lower(), value, outcome.reason, best_value(study))
+        show_others(study, ctx.progress)  # those the helpers finished meanwhile
         failures.count(outcome.failure, outcome.reason)
         deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     return ran, _stop_reason(study, ran, deadline, timeout, _useful_epochs(plan))
+
+
+def show_others(study: optuna.Study, progress: Progress) -> None:
+    """Show the line of each trial that another process finished since the last look, where
+    ``progress`` shows them (``Progress.shown``: a search's ``--workers`` helpers are quiet, and
+    a trial they ran was seen only in the results table)."""
+    if progress.shown is None:
+        return
+    for frozen in study.get_trials(deepcopy=False):
+        if not frozen.state.is_finished() or frozen.number in progress.shown:
+            continue
+        record = TrialRecord.of(frozen)
+        value = frozen.values[0] if frozen.values else record.val_accuracy
+        state, best = frozen.state.name.lower(), best_value(study)
+        progress.trial_finished(frozen.number, state, value, record.reason, best, seconds=record.seconds)
 
 
 def _why_again(study: optuna.Study, number: int) -> str:
@@ -702,6 +720,9 @@ def _run_isolated(
         for record in ended:
             failures.count(record.failure, record.reason)
         its_own = sum(record.worker == process_identity(child.pid) for record in ended)
+        if ctx.progress.shown is not None:  # the fresh process showed its own trials
+            ctx.progress.shown.update(r.number for r in ended if r.worker == process_identity(child.pid))
+            show_others(study, ctx.progress)
         ran += per_process or its_own
         if per_process is None and not its_own:  # it ran none: another would not either
             if code:  # its error is above, on its standard error

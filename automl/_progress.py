@@ -18,6 +18,9 @@ class Progress:
     stream: TextIO = field(default_factory=lambda: sys.stdout)
     quiet: bool = False
     best: float | None = None
+    #: The trials whose line was shown, where those that other processes ran are shown too
+    #: (``automl._driver.show_others``: a search's ``--workers`` helpers are quiet); else None.
+    shown: set[int] | None = None
     _start: float = 0.0
     _status: int = 0  # the length of the status line shown
 
@@ -54,12 +57,22 @@ class Progress:
             self.stream.flush()
 
     def trial_finished(
-        self, number: int, state: str, value: float | None, reason: str | None, best: float | None
+        self,
+        number: int,
+        state: str,
+        value: float | None,
+        reason: str | None,
+        best: float | None,
+        *,
+        seconds: float | None = None,
     ) -> None:
+        """The line of trial ``number``, which took ``seconds`` (default: since it started here)."""
         self.best = best
+        if self.shown is not None:
+            self.shown.add(number)
         if self.quiet:
             return
-        seconds = time.perf_counter() - self._start
+        seconds = time.perf_counter() - self._start if seconds is None else seconds
         value_text = f"val_acc {value:.4f}" if value is not None else "val_acc   -   "
         line = f"trial {number:>3}  {state:<8}  {value_text}  {seconds:6.1f}s  best so far {self._best_text()}"
         if reason:

@@ -7,10 +7,15 @@ import re
 from types import SimpleNamespace
 
 import numpy as np
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 import automl
+from automl._driver import show_others
+from automl._errors import TrialFailed
 from automl._progress import Progress
+from automl._records import record_outcome
 from pipelines import DataError
 
 
@@ -103,3 +108,26 @@ def test_the_live_line_counts_epochs_from_one():
     progress.epoch(4, SimpleNamespace(epoch=0, val_accuracy=0.51234), 3)
 
     assert terminal.getvalue() == "\rtrial   4  epoch 1/3  val_acc 0.5123  best so far 0.8000   "
+
+
+def test_the_trials_other_processes_finished_are_shown_once_each_where_asked():
+    # A search's --workers helpers are quiet: the trials they ran were seen only in the
+    # results table. The search's process shows each once, when it next looks.
+    study = optuna.create_study(direction="maximize")
+    for number, (value, failure) in enumerate([(0.5, None), (0.75, None), (None, TrialFailed("it broke"))]):
+        trial = study.ask()
+        record_outcome(trial, timings={"fit": 2.0 + number}, failure=failure, note=None)
+        study.tell(trial, value, state=TrialState.COMPLETE if failure is None else TrialState.FAIL)
+    study.ask()  # running elsewhere: not shown yet
+
+    unasked = Progress(total=4, stream=io.StringIO())
+    show_others(study, unasked)
+    assert unasked.stream.getvalue() == ""  # a process without helpers shows only its own trials
+
+    progress = Progress(total=4, stream=io.StringIO(), shown={0})  # trial 0 was shown (its own)
+    show_others(study, progress)
+    show_others(study, progress)  # nothing new
+    lines = progress.stream.getvalue().splitlines()
+    assert [line.split()[:3] for line in lines] == [["trial", "1", "complete"], ["trial", "2", "fail"]]
+    assert "val_acc 0.7500     3.0s  best so far 0.7500" in lines[0]  # its own time, as the study stored it
+    assert lines[1].rstrip().endswith("(it broke)") and progress.shown == {0, 1, 2}

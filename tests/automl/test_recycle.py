@@ -3,6 +3,8 @@ helper that has stops for another (``automl._recycle``)."""
 
 from __future__ import annotations
 
+import re
+
 import optuna
 import pytest
 
@@ -61,6 +63,22 @@ def test_a_search_past_its_memory_limit_runs_the_trials_left_in_fresh_processes(
     workers = [r.worker for r in records]
     assert len(set(workers)) == 4 and process_identity() not in workers  # one process each
     assert "Winner: trial" in result.stdout  # compared as usual, in the search's own process
+
+
+def test_a_search_with_helpers_past_their_limits_shows_each_trial_once(workdir):
+    # The search's process moves its trials to fresh processes, which show their own lines,
+    # and its helper is replaced after its trial: each trial is still shown once, and the
+    # replaced helpers are no error.
+    result = run_cli(
+        ["search", "--study-name", "both", "--trials", "4", "--epochs", "1", "--pruner", "none", "--workers", "2"]
+        + ["--no-export"],
+        workdir,
+        AUTOML_RECYCLE_AFTER_MB="1",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown = re.findall(r"^trial +(\d+)  complete", result.stdout, flags=re.MULTILINE)
+    assert sorted(shown) == ["0", "1", "2", "3"], result.stdout
+    assert "exited with an error" not in result.stdout + result.stderr
 
 
 def test_a_search_past_its_limit_with_no_trial_left_says_nothing_of_fresh_processes(workdir):
