@@ -54,7 +54,7 @@ from automl._queue import (
     total_reached,
 )
 from automl._records import StudyRecord, TrialRecord, record_oom, record_outcome, record_parent_run
-from automl._recycle import MemoryGuard, default_limit_mb
+from automl._recycle import MemoryGuard, default_limit_mb, shared_limit
 from automl._settings import RuntimeSettings, runtime_settings
 from automl._stores import MAX_RETRY, store_lock
 from automl._studies import (
@@ -226,7 +226,7 @@ def run_study(
         progress.message(f"study {config.study_name!r}: this process and {helpers} worker process(es) run its trials")
         progress.shown = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     try:
-        with local_workers(config, helpers, plan) as codes:
+        with shared_limit(helpers + 1), local_workers(config, helpers, plan) as codes:
             ran, stopped = _run_trials(
                 study,
                 config,

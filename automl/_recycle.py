@@ -9,15 +9,20 @@ trial (``MemoryGuard``); once it is past ``RuntimeSettings.recycle_after_mb``, t
 left run in fresh ``automl worker`` processes, each of which stops at the same limit and is
 followed by another (``automl._driver``). The ``--workers`` helpers a search starts
 (``HELPER_ENV``) keep to the same limit: one past it exits with ``OUTGROWN_EXIT`` before
-its next trial, and the search starts another in its place (``automl._workers``).
+its next trial, and the search starts another in its place (``automl._workers``); the
+default limit is shared among the search's processes (``shared_limit``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["MemoryGuard", "default_limit_mb", "rss_mb", "HELPER_ENV", "OUTGROWN_EXIT"]
+from automl._settings import runtime_settings, use_settings
+
+__all__ = ["MemoryGuard", "default_limit_mb", "rss_mb", "shared_limit", "HELPER_ENV", "OUTGROWN_EXIT"]
 
 # Set ("1") for the ``--workers`` helpers of a search, which replaces one that outgrew its limit.
 HELPER_ENV = "AUTOML_HELPER"
@@ -49,6 +54,17 @@ def default_limit_mb() -> int:
     except (ValueError, OSError):
         return _MOST_MB
     return max(1, min(_MOST_MB, total // 4))
+
+
+def shared_limit(processes: int) -> contextlib.AbstractContextManager:
+    """Inside the block, the default limit is shared among a search's ``processes`` (itself and
+    its ``--workers`` helpers, which get the settings in force): together they grow as much as
+    one process alone would. A limit set (``AUTOML_RECYCLE_AFTER_MB``) is each process's."""
+    settings = runtime_settings()
+    if processes <= 1 or settings.recycle_after_mb is not None:
+        return contextlib.nullcontext()
+    share = max(1, default_limit_mb() // processes)
+    return use_settings(dataclasses.replace(settings, recycle_after_mb=share))
 
 
 @dataclass

@@ -3,6 +3,7 @@ helper that has stops for another (``automl._recycle``)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import optuna
@@ -12,8 +13,8 @@ import automl
 from automl._errors import UserError
 from automl._queue import process_identity
 from automl._records import TrialRecord
-from automl._recycle import HELPER_ENV, OUTGROWN_EXIT, MemoryGuard, default_limit_mb, rss_mb
-from automl._settings import RuntimeSettings
+from automl._recycle import HELPER_ENV, OUTGROWN_EXIT, MemoryGuard, default_limit_mb, rss_mb, shared_limit
+from automl._settings import RuntimeSettings, runtime_settings, use_settings
 from tests.automl.helpers import run_cli, stores
 
 
@@ -44,6 +45,36 @@ def test_the_limit_is_a_runtime_setting():
         RuntimeSettings.from_env({"AUTOML_RECYCLE_AFTER_MB": "1.5GB"})
     with pytest.raises(UserError, match="recycle_after_mb must be >= 0, got -1"):
         RuntimeSettings(recycle_after_mb=-1)
+
+
+def test_a_search_s_processes_share_the_default_limit_but_keep_one_set_each(monkeypatch):
+    # Each of a search's processes growing to a quarter of the machine's memory, 4 of them
+    # filled it; together they now grow as much as one alone.
+    monkeypatch.setattr("automl._recycle.default_limit_mb", lambda: 4000)
+    with use_settings(RuntimeSettings()):
+        with shared_limit(4):
+            assert runtime_settings().recycle_after_mb == 1000  # handed to the helpers with the settings
+        assert runtime_settings().recycle_after_mb is None
+        with shared_limit(1):
+            assert runtime_settings().recycle_after_mb is None
+    with use_settings(RuntimeSettings(recycle_after_mb=512)), shared_limit(4):
+        assert runtime_settings().recycle_after_mb == 512
+
+
+def test_a_search_with_workers_shares_the_default_limit_with_its_helpers(workdir, monkeypatch):
+    from automl import _driver
+
+    seen = []
+
+    @contextlib.contextmanager
+    def local_workers(config, count, plan):  # in force where the helpers start
+        seen.append((count, runtime_settings().recycle_after_mb))
+        yield []
+
+    monkeypatch.setattr(_driver, "local_workers", local_workers)
+    monkeypatch.setattr("automl._recycle.default_limit_mb", lambda: 3000)
+    automl.search(study_name="s", trials=1, epochs=1, workers=3, no_export=True, quiet=True)
+    assert seen == [(2, 1000)]
 
 
 def test_a_search_past_its_memory_limit_runs_the_trials_left_in_fresh_processes(workdir):
