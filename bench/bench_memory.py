@@ -10,7 +10,8 @@ both, the wall time and the trials run, then their ratios (recycled / in one pro
 memory saved and the time the fresh processes cost.
 
 Run: ``python bench/bench_memory.py`` (about 10 minutes on 2 CPU cores);
-``--trials 60 --limit-mb 2048`` for a longer one; ``--backend jax`` for another backend.
+``--trials 60 --limit-mb 2048`` for a longer one; ``--backend jax`` for another backend;
+``--workers 2`` for a search with a helper process, which keeps to the limit as well.
 """
 
 from __future__ import annotations
@@ -47,10 +48,14 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--limit-mb", type=int, default=1024, help="the recycled run's limit (default 1024)")
     parser.add_argument("--data", default="digits", help="data source (default: the built-in digits)")
     parser.add_argument("--backend", default=None, help="Keras backend (default: tensorflow)")
+    parser.add_argument("--workers", type=int, default=1, help="the searches' --workers (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="the searches' seed (default 0)")
     args = parser.parse_args()
-    if args.trials < 1 or args.epochs < 1 or args.limit_mb < 1:
-        parser.error(f"need positive --trials, --epochs, --limit-mb, got {args.trials}, {args.epochs}, {args.limit_mb}")
+    if min(args.trials, args.epochs, args.limit_mb, args.workers) < 1:
+        parser.error(
+            "need positive --trials, --epochs, --limit-mb, --workers, "
+            f"got {args.trials}, {args.epochs}, {args.limit_mb}, {args.workers}"
+        )
     return args
 
 
@@ -85,6 +90,7 @@ def _run(limit_mb: int, args: argparse.Namespace, home: Path) -> Run:
     command += ["--trials", str(args.trials), "--epochs", str(args.epochs), "--seed", str(args.seed)]
     command += ["--sampler", "random", "--pruner", "none", "--no-final-training", "--no-export", "--quiet"]
     command += ["--backend", args.backend] if args.backend else []
+    command += ["--workers", str(args.workers)] if args.workers > 1 else []
     env = {**os.environ, "AUTOML_HOME": str(home), "AUTOML_RECYCLE_AFTER_MB": str(limit_mb)}
     peaks = {"search": 0.0, "total": 0.0}
     start = time.perf_counter()
@@ -120,7 +126,7 @@ def main() -> None:
     print(_common.format_table(header, rows))
     one, recycled = runs
     print(
-        f"recycled / one process: peak search memory {recycled.peak_search_mb / one.peak_search_mb:.2f}, "
+        f"recycled / not recycled: peak search memory {recycled.peak_search_mb / one.peak_search_mb:.2f}, "
         f"peak of all processes {recycled.peak_total_mb / one.peak_total_mb:.2f}, wall time "
         f"{recycled.seconds / one.seconds:.2f}"
     )
