@@ -334,7 +334,7 @@ def _run_trials(
     # may train through the final window. Without it, a minute's search on 5,000 Fashion-MNIST
     # images exported a model cut at 1.2 epochs (test 0.7990, 0.8760 in one process).
     lead = lead or not worker
-    # Not a worker joined by hand: nothing would replace it.
+    # None for a worker joined by hand: nothing would replace it.
     guard = _memory_guard(ctx.settings) if lead or helper else None
     ran, stopped = _run_in_process(study, ctx, max_trials, plan, total=total, final_window=lead, guard=guard)
     if helper and guard is not None and guard.tripped and ran:  # one that ran none: another would not either
@@ -342,8 +342,8 @@ def _run_trials(
     if worker or guard is None or not guard.tripped:
         return ran, stopped
     note = (
-        f"note: this process has grown by {guard.grown_mb / 1024:.1f} GB in {ran} trial(s) (the backend keeps part of "
-        "every model it trained); the trials left run in fresh processes"
+        f"note: this process has grown by {guard.grown_mb / 1024:.1f} GB in {counted(ran, 'trial')} "
+        "(the backend keeps part of every model it trained); the trials left run in fresh processes"
     )
     return _run_isolated(study, ctx, max_trials, plan, total=total, per_process=None, ran_before=ran, note=note)
 
@@ -719,10 +719,11 @@ def _run_isolated(
         ]
         for record in ended:
             failures.count(record.failure, record.reason)
-        its_own = sum(record.worker == process_identity(child.pid) for record in ended)
+        own = [record.number for record in ended if record.worker == process_identity(child.pid)]
         if ctx.progress.shown is not None:  # the fresh process showed its own trials
-            ctx.progress.shown.update(r.number for r in ended if r.worker == process_identity(child.pid))
+            ctx.progress.shown.update(own)
             show_others(study, ctx.progress)
+        its_own = len(own)
         ran += per_process or its_own
         if per_process is None and not its_own:  # it ran none: another would not either
             if code:  # its error is above, on its standard error
