@@ -429,13 +429,15 @@ def show_others(study: optuna.Study, progress: Progress) -> None:
     a trial they ran was seen only in the results table)."""
     if progress.shown is None:
         return
-    for frozen in study.get_trials(deepcopy=False):
-        if not frozen.state.is_finished() or frozen.number in progress.shown:
-            continue
+    shown = progress.shown
+    unseen = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in shown]
+    best = best_value(study) if unseen else None  # read once, not once a line
+    for frozen in unseen:
         record = TrialRecord.of(frozen)
         value = frozen.values[0] if frozen.values else record.val_accuracy
-        state, best = frozen.state.name.lower(), best_value(study)
-        progress.trial_finished(frozen.number, state, value, record.reason, best, seconds=record.seconds)
+        progress.trial_finished(
+            frozen.number, frozen.state.name.lower(), value, record.reason, best, seconds=record.seconds
+        )
 
 
 def _why_again(study: optuna.Study, number: int) -> str:
