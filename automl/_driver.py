@@ -41,7 +41,15 @@ from automl._data import (
     skipped_note,
     value_map_note,
 )
-from automl._errors import Interrupted, Outgrown, ProcessDied, StudyStopped, TrialFailed, UserError
+from automl._errors import (
+    Interrupted,
+    Outgrown,
+    ProcessDied,
+    SearchFailed,
+    StudyStopped,
+    TrialFailed,
+    UserError,
+)
 from automl._interrupts import raise_if_interrupted
 from automl._progress import Progress
 from automl._queue import (
@@ -53,7 +61,7 @@ from automl._queue import (
     retry_of,
     total_reached,
 )
-from automl._records import StudyRecord, TrialRecord, record_oom, record_outcome, record_parent_run
+from automl._records import StudyRecord, TrialRecord, record_failure, record_oom, record_outcome, record_parent_run
 from automl._recycle import MemoryGuard, default_limit_mb, shared_limit
 from automl._settings import RuntimeSettings, runtime_settings
 from automl._stores import MAX_RETRY, store_lock
@@ -70,7 +78,7 @@ from automl._studies import (
 from automl._study_data import study_data
 from automl._tables import counted
 from automl._tracking import Tracker
-from automl._training import FinalWindow, configure_runtime
+from automl._training import FinalWindow, as_trial_failure, configure_runtime
 from automl._trial import Outcome, StudyContext, config_key_of, run_trial
 from automl._workers import local_workers, start_worker, wait_passing_on_interrupts, worker_command
 
@@ -413,6 +421,9 @@ def _run_in_process(
             except KeyboardInterrupt:  # failed now, and run again when the study resumes
                 requeue(study, study.tell(trial, state=TrialState.FAIL))
                 raise
+            except Exception as exc:  # the search's own error (run_trial records the candidate's)
+                _fail_with_the_search(study, trial, exc)
+                raise
         _tell(study, trial, outcome)
         ran += 1
         value = outcome.values[0] if outcome.values else TrialRecord.of(trial).val_accuracy
@@ -421,6 +432,19 @@ def _run_in_process(
         failures.count(outcome.failure, outcome.reason)
         deadline = _deadline(study, ctx.data, plan, timeout, ctx.config)
     return ran, _stop_reason(study, ran, deadline, timeout, _useful_epochs(plan))
+
+
+def _fail_with_the_search(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> None:
+    """Fail the ``trial`` during which the search ends on ``exc`` (its MLflow server gone, a
+    bug), with that reason, passwords masked, and queue it to run again when the study
+    resumes, as an interrupted one (at most ``MAX_RETRY`` times). Left RUNNING, it had no
+    reason until a resume found its process gone. If the study's own store fails too, the
+    trial stays so, and ``exc`` is still the error shown."""
+    with contextlib.suppress(Exception):
+        record_failure(trial, SearchFailed(str(as_trial_failure(exc))))
+        told = study.tell(trial, state=TrialState.FAIL)
+        if len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
+            requeue(study, told)
 
 
 def show_others(study: optuna.Study, progress: Progress) -> None:
@@ -446,6 +470,8 @@ def _why_again(study: optuna.Study, number: int) -> str:
     record = TrialRecord.of(failed) if failed is not None else None
     if record is not None and record.failure is Interrupted:
         return "which was interrupted"
+    if record is not None and record.failure is SearchFailed:
+        return f"during which the search ended on an error: {record.reason}"
     if record is not None and record.failure is ProcessDied:  # found gone on this host, not by its heartbeat
         return f"whose worker died: {record.reason}"
     return "whose worker died (no heartbeat)"

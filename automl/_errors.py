@@ -86,10 +86,27 @@ class ProcessDied(TrialFailed):
     kind = "process_died"
 
 
+class SearchFailed(TrialFailed):
+    """The search ended on an error of its own while the trial ran (its MLflow server gone,
+    a bug), not one of the candidate's: the trial runs again when the study resumes."""
+
+    kind = "search_failed"
+
+
 #: Failure kind name -> its type, to read a stored kind back.
 FAILURES: dict[str, type[TrialFailed]] = {
     cls.kind: cls
-    for cls in (TrialFailed, Infeasible, OutOfMemory, NonFiniteLoss, KnownOutOfMemory, Interrupted, Stale, ProcessDied)
+    for cls in (
+        TrialFailed,
+        Infeasible,
+        OutOfMemory,
+        NonFiniteLoss,
+        KnownOutOfMemory,
+        Interrupted,
+        Stale,
+        ProcessDied,
+        SearchFailed,
+    )
 }
 
 

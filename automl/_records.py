@@ -33,6 +33,7 @@ __all__ = [
     "record_result",
     "record_model",
     "record_outcome",
+    "record_failure",
     "seed_architecture_of",
     "with_seed_architecture",
     "with_warm_start",
@@ -284,10 +285,15 @@ def record_outcome(
     """How the trial ended: its phase timings, and its failure (kind and reason) or note."""
     trial.set_user_attr(_TIMINGS, {k: round(v, 4) for k, v in timings.items()})
     if failure is not None:
-        trial.set_user_attr(_FAIL_KIND, failure.kind)
-        trial.set_user_attr(_FAIL_REASON, str(failure))
+        record_failure(trial, failure)
     elif note:
         trial.set_user_attr(_NOTE, note)
+
+
+def record_failure(trial: optuna.Trial, failure: TrialFailed) -> None:
+    """Why the trial failed: its kind and reason."""
+    trial.set_user_attr(_FAIL_KIND, failure.kind)
+    trial.set_user_attr(_FAIL_REASON, str(failure))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -347,6 +347,41 @@ def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resum
     assert sorted(by_trial[value] for value in seeds if value in by_trial) == [0, 1]  # trials 1 and 2 (as 0)
 
 
+def test_a_trial_the_search_ended_in_is_failed_with_its_reason_and_run_again_on_resume(workdir, monkeypatch, capsys):
+    # The MLflow server gone as trial 1 opened its run: the search ended on that error, and
+    # trial 1 stayed RUNNING, with no reason, until a resume found its process gone.
+    import automl
+    from automl._errors import SearchFailed
+    from automl._records import TrialRecord
+    from automl._tracking import Tracker
+
+    start = Tracker.start_trial
+    error = "API request to http://automl:Pw9xq7@mlflow-host:5000/api/2.0/mlflow/runs/create failed"
+
+    def server_gone_at_trial_1(self: Tracker, study_name: str, number: int):  # type: ignore[no-untyped-def]
+        if number == 1:
+            raise RuntimeError(error)
+        return start(self, study_name, number)
+
+    monkeypatch.setattr(Tracker, "start_trial", server_gone_at_trial_1)
+    with pytest.raises(RuntimeError, match="runs/create failed"):
+        automl.search(study_name="ended", trials=2, epochs=1, pruner="none", no_export=True, quiet=True)
+    study = optuna.load_study(study_name="ended", storage=stores(workdir)["storage"])
+    trials = {t.number: t for t in study.trials}
+    record = TrialRecord.of(trials[1])
+    reason = "RuntimeError: API request to http://automl:***@mlflow-host:5000/api/2.0/mlflow/runs/create failed"
+    assert trials[1].state == TrialState.FAIL and record.failure is SearchFailed and record.reason == reason
+    assert trials[2].state == TrialState.WAITING  # queued again, as an interrupted trial
+
+    monkeypatch.setattr(Tracker, "start_trial", start)
+    capsys.readouterr()
+    automl.search(study_name="ended", trials=2, epochs=1, pruner="none", no_export=True, quiet=True)
+    ran = effective_trials(study)
+    assert [t.number for t in ran] == [0, 2] and all(t.state == TrialState.COMPLETE for t in ran)
+    said = f"note: trial 2 runs again trial 1, during which the search ended on an error: {reason}"
+    assert said in capsys.readouterr().err
+
+
 def test_a_dead_process_s_trial_failed_meanwhile_elsewhere_is_passed_over(workdir):
     # Another process (a worker's heartbeat check) failed the trial between the listing and
     # its failure here: the UpdateFinishedTrialError ended the search before its comparison.

@@ -544,4 +544,7 @@ def test_a_tracking_server_gone_mid_search_ends_it_without_showing_the_password(
     study = optuna.load_study(study_name="gone", storage=stores(workdir)["storage"])
     reasons = [str(trial.user_attrs.get("fail_reason")) for trial in study.trials]
     assert any("API request to http://automl:***@127.0.0.1" in reason for reason in reasons), reasons
+    # whether the server went as a trial opened its MLflow run, trained or closed it: that trial failed
+    ended_in = [t for t in study.trials if t.user_attrs.get("failure_kind") == "search_failed"]
+    assert len(ended_in) == 1 and ended_in[0].state == optuna.trial.TrialState.FAIL, reasons
     assert not any(PASSWORD in reason for reason in reasons)  # nor does it reach the Optuna store
