@@ -112,6 +112,7 @@ class _Helpers:
         self._lock = threading.Lock()
         self._stopping = False
         self.children = [self._start() for _ in range(count)]
+        self._unreplaced: set[int] = set()  # places of outgrown helpers no process could replace
         self._watcher = threading.Thread(target=self._replace_outgrown, name="automl-helpers", daemon=True)
         self._watcher.start()
 
@@ -122,16 +123,35 @@ class _Helpers:
                 if self._stopping:
                     return
                 for i, child in enumerate(self.children):
-                    if child.poll() == OUTGROWN_EXIT:
-                        self.children[i] = self._start()
-                        print(
-                            f"note: worker process {child.pid} grew past its memory limit; "
-                            f"process {self.children[i].pid} runs trials in its place",
-                            file=sys.stderr,
-                        )
-                if all(child.poll() not in (None, OUTGROWN_EXIT) for child in self.children):
+                    if child.poll() == OUTGROWN_EXIT and i not in self._unreplaced:
+                        self._replace(i, child)
+                if all(self._ended(i) for i in range(len(self.children))):
                     return  # one outgrown since it was looked at is replaced first
             time.sleep(_WATCH_S)
+
+    def _replace(self, i: int, child: subprocess.Popen) -> None:
+        """Start a fresh helper in the place of ``child``, which outgrew its memory; if none
+        starts (no memory or processes left), the others run its trials."""
+        try:
+            self.children[i] = self._start()
+        except OSError as exc:
+            self._unreplaced.add(i)
+            print(
+                f"note: worker process {child.pid} grew past its memory limit, and no process could "
+                f"be started in its place ({exc}); the other processes run its trials",
+                file=sys.stderr,
+            )
+            return
+        print(
+            f"note: worker process {child.pid} grew past its memory limit; "
+            f"process {self.children[i].pid} runs trials in its place",
+            file=sys.stderr,
+        )
+
+    def _ended(self, i: int) -> bool:
+        """Whether the ``i``-th helper is done: it ended, and is not to be replaced."""
+        code = self.children[i].poll()
+        return code is not None and (code != OUTGROWN_EXIT or i in self._unreplaced)
 
     def stop(self) -> None:
         """Pass an interrupt on to the helpers (``_stop``); none is started after it."""
@@ -140,14 +160,15 @@ class _Helpers:
         _stop(self.children)
 
     def wait(self) -> list[int]:
-        """The helpers' exit codes, once all have ended (an outgrown one's successor's);
-        an interrupt meanwhile is passed on to them, and raised again."""
+        """The helpers' exit codes, once all have ended (an outgrown one's successor's; 0 for
+        one no process could replace); an interrupt meanwhile is passed on to them, and raised
+        again."""
         try:
             self._watcher.join()
         except KeyboardInterrupt:
             self.stop()
             raise
-        return [child.wait() for child in self.children]
+        return [0 if i in self._unreplaced else child.wait() for i, child in enumerate(self.children)]
 
 
 # How often the helpers are looked at: a second's wait before a replacement, after the

@@ -143,3 +143,22 @@ def test_a_workers_helper_past_its_limit_stops_after_a_trial_and_one_joined_by_h
     assert by_hand.returncode == 0, by_hand.stdout + by_hand.stderr
     states = [t.state for t in optuna.load_study(study_name="h", storage=storage).trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 3
+
+
+def test_a_helper_past_its_limit_before_any_trial_ends_as_done_not_to_be_replaced(workdir, monkeypatch):
+    # A limit below what the process grows before its first trial: replacing such a helper
+    # would start processes in a loop, each stopping at once.
+    from automl.cli import main
+
+    automl.search(study_name="h0", trials=2, epochs=1, pruner="none", create_only=True, quiet=True)
+    monkeypatch.setenv(HELPER_ENV, "1")
+
+    def past_the_limit(self: MemoryGuard) -> bool:
+        self.tripped = True
+        return True
+
+    monkeypatch.setattr(MemoryGuard, "check", past_the_limit)
+
+    assert main(["worker", "--study", "h0", "--quiet"]) == 0
+    states = [t.state for t in optuna.load_study(study_name="h0", storage=stores(workdir)["storage"]).trials]
+    assert states == [optuna.trial.TrialState.WAITING] * 2

@@ -282,6 +282,41 @@ def test_a_helper_that_outgrew_its_memory_is_replaced_and_its_successor_s_code_k
     )
 
 
+def test_a_helper_that_outgrew_its_memory_with_no_process_to_replace_it_is_no_error(monkeypatch, capsys):
+    # The watcher thread died with the OSError's traceback, and the outgrown helper's code
+    # counted as "1 worker process(es) exited with an error".
+    from automl import _workers
+    from automl._budget import make_plan
+    from automl._recycle import OUTGROWN_EXIT
+
+    started = []
+
+    class Outgrown:
+        pid = 101
+
+        def wait(self, timeout: float | None = None) -> int:
+            return OUTGROWN_EXIT
+
+        def poll(self) -> int:
+            return OUTGROWN_EXIT
+
+    def popen(command, *, stores, env, **kwargs):
+        started.append(env)
+        if len(started) > 1:
+            raise OSError(12, "Cannot allocate memory")
+        return Outgrown()
+
+    monkeypatch.setattr(_workers, "popen", popen)
+    monkeypatch.setattr(_workers, "_WATCH_S", 0.01)
+    config = StudyConfig(study_name="s")
+    with _workers.local_workers(config, 1, make_plan(config, started=0.0)) as exits:
+        pass
+    assert exits == [0] and len(started) == 2  # tried once, not again each second
+    err = capsys.readouterr().err
+    assert "worker process 101 grew past its memory limit, and no process could be started in its place" in err
+    assert "[Errno 12] Cannot allocate memory" in err and "Traceback" not in err
+
+
 def test_a_worker_joined_by_hand_runs_the_queue_as_a_later_search_filled_it(workdir):
     # The study was made for 1 trial, and a later search queued a second: the worker ran only
     # the total the study was made with, and left the second waiting.
