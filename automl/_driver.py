@@ -50,7 +50,7 @@ from automl._errors import (
     TrialFailed,
     UserError,
 )
-from automl._interrupts import raise_if_interrupted
+from automl._interrupts import interrupt_reason, raise_if_interrupted
 from automl._progress import Progress
 from automl._queue import (
     RETRY_HISTORY_ATTR,
@@ -412,18 +412,21 @@ def _run_in_process(
         trial = claim_trial(study, deadline=deadline, total=total)
         if trial is None:
             break
-        if (failed := retry_of(trial)) is not None:
-            print(f"note: trial {trial.number} runs again trial {failed}, {_why_again(study, failed)}", file=sys.stderr)
-        with heartbeat(trial):
-            try:
+        try:  # from the claim on: no trial is left RUNNING, or failed without its reason
+            if (failed := retry_of(trial)) is not None:
+                print(
+                    f"note: trial {trial.number} runs again trial {failed}, {_why_again(study, failed)}",
+                    file=sys.stderr,
+                )
+            with heartbeat(trial):
                 window = _first_window(study, ctx.data, plan) if final_window and timeout is None else None
                 outcome = run_trial(trial, ctx, deadline=deadline, window=window, limit=_limit_name(deadline, timeout))
-            except KeyboardInterrupt:  # failed now, and run again when the study resumes
-                requeue(study, study.tell(trial, state=TrialState.FAIL))
-                raise
-            except Exception as exc:  # the search's own error (run_trial records the candidate's)
-                _fail_with_the_search(study, trial, exc)
-                raise
+        except KeyboardInterrupt as stop:  # failed now, and run again when the study resumes
+            _fail_to_run_again(study, trial, Interrupted(interrupt_reason(stop)))
+            raise
+        except Exception as exc:  # the search's own error (run_trial records the candidate's)
+            _fail_to_run_again(study, trial, SearchFailed(str(as_trial_failure(exc))))
+            raise
         _tell(study, trial, outcome)
         ran += 1
         value = outcome.values[0] if outcome.values else TrialRecord.of(trial).val_accuracy
@@ -434,16 +437,18 @@ def _run_in_process(
     return ran, _stop_reason(study, ran, deadline, timeout, _useful_epochs(plan))
 
 
-def _fail_with_the_search(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> None:
-    """Fail the ``trial`` during which the search ends on ``exc`` (its MLflow server gone, a
-    bug), with that reason, passwords masked, and queue it to run again when the study
-    resumes, as an interrupted one (at most ``MAX_RETRY`` times). Left RUNNING, it had no
-    reason until a resume found its process gone. If the study's own store fails too, the
-    trial stays so, and ``exc`` is still the error shown."""
+def _fail_to_run_again(study: optuna.Study, trial: optuna.Trial, failure: Interrupted | SearchFailed) -> None:
+    """Fail the ``trial`` during which the search stops, with the reason (an interrupt, or an
+    error of the search's own: its MLflow server gone, a bug; passwords masked), and queue it
+    to run again when the study resumes. An interrupted one is queued each time; one the
+    search failed in, at most ``MAX_RETRY`` times (a bug it meets again). Left RUNNING, it had
+    no reason until a resume found its process gone. If the study's store fails too (or
+    another process failed the trial as stale), the trial stays as it is, and the error
+    being raised is still the one shown."""
     with contextlib.suppress(Exception):
-        record_failure(trial, SearchFailed(str(as_trial_failure(exc))))
+        record_failure(trial, failure)
         told = study.tell(trial, state=TrialState.FAIL)
-        if len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
+        if isinstance(failure, Interrupted) or len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
             requeue(study, told)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["SignalInterrupt", "interrupts_as_ctrl_c", "raise_if_interrupted", "stopped_by"]
+__all__ = ["SignalInterrupt", "interrupts_as_ctrl_c", "raise_if_interrupted", "stopped_by", "interrupt_reason"]
 
 # The signals received since ``interrupts_as_ctrl_c`` began, first first.
 _received: list[int] = []
@@ -35,6 +35,14 @@ class SignalInterrupt(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+def interrupt_reason(stop: KeyboardInterrupt) -> str:
+    """An interrupted trial's reason: a Ctrl-C's, or the signal's that stopped it."""
+    signum = getattr(stop, "signum", signal.SIGINT)
+    if signum == signal.SIGINT:
+        return "interrupted by the user (Ctrl-C)"
+    return f"interrupted by a {signal.Signals(signum).name} (as `timeout`, `kill`, Docker or Slurm send it)"
 
 
 @contextlib.contextmanager

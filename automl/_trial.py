@@ -30,7 +30,7 @@ from automl._config import StudyConfig, offset_seed
 from automl._data import StudyData
 from automl._errors import Infeasible, Interrupted, KnownOutOfMemory, OutOfMemory, Stale, TrialFailed
 from automl._hparams import TrainingSpec, sample_training
-from automl._interrupts import SignalInterrupt
+from automl._interrupts import SignalInterrupt, interrupt_reason
 from automl._models import log_model
 from automl._progress import Progress
 from automl._queue import retry_of
@@ -146,7 +146,7 @@ def run_trial(
     try:
         _train_or_interrupt(trial, ctx, run, outcome, _Limits(deadline=deadline, window=window, limit=limit))
     except KeyboardInterrupt as stop:
-        outcome.failure = Interrupted(_interrupted_by(stop))
+        outcome.failure = Interrupted(interrupt_reason(stop))
         _finish(trial, run, outcome, mlflow_status="KILLED")
         raise
     except optuna.TrialPruned:
@@ -197,14 +197,6 @@ class _SigintWatch:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signum = self.signum or signum  # a SIGTERM calls SIGINT's handler in turn
         self._previous[signum](signum, frame)
-
-
-def _interrupted_by(stop: KeyboardInterrupt) -> str:
-    """An interrupted trial's reason: a Ctrl-C's, or the signal's that stopped it."""
-    signum = getattr(stop, "signum", signal.SIGINT)
-    if signum == signal.SIGINT:
-        return "interrupted by the user (Ctrl-C)"
-    return f"interrupted by a {signal.Signals(signum).name} (as `timeout`, `kill`, Docker or Slurm send it)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -384,7 +376,7 @@ def _cut_note(
 ) -> str:
     """The note of a first trial continued in steps (``FirstEpochCut``); ``limit`` names the deadline."""
     window = ", through the final window" if through else ""
-    rest = f"then {rest_steps} on a schedule that ends with the budget" if rest_steps else "no time left for more"
+    rest = f"then {rest_steps} on a schedule that ends with the {limit}" if rest_steps else "no time left for more"
     if cut.steps_done == cut.steps:
         return (
             f"{rest_steps / cut.steps + 1:.1f} epochs (planned {planned}): after its first epoch of "

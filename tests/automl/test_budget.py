@@ -513,7 +513,8 @@ def test_a_timeout_bounds_the_first_trial_under_a_time_budget(workdir):
     result = automl.search(study_name="tb", time_budget="40s", timeout=3, epochs=9, no_export=True, quiet=True)
 
     first = result.trials.iloc[0]
-    assert "final window" not in first["reason"] and first["seconds"] < 10
+    assert "final window" not in first["reason"] and first["seconds"] < 15, first["reason"]  # 3 s here, 27 s then
+    assert "timeout" in first["reason"] and "budget" not in first["reason"], first["reason"]  # the limit it met
     assert time.monotonic() - started < 40
 
 

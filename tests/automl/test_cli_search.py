@@ -223,7 +223,7 @@ def test_ui_serves_the_store_on_loopback_only(workdir):
     )
     try:
         assert f"http://127.0.0.1:{port}" in proc.stdout.readline()
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180  # as long as the mlflow_server fixture waits for its server
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from automl import _trial
 from automl._catalog import finish_status
-from automl._interrupts import interrupts_as_ctrl_c, raise_if_interrupted, stopped_by
+from automl._interrupts import interrupt_reason, interrupts_as_ctrl_c, raise_if_interrupted, stopped_by
 from automl._queue import effective_trials
 from tests.automl.helpers import cli_env, output_within, run_cli, stores
 
@@ -347,39 +347,54 @@ def test_a_trial_whose_process_is_gone_is_run_again_at_once_when_the_study_resum
     assert sorted(by_trial[value] for value in seeds if value in by_trial) == [0, 1]  # trials 1 and 2 (as 0)
 
 
-def test_a_trial_the_search_ended_in_is_failed_with_its_reason_and_run_again_on_resume(workdir, monkeypatch, capsys):
-    # The MLflow server gone as trial 1 opened its run: the search ended on that error, and
-    # trial 1 stayed RUNNING, with no reason, until a resume found its process gone.
+_SERVER_GONE = "API request to http://automl:Pw9xq7@mlflow-host:5000/api/2.0/mlflow/runs/create failed"
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "reason", "why"),
+    [
+        (
+            RuntimeError(_SERVER_GONE),
+            "search_failed",
+            "RuntimeError: API request to http://automl:***@mlflow-host:5000/api/2.0/mlflow/runs/create failed",
+            "during which the search ended on an error: RuntimeError: API request to http://automl:***@",
+        ),
+        (KeyboardInterrupt(), "interrupted", "interrupted by the user (Ctrl-C)", "which was interrupted"),
+    ],
+    ids=["server-gone", "ctrl-c"],
+)
+def test_a_trial_stopped_before_it_trained_is_failed_with_its_reason_and_run_again_on_resume(
+    workdir, monkeypatch, capsys, raised, kind, reason, why
+):
+    # The MLflow server gone, or a Ctrl-C, as trial 1 opened its run, before run_trial's own
+    # handlers: trial 1 stayed RUNNING with no reason until a resume found its process gone
+    # (the server), or was failed and queued again with none (the Ctrl-C).
     import automl
-    from automl._errors import SearchFailed
     from automl._records import TrialRecord
     from automl._tracking import Tracker
 
     start = Tracker.start_trial
-    error = "API request to http://automl:Pw9xq7@mlflow-host:5000/api/2.0/mlflow/runs/create failed"
 
-    def server_gone_at_trial_1(self: Tracker, study_name: str, number: int):  # type: ignore[no-untyped-def]
+    def stopped_at_trial_1(self: Tracker, study_name: str, number: int):  # type: ignore[no-untyped-def]
         if number == 1:
-            raise RuntimeError(error)
+            raise raised
         return start(self, study_name, number)
 
-    monkeypatch.setattr(Tracker, "start_trial", server_gone_at_trial_1)
-    with pytest.raises(RuntimeError, match="runs/create failed"):
+    monkeypatch.setattr(Tracker, "start_trial", stopped_at_trial_1)
+    with pytest.raises(type(raised)):
         automl.search(study_name="ended", trials=2, epochs=1, pruner="none", no_export=True, quiet=True)
     study = optuna.load_study(study_name="ended", storage=stores(workdir)["storage"])
     trials = {t.number: t for t in study.trials}
-    record = TrialRecord.of(trials[1])
-    reason = "RuntimeError: API request to http://automl:***@mlflow-host:5000/api/2.0/mlflow/runs/create failed"
-    assert trials[1].state == TrialState.FAIL and record.failure is SearchFailed and record.reason == reason
-    assert trials[2].state == TrialState.WAITING  # queued again, as an interrupted trial
+    assert trials[1].state == TrialState.FAIL and trials[1].user_attrs["failure_kind"] == kind
+    assert TrialRecord.of(trials[1]).reason == reason
+    assert trials[2].state == TrialState.WAITING  # queued again
 
     monkeypatch.setattr(Tracker, "start_trial", start)
     capsys.readouterr()
     automl.search(study_name="ended", trials=2, epochs=1, pruner="none", no_export=True, quiet=True)
     ran = effective_trials(study)
     assert [t.number for t in ran] == [0, 2] and all(t.state == TrialState.COMPLETE for t in ran)
-    said = f"note: trial 2 runs again trial 1, during which the search ended on an error: {reason}"
-    assert said in capsys.readouterr().err
+    assert f"note: trial 2 runs again trial 1, {why}" in capsys.readouterr().err
 
 
 def test_a_dead_process_s_trial_failed_meanwhile_elsewhere_is_passed_over(workdir):
@@ -436,8 +451,8 @@ def test_a_sigterm_that_stops_a_trial_is_named_as_the_sigterm_not_the_ctrl_c_it_
             _trial._train_or_interrupt(None, None, None, None, None)
         assert stopped_by() == signal.SIGTERM
     assert raised.value.signum == signal.SIGTERM
-    assert _trial._interrupted_by(raised.value).startswith("interrupted by a SIGTERM")
-    assert _trial._interrupted_by(KeyboardInterrupt()) == "interrupted by the user (Ctrl-C)"
+    assert interrupt_reason(raised.value).startswith("interrupted by a SIGTERM")
+    assert interrupt_reason(KeyboardInterrupt()) == "interrupted by the user (Ctrl-C)"
 
 
 def test_an_ignored_ctrl_c_stays_ignored_but_a_sigterm_still_stops_the_command():

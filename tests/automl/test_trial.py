@@ -76,8 +76,10 @@ def test_a_first_trial_cut_to_the_deadline_says_why_and_what_it_ran():
     whole = _trial._cut_note(_cut(10), 25, 0.5, planned=5, through=True, limit="time budget")
     assert whole == (
         "3.5 epochs (planned 5): after its first epoch of 10 steps, then 25 on a schedule that ends with "
-        "the budget (val_accuracy 0.5000, through the final window)"
+        "the time budget (val_accuracy 0.5000, through the final window)"
     )
+    timed_out = _trial._cut_note(_cut(10), 25, 0.5, planned=5, through=False, limit="timeout")
+    assert "then 25 on a schedule that ends with the timeout (val_accuracy" in timed_out  # it said "the budget"
     past = _trial._cut_note(_cut(4), 0, 0.5, planned=5, through=False, limit="timeout")
     assert past == (
         "stopped by the timeout in its first epoch, which would have ended past it: 4 of 10 steps, "

@@ -58,8 +58,11 @@ def fast_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def test_concurrent_claims_on_sqlite_never_share_a_trial(workdir, fast_heartbeat):
+def test_concurrent_claims_on_sqlite_never_share_a_trial(workdir, monkeypatch):
     # Without BEGIN IMMEDIATE, two processes read the same WAITING trial and both run it.
+    # A claimer kept waiting for the lock is no stale one: a long grace, however slow the machine.
+    monkeypatch.setenv("AUTOML_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("AUTOML_GRACE_PERIOD", "60")
     url = stores(workdir)["storage"]
     study = optuna.create_study(study_name="race", storage=open_storage(url))
     enqueue_up_to(study, 50)
@@ -475,7 +478,7 @@ def test_a_child_that_does_not_stop_after_its_sigterm_is_killed_after_the_grace(
 
 
 def _running_trials(storage: str, name: str, count: int, proc: subprocess.Popen) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials once ``count`` of them run in distinct processes (each has its first epoch's time)."""
+    """The study's trials once ``count`` of them train in distinct processes (each has drawn its architecture)."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -483,8 +486,9 @@ def _running_trials(storage: str, name: str, count: int, proc: subprocess.Popen)
             running = optuna.load_study(study_name=name, storage=storage).get_trials(states=(TrialState.RUNNING,))
         except KeyError:  # not created yet
             running = []
-        if len({TrialRecord.of(t).worker for t in running}) >= count:
-            return running
+        training = [t for t in running if "architecture" in t.user_attrs]
+        if len({TrialRecord.of(t).worker for t in training}) >= count:
+            return training
         time.sleep(0.5)
     raise AssertionError(f"{count} trials never ran at once")
 
