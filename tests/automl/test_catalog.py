@@ -177,7 +177,7 @@ def test_deleting_a_study_frees_its_name_and_keeps_its_runs_in_mlflow_s_trash(wo
 def test_a_study_in_use_is_deleted_only_once_its_process_is_gone_or_with_force(workdir):
     _create("busy", trials=2)
     study = optuna.load_study(study_name="busy", storage=stores(workdir)["storage"])
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     try:
         record_claim(study.ask(), f"{socket.gethostname()}:{worker.pid}")  # a live process runs trial 0
 
@@ -327,7 +327,7 @@ def test_compare_and_export_say_when_trials_still_run(workdir):
     _create("live", trials=3)
     study = optuna.load_study(study_name="live", storage=stores(workdir)["storage"])
     assert still_running_note(study, "compares") is None
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     try:
         record_claim(study.ask(), f"{socket.gethostname()}:{worker.pid}")
         assert still_running_note(study, "compares") == (
