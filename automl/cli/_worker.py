@@ -8,7 +8,8 @@ import sys
 
 from automl._budget import LEAD_ENV
 from automl._choices import BACKENDS
-from automl._recycle import OUTGROWN_EXIT
+from automl._recycle import HELPER_ENV, OUTGROWN_EXIT
+from automl._tables import counted
 from automl.cli._common import add_parser, add_store_options
 
 EXAMPLES = """
@@ -66,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"worker stopped: {exc}, past its memory limit", file=sys.stderr)
         return OUTGROWN_EXIT
-    if os.environ.get(LEAD_ENV) != "1":  # a search's own trial process: the search sums them up
-        print(f"worker done: ran {ran} trial(s) of study {args.study!r}", flush=True)
+    if os.environ.get(LEAD_ENV) != "1" and os.environ.get(HELPER_ENV) != "1":  # a search's process: it sums them up
+        print(f"worker done: ran {counted(ran, 'trial')} of study {args.study!r}", flush=True)
     return 0

@@ -339,6 +339,7 @@ def test_search_with_two_local_workers(workdir):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "this process and 1 worker process(es) run its trials" in result.stdout and "Results" in result.stdout
     assert "exited with an error" not in result.stdout + result.stderr  # its worker ended as it should
+    assert "worker done" not in result.stdout + result.stderr  # the search sums its helper's trials up
     # Each trial's line is shown once, the quiet helper's included (they were missing).
     shown = re.findall(r"^trial +(\d+)  complete", result.stdout, flags=re.MULTILINE)
     assert sorted(shown) == ["0", "1", "2", "3"], result.stdout
