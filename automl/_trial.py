@@ -377,7 +377,8 @@ def _cut_note(
     """The note of a first trial continued in steps (``FirstEpochCut``); ``limit`` names the deadline."""
     window = ", through the final window" if through else ""
     rest = f"then {rest_steps} on a schedule that ends with the {limit}" if rest_steps else "no time left for more"
-    if cut.steps_done == cut.steps:
+    if cut.steps_done == cut.steps:  # what ended it is named here too
+        rest = rest if rest_steps else f"the {limit} left no time for more"
         return (
             f"{rest_steps / cut.steps + 1:.1f} epochs (planned {planned}): after its first epoch of "
             f"{cut.steps} steps, {rest} (val_accuracy {val_accuracy:.4f}{window})"

@@ -193,8 +193,10 @@ def test_timeout_stops_the_study_between_trials(workdir):
     assert result.stopped_early == "timeout reached"
     states = [t.state for t in result.study.trials]
     assert states.count(TrialState.COMPLETE) == 1 and states.count(TrialState.WAITING) == 4
-    # The first model is cut to the time, and says what cut it (not a time budget: there is none).
-    assert TrialRecord.of(result.study.trials[0]).reason.startswith("stopped by the timeout ")
+    # The first model is cut to the time, and says what cut it (not a time budget: there is none),
+    # whether in its first epoch or at its end (a slower machine: "1.0 epochs ... the timeout left").
+    reason = TrialRecord.of(result.study.trials[0]).reason
+    assert "the timeout" in reason and "budget" not in reason, reason
 
 
 @pytest.mark.parametrize(

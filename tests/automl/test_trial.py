@@ -80,6 +80,11 @@ def test_a_first_trial_cut_to_the_deadline_says_why_and_what_it_ran():
     )
     timed_out = _trial._cut_note(_cut(10), 25, 0.5, planned=5, through=False, limit="timeout")
     assert "then 25 on a schedule that ends with the timeout (val_accuracy" in timed_out  # it said "the budget"
+    whole_only = _trial._cut_note(_cut(10), 0, 0.5, planned=5, through=False, limit="timeout")
+    assert whole_only == (  # it did not say what left no time
+        "1.0 epochs (planned 5): after its first epoch of 10 steps, the timeout left no time for more "
+        "(val_accuracy 0.5000)"
+    )
     past = _trial._cut_note(_cut(4), 0, 0.5, planned=5, through=False, limit="timeout")
     assert past == (
         "stopped by the timeout in its first epoch, which would have ended past it: 4 of 10 steps, "

@@ -294,7 +294,7 @@ def test_a_helper_that_outgrew_its_memory_with_no_process_to_replace_it_is_no_er
 
     started = []
 
-    class Outgrown:
+    class OutgrownHelper:
         pid = 101
 
         def wait(self, timeout: float | None = None) -> int:
@@ -307,7 +307,7 @@ def test_a_helper_that_outgrew_its_memory_with_no_process_to_replace_it_is_no_er
         started.append(env)
         if len(started) > 1:
             raise OSError(12, "Cannot allocate memory")
-        return Outgrown()
+        return OutgrownHelper()
 
     monkeypatch.setattr(_workers, "popen", popen)
     monkeypatch.setattr(_workers, "_WATCH_S", 0.01)
