@@ -53,9 +53,9 @@ from automl._errors import (
 from automl._interrupts import interrupt_reason, raise_if_interrupted
 from automl._progress import Progress
 from automl._queue import (
-    RETRY_HISTORY_ATTR,
     claim_trial,
     heartbeat,
+    may_retry,
     process_identity,
     requeue,
     retry_of,
@@ -64,7 +64,7 @@ from automl._queue import (
 from automl._records import StudyRecord, TrialRecord, record_failure, record_oom, record_outcome, record_parent_run
 from automl._recycle import MemoryGuard, default_limit_mb, shared_limit
 from automl._settings import RuntimeSettings, runtime_settings
-from automl._stores import MAX_RETRY, store_lock
+from automl._stores import store_lock
 from automl._studies import (
     best_value,
     enqueue_trials,
@@ -448,7 +448,7 @@ def _fail_to_run_again(study: optuna.Study, trial: optuna.Trial, failure: Interr
     with contextlib.suppress(Exception):
         record_failure(trial, failure)
         told = study.tell(trial, state=TrialState.FAIL)
-        if isinstance(failure, Interrupted) or len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
+        if isinstance(failure, Interrupted) or may_retry(told):
             requeue(study, told)
 
 
@@ -578,7 +578,7 @@ def _fail_running(
             continue  # another process (a worker's heartbeat check) failed it first
         print(f"trial {frozen.number} failed: {died}", file=sys.stderr)
         failed.append(record)
-        if retry and len(told.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY:
+        if retry and may_retry(told):
             requeue(study, told)
     return failed
 

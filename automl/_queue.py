@@ -29,6 +29,7 @@ from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enable
 from optuna.trial import TrialState
 
 from automl._records import enqueued_attrs, record_claim
+from automl._stores import MAX_RETRY
 
 __all__ = [
     "claim_trial",
@@ -38,6 +39,7 @@ __all__ = [
     "process_identity",
     "retry_of",
     "requeue",
+    "may_retry",
     "total_reached",
     "RETRY_ATTR",
     "RETRY_HISTORY_ATTR",
@@ -66,6 +68,12 @@ def effective_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     retried = {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY_ATTR, ())}
     retried |= {t.system_attrs[RETRY_ATTR] for t in trials if RETRY_ATTR in t.system_attrs}
     return [t for t in trials if not (t.state == TrialState.FAIL and t.number in retried)]
+
+
+def may_retry(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether the failed ``trial`` may be queued again: it is not yet the ``MAX_RETRY``-th
+    copy of its configuration, as Optuna's heartbeat counts a dead worker's retries."""
+    return len(trial.system_attrs.get(RETRY_HISTORY_ATTR, ())) < MAX_RETRY
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
